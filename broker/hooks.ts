@@ -1,0 +1,249 @@
+/**
+ * Where every plugin decision meets aedes. Each aedes extension point below turns
+ * the aedes call into a HookMessage, runs the plugin chain and turns the outcome
+ * back into what aedes expects:
+ *
+ *   connect   → authenticate          allow, or CONNACK with the plugin's return code
+ *   subscribe → authorizeSubscribe    allow, rewrite filter/QoS, or refuse (SUBACK 0x80)
+ *   publish   → authorizePublish      continue (maybe modified), drop silently, or deny (disconnect)
+ *   deliver   → authorizeForward      per subscriber, synchronous: pass, modify, or drop
+ *   persist   → persistence wrapper   retain or not, TTL, queue for an offline session or not
+ *
+ * Drop versus deny on publish: MQTT 3.1.1 has no way to refuse one PUBLISH, so a
+ * deny closes the publisher's connection (as aedes does on an authorizePublish
+ * error), while a drop acknowledges the message normally and delivers it to no
+ * one. Plugins choose.
+ */
+import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
+import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../host/index.js";
+import type { PersistenceExpiry } from "./persistence/index.js";
+
+interface ClientIdentity {
+  username: string | null;
+}
+
+const identities = new WeakMap<Client, ClientIdentity>();
+
+export function usernameOf(client: Client | null | undefined): string | null {
+  return (client && identities.get(client)?.username) ?? null;
+}
+
+/** Packets already published by the publish adapter; aedes' own publish of them is skipped. */
+const handled = new WeakSet<object>();
+
+export interface HookAdapterOptions {
+  chain: PluginChain | null;
+  /** Called when a plugin decision should be logged (drops, denies, refusals). */
+  onDecision?: (hook: string, clientId: string, verdict: number, plugin: string | null, topic: string) => void;
+}
+
+export interface InstalledHooks {
+  /** Call for every new connection, with the client aedes created for it. */
+  attachClient(client: Client): void;
+}
+
+/** Install the adapters on an aedes instance. */
+export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledHooks {
+  const { chain } = opts;
+  const decided = opts.onDecision ?? (() => {});
+  const msg = emptyMessage();
+
+  function load(m: HookMessage, client: Client | null, topic: string, payload: Uint8Array, qos: number, retain: boolean): HookMessage {
+    m.topic = topic;
+    m.payload = payload;
+    m.clientId = client?.id ?? "";
+    m.username = usernameOf(client);
+    m.password = null;
+    m.qos = qos;
+    m.retain = retain;
+    m.dup = false;
+    m.flags = 0;
+    m.peer = "";
+    return m;
+  }
+
+  aedes.authenticate = (client, username, password, done) => {
+    identities.set(client, { username: username ?? null });
+    if (!chain?.has("connect")) return done(null, true);
+    const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);
+    m.password = password ?? null;
+    m.flags = client.clean ? ConnectFlag.cleanSession : 0;
+    const out = chain.run("connect", m);
+    if (out.verdict === Verdict.Continue) return done(null, true);
+    decided("connect", client.id, out.verdict, out.decidedBy, "");
+    const err = new Error(`connection refused by plugin ${out.decidedBy}`) as AuthenticateError;
+    err.returnCode = (out.returnCode || 5) as AuthenticateError["returnCode"];
+    done(err, null);
+  };
+
+  function runSubscribe(client: Client, sub: Subscription): boolean {
+    const m = load(msg, client, sub.topic, EMPTY_BUFFER, sub.qos, false);
+    const out = chain!.run("subscribe", m);
+    if (out.verdict !== Verdict.Continue) {
+      decided("subscribe", client.id, out.verdict, out.decidedBy, sub.topic);
+      return false;
+    }
+    if (out.modified) {
+      sub.topic = m.topic;
+      sub.qos = Math.min(sub.qos, m.qos) as Subscription["qos"];
+    }
+    return true;
+  }
+
+  // aedes takes the granted QoS of SUBACK, the retained-message lookup and the
+  // stored session from the SUBSCRIBE packet itself, not from what
+  // authorizeSubscribe returns. So the subscribe hook runs as the packet is
+  // parsed, editing the packet's subscriptions in place, before aedes reads them.
+  const checked = new WeakMap<object, boolean>();
+  const attachClient = (client: Client) => {
+    if (!chain?.has("subscribe")) return;
+    const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
+    parser.prependListener("packet", (packet: { cmd: string; subscriptions?: Subscription[] }) => {
+      if (packet.cmd !== "subscribe" || !packet.subscriptions || !client.connected || !chain.has("subscribe")) return;
+      for (const sub of packet.subscriptions) checked.set(sub, runSubscribe(client, sub));
+    });
+  };
+
+  aedes.authorizeSubscribe = (client, sub, done) => {
+    const verdict = checked.get(sub);
+    if (verdict !== undefined) return done(null, verdict ? sub : null); // SUBACK 0x80 when refused
+    // Subscriptions restored from a persistent session arrive here without a packet.
+    if (!chain?.has("subscribe")) return done(null, sub);
+    done(null, runSubscribe(client, sub) ? sub : null);
+  };
+
+  const originalPublish = aedes.publish.bind(aedes);
+  aedes.publish = function publish(packet: PublishPacket, client: unknown, done?: unknown) {
+    const callback = (typeof client === "function" ? client : done) as ((err?: Error) => void) | undefined;
+    if (handled.has(packet)) {
+      handled.delete(packet);
+      return callback?.();
+    }
+    return (originalPublish as (p: PublishPacket, c: unknown, d?: unknown) => void)(packet, client, done);
+  } as Aedes["publish"];
+
+  aedes.authorizePublish = (client, packet, done) => {
+    if (chain?.has("publish")) {
+      const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
+      m.dup = packet.dup;
+      const out = chain.run("publish", m);
+      if (out.verdict === Verdict.Deny) {
+        decided("publish", client?.id ?? "", out.verdict, out.decidedBy, packet.topic);
+        return done(new Error(`publish to ${packet.topic} denied by plugin ${out.decidedBy}`));
+      }
+      if (out.verdict === Verdict.Drop) {
+        decided("publish", client?.id ?? "", out.verdict, out.decidedBy, packet.topic);
+        // Acknowledge as usual (QoS 1/2 flows complete) but route it nowhere.
+        handled.add(packet);
+        return done(null);
+      }
+      if (out.modified) {
+        packet.topic = m.topic;
+        packet.payload = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
+        packet.qos = m.qos as PublishPacket["qos"];
+        packet.retain = m.retain;
+      }
+    }
+    if (packet.qos === 1 && client) {
+      // aedes writes PUBACK before it stores the message for offline sessions.
+      // Publishing (and so persisting) first makes PUBACK mean "stored".
+      return (originalPublish as (p: PublishPacket, c: unknown, d: (err?: Error) => void) => void)(packet, client, (err?: Error) => {
+        if (err) return done(err);
+        handled.add(packet);
+        done(null);
+      });
+    }
+    done(null);
+  };
+
+  aedes.authorizeForward = (client, packet) => {
+    if (!chain?.has("deliver")) return packet;
+    const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
+    m.peer = (packet as { clientId?: string }).clientId ?? "";
+    const out = chain.run("deliver", m);
+    if (out.verdict !== Verdict.Continue) return null;
+    if (!out.modified) return packet;
+    const payload = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
+    if ("writeCallback" in packet) {
+      // Replay of this client's own offline queue: aedes writes this very object.
+      packet.topic = m.topic;
+      packet.payload = payload;
+      return packet;
+    }
+    // Live delivery: the packet object is shared by every subscriber, so copy.
+    return { ...packet, topic: m.topic, payload } as AedesPublishPacket;
+  };
+
+  return { attachClient };
+}
+
+const EMPTY_BUFFER = Buffer.alloc(0);
+
+/**
+ * The persist hook: wraps the persistence so each retained store and each
+ * enqueue for an offline session asks the chain first. Deleting a retained message (empty
+ * payload) is never blocked.
+ */
+export function wrapPersistence<P extends PersistenceLike>(
+  persistence: P,
+  chain: PluginChain | null,
+  expiry: PersistenceExpiry,
+  isOnline: (clientId: string) => boolean,
+): P {
+  if (!chain?.has("persist")) return persistence;
+  const msg = emptyMessage();
+  const storeRetained = persistence.storeRetained.bind(persistence);
+  const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
+
+  persistence.storeRetained = (packet: AedesPublishPacket) => {
+    if (packet.payload.length === 0) return storeRetained(packet);
+    msg.topic = packet.topic;
+    msg.payload = packet.payload as Buffer;
+    msg.clientId = (packet as { clientId?: string }).clientId ?? "";
+    msg.username = null;
+    msg.password = null;
+    msg.qos = packet.qos;
+    msg.retain = true;
+    msg.flags = PersistKind.retained;
+    msg.peer = msg.clientId;
+    const out = chain.run("persist", msg);
+    if (out.verdict !== Verdict.Continue || (out.modified && !msg.retain)) return Promise.resolve();
+    if (out.ttlSec > 0) expiry.setRetainedExpiry(packet, Date.now() + out.ttlSec * 1000);
+    return storeRetained(packet);
+  };
+
+  persistence.outgoingEnqueueCombi = (subs: { clientId: string }[], packet: AedesPublishPacket) => {
+    const keep: { clientId: string }[] = [];
+    let ttlSec = 0;
+    for (const sub of subs) {
+      // A connected client's copy is its in-flight delivery, not an offline queue
+      // entry; aedes closes the client if it cannot find it. Only offline sessions ask.
+      if (isOnline(sub.clientId)) {
+        keep.push(sub);
+        continue;
+      }
+      msg.topic = packet.topic;
+      msg.payload = packet.payload as Buffer;
+      msg.clientId = sub.clientId;
+      msg.username = null;
+      msg.password = null;
+      msg.qos = packet.qos;
+      msg.retain = packet.retain;
+      msg.flags = PersistKind.offlineQueue;
+      msg.peer = (packet as { clientId?: string }).clientId ?? "";
+      const out = chain.run("persist", msg);
+      if (out.verdict !== Verdict.Continue) continue;
+      if (out.ttlSec > 0) ttlSec = ttlSec === 0 ? out.ttlSec : Math.min(ttlSec, out.ttlSec);
+      keep.push(sub);
+    }
+    if (keep.length === 0) return Promise.resolve();
+    if (ttlSec > 0) expiry.setQueueExpiry(packet, Date.now() + ttlSec * 1000);
+    return enqueueCombi(keep, packet);
+  };
+  return persistence;
+}
+
+export interface PersistenceLike {
+  storeRetained(packet: AedesPublishPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: AedesPublishPacket): Promise<void>;
+}

@@ -1,0 +1,35 @@
+import type { AedesPublishPacket } from "aedes";
+import { MemoryKvStore, type KvStore } from "../../host/index.js";
+import type { BrokerConfig } from "../config.js";
+
+/** Expiry side channel the persist hook uses (TTL per retained message / queued message). */
+export interface PersistenceExpiry {
+  setRetainedExpiry(packet: AedesPublishPacket, expiresAtMs: number): void;
+  setQueueExpiry(packet: AedesPublishPacket, expiresAtMs: number): void;
+}
+
+export interface OpenedPersistence {
+  /** The aedes persistence instance. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  persistence: any;
+  /** Plugin key-value store sharing the persistence's storage. */
+  kv: KvStore;
+  expiry: PersistenceExpiry;
+  mode: "lmdb" | "memory";
+  close(): Promise<void>;
+}
+
+export async function openPersistence(config: Pick<BrokerConfig, "persistence" | "data" | "durability">): Promise<OpenedPersistence> {
+  if (config.persistence === "memory") {
+    const { createMemoryPersistence, setRetainedExpiry, setQueueExpiry } = await import("./memory.js");
+    return {
+      persistence: createMemoryPersistence(),
+      kv: new MemoryKvStore(),
+      expiry: { setRetainedExpiry, setQueueExpiry },
+      mode: "memory",
+      close: async () => {},
+    };
+  }
+  const lmdb = await import("./lmdb.js");
+  return lmdb.openForBroker({ path: config.data, durability: config.durability });
+}

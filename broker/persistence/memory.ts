@@ -1,0 +1,213 @@
+/**
+ * In-memory persistence (tests, the bench, `persistence: "memory"`): the
+ * reference implementation shipped in aedes-persistence, wrapped in its own
+ * callback layer exactly as `aedes-persistence`'s default export does, plus:
+ *
+ * - the persist-hook expiry helpers from ./lmdb.ts (setRetainedExpiry /
+ *   setQueueExpiry on the object passed to storeRetained /
+ *   outgoingEnqueue(Combi), or the packet's `messageExpiry`):
+ *   - retained: expired messages are not streamed, are purged on read and by
+ *     the periodic sweep;
+ *   - offline queue: expired, never-sent messages are not streamed by
+ *     outgoingStream and are purged then (the reference keeps its queues in
+ *     private fields, so the sweep cannot reach queues of clients that never
+ *     reconnect — they are purged when the client reconnects);
+ * - pluginStore(limits) → host/kv.ts MemoryKvStore.
+ *
+ * Nothing survives a restart, by design.
+ */
+import { createRequire } from "node:module";
+import { Readable } from "node:stream";
+import { DEFAULT_KV_LIMITS, MemoryKvStore, type KvLimits, type KvStore } from "../../host/kv.js";
+import {
+  CallBackPersistenceBase,
+  getQueueExpiry,
+  getRetainedExpiry,
+  type ClientLike,
+  type StoredPacket,
+  type WasmqPersistence,
+} from "./lmdb.js";
+
+const requirePersistence = createRequire(createRequire(import.meta.url).resolve("aedes-persistence"));
+
+interface MemoryBase {
+  setup(broker: unknown): Promise<void>;
+  storeRetained(packet: StoredPacket): Promise<void>;
+  createRetainedStream(pattern: string): Readable;
+  createRetainedStreamCombi(patterns: string[]): Readable;
+  outgoingStream(client: ClientLike): Readable;
+  outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void>;
+  outgoingUpdate(client: ClientLike, packet: object): Promise<void>;
+  outgoingClearMessageId(client: ClientLike, packet: object): Promise<StoredPacket | undefined>;
+  destroy(): Promise<void>;
+}
+const AsyncMemoryPersistence = requirePersistence("./asyncPersistence.js") as new (opts?: object) => MemoryBase;
+
+function withQueueExpiry(packet: StoredPacket): StoredPacket {
+  const e = getQueueExpiry(packet);
+  if (e === undefined || e === packet.messageExpiry) return packet;
+  return { ...packet, messageExpiry: e };
+}
+
+export interface MemoryPersistenceOptions {
+  /** Period of the retained-expiry sweep in ms; 0 disables it. Default 60 000. */
+  sweepIntervalMs?: number;
+  /** aedes-persistence option (multi-broker subscription broadcast). */
+  broadcastSubscriptions?: boolean;
+}
+
+/** aedes-persistence's MemoryPersistence with retained/queue expiry. */
+export class TtlMemoryPersistence extends AsyncMemoryPersistence {
+  /** topic -> expiresAt of the retained message currently stored for it */
+  #retainedExpiry = new Map<string, number>();
+  #sentinel = -1;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #destroyed = false;
+
+  constructor(opts: MemoryPersistenceOptions = {}) {
+    super(opts);
+    const interval = opts.sweepIntervalMs ?? 60_000;
+    if (interval > 0) {
+      this.#sweepTimer = setInterval(() => {
+        this.sweepExpired().catch(() => {});
+      }, interval);
+      this.#sweepTimer.unref();
+    }
+  }
+
+  // The reference stores `new Packet(packet)` in its queues, which drops the
+  // WeakMap-keyed expiry but copies `messageExpiry`: carry the queue expiry
+  // over in that field.
+  override async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    return super.outgoingEnqueue(sub, withQueueExpiry(packet));
+  }
+
+  override async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+    return super.outgoingEnqueueCombi(subs, withQueueExpiry(packet));
+  }
+
+  override async storeRetained(pkt: StoredPacket): Promise<void> {
+    const e = getRetainedExpiry(pkt);
+    const topic = String(pkt.topic);
+    await super.storeRetained(pkt);
+    const empty = pkt.payload === undefined || pkt.payload === null || (pkt.payload as { length: number }).length === 0;
+    if (empty || e === undefined) this.#retainedExpiry.delete(topic);
+    else this.#retainedExpiry.set(topic, e);
+  }
+
+  #purgeRetained(topic: string, e: number): Promise<void> {
+    if (this.#retainedExpiry.get(topic) !== e || this.#destroyed) return Promise.resolve();
+    this.#retainedExpiry.delete(topic);
+    return super.storeRetained({ topic, payload: Buffer.alloc(0) });
+  }
+
+  #filterRetained(source: Readable): Readable {
+    const self = this;
+    return Readable.from(
+      (async function* () {
+        const now = Date.now();
+        for await (const packet of source) {
+          const topic = String((packet as StoredPacket).topic);
+          const e = self.#retainedExpiry.get(topic);
+          if (e !== undefined && e <= now) {
+            await self.#purgeRetained(topic, e);
+            continue;
+          }
+          yield packet;
+        }
+      })(),
+    );
+  }
+
+  override createRetainedStream(pattern: string): Readable {
+    return this.#filterRetained(super.createRetainedStream(pattern));
+  }
+
+  override createRetainedStreamCombi(patterns: string[]): Readable {
+    return this.#filterRetained(super.createRetainedStreamCombi(patterns));
+  }
+
+  override outgoingStream(client: ClientLike): Readable {
+    const self = this;
+    const source = super.outgoingStream(client);
+    const purge = (packet: StoredPacket) => self.#purgeQueued(client, packet);
+    return Readable.from(
+      (async function* () {
+        const now = Date.now();
+        for await (const packet of source) {
+          const p = packet as StoredPacket;
+          const e = getQueueExpiry(p);
+          if (e !== undefined && e <= now && p.cmd === "publish" && (p.messageId === undefined || p.messageId === null)) {
+            await purge(p);
+            continue;
+          }
+          yield packet;
+        }
+      })(),
+    );
+  }
+
+  /** Remove one queued, never-sent entry through the public API: number it with a unique negative id, then clear that id. */
+  async #purgeQueued(client: ClientLike, packet: StoredPacket): Promise<void> {
+    const messageId = this.#sentinel--;
+    try {
+      await super.outgoingUpdate(client, { cmd: "publish", brokerId: packet.brokerId, brokerCounter: packet.brokerCounter, messageId });
+      await super.outgoingClearMessageId(client, { messageId });
+    } catch {
+      // already gone
+    }
+  }
+
+  async sweepExpired(now: number = Date.now()): Promise<{ retained: number; queued: number }> {
+    let retained = 0;
+    for (const [topic, e] of [...this.#retainedExpiry]) {
+      if (e <= now) {
+        await this.#purgeRetained(topic, e);
+        retained++;
+      }
+    }
+    return { retained, queued: 0 };
+  }
+
+  override async destroy(): Promise<void> {
+    this.#destroyed = true;
+    if (this.#sweepTimer) clearInterval(this.#sweepTimer);
+    this.#sweepTimer = undefined;
+    await super.destroy();
+  }
+}
+
+export class MemoryPersistence extends CallBackPersistenceBase implements WasmqPersistence {
+  readonly kind = "memory" as const;
+  declare readonly asyncPersistence: TtlMemoryPersistence;
+  #kv: MemoryKvStore | undefined;
+
+  constructor(opts: MemoryPersistenceOptions = {}) {
+    super((o: object) => new TtlMemoryPersistence(o as MemoryPersistenceOptions), opts);
+  }
+
+  override async setup(broker: unknown): Promise<void> {
+    await this.asyncPersistence.setup(broker);
+    if (!this.ready) {
+      this.ready = true;
+      this.emit("ready");
+    }
+  }
+
+  /** One MemoryKvStore per persistence (limits apply from the first call). */
+  pluginStore(limits: KvLimits = DEFAULT_KV_LIMITS): KvStore {
+    this.#kv ??= new MemoryKvStore(limits);
+    return this.#kv;
+  }
+
+  sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
+    return this.asyncPersistence.sweepExpired(now);
+  }
+}
+
+export { setRetainedExpiry, setQueueExpiry, getRetainedExpiry, getQueueExpiry } from "./lmdb.js";
+
+export function createMemoryPersistence(opts: MemoryPersistenceOptions = {}): MemoryPersistence {
+  return new MemoryPersistence(opts);
+}

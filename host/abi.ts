@@ -1,0 +1,103 @@
+/**
+ * wasmq plugin ABI, version 1. This file is the single source of truth for the
+ * host side; `plugins-as/sdk/abi.ts` mirrors it for plugins.
+ *
+ * Per call, the host writes one message record into the plugin's input region
+ * (obtained from the plugin's `wasmq_reserve(size)` export) and calls the hook
+ * export with the record's address. The record is a 32-byte header of
+ * little-endian fields followed by the variable-length byte fields in a fixed
+ * order. Verdicts come back as the hook's i32 return value; modifications,
+ * extra publishes, logs and state go through the `wasmq` host imports below.
+ */
+export const ABI_VERSION = 1;
+
+/** Header field byte offsets. */
+export const Field = {
+  topicLen: 0,
+  payloadLen: 4,
+  clientIdLen: 8,
+  usernameLen: 12,
+  passwordLen: 16,
+  peerLen: 20,
+  qos: 24,
+  retain: 25,
+  dup: 26,
+  flags: 27,
+  /** Presence bits: which optional fields the client sent (see Presence). */
+  presence: 28,
+  /** Reserved for later ABI versions; zero today. */
+  reserved: 29,
+} as const;
+
+/** `presence` bits: distinguishes an absent username/password from an empty one. */
+export const Presence = { username: 1, password: 2 } as const;
+
+export const HEADER_SIZE = 32;
+
+/** Byte fields follow the header in this order, packed with no padding. */
+export const BODY_ORDER = ["topic", "clientId", "username", "password", "peer", "payload"] as const;
+
+/** `flags` bits for the connect hook. */
+export const ConnectFlag = { cleanSession: 1 } as const;
+
+/** `flags` value for the persist hook: what is about to be stored. */
+export const PersistKind = { retained: 0, offlineQueue: 1 } as const;
+
+/** Low byte of a hook's return value. Deny carries an MQTT return code in bits 8..15. */
+export const Verdict = { Continue: 0, Drop: 1, Deny: 2 } as const;
+export type VerdictKind = (typeof Verdict)[keyof typeof Verdict];
+
+/** CONNACK return codes of MQTT 3.1.1. */
+export const ReturnCode = {
+  Accepted: 0,
+  UnacceptableProtocol: 1,
+  IdentifierRejected: 2,
+  ServerUnavailable: 3,
+  BadUsernameOrPassword: 4,
+  NotAuthorized: 5,
+} as const;
+
+export function verdictKind(v: number): number {
+  return v & 0xff;
+}
+export function verdictCode(v: number): number {
+  return (v >>> 8) & 0xff;
+}
+
+export const HOOKS = ["connect", "subscribe", "publish", "deliver", "persist", "tick"] as const;
+export type HookName = (typeof HOOKS)[number];
+
+/** Export name of each hook entry point. All take the record address and return a verdict, except tick. */
+export const HOOK_EXPORTS: Record<HookName, string> = {
+  connect: "onConnect",
+  subscribe: "onSubscribe",
+  publish: "onPublish",
+  deliver: "onDeliver",
+  persist: "onPersist",
+  tick: "onTick",
+};
+
+/** Exports every plugin must provide. */
+export const REQUIRED_EXPORTS = ["wasmq_abi_version", "wasmq_reserve"] as const;
+/** Optional: `init(configRecordPtr) -> i32` (non-zero = accepted). */
+export const INIT_EXPORT = "init";
+
+/** The host imports a plugin may use, module "wasmq". */
+export const HOST_IMPORTS = [
+  "log", // (level: i32, ptr: usize, len: i32) -> void
+  "now_ms", // () -> f64
+  "publish", // (topicPtr, topicLen, payloadPtr, payloadLen, qos: i32, retain: i32) -> i32 (0 ok, <0 refused)
+  "set_topic", // (ptr, len) -> void
+  "set_payload", // (ptr, len) -> void
+  "set_qos", // (qos: i32) -> void
+  "set_retain", // (retain: i32) -> void
+  "set_ttl", // (seconds: i32) -> void
+  "kv_get", // (keyPtr, keyLen, outPtr, outCap) -> i32 value length, -1 missing
+  "kv_put", // (keyPtr, keyLen, valPtr, valLen) -> i32 0 ok, -1 over a limit, -2 failed
+  "kv_delete", // (keyPtr, keyLen) -> i32 1 removed, 0 absent
+] as const;
+
+/** Imports AssemblyScript's runtime may need, module "env". */
+export const ENV_IMPORTS = ["memory", "abort", "trace", "seed"] as const;
+
+export const LogLevel = { trace: 0, debug: 1, info: 2, warn: 3, error: 4 } as const;

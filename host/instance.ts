@@ -1,0 +1,68 @@
+import type { HookName } from "./abi.js";
+import type { KvStore } from "./kv.js";
+import type { HookMessage, InjectedMessage } from "./message.js";
+
+/** What a plugin can reach of the outside world; the host binds it per plugin. */
+export interface PluginServices {
+  /** The plugin's name: its log label and its key-value namespace. */
+  name: string;
+  kv: KvStore;
+  log(level: number, message: string): void;
+  now(): number;
+}
+
+/**
+ * Changes a plugin asks for during one call. They are applied to the message
+ * only when the call returns normally, so a plugin that traps half-way leaves
+ * the message untouched.
+ */
+export class CallState {
+  topic: string | null = null;
+  payload: Uint8Array | null = null;
+  qos = -1;
+  retain = -1;
+  ttlSec = -1;
+  readonly extras: InjectedMessage[] = [];
+
+  reset(): void {
+    this.topic = null;
+    this.payload = null;
+    this.qos = -1;
+    this.retain = -1;
+    this.ttlSec = -1;
+    if (this.extras.length) this.extras.length = 0;
+  }
+
+  get modified(): boolean {
+    return this.topic !== null || this.payload !== null || this.qos >= 0 || this.retain >= 0;
+  }
+}
+
+/** A loaded, initialised plugin: Wasm or native. Calls throw when the plugin fails. */
+export interface PluginInstance {
+  readonly kind: "wasm" | "native";
+  readonly hooks: ReadonlySet<HookName>;
+  call(hook: Exclude<HookName, "tick">, msg: HookMessage, state: CallState): number;
+  tick(nowMs: number, state: CallState): void;
+  /** Fuel the last call used, or -1 when unmetered. */
+  readonly lastFuelUsed: number;
+  dispose(): void;
+}
+
+/** A source of fresh instances of one plugin build (the cached compiled module). */
+export interface PluginFactory {
+  readonly kind: "wasm" | "native";
+  readonly hooks: ReadonlySet<HookName>;
+  /** Instantiate and run init; throws PluginError when init refuses the config. */
+  instantiate(config: Uint8Array, state: () => CallState): PluginInstance | Promise<PluginInstance>;
+}
+
+export class PluginError extends Error {
+  constructor(
+    readonly plugin: string,
+    message: string,
+  ) {
+    super(`plugin "${plugin}": ${message}`);
+    this.name = "PluginError";
+  }
+}

@@ -1,0 +1,65 @@
+import type { HookName } from "./abi.js";
+
+/**
+ * One message as the chain sees it, independent of the broker. The broker fills
+ * the fields its hook has; the rest stay empty. Plugins later in the chain see
+ * the changes of plugins earlier in it, because the chain edits this object.
+ */
+export interface HookMessage {
+  topic: string;
+  payload: Uint8Array;
+  clientId: string;
+  /** null when the client sent none. */
+  username: string | null;
+  /** connect only; null when the client sent none. */
+  password: Uint8Array | null;
+  qos: number;
+  retain: boolean;
+  dup: boolean;
+  /** connect: ConnectFlag bits; persist: PersistKind. */
+  flags: number;
+  /** deliver: the publishing client's id; persist (offline queue): the publisher. */
+  peer: string;
+}
+
+/** A message a plugin asks the broker to publish in addition (routing, fan-out, tick output). */
+export interface InjectedMessage {
+  plugin: string;
+  topic: string;
+  payload: Uint8Array;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+}
+
+/** The chain's decision for one hook call. */
+export interface HookOutcome {
+  /** Verdict.Continue, Verdict.Drop or Verdict.Deny. */
+  verdict: number;
+  /** CONNACK return code when a connect is denied. */
+  returnCode: number;
+  /** Some plugin changed topic, payload, qos or retain (the message object holds the new values). */
+  modified: boolean;
+  /** persist: seconds to keep the message, 0 = no expiry. */
+  ttlSec: number;
+  /** The plugin that decided a Drop or Deny, for logs and metrics. */
+  decidedBy: string | null;
+}
+
+export function emptyMessage(): HookMessage {
+  return {
+    topic: "",
+    payload: EMPTY,
+    clientId: "",
+    username: null,
+    password: null,
+    qos: 0,
+    retain: false,
+    dup: false,
+    flags: 0,
+    peer: "",
+  };
+}
+
+export const EMPTY = new Uint8Array(0);
+
+export type HookCallStats = Record<HookName, number>;

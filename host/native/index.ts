@@ -1,0 +1,219 @@
+/**
+ * The native (TypeScript) plugin SDK. It mirrors `plugins-as/sdk/index.ts`
+ * name for name, so a plugin and its native twin read the same:
+ *
+ *   export function init(config: Config): boolean
+ *   export function onConnect(msg: Message): number     // and onSubscribe, onPublish, onDeliver, onPersist
+ *   export function onTick(nowMs: number): void
+ */
+import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
+import { activeCall } from "./context.js";
+import { jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonValid } from "./json.js";
+import { topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic.js";
+import type { HookMessage } from "../message.js";
+import type { CallState } from "../instance.js";
+
+export { Verdict, ReturnCode, ConnectFlag, PersistKind };
+export * from "./json.js";
+export * from "./topic.js";
+
+/** Deny with an MQTT CONNACK return code (connect hook), or a plain deny elsewhere. */
+export function deny(code: number = ReturnCode.NotAuthorized): number {
+  return Verdict.Deny | ((code & 0xff) << 8);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function toBytes(value: Uint8Array | string): Uint8Array {
+  return typeof value === "string" ? encoder.encode(value) : value;
+}
+
+/** The message of the current hook call; changes take effect when the hook returns. */
+export class Message {
+  /** @internal */ m!: HookMessage;
+  /** @internal */ s!: CallState;
+
+  /** @internal */ bind(m: HookMessage, s: CallState): this {
+    this.m = m;
+    this.s = s;
+    return this;
+  }
+
+  get topic(): string {
+    return this.m.topic;
+  }
+  get payload(): Uint8Array {
+    return this.m.payload;
+  }
+  get payloadString(): string {
+    return decoder.decode(this.m.payload);
+  }
+  get payloadLength(): number {
+    return this.m.payload.length;
+  }
+  get clientId(): string {
+    return this.m.clientId;
+  }
+  get username(): string {
+    return this.m.username ?? "";
+  }
+  get hasUsername(): boolean {
+    return this.m.username !== null;
+  }
+  get password(): Uint8Array {
+    return this.m.password ?? new Uint8Array(0);
+  }
+  get hasPassword(): boolean {
+    return this.m.password !== null;
+  }
+  /** deliver: the publisher's client id. */
+  get peer(): string {
+    return this.m.peer;
+  }
+  get qos(): number {
+    return this.m.qos;
+  }
+  get retain(): boolean {
+    return this.m.retain;
+  }
+  get dup(): boolean {
+    return this.m.dup;
+  }
+  get flags(): number {
+    return this.m.flags;
+  }
+
+  topicEquals(topic: string): boolean {
+    return this.m.topic === topic;
+  }
+  topicMatches(filter: string): boolean {
+    return topicMatches(filter, this.m.topic);
+  }
+  topicLevelCount(): number {
+    return topicLevelCount(this.m.topic);
+  }
+  topicLevel(index: number): string {
+    return topicLevel(this.m.topic, index);
+  }
+  topicCapture(filter: string, index: number): string | null {
+    return topicCapture(filter, this.m.topic, index);
+  }
+
+  jsonValid(): boolean {
+    return jsonValid(this.m.payload);
+  }
+  jsonHas(path: string): boolean {
+    return jsonHas(this.m.payload, path);
+  }
+  jsonNumber(path: string, fallback: number): number {
+    return jsonNumber(this.m.payload, path, fallback);
+  }
+  jsonString(path: string, fallback: string | null): string | null {
+    return jsonString(this.m.payload, path, fallback);
+  }
+  jsonBool(path: string, fallback: boolean): boolean {
+    return jsonBool(this.m.payload, path, fallback);
+  }
+
+  setTopic(topic: string): void {
+    this.s.topic = topic;
+  }
+  setPayload(payload: Uint8Array): void {
+    this.s.payload = Buffer.from(payload);
+  }
+  setPayloadString(payload: string): void {
+    this.s.payload = Buffer.from(payload, "utf8");
+  }
+  setQos(qos: number): void {
+    this.s.qos = Math.max(0, Math.min(2, qos));
+  }
+  setRetain(retain: boolean): void {
+    this.s.retain = retain ? 1 : 0;
+  }
+  /** persist: keep the message at most this many seconds (0 = no expiry). */
+  setTtl(seconds: number): void {
+    this.s.ttlSec = Math.max(0, Math.floor(seconds));
+  }
+}
+
+/** The plugin's `config` object from the broker config, read by path ("rules.0.topic"). */
+export class Config {
+  constructor(private readonly bytes: Uint8Array) {}
+  has(path: string): boolean {
+    return jsonHas(this.bytes, path);
+  }
+  number(path: string, fallback: number): number {
+    return jsonNumber(this.bytes, path, fallback);
+  }
+  string(path: string, fallback: string): string {
+    return jsonString(this.bytes, path, fallback) ?? fallback;
+  }
+  bool(path: string, fallback: boolean): boolean {
+    return jsonBool(this.bytes, path, fallback);
+  }
+  /** Array length or object member count at path, -1 when neither. */
+  length(path: string): number {
+    return jsonLength(this.bytes, path);
+  }
+}
+
+export function now(): number {
+  return activeCall().services.now();
+}
+
+/** Ask the broker to publish a message (routing, fan-out, tick output). */
+export function publish(topic: string, payload: Uint8Array | string, qos: number = 0, retain: boolean = false): boolean {
+  if (qos < 0 || qos > 2 || topic.length === 0) return false;
+  const { services, state } = activeCall();
+  state.extras.push({ plugin: services.name, topic, payload: Buffer.from(toBytes(payload)), qos: qos as 0 | 1 | 2, retain });
+  return true;
+}
+
+function emit(level: number, message: string): void {
+  activeCall().services.log(level, message);
+}
+
+export const log = {
+  trace: (message: string): void => emit(0, message),
+  debug: (message: string): void => emit(1, message),
+  info: (message: string): void => emit(2, message),
+  warn: (message: string): void => emit(3, message),
+  error: (message: string): void => emit(4, message),
+};
+
+/** The plugin's own durable key-value namespace. */
+export const kv = {
+  get(key: string): Uint8Array | null {
+    const { services } = activeCall();
+    return services.kv.get(services.name, encoder.encode(key)) ?? null;
+  },
+  getString(key: string, fallback: string | null): string | null {
+    const v = kv.get(key);
+    return v === null ? fallback : decoder.decode(v);
+  },
+  getNumber(key: string, fallback: number): number {
+    const v = kv.get(key);
+    return v === null || v.length !== 8 ? fallback : Buffer.from(v.buffer, v.byteOffset, 8).readDoubleLE(0);
+  },
+  /** False when a limit refused the value (logged by the host). */
+  put(key: string, value: Uint8Array | string): boolean {
+    const { services } = activeCall();
+    try {
+      services.kv.put(services.name, encoder.encode(key), toBytes(value));
+      return true;
+    } catch (err) {
+      services.log(3, `kv put refused: ${(err as Error).message}`);
+      return false;
+    }
+  },
+  putNumber(key: string, value: number): boolean {
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(value, 0);
+    return kv.put(key, b);
+  },
+  remove(key: string): boolean {
+    const { services } = activeCall();
+    return services.kv.delete(services.name, encoder.encode(key));
+  },
+};

@@ -1,0 +1,407 @@
+import { instantiateSync } from "@assemblyscript/loader";
+import {
+  ABI_VERSION,
+  ENV_IMPORTS,
+  Field,
+  HEADER_SIZE,
+  HOOK_EXPORTS,
+  HOOKS,
+  HOST_IMPORTS,
+  INIT_EXPORT,
+  Presence,
+  REQUIRED_EXPORTS,
+  type HookName,
+} from "./abi.js";
+import { FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, instrumentFuel } from "./fuel.js";
+import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
+import { KvLimitError } from "./kv.js";
+import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
+import { inspectModule, WasmFormatError } from "./wasm-binary.js";
+
+export interface WasmLimits {
+  /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
+  fuel: number | null;
+  /** Cap on the plugin's linear memory, in 64 KiB pages. */
+  memoryPages: number;
+}
+
+const ALLOWED_IMPORTS = new Set<string>([
+  ...ENV_IMPORTS.map((n) => `env.${n}`),
+  ...HOST_IMPORTS.map((n) => `wasmq.${n}`),
+]);
+
+/** Thrown by the plugin's `abort` (AssemblyScript assertions, explicit aborts). */
+export class PluginAbortError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PluginAbortError";
+  }
+}
+
+/** The plugin tried to grow its memory past `limits.memoryPages`. */
+export class PluginMemoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "PluginMemoryError";
+  }
+}
+
+/**
+ * A validated, metered and compiled plugin build. Compiling is the slow part,
+ * so it is done once; a trapped instance is replaced by a new one from here.
+ */
+export class WasmPluginFactory implements PluginFactory {
+  readonly kind = "wasm" as const;
+
+  private constructor(
+    private readonly services: PluginServices,
+    private readonly module: WebAssembly.Module,
+    readonly hooks: ReadonlySet<HookName>,
+    private readonly minPages: number,
+    private readonly limits: WasmLimits,
+  ) {}
+
+  static async compile(bytes: Uint8Array, services: PluginServices, limits: WasmLimits): Promise<WasmPluginFactory> {
+    const refuse = (why: string): never => {
+      throw new PluginError(services.name, `refused: ${why}`);
+    };
+    let shape;
+    try {
+      shape = inspectModule(bytes);
+    } catch (err) {
+      if (err instanceof WasmFormatError) refuse(err.message);
+      throw err;
+    }
+    if (shape.definesMemory) refuse("it defines its own memory; plugins must import it (build with --importMemory)");
+    let minPages = 0;
+    let importsMemory = false;
+    for (const imp of shape.imports) {
+      const key = `${imp.module}.${imp.name}`;
+      if (!ALLOWED_IMPORTS.has(key)) refuse(`it imports "${key}", which is not part of the wasmq ABI v${ABI_VERSION}`);
+      if (key === "env.memory") {
+        if (imp.kind !== "memory") refuse(`"env.memory" must be a memory import`);
+        importsMemory = true;
+        minPages = imp.minPages ?? 0;
+      } else if (imp.kind !== "function") {
+        refuse(`import "${key}" must be a function`);
+      }
+    }
+    if (!importsMemory) refuse("it does not import its memory as env.memory (build with --importMemory)");
+    if (minPages > limits.memoryPages) {
+      refuse(`it needs ${minPages} memory pages at start but its limit (limits.memoryPages) is ${limits.memoryPages}`);
+    }
+    let binary = bytes;
+    if (limits.fuel !== null) {
+      try {
+        binary = instrumentFuel(bytes).binary;
+      } catch (err) {
+        refuse(`fuel metering failed: ${(err as Error).message}`);
+      }
+    }
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(binary as BufferSource);
+    } catch (err) {
+      return refuse(`it does not compile: ${(err as Error).message}`);
+    }
+    const exports = new Map(WebAssembly.Module.exports(module).map((e) => [e.name, e.kind]));
+    for (const name of REQUIRED_EXPORTS) {
+      if (exports.get(name) !== "function") refuse(`it does not export "${name}" (add \`export * from "../sdk/exports"\`)`);
+    }
+    const hooks = new Set<HookName>();
+    for (const hook of HOOKS) {
+      const kind = exports.get(HOOK_EXPORTS[hook]);
+      if (kind === undefined) continue;
+      if (kind !== "function") refuse(`export "${HOOK_EXPORTS[hook]}" must be a function`);
+      hooks.add(hook);
+    }
+    if (hooks.size === 0) refuse(`it exports none of the hooks ${Object.values(HOOK_EXPORTS).join(", ")}`);
+    return new WasmPluginFactory(services, module, hooks, Math.max(minPages, 1), limits);
+  }
+
+  instantiate(config: Uint8Array, state: () => CallState): PluginInstance {
+    return new WasmPluginInstance(this.services, this.module, this.hooks, this.minPages, this.limits, config, state);
+  }
+}
+
+type HookFn = (ptr: number) => number;
+
+class WasmPluginInstance implements PluginInstance {
+  readonly kind = "wasm" as const;
+  lastFuelUsed = -1;
+  private readonly memory: WebAssembly.Memory;
+  private readonly exports: Record<string, unknown>;
+  private readonly fns: Partial<Record<HookName, HookFn>> = {};
+  private readonly reserve: (size: number) => number;
+  private readonly fuel: WebAssembly.Global | null;
+  private readonly budget: number;
+  private buf: Buffer;
+  private u32: Uint32Array;
+  private ptr = 0;
+  private cap = 0;
+  private disposed = false;
+
+  constructor(
+    private readonly services: PluginServices,
+    module: WebAssembly.Module,
+    readonly hooks: ReadonlySet<HookName>,
+    minPages: number,
+    private readonly limits: WasmLimits,
+    config: Uint8Array,
+    private readonly state: () => CallState,
+  ) {
+    this.memory = new WebAssembly.Memory({ initial: minPages, maximum: limits.memoryPages });
+    this.buf = Buffer.from(this.memory.buffer);
+    this.u32 = new Uint32Array(this.memory.buffer);
+    const name = services.name;
+    let instance: WebAssembly.Instance;
+    try {
+      instance = instantiateSync<Record<string, unknown>>(module, this.imports()).instance;
+    } catch (err) {
+      throw new PluginError(name, `failed to start: ${describeTrap(err)}`);
+    }
+    this.exports = instance.exports as Record<string, unknown>;
+    const version = (this.exports.wasmq_abi_version as () => number)();
+    if (version !== ABI_VERSION) {
+      throw new PluginError(name, `refused: it was built for ABI v${version}, this host speaks ABI v${ABI_VERSION} (rebuild it against the current SDK)`);
+    }
+    this.reserve = this.exports.wasmq_reserve as (size: number) => number;
+    for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
+    this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
+    this.budget = limits.fuel ?? 0;
+    const init = this.exports[INIT_EXPORT];
+    if (typeof init === "function") {
+      const msg = emptyMessage();
+      msg.payload = config;
+      let accepted: number;
+      try {
+        accepted = this.invoke(init as HookFn, msg);
+      } catch (err) {
+        throw new PluginError(name, `init failed: ${describeTrap(err)}`);
+      }
+      if (!accepted) throw new PluginError(name, "init refused its config (see the plugin's log lines above)");
+    }
+  }
+
+  call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
+    return this.invoke(this.fns[hook]!, msg);
+  }
+
+  tick(nowMs: number): void {
+    this.refreshViews();
+    if (this.fuel) this.fuel.value = this.budget;
+    try {
+      (this.fns.tick as unknown as (now: number) => void)(nowMs);
+    } catch (err) {
+      throw this.explain(err);
+    }
+    this.noteFuel();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+  }
+
+  private invoke(fn: HookFn, msg: HookMessage): number {
+    const ptr = this.writeRecord(msg);
+    if (this.fuel) this.fuel.value = this.budget;
+    let verdict: number;
+    try {
+      verdict = fn(ptr);
+    } catch (err) {
+      throw this.explain(err);
+    }
+    this.noteFuel();
+    return verdict;
+  }
+
+  /**
+   * AssemblyScript's allocator executes `unreachable` when memory.grow fails. It
+   * asks to double the memory first, so a failed grow means the plugin already
+   * held more than half its cap: name such traps as the memory limit.
+   */
+  private explain(err: unknown): unknown {
+    const max = this.limits.memoryPages * 65536;
+    if (err instanceof WebAssembly.RuntimeError && /unreachable/.test(err.message) && this.memory.buffer.byteLength * 2 > max) {
+      return new PluginMemoryError(`plugin "${this.services.name}" reached its memory limit of ${this.limits.memoryPages} pages`);
+    }
+    return err;
+  }
+
+  private noteFuel(): void {
+    if (this.fuel) this.lastFuelUsed = this.budget - (this.fuel.value as number);
+  }
+
+  private refreshViews(): void {
+    if (this.buf.buffer !== this.memory.buffer) {
+      this.buf = Buffer.from(this.memory.buffer);
+      this.u32 = new Uint32Array(this.memory.buffer);
+    }
+  }
+
+  /** Write the record into the input region; strings straight from JS, bytes by one copy each. */
+  private writeRecord(msg: HookMessage): number {
+    const username = msg.username ?? "";
+    const password = msg.password ?? EMPTY;
+    const need =
+      HEADER_SIZE +
+      3 * (msg.topic.length + msg.clientId.length + username.length + msg.peer.length) +
+      password.length +
+      msg.payload.length;
+    if (need > this.cap) {
+      if (this.fuel) this.fuel.value = this.budget;
+      const size = Math.max(need, this.cap * 2, 4096);
+      this.ptr = this.reserve(size);
+      this.cap = size;
+      if (this.ptr % 8 !== 0) throw new PluginError(this.services.name, "wasmq_reserve returned an unaligned address");
+    }
+    this.refreshViews();
+    const buf = this.buf;
+    const ptr = this.ptr;
+    let off = ptr + HEADER_SIZE;
+    const topicLen = buf.write(msg.topic, off);
+    off += topicLen;
+    const clientIdLen = buf.write(msg.clientId, off);
+    off += clientIdLen;
+    const usernameLen = buf.write(username, off);
+    off += usernameLen;
+    buf.set(password, off);
+    off += password.length;
+    const peerLen = buf.write(msg.peer, off);
+    off += peerLen;
+    buf.set(msg.payload, off);
+    const h = ptr >>> 2;
+    const u32 = this.u32;
+    u32[h + Field.topicLen / 4] = topicLen;
+    u32[h + Field.payloadLen / 4] = msg.payload.length;
+    u32[h + Field.clientIdLen / 4] = clientIdLen;
+    u32[h + Field.usernameLen / 4] = usernameLen;
+    u32[h + Field.passwordLen / 4] = password.length;
+    u32[h + Field.peerLen / 4] = peerLen;
+    buf[ptr + Field.qos] = msg.qos;
+    buf[ptr + Field.retain] = msg.retain ? 1 : 0;
+    buf[ptr + Field.dup] = msg.dup ? 1 : 0;
+    buf[ptr + Field.flags] = msg.flags;
+    buf[ptr + Field.presence] = (msg.username !== null ? Presence.username : 0) | (msg.password !== null ? Presence.password : 0);
+    buf[ptr + Field.reserved] = 0;
+    buf[ptr + Field.reserved + 1] = 0;
+    buf[ptr + Field.reserved + 2] = 0;
+    return ptr;
+  }
+
+  private bytes(ptr: number, len: number): Buffer {
+    this.refreshViews();
+    if (ptr < 0 || len < 0 || ptr + len > this.buf.length) {
+      throw new PluginAbortError(`host import got an out-of-range buffer (${ptr}, ${len})`);
+    }
+    return this.buf.subarray(ptr, ptr + len);
+  }
+
+  private string(ptr: number, len: number): string {
+    return this.bytes(ptr, len).toString("utf8");
+  }
+
+  private imports(): WebAssembly.Imports {
+    const { services, state } = this;
+    const self = this;
+    const wasmq: Record<string, (...args: number[]) => number | void> = {
+      log(level, ptr, len) {
+        services.log(level, self.string(ptr, len));
+      },
+      now_ms() {
+        return services.now();
+      },
+      publish(tp, tl, pp, pl, qos, retain) {
+        if (qos < 0 || qos > 2 || tl === 0) return -1;
+        state().extras.push({
+          plugin: services.name,
+          topic: self.string(tp, tl),
+          payload: Buffer.from(self.bytes(pp, pl)),
+          qos: qos as 0 | 1 | 2,
+          retain: retain !== 0,
+        });
+        return 0;
+      },
+      set_topic(ptr, len) {
+        state().topic = self.string(ptr, len);
+      },
+      set_payload(ptr, len) {
+        state().payload = Buffer.from(self.bytes(ptr, len));
+      },
+      set_qos(qos) {
+        state().qos = Math.max(0, Math.min(2, qos));
+      },
+      set_retain(retain) {
+        state().retain = retain ? 1 : 0;
+      },
+      set_ttl(seconds) {
+        state().ttlSec = Math.max(0, seconds);
+      },
+      kv_get(kp, kl, op, oc) {
+        const value = services.kv.get(services.name, self.bytes(kp, kl));
+        if (value === undefined) return -1;
+        if (value.length <= oc) self.bytes(op, value.length).set(value);
+        return value.length;
+      },
+      kv_put(kp, kl, vp, vl) {
+        try {
+          services.kv.put(services.name, Buffer.from(self.bytes(kp, kl)), Buffer.from(self.bytes(vp, vl)));
+          return 0;
+        } catch (err) {
+          services.log(3, `kv put refused: ${(err as Error).message}`);
+          return err instanceof KvLimitError ? -1 : -2;
+        }
+      },
+      kv_delete(kp, kl) {
+        return services.kv.delete(services.name, self.bytes(kp, kl)) ? 1 : 0;
+      },
+      [FUEL_IMPORT_NAME]() {
+        throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);
+      },
+    };
+    const env = {
+      memory: this.memory,
+      abort(msgPtr: number, filePtr: number, line: number, column: number) {
+        throw new PluginAbortError(`abort: ${self.asString(msgPtr)} at ${self.asString(filePtr)}:${line}:${column}`);
+      },
+      trace(msgPtr: number, n: number, ...args: number[]) {
+        services.log(1, `trace: ${self.asString(msgPtr)} ${args.slice(0, n).join(", ")}`);
+      },
+      seed() {
+        return Date.now() * Math.random();
+      },
+    };
+    return FUEL_IMPORT_MODULE === "wasmq" ? { env, wasmq } : { env, wasmq, [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_NAME]: wasmq[FUEL_IMPORT_NAME]! } };
+  }
+
+  /** Read an AssemblyScript string (UTF-16, byte length stored just before it); control plane only. */
+  private asString(ptr: number): string {
+    if (!ptr) return "";
+    this.refreshViews();
+    if (ptr < 4 || ptr > this.buf.length) return `<bad string pointer ${ptr}>`;
+    const len = this.buf.readUInt32LE(ptr - 4);
+    if (ptr + len > this.buf.length) return `<bad string pointer ${ptr}>`;
+    return this.buf.toString("utf16le", ptr, ptr + len);
+  }
+}
+
+export type TrapKind = "fuel" | "memory" | "out-of-bounds" | "abort" | "unreachable" | "stack" | "error";
+
+export function classifyTrap(err: unknown): TrapKind {
+  if (err instanceof FuelExhaustedError) return "fuel";
+  if (err instanceof PluginMemoryError) return "memory";
+  if (err instanceof PluginAbortError) return /out of memory|allocation too large/i.test(err.message) ? "memory" : "abort";
+  if (err instanceof WebAssembly.RuntimeError) {
+    if (/out of bounds/i.test(err.message)) return "out-of-bounds";
+    if (/unreachable/i.test(err.message)) return "unreachable";
+    return "error";
+  }
+  if (err instanceof RangeError && /call stack/i.test(err.message)) return "stack";
+  return "error";
+}
+
+export function describeTrap(err: unknown): string {
+  const kind = classifyTrap(err);
+  const message = err instanceof Error ? err.message : String(err);
+  return kind === "error" ? message : `${kind} (${message})`;
+}

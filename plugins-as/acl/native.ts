@@ -1,0 +1,123 @@
+// acl, native twin of plugin.ts: same rules, same verdicts.
+import { Config, Message, Verdict, log, topicMatches, validTopicFilter } from "../../host/native/index.js";
+
+const READ = 1;
+const WRITE = 2;
+const DENY = 4;
+
+class Rule {
+  constructor(
+    public username: string | null,
+    public clientId: string | null,
+    public topic: string,
+    public access: number,
+    public templated: boolean,
+  ) {}
+}
+
+let rules: Rule[] = [];
+let defaultAllow = false;
+let disconnectOnDeniedPublish = false;
+
+function parseAccess(s: string): number {
+  if (s == "read") return READ;
+  if (s == "write") return WRITE;
+  if (s == "readwrite") return READ | WRITE;
+  if (s == "deny") return DENY;
+  return 0;
+}
+
+function optionalString(config: Config, path: string): string | null {
+  if (!config.has(path)) return null;
+  const s = config.string(path, "*");
+  return s == "*" ? null : s;
+}
+
+export function init(config: Config): boolean {
+  rules = [];
+  const n = config.length("rules");
+  if (config.has("rules") && n < 0) {
+    log.error("config.rules must be an array");
+    return false;
+  }
+  for (let i = 0; i < n; i++) {
+    const base = "rules." + i.toString();
+    const accessName = config.string(base + ".access", "readwrite");
+    const access = parseAccess(accessName);
+    if (access == 0) {
+      log.error(base + ".access must be read, write, readwrite or deny, not " + accessName);
+      return false;
+    }
+    const topic = config.string(base + ".topic", "");
+    if (!validTopicFilter(topic)) {
+      log.error(base + ".topic must be an MQTT topic filter");
+      return false;
+    }
+    const templated = topic.includes("%u") || topic.includes("%c");
+    rules.push(new Rule(optionalString(config, base + ".username"), optionalString(config, base + ".clientId"), topic, access, templated));
+  }
+  const def = config.string("default", "deny");
+  if (def != "allow" && def != "deny") {
+    log.error("config.default must be allow or deny");
+    return false;
+  }
+  defaultAllow = def == "allow";
+  const action = config.string("onDeniedPublish", "drop");
+  if (action != "drop" && action != "disconnect") {
+    log.error("config.onDeniedPublish must be drop or disconnect");
+    return false;
+  }
+  disconnectOnDeniedPublish = action == "disconnect";
+  return true;
+}
+
+function unsafeForPattern(s: string): boolean {
+  return s.includes("/") || s.includes("+") || s.includes("#");
+}
+
+function expand(rule: Rule, msg: Message): string | null {
+  let topic = rule.topic;
+  if (topic.includes("%u")) {
+    const user = msg.username;
+    if (!msg.hasUsername || user.length == 0 || unsafeForPattern(user)) return null;
+    topic = topic.replaceAll("%u", user);
+  }
+  if (topic.includes("%c")) {
+    const id = msg.clientId;
+    if (id.length == 0 || unsafeForPattern(id)) return null;
+    topic = topic.replaceAll("%c", id);
+  }
+  return topic;
+}
+
+function allowed(msg: Message, need: number): boolean {
+  let granted = false;
+  for (let i = 0, n = rules.length; i < n; i++) {
+    const rule = rules[i]!;
+    const user = rule.username;
+    if (user !== null && !(msg.hasUsername && msg.username === user)) continue;
+    const id = rule.clientId;
+    if (id !== null && msg.clientId !== id) continue;
+    let matched: boolean;
+    if (rule.templated) {
+      const topic = expand(rule, msg);
+      if (topic === null) continue;
+      matched = topicMatches(topic, msg.topic);
+    } else {
+      matched = msg.topicMatches(rule.topic);
+    }
+    if (!matched) continue;
+    if (rule.access & DENY) return false;
+    if (rule.access & need) granted = true;
+  }
+  return granted || defaultAllow;
+}
+
+export function onSubscribe(msg: Message): number {
+  return allowed(msg, READ) ? Verdict.Continue : Verdict.Deny;
+}
+
+export function onPublish(msg: Message): number {
+  if (allowed(msg, WRITE)) return Verdict.Continue;
+  return disconnectOnDeniedPublish ? Verdict.Deny : Verdict.Drop;
+}

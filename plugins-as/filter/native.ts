@@ -1,0 +1,81 @@
+// filter, native twin of plugin.ts: same rules, same verdicts.
+import { Config, Message, Verdict, log, validTopicFilter } from "../../host/native/index.js";
+
+class Rule {
+  constructor(
+    public topic: string,
+    public field: string,
+    public min: number,
+    public max: number,
+  ) {}
+}
+
+let rules: Rule[] = [];
+let rejectVerdict: number = Verdict.Drop;
+let dropMissing = true;
+let dropInvalid = true;
+
+function choice(config: Config, key: string, fallback: string, a: string, b: string): string | null {
+  const value = config.string(key, fallback);
+  if (value != a && value != b) {
+    log.error("config." + key + " must be " + a + " or " + b);
+    return null;
+  }
+  return value;
+}
+
+export function init(config: Config): boolean {
+  rules = [];
+  const n = config.length("rules");
+  if (n < 1) {
+    log.error("config.rules must be a non-empty array");
+    return false;
+  }
+  for (let i = 0; i < n; i++) {
+    const base = "rules." + i.toString();
+    const topic = config.string(base + ".topic", "#");
+    if (!validTopicFilter(topic)) {
+      log.error(base + ".topic must be an MQTT topic filter");
+      return false;
+    }
+    const field = config.string(base + ".field", "");
+    if (field.length == 0) {
+      log.error(base + ".field is required");
+      return false;
+    }
+    const min = config.number(base + ".min", -Infinity);
+    const max = config.number(base + ".max", Infinity);
+    if (!(min <= max)) {
+      log.error(base + ": min must not exceed max");
+      return false;
+    }
+    rules.push(new Rule(topic, field, min, max));
+  }
+  const action = choice(config, "action", "drop", "drop", "deny");
+  const missing = choice(config, "onMissing", "drop", "drop", "pass");
+  const invalid = choice(config, "onInvalid", "drop", "drop", "pass");
+  if (action === null || missing === null || invalid === null) return false;
+  rejectVerdict = action == "deny" ? Verdict.Deny : Verdict.Drop;
+  dropMissing = missing == "drop";
+  dropInvalid = invalid == "drop";
+  return true;
+}
+
+export function onPublish(msg: Message): number {
+  let checkedJson = false;
+  for (let i = 0, n = rules.length; i < n; i++) {
+    const rule = rules[i]!;
+    if (!msg.topicMatches(rule.topic)) continue;
+    if (!checkedJson) {
+      if (!msg.jsonValid()) return dropInvalid ? rejectVerdict : Verdict.Continue;
+      checkedJson = true;
+    }
+    const value = msg.jsonNumber(rule.field, NaN);
+    if (isNaN(value)) {
+      if (dropMissing) return rejectVerdict;
+      continue;
+    }
+    if (value < rule.min || value > rule.max) return rejectVerdict;
+  }
+  return Verdict.Continue;
+}

@@ -1,0 +1,24 @@
+// The ABI entry points every plugin exports. A plugin re-exports them with
+//   export * from "../sdk/exports";
+import { ABI_VERSION } from "./abi";
+
+export function wasmq_abi_version(): i32 {
+  return ABI_VERSION;
+}
+
+let inputPtr: usize = 0;
+let inputCap: usize = 0;
+
+/**
+ * The input region the host writes each message record into. It lives outside
+ * the garbage collector's reach (heap.alloc), so the address stays valid between
+ * calls; the host asks again only when a record does not fit.
+ */
+export function wasmq_reserve(size: i32): usize {
+  if (<usize>size > inputCap) {
+    if (inputPtr) heap.free(inputPtr);
+    inputPtr = heap.alloc(<usize>size);
+    inputCap = <usize>size;
+  }
+  return inputPtr;
+}

@@ -1,0 +1,35 @@
+// Host imports of ABI v1 (module "wasmq"). Plugin code uses the wrappers in host.ts and message.ts.
+
+// @ts-ignore: decorator
+@external("wasmq", "log")
+export declare function log_(level: i32, ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "now_ms")
+export declare function now_ms(): f64;
+// @ts-ignore: decorator
+@external("wasmq", "publish")
+export declare function publish_(topicPtr: usize, topicLen: i32, payloadPtr: usize, payloadLen: i32, qos: i32, retain: i32): i32;
+// @ts-ignore: decorator
+@external("wasmq", "set_topic")
+export declare function set_topic(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_payload")
+export declare function set_payload(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_qos")
+export declare function set_qos(qos: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_retain")
+export declare function set_retain(retain: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_ttl")
+export declare function set_ttl(seconds: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "kv_get")
+export declare function kv_get(keyPtr: usize, keyLen: i32, outPtr: usize, outCap: i32): i32;
+// @ts-ignore: decorator
+@external("wasmq", "kv_put")
+export declare function kv_put(keyPtr: usize, keyLen: i32, valPtr: usize, valLen: i32): i32;
+// @ts-ignore: decorator
+@external("wasmq", "kv_delete")
+export declare function kv_delete(keyPtr: usize, keyLen: i32): i32;

@@ -1,0 +1,17 @@
+// The wasmq plugin SDK for AssemblyScript. A plugin:
+//
+//   import { Message, Config, Verdict, log } from "../sdk";
+//   export * from "../sdk/exports";          // ABI entry points the host needs
+//
+//   export function init(config: Config): bool { ... }
+//   export function onPublish(msg: Message): i32 { return Verdict.Continue; }
+//
+// Hooks: onConnect, onSubscribe, onPublish, onDeliver, onPersist (msg: Message): i32
+// and onTick(nowMs: f64): void. Its native TypeScript twin imports the same names
+// from host/native/index.ts.
+export { ABI_VERSION, Verdict, ReturnCode, ConnectFlag, PersistKind, deny } from "./abi";
+export { Message, Config } from "./message";
+export { now, publish, log, kv } from "./host";
+export * from "./json";
+export * from "./topic";
+export { bytesEqualString, copyBytes, decodeString } from "./bytes";

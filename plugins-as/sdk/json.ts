@@ -1,0 +1,887 @@
+// wasmq plugin SDK — zero-allocation JSON field reader (AssemblyScript).
+//
+// Works directly on raw UTF-8 bytes in linear memory `(ptr, len)`, e.g. a
+// message payload the host wrote into the input region. Nothing is decoded or
+// copied up front: every call validates the whole document (RFC 8259, strict)
+// and then walks to the value at `path`. Only `jsonString` allocates, and only
+// to build the string it returns.
+//
+// The native twin `host/native/json.ts` runs the same algorithm on a
+// Uint8Array; `test/sdk-json-topic.test.ts` checks both agree bit-for-bit with
+// each other and with `JSON.parse(buffer.toString())`.
+//
+// Semantics (identical in both twins):
+// - Paths: "" is the root value; otherwise the path is split on '.', and each
+//   segment (possibly empty) is an object key or, when the current value is an
+//   array, a canonical array index ("0", "17"; "01", "-1", "x" → missing).
+//   On objects an all-digit segment is a plain key ("a.0" finds {"a":{"0":1}}).
+//   Keys containing '.' cannot be addressed.
+// - Keys compare as UTF-16 code units after unescaping, so "te\u006dp" matches
+//   "temp" and "\ud83d\ude00" matches "😀". Duplicate keys: the LAST one wins,
+//   and jsonLength counts distinct keys (as Object.keys(JSON.parse(..))).
+// - Any malformed document is treated as missing everywhere (jsonValid false):
+//   trailing garbage, trailing commas, unterminated strings, bad escapes, raw
+//   control characters (< 0x20) in strings, leading zeros, "+1", ".5", "1.",
+//   "1e", NaN/Infinity, nesting deeper than 64 arrays/objects, empty input.
+// - Invalid UTF-8 (overlong forms, encoded surrogates, > U+10FFFF, truncated
+//   or stray continuation bytes) makes the document INVALID. RFC 8259 §8.1
+//   requires UTF-8; JSON.parse(buf.toString()) would silently see U+FFFD
+//   instead, which would make key matching and returned strings lie about the
+//   bytes. Escaped lone surrogates ("\ud800") are valid JSON and are returned
+//   as lone UTF-16 code units, exactly as JSON.parse does.
+// - Numbers are correctly rounded (identical to JSON.parse): a zero-allocation
+//   fast path (integer mantissa ≤ 2^53 and decimal exponent within ±22: one
+//   exact IEEE multiply/divide) and a zero-allocation exact slow path (big
+//   integer comparison against the halfway points of a close estimate).
+//   Note: AssemblyScript's own parseFloat is NOT correctly rounded (it can be
+//   off by many orders of magnitude for 17+ digit inputs), so it is not used.
+//   Overflow gives ±Infinity, underflow ±0, "-0" gives -0 (as JSON.parse).
+// - jsonFind returns (start * 2^32 + end) of the value's bytes, relative to
+//   ptr (end exclusive; strings include their quotes), or -1.
+
+export enum JsonType {
+  Missing = 0,
+  Null = 1,
+  Bool = 2,
+  Number = 3,
+  String = 4,
+  Array = 5,
+  Object = 6,
+}
+
+const MAX_DEPTH: i32 = 64;
+
+const C_TAB: i32 = 0x09;
+const C_LF: i32 = 0x0a;
+const C_CR: i32 = 0x0d;
+const C_SPACE: i32 = 0x20;
+const C_QUOTE: i32 = 0x22;
+const C_PLUS: i32 = 0x2b;
+const C_COMMA: i32 = 0x2c;
+const C_MINUS: i32 = 0x2d;
+const C_DOT: i32 = 0x2e;
+const C_SLASH: i32 = 0x2f;
+const C_0: i32 = 0x30;
+const C_1: i32 = 0x31;
+const C_9: i32 = 0x39;
+const C_COLON: i32 = 0x3a;
+const C_E: i32 = 0x45;
+const C_LBRACKET: i32 = 0x5b;
+const C_BACKSLASH: i32 = 0x5c;
+const C_RBRACKET: i32 = 0x5d;
+const C_e: i32 = 0x65;
+const C_f: i32 = 0x66;
+const C_n: i32 = 0x6e;
+const C_t: i32 = 0x74;
+const C_u: i32 = 0x75;
+const C_LBRACE: i32 = 0x7b;
+const C_RBRACE: i32 = 0x7d;
+
+// Current document and a second return value for decodeAt.
+let gBase: usize = 0;
+let gLen: i32 = 0;
+let gNext: i32 = 0;
+
+// @ts-ignore: decorator
+@inline function byteAt(i: i32): i32 {
+  return <i32>load<u8>(gBase + <usize>i);
+}
+
+// @ts-ignore: decorator
+@inline function peek(i: i32): i32 {
+  return i < gLen ? <i32>load<u8>(gBase + <usize>i) : -1;
+}
+
+// @ts-ignore: decorator
+@inline function charAt(s: string, i: i32): i32 {
+  return <i32>load<u16>(changetype<usize>(s) + (<usize>i << 1));
+}
+
+// @ts-ignore: decorator
+@inline function isDigit(c: i32): bool {
+  return <u32>(c - C_0) < 10;
+}
+
+function hexVal(c: i32): i32 {
+  if (<u32>(c - C_0) < 10) return c - C_0;
+  let l = c | 0x20;
+  if (<u32>(l - 0x61) < 6) return l - 0x61 + 10;
+  return -1;
+}
+
+function skipWs(p: i32): i32 {
+  while (p < gLen) {
+    let c = byteAt(p);
+    if (c != C_SPACE && c != C_LF && c != C_CR && c != C_TAB) break;
+    p++;
+  }
+  return p;
+}
+
+// Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80),
+// or 0 when it is ill-formed (Unicode Table 3-7).
+function utf8SeqLen(p: i32): i32 {
+  let c = byteAt(p);
+  if (c < 0xc2) return 0;
+  if (c < 0xe0) {
+    if (p + 1 >= gLen) return 0;
+    return (byteAt(p + 1) & 0xc0) == 0x80 ? 2 : 0;
+  }
+  if (c < 0xf0) {
+    if (p + 2 >= gLen) return 0;
+    let b1 = byteAt(p + 1);
+    let lo = c == 0xe0 ? 0xa0 : 0x80;
+    let hi = c == 0xed ? 0x9f : 0xbf;
+    if (b1 < lo || b1 > hi) return 0;
+    return (byteAt(p + 2) & 0xc0) == 0x80 ? 3 : 0;
+  }
+  if (c < 0xf5) {
+    if (p + 3 >= gLen) return 0;
+    let b1 = byteAt(p + 1);
+    let lo = c == 0xf0 ? 0x90 : 0x80;
+    let hi = c == 0xf4 ? 0x8f : 0xbf;
+    if (b1 < lo || b1 > hi) return 0;
+    if ((byteAt(p + 2) & 0xc0) != 0x80) return 0;
+    return (byteAt(p + 3) & 0xc0) == 0x80 ? 4 : 0;
+  }
+  return 0;
+}
+
+// p at the opening quote; returns the index after the closing quote, or -1.
+function scanString(p: i32): i32 {
+  p++;
+  while (true) {
+    if (p >= gLen) return -1;
+    let c = byteAt(p);
+    if (c == C_QUOTE) return p + 1;
+    if (c == C_BACKSLASH) {
+      p++;
+      if (p >= gLen) return -1;
+      let e = byteAt(p);
+      if (e == C_u) {
+        if (p + 4 >= gLen) return -1;
+        if (hexVal(byteAt(p + 1)) < 0 || hexVal(byteAt(p + 2)) < 0 ||
+            hexVal(byteAt(p + 3)) < 0 || hexVal(byteAt(p + 4)) < 0) return -1;
+        p += 5;
+      } else if (e == C_QUOTE || e == C_BACKSLASH || e == C_SLASH || e == 0x62 ||
+                 e == C_f || e == C_n || e == 0x72 || e == C_t) {
+        p++;
+      } else {
+        return -1;
+      }
+    } else if (c < 0x20) {
+      return -1;
+    } else if (c < 0x80) {
+      p++;
+    } else {
+      let n = utf8SeqLen(p);
+      if (n == 0) return -1;
+      p += n;
+    }
+  }
+}
+
+// p at '-' or a digit; returns the end of the number, or -1.
+function scanNumber(p: i32): i32 {
+  if (byteAt(p) == C_MINUS) p++;
+  let c = peek(p);
+  if (c == C_0) {
+    p++;
+  } else if (c >= C_1 && c <= C_9) {
+    p++;
+    while (isDigit(peek(p))) p++;
+  } else {
+    return -1;
+  }
+  if (peek(p) == C_DOT) {
+    p++;
+    if (!isDigit(peek(p))) return -1;
+    while (isDigit(peek(p))) p++;
+  }
+  c = peek(p);
+  if (c == C_e || c == C_E) {
+    p++;
+    c = peek(p);
+    if (c == C_PLUS || c == C_MINUS) p++;
+    if (!isDigit(peek(p))) return -1;
+    while (isDigit(peek(p))) p++;
+  }
+  return p;
+}
+
+function scanLiteral(p: i32, a: i32, b: i32, c: i32, d: i32, e: i32, n: i32): i32 {
+  if (p + n > gLen) return -1;
+  if (byteAt(p + 1) != a || byteAt(p + 2) != b || byteAt(p + 3) != c) return -1;
+  if (n == 5 && byteAt(p + 4) != d) return -1;
+  return p + n;
+}
+
+// Parses (and validates) the value starting at p (no leading whitespace).
+// Returns the index just after it, or -1. `depth` = containers already open.
+function parseValue(p: i32, depth: i32): i32 {
+  if (p >= gLen) return -1;
+  let c = byteAt(p);
+  if (c == C_LBRACE) {
+    if (depth >= MAX_DEPTH) return -1;
+    p = skipWs(p + 1);
+    if (peek(p) == C_RBRACE) return p + 1;
+    while (true) {
+      if (peek(p) != C_QUOTE) return -1;
+      p = scanString(p);
+      if (p < 0) return -1;
+      p = skipWs(p);
+      if (peek(p) != C_COLON) return -1;
+      p = parseValue(skipWs(p + 1), depth + 1);
+      if (p < 0) return -1;
+      p = skipWs(p);
+      c = peek(p);
+      if (c == C_COMMA) {
+        p = skipWs(p + 1);
+        continue;
+      }
+      return c == C_RBRACE ? p + 1 : -1;
+    }
+  }
+  if (c == C_LBRACKET) {
+    if (depth >= MAX_DEPTH) return -1;
+    p = skipWs(p + 1);
+    if (peek(p) == C_RBRACKET) return p + 1;
+    while (true) {
+      p = parseValue(p, depth + 1);
+      if (p < 0) return -1;
+      p = skipWs(p);
+      c = peek(p);
+      if (c == C_COMMA) {
+        p = skipWs(p + 1);
+        continue;
+      }
+      return c == C_RBRACKET ? p + 1 : -1;
+    }
+  }
+  if (c == C_QUOTE) return scanString(p);
+  if (c == C_t) return scanLiteral(p, 0x72, 0x75, 0x65, 0, 0, 4); // true
+  if (c == C_f) return scanLiteral(p, 0x61, 0x6c, 0x73, 0x65, 0, 5); // false
+  if (c == C_n) return scanLiteral(p, 0x75, 0x6c, 0x6c, 0, 0, 4); // null
+  if (c == C_MINUS || isDigit(c)) return scanNumber(p);
+  return -1;
+}
+
+function validate(ptr: usize, len: i32): bool {
+  gBase = ptr;
+  gLen = len;
+  if (len <= 0) return false;
+  let p = parseValue(skipWs(0), 0);
+  if (p < 0) return false;
+  return skipWs(p) == len;
+}
+
+// Decodes one unit of string content at p (inside a validated string):
+// a code point from UTF-8, or one UTF-16 code unit from an escape.
+// Sets gNext to the following position.
+function decodeAt(p: i32): i32 {
+  let c = byteAt(p);
+  if (c == C_BACKSLASH) {
+    let e = byteAt(p + 1);
+    gNext = p + 2;
+    if (e == C_u) {
+      gNext = p + 6;
+      return (hexVal(byteAt(p + 2)) << 12) | (hexVal(byteAt(p + 3)) << 8) |
+             (hexVal(byteAt(p + 4)) << 4) | hexVal(byteAt(p + 5));
+    }
+    if (e == 0x62) return 0x08; // \b
+    if (e == C_f) return 0x0c;
+    if (e == C_n) return 0x0a;
+    if (e == 0x72) return 0x0d; // \r
+    if (e == C_t) return 0x09;
+    return e; // \" \\ \/
+  }
+  if (c < 0x80) {
+    gNext = p + 1;
+    return c;
+  }
+  if (c < 0xe0) {
+    gNext = p + 2;
+    return ((c & 0x1f) << 6) | (byteAt(p + 1) & 0x3f);
+  }
+  if (c < 0xf0) {
+    gNext = p + 3;
+    return ((c & 0x0f) << 12) | ((byteAt(p + 1) & 0x3f) << 6) | (byteAt(p + 2) & 0x3f);
+  }
+  gNext = p + 4;
+  return ((c & 0x07) << 18) | ((byteAt(p + 1) & 0x3f) << 12) |
+         ((byteAt(p + 2) & 0x3f) << 6) | (byteAt(p + 3) & 0x3f);
+}
+
+// Key content [ks, ke) equals path characters [s, e)?
+function keyEqualsPath(ks: i32, ke: i32, path: string, s: i32, e: i32): bool {
+  let p = ks;
+  let i = s;
+  let pend = -1;
+  while (true) {
+    let u: i32;
+    if (pend >= 0) {
+      u = pend;
+      pend = -1;
+    } else if (p >= ke) {
+      return i == e;
+    } else {
+      let cp = decodeAt(p);
+      p = gNext;
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        u = 0xd800 | (cp >> 10);
+        pend = 0xdc00 | (cp & 0x3ff);
+      } else {
+        u = cp;
+      }
+    }
+    if (i >= e || charAt(path, i) != u) return false;
+    i++;
+  }
+}
+
+// Two keys' contents [as, ae) and [bs, be) are equal after unescaping?
+function keyEqualsKey(sa: i32, ea: i32, sb: i32, eb: i32): bool {
+  let pa = sa;
+  let pb = sb;
+  let penda = -1;
+  let pendb = -1;
+  while (true) {
+    let ua: i32 = -1;
+    if (penda >= 0) {
+      ua = penda;
+      penda = -1;
+    } else if (pa < ea) {
+      let cp = decodeAt(pa);
+      pa = gNext;
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        ua = 0xd800 | (cp >> 10);
+        penda = 0xdc00 | (cp & 0x3ff);
+      } else {
+        ua = cp;
+      }
+    }
+    let ub: i32 = -1;
+    if (pendb >= 0) {
+      ub = pendb;
+      pendb = -1;
+    } else if (pb < eb) {
+      let cp = decodeAt(pb);
+      pb = gNext;
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        ub = 0xd800 | (cp >> 10);
+        pendb = 0xdc00 | (cp & 0x3ff);
+      } else {
+        ub = cp;
+      }
+    }
+    if (ua != ub) return false;
+    if (ua < 0) return true;
+  }
+}
+
+// v at '{' of a validated object: start of the value of the LAST member whose
+// key equals path[s, e), or -1.
+function memberLookup(v: i32, path: string, s: i32, e: i32): i32 {
+  let p = skipWs(v + 1);
+  if (byteAt(p) == C_RBRACE) return -1;
+  let found = -1;
+  while (true) {
+    let ks = p + 1;
+    let ke = scanString(p) - 1;
+    let hit = keyEqualsPath(ks, ke, path, s, e);
+    p = skipWs(skipWs(ke + 1) + 1);
+    if (hit) found = p;
+    p = skipWs(parseValue(p, 0));
+    if (byteAt(p) != C_COMMA) return found;
+    p = skipWs(p + 1);
+  }
+}
+
+// v at '[' of a validated array: start of element path[s, e) (canonical
+// decimal index), or -1.
+function indexLookup(v: i32, path: string, s: i32, e: i32): i32 {
+  let n = e - s;
+  if (n < 1 || n > 9) return -1;
+  if (n > 1 && charAt(path, s) == C_0) return -1;
+  let idx = 0;
+  for (let i = s; i < e; i++) {
+    let c = charAt(path, i);
+    if (!isDigit(c)) return -1;
+    idx = idx * 10 + (c - C_0);
+  }
+  let p = skipWs(v + 1);
+  if (byteAt(p) == C_RBRACKET) return -1;
+  let i = 0;
+  while (true) {
+    if (i == idx) return p;
+    p = skipWs(parseValue(p, 0));
+    if (byteAt(p) != C_COMMA) return -1;
+    p = skipWs(p + 1);
+    i++;
+  }
+}
+
+// Validates the document and returns the start of the value at path, or -1.
+function locate(ptr: usize, len: i32, path: string): i32 {
+  if (!validate(ptr, len)) return -1;
+  let v = skipWs(0);
+  let plen = path.length;
+  if (plen == 0) return v;
+  let s = 0;
+  while (true) {
+    let e = s;
+    while (e < plen && charAt(path, e) != C_DOT) e++;
+    let c = byteAt(v);
+    if (c == C_LBRACE) v = memberLookup(v, path, s, e);
+    else if (c == C_LBRACKET) v = indexLookup(v, path, s, e);
+    else return -1;
+    if (v < 0) return -1;
+    if (e >= plen) return v;
+    s = e + 1;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Numbers
+
+const POW10 = memory.data<f64>([
+  1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+  1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+]);
+
+// @ts-ignore: decorator
+@inline function pow10(k: i32): f64 {
+  return load<f64>(POW10 + (<usize>k << 3));
+}
+
+// Slow path state: significant digits D (one byte per digit) and exponent q,
+// value = D * 10^q. 800 digits + a sticky digit decide every f64 rounding
+// (halfway points have at most 767 significant digits).
+const MAX_DIGITS: i32 = 800;
+const DIGITS = memory.data(MAX_DIGITS + 8);
+let gNd: i32 = 0;
+let gQ: i32 = 0;
+
+// Big integers: little-endian u32 limbs in static scratch (max ~4800 bits used).
+const BN_LIMBS: i32 = 320;
+const BN_A = memory.data(BN_LIMBS << 2);
+const BN_B = memory.data(BN_LIMBS << 2);
+
+function bnMulSmall(a: usize, len: i32, m: u32): i32 {
+  let carry: u64 = 0;
+  for (let i = 0; i < len; i++) {
+    let at = a + (<usize>i << 2);
+    let t = <u64>load<u32>(at) * <u64>m + carry;
+    store<u32>(at, <u32>t);
+    carry = t >> 32;
+  }
+  if (carry != 0) {
+    store<u32>(a + (<usize>len << 2), <u32>carry);
+    len++;
+  }
+  return len;
+}
+
+function bnAddSmall(a: usize, len: i32, v: u32): i32 {
+  let carry = <u64>v;
+  for (let i = 0; i < len && carry != 0; i++) {
+    let at = a + (<usize>i << 2);
+    let t = <u64>load<u32>(at) + carry;
+    store<u32>(at, <u32>t);
+    carry = t >> 32;
+  }
+  if (carry != 0) {
+    store<u32>(a + (<usize>len << 2), <u32>carry);
+    len++;
+  }
+  return len;
+}
+
+function bnMulPow5(a: usize, len: i32, n: i32): i32 {
+  while (n >= 13) {
+    len = bnMulSmall(a, len, 1220703125); // 5^13
+    n -= 13;
+  }
+  if (n > 0) {
+    let m: u32 = 1;
+    for (let i = 0; i < n; i++) m *= 5;
+    len = bnMulSmall(a, len, m);
+  }
+  return len;
+}
+
+function bnShl(a: usize, len: i32, bits: i32): i32 {
+  if (len == 0 || bits == 0) return len;
+  let limbs = bits >>> 5;
+  let sh = bits & 31;
+  let newLen = len + limbs;
+  if (sh == 0) {
+    for (let i = len - 1; i >= 0; i--) {
+      store<u32>(a + (<usize>(i + limbs) << 2), load<u32>(a + (<usize>i << 2)));
+    }
+  } else {
+    let top = load<u32>(a + (<usize>(len - 1) << 2)) >>> (32 - sh);
+    if (top != 0) {
+      store<u32>(a + (<usize>newLen << 2), top);
+      newLen++;
+    }
+    for (let i = len - 1; i > 0; i--) {
+      let hi = load<u32>(a + (<usize>i << 2));
+      let lo = load<u32>(a + (<usize>(i - 1) << 2));
+      store<u32>(a + (<usize>(i + limbs) << 2), (hi << sh) | (lo >>> (32 - sh)));
+    }
+    store<u32>(a + (<usize>limbs << 2), load<u32>(a) << sh);
+  }
+  for (let i = 0; i < limbs; i++) store<u32>(a + (<usize>i << 2), 0);
+  return newLen;
+}
+
+function bnCmp(a: usize, alen: i32, b: usize, blen: i32): i32 {
+  if (alen != blen) return alen > blen ? 1 : -1;
+  for (let i = alen - 1; i >= 0; i--) {
+    let x = load<u32>(a + (<usize>i << 2));
+    let y = load<u32>(b + (<usize>i << 2));
+    if (x != y) return x > y ? 1 : -1;
+  }
+  return 0;
+}
+
+// Compares D * 10^q with m * 2^p (m > 0): -1, 0 or 1.
+function compareHalfway(m: u64, p: i32): i32 {
+  let alen = 0;
+  let i = 0;
+  while (i < gNd) {
+    let chunk: u32 = 0;
+    let mul: u32 = 1;
+    for (let j = 0; j < 9 && i < gNd; j++) {
+      chunk = chunk * 10 + <u32>load<u8>(DIGITS + <usize>i);
+      mul *= 10;
+      i++;
+    }
+    alen = bnMulSmall(BN_A, alen, mul);
+    alen = bnAddSmall(BN_A, alen, chunk);
+  }
+  let blen = 1;
+  store<u32>(BN_B, <u32>m);
+  if ((m >> 32) != 0) {
+    store<u32>(BN_B + 4, <u32>(m >> 32));
+    blen = 2;
+  }
+  let q = gQ;
+  if (q >= 0) alen = bnMulPow5(BN_A, alen, q);
+  else blen = bnMulPow5(BN_B, blen, -q);
+  let s = q - p;
+  if (s > 0) alen = bnShl(BN_A, alen, s);
+  else if (s < 0) blen = bnShl(BN_B, blen, -s);
+  return bnCmp(BN_A, alen, BN_B, blen);
+}
+
+// Magnitude of the valid number text [s, e), correctly rounded, no allocation.
+function slowNumber(s: i32, e: i32): f64 {
+  let p = s;
+  if (byteAt(p) == C_MINUS) p++;
+  let nd = 0;
+  let frac = 0;
+  let dropped = 0;
+  let sticky = false;
+  let inFrac = false;
+  while (p < e) {
+    let c = byteAt(p);
+    if (c == C_DOT) {
+      inFrac = true;
+      p++;
+      continue;
+    }
+    if (!isDigit(c)) break;
+    p++;
+    if (inFrac) frac++;
+    if (nd == 0 && c == C_0) continue;
+    if (nd < MAX_DIGITS) {
+      store<u8>(DIGITS + <usize>nd, <u8>(c - C_0));
+      nd++;
+    } else {
+      dropped++;
+      if (c != C_0) sticky = true;
+    }
+  }
+  let ex = 0;
+  if (p < e) {
+    p++; // e / E
+    let neg = false;
+    let c = byteAt(p);
+    if (c == C_MINUS) {
+      neg = true;
+      p++;
+    } else if (c == C_PLUS) {
+      p++;
+    }
+    while (p < e) {
+      if (ex < 100000000) ex = ex * 10 + (byteAt(p) - C_0);
+      p++;
+    }
+    if (neg) ex = -ex;
+  }
+  let q = ex - frac + dropped;
+  if (sticky) {
+    store<u8>(DIGITS + <usize>nd, 1);
+    nd++;
+    q--;
+  }
+  while (nd > 0 && load<u8>(DIGITS + <usize>(nd - 1)) == 0) {
+    nd--;
+    q++;
+  }
+  if (nd == 0) return 0;
+  if (nd + q - 1 > 308) return Infinity;
+  if (nd + q < -324) return 0;
+  gNd = nd;
+  gQ = q;
+
+  // Estimate from the first 19 digits (within a few ulps).
+  let k = nd < 19 ? nd : 19;
+  let w: u64 = 0;
+  for (let i = 0; i < k; i++) w = w * 10 + <u64>load<u8>(DIGITS + <usize>i);
+  let q2 = q + (nd - k);
+  let x = <f64>w;
+  if (q2 > 0) {
+    while (q2 > 22) {
+      x *= 1e22;
+      q2 -= 22;
+    }
+    x *= pow10(q2);
+  } else if (q2 < 0) {
+    while (q2 < -22) {
+      x /= 1e22;
+      q2 += 22;
+    }
+    x /= pow10(-q2);
+  }
+  if (x > f64.MAX_VALUE) x = f64.MAX_VALUE;
+
+  // Walk to the correctly rounded neighbour (round half to even).
+  while (true) {
+    let bits = reinterpret<u64>(x);
+    let be = <i32>(bits >> 52);
+    let fr = bits & 0xfffffffffffff;
+    let m: u64;
+    let ex2: i32;
+    if (be == 0) {
+      m = fr;
+      ex2 = -1074;
+    } else {
+      m = fr | 0x10000000000000;
+      ex2 = be - 1075;
+    }
+    let odd = (m & 1) != 0;
+    let up = compareHalfway(2 * m + 1, ex2 - 1);
+    if (up > 0 || (up == 0 && odd)) {
+      x = reinterpret<f64>(bits + 1);
+      if (x == Infinity) return x;
+      continue;
+    }
+    if (m == 0) return x;
+    let down = fr == 0 && be > 1
+      ? compareHalfway(4 * m - 1, ex2 - 2)
+      : compareHalfway(2 * m - 1, ex2 - 1);
+    if (down < 0 || (down == 0 && odd)) {
+      x = reinterpret<f64>(bits - 1);
+      continue;
+    }
+    return x;
+  }
+}
+
+// Value of the valid number text [s, e).
+function numberValue(s: i32, e: i32): f64 {
+  let p = s;
+  let neg = false;
+  if (byteAt(p) == C_MINUS) {
+    neg = true;
+    p++;
+  }
+  // Mantissa as an exact integer while it stays <= 2^53.
+  let w: u64 = 0;
+  let fast = true;
+  let frac = 0;
+  let inFrac = false;
+  while (p < e) {
+    let c = byteAt(p);
+    if (c == C_DOT) {
+      inFrac = true;
+      p++;
+      continue;
+    }
+    if (!isDigit(c)) break;
+    p++;
+    if (inFrac) frac++;
+    if (fast) {
+      let d = <u64>(c - C_0);
+      if (w > 900719925474099 || (w == 900719925474099 && d > 2)) fast = false;
+      else w = w * 10 + d;
+    }
+  }
+  let ex = 0;
+  if (p < e) {
+    p++; // e / E
+    let eneg = false;
+    let c = byteAt(p);
+    if (c == C_MINUS) {
+      eneg = true;
+      p++;
+    } else if (c == C_PLUS) {
+      p++;
+    }
+    while (p < e) {
+      if (ex < 100000000) ex = ex * 10 + (byteAt(p) - C_0);
+      p++;
+    }
+    if (eneg) ex = -ex;
+  }
+  let e10 = ex - frac;
+  let x: f64;
+  if (fast && w == 0) x = 0;
+  else if (fast && e10 >= 0 && e10 <= 22) x = <f64>w * pow10(e10);
+  else if (fast && e10 < 0 && e10 >= -22) x = <f64>w / pow10(-e10);
+  else x = slowNumber(s, e);
+  return neg ? -x : x;
+}
+
+// ---------------------------------------------------------------------------
+// Strings
+
+function buildString(s: i32, e: i32): string {
+  let n = 0;
+  let p = s;
+  while (p < e) {
+    let cp = decodeAt(p);
+    p = gNext;
+    n += cp >= 0x10000 ? 2 : 1;
+  }
+  let out = changetype<string>(__new(<usize>n << 1, idof<string>()));
+  let o = changetype<usize>(out);
+  p = s;
+  while (p < e) {
+    let cp = decodeAt(p);
+    p = gNext;
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      store<u16>(o, <u16>(0xd800 | (cp >> 10)));
+      store<u16>(o, <u16>(0xdc00 | (cp & 0x3ff)), 2);
+      o += 4;
+    } else {
+      store<u16>(o, <u16>cp);
+      o += 2;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Public API
+
+/** The whole document is valid JSON (strict RFC 8259, UTF-8, depth <= 64). */
+export function jsonValid(ptr: usize, len: i32): bool {
+  return validate(ptr, len);
+}
+
+/** Byte range of the value at path, packed as (start << 32) | end, or -1. */
+export function jsonFind(ptr: usize, len: i32, path: string): i64 {
+  let v = locate(ptr, len, path);
+  if (v < 0) return -1;
+  let end = parseValue(v, 0);
+  return (<i64>v << 32) | <i64>end;
+}
+
+/** JsonType of the value at path (JsonType.Missing = 0 when absent/invalid). */
+export function jsonType(ptr: usize, len: i32, path: string): i32 {
+  let v = locate(ptr, len, path);
+  if (v < 0) return JsonType.Missing;
+  let c = byteAt(v);
+  if (c == C_LBRACE) return JsonType.Object;
+  if (c == C_LBRACKET) return JsonType.Array;
+  if (c == C_QUOTE) return JsonType.String;
+  if (c == C_t || c == C_f) return JsonType.Bool;
+  if (c == C_n) return JsonType.Null;
+  return JsonType.Number;
+}
+
+/** Number at path (correctly rounded), or fallback. */
+export function jsonNumber(ptr: usize, len: i32, path: string, fallback: f64): f64 {
+  let v = locate(ptr, len, path);
+  if (v < 0) return fallback;
+  let c = byteAt(v);
+  if (c != C_MINUS && !isDigit(c)) return fallback;
+  return numberValue(v, scanNumber(v));
+}
+
+/** Unescaped string at path, or fallback. Allocates the result. */
+export function jsonString(ptr: usize, len: i32, path: string, fallback: string | null): string | null {
+  let v = locate(ptr, len, path);
+  if (v < 0 || byteAt(v) != C_QUOTE) return fallback;
+  return buildString(v + 1, scanString(v) - 1);
+}
+
+/** Boolean at path, or fallback. */
+export function jsonBool(ptr: usize, len: i32, path: string, fallback: bool): bool {
+  let v = locate(ptr, len, path);
+  if (v < 0) return fallback;
+  let c = byteAt(v);
+  if (c == C_t) return true;
+  if (c == C_f) return false;
+  return fallback;
+}
+
+/** A value (including null) exists at path in a valid document. */
+export function jsonHas(ptr: usize, len: i32, path: string): bool {
+  return locate(ptr, len, path) >= 0;
+}
+
+/** Array length, or number of distinct keys of an object; -1 otherwise. */
+export function jsonLength(ptr: usize, len: i32, path: string): i32 {
+  let v = locate(ptr, len, path);
+  if (v < 0) return -1;
+  let c = byteAt(v);
+  if (c == C_LBRACKET) {
+    let p = skipWs(v + 1);
+    if (byteAt(p) == C_RBRACKET) return 0;
+    let n = 1;
+    while (true) {
+      p = skipWs(parseValue(p, 0));
+      if (byteAt(p) != C_COMMA) return n;
+      p = skipWs(p + 1);
+      n++;
+    }
+  }
+  if (c != C_LBRACE) return -1;
+  let p = skipWs(v + 1);
+  if (byteAt(p) == C_RBRACE) return 0;
+  let n = 0;
+  while (true) {
+    // member at p: key [ks, ke)
+    let ks = p + 1;
+    let ke = scanString(p) - 1;
+    p = skipWs(parseValue(skipWs(skipWs(ke + 1) + 1), 0));
+    let more = byteAt(p) == C_COMMA;
+    if (more) p = skipWs(p + 1);
+    // counted only if no later member repeats the key (quadratic, rare)
+    let dup = false;
+    let r = p;
+    while (more) {
+      let rs = r + 1;
+      let re = scanString(r) - 1;
+      if (keyEqualsKey(ks, ke, rs, re)) {
+        dup = true;
+        break;
+      }
+      r = skipWs(parseValue(skipWs(skipWs(re + 1) + 1), 0));
+      if (byteAt(r) != C_COMMA) break;
+      r = skipWs(r + 1);
+    }
+    if (!dup) n++;
+    if (!more) return n;
+  }
+  return n; // not reached (keeps AS flow analysis happy)
+}

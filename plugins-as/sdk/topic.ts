@@ -1,0 +1,243 @@
+// wasmq plugin SDK — MQTT topic utilities (AssemblyScript).
+//
+// Topics are raw UTF-8 bytes in linear memory `(ptr, len)` (as the host wrote
+// them from the wire); filters are AssemblyScript strings (usually constants
+// or from the plugin config). topicMatches / topicLevelCount / validTopicName
+// never allocate: UTF-16 filter characters are encoded to UTF-8 on the fly and
+// compared byte by byte. The native twin is host/native/topic.ts.
+//
+// Semantics (MQTT 3.1.1 §4.7, identical in both twins):
+// - Levels are separated by '/'; empty levels are levels ("/finance" has two).
+// - '+' matches exactly one level (possibly empty); '#' matches the remaining
+//   levels including none, so "a/#" also matches "a" (the parent) and "#"
+//   matches everything. A filter beginning with '+' or '#' does not match a
+//   topic beginning with '$' ($SYS, ...).
+// - topicMatches / topicCapture are false / null when the filter is not a
+//   valid filter or the topic is not a valid topic name.
+// - validTopicFilter: non-empty, at most 65535 UTF-8 bytes, no U+0000, no lone
+//   surrogates, '#' only as the whole last level, '+' only as a whole level.
+// - validTopicName: non-empty, at most 65535 bytes, no U+0000, no '+' or '#',
+//   well-formed UTF-8 (the byte-level equivalent of "no lone surrogates").
+// - topicLevelCount: number of '/' + 1, and 0 for the empty topic.
+// - topicLevel: the index-th level, "" when out of range.
+// - topicCapture: the index-th wildcard capture of a match, in filter order:
+//   each '+' captures its level, '#' captures the rest joined with '/' ("" when
+//   it matched the parent). null when no match or no such capture.
+
+const C_NUL: i32 = 0x00;
+const C_HASH: i32 = 0x23;
+const C_DOLLAR: i32 = 0x24;
+const C_PLUS: i32 = 0x2b;
+const C_SLASH: i32 = 0x2f;
+const MAX_TOPIC_BYTES: i32 = 65535;
+
+const NO_MATCH: i64 = -2;
+const NO_CAPTURE: i64 = -1;
+
+// @ts-ignore: decorator
+@inline function fch(f: string, i: i32): i32 {
+  return <i32>load<u16>(changetype<usize>(f) + (<usize>i << 1));
+}
+
+// @ts-ignore: decorator
+@inline function tb(ptr: usize, i: i32): i32 {
+  return <i32>load<u8>(ptr + <usize>i);
+}
+
+// Length of the well-formed UTF-8 sequence at i (lead byte >= 0x80), or 0.
+function utf8SeqLen(ptr: usize, len: i32, i: i32): i32 {
+  let c = tb(ptr, i);
+  if (c < 0xc2) return 0;
+  if (c < 0xe0) {
+    if (i + 1 >= len) return 0;
+    return (tb(ptr, i + 1) & 0xc0) == 0x80 ? 2 : 0;
+  }
+  if (c < 0xf0) {
+    if (i + 2 >= len) return 0;
+    let b1 = tb(ptr, i + 1);
+    let lo = c == 0xe0 ? 0xa0 : 0x80;
+    let hi = c == 0xed ? 0x9f : 0xbf;
+    if (b1 < lo || b1 > hi) return 0;
+    return (tb(ptr, i + 2) & 0xc0) == 0x80 ? 3 : 0;
+  }
+  if (c < 0xf5) {
+    if (i + 3 >= len) return 0;
+    let b1 = tb(ptr, i + 1);
+    let lo = c == 0xf0 ? 0x90 : 0x80;
+    let hi = c == 0xf4 ? 0x8f : 0xbf;
+    if (b1 < lo || b1 > hi) return 0;
+    if ((tb(ptr, i + 2) & 0xc0) != 0x80) return 0;
+    return (tb(ptr, i + 3) & 0xc0) == 0x80 ? 4 : 0;
+  }
+  return 0;
+}
+
+/** A valid MQTT topic filter (wildcards allowed, see module comment). */
+export function validTopicFilter(filter: string): bool {
+  let n = filter.length;
+  if (n == 0) return false;
+  let bytes = 0;
+  let levelStart = 0;
+  for (let i = 0; i < n; i++) {
+    let c = fch(filter, i);
+    if (c == C_NUL) return false;
+    if (c < 0x80) {
+      bytes += 1;
+      if (c == C_SLASH) {
+        levelStart = i + 1;
+      } else if (c == C_PLUS) {
+        if (i != levelStart || (i + 1 < n && fch(filter, i + 1) != C_SLASH)) return false;
+      } else if (c == C_HASH) {
+        if (i != levelStart || i + 1 != n) return false;
+      }
+    } else if (c < 0x800) {
+      bytes += 2;
+    } else if (c >= 0xd800 && c < 0xdc00) {
+      if (i + 1 >= n) return false;
+      let d = fch(filter, i + 1);
+      if (d < 0xdc00 || d > 0xdfff) return false;
+      bytes += 4;
+      i++;
+    } else if (c >= 0xdc00 && c < 0xe000) {
+      return false;
+    } else {
+      bytes += 3;
+    }
+  }
+  return bytes <= MAX_TOPIC_BYTES;
+}
+
+/** A valid MQTT topic name (UTF-8 bytes at ptr, no wildcards). */
+export function validTopicName(ptr: usize, len: i32): bool {
+  if (len <= 0 || len > MAX_TOPIC_BYTES) return false;
+  let i = 0;
+  while (i < len) {
+    let c = tb(ptr, i);
+    if (c < 0x80) {
+      if (c == C_NUL || c == C_PLUS || c == C_HASH) return false;
+      i++;
+    } else {
+      let k = utf8SeqLen(ptr, len, i);
+      if (k == 0) return false;
+      i += k;
+    }
+  }
+  return true;
+}
+
+// Core matcher (filter and topic already validated). Returns NO_MATCH,
+// NO_CAPTURE (match, but capture `want` does not exist, or want < 0), or the
+// byte range of capture `want` packed as (start << 32) | end.
+function matchTopic(filter: string, ptr: usize, len: i32, want: i32): i64 {
+  let fn = filter.length;
+  let first = fch(filter, 0);
+  if (tb(ptr, 0) == C_DOLLAR && (first == C_PLUS || first == C_HASH)) return NO_MATCH;
+  let fi = 0;
+  let ti = 0;
+  let cap = 0;
+  let result: i64 = NO_CAPTURE;
+  while (true) {
+    // At the start of a level in both the filter and the topic.
+    let c = fi < fn ? fch(filter, fi) : -1;
+    if (c == C_HASH) {
+      return cap == want ? (<i64>ti << 32) | <i64>len : result;
+    }
+    if (c == C_PLUS) {
+      let s = ti;
+      while (ti < len && tb(ptr, ti) != C_SLASH) ti++;
+      if (cap == want) result = (<i64>s << 32) | <i64>ti;
+      cap++;
+      fi++;
+    } else {
+      // Literal level: compare UTF-16 filter characters with UTF-8 bytes.
+      while (fi < fn) {
+        let ch = fch(filter, fi);
+        if (ch == C_SLASH) break;
+        if (ch < 0x80) {
+          if (ti >= len || tb(ptr, ti) != ch) return NO_MATCH;
+          ti++;
+          fi++;
+        } else if (ch < 0x800) {
+          if (ti + 2 > len ||
+              tb(ptr, ti) != (0xc0 | (ch >> 6)) ||
+              tb(ptr, ti + 1) != (0x80 | (ch & 0x3f))) return NO_MATCH;
+          ti += 2;
+          fi++;
+        } else if (ch >= 0xd800 && ch < 0xdc00) {
+          let cp = 0x10000 + ((ch - 0xd800) << 10) + (fch(filter, fi + 1) - 0xdc00);
+          if (ti + 4 > len ||
+              tb(ptr, ti) != (0xf0 | (cp >> 18)) ||
+              tb(ptr, ti + 1) != (0x80 | ((cp >> 12) & 0x3f)) ||
+              tb(ptr, ti + 2) != (0x80 | ((cp >> 6) & 0x3f)) ||
+              tb(ptr, ti + 3) != (0x80 | (cp & 0x3f))) return NO_MATCH;
+          ti += 4;
+          fi += 2;
+        } else {
+          if (ti + 3 > len ||
+              tb(ptr, ti) != (0xe0 | (ch >> 12)) ||
+              tb(ptr, ti + 1) != (0x80 | ((ch >> 6) & 0x3f)) ||
+              tb(ptr, ti + 2) != (0x80 | (ch & 0x3f))) return NO_MATCH;
+          ti += 3;
+          fi++;
+        }
+      }
+      if (ti < len && tb(ptr, ti) != C_SLASH) return NO_MATCH;
+    }
+    // Both at '/' or at their end.
+    let fEnd = fi >= fn;
+    let tEnd = ti >= len;
+    if (fEnd) return tEnd ? result : NO_MATCH;
+    if (tEnd) {
+      // "a/#" matches the parent "a".
+      if (fi + 2 == fn && fch(filter, fi + 1) == C_HASH) {
+        return cap == want ? (<i64>len << 32) | <i64>len : result;
+      }
+      return NO_MATCH;
+    }
+    fi++;
+    ti++;
+  }
+  return NO_MATCH; // not reached (keeps AS flow analysis happy)
+}
+
+/** MQTT 3.1.1 §4.7 match of a topic name (UTF-8 bytes) against a filter. */
+export function topicMatches(filter: string, ptr: usize, len: i32): bool {
+  if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return false;
+  return matchTopic(filter, ptr, len, -1) != NO_MATCH;
+}
+
+/** Number of levels ('/' count + 1); 0 for the empty topic. */
+export function topicLevelCount(ptr: usize, len: i32): i32 {
+  if (len <= 0) return 0;
+  let n = 1;
+  for (let i = 0; i < len; i++) {
+    if (tb(ptr, i) == C_SLASH) n++;
+  }
+  return n;
+}
+
+/** The index-th level (decoded), or "" when out of range. Allocates. */
+export function topicLevel(ptr: usize, len: i32, index: i32): string {
+  if (len <= 0 || index < 0) return "";
+  let level = 0;
+  let s = 0;
+  for (let i = 0; i <= len; i++) {
+    if (i == len || tb(ptr, i) == C_SLASH) {
+      if (level == index) return String.UTF8.decodeUnsafe(ptr + <usize>s, <usize>(i - s));
+      level++;
+      s = i + 1;
+    }
+  }
+  return "";
+}
+
+/** The index-th wildcard capture of filter on the topic, or null. Allocates. */
+export function topicCapture(filter: string, ptr: usize, len: i32, index: i32): string | null {
+  if (index < 0) return null;
+  if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return null;
+  let r = matchTopic(filter, ptr, len, index);
+  if (r < 0) return null;
+  let s = <i32>(r >> 32);
+  let e = <i32>(r & 0xffffffff);
+  return String.UTF8.decodeUnsafe(ptr + <usize>s, <usize>(e - s));
+}
