@@ -10,8 +10,8 @@
  *     (`br`, `br_if`, `br_table`, `br_on_*`) re-enters the loop,
  *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below).
  *
- * A charge is `fuel -= COST; if (fuel < 0) { call $fuel_exhausted; unreachable }`, all
- * inlined: the import `"wasmq" "fuel_exhausted"` (the host throws from it) is called
+ * A charge is `fuel -= COST; if (fuel < 0) { fuel = -1; call $fuel_exhausted; unreachable }`,
+ * all inlined: the import `"wasmq" "fuel_exhausted"` (the host throws from it) is called
  * only once the budget is exhausted, and `unreachable` traps should it return.
  *
  * Cost model — fuel ≈ Wasm instructions executed, counted per function entry and per
@@ -58,17 +58,21 @@
  * (exnref, which Node 20's engine does not support). A strict host should still treat
  * "the call returned but the global is < 0" as an exhaustion.
  *
- * Supported input: any module valid under READ_FEATURES (what Node 20 can run: MVP,
+ * Supported input: any module valid under READ_FEATURES (roughly what Node 20 runs: MVP,
  * mutable globals, sign-ext, non-trapping float-to-int, bulk memory, SIMD, reference
- * types, multi-value, tail calls, threads/atomics, legacy exception handling,
- * extended-const, relaxed SIMD), with or without imported memory, with or without a
- * start function. Binaryen IR nodes whose operands binaryen.js does not expose
+ * types, multi-value, tail calls, threads/atomics, legacy exception handling, plus
+ * extended-const and relaxed SIMD, which the engine itself may still refuse), with or
+ * without imported memory, with or without a start function. Others (memory64, multi-
+ * memory, GC, ...) are refused with an error naming the supported set. Binaryen IR nodes whose operands binaryen.js does not expose
  * (`table.fill/copy/init`, `try_table`, `throw_ref`, ...) are inspected through their
  * printed text, make their function use the "global" shape, and are refused only if a
  * loop is nested inside them, since that loop could not be metered.
  *
- * Load-time cost: one binaryen read, walk, validate and write; ~70 ms for a 145 KB
- * AssemblyScript module once binaryen is warm (~250 ms for the first module).
+ * Load-time cost: one binaryen read, walk, validate and write. For a 99 KB AssemblyScript
+ * module: ~100–300 ms once binaryen is warm; the first module in a process pays
+ * binaryen's own warm-up (~0.8 s on a loaded 2-core machine). Importing this module
+ * instantiates binaryen.js (top-level await, ~0.5–1 s). Code grows by ~15–45%
+ * (write-back/reload around calls in "cached" functions).
  */
 import binaryen from "binaryen";
 

@@ -77,7 +77,7 @@ describe("sandbox: circuit breaker", () => {
     const probe = await buildFixture("probe");
     broker = await startTestBroker({
       persistence: "memory",
-      plugins: [{ name: "probe", wasm: probe, onError: "fail-open", limits: { fuel: 1_000_000 }, breaker: { failures: 3, windowMs: 60_000, cooldownMs: 300 } }],
+      plugins: [{ name: "probe", wasm: probe, onError: "fail-open", limits: { fuel: 1_000_000 }, breaker: { failures: 3, windowMs: 60_000, cooldownMs: 2_000 } }],
     });
   });
   after(() => broker.stop());
@@ -101,7 +101,7 @@ describe("sandbox: circuit breaker", () => {
     assert.equal(slot.stats.failures, failuresBefore + 2);
     assert.equal(slot.stats.calls.publish, callsBefore + 1);
     // After the cooldown a trial call goes to the plugin again; success closes the breaker.
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 2_100));
     await pub.publishAsync("drop/after-cooldown", "x", { qos: 1 });
     await settle(sub);
     assert.equal(slot.breakerState, "closed");

@@ -9,7 +9,7 @@
 import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
 import { jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonValid } from "./json.js";
-import { topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic.js";
+import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic.js";
 import type { HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
 
@@ -89,6 +89,10 @@ export class Message {
   }
   topicMatches(filter: string): boolean {
     return topicMatches(filter, this.m.topic);
+  }
+  /** subscribe hook: is this subscription filter within `filter` (see filterCovers)? */
+  topicWithin(filter: string): boolean {
+    return filterCovers(filter, this.m.topic);
   }
   topicLevelCount(): number {
     return topicLevelCount(this.m.topic);

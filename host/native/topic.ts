@@ -174,3 +174,27 @@ export function topicCapture(filter: string, topic: string, index: number): stri
   if (matchTopic(filter, topic, index) !== 0) return null;
   return topic.slice(capStart, capEnd);
 }
+
+/**
+ * Is every topic that `sub` (a subscription filter) can match also matched by
+ * `filter`? What an ACL asks of a SUBSCRIBE: "sensors/#" covers "sensors/+/temp",
+ * "sensors/+/temp" does not cover "sensors/#".
+ */
+export function filterCovers(filter: string, sub: string): boolean {
+  if (!validTopicFilter(filter) || !validTopicFilter(sub)) return false;
+  const f = filter.split("/");
+  const s = sub.split("/");
+  for (let i = 0; i < f.length; i++) {
+    const fl = f[i]!;
+    if (fl == "#") return !(i == 0 && s[0]!.startsWith("$"));
+    if (i >= s.length) return false;
+    const sl = s[i]!;
+    if (sl == "#") return false;
+    if (fl == "+") {
+      if (i == 0 && sl.startsWith("$")) return false;
+      continue;
+    }
+    if (sl == "+" || fl != sl) return false;
+  }
+  return f.length == s.length;
+}

@@ -1,5 +1,6 @@
 // acl, native twin of plugin.ts: same rules, same verdicts.
-import { Config, Message, Verdict, log, topicMatches, validTopicFilter } from "../../host/native/index.js";
+// (Read access is checked at SUBSCRIBE: the filter must lie within a rule's filter.)
+import { Config, Message, Verdict, log, filterCovers, topicMatches, validTopicFilter } from "../../host/native/index.js";
 
 const READ = 1;
 const WRITE = 2;
@@ -18,6 +19,7 @@ class Rule {
 let rules: Rule[] = [];
 let defaultAllow = false;
 let disconnectOnDeniedPublish = false;
+let hasDenyRules = false;
 
 function parseAccess(s: string): number {
   if (s == "read") return READ;
@@ -35,6 +37,7 @@ function optionalString(config: Config, path: string): string | null {
 
 export function init(config: Config): boolean {
   rules = [];
+  hasDenyRules = false;
   const n = config.length("rules");
   if (config.has("rules") && n < 0) {
     log.error("config.rules must be an array");
@@ -53,6 +56,7 @@ export function init(config: Config): boolean {
       log.error(base + ".topic must be an MQTT topic filter");
       return false;
     }
+    if (access == DENY) hasDenyRules = true;
     const templated = topic.includes("%u") || topic.includes("%c");
     rules.push(new Rule(optionalString(config, base + ".username"), optionalString(config, base + ".clientId"), topic, access, templated));
   }
@@ -90,7 +94,7 @@ function expand(rule: Rule, msg: Message): string | null {
   return topic;
 }
 
-function allowed(msg: Message, need: number): boolean {
+function allowed(msg: Message, need: number, subscribing: boolean): boolean {
   let granted = false;
   for (let i = 0, n = rules.length; i < n; i++) {
     const rule = rules[i]!;
@@ -102,9 +106,9 @@ function allowed(msg: Message, need: number): boolean {
     if (rule.templated) {
       const topic = expand(rule, msg);
       if (topic === null) continue;
-      matched = topicMatches(topic, msg.topic);
+      matched = subscribing ? filterCovers(topic, msg.topic) : topicMatches(topic, msg.topic);
     } else {
-      matched = msg.topicMatches(rule.topic);
+      matched = subscribing ? msg.topicWithin(rule.topic) : msg.topicMatches(rule.topic);
     }
     if (!matched) continue;
     if (rule.access & DENY) return false;
@@ -114,10 +118,17 @@ function allowed(msg: Message, need: number): boolean {
 }
 
 export function onSubscribe(msg: Message): number {
-  return allowed(msg, READ) ? Verdict.Continue : Verdict.Deny;
+  return allowed(msg, READ, true) ? Verdict.Continue : Verdict.Deny;
 }
 
 export function onPublish(msg: Message): number {
-  if (allowed(msg, WRITE)) return Verdict.Continue;
+  if (allowed(msg, WRITE, false)) return Verdict.Continue;
   return disconnectOnDeniedPublish ? Verdict.Deny : Verdict.Drop;
+}
+
+// A subscription granted by a broad rule ("#" for ops) can still match topics a
+// narrower deny rule forbids: each delivery is checked against the deny rules.
+export function onDeliver(msg: Message): number {
+  if (!hasDenyRules) return Verdict.Continue;
+  return allowed(msg, READ, false) ? Verdict.Continue : Verdict.Drop;
 }

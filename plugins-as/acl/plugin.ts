@@ -1,9 +1,11 @@
 // acl: topic access control by username / client id, like Mosquitto's acl_file.
-// A matching "deny" rule wins; otherwise any matching rule granting the access
+// Publishes are checked against each rule's filter; subscriptions must lie
+// within it ("sensors/#" allows subscribing to "sensors/+/temp", not the
+// reverse). A matching "deny" rule wins; otherwise any matching rule granting the access
 // allows it; otherwise "default" decides. %u and %c in a rule's topic stand for
 // the client's username and client id (a rule is skipped for clients whose
 // username or id contains '/', '+' or '#', so they cannot widen it).
-import { Config, Message, Verdict, log, topicMatches, validTopicFilter } from "../sdk";
+import { Config, Message, Verdict, log, filterCovers, topicMatches, validTopicFilter } from "../sdk";
 export * from "../sdk/exports";
 
 const READ: i32 = 1;
@@ -23,6 +25,7 @@ class Rule {
 let rules: Rule[] = [];
 let defaultAllow = false;
 let disconnectOnDeniedPublish = false;
+let hasDenyRules = false;
 
 function parseAccess(s: string): i32 {
   if (s == "read") return READ;
@@ -40,6 +43,7 @@ function optionalString(config: Config, path: string): string | null {
 
 export function init(config: Config): bool {
   rules = [];
+  hasDenyRules = false;
   const n = config.length("rules");
   if (config.has("rules") && n < 0) {
     log.error("config.rules must be an array");
@@ -58,6 +62,7 @@ export function init(config: Config): bool {
       log.error(base + ".topic must be an MQTT topic filter");
       return false;
     }
+    if (access == DENY) hasDenyRules = true;
     const templated = topic.includes("%u") || topic.includes("%c");
     rules.push(new Rule(optionalString(config, base + ".username"), optionalString(config, base + ".clientId"), topic, access, templated));
   }
@@ -95,7 +100,7 @@ function expand(rule: Rule, msg: Message): string | null {
   return topic;
 }
 
-function allowed(msg: Message, need: i32): bool {
+function allowed(msg: Message, need: i32, subscribing: bool): bool {
   let granted = false;
   for (let i = 0, n = rules.length; i < n; i++) {
     const rule = unchecked(rules[i]);
@@ -107,9 +112,9 @@ function allowed(msg: Message, need: i32): bool {
     if (rule.templated) {
       const topic = expand(rule, msg);
       if (topic === null) continue;
-      matched = topicMatches(topic, msg.topicPtr, msg.topicLen);
+      matched = subscribing ? filterCovers(topic, msg.topic) : topicMatches(topic, msg.topicPtr, msg.topicLen);
     } else {
-      matched = msg.topicMatches(rule.topic);
+      matched = subscribing ? msg.topicWithin(rule.topic) : msg.topicMatches(rule.topic);
     }
     if (!matched) continue;
     if (rule.access & DENY) return false;
@@ -119,10 +124,17 @@ function allowed(msg: Message, need: i32): bool {
 }
 
 export function onSubscribe(msg: Message): i32 {
-  return allowed(msg, READ) ? Verdict.Continue : Verdict.Deny;
+  return allowed(msg, READ, true) ? Verdict.Continue : Verdict.Deny;
 }
 
 export function onPublish(msg: Message): i32 {
-  if (allowed(msg, WRITE)) return Verdict.Continue;
+  if (allowed(msg, WRITE, false)) return Verdict.Continue;
   return disconnectOnDeniedPublish ? Verdict.Deny : Verdict.Drop;
+}
+
+// A subscription granted by a broad rule ("#" for ops) can still match topics a
+// narrower deny rule forbids: each delivery is checked against the deny rules.
+export function onDeliver(msg: Message): i32 {
+  if (!hasDenyRules) return Verdict.Continue;
+  return allowed(msg, READ, false) ? Verdict.Continue : Verdict.Drop;
 }

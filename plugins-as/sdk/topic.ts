@@ -241,3 +241,27 @@ export function topicCapture(filter: string, ptr: usize, len: i32, index: i32): 
   let e = <i32>(r & 0xffffffff);
   return String.UTF8.decodeUnsafe(ptr + <usize>s, <usize>(e - s));
 }
+
+/**
+ * Is every topic that `sub` (a subscription filter) can match also matched by
+ * `filter`? What an ACL asks of a SUBSCRIBE: "sensors/#" covers "sensors/+/temp",
+ * "sensors/+/temp" does not cover "sensors/#". Allocates (control path).
+ */
+export function filterCovers(filter: string, sub: string): bool {
+  if (!validTopicFilter(filter) || !validTopicFilter(sub)) return false;
+  const f = filter.split("/");
+  const s = sub.split("/");
+  for (let i = 0; i < f.length; i++) {
+    const fl = unchecked(f[i]);
+    if (fl == "#") return !(i == 0 && unchecked(s[0]).startsWith("$"));
+    if (i >= s.length) return false;
+    const sl = unchecked(s[i]);
+    if (sl == "#") return false;
+    if (fl == "+") {
+      if (i == 0 && sl.startsWith("$")) return false;
+      continue;
+    }
+    if (sl == "+" || fl != sl) return false;
+  }
+  return f.length == s.length;
+}
