@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { compilePlugin } from "../host/tools/asc.js";
 import { ROOT, tempDir } from "./helpers.js";
 
@@ -26,7 +26,7 @@ export async function buildSource(source: string, outFile: string): Promise<stri
   const dir = join(ROOT, "dist/test-fixtures/src");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `gen-${process.pid}-${Math.random().toString(36).slice(2)}.ts`);
-  writeFileSync(file, source.replaceAll("SDK_PATH", join(ROOT, "plugins-as/sdk")));
+  writeFileSync(file, source.replaceAll("SDK_PATH", relative(dir, join(ROOT, "plugins-as/sdk"))));
   const result = await compilePlugin(file, outFile);
   if (!result.ok) throw new Error(`generated plugin does not compile:\n${result.output}`);
   return outFile;

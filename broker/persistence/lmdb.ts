@@ -51,9 +51,9 @@
  *   (noisy, shared) VM; `noSync` would be ~0.1 ms but is not offered since it
  *   can corrupt the file on power loss.
  *
- * Plugin KV writes (broker/plugin-store.ts) are synchronous `putSync`
- * commits: durable against process crash when the host import returns,
- * flushed to disk asynchronously (power loss can lose the last few).
+ * Plugin KV writes (broker/plugin-store.ts) go through a write-behind cache:
+ * readable at once, committed with the next batch (milliseconds later), so a
+ * crash can lose the writes of the last few milliseconds; destroy() flushes.
  *
  * Expiry (persist-hook TTL): see setRetainedExpiry / setQueueExpiry below.
  * Expired retained messages are never streamed and are purged on read and by
@@ -68,7 +68,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from "lmdb";
 import { DEFAULT_KV_LIMITS, type KvLimits, type KvStore } from "../../host/kv.js";
-import { LmdbKvStore } from "../plugin-store.js";
+import { createPluginStore, flushPluginStore, type LmdbKvStore } from "../plugin-store.js";
 
 // ---------------------------------------------------------------------------
 // CommonJS pieces of aedes-persistence (and what it depends on). Resolving
@@ -1171,8 +1171,8 @@ export class LmdbAsyncPersistence {
 
   // -- plugin store / lifecycle ---------------------------------------------------
 
-  pluginStore(limits: KvLimits = DEFAULT_KV_LIMITS): KvStore {
-    return new LmdbKvStore(this.dbs.root, limits);
+  pluginStore(limits: KvLimits = DEFAULT_KV_LIMITS): LmdbKvStore {
+    return createPluginStore(this.dbs.root, limits);
   }
 
   get destroyed(): boolean {
@@ -1187,6 +1187,7 @@ export class LmdbAsyncPersistence {
     this.#queues.clear();
     const { root } = this.dbs;
     try {
+      await flushPluginStore(root);
       await root.flushed;
     } finally {
       await root.close();
@@ -1269,7 +1270,7 @@ export interface OpenedLmdbPersistence {
  */
 export async function openForBroker(opts: LmdbPersistenceOptions & { kvLimits?: KvLimits }): Promise<OpenedLmdbPersistence> {
   const persistence = createLmdbPersistence(opts);
-  const kv = persistence.pluginStore(opts.kvLimits);
+  const kv = persistence.asyncPersistence.pluginStore(opts.kvLimits);
   let closed = false;
   return {
     persistence,
