@@ -6,7 +6,7 @@
  * (obtained from the plugin's `wasmq_reserve(size)` export) and calls the hook
  * export with the record's address. The record is a 32-byte header of
  * little-endian fields followed by the variable-length byte fields in a fixed
- * order. Verdicts come back as the hook's i32 return value; modifications,
+ * order (BODY_ORDER). Verdicts come back as the hook's i32 return value; modifications,
  * extra publishes, logs and state go through the `wasmq` host imports below.
  */
 export const ABI_VERSION = 1;
@@ -34,8 +34,12 @@ export const Presence = { username: 1, password: 2 } as const;
 
 export const HEADER_SIZE = 32;
 
-/** Byte fields follow the header in this order, packed with no padding. */
-export const BODY_ORDER = ["topic", "clientId", "username", "password", "peer", "payload"] as const;
+/**
+ * Byte fields follow the header in this order, packed with no padding. The
+ * per-client fields come first so the host can leave them in place while
+ * consecutive messages of one client only rewrite topic and payload.
+ */
+export const BODY_ORDER = ["clientId", "username", "password", "peer", "topic", "payload"] as const;
 
 /** `flags` bits for the connect hook. */
 export const ConnectFlag = { cleanSession: 1 } as const;

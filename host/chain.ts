@@ -14,6 +14,8 @@ export interface ChainOptions {
   publish: (message: InjectedMessage) => void;
   /** false = run Wasm plugins without fuel metering (bench only). */
   meterFuel?: boolean;
+  /** What plugins get from now(); the harness controls it, the broker uses Date.now. */
+  clock?: () => number;
 }
 
 export interface ChainEvents {
@@ -53,7 +55,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true));
+    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */

@@ -78,6 +78,15 @@ import binaryen from "binaryen";
 
 /** Exported mutable i32 global holding the remaining fuel. */
 export const FUEL_GLOBAL = "__wasmq_fuel";
+/**
+ * Exported mutable i32 global: the budget each call from the host starts with.
+ * Every exported function is wrapped so that entering it from outside resets
+ * the fuel to this budget; the host sets it once per instance instead of
+ * writing the fuel global before every call (a JS-side Global write costs more
+ * than the whole metered call of a small hook). Internal calls go to the
+ * unwrapped function, so a plugin cannot refill its fuel by calling itself.
+ */
+export const FUEL_BUDGET_GLOBAL = "__wasmq_fuel_budget";
 /** Import module of the exhaustion callback. */
 export const FUEL_IMPORT_MODULE = "wasmq";
 /** Imported `() -> void`, called when fuel < 0; the host throws from it. */
@@ -417,10 +426,12 @@ function checkNames(mod: binaryen.Module): Set<string> {
   for (let i = 0, n = mod.getNumGlobals(); i < n; i++) {
     const info = binaryen.getGlobalInfo(mod.getGlobalByIndex(i));
     if (info.name === FUEL_GLOBAL || info.base === FUEL_GLOBAL) throw reservedNameError(`a global "${FUEL_GLOBAL}"`);
+    if (info.name === FUEL_BUDGET_GLOBAL || info.base === FUEL_BUDGET_GLOBAL) throw reservedNameError(`a global "${FUEL_BUDGET_GLOBAL}"`);
     if (isOurImport(info.module, info.base)) throw reservedNameError(ourImport);
   }
   for (let i = 0, n = mod.getNumExports(); i < n; i++) {
-    if (binaryen.getExportInfo(mod.getExportByIndex(i)).name === FUEL_GLOBAL) throw reservedNameError(`an export "${FUEL_GLOBAL}"`);
+    const exported = binaryen.getExportInfo(mod.getExportByIndex(i)).name;
+    if (exported === FUEL_GLOBAL || exported === FUEL_BUDGET_GLOBAL) throw reservedNameError(`an export "${exported}"`);
   }
   for (let i = 0, n = mod.getNumTables(); i < n; i++) {
     const info = binaryen.getTableInfo(mod.getTableByIndex(i));
@@ -537,6 +548,25 @@ function invalidReason(wasm: Uint8Array): string {
   }
 }
 
+/** Export, in place of each exported function, a wrapper that starts the call with a full budget. */
+function wrapExports(mod: binaryen.Module, taken: Set<string>): void {
+  const exports: { name: string; value: string }[] = [];
+  for (let i = 0, n = mod.getNumExports(); i < n; i++) {
+    const info = binaryen.getExportInfo(mod.getExportByIndex(i));
+    if (info.kind === binaryen.ExternalFunction) exports.push({ name: info.name, value: info.value });
+  }
+  for (const { name, value } of exports) {
+    const fn = binaryen.getFunctionInfo(mod.getFunction(value));
+    const params = binaryen.expandType(fn.params);
+    const wrapper = uniqueName(`__wasmq_entry_${name}`, taken);
+    taken.add(wrapper);
+    const call = mod.call(value, params.map((type, i) => mod.local.get(i, type)), fn.results);
+    mod.addFunction(wrapper, fn.params, fn.results, [], mod.block(null, [mod.global.set(FUEL_GLOBAL, mod.global.get(FUEL_BUDGET_GLOBAL, binaryen.i32)), call], binaryen.auto));
+    mod.removeExport(name);
+    mod.addFunctionExport(wrapper, name);
+  }
+}
+
 /**
  * Instruments `wasm` for fuel metering (see the module comment). Throws if the module
  * cannot be read or metered, or already uses the reserved names.
@@ -567,6 +597,9 @@ export function instrumentFuel(wasm: Uint8Array): FuelInstrumentResult {
 
     mod.addGlobal(FUEL_GLOBAL, binaryen.i32, true, mod.i32.const(INITIAL_FUEL));
     mod.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
+    mod.addGlobal(FUEL_BUDGET_GLOBAL, binaryen.i32, true, mod.i32.const(INITIAL_FUEL));
+    mod.addGlobalExport(FUEL_BUDGET_GLOBAL, FUEL_BUDGET_GLOBAL);
+    wrapExports(mod, functions);
     mod.addFunctionImport(exhausted, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, binaryen.none, binaryen.none);
 
     if (!mod.validate()) throw new Error(invalidReason(wasm));

@@ -23,7 +23,7 @@ export interface HarnessMessage {
   dup?: boolean;
   flags?: number;
   peer?: string;
-  /** tick: the time handed to onTick (ms); defaults to the clock. */
+  /** The time the plugin sees (now() and onTick's argument), ms; defaults to the real clock. */
   now?: number;
 }
 
@@ -82,7 +82,9 @@ export async function createHarness(spec: PluginSpec, opts: { kv?: KvStore; mete
   const published: InjectedMessage[] = [];
   const logs: string[] = [];
   let trap: string | undefined;
+  let pinned: number | undefined;
   const chain = await PluginChain.load([spec], {
+    clock: () => pinned ?? Date.now(),
     kv: opts.kv ?? new MemoryKvStore(),
     publish: (m) => published.push(m),
     meterFuel: opts.meterFuel ?? true,
@@ -98,6 +100,7 @@ export async function createHarness(spec: PluginSpec, opts: { kv?: KvStore; mete
       published.length = 0;
       logs.length = 0;
       trap = undefined;
+      pinned = message.now;
       const result: HarnessResult = { index, hook, verdict: "continue", published: [], logs: [] };
       if (hook === "tick") {
         chain.tick(message.now ?? Date.now());

@@ -44,7 +44,7 @@ export interface PluginInstance {
   readonly hooks: ReadonlySet<HookName>;
   call(hook: Exclude<HookName, "tick">, msg: HookMessage, state: CallState): number;
   tick(nowMs: number, state: CallState): void;
-  /** Fuel the last call used, or -1 when unmetered. */
+  /** Fuel the last call used, or -1 when unmetered (may cost a read of Wasm state: not per call). */
   readonly lastFuelUsed: number;
   dispose(): void;
 }

@@ -67,6 +67,7 @@ export class PluginSlot {
     reloads: 0,
     reloadFailures: 0,
     restarts: 0,
+    // Read from the instance on demand: reading a Wasm global costs more than a small hook.
     fuelUsedLast: -1,
   };
   /** Last load or reload error, for the admin API. */
@@ -86,6 +87,7 @@ export class PluginSlot {
     kv: KvStore,
     private readonly listener: SlotListener,
     private readonly meterFuel = true,
+    clock: () => number = Date.now,
   ) {
     if ((spec.wasm === undefined) === (spec.native === undefined)) {
       throw new PluginError(spec.name, "give exactly one of wasm or native");
@@ -97,11 +99,12 @@ export class PluginSlot {
     this.enabled = spec.enabled ?? true;
     this.config = Buffer.from(JSON.stringify(spec.config ?? {}), "utf8");
     this.breaker = new CircuitBreaker(spec.breaker);
+    Object.defineProperty(this.stats, "fuelUsedLast", { enumerable: true, get: () => this.instance?.lastFuelUsed ?? -1 });
     this.services = {
       name: spec.name,
       kv,
       log: (level, message) => listener.log(this, level, message),
-      now: () => Date.now(),
+      now: clock,
     };
   }
 
@@ -210,7 +213,6 @@ export class PluginSlot {
       return this.failureVerdict(hook);
     }
     this.breaker.success();
-    this.stats.fuelUsedLast = instance.lastFuelUsed;
     const kind = verdictKind(verdict);
     if (kind === Verdict.Continue) {
       this.stats.verdicts.continue++;

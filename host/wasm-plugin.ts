@@ -12,7 +12,7 @@ import {
   REQUIRED_EXPORTS,
   type HookName,
 } from "./abi.js";
-import { FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, instrumentFuel } from "./fuel.js";
+import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, instrumentFuel } from "./fuel.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
@@ -126,9 +126,27 @@ export class WasmPluginFactory implements PluginFactory {
 
 type HookFn = (ptr: number) => number;
 
+/**
+ * UTF-8 encode into memory, returning the byte count. Short ASCII strings (most
+ * topics and client ids) are copied by a plain loop, which beats a call into
+ * Buffer's native encoder at these sizes.
+ */
+function writeString(buf: Buffer, s: string, off: number): number {
+  const n = s.length;
+  if (n <= 64) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[off + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return buf.write(s, off);
+}
+
 class WasmPluginInstance implements PluginInstance {
   readonly kind = "wasm" as const;
-  lastFuelUsed = -1;
   private readonly memory: WebAssembly.Memory;
   private readonly exports: Record<string, unknown>;
   private readonly fns: Partial<Record<HookName, HookFn>> = {};
@@ -139,6 +157,13 @@ class WasmPluginInstance implements PluginInstance {
   private u32: Uint32Array;
   private ptr = 0;
   private cap = 0;
+  // The record's leading fields as last written: consecutive messages from one
+  // client share them, so only topic and payload need writing again.
+  private lastClientId: string | null = null;
+  private lastUsername: string | null = null;
+  private lastPassword: Uint8Array | null = null;
+  private lastPeer: string | null = null;
+  private prefixEnd = 0;
   private disposed = false;
 
   constructor(
@@ -169,6 +194,8 @@ class WasmPluginInstance implements PluginInstance {
     for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
     this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
     this.budget = limits.fuel ?? 0;
+    // Every call from the host starts with this budget (see host/fuel.ts).
+    if (this.fuel) (this.exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global).value = this.budget;
     const init = this.exports[INIT_EXPORT];
     if (typeof init === "function") {
       const msg = emptyMessage();
@@ -188,14 +215,16 @@ class WasmPluginInstance implements PluginInstance {
   }
 
   tick(nowMs: number): void {
-    this.refreshViews();
-    if (this.fuel) this.fuel.value = this.budget;
     try {
       (this.fns.tick as unknown as (now: number) => void)(nowMs);
     } catch (err) {
       throw this.explain(err);
     }
-    this.noteFuel();
+  }
+
+  /** Fuel the last call used; reads the global, so only on demand (metrics). */
+  get lastFuelUsed(): number {
+    return this.fuel ? this.budget - (this.fuel.value as number) : -1;
   }
 
   dispose(): void {
@@ -204,15 +233,11 @@ class WasmPluginInstance implements PluginInstance {
 
   private invoke(fn: HookFn, msg: HookMessage): number {
     const ptr = this.writeRecord(msg);
-    if (this.fuel) this.fuel.value = this.budget;
-    let verdict: number;
     try {
-      verdict = fn(ptr);
+      return fn(ptr);
     } catch (err) {
       throw this.explain(err);
     }
-    this.noteFuel();
-    return verdict;
   }
 
   /**
@@ -228,12 +253,9 @@ class WasmPluginInstance implements PluginInstance {
     return err;
   }
 
-  private noteFuel(): void {
-    if (this.fuel) this.lastFuelUsed = this.budget - (this.fuel.value as number);
-  }
-
+  /** Growing a memory detaches its old buffer (byteLength 0): re-create the views then. */
   private refreshViews(): void {
-    if (this.buf.buffer !== this.memory.buffer) {
+    if (this.u32.byteLength === 0) {
       this.buf = Buffer.from(this.memory.buffer);
       this.u32 = new Uint32Array(this.memory.buffer);
     }
@@ -249,43 +271,49 @@ class WasmPluginInstance implements PluginInstance {
       password.length +
       msg.payload.length;
     if (need > this.cap) {
-      if (this.fuel) this.fuel.value = this.budget;
       const size = Math.max(need, this.cap * 2, 4096);
       this.ptr = this.reserve(size);
       this.cap = size;
+      this.lastClientId = null;
       if (this.ptr % 8 !== 0) throw new PluginError(this.services.name, "wasmq_reserve returned an unaligned address");
     }
     this.refreshViews();
     const buf = this.buf;
-    const ptr = this.ptr;
-    let off = ptr + HEADER_SIZE;
-    const topicLen = buf.write(msg.topic, off);
-    off += topicLen;
-    const clientIdLen = buf.write(msg.clientId, off);
-    off += clientIdLen;
-    const usernameLen = buf.write(username, off);
-    off += usernameLen;
-    buf.set(password, off);
-    off += password.length;
-    const peerLen = buf.write(msg.peer, off);
-    off += peerLen;
-    buf.set(msg.payload, off);
-    const h = ptr >>> 2;
     const u32 = this.u32;
+    const ptr = this.ptr;
+    const h = ptr >>> 2;
+    let off: number;
+    if (msg.clientId === this.lastClientId && msg.username === this.lastUsername && msg.password === this.lastPassword && msg.peer === this.lastPeer) {
+      off = this.prefixEnd;
+    } else {
+      off = ptr + HEADER_SIZE;
+      const clientIdLen = writeString(buf, msg.clientId, off);
+      off += clientIdLen;
+      const usernameLen = writeString(buf, username, off);
+      off += usernameLen;
+      buf.set(password, off);
+      off += password.length;
+      const peerLen = writeString(buf, msg.peer, off);
+      off += peerLen;
+      u32[h + Field.clientIdLen / 4] = clientIdLen;
+      u32[h + Field.usernameLen / 4] = usernameLen;
+      u32[h + Field.passwordLen / 4] = password.length;
+      u32[h + Field.peerLen / 4] = peerLen;
+      buf[ptr + Field.presence] = (msg.username !== null ? Presence.username : 0) | (msg.password !== null ? Presence.password : 0);
+      this.lastClientId = msg.clientId;
+      this.lastUsername = msg.username;
+      this.lastPassword = msg.password;
+      this.lastPeer = msg.peer;
+      this.prefixEnd = off;
+    }
+    const topicLen = writeString(buf, msg.topic, off);
+    buf.set(msg.payload, off + topicLen);
     u32[h + Field.topicLen / 4] = topicLen;
     u32[h + Field.payloadLen / 4] = msg.payload.length;
-    u32[h + Field.clientIdLen / 4] = clientIdLen;
-    u32[h + Field.usernameLen / 4] = usernameLen;
-    u32[h + Field.passwordLen / 4] = password.length;
-    u32[h + Field.peerLen / 4] = peerLen;
     buf[ptr + Field.qos] = msg.qos;
     buf[ptr + Field.retain] = msg.retain ? 1 : 0;
     buf[ptr + Field.dup] = msg.dup ? 1 : 0;
     buf[ptr + Field.flags] = msg.flags;
-    buf[ptr + Field.presence] = (msg.username !== null ? Presence.username : 0) | (msg.password !== null ? Presence.password : 0);
-    buf[ptr + Field.reserved] = 0;
-    buf[ptr + Field.reserved + 1] = 0;
-    buf[ptr + Field.reserved + 2] = 0;
     return ptr;
   }
 

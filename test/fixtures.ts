@@ -1,16 +1,22 @@
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { compilePlugin } from "../host/tools/asc.js";
 import { ROOT, tempDir } from "./helpers.js";
 
 const FIXTURES = join(ROOT, "test/fixtures");
+const SDK = join(ROOT, "plugins-as/sdk");
+
+/** A cached fixture is stale when the SDK it was built against changed since. */
+function newestSdkSource(): number {
+  return Math.max(...readdirSync(SDK).map((f) => statSync(join(SDK, f)).mtimeMs));
+}
 const OUT = join(ROOT, "dist/test-fixtures");
 
 /** Compile test/fixtures/<name>.as.ts (cached in dist/test-fixtures) and return the .wasm path. */
 export async function buildFixture(name: string): Promise<string> {
   const src = join(FIXTURES, `${name}.as.ts`);
   const out = join(OUT, `${name}.wasm`);
-  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  if (existsSync(out) && statSync(out).mtimeMs >= Math.max(statSync(src).mtimeMs, newestSdkSource())) return out;
   mkdirSync(OUT, { recursive: true });
   const result = await compilePlugin(src, out);
   if (!result.ok) throw new Error(`fixture ${name} does not compile:\n${result.output}`);

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import asc from "assemblyscript/asc";
 import binaryen from "binaryen";
 import {
+  FUEL_BUDGET_GLOBAL,
   FUEL_GLOBAL,
   FUEL_IMPORT_MODULE,
   FUEL_IMPORT_NAME,
@@ -99,13 +100,14 @@ async function load(binary: Uint8Array, extraEnv: Record<string, WebAssembly.Imp
   const instance = await WebAssembly.instantiate(module, { env, [FUEL_IMPORT_MODULE]: exhaustImport });
   const exports = instance.exports as Record<string, unknown>;
   const fuel = exports[FUEL_GLOBAL] as WebAssembly.Global;
+  const budgetGlobal = exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global;
   let budget = 0;
   return {
     exports,
     fuel,
     call<T>(name: string, b: number, ...args: number[]): T {
       budget = b;
-      fuel.value = b;
+      budgetGlobal.value = b; // entering an export resets the fuel to the budget
       return (exports[name] as (...a: number[]) => T)(...args);
     },
     used: () => budget - (fuel.value as number),

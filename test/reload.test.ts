@@ -55,10 +55,14 @@ describe("hot reload under load", () => {
     const pub = await connect(broker.url, { clientId: "reload-pub" });
     const total = 800;
     let sent = 0;
-    // The publisher keeps a window of QoS 1 messages in flight the whole time.
+    // The test raises `allowed` phase by phase, so there is always traffic in
+    // flight while a reload compiles, and every phase has messages on both sides.
+    let allowed = 150;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const publishing = (async () => {
       const window = new Set<Promise<unknown>>();
       for (; sent < total; sent++) {
+        while (sent >= allowed) await sleep(5);
         const p = pub.publishAsync(`stream/${sent}`, `m${sent}`, { qos: 1 });
         window.add(p);
         void p.finally(() => window.delete(p));
@@ -67,19 +71,21 @@ describe("hot reload under load", () => {
       await Promise.all(window);
     })();
     const waitSent = async (n: number) => {
-      while (sent < n) await new Promise((r) => setTimeout(r, 5));
+      while (sent < n) await sleep(5);
     };
-    await waitSent(150);
-    replaceFile(live, v2, true); // picked up by the file watcher
-    await waitReloads(1);
-    await waitSent(sent + 100);
-    replaceFile(live, Buffer.from("garbage, not wasm")); // refused, v2 keeps serving
-    await waitReloads(2);
-    replaceFile(live, refuses, true); // compiles, but its init refuses: refused too
-    await waitReloads(3);
-    await waitSent(sent + 100);
-    replaceFile(live, v1, true); // and back
-    await waitReloads(4);
+    const phase = async (replace: () => void, reloadsSoFar: number) => {
+      await waitSent(allowed);
+      replace();
+      allowed += 100; // keeps flowing while the new build compiles
+      await waitReloads(reloadsSoFar);
+      await waitSent(allowed);
+      allowed += 50; // and some after the swap for sure
+    };
+    await phase(() => replaceFile(live, v2, true), 1); // picked up by the file watcher
+    await phase(() => replaceFile(live, Buffer.from("garbage, not wasm")), 2); // refused, v2 keeps serving
+    await phase(() => replaceFile(live, refuses, true), 3); // compiles, but its init refuses: refused too
+    await phase(() => replaceFile(live, v1, true), 4); // and back
+    allowed = total;
     await publishing;
     await got.waitFor(total, 30_000);
 

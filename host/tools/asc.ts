@@ -1,10 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import asc from "assemblyscript/asc";
+import { ROOT } from "./root.js";
 
-/** The repository root (this file runs from dist/host/tools/). */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+export { ROOT };
 export const ASCONFIG = resolve(ROOT, "asconfig.json");
 
 export interface CompileResult {

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createHarness, parseMessages, type HarnessResult } from "../harness.js";
 import type { PluginSpec } from "../plugin-slot.js";
-import { ROOT } from "./asc.js";
+// Not from ./asc.js: importing the AssemblyScript compiler makes it read process.argv (--wasm).
+import { ROOT } from "./root.js";
 
 const USAGE = `usage: npm run harness -- (--plugin NAME [--native] | --wasm FILE | --native-file FILE) [--config FILE|JSON] [--json] [--no-fuel] MESSAGES
 

@@ -6,8 +6,8 @@ import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches }
 
 /**
  * The message of the current hook call, read in place from the record the host
- * wrote into this plugin's memory (ABI v1 header, then topic, client id,
- * username, password, peer and payload bytes). Reading fields through the
+ * wrote into this plugin's memory (ABI v1 header, then client id, username,
+ * password, peer, topic and payload bytes). Reading fields through the
  * *Ptr/*Len accessors and the match/json helpers allocates nothing; the string
  * getters decode on demand. Changes take effect when the hook returns Continue.
  */
@@ -28,9 +28,7 @@ export class Message {
   _reserved1: u8;
   _reserved2: u8;
 
-  @inline get topicPtr(): usize { return changetype<usize>(this) + HEADER_SIZE; }
-  @inline get topicLen(): i32 { return <i32>this._topicLen; }
-  @inline get clientIdPtr(): usize { return this.topicPtr + <usize>this._topicLen; }
+  @inline get clientIdPtr(): usize { return changetype<usize>(this) + HEADER_SIZE; }
   @inline get clientIdLen(): i32 { return <i32>this._clientIdLen; }
   @inline get usernamePtr(): usize { return this.clientIdPtr + <usize>this._clientIdLen; }
   @inline get usernameLen(): i32 { return <i32>this._usernameLen; }
@@ -38,7 +36,9 @@ export class Message {
   @inline get passwordLen(): i32 { return <i32>this._passwordLen; }
   @inline get peerPtr(): usize { return this.passwordPtr + <usize>this._passwordLen; }
   @inline get peerLen(): i32 { return <i32>this._peerLen; }
-  @inline get payloadPtr(): usize { return this.peerPtr + <usize>this._peerLen; }
+  @inline get topicPtr(): usize { return this.peerPtr + <usize>this._peerLen; }
+  @inline get topicLen(): i32 { return <i32>this._topicLen; }
+  @inline get payloadPtr(): usize { return this.topicPtr + <usize>this._topicLen; }
   @inline get payloadLength(): i32 { return <i32>this._payloadLen; }
 
   get topic(): string { return decodeString(this.topicPtr, this.topicLen); }
