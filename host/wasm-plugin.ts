@@ -12,7 +12,7 @@ import {
   REQUIRED_EXPORTS,
   type HookName,
 } from "./abi.js";
-import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, instrumentFuel } from "./fuel.js";
+import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
@@ -93,6 +93,7 @@ export class WasmPluginFactory implements PluginFactory {
     let binary = bytes;
     if (limits.fuel !== null) {
       try {
+        const { instrumentFuel } = await import("./fuel.js"); // loads binaryen on first use
         binary = instrumentFuel(bytes).binary;
       } catch (err) {
         refuse(`fuel metering failed: ${(err as Error).message}`);
