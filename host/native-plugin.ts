@@ -4,6 +4,7 @@ import { CallState, PluginError, type PluginFactory, type PluginInstance, type P
 import type { HookMessage } from "./message.js";
 import { setActiveCall, type ActiveCall } from "./native/context.js";
 import { Config, Message } from "./native/index.js";
+import { captureLogs } from "./wasm-plugin.js";
 
 type NativeModule = Record<string, unknown>;
 
@@ -76,15 +77,17 @@ class NativePluginInstance implements PluginInstance {
     const init = mod[INIT_EXPORT];
     if (typeof init === "function") {
       setActiveCall(this.call_);
+      const said = captureLogs(services);
       let accepted: unknown;
       try {
         accepted = init(new Config(config));
       } catch (err) {
-        throw new PluginError(services.name, `init failed: ${(err as Error).message}`);
+        throw new PluginError(services.name, `init failed: ${(err as Error).message}${said.text()}`);
       } finally {
+        said.stop();
         setActiveCall(null);
       }
-      if (accepted === false) throw new PluginError(services.name, "init refused its config (see the plugin's log lines above)");
+      if (accepted === false) throw new PluginError(services.name, `init refused its config${said.text()}`);
     }
   }
 

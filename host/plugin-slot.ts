@@ -40,6 +40,8 @@ export interface SlotStats {
 }
 
 const DEFAULT_FUEL = 10_000_000;
+/** Fuel is an i32 counter inside the module. */
+const MAX_FUEL = 0x7fffffff;
 const DEFAULT_PAGES = 256;
 
 function zeroCalls(): Record<HookName, number> {
@@ -140,6 +142,9 @@ export class PluginSlot {
       throw new PluginError(this.name, `refused: cannot read ${this.source}: ${(err as Error).message}`);
     }
     const limits = this.spec.limits ?? {};
+    if (limits.fuel != null && !(Number.isInteger(limits.fuel) && limits.fuel > 0 && limits.fuel <= MAX_FUEL)) {
+      throw new PluginError(this.name, `refused: limits.fuel must be an integer from 1 to ${MAX_FUEL}, got ${limits.fuel}`);
+    }
     return WasmPluginFactory.compile(bytes, this.services, {
       fuel: this.meterFuel ? (limits.fuel === undefined ? DEFAULT_FUEL : limits.fuel) : null,
       memoryPages: limits.memoryPages ?? DEFAULT_PAGES,

@@ -201,13 +201,20 @@ class WasmPluginInstance implements PluginInstance {
     if (typeof init === "function") {
       const msg = emptyMessage();
       msg.payload = config;
+      // init is the control plane: reading a large config costs far more than a message.
+      const budget = this.exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global | undefined;
+      if (budget) budget.value = INIT_FUEL;
+      const said = captureLogs(services);
       let accepted: number;
       try {
         accepted = this.invoke(init as HookFn, msg);
       } catch (err) {
-        throw new PluginError(name, `init failed: ${describeTrap(err)}`);
+        throw new PluginError(name, `init failed: ${describeTrap(err)}${said.text()}`);
+      } finally {
+        said.stop();
+        if (budget) budget.value = this.budget;
       }
-      if (!accepted) throw new PluginError(name, "init refused its config (see the plugin's log lines above)");
+      if (!accepted) throw new PluginError(name, `init refused its config${said.text()}`);
     }
   }
 
@@ -412,6 +419,25 @@ class WasmPluginInstance implements PluginInstance {
     if (ptr + len > this.buf.length) return `<bad string pointer ${ptr}>`;
     return this.buf.toString("utf16le", ptr, ptr + len);
   }
+}
+
+/** Fuel for init: the most an i32 budget allows (seconds of work, still not forever). */
+const INIT_FUEL = 0x7fffffff;
+
+/** Collect what a plugin logs at warn or above while it initialises, for the error message. */
+export function captureLogs(services: PluginServices): { text(): string; stop(): void } {
+  const lines: string[] = [];
+  const original = services.log;
+  services.log = (level, message) => {
+    if (level >= 3 && lines.length < 5) lines.push(message);
+    original(level, message);
+  };
+  return {
+    text: () => (lines.length ? `: ${lines.join("; ")}` : ""),
+    stop: () => {
+      services.log = original;
+    },
+  };
 }
 
 export type TrapKind = "fuel" | "memory" | "out-of-bounds" | "abort" | "unreachable" | "stack" | "error";

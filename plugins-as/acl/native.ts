@@ -84,12 +84,12 @@ function expand(rule: Rule, msg: Message): string | null {
   if (topic.includes("%u")) {
     const user = msg.username;
     if (!msg.hasUsername || user.length == 0 || unsafeForPattern(user)) return null;
-    topic = topic.replaceAll("%u", user);
+    topic = topic.split("%u").join(user); // not replaceAll: AssemblyScript 0.28's overruns its buffer
   }
   if (topic.includes("%c")) {
     const id = msg.clientId;
     if (id.length == 0 || unsafeForPattern(id)) return null;
-    topic = topic.replaceAll("%c", id);
+    topic = topic.split("%c").join(id);
   }
   return topic;
 }

@@ -200,7 +200,7 @@ function publishWindow(end: f64): void {
     for (let i = 0, n = tracked.length; i < n; i++) {
       const stats = unchecked(tracked[i]);
       const body = "{\"topic\":" + jsonQuote(stats.topic) + "," + statsJson(stats) + "," + windowJson(end) + "}";
-      if (!publish(output.replaceAll("{topic}", stats.topic), body, outputQos, outputRetain)) {
+      if (!publish(output.split("{topic}").join(stats.topic), body, outputQos, outputRetain)) {
         log.warn("could not publish the summary of " + stats.topic);
       }
     }

@@ -1,0 +1,198 @@
+// auth: username/password check at CONNECT against salted PBKDF2-HMAC-SHA256
+// hashes from the config, with the right CONNACK code for each refusal.
+// Hashes are written "pbkdf2-sha256$<iterations>$<salt base64>$<key base64>"
+// (native.ts exports hashPassword() to produce them). SHA-256, HMAC and PBKDF2
+// run inside the plugin (sha256.ts); its native twin uses node:crypto.
+import { Config, Message, ReturnCode, Verdict, deny, log } from "../sdk";
+import { MAX_KEY, MAX_SALT, constantTimeEqual, pbkdf2 } from "./sha256";
+export * from "../sdk/exports";
+
+const SCHEME = "pbkdf2-sha256";
+const MAX_ITERATIONS: i32 = 10_000_000;
+const MIN_KEY: i32 = 16;
+
+class User {
+  constructor(
+    public name: string,
+    public salt: Uint8Array,
+    public key: Uint8Array,
+    public iterations: i32,
+  ) {}
+}
+
+let users = new Map<string, User>();
+let allowAnonymous = false;
+// Unknown users are checked against this stand-in, so a refusal takes as long
+// whether or not the name exists.
+let decoy: User | null = null;
+// clientIdPattern without its trailing '*', split around "%u".
+let clientIdParts: string[] = [];
+let clientIdExact = true;
+let checkClientId = false;
+const derived = memory.data(MAX_KEY, 16);
+
+function base64Value(c: i32): i32 {
+  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
+  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
+  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
+  if (c == 0x2b) return 62;
+  if (c == 0x2f) return 63;
+  return -1;
+}
+
+/** Standard base64 (padding optional, nothing else allowed), or null. */
+function base64Decode(s: string): Uint8Array | null {
+  let n = s.length;
+  while (n > 0 && s.charCodeAt(n - 1) == 0x3d) n--;
+  if (s.length - n > 2 || n % 4 == 1 || (s.length % 4 != 0 && s.length != n)) return null;
+  const out = new Uint8Array((n * 3) >> 2);
+  let acc = 0;
+  let bits = 0;
+  let o = 0;
+  for (let i = 0; i < n; i++) {
+    const v = base64Value(s.charCodeAt(i));
+    if (v < 0) return null;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = <u8>((acc >> bits) & 0xff);
+    }
+  }
+  // Leftover bits must be zero, so every key has exactly one spelling.
+  if ((acc & ((1 << bits) - 1)) != 0) return null;
+  return out;
+}
+
+function parseIterations(s: string): i32 {
+  if (s.length == 0 || s.length > 8 || s.charCodeAt(0) == 0x30) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  return n <= MAX_ITERATIONS ? n : -1;
+}
+
+/** A user from "pbkdf2-sha256$<iterations>$<salt>$<key>", or null with the reason logged. */
+function parseHash(where: string, name: string, hash: string): User | null {
+  const parts = hash.split("$");
+  if (parts.length != 4 || parts[0] != SCHEME) {
+    log.error(where + " must look like " + SCHEME + "$<iterations>$<salt base64>$<key base64>");
+    return null;
+  }
+  const iterations = parseIterations(parts[1]);
+  if (iterations < 1) {
+    log.error(where + ": iterations must be a whole number from 1 to " + MAX_ITERATIONS.toString());
+    return null;
+  }
+  const salt = base64Decode(parts[2]);
+  if (salt === null || salt.length > MAX_SALT) {
+    log.error(where + ": the salt must be base64 of at most " + MAX_SALT.toString() + " bytes");
+    return null;
+  }
+  const key = base64Decode(parts[3]);
+  if (key === null || key.length < MIN_KEY || key.length > MAX_KEY) {
+    log.error(where + ": the key must be base64 of " + MIN_KEY.toString() + " to " + MAX_KEY.toString() + " bytes");
+    return null;
+  }
+  return new User(name, salt, key, iterations);
+}
+
+/** "%u-*": the client id must be the username followed by "-" and anything. */
+function parseClientIdPattern(pattern: string): bool {
+  if (pattern.length == 0) {
+    log.error("config.clientIdPattern must be a non-empty string");
+    return false;
+  }
+  const star = pattern.indexOf("*");
+  if (star >= 0 && star != pattern.length - 1) {
+    log.error("config.clientIdPattern may contain '*' only at its end");
+    return false;
+  }
+  clientIdExact = star < 0;
+  clientIdParts = (clientIdExact ? pattern : pattern.substring(0, star)).split("%u");
+  return true;
+}
+
+export function init(config: Config): bool {
+  users = new Map<string, User>();
+  decoy = null;
+  const n = config.length("users");
+  // (An object of users has a member count but no element 0.)
+  if (config.has("users") && (n < 0 || (n > 0 && !config.has("users.0")))) {
+    log.error("config.users must be an array of { username, hash }");
+    return false;
+  }
+  let maxIterations = 0;
+  for (let i = 0; i < n; i++) {
+    const base = "users." + i.toString();
+    const name = config.string(base + ".username", "");
+    if (name.length == 0) {
+      log.error(base + ".username must be a non-empty string");
+      return false;
+    }
+    if (users.has(name)) {
+      log.error(base + ".username: " + name + " is listed twice");
+      return false;
+    }
+    const user = parseHash(base + ".hash", name, config.string(base + ".hash", ""));
+    if (user === null) return false;
+    users.set(name, user);
+    if (user.iterations > maxIterations) {
+      maxIterations = user.iterations;
+      decoy = user;
+    }
+  }
+  allowAnonymous = config.bool("allowAnonymous", false);
+  if (users.size == 0 && !allowAnonymous) {
+    log.error("config.users is empty and allowAnonymous is false: nobody could connect");
+    return false;
+  }
+  checkClientId = config.has("clientIdPattern");
+  if (checkClientId && !parseClientIdPattern(config.string("clientIdPattern", ""))) return false;
+  return true;
+}
+
+function passwordMatches(user: User, msg: Message): bool {
+  const keyLen = user.key.length;
+  pbkdf2(msg.passwordPtr, msg.passwordLen, user.salt.dataStart, user.salt.length, user.iterations, derived, keyLen);
+  return constantTimeEqual(derived, user.key.dataStart, keyLen);
+}
+
+function clientIdAllowed(msg: Message, username: string): bool {
+  // (Not replaceAll: AssemblyScript 0.28's overflows its buffer when the
+  // replacement is over twice the length of the string.)
+  const expected = clientIdParts.join(username);
+  const id = msg.clientId;
+  return clientIdExact ? id == expected : id.startsWith(expected);
+}
+
+export function onConnect(msg: Message): i32 {
+  if (!msg.hasUsername) {
+    if (allowAnonymous) return Verdict.Continue;
+    log.info("refused an anonymous client: allowAnonymous is false");
+    return deny(ReturnCode.NotAuthorized);
+  }
+  const name = msg.username;
+  if (!msg.hasPassword) {
+    log.info("refused " + name + ": no password");
+    return deny(ReturnCode.BadUsernameOrPassword);
+  }
+  if (!users.has(name)) {
+    const stand = decoy;
+    if (stand !== null) passwordMatches(stand, msg);
+    log.info("refused " + name + ": unknown user");
+    return deny(ReturnCode.BadUsernameOrPassword);
+  }
+  if (!passwordMatches(users.get(name), msg)) {
+    log.info("refused " + name + ": wrong password");
+    return deny(ReturnCode.BadUsernameOrPassword);
+  }
+  if (checkClientId && !clientIdAllowed(msg, name)) {
+    log.info("refused " + name + ": client id does not fit clientIdPattern");
+    return deny(ReturnCode.IdentifierRejected);
+  }
+  return Verdict.Continue;
+}

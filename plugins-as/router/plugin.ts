@@ -1,0 +1,296 @@
+// router: content-based routing and topic rewrites on PUBLISH.
+// A route whose filter matches the topic (and whose optional JSON condition
+// holds) publishes a copy of the message to its "to" topic; "keepOriginal":
+// false makes it a move. Then the first rewrite whose filter matches renames
+// the message itself. In "to", {1}, {2}... are the wildcards of "from" in
+// order and {#} is its '#': "sensors/+/temp" → "alerts/{1}".
+import { Config, Message, Verdict, log, publish, validTopicFilter } from "../sdk";
+export * from "../sdk/exports";
+
+const EQUALS_NONE: i32 = 0;
+const EQUALS_NUMBER: i32 = 1;
+const EQUALS_STRING: i32 = 2;
+const EQUALS_BOOL: i32 = 3;
+
+/** A "to" topic: literal text around wildcard captures of the "from" filter. */
+class Template {
+  constructor(
+    public literals: string[], // one more than captures
+    public captures: i32[], // capture index (0-based) for each placeholder
+  ) {}
+
+  expand(msg: Message, filter: string): string {
+    let out = unchecked(this.literals[0]);
+    for (let i = 0, n = this.captures.length; i < n; i++) {
+      const captured = msg.topicCapture(filter, unchecked(this.captures[i]));
+      if (captured !== null) out += captured;
+      out += unchecked(this.literals[i + 1]);
+    }
+    return out;
+  }
+}
+
+class Condition {
+  field: string = "";
+  above: f64 = NaN;
+  below: f64 = NaN;
+  equalsKind: i32 = EQUALS_NONE;
+  equalsNumber: f64 = 0;
+  equalsString: string = "";
+  equalsBool: bool = false;
+}
+
+class Route {
+  constructor(
+    public from: string,
+    public to: Template,
+    public when: Condition | null,
+    public qos: i32, // -1: the message's own
+    public retain: bool,
+    public keepOriginal: bool,
+  ) {}
+}
+
+class Rewrite {
+  constructor(
+    public from: string,
+    public to: Template,
+  ) {}
+}
+
+let routes: Route[] = [];
+let rewrites: Rewrite[] = [];
+
+function wildcardCount(filter: string): i32 {
+  let n = 0;
+  for (let i = 0; i < filter.length; i++) {
+    const c = filter.charCodeAt(i);
+    if (c == 0x2b || c == 0x23) n++;
+  }
+  return n;
+}
+
+function literalIsTopicText(s: string): bool {
+  return !s.includes("+") && !s.includes("#") && !s.includes("\u0000") && !s.includes("{") && !s.includes("}");
+}
+
+/** Parse "alerts/{1}/{#}" against its "from" filter, or null with the reason logged. */
+function parseTemplate(where: string, template: string, from: string): Template | null {
+  if (template.length == 0) {
+    log.error(where + " must be a non-empty topic");
+    return null;
+  }
+  const wildcards = wildcardCount(from);
+  const literals: string[] = [];
+  const captures: i32[] = [];
+  let start = 0;
+  while (true) {
+    const open = template.indexOf("{", start);
+    if (open < 0) break;
+    const close = template.indexOf("}", open);
+    if (close < 0) {
+      log.error(where + ": unclosed '{'");
+      return null;
+    }
+    const name = template.substring(open + 1, close);
+    let index = -1;
+    if (name == "#") {
+      if (!from.endsWith("#")) {
+        log.error(where + ": {#} needs a \"from\" filter ending in '#'");
+        return null;
+      }
+      index = wildcards - 1;
+    } else if (name.length > 0 && name.length <= 3) {
+      index = 0;
+      for (let i = 0; i < name.length; i++) {
+        const c = name.charCodeAt(i);
+        if (c < 0x30 || c > 0x39) {
+          index = -1;
+          break;
+        }
+        index = index * 10 + (c - 0x30);
+      }
+      index -= 1; // {1} is the first capture
+    }
+    if (index < 0 || index >= wildcards) {
+      log.error(where + ": {" + name + "} is not a wildcard of " + from);
+      return null;
+    }
+    literals.push(template.substring(start, open));
+    captures.push(index);
+    start = close + 1;
+  }
+  literals.push(template.substring(start));
+  for (let i = 0; i < literals.length; i++) {
+    if (!literalIsTopicText(unchecked(literals[i]))) {
+      log.error(where + " must be a topic name: no '+', '#', NUL or stray braces");
+      return null;
+    }
+  }
+  return new Template(literals, captures);
+}
+
+function parseFilter(config: Config, where: string): string | null {
+  const from = config.string(where, "");
+  if (!validTopicFilter(from)) {
+    log.error(where + " must be an MQTT topic filter");
+    return null;
+  }
+  return from;
+}
+
+// A JSON value's kind, told apart with two different fallbacks (Config has no type query).
+function isString(config: Config, path: string): bool {
+  return config.string(path, "a") == config.string(path, "b");
+}
+function isBool(config: Config, path: string): bool {
+  return config.bool(path, false) == config.bool(path, true);
+}
+
+/** Logs and answers true when the key is present but not a boolean. */
+function notBool(config: Config, path: string): bool {
+  if (!config.has(path) || isBool(config, path)) return false;
+  log.error(path + " must be true or false");
+  return true;
+}
+
+function parseCondition(config: Config, where: string): Condition | null {
+  const when = new Condition();
+  when.field = config.string(where + ".field", "");
+  if (when.field.length == 0) {
+    log.error(where + ".field must name a JSON field of the payload");
+    return null;
+  }
+  let tests = 0;
+  if (config.has(where + ".above")) {
+    when.above = config.number(where + ".above", NaN);
+    if (isNaN(when.above)) {
+      log.error(where + ".above must be a number");
+      return null;
+    }
+    tests++;
+  }
+  if (config.has(where + ".below")) {
+    when.below = config.number(where + ".below", NaN);
+    if (isNaN(when.below)) {
+      log.error(where + ".below must be a number");
+      return null;
+    }
+    tests++;
+  }
+  const equals = where + ".equals";
+  if (config.has(equals)) {
+    if (!isNaN(config.number(equals, NaN))) {
+      when.equalsKind = EQUALS_NUMBER;
+      when.equalsNumber = config.number(equals, 0);
+    } else if (isString(config, equals)) {
+      when.equalsKind = EQUALS_STRING;
+      when.equalsString = config.string(equals, "");
+    } else if (isBool(config, equals)) {
+      when.equalsKind = EQUALS_BOOL;
+      when.equalsBool = config.bool(equals, false);
+    } else {
+      log.error(equals + " must be a number, a string or a boolean");
+      return null;
+    }
+    tests++;
+  }
+  if (tests == 0) {
+    log.error(where + " needs above, below or equals");
+    return null;
+  }
+  return when;
+}
+
+function parseRoute(config: Config, base: string): Route | null {
+  const from = parseFilter(config, base + ".from");
+  if (from === null) return null;
+  const to = parseTemplate(base + ".to", config.string(base + ".to", ""), from);
+  if (to === null) return null;
+  let when: Condition | null = null;
+  if (config.has(base + ".when")) {
+    when = parseCondition(config, base + ".when");
+    if (when === null) return null;
+  }
+  let qos = -1;
+  if (config.has(base + ".qos")) {
+    const q = config.number(base + ".qos", -1);
+    if (q != 0 && q != 1 && q != 2) {
+      log.error(base + ".qos must be 0, 1 or 2");
+      return null;
+    }
+    qos = <i32>q;
+  }
+  if (notBool(config, base + ".retain") || notBool(config, base + ".keepOriginal")) return null;
+  return new Route(from, to, when, qos, config.bool(base + ".retain", false), config.bool(base + ".keepOriginal", true));
+}
+
+export function init(config: Config): bool {
+  routes = [];
+  rewrites = [];
+  const routeCount = config.length("routes");
+  const rewriteCount = config.length("rewrites");
+  // (An object has a member count but no element 0.)
+  if ((config.has("routes") && (routeCount < 0 || (routeCount > 0 && !config.has("routes.0")))) ||
+      (config.has("rewrites") && (rewriteCount < 0 || (rewriteCount > 0 && !config.has("rewrites.0"))))) {
+    log.error("config.routes and config.rewrites must be arrays");
+    return false;
+  }
+  if (routeCount <= 0 && rewriteCount <= 0) {
+    log.error("config needs at least one entry in routes or rewrites");
+    return false;
+  }
+  for (let i = 0; i < routeCount; i++) {
+    const route = parseRoute(config, "routes." + i.toString());
+    if (route === null) return false;
+    routes.push(route);
+  }
+  for (let i = 0; i < rewriteCount; i++) {
+    const base = "rewrites." + i.toString();
+    const from = parseFilter(config, base + ".from");
+    if (from === null) return false;
+    const to = parseTemplate(base + ".to", config.string(base + ".to", ""), from);
+    if (to === null) return false;
+    rewrites.push(new Rewrite(from, to));
+  }
+  return true;
+}
+
+function conditionHolds(when: Condition, msg: Message): bool {
+  if (!isNaN(when.above) || !isNaN(when.below) || when.equalsKind == EQUALS_NUMBER) {
+    const value = msg.jsonNumber(when.field, NaN);
+    if (isNaN(value)) return false;
+    if (!isNaN(when.above) && !(value > when.above)) return false;
+    if (!isNaN(when.below) && !(value < when.below)) return false;
+    if (when.equalsKind == EQUALS_NUMBER) return value == when.equalsNumber;
+  }
+  if (when.equalsKind == EQUALS_STRING) {
+    const value = msg.jsonString(when.field, null);
+    return value !== null && value == when.equalsString;
+  }
+  if (when.equalsKind == EQUALS_BOOL) return msg.jsonBool(when.field, !when.equalsBool) == when.equalsBool;
+  return true;
+}
+
+export function onPublish(msg: Message): i32 {
+  let keep = true;
+  for (let i = 0, n = routes.length; i < n; i++) {
+    const route = unchecked(routes[i]);
+    if (!msg.topicMatches(route.from)) continue;
+    const when = route.when;
+    if (when !== null && !conditionHolds(when, msg)) continue;
+    const topic = route.to.expand(msg, route.from);
+    if (!publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
+      log.warn("routes." + i.toString() + ": could not publish to \"" + topic + "\"");
+    }
+    if (!route.keepOriginal) keep = false;
+  }
+  if (!keep) return Verdict.Drop;
+  for (let i = 0, n = rewrites.length; i < n; i++) {
+    const rewrite = unchecked(rewrites[i]);
+    if (!msg.topicMatches(rewrite.from)) continue;
+    msg.setTopic(rewrite.to.expand(msg, rewrite.from));
+    break;
+  }
+  return Verdict.Continue;
+}
