@@ -17,6 +17,7 @@
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../host/index.js";
 import type { PersistenceExpiry } from "./persistence/index.js";
+import { topicMatches } from "../host/native/topic.js";
 
 interface ClientIdentity {
   username: string | null;
@@ -156,7 +157,8 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     done(null);
   };
 
-  aedes.authorizeForward = (client, packet) => {
+  aedes.authorizeForward = (client, original) => {
+    const packet = grantedQos(client, original);
     if (!chain?.has("deliver")) return packet;
     const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
     m.peer = (packet as { clientId?: string }).clientId ?? "";
@@ -178,6 +180,24 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+
+/**
+ * MQTT-3.8.4-6: a message is delivered at most at the QoS its matching
+ * subscription was granted. aedes downgrades by looking up the message's topic
+ * among the client's filters, which misses wildcard filters: a QoS 2 message on
+ * `a/b` reaches a QoS 1 subscription to `a/+` at QoS 2. Only QoS 2 messages can
+ * exceed a granted QoS that aedes delivers through this path.
+ */
+function grantedQos(client: Client, packet: AedesPublishPacket): AedesPublishPacket {
+  if (packet.qos !== 2) return packet;
+  const subscriptions = (client as unknown as { subscriptions?: Record<string, { qos: number }> }).subscriptions;
+  if (!subscriptions || subscriptions[packet.topic]) return packet;
+  let granted = 0;
+  for (const filter in subscriptions) {
+    if (topicMatches(filter, packet.topic)) granted = Math.max(granted, subscriptions[filter]!.qos);
+  }
+  return granted >= 2 ? packet : ({ ...packet, qos: granted } as AedesPublishPacket);
+}
 
 /**
  * The persist hook: wraps the persistence so each retained store and each
