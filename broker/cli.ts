@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, loadConfig, type ConfigOverrides } from "./config.js";
-import { startBroker, type RunningBroker } from "./server.js";
+import type { RunningBroker } from "./server.js";
 
 const HELP = `wasmq — an MQTT broker whose policy runs in sandboxed WebAssembly plugins
 
 Usage:
   wasmq [options]                 start the broker
+  wasmq admin COMMAND [options]   control a running broker (plugins, reload, enable, disable, clients, kick);
+                                  "wasmq admin --help" lists them
 
 Options:
   -c, --config FILE        JSON config file (default: ${DEFAULT_CONFIG_FILE})
@@ -34,7 +36,20 @@ function portOption(name: string, value: string | undefined): number | undefined
   return n;
 }
 
+// The admin client loads without the broker (aedes, LMDB, the Wasm host): it starts fast.
+async function admin(argv: string[]): Promise<void> {
+  const { AdminCliError, runAdmin } = await import("./admin-cli.js");
+  try {
+    process.stdout.write(`${await runAdmin(argv)}\n`);
+  } catch (err) {
+    if (!(err instanceof AdminCliError)) throw err;
+    process.stderr.write(`wasmq admin: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === "admin") return admin(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -79,6 +94,7 @@ async function main(argv: string[]): Promise<void> {
   let broker: RunningBroker;
   try {
     const config = loadConfig(v.config ?? DEFAULT_CONFIG_FILE, overrides);
+    const { startBroker } = await import("./server.js");
     broker = await startBroker(config);
   } catch (err) {
     if (err instanceof ConfigError || (err instanceof Error && ["StartError", "ListenError", "PersistenceError", "PluginError"].includes(err.name))) {

@@ -52,7 +52,19 @@ const configSchema = z
     durability: z.enum(["sync", "async"]).optional(),
     allowAnonymous: z.boolean().optional(),
     log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional() }).strict().optional(),
-    metrics: z.union([z.literal(false), z.object({ port: port.optional(), host: host.optional(), token: z.string().min(16).optional() }).strict()]).optional(),
+    metrics: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            port: port.optional(),
+            host: host.optional(),
+            token: z.string().min(16).optional(),
+            timingSampleEvery: z.number().int().min(1).optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
     sys: z.union([z.literal(false), z.object({ intervalSec: z.number().int().positive().optional() }).strict()]).optional(),
     limits: z
       .object({
@@ -64,6 +76,8 @@ const configSchema = z
         maxTopicLength: z.number().int().positive().max(65535).optional(),
         maxTopicLevels: z.number().int().min(1).max(100).optional(),
         maxClientIdLength: z.number().int().min(1).max(65535).optional(),
+        maxQueuedBytes: z.number().int().positive().optional(),
+        drainTimeoutMs: z.number().int().positive().optional(),
         tickIntervalMs: z.number().int().positive().optional(),
       })
       .strict()
@@ -98,7 +112,8 @@ export interface BrokerConfig {
   durability: "sync" | "async";
   allowAnonymous: boolean;
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
-  metrics: { host: string; port: number; token?: string } | null;
+  /** The HTTP port serving /metrics and the admin API; null = not served. */
+  metrics: { host: string; port: number; token?: string; timingSampleEvery: number } | null;
   sys: { intervalSec: number } | null;
   limits: {
     maxPacketSize: number;
@@ -109,9 +124,38 @@ export interface BrokerConfig {
     maxTopicLength: number;
     maxTopicLevels: number;
     maxClientIdLength: number;
+    maxQueuedBytes: number;
+    drainTimeoutMs: number;
     tickIntervalMs: number;
   };
   plugins: PluginConfig[];
+}
+
+/**
+ * Broker limits when the config names none. Mosquitto-like where Mosquitto has a
+ * default; otherwise sized for an IoT fleet (small messages, many clients).
+ */
+export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
+  maxPacketSize: 1024 * 1024,
+  maxConnections: 10_000,
+  maxInflight: 100,
+  queueLimit: 1000,
+  connectTimeoutMs: 30_000,
+  maxTopicLength: 4096,
+  maxTopicLevels: 100,
+  maxClientIdLength: 256,
+  maxQueuedBytes: 16 * 1024 * 1024,
+  drainTimeoutMs: 60_000,
+  tickIntervalMs: 1000,
+};
+
+/** One call in N into each plugin is timed for the call-duration histogram. */
+export const DEFAULT_TIMING_SAMPLE_EVERY = 64;
+
+/** Addresses only this machine can reach. "0.0.0.0" and "::" are every interface, so public. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return h === "localhost" || h === "::1" || h === "[::1]" || h.startsWith("127.") || h.startsWith("::ffff:127.");
 }
 
 export const DEFAULT_PLUGIN_LIMITS = { fuel: 10_000_000, memoryPages: 256 };
@@ -235,15 +279,22 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     if (names.has(p.name)) throw new ConfigError(`invalid config in ${source}: key "plugins": the name "${p.name}" is used twice`);
     names.add(p.name);
   }
-  const metricsPort = overrides.metricsPort ?? (raw.metrics || undefined)?.port;
-  const metrics =
+  const metricsRaw = raw.metrics || undefined;
+  const metrics: BrokerConfig["metrics"] =
     raw.metrics === false || (raw.metrics === undefined && overrides.metricsPort === undefined)
       ? null
       : {
-          host: (raw.metrics || undefined)?.host ?? "127.0.0.1",
-          port: metricsPort ?? 9464,
-          ...((raw.metrics || undefined)?.token ? { token: (raw.metrics as { token: string }).token } : {}),
+          host: metricsRaw?.host ?? "127.0.0.1",
+          port: overrides.metricsPort ?? metricsRaw?.port ?? 9464,
+          ...(metricsRaw?.token ? { token: metricsRaw.token } : {}),
+          timingSampleEvery: metricsRaw?.timingSampleEvery ?? DEFAULT_TIMING_SAMPLE_EVERY,
         };
+  // The admin API can reload plugins and disconnect clients: off this machine it needs a token.
+  if (metrics && !metrics.token && !isLoopbackHost(metrics.host)) {
+    throw new ConfigError(
+      `invalid config in ${source}: key "metrics.token": required when "metrics.host" is ${metrics.host} (not loopback); give a token of at least 16 characters`,
+    );
+  }
   const limits = raw.limits ?? {};
   return {
     file,
@@ -258,19 +309,13 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     log: { level: overrides.logLevel ?? raw.log?.level ?? "info" },
     metrics,
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
-    limits: {
-      maxPacketSize: limits.maxPacketSize ?? 1024 * 1024,
-      maxConnections: limits.maxConnections ?? 10_000,
-      maxInflight: limits.maxInflight ?? 100,
-      queueLimit: limits.queueLimit ?? 1000,
-      connectTimeoutMs: limits.connectTimeoutMs ?? 30_000,
-      maxTopicLength: limits.maxTopicLength ?? 4096,
-      maxTopicLevels: limits.maxTopicLevels ?? 100,
-      maxClientIdLength: limits.maxClientIdLength ?? 256,
-      tickIntervalMs: limits.tickIntervalMs ?? 1000,
-    },
+    limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     plugins,
   };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 export function loadConfig(file: string, overrides: ConfigOverrides = {}): BrokerConfig {

@@ -1,10 +1,22 @@
-import { Aedes } from "aedes";
+import { Aedes, type Client } from "aedes";
+import { readFileSync } from "node:fs";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
-import { PluginChain, PluginError, type InjectedMessage, type PluginSpec } from "../host/index.js";
-import type { BrokerConfig } from "./config.js";
+import { PluginChain, PluginError, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
+import { startAdminServer, type AdminServer } from "./admin.js";
+import { isLoopbackHost, type BrokerConfig } from "./config.js";
+import { installConformance } from "./conformance.js";
+import { ConnectionTracker } from "./connections.js";
 import { installHooks, wrapPersistence } from "./hooks.js";
-import { listenTcp, listenTls, listenWebSocket, type Listener } from "./listeners.js";
+import { installLimits } from "./limits.js";
+import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./listeners.js";
+import { createMetrics } from "./metrics.js";
+import { createObserver } from "./observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
+import { BrokerStats } from "./stats.js";
+import { storeFigures } from "./store-figures.js";
+import { startSysPublisher, type SysPublisher } from "./sys.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -13,6 +25,10 @@ export interface RunningBroker {
   readonly logger: Logger;
   readonly listeners: Listener[];
   readonly persistence: OpenedPersistence;
+  readonly stats: BrokerStats;
+  readonly connections: ConnectionTracker;
+  /** The metrics and admin HTTP server, when `metrics` is configured. */
+  readonly admin: AdminServer | null;
   /** Port of a listener kind ("tcp", "ws", "tls"), useful with port 0. */
   port(kind: Listener["kind"]): number;
   /** Stop accepting, close clients, flush state. Safe to call twice. */
@@ -27,6 +43,8 @@ export class StartError extends Error {
 }
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
+
+export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export function createLogger(config: BrokerConfig): Logger {
   return pino({ level: config.log.level, base: { pid: process.pid } });
@@ -45,8 +63,30 @@ function pluginSpecs(config: BrokerConfig): PluginSpec[] {
   }));
 }
 
-function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host.startsWith("127.");
+/** The MQTT listener addresses other machines could reach. */
+function publicListeners(config: BrokerConfig): string[] {
+  const hosts = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopbackHost(h));
+  return [...new Set(hosts)];
+}
+
+/**
+ * Secure defaults, as Mosquitto 2: without authentication (no plugin with a
+ * connect hook) the broker serves this machine only. A public address needs
+ * an auth plugin or an explicit `allowAnonymous: true`.
+ */
+function checkExposure(config: BrokerConfig, chain: PluginChain, logger: Logger): void {
+  const exposed = publicListeners(config);
+  if (chain.has("connect")) return;
+  if (!config.allowAnonymous) {
+    if (exposed.length) {
+      throw new StartError(
+        `refusing to listen on ${exposed.join(", ")} without authentication: add a plugin with a connect hook (e.g. auth) or set "allowAnonymous": true`,
+      );
+    }
+    logger.info("no authentication configured (no plugin with a connect hook): listening on loopback only; add an auth plugin or set allowAnonymous to serve other hosts");
+  } else if (exposed.length) {
+    logger.warn(`allowAnonymous is set: anyone who can reach ${exposed.join(", ")} can connect without credentials`);
+  }
 }
 
 /**
@@ -61,8 +101,28 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     for (const fn of cleanups.reverse()) await fn();
   };
   try {
+    const stats = new BrokerStats();
+    const { limits } = config;
     const persistence = await openPersistence(config);
     cleanups.push(() => persistence.close());
+
+    let refusedLogged = 0;
+    const tracker = new ConnectionTracker(limits.maxConnections, {
+      onRefused: (_socket, open) => {
+        // Under a flood, one line per 10 s is enough.
+        if (Date.now() - refusedLogged < 10_000) return;
+        refusedLogged = Date.now();
+        logger.warn({ open, limit: limits.maxConnections }, `maxConnections reached: refusing new connections (${open} open)`);
+      },
+    });
+    // Shutdown order (cleanups run last-pushed first): stop accepting, close the
+    // MQTT clients (aedes), then drop sockets that never became clients and wait
+    // for the listeners to finish closing, then close the store.
+    let listenersClosing: Promise<void>[] = [];
+    cleanups.push(async () => {
+      tracker.destroyAll();
+      await Promise.all(listenersClosing);
+    });
 
     let aedes: Aedes | null = null;
     const publishInjected = (m: InjectedMessage) => {
@@ -78,71 +138,128 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     });
     cleanups.push(() => chain.close());
     wireChainLogs(chain, logger);
-
-    if (!config.allowAnonymous && !chain.has("connect")) {
-      const exposed = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopback(h));
-      if (exposed.length) {
-        throw new StartError(
-          `refusing to listen on ${exposed.join(", ")} without authentication: add a plugin with a connect hook (e.g. auth) or set "allowAnonymous": true`,
-        );
-      }
-    }
+    checkExposure(config, chain, logger);
 
     const store = wrapPersistence(persistence.persistence, chain, persistence.expiry, (id) => !!aedes && id in (aedes as unknown as { clients: Record<string, unknown> }).clients);
     aedes = new Aedes({
       persistence: store,
-      queueLimit: config.limits.queueLimit,
-      maxClientsIdLength: config.limits.maxClientIdLength,
-      maxTopicLevels: config.limits.maxTopicLevels,
-      connectTimeout: config.limits.connectTimeoutMs,
+      queueLimit: limits.queueLimit,
+      maxClientsIdLength: limits.maxClientIdLength,
+      maxTopicLevels: limits.maxTopicLevels,
+      connectTimeout: limits.connectTimeoutMs,
+      maxInflightInbound: limits.maxInflight,
+      drainTimeout: limits.drainTimeoutMs,
     });
     await aedes.listen();
     const broker = aedes;
     cleanups.push(() => new Promise<void>((resolve) => broker.close(() => resolve())));
+
+    // Each layer wraps the aedes extension points the one before installed, so the
+    // last installed runs first: observe (records), limits, conformance, plugin hooks.
     const hooks = installHooks(aedes, {
       chain,
       onDecision: (hook, clientId, verdict, plugin, topic) =>
         logger.debug({ hook, clientId, verdict: verdict === 1 ? "drop" : "deny", plugin, topic }, "plugin decision"),
     });
-    aedes.on("clientError", (client, err) => logger.debug({ clientId: client.id, err: err.message }, "client error"));
-    aedes.on("connectionError", (_client, err) => logger.debug({ err: err.message }, "connection error"));
-    aedes.on("client", (client) => logger.info({ clientId: client.id }, "client connected"));
-    aedes.on("clientDisconnect", (client) => logger.info({ clientId: client.id }, "client disconnected"));
+    const observed = createObserver(aedes, stats, logger);
+    const conformance = installConformance(aedes, {
+      kv: persistence.kv,
+      onViolation: (client, reason) => observed.noteReason(client, reason),
+      onSessionStoreError: (err) => logger.warn({ err: err.message }, "cannot record persistent sessions; Session Present falls back to aedes' answer"),
+    });
+    const guards = installLimits(aedes, {
+      limits,
+      onViolation: (limit, client, detail) => {
+        stats.limitRejections[limit]++;
+        observed.noteReason(client, `${limit}: ${detail}`);
+        logger.debug({ clientId: client.id ?? undefined, limit, detail }, "limit reached");
+      },
+    });
+    observed.install();
 
-    const handle = (stream: Parameters<Aedes["handle"]>[0], req?: Parameters<Aedes["handle"]>[1]) => {
-      hooks.attachClient(broker.handle(stream, req));
+    const handle = (stream: Duplex, req?: IncomingMessage) => {
+      const client: Client = broker.handle(stream, req);
+      observed.attachClient(client, stream, req);
+      guards.attachClient(client);
+      conformance.attachClient(client);
+      hooks.attachClient(client);
     };
+    const guardsForListeners: ListenerGuards = { tracker, connectTimeoutMs: limits.connectTimeoutMs, maxPacketSize: limits.maxPacketSize };
     const listeners: Listener[] = [];
-    const closeListeners = async () => {
-      for (const l of listeners) await l.close();
-    };
-    cleanups.push(closeListeners);
-    const tcp = await listenTcp(config.host, config.port, handle);
+    cleanups.push(() => {
+      // A server's close() completes only when its last connection ends; awaited after the clients are gone.
+      listenersClosing = listeners.map((l) => l.close());
+    });
+    const tcp = await listenTcp(config.host, config.port, handle, guardsForListeners);
     listeners.push(tcp);
     logger.info(`MQTT over TCP listening on mqtt://${fmt(tcp.address.address, tcp.address.port)}`);
     if (config.tls) {
-      const tls = await listenTls(config.tls, handle);
+      const tls = await listenTls(config.tls, handle, guardsForListeners);
       listeners.push(tls);
       logger.info(`MQTT over TLS listening on mqtts://${fmt(tls.address.address, tls.address.port)}`);
     }
     if (config.ws) {
-      const ws = await listenWebSocket(config.ws, handle);
+      const ws = await listenWebSocket(config.ws, handle, guardsForListeners);
       listeners.push(ws);
       logger.info(`MQTT over WebSocket listening on ws://${fmt(ws.address.address, ws.address.port)}${config.ws.path}`);
     }
 
     let ticker: NodeJS.Timeout | null = null;
-    if (chain.has("tick")) {
-      ticker = setInterval(() => chain.tick(Date.now()), config.limits.tickIntervalMs);
-      ticker.unref();
-    }
-    chain.on("reload", () => {
+    const ensureTicker = () => {
       if (!ticker && chain.has("tick")) {
-        ticker = setInterval(() => chain.tick(Date.now()), config.limits.tickIntervalMs);
+        ticker = setInterval(() => chain.tick(Date.now()), limits.tickIntervalMs);
         ticker.unref();
       }
+    };
+    ensureTicker();
+    chain.on("reload", ensureTicker);
+    cleanups.push(() => {
+      if (ticker) clearInterval(ticker);
     });
     if (config.plugins.some((p) => p.watch)) chain.watchFiles();
+
+    const figures = storeFigures(persistence);
+    let sys: SysPublisher | null = null;
+    if (config.sys) {
+      sys = startSysPublisher({ aedes, stats, tracker, store: figures, version: VERSION, logger }, config.sys.intervalSec);
+      const running = sys;
+      cleanups.push(() => running.stop());
+    }
+
+    let admin: AdminServer | null = null;
+    if (config.metrics) {
+      const metrics = createMetrics({
+        aedes,
+        chain,
+        stats,
+        tracker,
+        store: figures,
+        version: VERSION,
+        aedesVersion: (aedes as unknown as { version: string }).version,
+        timingSampleEvery: config.metrics.timingSampleEvery,
+      });
+      const exposed = publicListeners(config);
+      admin = await startAdminServer(
+        { host: config.metrics.host, port: config.metrics.port, ...(config.metrics.token ? { token: config.metrics.token } : {}) },
+        {
+          aedes,
+          chain,
+          metrics,
+          observer: observed,
+          startedAt: stats.startedAt,
+          logger,
+          chainChanged: ensureTicker,
+          disableRefusal: (slot: PluginSlot) => {
+            if (config.allowAnonymous || !exposed.length || !slot.enabled || !slot.hooks.has("connect")) return null;
+            const otherAuth = chain.slots.some((s) => s !== slot && s.has("connect"));
+            return otherAuth ? null : `plugin ${slot.name} is the only authentication and the broker listens on ${exposed.join(", ")}: disabling it would let anyone connect (set allowAnonymous to allow that)`;
+          },
+        },
+      );
+      const server = admin;
+      cleanups.push(() => server.close());
+      logger.info(`metrics and admin API on ${admin.url}/metrics${config.metrics.token ? " (token required)" : ""}`);
+    }
 
     let closing: Promise<void> | null = null;
     return {
@@ -152,6 +269,9 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       logger,
       listeners,
       persistence,
+      stats,
+      connections: tracker,
+      admin,
       port(kind) {
         const l = listeners.find((x) => x.kind === kind);
         if (!l) throw new Error(`no ${kind} listener`);
@@ -159,7 +279,6 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       },
       close() {
         closing ??= (async () => {
-          if (ticker) clearInterval(ticker);
           await cleanup();
           logger.info("broker stopped");
         })();

@@ -9,13 +9,10 @@
  * finds it) from the templates in host/tools/templates/.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
+import { ROOT } from "./root.js";
 
-// The repository root (this file runs from dist/host/tools/). Not taken from
-// ./asc.js, which would load the whole AssemblyScript compiler for a path.
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const TEMPLATES = join(ROOT, "host/tools/templates");
 
 /** Template file → where it goes, relative to the repository root. */
@@ -35,15 +32,15 @@ function outputs(name: string): { template: string; path: string }[] {
 const RESERVED = new Set(["sdk", "native-sdk", "node_modules"]);
 
 /** Why NAME cannot be a new plugin, or null when it can. */
-export function invalidPluginName(name: string, root: string = ROOT): string | null {
+export function invalidPluginName(name: string): string | null {
   if (!/^[a-z][a-z0-9-]*$/.test(name) || name.endsWith("-") || name.includes("--")) {
     return `"${name}" is not a valid plugin name: use lowercase letters, digits and single '-' between them, starting with a letter (e.g. "temp-limit")`;
   }
   if (name.length > 64) return `"${name}" is too long: at most 64 characters`;
   if (RESERVED.has(name)) return `"${name}" is reserved: plugins-as/${name}/ is not a plugin folder`;
-  if (existsSync(join(root, "plugins-as", name))) return `plugins-as/${name}/ already exists: choose another name or remove it first`;
-  const test = join(root, "test", `plugin-${name}.test.ts`);
-  if (existsSync(test)) return `${relative(root, test)} already exists: choose another name or remove it first`;
+  if (existsSync(join(ROOT, "plugins-as", name))) return `plugins-as/${name}/ already exists: choose another name or remove it first`;
+  const test = join(ROOT, "test", `plugin-${name}.test.ts`);
+  if (existsSync(test)) return `${relative(ROOT, test)} already exists: choose another name or remove it first`;
   return null;
 }
 
@@ -51,19 +48,20 @@ export function invalidPluginName(name: string, root: string = ROOT): string | n
 export function scaffoldPlugin(name: string): string[] {
   const problem = invalidPluginName(name);
   if (problem) throw new Error(problem);
-  const files = outputs(name);
+  const dir = join(ROOT, "plugins-as", name);
+  // Fails if the folder appeared since the check: never write into (or clean up) someone else's plugin.
+  mkdirSync(dir);
   const written: string[] = [];
   try {
-    mkdirSync(join(ROOT, "plugins-as", name));
-    for (const { template, path } of files) {
+    for (const { template, path } of outputs(name)) {
       const text = readFileSync(join(TEMPLATES, template), "utf8").replaceAll("{{name}}", name);
       writeFileSync(join(ROOT, path), text, { flag: "wx" });
       written.push(path);
     }
   } catch (err) {
     // Leave nothing half made: a second attempt must not find an "existing" plugin.
-    rmSync(join(ROOT, "plugins-as", name), { recursive: true, force: true });
     for (const path of written) rmSync(join(ROOT, path), { force: true });
+    rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   return written;

@@ -1,0 +1,390 @@
+/**
+ * `npm run bench:hooks`: the cost of one plugin hook call in ns per message, for
+ * each example plugin built both ways, native twin vs Wasm (fuel metered) vs
+ * Wasm without fuel, at 64 B, 1 KB and 16 KB payloads. Each plugin is driven
+ * through `PluginChain.run` — the exact call the broker makes per message,
+ * including writing the message into the plugin's memory and reading the
+ * verdict — with the plugin's bench configuration (bench/plugins.ts).
+ *
+ * A tinybench sample is a batch of K calls (K sized so a batch takes ~50 µs,
+ * far above the timer's resolution); the figure is the median batch time / K,
+ * and the median of that over the rounds (variants rotated each round).
+ */
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { Bench } from "tinybench";
+import { emptyMessage, MemoryKvStore, PersistKind, PluginChain, Verdict, type HookMessage, type HookName } from "../host/index.js";
+import { describeMachine, machineInfo } from "./machine.js";
+import { payloadTemplate, stamp } from "./payload.js";
+import { DEFAULT_PLUGIN_LIMITS } from "../broker/config.js";
+import { BENCH_FUEL, benchSetup, benchTopic, builtPlugins, BENCH_TOPIC_FILTER, BENCH_USER, exampleConfig, nativePath, wasmPath } from "./plugins.js";
+import { table } from "./report.js";
+import { median } from "./stats.js";
+
+type MessageHook = Exclude<HookName, "tick">;
+const VARIANTS = ["native", "wasm", "wasm-nofuel"] as const;
+type Variant = (typeof VARIANTS)[number];
+/** Hooks whose input includes the payload are measured at every size; the others once. */
+const PAYLOAD_HOOKS: readonly MessageHook[] = ["publish", "deliver", "persist"];
+const MESSAGE_HOOKS: readonly MessageHook[] = ["connect", "subscribe", "publish", "deliver", "persist"];
+
+const USAGE = `usage: npm run bench:hooks -- [options]
+  --quick               1 round of 60 ms per measurement
+  --plugins a,b,...     plugins to measure (default: every plugin built as .wasm and native)
+  --sizes 64,1024,...   payload sizes in bytes (default 64,1024,16384)
+  --rounds N            repeat every measurement N times, variants rotated (default 7)
+  --time MS             time per measurement and round (default 100)
+  --iterations N        minimum batches per measurement (default 64)
+  --out FILE            write the results as JSON`;
+
+interface Case {
+  plugin: string;
+  hook: MessageHook;
+  /** Payload bytes, or null for hooks that do not see the payload. */
+  size: number | null;
+}
+
+interface CaseResult extends Case {
+  ns: Record<Variant, number>;
+  verdict: Record<Variant, string>;
+  /** Fuel one metered call used (the default budget per call is DEFAULT_PLUGIN_LIMITS.fuel). */
+  fuelUsed: number;
+  batch: number;
+}
+
+function buildMessage(hook: MessageHook, size: number | null): HookMessage {
+  const m = emptyMessage();
+  const publisher = "bench-pub-0";
+  m.topic = hook === "subscribe" ? BENCH_TOPIC_FILTER : benchTopic(0);
+  m.clientId = hook === "deliver" ? "bench-sub-0" : publisher;
+  m.username = BENCH_USER.username;
+  m.qos = hook === "subscribe" ? 1 : 0;
+  if (hook === "connect") m.password = Buffer.from(BENCH_USER.password);
+  if (hook === "deliver") m.peer = publisher;
+  if (hook === "persist") {
+    m.flags = PersistKind.retained;
+    m.retain = true;
+    m.peer = publisher;
+  }
+  if (size !== null) {
+    const p = payloadTemplate(size);
+    stamp(p, 0, 1_000_000, 0, 1);
+    m.payload = p;
+  }
+  return m;
+}
+
+function verdictName(v: number): string {
+  return v === Verdict.Continue ? "continue" : v === Verdict.Drop ? "drop" : "deny";
+}
+
+/** Traps seen while measuring: a trapping plugin is measuring its failure policy, not its work. */
+const traps: string[] = [];
+
+async function loadChain(plugin: string, variant: Variant, config: Record<string, unknown>): Promise<PluginChain> {
+  const spec =
+    variant === "native" ? { name: plugin, native: nativePath(plugin), config } : { name: plugin, wasm: wasmPath(plugin), config, limits: { fuel: BENCH_FUEL } };
+  const chain = await PluginChain.load([spec], { kv: new MemoryKvStore(), publish: () => {}, meterFuel: variant !== "wasm-nofuel" });
+  chain.on("trap", (name, hook, kind, error) => {
+    if (traps.length < 20) traps.push(`${name} (${variant}) trapped in ${hook}: ${kind}: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  return chain;
+}
+
+/** One call with a fresh copy of the input (a plugin may have modified the last one). */
+function caller(chain: PluginChain, hook: MessageHook, template: HookMessage): () => number {
+  const msg = { ...template };
+  return () => {
+    msg.topic = template.topic;
+    msg.payload = template.payload;
+    msg.qos = template.qos;
+    msg.retain = template.retain;
+    return chain.run(hook, msg).verdict;
+  };
+}
+
+/** Calls per batch so that one batch takes about 50 µs. */
+function batchSize(call: () => number): number {
+  for (let i = 0; i < 20; i++) call();
+  const t0 = performance.now();
+  let n = 0;
+  while (performance.now() - t0 < 2 && n < 10_000) {
+    call();
+    n++;
+  }
+  const perCallMs = (performance.now() - t0) / n;
+  return Math.max(1, Math.min(2000, Math.round(0.05 / perCallMs)));
+}
+
+async function measure(calls: Record<Variant, () => number>, batch: number, opts: { time: number; iterations: number; rounds: number }): Promise<Record<Variant, number>> {
+  const perRound: Record<Variant, number[]> = { native: [], wasm: [], "wasm-nofuel": [] };
+  for (let round = 0; round < opts.rounds; round++) {
+    const bench = new Bench({ time: opts.time, iterations: opts.iterations, warmupTime: Math.max(1, opts.time / 5), warmupIterations: Math.min(16, opts.iterations), throws: true });
+    for (let i = 0; i < VARIANTS.length; i++) {
+      const variant = VARIANTS[(i + round) % VARIANTS.length]!;
+      const call = calls[variant];
+      bench.add(variant, () => {
+        for (let k = 0; k < batch; k++) call();
+      });
+    }
+    await bench.run();
+    for (const task of bench.tasks) {
+      const r = task.result;
+      if (r.state !== "completed") throw new Error(`measurement ${task.name} did not complete (${r.state})`);
+      perRound[task.name as Variant].push((r.latency.p50 * 1e6) / batch);
+    }
+  }
+  return { native: median(perRound.native), wasm: median(perRound.wasm), "wasm-nofuel": median(perRound["wasm-nofuel"]) };
+}
+
+function fmtNs(v: number): string {
+  return v >= 10_000 ? `${(v / 1000).toFixed(1)} µs` : `${v.toFixed(0)}`;
+}
+
+function sizeLabel(size: number | null): string {
+  if (size === null) return "-";
+  return size >= 1024 ? `${size / 1024}KB` : `${size}B`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      quick: { type: "boolean" },
+      plugins: { type: "string" },
+      sizes: { type: "string" },
+      rounds: { type: "string" },
+      time: { type: "string" },
+      iterations: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const intOpt = (name: string, v: string | undefined, fallback: number) => {
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer, got "${v}"`);
+    return n;
+  };
+  const quick = values.quick ?? false;
+  const opts = {
+    // Many short rounds rather than a few long ones: on a shared machine a burst
+    // of someone else's load then spoils one round of seven, not one of three.
+    rounds: intOpt("rounds", values.rounds, quick ? 1 : 7),
+    time: intOpt("time", values.time, quick ? 60 : 100),
+    iterations: intOpt("iterations", values.iterations, quick ? 16 : 64),
+  };
+  const sizes = values.sizes ? values.sizes.split(",").map((s) => intOpt("sizes", s.trim(), 0)) : [64, 1024, 16 * 1024];
+  const built = builtPlugins();
+  const plugins = values.plugins ? values.plugins.split(",").map((p) => p.trim()) : built;
+  for (const p of plugins) if (!built.includes(p)) throw new Error(`plugin "${p}" is not built as both dist/plugins/${p}.wasm and dist/plugins-as/${p}/native.js (run npm run build)`);
+  if (plugins.length === 0) throw new Error("no plugin is built (run npm run build)");
+
+  const machine = machineInfo();
+  process.stderr.write(`wasmq hook bench: ${plugins.join(", ")} · ${describeMachine(machine)}\n`);
+  const results: CaseResult[] = [];
+  const configs: Record<string, string> = {};
+  const skipped: { plugin: string; reason: string }[] = [];
+  const unloadable: string[] = [];
+  for (const plugin of plugins) {
+    const setup = benchSetup(plugin);
+    const config = setup?.config ?? exampleConfig(plugin);
+    configs[plugin] = setup ? "bench config (bench/plugins.ts)" : "config.example.json";
+    const chains = {} as Record<Variant, PluginChain>;
+    try {
+      for (const v of VARIANTS) chains[v] = await loadChain(plugin, v, config);
+    } catch (err) {
+      for (const c of Object.values(chains)) c.close();
+      const reason = `cannot load with ${configs[plugin]}: ${err instanceof Error ? err.message : String(err)}`;
+      skipped.push({ plugin, reason });
+      unloadable.push(plugin);
+      process.stderr.write(`${plugin}: ${reason}\n`);
+      continue;
+    }
+    try {
+      const hooks = MESSAGE_HOOKS.filter((h) => chains.native.has(h));
+      if (hooks.length === 0) {
+        skipped.push({ plugin, reason: "no per-message hooks (tick only)" });
+        process.stderr.write(`${plugin}: no per-message hooks (tick only), skipped\n`);
+      }
+      for (const hook of hooks) {
+        for (const size of PAYLOAD_HOOKS.includes(hook) ? sizes : [null]) {
+          const template = buildMessage(hook, size);
+          const calls = {} as Record<Variant, () => number>;
+          const verdict = {} as Record<Variant, string>;
+          for (const v of VARIANTS) {
+            calls[v] = caller(chains[v], hook, template);
+            verdict[v] = verdictName(calls[v]());
+          }
+          const fuelUsed = chains.wasm.slots[0]!.stats.fuelUsedLast;
+          const batch = batchSize(calls.wasm);
+          const ns = await measure(calls, batch, opts);
+          results.push({ plugin, hook, size, ns, verdict, fuelUsed, batch });
+          process.stderr.write(
+            `${plugin} ${hook} ${sizeLabel(size)}: native ${fmtNs(ns.native)} ns, wasm ${fmtNs(ns.wasm)} ns, nofuel ${fmtNs(ns["wasm-nofuel"])} ns (${verdict.wasm})\n`,
+          );
+        }
+      }
+    } finally {
+      for (const v of VARIANTS) chains[v].close();
+    }
+  }
+
+  const lines: string[] = [];
+  lines.push(`wasmq hook bench — ${describeMachine(machine)}`);
+  lines.push(`ns per call through PluginChain.run (median of ${opts.rounds} round(s) × ${opts.time} ms); fuel ns = wasm − wasm-nofuel; wasm/native < 1 = Wasm faster`);
+  lines.push(`fuel used = fuel units one call consumed; the default budget per call is ${DEFAULT_PLUGIN_LIMITS.fuel.toLocaleString("en-US")} (the bench runs with ${BENCH_FUEL.toLocaleString("en-US")})`);
+  lines.push(
+    "",
+    table(
+      ["plugin", "hook", "size", "native ns", "wasm ns", "nofuel ns", "wasm/native", "fuel ns", "fuel %", "fuel used", "verdict"],
+      results.map((r) => {
+        const fuel = r.ns.wasm - r.ns["wasm-nofuel"];
+        const sameVerdict = r.verdict.native === r.verdict.wasm && r.verdict.wasm === r.verdict["wasm-nofuel"];
+        return [
+          r.plugin,
+          r.hook,
+          sizeLabel(r.size),
+          fmtNs(r.ns.native),
+          fmtNs(r.ns.wasm),
+          fmtNs(r.ns["wasm-nofuel"]),
+          (r.ns.wasm / r.ns.native).toFixed(2),
+          fuel.toFixed(0),
+          `${((fuel / r.ns.wasm) * 100).toFixed(1)}%`,
+          `${r.fuelUsed.toLocaleString("en-US")}${r.fuelUsed > DEFAULT_PLUGIN_LIMITS.fuel ? " > default!" : ""}`,
+          sameVerdict ? r.verdict.wasm : `DIFFERS: ${VARIANTS.map((v) => `${v} ${r.verdict[v]}`).join(", ")}`,
+        ];
+      }),
+      3,
+    ),
+  );
+  const checks = judge(results, sizes);
+  const overBudget = results.filter((r) => r.fuelUsed > DEFAULT_PLUGIN_LIMITS.fuel);
+  if (overBudget.length) {
+    checks.push({
+      goal: `every measured call fits the default fuel budget (${DEFAULT_PLUGIN_LIMITS.fuel.toLocaleString("en-US")})`,
+      status: "MISS",
+      measured: `${overBudget.map((r) => `${r.plugin} ${r.hook} ${sizeLabel(r.size)} uses ${r.fuelUsed.toLocaleString("en-US")}`).join(", ")}: with default limits these messages exhaust the budget and get the plugin's failure policy`,
+    });
+  }
+  for (const sk of skipped) lines.push(`${sk.plugin}: not measured, ${sk.reason}`);
+  lines.push("", "Targets (issue #6; reported, never asserted):", ...checks.map((c) => `${c.status.padEnd(4)}  ${c.goal}: ${c.measured}`));
+  console.log(lines.join("\n"));
+  if (values.out) {
+    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes }, configs, results, skipped, targets: checks }, null, 2)}\n`);
+    process.stderr.write(`results written to ${values.out}\n`);
+  }
+  const differing = results.filter((r) => r.verdict.native !== r.verdict.wasm || r.verdict.wasm !== r.verdict["wasm-nofuel"]);
+  if (traps.length) console.log(`\nPLUGIN TRAPS while measuring (those figures measure the failure path):\n${traps.join("\n")}`);
+  if (differing.length) console.log(`\nVERDICTS DIFFER between native and Wasm for: ${differing.map((r) => `${r.plugin} ${r.hook} ${sizeLabel(r.size)}`).join(", ")}`);
+  if (unloadable.length) console.log(`\nNOT MEASURED, the plugin refused its bench config: ${unloadable.join(", ")} (update bench/plugins.ts)`);
+  return differing.length || traps.length || unloadable.length ? 1 : 0;
+}
+
+interface Check {
+  goal: string;
+  status: "PASS" | "MISS" | "n/a";
+  measured: string;
+}
+
+/** Native cost below which a payload-independent hook counts as trivial (a few hundred instructions). */
+const TRIVIAL_NS = 2000;
+
+/**
+ * The per-hook targets. A hook is "payload-heavy" when its native cost grows
+ * with the payload (largest size ≥ 1.5× smallest): it reads the bytes. A
+ * payload-independent hook is "trivial" when it costs under TRIVIAL_NS natively;
+ * above that it is compute-heavy (auth's PBKDF2), reported without a target.
+ * Speed = 1 / time, so "wasm ≥ 0.95× native" means wasm ns ≤ native ns / 0.95.
+ */
+function judge(results: CaseResult[], sizes: number[]): Check[] {
+  const checks: Check[] = [];
+  const small = Math.min(...sizes);
+  const large = Math.max(...sizes);
+  const key = (r: CaseResult) => `${r.plugin} ${r.hook}`;
+  if (large === small) {
+    checks.push({ goal: "wasm vs native per hook kind", status: "n/a", measured: "needs two payload sizes to tell trivial from payload-heavy hooks (--sizes)" });
+  } else {
+    const groups = new Map<string, CaseResult[]>();
+    for (const r of results) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+    const heavy = new Set<string>();
+    for (const [k, rs] of groups) {
+      const a = rs.find((r) => r.size === small);
+      const b = rs.find((r) => r.size === large);
+      if (a && b && b.ns.native >= 1.5 * a.ns.native) heavy.add(k);
+    }
+    const independent = results.filter((r) => !heavy.has(key(r)) && (r.size === null || r.size === small));
+    const trivial = independent.filter((r) => r.ns.native < TRIVIAL_NS);
+    const compute = independent.filter((r) => r.ns.native >= TRIVIAL_NS);
+    if (trivial.length) {
+      const speed = (r: CaseResult) => r.ns.native / r.ns.wasm;
+      const worst = trivial.reduce((x, y) => (speed(y) < speed(x) ? y : x));
+      const misses = trivial.filter((r) => speed(r) < 0.95);
+      checks.push({
+        goal: `wasm ≥ 0.95× native speed for trivial hooks (${trivial.length}: payload-independent, < ${TRIVIAL_NS} ns native)`,
+        status: misses.length ? "MISS" : "PASS",
+        measured:
+          `worst ${key(worst)}: ${speed(worst).toFixed(2)}× (native ${fmtNs(worst.ns.native)} ns, wasm ${fmtNs(worst.ns.wasm)} ns)` +
+          (misses.length ? `; below 0.95×: ${misses.map((r) => `${key(r)} ${speed(r).toFixed(2)}×`).join(", ")}` : ""),
+      });
+    }
+    if (compute.length) {
+      checks.push({
+        goal: "compute-heavy, payload-independent hooks (no target)",
+        status: "n/a",
+        measured: compute.map((r) => `${key(r)} wasm/native ${(r.ns.wasm / r.ns.native).toFixed(2)}`).join(", "),
+      });
+    }
+    const heavyAtSize = results.filter((r) => heavy.has(key(r)) && r.size !== null && r.size >= 1024);
+    if (heavyAtSize.length) {
+      const slower = heavyAtSize.filter((r) => r.ns.wasm >= r.ns.native);
+      checks.push({
+        goal: `Wasm faster than native for payload-heavy hooks at ≥ 1 KB (${[...heavy].join(", ")})`,
+        status: slower.length ? "MISS" : "PASS",
+        measured: heavyAtSize.map((r) => `${key(r)} ${sizeLabel(r.size)} wasm/native ${(r.ns.wasm / r.ns.native).toFixed(2)}`).join(", "),
+      });
+    } else {
+      checks.push({ goal: "Wasm faster than native for payload-heavy hooks at ≥ 1 KB", status: "n/a", measured: "no measured hook's cost grows with the payload at ≥ 1 KB" });
+    }
+  }
+
+  const fuelShare = results.map((r) => ({ r, share: (r.ns.wasm - r.ns["wasm-nofuel"]) / r.ns.wasm }));
+  if (fuelShare.length) {
+    const worst = fuelShare.reduce((x, y) => (y.share > x.share ? y : x));
+    const over = fuelShare.filter((x) => x.share > 0.1);
+    checks.push({
+      goal: "fuel metering ≤ 10% of hook time",
+      status: over.length ? "MISS" : "PASS",
+      measured:
+        `worst ${key(worst.r)} ${sizeLabel(worst.r.size)} ${(worst.share * 100).toFixed(1)}%` +
+        (over.length ? `; over 10%: ${over.map((x) => `${key(x.r)} ${sizeLabel(x.r.size)} ${(x.share * 100).toFixed(0)}%`).join(", ")}` : ""),
+    });
+  }
+  // Per plugin, the hooks one 64 B message passes through: publish once, deliver once per subscriber (1 here).
+  const perPlugin = [...new Set(results.map((r) => r.plugin))].map((plugin) => {
+    const path = results.filter((r) => r.plugin === plugin && (r.hook === "publish" || r.hook === "deliver") && r.size === small);
+    return { plugin, fuelNs: path.reduce((n, r) => n + (r.ns.wasm - r.ns["wasm-nofuel"]), 0), hooks: path.map((r) => r.hook) };
+  });
+  const onPath = perPlugin.filter((p) => p.hooks.length > 0);
+  if (onPath.length) {
+    const over = onPath.filter((p) => p.fuelNs > 150);
+    checks.push({
+      goal: `fuel ≤ 150 ns per plugin per ${sizeLabel(small)} message (publish + deliver)`,
+      status: over.length ? "MISS" : "PASS",
+      measured: onPath.map((p) => `${p.plugin} ${p.fuelNs.toFixed(0)} ns`).join(", "),
+    });
+  }
+  return checks;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,260 @@
+/**
+ * One measured run: start a fresh broker in the target's process, fork a load
+ * generator against it, snapshot the broker's CPU at the start and end of the
+ * measurement window, close the broker. Each target keeps one process for the
+ * whole invocation (loading the plugin host takes seconds on a busy machine);
+ * each run gets a new broker, new plugin instances, a new data directory and a
+ * garbage-collected heap.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BENCH_USER, chainNeedsCredentials, chainOfLength, standardChain, type ChainEntry } from "./plugins.js";
+import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
+import type { Scenario, TargetName } from "./scenarios.js";
+
+const TARGET_JS = fileURLToPath(new URL("./target.js", import.meta.url));
+const LOADGEN_JS = fileURLToPath(new URL("./loadgen.js", import.meta.url));
+
+export interface RunSettings {
+  warmupSec: number;
+  durationSec: number;
+  count: number | null;
+  /** Persistence of scenarios that do not fix their own. */
+  persistence: "memory" | "lmdb";
+}
+
+export interface RunRecord {
+  scenario: string;
+  target: TargetName;
+  rep: number;
+  version: string;
+  plugins: string[];
+  persistence: "memory" | "lmdb";
+  load: LoadResult;
+  /** Broker CPU seconds over the measurement window. */
+  cpuSec: number;
+  rssMB: number;
+}
+
+const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel"];
+
+export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
+  if (!WASMQ_TARGETS.includes(target)) return [];
+  return s.chain.kind === "standard" ? standardChain() : chainOfLength(s.chain.length);
+}
+
+/** A child process speaking the bench's IPC messages, with its stderr kept for error reports. */
+class Child<In, Out extends { type: string }> {
+  readonly proc: ChildProcess;
+  private stderr = "";
+  private waiters: { type: string; resolve: (m: Out) => void; reject: (e: Error) => void }[] = [];
+  private exited: Promise<void>;
+  private stopping = false;
+  /** Rejects when the process exits before stop() was called. */
+  readonly died: Promise<never>;
+  onMessage: (m: Out) => void = () => {};
+
+  constructor(
+    private readonly label: string,
+    script: string,
+    execArgv: string[] = [],
+  ) {
+    this.proc = fork(script, [], { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv });
+    this.proc.stderr!.on("data", (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+      // WASMQ_BENCH_LOG=debug shows the brokers' logs while the bench runs.
+      if (process.env.WASMQ_BENCH_LOG) process.stderr.write(d);
+    });
+    this.proc.on("message", (m: Out) => {
+      if (m.type === "error") {
+        this.failAll(new Error(`${label}: ${(m as unknown as { message: string }).message}`));
+        return;
+      }
+      const i = this.waiters.findIndex((w) => w.type === m.type);
+      if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(m);
+      this.onMessage(m);
+    });
+    let died: (err: Error) => void = () => {};
+    this.died = new Promise<never>((_, reject) => (died = reject));
+    this.died.catch(() => {});
+    this.exited = new Promise((resolve) => {
+      this.proc.once("exit", (code, signal) => {
+        const err = new Error(`${label} exited (${signal ?? `code ${code}`})${this.stderr ? `: ${this.stderr.trim()}` : ""}`);
+        this.failAll(err);
+        if (!this.stopping) died(err);
+        resolve();
+      });
+    });
+  }
+
+  private failAll(err: Error): void {
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  send(msg: In): void {
+    if (this.proc.connected) this.proc.send(msg as object);
+  }
+
+  /** Wait for the next message of a type. */
+  expect<T extends Out["type"]>(type: T, timeoutMs: number): Promise<Extract<Out, { type: T }>> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.resolve !== done);
+        reject(new Error(`${this.label}: no "${type}" within ${timeoutMs / 1000} s${this.stderr ? `: ${this.stderr.trim()}` : ""}`));
+      }, timeoutMs);
+      const done = (m: Out) => {
+        clearTimeout(timer);
+        resolve(m as Extract<Out, { type: T }>);
+      };
+      this.waiters.push({
+        type,
+        resolve: done,
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return this.proc.exitCode === null && this.proc.signalCode === null && !this.stopping;
+  }
+
+  /** Wait for exit; kill after `graceMs`. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const timer = setTimeout(() => this.proc.kill("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** One long-lived process per target, started on first use. */
+export class TargetPool {
+  private readonly procs = new Map<TargetName, Child<ToTarget, FromTarget>>();
+
+  get(target: TargetName): Child<ToTarget, FromTarget> {
+    let proc = this.procs.get(target);
+    if (!proc || !proc.alive) {
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc"]);
+      this.procs.set(target, proc);
+    }
+    return proc;
+  }
+
+  /** Start the processes of these targets and load their code, all at once. */
+  async preload(targets: TargetName[]): Promise<void> {
+    await Promise.all(
+      targets.map(async (target) => {
+        const proc = this.get(target);
+        const done = proc.expect("preloaded", 120_000);
+        proc.send({ type: "preload", target });
+        await Promise.race([done, proc.died]);
+      }),
+    );
+  }
+
+  /** Kill a target process whose broker could not be closed cleanly; the next run starts a new one. */
+  async discard(target: TargetName): Promise<void> {
+    const proc = this.procs.get(target);
+    this.procs.delete(target);
+    if (!proc) return;
+    proc.proc.kill("SIGKILL");
+    await proc.stop(1000);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.procs.values()].map(async (p) => {
+        p.send({ type: "stop" });
+        await p.stop(10_000);
+      }),
+    );
+    this.procs.clear();
+  }
+}
+
+export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, rep: number, settings: RunSettings): Promise<RunRecord> {
+  const persistence = s.persistence ?? settings.persistence;
+  const chain = chainFor(s, target);
+  const dataDir = mkdtempSync(join(tmpdir(), "wasmq-bench-"));
+  const broker = pool.get(target);
+  let load: Child<ToLoad, FromLoad> | null = null;
+  let started = false;
+  try {
+    const options: TargetOptions = { target, persistence, dataDir, chain };
+    const readyP = broker.expect("ready", 60_000);
+    broker.send({ type: "start", options });
+    const ready = await Promise.race([readyP, broker.died]);
+    started = true;
+    const stats = async (): Promise<ProcessStats> => {
+      const p = broker.expect("stats", 10_000);
+      broker.send({ type: "stats" });
+      return (await p).stats;
+    };
+
+    const spec: LoadSpec = {
+      port: ready.port,
+      scenarioId: s.id,
+      publishers: s.publishers,
+      subscribers: s.subscribers,
+      qos: s.qos,
+      payloadBytes: s.payloadBytes,
+      persistentSubscribers: s.persistentSubscribers,
+      credentials: chainNeedsCredentials(chain) ? BENCH_USER : null,
+      rate: s.rate,
+      // Enough outstanding deliveries to keep every target busy (measured: larger
+      // windows add queueing latency, not throughput).
+      window: s.subscribers > 1 ? 500 : 256,
+      publisherWindow: s.rate === null ? 256 : 10_000,
+      warmupSec: settings.warmupSec,
+      durationSec: settings.durationSec,
+      count: settings.count,
+    };
+    const gen = new Child<ToLoad, FromLoad>(`load generator (${s.id} → ${target})`, LOADGEN_JS);
+    load = gen;
+    let before: Promise<ProcessStats> | null = null;
+    let after: Promise<ProcessStats> | null = null;
+    gen.onMessage = (m) => {
+      if (m.type === "measure-start") {
+        before = stats();
+        before.then(
+          () => gen.send({ type: "go" }),
+          () => {},
+        );
+      } else if (m.type === "measure-end") {
+        after = stats();
+        after.catch(() => {});
+      }
+    };
+    const resultP = gen.expect("result", 60_000 + (settings.warmupSec + settings.durationSec) * 1000 + (settings.count ?? 0) * 10);
+    gen.send({ type: "run", spec });
+    // A broker that crashes mid-run is the error to report, not the clients' resets that follow.
+    const { result } = await Promise.race([resultP, broker.died]);
+    if (!before || !after) throw new Error("the load generator finished without a measurement window");
+    const [s0, s1] = await Promise.all([before as Promise<ProcessStats>, after as Promise<ProcessStats>]);
+    return {
+      scenario: s.id,
+      target,
+      rep,
+      version: ready.version,
+      plugins: chain.map((e) => e.name),
+      persistence,
+      load: result,
+      cpuSec: s1.cpuSec - s0.cpuSec,
+      rssMB: s1.rssMB,
+    };
+  } finally {
+    if (load) await load.stop(3000);
+    if (started || broker.alive) {
+      const closed = broker.expect("closed", 20_000);
+      broker.send({ type: "close" });
+      await Promise.race([closed, broker.died]).catch(() => pool.discard(target));
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

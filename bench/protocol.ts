@@ -1,0 +1,86 @@
+/** Messages between the bench orchestrator (run.ts) and its child processes (over the fork IPC channel). */
+import type { ChainEntry } from "./plugins.js";
+import type { TargetName } from "./scenarios.js";
+
+export interface TargetOptions {
+  target: TargetName;
+  persistence: "memory" | "lmdb";
+  /** LMDB directory (removed by the orchestrator afterwards). */
+  dataDir: string;
+  /** Plugins of a wasmq target (native, wasm, wasm-nofuel), in order. */
+  chain: ChainEntry[];
+}
+
+export interface ProcessStats {
+  /** User + system CPU seconds of the broker's process since it started. */
+  cpuSec: number;
+  /** Peak resident set size in MB while the current broker has been running. */
+  rssMB: number;
+}
+
+/** [preload → preloaded,] start → ready, stats → stats (any number), close → closed; then start again, or stop (exit). */
+export type ToTarget =
+  | { type: "preload"; target: TargetName }
+  | { type: "start"; options: TargetOptions }
+  | { type: "stats" }
+  | { type: "close" }
+  | { type: "stop" };
+export type FromTarget =
+  | { type: "preloaded" }
+  | { type: "ready"; port: number; version: string }
+  | { type: "stats"; stats: ProcessStats }
+  | { type: "closed" }
+  | { type: "error"; message: string };
+
+export interface LoadSpec {
+  port: number;
+  scenarioId: string;
+  publishers: number;
+  subscribers: number;
+  qos: 0 | 1;
+  payloadBytes: number;
+  persistentSubscribers: boolean;
+  credentials: { username: string; password: string } | null;
+  /** Offered rate in published messages/s, or null for closed-loop max throughput. */
+  rate: number | null;
+  /** Closed loop: most deliveries outstanding (sent, not yet received) at once. */
+  window: number;
+  /** QoS 1: most unacknowledged PUBLISHes per publisher. */
+  publisherWindow: number;
+  warmupSec: number;
+  /** Measure for this long, or (when count is set) until `count` measured messages were delivered. */
+  durationSec: number;
+  count: number | null;
+}
+
+export interface LoadResult {
+  /** Deliveries per second in the measurement window. */
+  msgsPerSec: number;
+  /** Published messages per second in the measurement window. */
+  publishedPerSec: number;
+  deliveries: number;
+  windowSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+  latencySamples: number;
+  /** QoS 1 messages the broker acknowledged (PUBACK) that some subscriber never received. */
+  lostQos1: number;
+  /** QoS 0 messages sent that some subscriber never received (QoS 0 permits it; reported, not an error). */
+  lostQos0: number;
+  duplicates: number;
+  /** The generator's own CPU seconds over the window, and its share of one core. */
+  genCpuSec: number;
+  genCpuShare: number;
+  /** Fixed-rate runs: the generator could not send on schedule (broker backpressure). */
+  behindSchedule: boolean;
+}
+
+export type ToLoad = { type: "run"; spec: LoadSpec } | { type: "go" };
+export type FromLoad =
+  | { type: "connected" }
+  | { type: "measure-start" }
+  | { type: "measure-end" }
+  | { type: "result"; result: LoadResult }
+  | { type: "error"; message: string };

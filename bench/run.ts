@@ -1,0 +1,277 @@
+/**
+ * `npm run bench`: broker-level throughput and latency of wasmq (native twins,
+ * Wasm, Wasm without fuel) against bare aedes and Mosquitto, over loopback,
+ * broker and load generator in separate processes. Targets are interleaved
+ * within each repetition and every comparison is a ratio paired by repetition.
+ * Progress goes to stderr; the report to stdout. See bench/README.md.
+ */
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { renderChart } from "./chart.js";
+import { describeMachine, machineInfo } from "./machine.js";
+import { mosquittoInstalled, MOSQUITTO_BIN } from "./mosquitto.js";
+import { runOne, TargetPool, type RunRecord, type RunSettings } from "./orchestrate.js";
+import { chainOfLength, standardChain } from "./plugins.js";
+import { aggregate, allRatios, checkTargets, fmtMs, fmtNum, ratioTable, resultsTable, targetsText, type RunFailure } from "./report.js";
+import { isTarget, SCENARIOS, scenarioById, TARGETS, type Scenario, type TargetName } from "./scenarios.js";
+
+const USAGE = `usage: npm run bench -- [options]
+  --quick                 a subset of scenarios, 1 repetition, short windows (under a minute)
+  --targets a,b,...       ${TARGETS.join(", ")} (default: all; mosquitto only when installed)
+  --scenarios a,b,...     scenario ids (default: all, or the quick subset); --list shows them
+  --reps N                repetitions, targets interleaved in each (default 3, quick 1)
+  --duration SEC          measurement window per run (default 1, quick 0.5)
+  --warmup SEC            warm-up before each window (default 0.5, quick 0.4)
+  --prime SEC             unmeasured traffic through each Node target's process before its
+                          first run (default 1.2; 0 = none)
+  --count N               measure exactly N published messages per run instead of a window
+  --persistence P         memory (default) or lmdb, for scenarios that do not fix their own
+  --out FILE              write the results as JSON
+  --chart FILE.svg        write a chart of throughput and p99 per target
+  --list                  list the scenarios and exit`;
+
+interface Options {
+  primeSec: number;
+  scenarios: Scenario[];
+  targets: TargetName[];
+  reps: number;
+  settings: RunSettings;
+  out: string | null;
+  chart: string | null;
+}
+
+class UsageError extends Error {}
+
+function positive(name: string, v: string | undefined, fallback: number, integer = false): number {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be a positive ${integer ? "integer" : "number"}, got "${v}"`);
+  return n;
+}
+
+function parseOptions(argv: string[]): Options | null {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean" },
+      targets: { type: "string" },
+      scenarios: { type: "string" },
+      reps: { type: "string" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      count: { type: "string" },
+      prime: { type: "string" },
+      persistence: { type: "string" },
+      out: { type: "string" },
+      chart: { type: "string" },
+      list: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return null;
+  }
+  if (values.list) {
+    for (const s of SCENARIOS) console.log(`${s.id.padEnd(22)} ${s.quick ? "quick " : "      "}${s.about} [${s.targets.join(", ")}]`);
+    return null;
+  }
+  const quick = values.quick ?? false;
+  const scenarios = values.scenarios ? values.scenarios.split(",").map((s) => scenarioById(s.trim())) : SCENARIOS.filter((s) => !quick || s.quick);
+  let targets: TargetName[];
+  if (values.targets) {
+    targets = values.targets.split(",").map((t) => {
+      const name = t.trim();
+      if (!isTarget(name)) throw new UsageError(`unknown target "${name}"; known: ${TARGETS.join(", ")}`);
+      return name;
+    });
+  } else targets = [...TARGETS];
+  const persistence = values.persistence ?? "memory";
+  if (persistence !== "memory" && persistence !== "lmdb") throw new UsageError(`--persistence must be memory or lmdb, got "${persistence}"`);
+  const primeSec = values.prime === undefined ? DEFAULT_PRIME_SEC : Number(values.prime);
+  if (!Number.isFinite(primeSec) || primeSec < 0) throw new UsageError(`--prime must be a number of seconds >= 0, got "${values.prime}"`);
+  return {
+    primeSec,
+    scenarios,
+    targets,
+    reps: positive("reps", values.reps, quick ? 1 : 3, true),
+    settings: {
+      warmupSec: positive("warmup", values.warmup, quick ? 0.4 : 0.5),
+      durationSec: positive("duration", values.duration, quick ? 0.5 : 1),
+      count: values.count === undefined ? null : positive("count", values.count, 0, true),
+      persistence,
+    },
+    out: values.out ?? null,
+    chart: values.chart ?? null,
+  };
+}
+
+/** Unmeasured traffic through each Node target's process before the first measured run. */
+const DEFAULT_PRIME_SEC = 1.2;
+
+function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function fmtDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+}
+
+async function main(): Promise<number> {
+  let opts: Options | null;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (!opts) return 0;
+
+  const notes: string[] = [];
+  let targets = opts.targets;
+  if (targets.includes("mosquitto") && !mosquittoInstalled()) {
+    targets = targets.filter((t) => t !== "mosquitto");
+    notes.push(`mosquitto skipped: not installed at ${MOSQUITTO_BIN} (set MOSQUITTO_BIN to use another path)`);
+  }
+  const std = standardChain().map((e) => e.name);
+  const missing = ["auth", "acl", "filter", "router"].filter((n) => !std.includes(n));
+  if (missing.length) notes.push(`standard chain runs without ${missing.join(", ")} (not built or not configurable by the bench): ${std.join(" + ") || "no plugins"}`);
+  for (const s of opts.scenarios) {
+    if (s.chain.kind === "length" && s.chain.length > 0) {
+      notes.push(`${s.id}: ${chainOfLength(s.chain.length).map((e) => e.name).join(" + ")}`);
+    }
+  }
+
+  // The plan: each repetition runs every scenario, and within a scenario every
+  // target, rotating which target goes first from one repetition to the next.
+  const plan: { rep: number; scenario: Scenario; target: TargetName }[] = [];
+  for (let rep = 1; rep <= opts.reps; rep++) {
+    for (const scenario of opts.scenarios) {
+      const ts = scenario.targets.filter((t) => targets.includes(t));
+      for (let i = 0; i < ts.length; i++) plan.push({ rep, scenario, target: ts[(i + rep - 1) % ts.length]! });
+    }
+  }
+  if (plan.length === 0) {
+    console.error("nothing to run: no selected target applies to the selected scenarios");
+    return 2;
+  }
+
+  const machine = machineInfo();
+  progress(`wasmq bench: ${plan.length} runs (${opts.scenarios.length} scenarios × ${opts.reps} rep${opts.reps > 1 ? "s" : ""}), ${describeMachine(machine)}`);
+  for (const n of notes) progress(`note: ${n}`);
+
+  const records: RunRecord[] = [];
+  const failures: RunFailure[] = [];
+  const started = Date.now();
+  const pool = new TargetPool();
+  const interrupted = () => {
+    void pool.close().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  await pool.preload([...new Set(plan.map((p) => p.target))]);
+  progress(`target processes loaded (${fmtDuration(Date.now() - started)})`);
+
+  // Prime each Node target once, unmeasured: the first broker in a process pays
+  // for loading and JIT-compiling aedes, the host and the plugins (about a second
+  // of traffic), which a per-run warm-up of half a second would not absorb.
+  const primer = scenarioById("p2p-qos0-64B");
+  for (const target of TARGETS.filter((t) => opts.primeSec > 0 && t !== "mosquitto" && plan.some((p) => p.target === t))) {
+    try {
+      await runOne(pool, primer, target, 0, { ...opts.settings, warmupSec: opts.primeSec, durationSec: 0.1, count: null });
+      progress(`primed ${target} (${fmtDuration(Date.now() - started)})`);
+    } catch (err) {
+      progress(`priming ${target} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  for (let i = 0; i < plan.length; i++) {
+    const { rep, scenario, target } = plan[i]!;
+    const prefix = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] rep ${rep} ${scenario.id} ${target}`;
+    try {
+      const r = await runOne(pool, scenario, target, rep, opts.settings);
+      records.push(r);
+      const elapsed = Date.now() - started;
+      const eta = (elapsed / (i + 1)) * (plan.length - i - 1);
+      progress(
+        `${prefix}: ${fmtNum(r.load.msgsPerSec)} msg/s, p99 ${fmtMs(r.load.p99Ms)} ms, broker CPU ${fmtNum(r.cpuSec, 2)} s, gen CPU ${Math.round(r.load.genCpuShare * 100)}%` +
+          `${r.load.lostQos1 ? `, LOST QoS1 ${r.load.lostQos1}` : ""} (eta ${fmtDuration(eta)})`,
+      );
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      failures.push({ scenario: scenario.id, target, rep, error: message });
+      progress(`${prefix}: FAILED: ${message}`);
+    }
+  }
+
+  await pool.close();
+  process.off("SIGINT", interrupted);
+
+  const rates = new Map(opts.scenarios.map((s) => [s.id, s.rate]));
+  const order = (r: { scenario: string; target: TargetName }) =>
+    opts.scenarios.findIndex((s) => s.id === r.scenario) * 10 + TARGETS.indexOf(r.target);
+  const rows = aggregate(records, failures, rates).sort((a, b) => order(a) - order(b));
+  const ratios = allRatios(records, opts.scenarios.map((s) => s.id));
+  const checks = checkTargets(rows, ratios, std);
+
+  const lines: string[] = [];
+  lines.push(`wasmq bench — ${describeMachine(machine)}`);
+  lines.push(
+    `${opts.reps} repetition(s), ${opts.settings.count ? `${opts.settings.count} messages` : `${opts.settings.durationSec} s window`} per run after ${opts.settings.warmupSec} s warm-up; ` +
+      `medians, (min–max) over repetitions; persistence ${opts.settings.persistence} unless the scenario says otherwise`,
+  );
+  for (const n of notes) lines.push(`note: ${n}`);
+  lines.push("", resultsTable(rows));
+  if (ratios.throughput.length) {
+    lines.push("", "Ratios, paired by repetition (median, min–max). Throughput: >1 = first target faster. CPU per msg: <1 = first target cheaper.", ratioTable(ratios.throughput, ratios.cpuPerMsg));
+  }
+  lines.push("", "Targets (issue #6; reported, never asserted):", targetsText(checks));
+  lines.push("  (per-hook targets — wasm vs native per hook, fuel ≤ 10% and ≤ 150 ns — are reported by npm run bench:hooks)");
+  const headroom = headroomNote(rows);
+  if (headroom) lines.push("", headroom);
+  for (const r of rows.filter((x) => x.errors)) lines.push(`FAILED ${r.scenario} ${r.target}: ${r.errors!.join("; ")}`);
+  console.log(lines.join("\n"));
+
+  if (opts.out) {
+    writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks }, null, 2)}\n`);
+    progress(`results written to ${opts.out}`);
+  }
+  if (opts.chart) {
+    writeFileSync(opts.chart, renderChart(rows, machine));
+    progress(`chart written to ${opts.chart}`);
+  }
+  progress(`done in ${fmtDuration(Date.now() - started)}`);
+  const lost = rows.reduce((n, r) => n + r.lostQos1, 0);
+  if (lost > 0) console.log(`\nLOST QoS 1 MESSAGES: ${lost} acknowledged QoS 1 message(s) never reached a subscriber.`);
+  return failures.length || lost ? 1 : 0;
+}
+
+/**
+ * Evidence that the load generator is not the limit: its CPU share, and the
+ * fastest target's rate in each scenario compared with wasm's.
+ */
+function headroomNote(rows: ReturnType<typeof aggregate>): string | null {
+  const lines: string[] = [];
+  const byScenario = [...new Set(rows.map((r) => r.scenario))];
+  for (const s of byScenario) {
+    const rs = rows.filter((r) => r.scenario === s && r.msgsPerSec !== null && r.offeredRate === null);
+    const wasm = rs.find((r) => r.target === "wasm");
+    if (!wasm || rs.length < 2) continue;
+    const best = rs.reduce((a, b) => (b.msgsPerSec! > a.msgsPerSec! ? b : a));
+    const genMax = Math.max(...rs.map((r) => r.genCpuShare ?? 0));
+    lines.push(
+      `  ${s}: generator CPU ≤ ${Math.round(genMax * 100)}% of a core; fastest target ${best.target} ${fmtNum(best.msgsPerSec)} msg/s` +
+        (best.target !== "wasm" ? ` (${(best.msgsPerSec! / wasm.msgsPerSec!).toFixed(2)}× wasm)` : ""),
+    );
+  }
+  return lines.length ? ["Load generator headroom (a generator near 100% of a core would cap every target alike):", ...lines].join("\n") : null;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);

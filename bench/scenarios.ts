@@ -1,0 +1,159 @@
+/** Bench targets and scenarios. Scenario ids are a contract (JSON output, README, CI). */
+
+export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto"] as const;
+export type TargetName = (typeof TARGETS)[number];
+
+export function isTarget(s: string): s is TargetName {
+  return (TARGETS as readonly string[]).includes(s);
+}
+
+/** Which plugins a wasmq target runs: the standard chain, or N per-message plugins. */
+export type ChainSpec = { kind: "standard" } | { kind: "length"; length: number };
+
+export interface Scenario {
+  id: string;
+  publishers: number;
+  subscribers: number;
+  qos: 0 | 1;
+  payloadBytes: number;
+  /** Subscribers keep a persistent session (clean=false): every QoS 1 delivery goes through the persistence. */
+  persistentSubscribers: boolean;
+  /** Fixed by the scenario; otherwise the run's --persistence. */
+  persistence: "memory" | "lmdb" | null;
+  chain: ChainSpec;
+  /** Offered publish rate in messages/s; null = as fast as the broker delivers (closed loop). */
+  rate: number | null;
+  /** Targets this scenario compares. */
+  targets: readonly TargetName[];
+  /** Part of the --quick selection. */
+  quick: boolean;
+  /** One line on what it shows. */
+  about: string;
+}
+
+const ALL = TARGETS;
+const PLUGIN_TARGETS = ["aedes", "native", "wasm", "wasm-nofuel"] as const;
+const STANDARD: ChainSpec = { kind: "standard" };
+
+const SIZES = [
+  ["64B", 64],
+  ["1KB", 1024],
+  ["16KB", 16 * 1024],
+] as const;
+
+function p2p(qos: 0 | 1, label: string, bytes: number, quick: boolean): Scenario {
+  return {
+    id: `p2p-qos${qos}-${label}`,
+    publishers: 1,
+    subscribers: 1,
+    qos,
+    payloadBytes: bytes,
+    persistentSubscribers: false,
+    persistence: null,
+    chain: STANDARD,
+    rate: null,
+    targets: ALL,
+    quick,
+    about: `1 publisher → 1 subscriber, QoS ${qos}, ${label} JSON, standard chain, max throughput`,
+  };
+}
+
+function chain(length: number, quick: boolean): Scenario {
+  return {
+    id: `chain${length}-qos0-64B`,
+    publishers: 1,
+    subscribers: 1,
+    qos: 0,
+    payloadBytes: 64,
+    persistentSubscribers: false,
+    persistence: null,
+    chain: { kind: "length", length },
+    rate: null,
+    // aedes is the zero-plugin reference in each chain scenario.
+    targets: PLUGIN_TARGETS,
+    quick,
+    about: `p2p QoS 0 64B through ${length} per-message plugin${length === 1 ? "" : "s"}`,
+  };
+}
+
+function persistenceScenario(mode: "memory" | "lmdb"): Scenario {
+  return {
+    id: `p2p-qos1-64B-${mode}`,
+    publishers: 1,
+    subscribers: 1,
+    qos: 1,
+    payloadBytes: 64,
+    persistentSubscribers: true,
+    persistence: mode,
+    chain: STANDARD,
+    rate: null,
+    // Mosquitto's persistence is a periodic snapshot, not a per-message store: only comparable in memory.
+    targets: mode === "memory" ? ["aedes", "native", "wasm", "mosquitto"] : ["aedes", "native", "wasm"],
+    quick: false,
+    about: `p2p QoS 1 64B to a persistent (clean=false) subscriber: each delivery is stored, updated and deleted in the ${mode} persistence`,
+  };
+}
+
+function latency(qos: 0 | 1, quick: boolean): Scenario {
+  return {
+    id: `latency10k-qos${qos}-64B`,
+    publishers: 1,
+    subscribers: 1,
+    qos,
+    payloadBytes: 64,
+    persistentSubscribers: false,
+    persistence: null,
+    chain: STANDARD,
+    rate: 10_000,
+    targets: ["aedes", "native", "wasm", "mosquitto"],
+    quick,
+    about: `p2p QoS ${qos} 64B at a fixed 10k msg/s: latency at a realistic load, standard chain`,
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
+  ...SIZES.map(([label, bytes]) => p2p(0, label, bytes, label === "64B")),
+  ...SIZES.map(([label, bytes]) => p2p(1, label, bytes, label === "64B")),
+  {
+    id: "fanout100-qos0-64B",
+    publishers: 1,
+    subscribers: 100,
+    qos: 0,
+    payloadBytes: 64,
+    persistentSubscribers: false,
+    persistence: null,
+    chain: STANDARD,
+    rate: null,
+    targets: ALL,
+    quick: true,
+    about: "1 publisher → 100 subscribers of the same topic, QoS 0 64B (throughput counts deliveries)",
+  },
+  {
+    id: "fanin100-qos0-64B",
+    publishers: 100,
+    subscribers: 1,
+    qos: 0,
+    payloadBytes: 64,
+    persistentSubscribers: false,
+    persistence: null,
+    chain: STANDARD,
+    rate: null,
+    targets: ALL,
+    quick: false,
+    about: "100 publishers → 1 subscriber of bench/+/data, QoS 0 64B",
+  },
+  chain(0, false),
+  chain(1, false),
+  chain(3, false),
+  chain(5, true),
+  persistenceScenario("lmdb"),
+  persistenceScenario("memory"),
+  latency(0, true),
+  latency(1, false),
+];
+
+export function scenarioById(id: string): Scenario {
+  const s = SCENARIOS.find((x) => x.id === id);
+  if (!s) throw new Error(`unknown scenario "${id}"; known: ${SCENARIOS.map((x) => x.id).join(", ")}`);
+  return s;
+}

@@ -1,0 +1,204 @@
+/**
+ * `wasmq admin ...`: the admin API from a shell. Talks HTTP to a running
+ * broker's metrics/admin port; prints tables (or --json) and exits non-zero
+ * with the API's error message when a request fails.
+ */
+import { request as httpRequest } from "node:http";
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "./config.js";
+
+export const ADMIN_HELP = `wasmq admin — control a running broker through its admin API
+
+Usage:
+  wasmq admin plugins                 list plugins with state and statistics
+  wasmq admin reload NAME             reload a plugin from disk (the old build keeps running if the new one is refused)
+  wasmq admin enable NAME             enable a plugin
+  wasmq admin disable NAME            disable a plugin (it is skipped until enabled again)
+  wasmq admin clients                 list connected clients
+  wasmq admin kick ID                 disconnect a client (its will is discarded; --will publishes it)
+
+Options:
+      --url URL        admin API address (default: from --config, else $WASMQ_ADMIN_URL, else http://127.0.0.1:9464)
+      --token TOKEN    bearer token (default: from --config, else $WASMQ_ADMIN_TOKEN)
+  -c, --config FILE    read the address and token from the broker's config file ("metrics" key)
+      --json           print the API's JSON instead of a table
+      --will           with kick: publish the client's will message
+  -h, --help           show this help`;
+
+export class AdminCliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = "AdminCliError";
+  }
+}
+
+interface Target {
+  url: string;
+  token: string | undefined;
+}
+
+function target(values: { url?: string; token?: string; config?: string }): Target {
+  let url = values.url;
+  let token = values.token;
+  if (values.config) {
+    let metrics;
+    try {
+      metrics = loadConfig(values.config).metrics;
+    } catch (err) {
+      if (err instanceof ConfigError) throw new AdminCliError(err.message, 2);
+      throw err;
+    }
+    if (!metrics) throw new AdminCliError(`${values.config} has no "metrics" key: the admin API is not served`, 2);
+    const host = metrics.host === "0.0.0.0" ? "127.0.0.1" : metrics.host === "::" ? "::1" : metrics.host;
+    url ??= `http://${host.includes(":") ? `[${host}]` : host}:${metrics.port}`;
+    token ??= metrics.token;
+  }
+  url ??= process.env.WASMQ_ADMIN_URL ?? "http://127.0.0.1:9464";
+  token ??= process.env.WASMQ_ADMIN_TOKEN;
+  return { url: url.replace(/\/+$/, ""), token };
+}
+
+/** One request with node:http (loads faster than fetch, which matters for a command-line tool). */
+function request(t: Target, method: string, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let url: URL;
+    try {
+      url = new URL(`${t.url}${path}`);
+    } catch {
+      return reject(new AdminCliError(`--url: "${t.url}" is not a URL`, 2));
+    }
+    if (url.protocol !== "http:") return reject(new AdminCliError(`--url: the admin API speaks http://, got ${url.protocol}`, 2));
+    const req = httpRequest(url, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.setTimeout(30_000, () => req.destroy(new Error("no answer within 30 s")));
+    req.on("error", (err: NodeJS.ErrnoException) => reject(new AdminCliError(`cannot reach the admin API at ${t.url}: ${err.code ?? err.message}`, 1)));
+    req.end();
+  });
+}
+
+async function call(t: Target, method: string, path: string): Promise<unknown> {
+  const { status, text } = await request(t, method, path);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new AdminCliError(`${method} ${path}: HTTP ${status}, not JSON: ${text.slice(0, 200)}`, 1);
+  }
+  if (status < 200 || status >= 300) {
+    const message = (body as { error?: string }).error ?? `HTTP ${status}`;
+    throw new AdminCliError(`${method} ${path}: ${message} (HTTP ${status})`, 1);
+  }
+  return body;
+}
+
+function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+interface PluginView {
+  name: string;
+  kind: string;
+  enabled: boolean;
+  ready: boolean;
+  breaker: string;
+  hooks: string[];
+  lastError: string | null;
+  stats: { calls: Record<string, number>; traps: Record<string, number>; reloads: number };
+}
+interface ClientView {
+  id: string;
+  username: string | null;
+  remote: string;
+  clean: boolean;
+  subscriptions: { topic: string; qos: number }[];
+  sendQueueBytes: number;
+}
+
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+
+/** Run `wasmq admin <argv>`; resolves to the text to print. */
+export async function runAdmin(argv: string[]): Promise<string> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        url: { type: "string" },
+        token: { type: "string" },
+        config: { type: "string", short: "c" },
+        json: { type: "boolean" },
+        will: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: true,
+    });
+  } catch (err) {
+    throw new AdminCliError(`${(err as Error).message}\nRun "wasmq admin --help" for the commands.`, 2);
+  }
+  const { values, positionals } = parsed;
+  const [command, arg, ...extra] = positionals;
+  if (values.help || command === undefined) return ADMIN_HELP;
+  const needsArg = ["reload", "enable", "disable", "kick"].includes(command);
+  if (!needsArg && !["plugins", "clients"].includes(command)) {
+    throw new AdminCliError(`unknown admin command "${command}"\nRun "wasmq admin --help" for the commands.`, 2);
+  }
+  if (needsArg && arg === undefined) throw new AdminCliError(`wasmq admin ${command}: give a ${command === "kick" ? "client id" : "plugin name"}`, 2);
+  if ((needsArg ? extra.length : arg !== undefined ? 1 : 0) > 0) throw new AdminCliError(`wasmq admin ${command}: unexpected argument "${needsArg ? extra[0] : arg}"`, 2);
+  const t = target(values);
+  const json = (body: unknown) => JSON.stringify(body, null, 2);
+
+  switch (command) {
+    case "plugins": {
+      const body = (await call(t, "GET", "/plugins")) as { plugins: PluginView[] };
+      if (values.json) return json(body);
+      if (body.plugins.length === 0) return "no plugins configured";
+      return table(
+        ["NAME", "KIND", "ENABLED", "READY", "BREAKER", "HOOKS", "CALLS", "TRAPS", "RELOADS", "LAST ERROR"],
+        body.plugins.map((p) => [
+          p.name,
+          p.kind,
+          p.enabled ? "yes" : "no",
+          p.ready ? "yes" : "no",
+          p.breaker,
+          p.hooks.join(",") || "-",
+          String(sum(p.stats.calls)),
+          String(sum(p.stats.traps)),
+          String(p.stats.reloads),
+          p.lastError ?? "",
+        ]),
+      );
+    }
+    case "clients": {
+      const body = (await call(t, "GET", "/clients")) as { clients: ClientView[] };
+      if (values.json) return json(body);
+      if (body.clients.length === 0) return "no clients connected";
+      return table(
+        ["ID", "USERNAME", "REMOTE", "CLEAN", "SUBSCRIPTIONS", "SEND QUEUE"],
+        body.clients.map((c) => [c.id, c.username ?? "-", c.remote, c.clean ? "yes" : "no", c.subscriptions.map((s) => `${s.topic}@${s.qos}`).join(" ") || "-", `${c.sendQueueBytes} B`]),
+      );
+    }
+    case "reload": {
+      const body = (await call(t, "POST", `/plugins/${encodeURIComponent(arg!)}/reload`)) as { plugin: string };
+      return values.json ? json(body) : `plugin ${body.plugin} reloaded`;
+    }
+    case "enable":
+    case "disable": {
+      const body = (await call(t, "POST", `/plugins/${encodeURIComponent(arg!)}/${command}`)) as { plugin: string };
+      return values.json ? json(body) : `plugin ${body.plugin} ${command}d`;
+    }
+    default: {
+      const body = (await call(t, "DELETE", `/clients/${encodeURIComponent(arg!)}${values.will ? "?will=true" : ""}`)) as { client: string };
+      return values.json ? json(body) : `client ${body.client} disconnected`;
+    }
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The operator's HTTP port: Prometheus metrics and the admin API, JSON in and
+ * out. Bound to loopback unless configured otherwise; a non-loopback address
+ * needs a token (config.ts refuses to start without one), and a configured
+ * token is required on every request as `Authorization: Bearer <token>`.
+ *
+ *   GET    /metrics                  Prometheus text format
+ *   GET    /health                   {status, uptimeSec, clients}
+ *   GET    /plugins                  {plugins: [state and stats of each]}
+ *   GET    /plugins/:name            one plugin
+ *   POST   /plugins/:name/reload     reload from disk: 200, or 422 when the new build is refused
+ *   POST   /plugins/:name/enable     200 {plugin, enabled}
+ *   POST   /plugins/:name/disable    200, or 409 when that would leave a public listener without auth
+ *   GET    /clients                  {clients: [...]}
+ *   GET    /clients/:id              one client
+ *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
+ *
+ * Errors are {error: "..."} with 400/401/404/405/409/422/500.
+ */
+import type { Aedes, Client } from "aedes";
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import type { PluginChain, PluginSlot } from "../host/index.js";
+import { usernameOf } from "./hooks.js";
+import { listen } from "./listeners.js";
+import type { BrokerMetrics } from "./metrics.js";
+import type { Observer } from "./observe.js";
+
+export interface AdminDeps {
+  aedes: Aedes;
+  chain: PluginChain;
+  metrics: BrokerMetrics;
+  observer: Observer;
+  startedAt: number;
+  logger: Logger;
+  /** After a reload, enable or disable: the broker re-checks what depends on the chain. */
+  chainChanged(): void;
+  /** Why disabling this plugin is refused, or null when it may be disabled. */
+  disableRefusal(slot: PluginSlot): string | null;
+}
+
+export interface AdminServer {
+  readonly url: string;
+  readonly address: AddressInfo;
+  close(): Promise<void>;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+interface ClientInternals {
+  clean: boolean;
+  version: number;
+  subscriptions: Record<string, { qos: number }>;
+  _disconnected: boolean;
+}
+
+export function describeClient(client: Client, observer: Observer): Record<string, unknown> {
+  const c = client as Client & ClientInternals;
+  const connectedAt = observer.connectedAt(client);
+  return {
+    id: client.id,
+    username: usernameOf(client),
+    remote: observer.remoteOf(client),
+    clean: c.clean,
+    protocol: c.version,
+    connectedAt: connectedAt === null ? null : new Date(connectedAt).toISOString(),
+    subscriptions: Object.entries(c.subscriptions).map(([topic, s]) => ({ topic, qos: s.qos })),
+    sendQueueBytes: (client.conn as { writableLength?: number }).writableLength ?? 0,
+  };
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith("Bearer ")) return false;
+  const given = Buffer.from(header.slice(7));
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers }).end(text);
+}
+
+export async function startAdminServer(opts: { host: string; port: number; token?: string }, deps: AdminDeps): Promise<AdminServer> {
+  const { aedes, chain, logger } = deps;
+  const clients = () => (aedes as unknown as { clients: Record<string, Client> }).clients;
+
+  function plugin(name: string): PluginSlot {
+    const slot = chain.slot(name);
+    if (!slot) throw new HttpError(404, `no plugin named "${name}"`);
+    return slot;
+  }
+  function client(id: string): Client {
+    const c = clients()[id];
+    if (!c) throw new HttpError(404, `no client connected with id "${id}"`);
+    return c;
+  }
+  function only(method: string, allowed: string[]): void {
+    if (!allowed.includes(method)) throw new HttpError(405, `use ${allowed.join(" or ")}`, { allow: allowed.join(", ") });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (opts.token && !tokenMatches(req.headers.authorization, opts.token)) {
+      throw new HttpError(401, "missing or wrong token: send Authorization: Bearer <token>", { "www-authenticate": "Bearer" });
+    }
+    const url = new URL(req.url ?? "/", "http://admin");
+    const parts = url.pathname.split("/").filter((p) => p.length > 0);
+    let segs: string[];
+    try {
+      segs = parts.map(decodeURIComponent);
+    } catch {
+      throw new HttpError(400, `malformed path ${url.pathname}`);
+    }
+    const method = req.method ?? "GET";
+    const [root, name, action] = segs;
+
+    if (root === "metrics" && segs.length === 1) {
+      only(method, ["GET"]);
+      const text = await deps.metrics.render();
+      res.writeHead(200, { "content-type": deps.metrics.contentType }).end(text);
+      return;
+    }
+    if (root === "health" && segs.length === 1) {
+      only(method, ["GET"]);
+      return send(res, 200, { status: "ok", uptimeSec: Math.floor((Date.now() - deps.startedAt) / 1000), clients: aedes.connectedClients });
+    }
+    if (root === "plugins") {
+      if (segs.length === 1) {
+        only(method, ["GET"]);
+        return send(res, 200, { plugins: chain.slots.map((s) => s.describe()) });
+      }
+      const slot = plugin(name!);
+      if (segs.length === 2) {
+        only(method, ["GET"]);
+        return send(res, 200, slot.describe());
+      }
+      if (segs.length === 3 && action === "reload") {
+        only(method, ["POST"]);
+        const [result] = await chain.reload(slot.name);
+        deps.chainChanged();
+        logger.info({ plugin: slot.name, ok: result!.ok, err: result!.error ?? undefined }, `admin: reload of plugin ${slot.name} ${result!.ok ? "done" : "refused"}`);
+        return send(res, result!.ok ? 200 : 422, { plugin: slot.name, ok: result!.ok, error: result!.error });
+      }
+      if (segs.length === 3 && (action === "enable" || action === "disable")) {
+        only(method, ["POST"]);
+        const enabled = action === "enable";
+        if (!enabled) {
+          const refusal = deps.disableRefusal(slot);
+          if (refusal) throw new HttpError(409, refusal);
+        }
+        chain.setEnabled(slot.name, enabled);
+        deps.chainChanged();
+        logger.info({ plugin: slot.name, enabled }, `admin: plugin ${slot.name} ${enabled ? "enabled" : "disabled"}`);
+        return send(res, 200, { plugin: slot.name, enabled });
+      }
+    }
+    if (root === "clients") {
+      if (segs.length === 1) {
+        only(method, ["GET"]);
+        return send(res, 200, { clients: Object.values(clients()).map((c) => describeClient(c, deps.observer)) });
+      }
+      if (segs.length === 2) {
+        only(method, ["GET", "DELETE"]);
+        const c = client(name!);
+        if (method === "GET") return send(res, 200, describeClient(c, deps.observer));
+        const publishWill = url.searchParams.get("will") === "true";
+        // A kick is not the client's failure: like a DISCONNECT, it discards the will unless asked.
+        if (!publishWill) (c as Client & ClientInternals)._disconnected = true;
+        deps.observer.noteReason(c, "disconnected by the admin API");
+        await new Promise<void>((resolve) => c.close(() => resolve()));
+        logger.info({ clientId: c.id, will: publishWill }, `admin: client ${c.id} disconnected`);
+        return send(res, 200, { client: c.id, disconnected: true, will: publishWill });
+      }
+    }
+    throw new HttpError(404, `nothing at ${method} ${url.pathname}`);
+  }
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (res.headersSent) return res.destroy();
+      if (err instanceof HttpError) return send(res, err.status, { error: err.message }, err.headers);
+      logger.error({ err: (err as Error).message }, "admin API request failed");
+      send(res, 500, { error: (err as Error).message });
+    });
+  });
+  const address = await listen(server, opts.host, opts.port, "admin API and metrics");
+  const host = address.address.includes(":") ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The broker's limits, where each one is enforced:
+ *
+ *   maxConnections     ConnectionTracker, at accept (connections.ts, listeners.ts)
+ *   connectTimeoutMs   aedes `connectTimeout`; TLS handshake and WebSocket upgrade timeouts
+ *   maxPacketSize      here: a framing scan in front of aedes' parser, per connection
+ *   maxInflight        aedes `maxInflightInbound` (QoS 2 PUBLISH awaiting PUBREL)
+ *   queueLimit         aedes `queueLimit` (packets before CONNACK) and here: the send queue
+ *   maxQueuedBytes     here: the send queue, in bytes
+ *   drainTimeoutMs     here (and aedes `drainTimeout` while a session replays its queue)
+ *   maxTopicLength     here: PUBLISH disconnects, SUBSCRIBE gets 0x80 for that filter
+ *   maxTopicLevels     aedes `maxTopicLevels`
+ *   maxClientIdLength  here: CONNACK 0x02 (aedes checks it for MQTT 3.1 only)
+ *
+ * A client that breaks a limit is disconnected with an error naming the limit;
+ * observe.ts logs it on the disconnect line and counts it.
+ */
+import type { Aedes, Client } from "aedes";
+import type { Duplex } from "node:stream";
+import type { BrokerConfig } from "./config.js";
+import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
+import { ConnackCode, refuseConnect, utf8Length } from "./protocol.js";
+import type { LimitName } from "./stats.js";
+
+export class LimitError extends Error {
+  constructor(
+    readonly limit: LimitName,
+    message: string,
+  ) {
+    super(`${limit}: ${message}`);
+    this.name = "LimitError";
+  }
+}
+
+export interface LimitsOptions {
+  limits: BrokerConfig["limits"];
+  /** Called for every rejection, before the client is disconnected or refused. */
+  onViolation: (limit: LimitName, client: Client, detail: string) => void;
+}
+
+/** aedes internals this module relies on (aedes 1.2 lib/client.js). */
+interface ClientInternals {
+  conn: Duplex;
+  connecting: boolean;
+  _parser: { parse(buf: Buffer): number };
+  waitForDrain(callback: (err: Error | null, client: Client) => void): void;
+}
+
+export interface InstalledLimits {
+  /** Call for every new connection, right after aedes created its client. */
+  attachClient(client: Client): void;
+}
+
+export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimits {
+  const { limits, onViolation } = opts;
+
+  const innerPreConnect = aedes.preConnect;
+  aedes.preConnect = (client, packet, callback) => {
+    const id = packet.clientId ?? "";
+    const bytes = utf8Length(id);
+    if (bytes > limits.maxClientIdLength) {
+      onViolation("maxClientIdLength", client, `client id of ${bytes} bytes (limit ${limits.maxClientIdLength})`);
+      refuseConnect(client, ConnackCode.IdentifierRejected);
+      return callback(null, false);
+    }
+    innerPreConnect.call(aedes, client, packet, callback);
+  };
+
+  const innerPublish = aedes.authorizePublish;
+  aedes.authorizePublish = (client, packet, done) => {
+    // Counted in UTF-16 units first: a string cannot take fewer UTF-8 bytes than that.
+    if (packet.topic.length * 3 > limits.maxTopicLength || packet.topic.length > limits.maxTopicLength) {
+      const bytes = utf8Length(packet.topic);
+      if (bytes > limits.maxTopicLength) {
+        const detail = `topic of ${bytes} bytes (limit ${limits.maxTopicLength})`;
+        if (client) onViolation("maxTopicLength", client, detail);
+        return done(new LimitError("maxTopicLength", detail));
+      }
+    }
+    innerPublish.call(aedes, client, packet, done);
+  };
+
+  const innerSubscribe = aedes.authorizeSubscribe;
+  aedes.authorizeSubscribe = (client, sub, done) => {
+    if (sub.topic.length * 3 > limits.maxTopicLength || sub.topic.length > limits.maxTopicLength) {
+      const bytes = utf8Length(sub.topic);
+      if (bytes > limits.maxTopicLength) {
+        onViolation("maxTopicLength", client, `filter of ${bytes} bytes (limit ${limits.maxTopicLength})`);
+        return done(null, null); // SUBACK 0x80 for this filter; the connection stays
+      }
+    }
+    innerSubscribe.call(aedes, client, sub, done);
+  };
+
+  function guardPacketSize(client: Client & ClientInternals): void {
+    const framer = new PacketFramer(limits.maxPacketSize);
+    const parser = client._parser;
+    const parse = parser.parse.bind(parser);
+    parser.parse = (buf: Buffer) => {
+      const verdict = framer.scan(buf);
+      if (verdict === FRAME_OK) return parse(buf);
+      if (verdict === FRAME_MALFORMED) {
+        client.conn.destroy(new Error("malformed remaining length"));
+        return 0;
+      }
+      const detail = `packet of ${verdict} bytes (limit ${limits.maxPacketSize})`;
+      onViolation("maxPacketSize", client, detail);
+      client.conn.destroy(new LimitError("maxPacketSize", detail));
+      return 0;
+    };
+  }
+
+  /**
+   * The send queue is what the socket buffers for a client that reads slower
+   * than it is sent to. aedes waits for the socket to drain before it calls a
+   * delivery's callback, and the router (mqemitter) holds a slot per message
+   * until every subscriber's callback has run: one client that never reads
+   * would stall delivery for everyone once 100 messages were pending. So the
+   * callback is released at once and this client's backlog is bounded instead:
+   * past `queueLimit` packets or `maxQueuedBytes` bytes buffered, or no drain
+   * within `drainTimeoutMs`, it is disconnected. Its persistent session (if any)
+   * keeps QoS 1/2 messages for its return.
+   *
+   * While the client is still connecting, aedes is replaying its stored queue,
+   * and there waiting for the drain is the backpressure that paces the replay.
+   */
+  function guardSendQueue(client: Client & ClientInternals): void {
+    const conn = client.conn;
+    const waitForDrain = client.waitForDrain.bind(client);
+    let queued = 0;
+    let timer: NodeJS.Timeout | null = null;
+    const disconnect = (limit: LimitName, detail: string) => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+      onViolation(limit, client, detail);
+      conn.destroy(new LimitError(limit, detail));
+    };
+    const drained = () => {
+      queued = 0;
+      if (timer) clearTimeout(timer);
+      timer = null;
+    };
+    client.waitForDrain = (callback) => {
+      if (client.connecting) return waitForDrain(callback);
+      queued++;
+      if (queued > limits.queueLimit) {
+        disconnect("queueLimit", `slow consumer: ${queued} packets waiting to be sent (limit ${limits.queueLimit})`);
+      } else if (conn.writableLength > limits.maxQueuedBytes) {
+        disconnect("maxQueuedBytes", `slow consumer: ${conn.writableLength} bytes waiting to be sent (limit ${limits.maxQueuedBytes})`);
+      } else if (!timer) {
+        conn.once("drain", drained);
+        timer = setTimeout(() => disconnect("drainTimeoutMs", `slow consumer: nothing drained for ${limits.drainTimeoutMs} ms`), limits.drainTimeoutMs);
+        timer.unref();
+      }
+      setImmediate(callback, null, client);
+    };
+    conn.once("close", () => {
+      if (timer) clearTimeout(timer);
+      timer = null;
+    });
+  }
+
+  return {
+    attachClient(client) {
+      const c = client as Client & ClientInternals;
+      guardPacketSize(c);
+      guardSendQueue(c);
+    },
+  };
+}

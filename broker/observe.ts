@@ -1,0 +1,179 @@
+/**
+ * What the broker tells its operator about clients: one log line per connect,
+ * refusal and disconnect (info), one per message only at trace, and the
+ * counters in BrokerStats. The per-message work is an increment, plus a log
+ * call only when trace is on.
+ */
+import type { Aedes, Client } from "aedes";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import type { Logger } from "pino";
+import { usernameOf } from "./hooks.js";
+import { LimitError } from "./limits.js";
+import type { BrokerStats, LimitName } from "./stats.js";
+import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
+
+interface Session {
+  remote: string;
+  /** From the CONNECT packet, kept for refusals (aedes sets client.id only after preConnect). */
+  clientId: string | null;
+  username: string | null;
+  connectedAt: number;
+  /** Why the connection ended, when the broker knows (error, limit, refusal). */
+  reason: string | null;
+  /** aedes may report several errors for one failing connection; it is counted once. */
+  counted: boolean;
+}
+
+interface ClientInternals {
+  _parser: NodeJS.EventEmitter;
+  _disconnected: boolean;
+  clean: boolean;
+  version: number;
+}
+
+/** aedes' own error messages for the limits it enforces itself. */
+const AEDES_LIMIT_ERRORS: [RegExp, LimitName][] = [
+  [/^connect did not arrive in time/, "connectTimeoutMs"],
+  [/^maxInflightInbound exceeded/, "maxInflight"],
+  [/^topic has too many levels/, "maxTopicLevels"],
+  [/^Client queue limit reached/, "queueLimit"],
+  [/^drain timeout/, "drainTimeoutMs"],
+];
+
+/** Errors that are the network's (or the shutdown's) doing, not the client's protocol. */
+const NETWORK_ERRORS = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "ECONNABORTED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ERR_STREAM_DESTROYED",
+  "ERR_STREAM_PREMATURE_CLOSE",
+  "ERR_STREAM_WRITE_AFTER_END",
+]);
+const NOT_PROTOCOL_ERRORS = new Set(["keep alive timeout", "connection closed"]);
+
+export interface Observer {
+  /** Wrap aedes' preConnect and listen to its client events; call after the other guards are installed. */
+  install(): void;
+  attachClient(client: Client, stream: Duplex, req?: IncomingMessage): void;
+  /** Record why a client is being refused or closed (used by the guards). */
+  noteReason(client: Client, reason: string): void;
+  /** Remote address of a client ("ip:port"), or "" when unknown. */
+  remoteOf(client: Client): string;
+  connectedAt(client: Client): number | null;
+}
+
+export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger): Observer {
+  const sessions = new WeakMap<Client, Session>();
+  const trace = logger.isLevelEnabled("trace");
+
+  function install(): void {
+    const innerPreConnect = aedes.preConnect;
+    aedes.preConnect = (client, packet, callback) => {
+      const s = sessions.get(client);
+      if (s) {
+        s.clientId = packet.clientId ?? "";
+        s.username = packet.username ?? null;
+      }
+      innerPreConnect.call(aedes, client, packet, callback);
+    };
+
+    aedes.on("client", (client) => {
+      const s = sessions.get(client);
+      if (s) s.connectedAt = Date.now();
+      if (aedes.connectedClients > stats.maxClients) stats.maxClients = aedes.connectedClients;
+      const c = client as unknown as ClientInternals;
+      logger.info({ clientId: client.id, username: usernameOf(client), remote: s?.remote, clean: c.clean, protocol: c.version }, "client connected");
+    });
+
+    aedes.on("clientDisconnect", (client) => {
+      stats.disconnects++;
+      const s = sessions.get(client);
+      const reason = s?.reason ?? ((client as unknown as ClientInternals)._disconnected ? "client sent DISCONNECT" : "connection closed");
+      logger.info(
+        { clientId: client.id, username: usernameOf(client), remote: s?.remote, reason, connectedMs: s ? Date.now() - s.connectedAt : undefined },
+        "client disconnected",
+      );
+    });
+
+    const onError = (client: Client, err: Error) => {
+      const s = sessions.get(client);
+      if (s && !s.reason) s.reason = err.message;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (err instanceof LimitError || (code && NETWORK_ERRORS.has(code))) return; // limits count themselves
+      if (s) {
+        if (s.counted) return;
+        s.counted = true;
+      }
+      const limit = AEDES_LIMIT_ERRORS.find(([re]) => re.test(err.message));
+      if (limit) stats.limitRejections[limit[1]]++;
+      else if (!NOT_PROTOCOL_ERRORS.has(err.message)) stats.protocolErrors++;
+      logger.debug({ clientId: client.id ?? s?.clientId ?? undefined, remote: s?.remote, err: err.message }, "client error");
+    };
+    aedes.on("clientError", onError);
+    aedes.on("connectionError", onError);
+    aedes.on("keepaliveTimeout", (client) => {
+      const s = sessions.get(client);
+      if (s && !s.reason) s.reason = "keep alive timeout";
+    });
+  }
+
+  function countIncoming(client: Client) {
+    return (packet: { cmd: string; qos?: number; topic?: string; retain?: boolean; payload?: Buffer }) => {
+      stats.packetsReceived++;
+      if (packet.cmd !== "publish") return;
+      stats.publishReceived[packet.qos as 0 | 1 | 2]++;
+      if (trace) {
+        logger.trace(
+          { clientId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, bytes: packet.payload?.length ?? 0 },
+          "publish received",
+        );
+      }
+    };
+  }
+
+  function countOutgoing(client: Client) {
+    return (packet: OutgoingPacket) => {
+      stats.packetsSent++;
+      if (packet.cmd === "publish") {
+        stats.publishSent[(packet.qos ?? 0) as 0 | 1 | 2]++;
+        if (trace) logger.trace({ clientId: client.id, topic: packet.topic, qos: packet.qos ?? 0, retain: !!packet.retain }, "publish sent");
+      } else if (packet.cmd === "connack") {
+        if (packet.returnCode === 0) {
+          stats.connectsAccepted++;
+          return;
+        }
+        stats.connectsRefused++;
+        const s = sessions.get(client);
+        logger.info(
+          { clientId: s?.clientId ?? client.id, username: s?.username ?? usernameOf(client), remote: s?.remote, returnCode: packet.returnCode, reason: s?.reason ?? undefined },
+          "client refused",
+        );
+      }
+    };
+  }
+
+  return {
+    install,
+    attachClient(client, stream, req) {
+      const socket = (req?.socket ?? stream) as { remoteAddress?: string; remotePort?: number };
+      const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "";
+      sessions.set(client, { remote, clientId: null, username: null, connectedAt: Date.now(), reason: null, counted: false });
+      (client as unknown as ClientInternals)._parser.on("packet", countIncoming(client));
+      observeOutgoing(stream, countOutgoing(client));
+    },
+    noteReason(client, reason) {
+      const s = sessions.get(client);
+      if (s && !s.reason) s.reason = reason;
+    },
+    remoteOf(client) {
+      return sessions.get(client)?.remote ?? "";
+    },
+    connectedAt(client) {
+      return sessions.get(client)?.connectedAt ?? null;
+    },
+  };
+}
