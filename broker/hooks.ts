@@ -97,6 +97,7 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   // parsed, editing the packet's subscriptions in place, before aedes reads them.
   const checked = new WeakMap<object, boolean>();
   const attachClient = (client: Client) => {
+    orderIndependentDedupe(client);
     if (!chain?.has("subscribe")) return;
     const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
     parser.prependListener("packet", (packet: { cmd: string; subscriptions?: Subscription[] }) => {
@@ -180,6 +181,46 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+
+type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
+interface DeliveringClient {
+  deliver0: Deliver;
+  deliverQoS: Deliver;
+  duplicates: Record<string, number>;
+}
+
+/**
+ * aedes drops a delivery whose broker counter is not above the last one the
+ * client got (a dedupe meant for clustered brokers). Messages do not reach
+ * subscribers in counter order: a QoS 1 message waits for the offline-queue
+ * write while a later QoS 0 message goes straight out, so the QoS 1 message
+ * arrived "old" and was silently dropped — every one of them when a client
+ * interleaves QoS 1 and QoS 0. Here only a true duplicate (the same message
+ * matched by two overlapping subscriptions, delivered back to back) is
+ * dropped; anything else passes aedes' check.
+ */
+function orderIndependentDedupe(client: Client): void {
+  const c = client as unknown as DeliveringClient;
+  const recent = new Float64Array(32).fill(-1);
+  let next = 0;
+  let passing: AedesPublishPacket | null = null;
+  const wrap = (deliver: Deliver): Deliver => (packet, cb) => {
+    if (passing === packet || !packet.brokerId) return deliver(packet, cb); // nested call, or never deduped
+    const counter = packet.brokerCounter;
+    for (let i = 0; i < recent.length; i++) if (recent[i] === counter) return cb();
+    recent[next] = counter;
+    next = (next + 1) % recent.length;
+    c.duplicates[packet.brokerId] = counter - 1;
+    passing = packet;
+    try {
+      deliver(packet, cb);
+    } finally {
+      passing = null;
+    }
+  };
+  c.deliver0 = wrap(c.deliver0);
+  c.deliverQoS = wrap(c.deliverQoS);
+}
 
 /**
  * MQTT-3.8.4-6: a message is delivered at most at the QoS its matching
