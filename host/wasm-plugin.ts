@@ -17,6 +17,7 @@ import { CallState, PluginError, type PluginFactory, type PluginInstance, type P
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
+import { validTopicName } from "./native/topic.js";
 
 export interface WasmLimits {
   /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
@@ -349,9 +350,14 @@ class WasmPluginInstance implements PluginInstance {
       },
       publish(tp, tl, pp, pl, qos, retain) {
         if (qos < 0 || qos > 2 || tl === 0) return -1;
+        const topic = self.string(tp, tl);
+        if (!validTopicName(topic)) {
+          services.log(3, `publish refused: ${JSON.stringify(topic)} is not a valid topic name`);
+          return -1;
+        }
         state().extras.push({
           plugin: services.name,
-          topic: self.string(tp, tl),
+          topic,
           payload: Buffer.from(self.bytes(pp, pl)),
           qos: qos as 0 | 1 | 2,
           retain: retain !== 0,

@@ -9,7 +9,7 @@
 import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
 import { jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonValid } from "./json.js";
-import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic.js";
+import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, validTopicName } from "./topic.js";
 import type { HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
 
@@ -170,6 +170,10 @@ export function now(): number {
 export function publish(topic: string, payload: Uint8Array | string, qos: number = 0, retain: boolean = false): boolean {
   if (qos < 0 || qos > 2 || topic.length === 0) return false;
   const { services, state } = activeCall();
+  if (!validTopicName(topic)) {
+    services.log(3, `publish refused: ${JSON.stringify(topic)} is not a valid topic name`);
+    return false;
+  }
   state.extras.push({ plugin: services.name, topic, payload: Buffer.from(toBytes(payload)), qos: qos as 0 | 1 | 2, retain });
   return true;
 }
