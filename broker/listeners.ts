@@ -101,6 +101,8 @@ export async function listenWebSocket(opts: { host: string; port: number; path: 
     guards.tracker.admit(raw);
   });
   const wss = new WebSocketServer({ server: http, path: opts.path, maxPayload: guards.maxPacketSize });
+  // ws re-emits the HTTP server's errors (EADDRINUSE…); listen() below reports them as a ListenError.
+  wss.on("error", () => {});
   wss.on("connection", (socket, req) => {
     tuned(req.socket);
     const stream = createWebSocketStream(socket);

@@ -171,7 +171,6 @@ describe("wasmq CLI", { concurrency: 4 }, () => {
 
   test(
     "a WebSocket port in use: exits non-zero saying so",
-    { todo: "broker/listeners.ts listenWebSocket: the WebSocketServer re-emits the HTTP server's EADDRINUSE as an unhandled 'error' event, so the CLI crashes with a stack trace" },
     async () => {
       const blocker = createServer();
       await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
@@ -208,7 +207,6 @@ describe("wasmq CLI", { concurrency: 4 }, () => {
 
   test(
     "SIGTERM with a client connected: the client sees the connection close and the broker exits 0",
-    { todo: "broker/server.ts closes the listeners (awaiting server.close, which waits for open sockets) before aedes closes the clients: shutdown hangs until the 10 s force-exit with code 1" },
     async () => {
       const { broker, ports } = await startCli();
       const c = await client(`mqtt://127.0.0.1:${ports.tcp}`);
