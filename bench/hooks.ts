@@ -103,6 +103,20 @@ function caller(chain: PluginChain, hook: MessageHook, template: HookMessage): (
   };
 }
 
+/**
+ * Run a call for a while before measuring it: V8 first runs Wasm with its
+ * baseline compiler and tiers hot functions up in the background, so without
+ * this the first variant measured could be running slower code than the next.
+ */
+function warm(call: () => number, ms: number): void {
+  const end = performance.now() + ms;
+  let n = 0;
+  while (performance.now() < end || n < 100) {
+    call();
+    n++;
+  }
+}
+
 /** Calls per batch so that one batch takes about 50 µs. */
 function batchSize(call: () => number): number {
   for (let i = 0; i < 20; i++) call();
@@ -116,7 +130,7 @@ function batchSize(call: () => number): number {
   return Math.max(1, Math.min(2000, Math.round(0.05 / perCallMs)));
 }
 
-async function measure(calls: Record<Variant, () => number>, batch: number, opts: { time: number; iterations: number; rounds: number }): Promise<Record<Variant, number>> {
+async function measure(calls: Record<Variant, () => number>, batch: number, opts: { time: number; iterations: number; rounds: number; warmMs: number }): Promise<Record<Variant, number>> {
   const perRound: Record<Variant, number[]> = { native: [], wasm: [], "wasm-nofuel": [] };
   for (let round = 0; round < opts.rounds; round++) {
     const bench = new Bench({ time: opts.time, iterations: opts.iterations, warmupTime: Math.max(1, opts.time / 5), warmupIterations: Math.min(16, opts.iterations), throws: true });
@@ -177,7 +191,10 @@ async function main(): Promise<number> {
     rounds: intOpt("rounds", values.rounds, quick ? 1 : 7),
     time: intOpt("time", values.time, quick ? 60 : 100),
     iterations: intOpt("iterations", values.iterations, quick ? 16 : 64),
+    warmMs: 0,
   };
+  // Warm each variant for up to 50 ms before its first round (less when --time asks for less).
+  opts.warmMs = Math.min(50, opts.time);
   const sizes = values.sizes ? values.sizes.split(",").map((s) => intOpt("sizes", s.trim(), 0)) : [64, 1024, 16 * 1024];
   const built = builtPlugins();
   const plugins = values.plugins ? values.plugins.split(",").map((p) => p.trim()) : built;
@@ -221,6 +238,7 @@ async function main(): Promise<number> {
             verdict[v] = verdictName(calls[v]());
           }
           const fuelUsed = chains.wasm.slots[0]!.stats.fuelUsedLast;
+          for (const v of VARIANTS) warm(calls[v], opts.warmMs);
           const batch = batchSize(calls.wasm);
           const ns = await measure(calls, batch, opts);
           results.push({ plugin, hook, size, ns, verdict, fuelUsed, batch });

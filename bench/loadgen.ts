@@ -13,6 +13,7 @@
  * Phases: connect → warm-up → (orchestrator snapshots the broker's CPU) →
  * measure → drain (every acknowledged QoS 1 message must arrive) → result.
  */
+import type { Packet } from "mqtt-packet";
 import { BENCH_TOPIC_FILTER, benchTopic } from "./plugins.js";
 import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStamp, stamp, type Stamp } from "./payload.js";
 import type { FromLoad, LoadResult, LoadSpec, ToLoad } from "./protocol.js";
@@ -227,9 +228,10 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
 
   // -- receive paths ----------------------------------------------------------
   const st: Stamp = { timeUs: 0, publisher: 0, seq: 0 };
-  const onDelivery = (client: RawClient) => (payload: Buffer, qos: number, messageId: number) => {
-    if (qos === 1) queueTo(client, puback(messageId));
-    if (!readStamp(payload, st)) return fail(new Error("a delivered message carries no bench stamp"));
+  const onDelivery = (client: RawClient) => (p: Packet) => {
+    if (p.cmd !== "publish") return fail(new Error(`a subscriber received an unexpected ${p.cmd}`));
+    if (p.qos === 1) queueTo(client, puback(p.messageId!));
+    if (!readStamp(p.payload as Buffer, st)) return fail(new Error(`a delivered message on ${p.topic} carries no bench stamp`));
     const pub = publishers[st.publisher];
     if (!pub || st.seq >= pub.nextSeq) return fail(new Error(`a delivered message names publisher ${st.publisher} seq ${st.seq}, which was never sent`));
     const count = pub.delivered.get(st.seq);
@@ -251,23 +253,18 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     }
   };
   for (const c of subscribers) {
-    c.scanFrames({
-      publish: onDelivery(c),
-      puback: () => fail(new Error("a subscriber received a PUBACK")),
-    });
+    c.onPacket(onDelivery(c));
     c.onChunk = scheduleTurn;
   }
   for (const pub of publishers) {
-    pub.client.scanFrames({
-      publish: () => fail(new Error("a publisher received a PUBLISH it did not subscribe to")),
-      puback: (messageId) => {
-        const seq = pub.seqById[messageId]!;
-        if (seq < 0) return;
-        pub.seqById[messageId] = -1;
-        pub.acked.set(seq, 1);
-        pub.inflight--;
-        lastProgressMs = performance.now();
-      },
+    pub.client.onPacket((p) => {
+      if (p.cmd !== "puback") return fail(new Error(`a publisher received an unexpected ${p.cmd}`));
+      const seq = pub.seqById[p.messageId!]!;
+      if (seq < 0) return;
+      pub.seqById[p.messageId!] = -1;
+      pub.acked.set(seq, 1);
+      pub.inflight--;
+      lastProgressMs = performance.now();
     });
     pub.client.onChunk = scheduleTurn;
   }

@@ -51,13 +51,6 @@ export function benchTopic(publisher: number): string {
   return `bench/${publisher}/data`;
 }
 
-/** A message the hook micro-bench feeds a plugin: its identity fields and topic. */
-export interface HookBenchMessage {
-  topic: string;
-  clientId: string;
-  username: string | null;
-  password: string | null;
-}
 
 export interface BenchPluginSetup {
   /** Config for the bench traffic above. */

@@ -1,11 +1,9 @@
 /**
- * A minimal MQTT 3.1.1 client over a raw TCP socket for the load generator.
- * The handshake (CONNECT/CONNACK, SUBSCRIBE/SUBACK) is generated and parsed
- * with `mqtt-packet`. The measured traffic is not: PUBLISHes are pre-encoded by
- * the caller and written in batches, and incoming PUBLISH and PUBACK frames are
- * read by a frame scanner that hands over the payload without building packet
- * objects — with `mqtt-packet`'s parser on that path, the generator used a full
- * core at ~80k deliveries/s in the fan-out scenario and became the limit.
+ * A minimal MQTT 3.1.1 client over a raw TCP socket for the load generator:
+ * incoming packets are parsed with `mqtt-packet`; PUBLISHes are pre-encoded by
+ * the caller and written in batches (one write per client per event-loop
+ * turn), so the generator spends its time on the broker's traffic, not on a
+ * client library's bookkeeping.
  */
 import { createConnection, type Socket } from "node:net";
 import mqttPacket, { type IPublishPacket, type Packet } from "mqtt-packet";
@@ -19,13 +17,6 @@ export interface ConnectOptions {
 
 export type PacketHandler = (packet: Packet) => void;
 
-/** The measurement path: what the frame scanner reports. */
-export interface FrameHandlers {
-  publish(payload: Buffer, qos: number, messageId: number): void;
-  puback(messageId: number): void;
-}
-
-export class ProtocolError extends Error {}
 
 export class RawClient {
   readonly socket: Socket;
@@ -36,75 +27,16 @@ export class RawClient {
   onChunk: () => void = () => {};
   closed = false;
 
-  private frames: FrameHandlers | null = null;
-  /** Bytes of an incomplete frame, kept until the rest arrives. */
-  private partial: Buffer | null = null;
-
   private constructor(socket: Socket) {
     this.socket = socket;
     socket.setNoDelay(true);
     this.parser.on("packet", (p: Packet) => this.handler(p));
     this.parser.on("error", (err: Error) => socket.destroy(err));
     socket.on("data", (chunk: Buffer) => {
-      if (this.frames) this.scan(chunk);
-      else this.parser.parse(chunk);
+      this.parser.parse(chunk);
       this.onChunk();
     });
     socket.on("close", () => (this.closed = true));
-  }
-
-  /**
-   * Switch incoming data to the frame scanner (after the handshake, when the
-   * broker sends only PUBLISH and PUBACK). Any other packet type is a protocol
-   * error here and closes the connection.
-   */
-  scanFrames(handlers: FrameHandlers): void {
-    this.frames = handlers;
-  }
-
-  private scan(chunk: Buffer): void {
-    const buf = this.partial ? Buffer.concat([this.partial, chunk]) : chunk;
-    this.partial = null;
-    const end = buf.length;
-    let off = 0;
-    while (off < end) {
-      // Fixed header: type/flags byte, then the remaining length (1–4 bytes, 7 bits each).
-      let i = off + 1;
-      let len = 0;
-      let mult = 1;
-      let complete = false;
-      while (i < end && i - off <= 4) {
-        const b = buf[i++]!;
-        len += (b & 127) * mult;
-        mult *= 128;
-        if ((b & 128) === 0) {
-          complete = true;
-          break;
-        }
-      }
-      if (!complete || i + len > end) {
-        if (i - off > 4 && !complete) return void this.socket.destroy(new ProtocolError("malformed remaining length"));
-        break;
-      }
-      const header = buf[off]!;
-      const type = header >> 4;
-      if (type === 3) {
-        const qos = (header >> 1) & 3;
-        let p = i + 2 + buf.readUInt16BE(i);
-        let id = 0;
-        if (qos > 0) {
-          id = buf.readUInt16BE(p);
-          p += 2;
-        }
-        this.frames!.publish(buf.subarray(p, i + len), qos, id);
-      } else if (type === 4 && len === 2) {
-        this.frames!.puback(buf.readUInt16BE(i));
-      } else {
-        return void this.socket.destroy(new ProtocolError(`unexpected packet type ${type} during the measurement`));
-      }
-      off = i + len;
-    }
-    if (off < end) this.partial = buf.subarray(off);
   }
 
   static connect(opts: ConnectOptions, timeoutMs = 10_000): Promise<RawClient> {

@@ -68,8 +68,8 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
 
   const innerPublish = aedes.authorizePublish;
   aedes.authorizePublish = (client, packet, done) => {
-    // Counted in UTF-16 units first: a string cannot take fewer UTF-8 bytes than that.
-    if (packet.topic.length * 3 > limits.maxTopicLength || packet.topic.length > limits.maxTopicLength) {
+    // n UTF-16 units take at most 3n UTF-8 bytes: only longer strings need counting.
+    if (packet.topic.length * 3 > limits.maxTopicLength) {
       const bytes = utf8Length(packet.topic);
       if (bytes > limits.maxTopicLength) {
         const detail = `topic of ${bytes} bytes (limit ${limits.maxTopicLength})`;
@@ -82,7 +82,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
 
   const innerSubscribe = aedes.authorizeSubscribe;
   aedes.authorizeSubscribe = (client, sub, done) => {
-    if (sub.topic.length * 3 > limits.maxTopicLength || sub.topic.length > limits.maxTopicLength) {
+    if (sub.topic.length * 3 > limits.maxTopicLength) {
       const bytes = utf8Length(sub.topic);
       if (bytes > limits.maxTopicLength) {
         onViolation("maxTopicLength", client, `filter of ${bytes} bytes (limit ${limits.maxTopicLength})`);
@@ -129,11 +129,14 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     const waitForDrain = client.waitForDrain.bind(client);
     let queued = 0;
     let timer: NodeJS.Timeout | null = null;
+    let tripped: LimitError | null = null;
     const disconnect = (limit: LimitName, detail: string) => {
       if (timer) clearTimeout(timer);
       timer = null;
+      if (tripped) return;
+      tripped = new LimitError(limit, detail);
       onViolation(limit, client, detail);
-      conn.destroy(new LimitError(limit, detail));
+      conn.destroy(tripped);
     };
     const drained = () => {
       queued = 0;
@@ -142,6 +145,8 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     };
     client.waitForDrain = (callback) => {
       if (client.connecting) return waitForDrain(callback);
+      // Writes racing the close of a client already cut off.
+      if (tripped) return setImmediate(callback, tripped, client);
       queued++;
       if (queued > limits.queueLimit) {
         disconnect("queueLimit", `slow consumer: ${queued} packets waiting to be sent (limit ${limits.queueLimit})`);

@@ -81,6 +81,18 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       innerPreConnect.call(aedes, client, packet, callback);
     };
 
+    // A plugin's refusal reaches aedes as an error after the CONNACK is built: note it first.
+    const innerAuthenticate = aedes.authenticate;
+    aedes.authenticate = (client, username, password, done) => {
+      innerAuthenticate.call(aedes, client, username, password, (err, ok) => {
+        if (err) {
+          const s = sessions.get(client);
+          if (s && !s.reason) s.reason = err.message;
+        }
+        done(err, ok);
+      });
+    };
+
     aedes.on("client", (client) => {
       const s = sessions.get(client);
       if (s) s.connectedAt = Date.now();

@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { PluginChain, PluginError, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
 import { startAdminServer, type AdminServer } from "./admin.js";
+import { installAedesFixes } from "./aedes-fixes.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
 import { installConformance } from "./conformance.js";
 import { ConnectionTracker } from "./connections.js";
@@ -151,6 +152,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       drainTimeout: limits.drainTimeoutMs,
     });
     await aedes.listen();
+    // aedes reports store failures as 'error' events; unhandled, one would end the process.
+    (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));
     const broker = aedes;
     cleanups.push(() => new Promise<void>((resolve) => broker.close(() => resolve())));
 
@@ -176,6 +179,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       },
     });
     observed.install();
+    installAedesFixes(aedes);
 
     const handle = (stream: Duplex, req?: IncomingMessage) => {
       const client: Client = broker.handle(stream, req);

@@ -125,19 +125,23 @@ export function startSysPublisher(src: SysSources, intervalSec: number): SysPubl
   let running: Promise<void> | null = null;
   async function publishNow(): Promise<void> {
     if (aedes.closed) return;
-    for (const [name, value] of await figures()) {
-      const topic = `$SYS/broker/${name}`;
-      const payload = String(value);
-      if (previous.get(topic) === payload) continue;
-      previous.set(topic, payload);
-      await new Promise<void>((resolve) => {
-        if (aedes.closed) return resolve();
-        aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, (err) => {
-          if (err) src.logger.warn({ topic, err: err.message }, "$SYS publish failed");
-          resolve();
-        });
-      });
-    }
+    const changed = (await figures()).filter(([name, value]) => previous.get(name) !== String(value));
+    // All at once: the store commits them together (one LMDB transaction and flush, not one per figure).
+    await Promise.all(
+      changed.map(
+        ([name, value]) =>
+          new Promise<void>((resolve) => {
+            const topic = `$SYS/broker/${name}`;
+            const payload = String(value);
+            if (aedes.closed) return resolve();
+            aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, (err) => {
+              if (err) src.logger.warn({ topic, err: err.message }, "$SYS publish failed");
+              else previous.set(name, payload);
+              resolve();
+            });
+          }),
+      ),
+    );
   }
 
   const tick = () => {

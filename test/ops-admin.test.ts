@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
@@ -212,6 +213,35 @@ describe("admin API", { timeout: 60_000 }, () => {
   });
 });
 
+describe("--metrics-port", { timeout: 60_000 }, () => {
+  test("serves metrics and the admin API from the command line; SIGTERM with a client connected exits 0", async () => {
+    const [mqttPort, adminPort] = [await freePort(), await freePort()];
+    const file = join(tempDir(), "wasmq.json");
+    writeFileSync(file, JSON.stringify({ port: mqttPort, ws: false, persistence: "memory", log: { level: "warn" } }));
+    const child = spawn(process.execPath, [CLI, "-c", file, "--metrics-port", String(adminPort)], { stdio: ["ignore", "ignore", "pipe"] });
+    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    try {
+      let health: Response | null = null;
+      for (let i = 0; i < 100 && !health; i++) {
+        health = await fetch(`http://127.0.0.1:${adminPort}/health`).catch(() => null);
+        if (!health) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(health?.status, 200);
+      const client = await connect(`mqtt://127.0.0.1:${mqttPort}`, { clientId: "still-here" });
+      const clients = (await (await fetch(`http://127.0.0.1:${adminPort}/clients`)).json()) as { clients: { id: string }[] };
+      assert.deepEqual(
+        clients.clients.map((c) => c.id),
+        ["still-here"],
+      );
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0, "graceful shutdown with a client still connected");
+      client.end(true);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+});
+
 describe("admin API exposure", { timeout: 30_000 }, () => {
   test("a non-loopback admin address without a token is a config error naming metrics.token", () => {
     const raw = parseRawConfig({ metrics: { host: "0.0.0.0", port: 0 } }, "test config");
@@ -239,3 +269,13 @@ describe("admin API exposure", { timeout: 30_000 }, () => {
     }
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}

@@ -163,7 +163,12 @@ describe("secure defaults", { timeout: 60_000 }, () => {
       plugins: [{ name: "auth", native: NATIVE_AUTH, config: { password: "s3cret" } }],
     });
     assert.equal(lines.filter((l) => /loopback only|allowAnonymous/.test(l.msg)).length, 0);
-    assert.equal(await connectRefused(url, { username: "u", password: "wrong" }), 4);
+    assert.equal(await connectRefused(url, { clientId: "intruder", username: "u", password: "wrong" }), 4);
+    const refused = about(lines, "client refused", "intruder");
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]!.returnCode, 4);
+    assert.equal(refused[0]!.username, "u");
+    assert.match(String(refused[0]!.reason), /refused by plugin auth/);
     const ok = await connect(url, { username: "u", password: "s3cret" });
     assert.ok(ok.connected);
     await end(ok);

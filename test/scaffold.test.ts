@@ -42,12 +42,24 @@ function alive(pid: number): boolean {
   }
 }
 
-/** A run killed before its `after` leaves its plugin behind; a later run clears it. */
+/**
+ * A run killed before its `after` leaves its plugin behind, and a `tsc` started
+ * elsewhere while the generated test existed may write its output after our
+ * cleanup: a later run clears what belongs to runs that are gone.
+ */
 function removeLeftoversOfDeadRuns(): void {
-  for (const entry of readdirSync(join(ROOT, "plugins-as"))) {
-    if (!entry.startsWith(PREFIX)) continue;
-    const pid = Number(entry.slice(PREFIX.length));
-    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) removeGenerated(entry);
+  const names = new Set<string>();
+  for (const dir of ["plugins-as", "dist/plugins-as", "dist/plugins", "dist/test", "test"]) {
+    const path = join(ROOT, dir);
+    if (!existsSync(path)) continue;
+    for (const entry of readdirSync(path)) {
+      const match = /^(?:plugin-)?(zz-scaffold-\d+)(?:\.|$)/.exec(entry);
+      if (match) names.add(match[1]!);
+    }
+  }
+  for (const name of names) {
+    const pid = Number(name.slice(PREFIX.length));
+    if (pid !== process.pid && !alive(pid)) removeGenerated(name);
   }
 }
 
@@ -118,18 +130,21 @@ describe("plugin scaffold (npm run plugin:new)", () => {
     assert.equal(readFileSync(join(ROOT, "plugins-as", NAME, "plugin.ts"), "utf8"), before);
   });
 
-  test("the AssemblyScript plugin builds", () => {
-    const r = run(BUILD, [NAME]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`✓ ${NAME} → dist/plugins/${NAME}\\.wasm`));
-    assert.ok(existsSync(wasm(NAME)));
-  });
-
   test("the native twin and the generated test type-check under the project's settings", () => {
     const errors = compileTypeScript([join(ROOT, "plugins-as", NAME, "native.ts"), join(ROOT, "test", `plugin-${NAME}.test.ts`)]);
     assert.deepEqual(errors, []);
     assert.ok(existsSync(native(NAME)));
     assert.ok(existsSync(join(ROOT, "dist/test", `plugin-${NAME}.test.js`)));
+    // Compiled: the source leaves test/ now rather than in `after`, so a tsc run elsewhere
+    // in the tree has the least chance to emit it again once we are gone.
+    rmSync(join(ROOT, "test", `plugin-${NAME}.test.ts`));
+  });
+
+  test("the AssemblyScript plugin builds", () => {
+    const r = run(BUILD, [NAME]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, new RegExp(`✓ ${NAME} → dist/plugins/${NAME}\\.wasm`));
+    assert.ok(existsSync(wasm(NAME)));
   });
 
   test("the Wasm build and the native twin give the example's verdicts in the harness", async () => {
