@@ -158,7 +158,7 @@ export function isLoopbackHost(host: string): boolean {
   return h === "localhost" || h === "::1" || h === "[::1]" || h.startsWith("127.") || h.startsWith("::ffff:127.");
 }
 
-export const DEFAULT_PLUGIN_LIMITS = { fuel: 10_000_000, memoryPages: 256 };
+export const DEFAULT_PLUGIN_LIMITS = { fuel: 100_000_000, memoryPages: 256 };
 export const DEFAULT_BREAKER = { failures: 5, windowMs: 10_000, cooldownMs: 30_000 };
 
 export class ConfigError extends Error {

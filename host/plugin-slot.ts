@@ -39,7 +39,7 @@ export interface SlotStats {
   fuelUsedLast: number;
 }
 
-const DEFAULT_FUEL = 10_000_000;
+const DEFAULT_FUEL = 100_000_000;
 /** Fuel is an i32 counter inside the module. */
 const MAX_FUEL = 0x7fffffff;
 const DEFAULT_PAGES = 256;
