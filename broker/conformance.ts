@@ -16,6 +16,10 @@
  *  - [MQTT-4.7.2-1]  "$" topics never reach a filter that starts with a wildcard:
  *                    aedes blocks live delivery but still queues such messages
  *                    for offline sessions (it only filters "$SYS/").
+ *  - [MQTT-3.3.5-1]  A message matching overlapping filters goes out once at
+ *                    the highest QoS granted among them: aedes sent it through
+ *                    whichever subscription came first (QoS 0 if that one was),
+ *                    and queued one copy per filter for offline sessions.
  *  - [MQTT-3.8.4-6]  Delivery QoS is the minimum of the message's and the
  *                    subscription's granted QoS: aedes applies it only when the
  *                    subscription's filter equals the topic, so a QoS 2 message
@@ -157,6 +161,7 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
       const c = client as unknown as ClientInternals & Client;
       checkProtocolLevel(c, opts.onViolation);
       refuseZeroPacketIds(c, opts.onViolation);
+      deliverAtHighestQos(c);
       observeOutgoing(client.conn, (packet: OutgoingPacket) => {
         if (packet.cmd !== "connack" || packet.returnCode !== 0) return;
         const c = client as unknown as ClientInternals;
@@ -240,6 +245,27 @@ function markRedeliveries(aedes: Aedes): void {
   };
 }
 
+type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
+
+/**
+ * [MQTT-3.3.5-1] live: with overlapping filters, aedes delivers a message once
+ * per client (later copies are dropped as duplicates) through whichever
+ * subscription the router calls first, which may be a QoS 0 one. A QoS 1/2
+ * message arriving through a QoS 0 subscription while a QoS 1/2 subscription of
+ * the same client matches too goes out through the QoS path instead, at the
+ * highest granted QoS (the authorizeForward wrapper caps it). Must be installed
+ * before the plugin adapter wraps the same functions (its dedupe stays outermost).
+ */
+function deliverAtHighestQos(client: ClientInternals & Client): void {
+  const c = client as unknown as ClientInternals & { deliver0: Deliver; deliverQoS: Deliver };
+  const deliver0 = c.deliver0;
+  const deliverQoS = c.deliverQoS;
+  c.deliver0 = (packet, callback) => {
+    if (packet.qos > 0 && grantedQos(c.subscriptions, packet.topic) > 0) return deliverQoS(packet, callback);
+    deliver0(packet, callback);
+  };
+}
+
 /** Highest QoS granted to a subscription of this client whose filter matches `topic`, or -1 when none does. */
 function grantedQos(subs: Record<string, { qos: number }>, topic: string): number {
   let best = -1;
@@ -255,21 +281,34 @@ function grantedQos(subs: Record<string, { qos: number }>, topic: string): numbe
 }
 
 /**
- * [MQTT-4.7.2-1] for offline sessions: aedes queues a "$" message for every
- * matching persistent subscription, filtering wildcard-first filters only for
- * "$SYS/" topics. The persistence is reached through aedes, which holds it by
- * then (after listen()).
+ * Two corrections to what aedes queues for offline sessions (the persistence
+ * is reached through aedes, which holds it after listen()):
+ *  - [MQTT-4.7.2-1]: aedes queues a "$" message for every matching persistent
+ *    subscription, filtering wildcard-first filters only for "$SYS/" topics.
+ *  - [MQTT-3.3.5-1]: a session whose filters overlap got one stored copy per
+ *    matching filter, so it received the message twice on return, though live
+ *    delivery sends it once. One copy is queued, for the highest granted QoS.
  */
 function wrapOfflineEnqueue(aedes: Aedes): void {
-  const persistence = (aedes as unknown as { persistence: { outgoingEnqueueCombi(subs: { topic?: string }[], packet: { topic: string }): Promise<void> } })
-    .persistence;
+  type Sub = { clientId: string; topic?: string; qos?: number };
+  const persistence = (aedes as unknown as { persistence: { outgoingEnqueueCombi(subs: Sub[], packet: { topic: string }): Promise<void> } }).persistence;
   const enqueue = persistence.outgoingEnqueueCombi.bind(persistence);
   persistence.outgoingEnqueueCombi = (subs, packet) => {
-    if (packet.topic.charCodeAt(0) !== 36) return enqueue(subs, packet);
-    const allowed = subs.filter((s) => {
-      const first = s.topic?.charCodeAt(0);
-      return first !== 35 && first !== 43;
-    });
+    let allowed = subs;
+    if (packet.topic.charCodeAt(0) === 36) {
+      allowed = subs.filter((s) => {
+        const first = s.topic?.charCodeAt(0);
+        return first !== 35 && first !== 43;
+      });
+    }
+    if (allowed.length > 1) {
+      const byClient = new Map<string, Sub>();
+      for (const s of allowed) {
+        const kept = byClient.get(s.clientId);
+        if (!kept || (s.qos ?? 0) > (kept.qos ?? 0)) byClient.set(s.clientId, s);
+      }
+      if (byClient.size < allowed.length) allowed = [...byClient.values()];
+    }
     return allowed.length ? enqueue(allowed, packet) : Promise.resolve();
   };
 }

@@ -299,6 +299,35 @@ describe("PUBLISH and retained messages", { timeout: 30_000 }, () => {
     await end(pub);
   });
 
+  test("[MQTT-3.3.5-1] overlapping filters: one copy at the highest granted QoS, live and from the offline queue (aedes deviation)", async () => {
+    const base = id("overlap");
+    const filters = [`${base}/#`, `${base}/+`];
+    const live = await connect(broker.url);
+    const liveGot = collect(live);
+    await subscribe(live, filters[0]!, 0);
+    await subscribe(live, filters[1]!, 1);
+    const cid = id("overlap-offline");
+    const away = await connect(broker.url, { clientId: cid, clean: false });
+    await subscribe(away, filters[0]!, 0);
+    await subscribe(away, filters[1]!, 1);
+    await end(away);
+    await brokerForgot(cid);
+    const pub = await connect(broker.url);
+    await pub.publishAsync(`${base}/x`, "once", { qos: 1 });
+    await liveGot.waitFor(1);
+    const { client: back, got: backGot } = await connectCollecting(broker.url, { clientId: cid, clean: false });
+    await backGot.waitFor(1);
+    await settle(live);
+    await settle(back);
+    for (const got of [liveGot, backGot]) {
+      assert.deepEqual(
+        got.messages.map((m) => [m.payload.toString(), m.qos]),
+        [["once", 1]],
+      );
+    }
+    await end(live, pub, back);
+  });
+
   test("[MQTT-2.3.1-1] PUBLISH QoS 1, SUBSCRIBE and UNSUBSCRIBE with packet identifier 0 close the connection (aedes deviation)", async () => {
     const cases = [
       rawPacket(0x32, Buffer.concat([mqttString("zero/id"), Buffer.from([0, 0]), Buffer.from("p")])),

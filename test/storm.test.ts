@@ -84,50 +84,69 @@ describe("connection storm", { timeout: 120_000 }, () => {
 });
 
 describe("slow consumers", { timeout: 120_000 }, () => {
-  const PAYLOAD = 16 * 1024;
-  const MESSAGES = 1000;
-  const limits = { queueLimit: 200, maxQueuedBytes: 1024 * 1024, drainTimeoutMs: 60_000 };
+  /**
+   * Each case floods a subscriber that never reads (its socket paused) past what
+   * the kernel's socket buffers absorb, so the backlog builds up in the broker.
+   * The configured limit that should trip first does; the backlog never grows past
+   * it; a fast subscriber gets every message meanwhile.
+   */
+  const cases = [
+    { limit: "maxQueuedBytes", limits: { queueLimit: 100_000, maxQueuedBytes: 1024 * 1024, drainTimeoutMs: 60_000 }, messages: 1000, size: 16 * 1024 },
+    { limit: "queueLimit", limits: { queueLimit: 300, maxQueuedBytes: 256 * 1024 * 1024, drainTimeoutMs: 60_000 }, messages: 800, size: 32 * 1024 },
+    { limit: "drainTimeoutMs", limits: { queueLimit: 100_000, maxQueuedBytes: 256 * 1024 * 1024, drainTimeoutMs: 300 }, messages: 500, size: 32 * 1024 },
+  ] as const;
+
+  for (const c of cases) {
+    test(`${c.limit}: a subscriber that never reads is disconnected, its backlog stays bounded, others get every message`, async () => {
+      const broker = await startTestBroker({ persistence: "memory", ws: false, limits: c.limits });
+      try {
+        const { client: slow } = await RawClient.connect(broker.port("tcp"), { clientId: "slow-reader" });
+        slow.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "flood/#", qos: 0 }] });
+        await slow.next("suback");
+        slow.socket.pause();
+
+        const fast = await connect(broker.url, { clientId: "fast-reader" });
+        const got = collect(fast);
+        await subscribe(fast, "flood/#", 1);
+        const publisher = await connect(broker.url, { clientId: "publisher" });
+
+        let maxBuffered = 0;
+        const clients = (broker.aedes as unknown as { clients: Record<string, { conn: { writableLength: number } }> }).clients;
+        const sampler = setInterval(() => {
+          const s = clients["slow-reader"];
+          if (s) maxBuffered = Math.max(maxBuffered, s.conn.writableLength);
+        }, 2);
+        const payload = Buffer.alloc(c.size, 0x62);
+        for (let i = 0; i < c.messages; i += 50) {
+          await Promise.all(Array.from({ length: 50 }, (_, j) => publisher.publishAsync(`flood/${i + j}`, payload, { qos: 1 })));
+        }
+        await got.waitFor(c.messages, 30_000);
+        await until(() => !clients["slow-reader"], "the slow reader to be disconnected");
+        clearInterval(sampler);
+
+        const rejections = broker.stats.limitRejections;
+        assert.equal(rejections[c.limit], 1, JSON.stringify(rejections));
+        assert.equal(rejections.queueLimit + rejections.maxQueuedBytes + rejections.drainTimeoutMs, 1, "one limit, once");
+        if (c.limit === "maxQueuedBytes") {
+          // Never more than the byte limit plus the message that crossed it (and its header).
+          assert.ok(maxBuffered <= c.limits.maxQueuedBytes + c.size + 64, `buffered up to ${maxBuffered} bytes`);
+        }
+        if (c.limit === "queueLimit") assert.ok(maxBuffered <= (c.limits.queueLimit + 1) * (c.size + 64), `buffered up to ${maxBuffered} bytes`);
+        assert.equal(new Set(got.messages.map((m) => m.topic)).size, c.messages, "the fast subscriber got every message");
+        assert.ok(fast.connected && publisher.connected);
+        slow.destroy();
+        await end(fast, publisher);
+      } finally {
+        await broker.stop();
+      }
+    });
+  }
+
   let broker: TestBroker;
   before(async () => {
-    broker = await startTestBroker({ persistence: "memory", ws: false, limits });
+    broker = await startTestBroker({ persistence: "memory", ws: false, limits: { queueLimit: 200, maxQueuedBytes: 1024 * 1024, drainTimeoutMs: 60_000 } });
   });
   after(() => broker.stop());
-
-  test("a subscriber that never reads is disconnected at its queue limit; its buffer stays bounded and others get every message", async () => {
-    // The slow consumer: subscribes, then stops reading its socket for good.
-    const { client: slow } = await RawClient.connect(broker.port("tcp"), { clientId: "slow-reader" });
-    slow.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "flood/#", qos: 0 }] });
-    await slow.next("suback");
-    slow.socket.pause();
-
-    const fast = await connect(broker.url, { clientId: "fast-reader" });
-    const got = collect(fast);
-    await subscribe(fast, "flood/#", 1);
-    const publisher = await connect(broker.url, { clientId: "publisher" });
-
-    let maxBuffered = 0;
-    const clients = (broker.aedes as unknown as { clients: Record<string, { conn: { writableLength: number } }> }).clients;
-    const sampler = setInterval(() => {
-      const c = clients["slow-reader"];
-      if (c) maxBuffered = Math.max(maxBuffered, c.conn.writableLength);
-    }, 2);
-    const payload = Buffer.alloc(PAYLOAD, 0x62);
-    for (let i = 0; i < MESSAGES; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, j) => publisher.publishAsync(`flood/${i + j}`, payload, { qos: 1 })));
-    }
-    await got.waitFor(MESSAGES, 30_000);
-    clearInterval(sampler);
-
-    await until(() => !clients["slow-reader"], "the slow reader to be disconnected");
-    const rejections = broker.stats.limitRejections;
-    assert.equal(rejections.queueLimit + rejections.maxQueuedBytes, 1, JSON.stringify(rejections));
-    // Bounded: never more than the byte limit plus the message that crossed it (and its header).
-    assert.ok(maxBuffered <= limits.maxQueuedBytes + PAYLOAD + 64, `buffered up to ${maxBuffered} bytes`);
-    assert.equal(new Set(got.messages.map((m) => m.topic)).size, MESSAGES, "the fast subscriber got every message");
-    assert.ok(fast.connected && publisher.connected);
-    slow.destroy();
-    await end(fast, publisher);
-  });
 
   test("a subscriber that reads slowly but keeps up is not disconnected", async () => {
     const { client: steady } = await RawClient.connect(broker.port("tcp"), { clientId: "steady-reader" });
