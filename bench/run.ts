@@ -5,7 +5,8 @@
  * within each repetition and every comparison is a ratio paired by repetition.
  * Progress goes to stderr; the report to stdout. See bench/README.md.
  */
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { renderChart } from "./chart.js";
 import { describeMachine, machineInfo } from "./machine.js";
@@ -234,10 +235,12 @@ async function main(): Promise<number> {
   console.log(lines.join("\n"));
 
   if (opts.out) {
+    mkdirSync(dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks }, null, 2)}\n`);
     progress(`results written to ${opts.out}`);
   }
   if (opts.chart) {
+    mkdirSync(dirname(opts.chart), { recursive: true });
     writeFileSync(opts.chart, renderChart(rows, machine));
     progress(`chart written to ${opts.chart}`);
   }
