@@ -86,14 +86,8 @@ export function matchesFilter(filter: string, topic: string): boolean {
   return t >= tl;
 }
 
-/** CONNACK return codes (MQTT 3.1.1 table 3.1). */
-export const ConnackCode = {
-  UnacceptableProtocol: 1,
-  IdentifierRejected: 2,
-  ServerUnavailable: 3,
-  BadUsernameOrPassword: 4,
-  NotAuthorized: 5,
-} as const;
+/** CONNACK return codes (MQTT 3.1.1 table 3.1): the same table plugins use. */
+export { ReturnCode as ConnackCode } from "../host/index.js";
 
 /**
  * Answer a CONNECT with a refusal and close once the CONNACK is written

@@ -10,6 +10,8 @@ import { createHarness, type HarnessMessage, type HarnessResult } from "../host/
 import { MemoryKvStore, type KvStore } from "../host/kv.js";
 import { PluginSlot, type PluginSpec } from "../host/plugin-slot.js";
 import { native, ROOT, wasm } from "./helpers.js";
+import { prng } from "./prng.js";
+export { prng };
 
 function twinSpecs(name: string, config: Record<string, unknown>): [kind: "wasm" | "native", spec: PluginSpec][] {
   return [
@@ -18,17 +20,6 @@ function twinSpecs(name: string, config: Record<string, unknown>): [kind: "wasm"
   ];
 }
 
-/** Deterministic PRNG (mulberry32): the same seed gives the same test. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function pick<T>(random: () => number, items: readonly T[]): T {
   return items[Math.floor(random() * items.length)]!;

@@ -9,20 +9,14 @@ import { runPlugin, type HarnessMessage, type HarnessResult } from "../host/harn
 import { MemoryKvStore } from "../host/kv.js";
 import { PluginSlot, type PluginSpec } from "../host/plugin-slot.js";
 import { native, wasm } from "./helpers.js";
+import { prng } from "./prng.js";
 
 /** Deterministic PRNG (mulberry32) with the picks the generators need. */
 export class Rng {
-  private state: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  /** Uniform in [0, 1). */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    /** Uniform in [0, 1). */
+    this.next = prng(seed);
   }
   /** Integer in [0, n). */
   int(n: number): number {

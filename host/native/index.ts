@@ -8,7 +8,7 @@
  */
 import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
-import { jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonValid } from "./json.js";
+import { JsonType, jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonType, jsonValid } from "./json.js";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, validTopicName } from "./topic.js";
 import type { HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
@@ -159,6 +159,12 @@ export class Config {
   /** Array length or object member count at path, -1 when neither. */
   length(path: string): number {
     return jsonLength(this.bytes, path);
+  }
+  /** Length of the array at path: 0 when absent, -1 when present but not an array. */
+  arrayLength(path: string): number {
+    const type = jsonType(this.bytes, path);
+    if (type === JsonType.Missing) return 0;
+    return type === JsonType.Array ? jsonLength(this.bytes, path) : -1;
   }
 }
 

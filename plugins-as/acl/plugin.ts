@@ -44,8 +44,8 @@ function optionalString(config: Config, path: string): string | null {
 export function init(config: Config): bool {
   rules = [];
   hasDenyRules = false;
-  const n = config.length("rules");
-  if (config.has("rules") && n < 0) {
+  const n = config.arrayLength("rules");
+  if (n < 0) {
     log.error("config.rules must be an array");
     return false;
   }

@@ -64,13 +64,8 @@ function wholeNumber(config: Config, path: string, fallback: number, min: number
 
 /** Length of the array at key (0 when absent), -1 (logged) when it is something else. */
 function arrayLength(config: Config, key: string): number {
-  if (!config.has(key)) return 0;
-  const n = config.length(key);
-  // length() also counts an object's members; only an array has a member "0".
-  if (n < 0 || (n > 0 && !config.has(key + ".0"))) {
-    log.error("config." + key + " must be an array");
-    return -1;
-  }
+  const n = config.arrayLength(key);
+  if (n < 0) log.error("config." + key + " must be an array");
   return n;
 }
 

@@ -30,7 +30,7 @@ function choice(config: Config, key: string, fallback: string, a: string, b: str
 
 export function init(config: Config): bool {
   rules = [];
-  const n = config.length("rules");
+  const n = config.arrayLength("rules");
   if (n < 1) {
     log.error("config.rules must be a non-empty array");
     return false;

@@ -68,13 +68,8 @@ function nonNegative(config: Config, path: string, fallback: f64): f64 {
 
 /** Length of the array at key (0 when absent), -1 (logged) when it is something else. */
 function arrayLength(config: Config, key: string): i32 {
-  if (!config.has(key)) return 0;
-  const n = config.length(key);
-  // length() also counts an object's members; only an array has a member "0".
-  if (n < 0 || (n > 0 && !config.has(key + ".0"))) {
-    log.error("config." + key + " must be an array");
-    return -1;
-  }
+  const n = config.arrayLength(key);
+  if (n < 0) log.error("config." + key + " must be an array");
   return n;
 }
 

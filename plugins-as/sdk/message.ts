@@ -1,7 +1,7 @@
 import { HEADER_SIZE, Presence } from "./abi";
 import { set_payload, set_qos, set_retain, set_topic, set_ttl } from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
-import { jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonValid } from "./json";
+import { JsonType, jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonType, jsonValid } from "./json";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic";
 
 /**
@@ -111,4 +111,10 @@ export class Config {
   bool(path: string, fallback: bool): bool { return jsonBool(this.ptr, this.len, path, fallback); }
   /** Array length or object member count at path, -1 when neither. */
   length(path: string): i32 { return jsonLength(this.ptr, this.len, path); }
+  /** Length of the array at path: 0 when absent, -1 when present but not an array. */
+  arrayLength(path: string): i32 {
+    const type = jsonType(this.ptr, this.len, path);
+    if (type == JsonType.Missing) return 0;
+    return type == JsonType.Array ? jsonLength(this.ptr, this.len, path) : -1;
+  }
 }

@@ -4,23 +4,14 @@
 // Deterministic for a given seed, so a failure can be replayed.
 import { createRequire } from "node:module";
 import { connect as tcpConnect } from "node:net";
+import { prng } from "../prng.js";
+export { prng };
 
 const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as {
   generate(packet: object): Buffer;
   parser(opts?: object): NodeJS.EventEmitter & { parse(buf: Buffer): number };
 };
 
-/** mulberry32: small, fast, good enough to pick mutations. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface FuzzOptions {
   port: number;
