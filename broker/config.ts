@@ -77,6 +77,7 @@ const configSchema = z
         maxTopicLevels: z.number().int().min(1).max(100).optional(),
         maxClientIdLength: z.number().int().min(1).max(65535).optional(),
         maxQueuedBytes: z.number().int().positive().optional(),
+        maxQueuedMessages: z.number().int().min(0).optional(),
         drainTimeoutMs: z.number().int().positive().optional(),
         tickIntervalMs: z.number().int().positive().optional(),
       })
@@ -125,6 +126,8 @@ export interface BrokerConfig {
     maxTopicLevels: number;
     maxClientIdLength: number;
     maxQueuedBytes: number;
+    /** QoS 1/2 messages stored per offline persistent session; 0 = no limit. */
+    maxQueuedMessages: number;
     drainTimeoutMs: number;
     tickIntervalMs: number;
   };
@@ -145,6 +148,7 @@ export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxTopicLevels: 100,
   maxClientIdLength: 256,
   maxQueuedBytes: 16 * 1024 * 1024,
+  maxQueuedMessages: 1000,
   drainTimeoutMs: 60_000,
   tickIntervalMs: 1000,
 };

@@ -7,6 +7,7 @@
  *   maxInflight        aedes `maxInflightInbound` (QoS 2 PUBLISH awaiting PUBREL)
  *   queueLimit         aedes `queueLimit` (packets before CONNACK) and here: the send queue
  *   maxQueuedBytes     here: the send queue, in bytes
+ *   maxQueuedMessages  here: the stored queue of an offline persistent session (limitOfflineQueues)
  *   drainTimeoutMs     here (and aedes `drainTimeout` while a session replays its queue)
  *   maxTopicLength     here: PUBLISH disconnects, SUBSCRIBE gets 0x80 for that filter
  *   maxTopicLevels     aedes `maxTopicLevels`
@@ -15,7 +16,7 @@
  * A client that breaks a limit is disconnected with an error naming the limit;
  * observe.ts logs it on the disconnect line and counts it.
  */
-import type { Aedes, Client } from "aedes";
+import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
 import type { BrokerConfig } from "./config.js";
 import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
@@ -172,4 +173,49 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       guardSendQueue(c);
     },
   };
+}
+
+/** The persistence calls that store QoS 1/2 messages for sessions (aedes calls both). */
+export interface QueueingPersistence {
+  outgoingEnqueue(sub: { clientId: string }, packet: AedesPublishPacket): Promise<void>;
+  outgoingEnqueueCombi(subs: { clientId: string }[], packet: AedesPublishPacket): Promise<void>;
+  queuedCount(clientId: string): number;
+}
+
+export interface OfflineQueueOptions {
+  /** Messages an offline session may have stored; 0 = no limit. */
+  maxQueuedMessages: number;
+  isOnline(clientId: string): boolean;
+  /** Called for every message not stored for a session whose queue is full. */
+  onDrop(clientId: string, queued: number, packet: AedesPublishPacket): void;
+}
+
+/**
+ * Bounds what a persistent session accumulates while it is away. Like
+ * Mosquitto's max_queued_messages, a full queue keeps what it has and new
+ * messages for that session are dropped: the oldest were stored first and
+ * their publishers already got their PUBACK for them. A connected client's
+ * copies are its in-flight deliveries, which the send-queue limits bound.
+ *
+ * Installed under the persist hook (wrapPersistence), so a message a plugin
+ * declined to queue never counts.
+ */
+export function limitOfflineQueues<P extends QueueingPersistence>(persistence: P, opts: OfflineQueueOptions): P {
+  const { maxQueuedMessages: max, isOnline, onDrop } = opts;
+  if (max === 0) return persistence;
+  const enqueue = persistence.outgoingEnqueue.bind(persistence);
+  const enqueueCombi = persistence.outgoingEnqueueCombi.bind(persistence);
+  const hasRoom = (clientId: string, packet: AedesPublishPacket): boolean => {
+    if (isOnline(clientId)) return true;
+    const queued = persistence.queuedCount(clientId);
+    if (queued < max) return true;
+    onDrop(clientId, queued, packet);
+    return false;
+  };
+  persistence.outgoingEnqueue = (sub, packet) => (hasRoom(sub.clientId, packet) ? enqueue(sub, packet) : Promise.resolve());
+  persistence.outgoingEnqueueCombi = (subs, packet) => {
+    const keep = subs.filter((sub) => hasRoom(sub.clientId, packet));
+    return keep.length === 0 ? Promise.resolve() : enqueueCombi(keep, packet);
+  };
+  return persistence;
 }

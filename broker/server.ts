@@ -10,7 +10,7 @@ import { isLoopbackHost, type BrokerConfig } from "./config.js";
 import { installConformance } from "./conformance.js";
 import { ConnectionTracker } from "./connections.js";
 import { installHooks, wrapPersistence } from "./hooks.js";
-import { installLimits } from "./limits.js";
+import { installLimits, limitOfflineQueues } from "./limits.js";
 import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./listeners.js";
 import { createMetrics } from "./metrics.js";
 import { createObserver } from "./observe.js";
@@ -141,7 +141,22 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     wireChainLogs(chain, logger);
     checkExposure(config, chain, logger);
 
-    const store = wrapPersistence(persistence.persistence, chain, persistence.expiry, (id) => !!aedes && id in (aedes as unknown as { clients: Record<string, unknown> }).clients);
+    const isOnline = (id: string) => !!aedes && id in (aedes as unknown as { clients: Record<string, unknown> }).clients;
+    const fullQueues = new Set<string>();
+    const limited = limitOfflineQueues(persistence.persistence, {
+      maxQueuedMessages: limits.maxQueuedMessages,
+      isOnline,
+      onDrop: (clientId, queued, packet) => {
+        stats.limitRejections.maxQueuedMessages++;
+        // One warning per session as its queue fills; the count is in the metrics.
+        if (!fullQueues.has(clientId)) {
+          fullQueues.add(clientId);
+          logger.warn({ clientId, queued, limit: limits.maxQueuedMessages }, `offline queue of ${clientId} is full: new messages for it are dropped`);
+        }
+        logger.debug({ clientId, topic: packet.topic, qos: packet.qos }, "maxQueuedMessages: message not queued");
+      },
+    });
+    const store = wrapPersistence(limited, chain, persistence.expiry, isOnline);
     aedes = new Aedes({
       persistence: store,
       queueLimit: limits.queueLimit,
@@ -152,6 +167,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       drainTimeout: limits.drainTimeoutMs,
     });
     await aedes.listen();
+    aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));
     const broker = aedes;

@@ -10,6 +10,7 @@ export const LIMIT_NAMES = [
   "queueLimit",
   "maxQueuedBytes",
   "drainTimeoutMs",
+  "maxQueuedMessages",
   "connectTimeoutMs",
   "maxTopicLength",
   "maxTopicLevels",
@@ -34,7 +35,7 @@ export class BrokerStats {
   maxClients = 0;
   /** Connections closed for breaking the protocol (malformed packet, bad flags, bad UTF-8, ...). */
   protocolErrors = 0;
-  /** Times a limit turned a client, packet or subscription away. */
+  /** Times a limit turned a client, packet, subscription or queued message away. */
   readonly limitRejections: Record<LimitName, number> = Object.fromEntries(LIMIT_NAMES.map((n) => [n, 0])) as Record<LimitName, number>;
 
   uptimeSeconds(now = Date.now()): number {

@@ -145,6 +145,8 @@ export interface WasmqPersistence extends AedesPersistenceLike {
   pluginStore(limits?: KvLimits): KvStore;
   /** Purge expired retained / queued messages now (the periodic sweep calls this). */
   sweepExpired(now?: number): Promise<{ retained: number; queued: number }>;
+  /** QoS 1/2 messages stored for a client: its queue plus what is in flight to it. */
+  queuedCount(clientId: string): number;
 }
 
 const { CallBackPersistence } = requirePersistence("./callBackPersistence.js") as {
@@ -923,6 +925,14 @@ export class LmdbAsyncPersistence {
     }
   }
 
+  queuedCount(clientId: string): number {
+    if (this.#destroyed) return 0;
+    const q = this.#queue(clientId);
+    const n = q.entries.size;
+    this.#maybeForget(q);
+    return n;
+  }
+
   async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
     this.#live();
     const writes: Array<Promise<unknown>> = [];
@@ -1234,6 +1244,10 @@ export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPer
 
   sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
     return this.asyncPersistence.sweepExpired(now);
+  }
+
+  queuedCount(clientId: string): number {
+    return this.asyncPersistence.queuedCount(clientId);
   }
 }
 

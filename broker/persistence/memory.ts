@@ -62,6 +62,8 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   /** topic -> expiresAt of the retained message currently stored for it */
   #retainedExpiry = new Map<string, number>();
   #sentinel = -1;
+  /** clientId -> entries in the reference's (private) queue for it. */
+  #queued = new Map<string, number>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #destroyed = false;
 
@@ -80,11 +82,31 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   // WeakMap-keyed expiry but copies `messageExpiry`: carry the queue expiry
   // over in that field.
   override async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    this.#count(sub.clientId, 1);
     return super.outgoingEnqueue(sub, withQueueExpiry(packet));
   }
 
   override async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+    for (const sub of subs) this.#count(sub.clientId, 1);
     return super.outgoingEnqueueCombi(subs, withQueueExpiry(packet));
+  }
+
+  // Every removal from the reference's queue goes through here (PUBACK, PUBCOMP,
+  // a clean session emptying its queue, a denied delivery, the expiry purge).
+  override async outgoingClearMessageId(client: ClientLike, packet: object): Promise<StoredPacket | undefined> {
+    const removed = await super.outgoingClearMessageId(client, packet);
+    if (removed) this.#count(client.id, -1);
+    return removed;
+  }
+
+  #count(clientId: string, delta: number): void {
+    const n = (this.#queued.get(clientId) ?? 0) + delta;
+    if (n > 0) this.#queued.set(clientId, n);
+    else this.#queued.delete(clientId);
+  }
+
+  queuedCount(clientId: string): number {
+    return this.#queued.get(clientId) ?? 0;
   }
 
   override async storeRetained(pkt: StoredPacket): Promise<void> {
@@ -153,7 +175,7 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
     const messageId = this.#sentinel--;
     try {
       await super.outgoingUpdate(client, { cmd: "publish", brokerId: packet.brokerId, brokerCounter: packet.brokerCounter, messageId });
-      await super.outgoingClearMessageId(client, { messageId });
+      await this.outgoingClearMessageId(client, { messageId });
     } catch {
       // already gone
     }
@@ -203,6 +225,10 @@ export class MemoryPersistence extends CallBackPersistenceBase implements WasmqP
 
   sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
     return this.asyncPersistence.sweepExpired(now);
+  }
+
+  queuedCount(clientId: string): number {
+    return this.asyncPersistence.queuedCount(clientId);
   }
 }
 
