@@ -71,6 +71,7 @@ const configSchema = z
         maxPacketSize: z.number().int().positive().optional(),
         maxConnections: z.number().int().positive().optional(),
         maxInflight: z.number().int().positive().optional(),
+        maxInflightOutbound: z.number().int().min(0).optional(),
         queueLimit: z.number().int().positive().optional(),
         connectTimeoutMs: z.number().int().positive().optional(),
         maxTopicLength: z.number().int().positive().max(65535).optional(),
@@ -120,6 +121,8 @@ export interface BrokerConfig {
     maxPacketSize: number;
     maxConnections: number;
     maxInflight: number;
+    /** QoS 1/2 messages sent to a client and not yet acknowledged; 0 = no limit. */
+    maxInflightOutbound: number;
     queueLimit: number;
     connectTimeoutMs: number;
     maxTopicLength: number;
@@ -142,6 +145,7 @@ export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxPacketSize: 1024 * 1024,
   maxConnections: 10_000,
   maxInflight: 100,
+  maxInflightOutbound: 1000,
   queueLimit: 1000,
   connectTimeoutMs: 30_000,
   maxTopicLength: 4096,

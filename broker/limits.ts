@@ -5,6 +5,7 @@
  *   connectTimeoutMs   aedes `connectTimeout`; TLS handshake and WebSocket upgrade timeouts
  *   maxPacketSize      here: a framing scan in front of aedes' parser, per connection
  *   maxInflight        aedes `maxInflightInbound` (QoS 2 PUBLISH awaiting PUBREL)
+ *   maxInflightOutbound here: QoS 1/2 PUBLISH to a client awaiting PUBACK/PUBCOMP
  *   queueLimit         aedes `queueLimit` (packets before CONNACK) and here: the send queue
  *   maxQueuedBytes     here: the send queue, in bytes
  *   maxQueuedMessages  here: the stored queue of an offline persistent session (limitOfflineQueues)
@@ -20,6 +21,7 @@ import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
 import type { BrokerConfig } from "./config.js";
 import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
+import { observeOutgoing } from "./wire-tap.js";
 import { ConnackCode, refuseConnect, utf8Length } from "./protocol.js";
 import type { LimitName } from "./stats.js";
 
@@ -39,12 +41,17 @@ export interface LimitsOptions {
   onViolation: (limit: LimitName, client: Client, detail: string) => void;
 }
 
+type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
+
 /** aedes internals this module relies on (aedes 1.2 lib/client.js). */
 interface ClientInternals {
   conn: Duplex;
   connecting: boolean;
-  _parser: { parse(buf: Buffer): number };
+  _parser: { parse(buf: Buffer): number; on(event: "packet", listener: (packet: { cmd: string; messageId?: number }) => void): void };
   waitForDrain(callback: (err: Error | null, client: Client) => void): void;
+  deliverQoS: Deliver;
+  /** brokerId -> highest broker counter delivered; aedes skips a message at or below it. */
+  duplicates: Record<string, number>;
 }
 
 export interface InstalledLimits {
@@ -166,11 +173,85 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     });
   }
 
+  /**
+   * Like Mosquitto's max_inflight_messages: at most `maxInflightOutbound` QoS
+   * 1/2 messages are sent to a client and not yet acknowledged (PUBACK, or
+   * PUBCOMP for QoS 2); later ones wait here, in order, and go out as
+   * acknowledgements come back. It bounds what a client that stops
+   * acknowledging can pile up, spares small devices a burst they cannot hold,
+   * and keeps packet identifiers (65535 of them) from being reused while still
+   * in flight. QoS 0 is not held (MQTT orders messages per QoS).
+   *
+   * The router's callback is released when a message is held, as for the send
+   * queue, so a client that stops acknowledging stalls only itself. As with
+   * Mosquitto's max_queued_messages, at most `maxQueuedMessages` wait beyond
+   * the window; one more and the client is disconnected as a slow consumer (a
+   * persistent session's held messages are already in its stored queue and go
+   * out when it returns). A returning session's stored queue is replayed by
+   * aedes at the pace the socket drains; those messages fill the window too.
+   */
+  function guardInflightOutbound(client: Client & ClientInternals): void {
+    const window = limits.maxInflightOutbound;
+    const maxHeld = limits.maxQueuedMessages;
+    const deliverQoS = client.deliverQoS;
+    const unacked = new Set<number>();
+    let admitted = 0; // handed to aedes and not yet written, or dropped by it
+    let held: AedesPublishPacket[] = [];
+    let closed = false;
+
+    observeOutgoing(client.conn, (packet) => {
+      if (packet.messageId !== undefined && ((packet.cmd === "publish" && packet.qos) || packet.cmd === "pubrel")) unacked.add(packet.messageId);
+    });
+    client._parser.on("packet", (packet) => {
+      if ((packet.cmd === "puback" || packet.cmd === "pubcomp") && packet.messageId !== undefined && unacked.delete(packet.messageId)) release();
+    });
+    client.conn.once("close", () => {
+      closed = true;
+      held = [];
+    });
+
+    const hasRoom = () => unacked.size + admitted < window;
+    const admit = (packet: AedesPublishPacket, callback: () => void) => {
+      admitted++;
+      deliverQoS(packet, () => {
+        admitted--;
+        callback();
+        release();
+      });
+    };
+    const noop = () => {};
+    function release(): void {
+      while (held.length > 0 && hasRoom() && !closed) {
+        const packet = held.shift()!;
+        // aedes drops a delivery whose counter is not above the last one it
+        // delivered; later messages have gone out while this one waited.
+        if (packet.brokerId) client.duplicates[packet.brokerId] = packet.brokerCounter - 1;
+        admit(packet, noop);
+      }
+    }
+
+    client.deliverQoS = (packet, callback) => {
+      if (packet.qos === 0 || closed) return deliverQoS(packet, callback);
+      if (held.length === 0 && hasRoom()) return admit(packet, callback);
+      if (maxHeld > 0 && held.length >= maxHeld) {
+        const detail = `slow consumer: ${held.length} messages waiting behind ${unacked.size} unacknowledged ones (limit ${maxHeld})`;
+        onViolation("maxQueuedMessages", client, detail);
+        closed = true;
+        held = [];
+        client.conn.destroy(new LimitError("maxQueuedMessages", detail));
+      } else {
+        held.push(packet);
+      }
+      setImmediate(callback);
+    };
+  }
+
   return {
     attachClient(client) {
       const c = client as Client & ClientInternals;
       guardPacketSize(c);
       guardSendQueue(c);
+      if (limits.maxInflightOutbound > 0) guardInflightOutbound(c);
     },
   };
 }
