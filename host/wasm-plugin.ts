@@ -13,6 +13,7 @@ import {
   type HookName,
 } from "./abi.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
+import { instrumentFuelInChild } from "./fuel-offload.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
@@ -94,8 +95,7 @@ export class WasmPluginFactory implements PluginFactory {
     let binary = bytes;
     if (limits.fuel !== null) {
       try {
-        const { instrumentFuel } = await import("./fuel.js"); // loads binaryen on first use
-        binary = instrumentFuel(bytes).binary;
+        binary = (await instrumentFuelInChild(bytes)).binary;
       } catch (err) {
         refuse(`fuel metering failed: ${(err as Error).message}`);
       }
