@@ -36,8 +36,20 @@ function projectRoot(): string {
 }
 
 const ENTRY = `
-import { jsonValid, jsonFind, jsonType, jsonNumber, jsonString, jsonBool, jsonHas, jsonLength } from "./sdk/json";
+import { jsonValid, jsonFind, jsonType, jsonNumber, jsonString, jsonBool, jsonHas, jsonLength, JsonIndex } from "./sdk/json";
 import { topicMatches, topicLevelCount, topicLevel, topicCapture, validTopicFilter, validTopicName } from "./sdk/topic";
+
+let ix: JsonIndex | null = null;
+export function t_ixOpen(p: usize, n: i32): void { ix = new JsonIndex(p, n); }
+export function t_ixClose(): void { ix = null; }
+export function t_ixValid(): bool { return ix!.valid; }
+export function t_ixFind(path: string): i64 { return ix!.find(path); }
+export function t_ixType(path: string): i32 { return ix!.type(path); }
+export function t_ixNumber(path: string, fb: f64): f64 { return ix!.number(path, fb); }
+export function t_ixString(path: string, fb: string | null): string | null { return ix!.string(path, fb); }
+export function t_ixBool(path: string, fb: bool): bool { return ix!.bool(path, fb); }
+export function t_ixHas(path: string): bool { return ix!.has(path); }
+export function t_ixLength(path: string): i32 { return ix!.length(path); }
 
 export function alloc(n: i32): usize { return heap.alloc(<usize>(n > 0 ? n : 1)); }
 export function free(p: usize): void { heap.free(p); }
@@ -101,6 +113,16 @@ interface AsMain extends AsCore {
   t_jsonBool(p: number, n: number, path: number, fb: number): number;
   t_jsonHas(p: number, n: number, path: number): number;
   t_jsonLength(p: number, n: number, path: number): number;
+  t_ixOpen(p: number, n: number): void;
+  t_ixClose(): void;
+  t_ixValid(): number;
+  t_ixFind(path: number): bigint;
+  t_ixType(path: number): number;
+  t_ixNumber(path: number, fb: number): number;
+  t_ixString(path: number, fb: number): number;
+  t_ixBool(path: number, fb: number): number;
+  t_ixHas(path: number): number;
+  t_ixLength(path: number): number;
   t_topicMatches(f: number, p: number, n: number): number;
   t_topicLevelCount(p: number, n: number): number;
   t_topicLevel(p: number, n: number, i: number): number;
@@ -310,6 +332,36 @@ function runAs(p: number, n: number, path: string, strFb: string | null, boolFb:
   );
 }
 
+// The same questions through a JsonIndex (the config reader), asked of one index
+// per document across all its paths, so answers come from its caches.
+function runTsIndexed(index: J.JsonIndex, path: string, strFb: string | null, boolFb: boolean): JsonResults {
+  return {
+    valid: index.valid,
+    find: index.find(path),
+    type: index.type(path),
+    number: index.number(path, NUM_FALLBACK),
+    string: index.string(path, strFb),
+    bool: index.bool(path, boolFb),
+    has: index.has(path),
+    length: index.length(path),
+  };
+}
+
+function runAsIndexed(path: string, strFb: string | null, boolFb: boolean): JsonResults {
+  return withString(asm, path, (sp) =>
+    withString(asm, strFb, (fp) => ({
+      valid: asm.t_ixValid() !== 0,
+      find: Number(asm.t_ixFind(sp)),
+      type: asm.t_ixType(sp),
+      number: asm.t_ixNumber(sp, NUM_FALLBACK),
+      string: asm.__getString(asm.t_ixString(sp, fp)) ?? null,
+      bool: asm.t_ixBool(sp, boolFb ? 1 : 0) !== 0,
+      has: asm.t_ixHas(sp) !== 0,
+      length: asm.t_ixLength(sp),
+    })),
+  );
+}
+
 function runOracle(doc: Uint8Array, path: string, strFb: string | null, boolFb: boolean): Omit<JsonResults, "find"> {
   const parsed = oracleParse(doc);
   const got = parsed.ok ? oracleGet(parsed.value, path) : { found: false, value: null };
@@ -352,6 +404,8 @@ class Failures {
 // Checks AS == TS == oracle for one (doc, path); returns the TS results.
 function checkJson(fail: Failures, doc: Uint8Array, paths: string[], label: string): void {
   const p = put(asm, doc);
+  const tsIndex = new J.JsonIndex(doc);
+  asm.t_ixOpen(p, doc.length);
   try {
     for (const [i, path] of paths.entries()) {
       const strFb = i % 2 === 0 ? null : "<fallback>";
@@ -359,11 +413,18 @@ function checkJson(fail: Failures, doc: Uint8Array, paths: string[], label: stri
       const ts = runTs(doc, path, strFb, boolFb);
       const as = runAs(p, doc.length, path, strFb, boolFb);
       const or = runOracle(doc, path, strFb, boolFb);
+      const indexed = { "TS index": runTsIndexed(tsIndex, path, strFb, boolFb), "AS index": runAsIndexed(path, strFb, boolFb) };
       const where = `${label} doc=${show(doc)} path=${JSON.stringify(path)}`;
       if (!same(ts.find, as.find)) fail.add(`${where}: jsonFind AS=${as.find} TS=${ts.find}`);
+      for (const [name, r] of Object.entries(indexed)) {
+        if (!same(ts.find, r.find)) fail.add(`${where}: jsonFind ${name}=${r.find} TS=${ts.find}`);
+      }
       for (const f of JSON_FIELDS) {
         if (!same(ts[f], as[f])) fail.add(`${where}: ${f} AS=${String(as[f])} TS=${String(ts[f])}`);
         if (!same(ts[f], or[f])) fail.add(`${where}: ${f} TS=${String(ts[f])} oracle=${String(or[f])}`);
+        for (const [name, r] of Object.entries(indexed)) {
+          if (!same(ts[f], r[f])) fail.add(`${where}: ${f} ${name}=${String(r[f])} TS=${String(ts[f])}`);
+        }
       }
       // jsonFind must delimit exactly the value the oracle sees.
       if (or.has !== ts.find >= 0) {
@@ -393,6 +454,7 @@ function checkJson(fail: Failures, doc: Uint8Array, paths: string[], label: stri
       }
     }
   } finally {
+    asm.t_ixClose();
     asm.free(p);
   }
 }

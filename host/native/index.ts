@@ -8,7 +8,7 @@
  */
 import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
-import { JsonType, jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonType, jsonValid } from "./json.js";
+import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json.js";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, validTopicName } from "./topic.js";
 import type { HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
@@ -143,28 +143,32 @@ export class Message {
 
 /** The plugin's `config` object from the broker config, read by path ("rules.0.topic"). */
 export class Config {
-  constructor(private readonly bytes: Uint8Array) {}
+  private readonly index: JsonIndex;
+  constructor(bytes: Uint8Array) {
+    // init reads the config many times: index it once (see JsonIndex).
+    this.index = new JsonIndex(bytes);
+  }
   has(path: string): boolean {
-    return jsonHas(this.bytes, path);
+    return this.index.has(path);
   }
   number(path: string, fallback: number): number {
-    return jsonNumber(this.bytes, path, fallback);
+    return this.index.number(path, fallback);
   }
   string(path: string, fallback: string): string {
-    return jsonString(this.bytes, path, fallback) ?? fallback;
+    return this.index.string(path, fallback) ?? fallback;
   }
   bool(path: string, fallback: boolean): boolean {
-    return jsonBool(this.bytes, path, fallback);
+    return this.index.bool(path, fallback);
   }
   /** Array length or object member count at path, -1 when neither. */
   length(path: string): number {
-    return jsonLength(this.bytes, path);
+    return this.index.length(path);
   }
   /** Length of the array at path: 0 when absent, -1 when present but not an array. */
   arrayLength(path: string): number {
-    const type = jsonType(this.bytes, path);
+    const type = this.index.type(path);
     if (type === JsonType.Missing) return 0;
-    return type === JsonType.Array ? jsonLength(this.bytes, path) : -1;
+    return type === JsonType.Array ? this.index.length(path) : -1;
   }
 }
 

@@ -5,7 +5,8 @@
 // Uint8Array instead of linear memory: no JSON.parse, no up-front decoding;
 // every call validates the whole document (strict RFC 8259, well-formed UTF-8,
 // depth <= 64) and walks to the value at `path`. Strings are only built for the
-// value jsonString returns. See the AssemblyScript file for the full
+// value jsonString returns. A document read many times (the plugin's config)
+// goes through a JsonIndex instead (end of this file). See the AssemblyScript file for the full
 // semantics; in short:
 // - path "" = root; else '.'-separated keys; on arrays a canonical decimal
 //   index ("0", "12"; "01" → missing); on objects digits are plain keys.
@@ -364,7 +365,8 @@ function memberLookup(v: number, path: string, s: number, e: number): number {
   }
 }
 
-function indexLookup(v: number, path: string, s: number, e: number): number {
+/** The canonical decimal index path[s, e) ("0", "17"; not "01", "-1", "x"), or -1. */
+function arrayIndex(path: string, s: number, e: number): number {
   const n = e - s;
   if (n < 1 || n > 9) return -1;
   if (n > 1 && path.charCodeAt(s) === C_0) return -1;
@@ -374,6 +376,12 @@ function indexLookup(v: number, path: string, s: number, e: number): number {
     if (!isDigit(c)) return -1;
     idx = idx * 10 + (c - C_0);
   }
+  return idx;
+}
+
+function indexLookup(v: number, path: string, s: number, e: number): number {
+  const idx = arrayIndex(path, s, e);
+  if (idx < 0) return -1;
   let p = skipWs(v + 1);
   if (byteAt(p) === C_RBRACKET) return -1;
   let i = 0;
@@ -526,16 +534,13 @@ export function jsonValid(doc: Uint8Array): boolean {
   return validate(doc);
 }
 
-/** Byte range of the value at path as start * 2^32 + end, or -1. */
-export function jsonFind(doc: Uint8Array, path: string): number {
-  const v = locate(doc, path);
+// What the value starting at v (in the current document; -1 = missing) is.
+function findAt(v: number): number {
   if (v < 0) return -1;
   return v * 4294967296 + parseValue(v, 0);
 }
 
-/** JsonType of the value at path (JsonType.Missing = 0 when absent/invalid). */
-export function jsonType(doc: Uint8Array, path: string): number {
-  const v = locate(doc, path);
+function typeAt(v: number): number {
   if (v < 0) return JsonType.Missing;
   const c = byteAt(v);
   if (c === C_LBRACE) return JsonType.Object;
@@ -546,30 +551,49 @@ export function jsonType(doc: Uint8Array, path: string): number {
   return JsonType.Number;
 }
 
-/** Number at path (correctly rounded), or fallback. */
-export function jsonNumber(doc: Uint8Array, path: string, fallback: number): number {
-  const v = locate(doc, path);
+function numberAt(v: number, fallback: number): number {
   if (v < 0) return fallback;
   const c = byteAt(v);
   if (c !== C_MINUS && !isDigit(c)) return fallback;
   return numberValue(v, scanNumber(v));
 }
 
-/** Unescaped string at path, or fallback. */
-export function jsonString(doc: Uint8Array, path: string, fallback: string | null): string | null {
-  const v = locate(doc, path);
+function stringAt(v: number, fallback: string | null): string | null {
   if (v < 0 || byteAt(v) !== C_QUOTE) return fallback;
   return buildString(v + 1, scanString(v) - 1);
 }
 
-/** Boolean at path, or fallback. */
-export function jsonBool(doc: Uint8Array, path: string, fallback: boolean): boolean {
-  const v = locate(doc, path);
+function boolAt(v: number, fallback: boolean): boolean {
   if (v < 0) return fallback;
   const c = byteAt(v);
   if (c === C_t) return true;
   if (c === C_f) return false;
   return fallback;
+}
+
+/** Byte range of the value at path as start * 2^32 + end, or -1. */
+export function jsonFind(doc: Uint8Array, path: string): number {
+  return findAt(locate(doc, path));
+}
+
+/** JsonType of the value at path (JsonType.Missing = 0 when absent/invalid). */
+export function jsonType(doc: Uint8Array, path: string): number {
+  return typeAt(locate(doc, path));
+}
+
+/** Number at path (correctly rounded), or fallback. */
+export function jsonNumber(doc: Uint8Array, path: string, fallback: number): number {
+  return numberAt(locate(doc, path), fallback);
+}
+
+/** Unescaped string at path, or fallback. */
+export function jsonString(doc: Uint8Array, path: string, fallback: string | null): string | null {
+  return stringAt(locate(doc, path), fallback);
+}
+
+/** Boolean at path, or fallback. */
+export function jsonBool(doc: Uint8Array, path: string, fallback: boolean): boolean {
+  return boolAt(locate(doc, path), fallback);
 }
 
 /** A value (including null) exists at path in a valid document. */
@@ -619,5 +643,121 @@ export function jsonLength(doc: Uint8Array, path: string): number {
     }
     if (!dup) n++;
     if (!more) return n;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Indexed documents
+
+/**
+ * A document read many times, such as the plugin's config during init: validated
+ * once, with the start of each member or element recorded for every object and
+ * array a lookup passes through, so each lookup costs its path, not the
+ * document. Same answers as the functions above; the bytes must not change
+ * while the index is in use. (Twin of JsonIndex in plugins-as/sdk/json.ts.)
+ */
+export class JsonIndex {
+  readonly valid: boolean;
+  private readonly objects = new Map<number, Map<string, number>>();
+  private readonly arrays = new Map<number, number[]>();
+
+  constructor(readonly doc: Uint8Array) {
+    this.valid = validate(doc);
+  }
+
+  find(path: string): number {
+    return findAt(this.at(path));
+  }
+  type(path: string): number {
+    return typeAt(this.at(path));
+  }
+  number(path: string, fallback: number): number {
+    return numberAt(this.at(path), fallback);
+  }
+  string(path: string, fallback: string | null): string | null {
+    return stringAt(this.at(path), fallback);
+  }
+  bool(path: string, fallback: boolean): boolean {
+    return boolAt(this.at(path), fallback);
+  }
+  has(path: string): boolean {
+    return this.at(path) >= 0;
+  }
+
+  /** Array length, or number of distinct keys of an object; -1 otherwise. */
+  length(path: string): number {
+    const v = this.at(path);
+    if (v < 0) return -1;
+    const c = byteAt(v);
+    if (c === C_LBRACKET) return this.elements(v).length;
+    if (c === C_LBRACE) return this.members(v).size;
+    return -1;
+  }
+
+  /** Start of the value at path, or -1; leaves this document current for the helpers. */
+  private at(path: string): number {
+    if (!this.valid) return -1;
+    gDoc = this.doc;
+    gLen = this.doc.length;
+    let v = skipWs(0);
+    const plen = path.length;
+    if (plen === 0) return v;
+    let s = 0;
+    for (;;) {
+      let e = s;
+      while (e < plen && path.charCodeAt(e) !== C_DOT) e++;
+      const c = byteAt(v);
+      if (c === C_LBRACE) {
+        v = this.members(v).get(path.substring(s, e)) ?? -1;
+      } else if (c === C_LBRACKET) {
+        const idx = arrayIndex(path, s, e);
+        const elements = this.elements(v);
+        v = idx >= 0 && idx < elements.length ? elements[idx]! : -1;
+      } else {
+        return -1;
+      }
+      if (v < 0) return -1;
+      if (e >= plen) return v;
+      s = e + 1;
+    }
+  }
+
+  /** Unescaped key -> start of its value, for the object at v; a later duplicate wins. */
+  private members(v: number): Map<string, number> {
+    let members = this.objects.get(v);
+    if (members) return members;
+    members = new Map();
+    let p = skipWs(v + 1);
+    if (byteAt(p) !== C_RBRACE) {
+      for (;;) {
+        const ks = p + 1;
+        const ke = scanString(p) - 1;
+        p = skipWs(skipWs(ke + 1) + 1);
+        members.set(buildString(ks, ke), p);
+        p = skipWs(parseValue(p, 0));
+        if (byteAt(p) !== C_COMMA) break;
+        p = skipWs(p + 1);
+      }
+    }
+    this.objects.set(v, members);
+    return members;
+  }
+
+  /** Start of each element of the array at v. */
+  private elements(v: number): number[] {
+    let elements = this.arrays.get(v);
+    if (elements) return elements;
+    elements = [];
+    let p = skipWs(v + 1);
+    if (byteAt(p) !== C_RBRACKET) {
+      for (;;) {
+        elements.push(p);
+        p = skipWs(parseValue(p, 0));
+        if (byteAt(p) !== C_COMMA) break;
+        p = skipWs(p + 1);
+      }
+    }
+    this.arrays.set(v, elements);
+    return elements;
   }
 }

@@ -4,7 +4,8 @@
 // message payload the host wrote into the input region. Nothing is decoded or
 // copied up front: every call validates the whole document (RFC 8259, strict)
 // and then walks to the value at `path`. Only `jsonString` allocates, and only
-// to build the string it returns.
+// to build the string it returns. A document read many times (the plugin's
+// config) goes through a JsonIndex instead (end of this file).
 //
 // The native twin `host/native/json.ts` runs the same algorithm on a
 // Uint8Array; `test/sdk-json-topic.test.ts` checks both agree bit-for-bit with
@@ -400,9 +401,8 @@ function memberLookup(v: i32, path: string, s: i32, e: i32): i32 {
   }
 }
 
-// v at '[' of a validated array: start of element path[s, e) (canonical
-// decimal index), or -1.
-function indexLookup(v: i32, path: string, s: i32, e: i32): i32 {
+// The canonical decimal index path[s, e) ("0", "17"; not "01", "-1", "x"), or -1.
+function arrayIndex(path: string, s: i32, e: i32): i32 {
   let n = e - s;
   if (n < 1 || n > 9) return -1;
   if (n > 1 && charAt(path, s) == C_0) return -1;
@@ -412,6 +412,13 @@ function indexLookup(v: i32, path: string, s: i32, e: i32): i32 {
     if (!isDigit(c)) return -1;
     idx = idx * 10 + (c - C_0);
   }
+  return idx;
+}
+
+// v at '[' of a validated array: start of element path[s, e), or -1.
+function indexLookup(v: i32, path: string, s: i32, e: i32): i32 {
+  let idx = arrayIndex(path, s, e);
+  if (idx < 0) return -1;
   let p = skipWs(v + 1);
   if (byteAt(p) == C_RBRACKET) return -1;
   let i = 0;
@@ -787,17 +794,14 @@ export function jsonValid(ptr: usize, len: i32): bool {
   return validate(ptr, len);
 }
 
-/** Byte range of the value at path, packed as (start << 32) | end, or -1. */
-export function jsonFind(ptr: usize, len: i32, path: string): i64 {
-  let v = locate(ptr, len, path);
+// What the value starting at v (in the current document; -1 = missing) is.
+function findAt(v: i32): i64 {
   if (v < 0) return -1;
   let end = parseValue(v, 0);
   return (<i64>v << 32) | <i64>end;
 }
 
-/** JsonType of the value at path (JsonType.Missing = 0 when absent/invalid). */
-export function jsonType(ptr: usize, len: i32, path: string): i32 {
-  let v = locate(ptr, len, path);
+function typeAt(v: i32): i32 {
   if (v < 0) return JsonType.Missing;
   let c = byteAt(v);
   if (c == C_LBRACE) return JsonType.Object;
@@ -808,30 +812,49 @@ export function jsonType(ptr: usize, len: i32, path: string): i32 {
   return JsonType.Number;
 }
 
-/** Number at path (correctly rounded), or fallback. */
-export function jsonNumber(ptr: usize, len: i32, path: string, fallback: f64): f64 {
-  let v = locate(ptr, len, path);
+function numberAt(v: i32, fallback: f64): f64 {
   if (v < 0) return fallback;
   let c = byteAt(v);
   if (c != C_MINUS && !isDigit(c)) return fallback;
   return numberValue(v, scanNumber(v));
 }
 
-/** Unescaped string at path, or fallback. Allocates the result. */
-export function jsonString(ptr: usize, len: i32, path: string, fallback: string | null): string | null {
-  let v = locate(ptr, len, path);
+function stringAt(v: i32, fallback: string | null): string | null {
   if (v < 0 || byteAt(v) != C_QUOTE) return fallback;
   return buildString(v + 1, scanString(v) - 1);
 }
 
-/** Boolean at path, or fallback. */
-export function jsonBool(ptr: usize, len: i32, path: string, fallback: bool): bool {
-  let v = locate(ptr, len, path);
+function boolAt(v: i32, fallback: bool): bool {
   if (v < 0) return fallback;
   let c = byteAt(v);
   if (c == C_t) return true;
   if (c == C_f) return false;
   return fallback;
+}
+
+/** Byte range of the value at path, packed as (start << 32) | end, or -1. */
+export function jsonFind(ptr: usize, len: i32, path: string): i64 {
+  return findAt(locate(ptr, len, path));
+}
+
+/** JsonType of the value at path (JsonType.Missing = 0 when absent/invalid). */
+export function jsonType(ptr: usize, len: i32, path: string): i32 {
+  return typeAt(locate(ptr, len, path));
+}
+
+/** Number at path (correctly rounded), or fallback. */
+export function jsonNumber(ptr: usize, len: i32, path: string, fallback: f64): f64 {
+  return numberAt(locate(ptr, len, path), fallback);
+}
+
+/** Unescaped string at path, or fallback. Allocates the result. */
+export function jsonString(ptr: usize, len: i32, path: string, fallback: string | null): string | null {
+  return stringAt(locate(ptr, len, path), fallback);
+}
+
+/** Boolean at path, or fallback. */
+export function jsonBool(ptr: usize, len: i32, path: string, fallback: bool): bool {
+  return boolAt(locate(ptr, len, path), fallback);
 }
 
 /** A value (including null) exists at path in a valid document. */
@@ -884,4 +907,113 @@ export function jsonLength(ptr: usize, len: i32, path: string): i32 {
     if (!more) return n;
   }
   return n; // not reached (keeps AS flow analysis happy)
+}
+
+// ---------------------------------------------------------------------------
+// Indexed documents
+
+/**
+ * A document read many times, such as the plugin's config during init
+ * ("rules.0.topic", "rules.1.topic", ...). The functions above validate the
+ * whole document and walk it from the start on every call, right for a payload
+ * read once or twice per message but quadratic for a config: auth ran out of
+ * its init budget at about 100 users. A JsonIndex validates once and records,
+ * for each object and array a lookup passes through, where its members or
+ * elements start, so each later lookup costs its path, not the document.
+ * Same answers as the functions above. The bytes must not change while the
+ * index is in use; it allocates its maps in the plugin's heap.
+ */
+export class JsonIndex {
+  readonly valid: bool;
+  private objects: Map<i32, Map<string, i32>> = new Map();
+  private arrays: Map<i32, i32[]> = new Map();
+
+  constructor(readonly ptr: usize, readonly len: i32) {
+    this.valid = validate(ptr, len);
+  }
+
+  find(path: string): i64 { return findAt(this.at(path)); }
+  type(path: string): i32 { return typeAt(this.at(path)); }
+  number(path: string, fallback: f64): f64 { return numberAt(this.at(path), fallback); }
+  string(path: string, fallback: string | null): string | null { return stringAt(this.at(path), fallback); }
+  bool(path: string, fallback: bool): bool { return boolAt(this.at(path), fallback); }
+  has(path: string): bool { return this.at(path) >= 0; }
+
+  /** Array length, or number of distinct keys of an object; -1 otherwise. */
+  length(path: string): i32 {
+    let v = this.at(path);
+    if (v < 0) return -1;
+    let c = byteAt(v);
+    if (c == C_LBRACKET) return this.elements(v).length;
+    if (c == C_LBRACE) return this.members(v).size;
+    return -1;
+  }
+
+  // Start of the value at path, or -1; leaves this document current for the helpers.
+  private at(path: string): i32 {
+    if (!this.valid) return -1;
+    gBase = this.ptr;
+    gLen = this.len;
+    let v = skipWs(0);
+    let plen = path.length;
+    if (plen == 0) return v;
+    let s = 0;
+    while (true) {
+      let e = s;
+      while (e < plen && charAt(path, e) != C_DOT) e++;
+      let c = byteAt(v);
+      if (c == C_LBRACE) {
+        let members = this.members(v);
+        let key = path.substring(s, e);
+        v = members.has(key) ? members.get(key) : -1;
+      } else if (c == C_LBRACKET) {
+        let idx = arrayIndex(path, s, e);
+        let elements = this.elements(v);
+        v = idx >= 0 && idx < elements.length ? unchecked(elements[idx]) : -1;
+      } else {
+        return -1;
+      }
+      if (v < 0) return -1;
+      if (e >= plen) return v;
+      s = e + 1;
+    }
+    return -1; // not reached
+  }
+
+  // Unescaped key -> start of its value, for the object at v; a later duplicate wins.
+  private members(v: i32): Map<string, i32> {
+    if (this.objects.has(v)) return this.objects.get(v);
+    let members = new Map<string, i32>();
+    let p = skipWs(v + 1);
+    if (byteAt(p) != C_RBRACE) {
+      while (true) {
+        let ks = p + 1;
+        let ke = scanString(p) - 1;
+        p = skipWs(skipWs(ke + 1) + 1);
+        members.set(buildString(ks, ke), p);
+        p = skipWs(parseValue(p, 0));
+        if (byteAt(p) != C_COMMA) break;
+        p = skipWs(p + 1);
+      }
+    }
+    this.objects.set(v, members);
+    return members;
+  }
+
+  // Start of each element of the array at v.
+  private elements(v: i32): i32[] {
+    if (this.arrays.has(v)) return this.arrays.get(v);
+    let elements = new Array<i32>();
+    let p = skipWs(v + 1);
+    if (byteAt(p) != C_RBRACKET) {
+      while (true) {
+        elements.push(p);
+        p = skipWs(parseValue(p, 0));
+        if (byteAt(p) != C_COMMA) break;
+        p = skipWs(p + 1);
+      }
+    }
+    this.arrays.set(v, elements);
+    return elements;
+  }
 }

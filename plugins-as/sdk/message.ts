@@ -1,7 +1,7 @@
 import { HEADER_SIZE, Presence } from "./abi";
 import { set_payload, set_qos, set_retain, set_topic, set_ttl } from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
-import { JsonType, jsonBool, jsonHas, jsonLength, jsonNumber, jsonString, jsonType, jsonValid } from "./json";
+import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic";
 
 /**
@@ -87,7 +87,20 @@ export class Message {
   setTtl(seconds: i32): void { set_ttl(seconds); }
 }
 
-/** The plugin's `config` object from the broker config, read by path ("rules.0.topic"). */
+// The config's index, built on the first lookup: init reads the config many
+// times, and the host writes nothing into its record until init returns.
+let configIndex: JsonIndex | null = null;
+
+function indexed(ptr: usize, len: i32): JsonIndex {
+  let index = configIndex;
+  if (index === null || index.ptr != ptr || index.len != len) {
+    index = new JsonIndex(ptr, len);
+    configIndex = index;
+  }
+  return index;
+}
+
+/** The plugin's `config` object from the broker config, read by path ("rules.0.topic"), during init. */
 @unmanaged
 export class Config {
   _topicLen: u32;
@@ -97,24 +110,24 @@ export class Config {
   _passwordLen: u32;
   _peerLen: u32;
 
-  @inline private get ptr(): usize {
-    return changetype<usize>(this) + HEADER_SIZE + <usize>(this._topicLen + this._clientIdLen + this._usernameLen + this._passwordLen + this._peerLen);
+  @inline private get index(): JsonIndex {
+    const ptr = changetype<usize>(this) + HEADER_SIZE + <usize>(this._topicLen + this._clientIdLen + this._usernameLen + this._passwordLen + this._peerLen);
+    return indexed(ptr, <i32>this._payloadLen);
   }
-  @inline private get len(): i32 { return <i32>this._payloadLen; }
 
-  has(path: string): bool { return jsonHas(this.ptr, this.len, path); }
-  number(path: string, fallback: f64): f64 { return jsonNumber(this.ptr, this.len, path, fallback); }
+  has(path: string): bool { return this.index.has(path); }
+  number(path: string, fallback: f64): f64 { return this.index.number(path, fallback); }
   string(path: string, fallback: string): string {
-    const s = jsonString(this.ptr, this.len, path, fallback);
+    const s = this.index.string(path, fallback);
     return s === null ? fallback : s;
   }
-  bool(path: string, fallback: bool): bool { return jsonBool(this.ptr, this.len, path, fallback); }
+  bool(path: string, fallback: bool): bool { return this.index.bool(path, fallback); }
   /** Array length or object member count at path, -1 when neither. */
-  length(path: string): i32 { return jsonLength(this.ptr, this.len, path); }
+  length(path: string): i32 { return this.index.length(path); }
   /** Length of the array at path: 0 when absent, -1 when present but not an array. */
   arrayLength(path: string): i32 {
-    const type = jsonType(this.ptr, this.len, path);
+    const type = this.index.type(path);
     if (type == JsonType.Missing) return 0;
-    return type == JsonType.Array ? jsonLength(this.ptr, this.len, path) : -1;
+    return type == JsonType.Array ? this.index.length(path) : -1;
   }
 }
