@@ -99,7 +99,24 @@ export const HOST_IMPORTS = [
   "kv_get", // (keyPtr, keyLen, outPtr, outCap) -> i32 value length, -1 missing
   "kv_put", // (keyPtr, keyLen, valPtr, valLen) -> i32 0 ok, -1 over a limit, -2 failed
   "kv_delete", // (keyPtr, keyLen) -> i32 1 removed, 0 absent
+  "sha256", // (dataPtr, dataLen, outPtr) -> void: the 32-byte digest at outPtr
+  "hmac_sha256", // (keyPtr, keyLen, dataPtr, dataLen, outPtr) -> void: 32 bytes at outPtr
+  "pbkdf2_sha256", // (passwordPtr, passwordLen, saltPtr, saltLen, iterations, outPtr, outLen) -> i32 0 ok, -1 bad arguments
 ] as const;
+
+/**
+ * Fuel the host charges per SHA-256 block (64 bytes) it hashes for a plugin,
+ * before doing the work. Calibrated to time: the metered AssemblyScript code
+ * runs ~25,000 fuel per µs on the reference machine and node:crypto hashes a
+ * block in ~0.15 µs, so host hashing costs a plugin's budget about what the
+ * same time spent in Wasm would (PBKDF2 at 10,000 iterations: 80 M of the
+ * default 100 M).
+ */
+export const CRYPTO_FUEL_PER_BLOCK = 4000;
+
+/** PBKDF2 limits the host enforces (-1 otherwise). */
+export const PBKDF2_MAX_KEY = 1024;
+export const PBKDF2_MAX_ITERATIONS = 10_000_000;
 
 /** Imports AssemblyScript's runtime may need, module "env". */
 export const ENV_IMPORTS = ["memory", "abort", "trace", "seed"] as const;

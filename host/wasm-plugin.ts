@@ -1,6 +1,8 @@
 import { instantiateSync } from "@assemblyscript/loader";
+import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import {
   ABI_VERSION,
+  CRYPTO_FUEL_PER_BLOCK,
   ENV_IMPORTS,
   Field,
   HEADER_SIZE,
@@ -8,6 +10,8 @@ import {
   HOOKS,
   HOST_IMPORTS,
   INIT_EXPORT,
+  PBKDF2_MAX_ITERATIONS,
+  PBKDF2_MAX_KEY,
   Presence,
   REQUIRED_EXPORTS,
   type HookName,
@@ -326,6 +330,21 @@ class WasmPluginInstance implements PluginInstance {
     return ptr;
   }
 
+  /**
+   * Take fuel for work the host does on the plugin's behalf, before doing it:
+   * out of fuel is the same trap as running out in the plugin's own code.
+   */
+  private charge(blocks: number): void {
+    const fuel = this.fuel;
+    if (!fuel) return;
+    const left = (fuel.value as number) - blocks * CRYPTO_FUEL_PER_BLOCK;
+    if (left < 0) {
+      fuel.value = -1;
+      throw new FuelExhaustedError(`plugin "${this.services.name}" ran out of fuel`);
+    }
+    fuel.value = left;
+  }
+
   private bytes(ptr: number, len: number): Buffer {
     this.refreshViews();
     if (ptr < 0 || len < 0 || ptr + len > this.buf.length) {
@@ -397,6 +416,21 @@ class WasmPluginInstance implements PluginInstance {
       kv_delete(kp, kl) {
         return services.kv.delete(services.name, self.bytes(kp, kl)) ? 1 : 0;
       },
+      sha256(dp, dl, op) {
+        self.charge(sha256Blocks(dl));
+        self.bytes(op, 32).set(createHash("sha256").update(self.bytes(dp, dl)).digest());
+      },
+      hmac_sha256(kp, kl, dp, dl, op) {
+        self.charge(hmacBlocks(kl, dl));
+        self.bytes(op, 32).set(createHmac("sha256", self.bytes(kp, kl)).update(self.bytes(dp, dl)).digest());
+      },
+      pbkdf2_sha256(pp, pl, sp, sl, iterations, op, ol) {
+        if (iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS || ol < 1 || ol > PBKDF2_MAX_KEY) return -1;
+        // Per 32-byte output block: the salt's HMAC, then two compressions per iteration.
+        self.charge(hmacBlocks(pl, sl + 4) + Math.ceil(ol / 32) * 2 * iterations);
+        self.bytes(op, ol).set(pbkdf2Sync(self.bytes(pp, pl), self.bytes(sp, sl), iterations, ol, "sha256"));
+        return 0;
+      },
       [FUEL_IMPORT_NAME]() {
         throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);
       },
@@ -465,4 +499,14 @@ export function describeTrap(err: unknown): string {
   const kind = classifyTrap(err);
   const message = err instanceof Error ? err.message : String(err);
   return kind === "error" ? message : `${kind} (${message})`;
+}
+
+/** SHA-256 compressions for a message of n bytes (padding included). */
+function sha256Blocks(n: number): number {
+  return Math.floor((n + 8) / 64) + 1;
+}
+
+/** Compressions for HMAC-SHA256: the key (hashed first when over 64 bytes), inner and outer hash. */
+function hmacBlocks(keyLen: number, dataLen: number): number {
+  return (keyLen > 64 ? sha256Blocks(keyLen) : 0) + sha256Blocks(64 + dataLen) + sha256Blocks(64 + 32);
 }

@@ -16,6 +16,7 @@ import type { CallState } from "../instance.js";
 export { Verdict, ReturnCode, ConnectFlag, PersistKind };
 export * from "./json.js";
 export * from "./topic.js";
+export { crypto } from "./crypto.js";
 
 /** Deny with an MQTT CONNACK return code (connect hook), or a plain deny elsewhere. */
 export function deny(code: number = ReturnCode.NotAuthorized): number {

@@ -1,10 +1,9 @@
-// auth, native twin of plugin.ts: same users, same verdicts. PBKDF2 comes from
-// node:crypto here (the Wasm build carries its own in sha256.ts), which makes
-// the differential test a check of that implementation against OpenSSL.
+// auth, native twin of plugin.ts: same users, same verdicts, PBKDF2 from the
+// native SDK's crypto (node:crypto; in the Wasm build the host computes it).
 // hashPassword() produces the hash strings the config expects:
 //   node -e 'import("./dist/plugins-as/auth/native.js").then(m => console.log(m.hashPassword("secret")))'
-import { pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
-import { Config, Message, ReturnCode, Verdict, deny, log } from "../../host/native/index.js";
+import { pbkdf2Sync, randomBytes } from "node:crypto";
+import { Config, Message, ReturnCode, Verdict, crypto, deny, log } from "../../host/native/index.js";
 
 const SCHEME = "pbkdf2-sha256";
 const MAX_ITERATIONS = 10_000_000;
@@ -156,8 +155,8 @@ export function init(config: Config): boolean {
 }
 
 function passwordMatches(user: User, msg: Message): boolean {
-  const derived = pbkdf2Sync(msg.password, user.salt, user.iterations, user.key.length, "sha256");
-  return timingSafeEqual(derived, user.key);
+  const derived = crypto.pbkdf2Sha256(msg.password, user.salt, user.iterations, user.key.length);
+  return derived !== null && crypto.timingSafeEqual(derived, user.key);
 }
 
 function clientIdAllowed(msg: Message, username: string): boolean {

@@ -1,15 +1,16 @@
 // auth: username/password check at CONNECT against salted PBKDF2-HMAC-SHA256
 // hashes from the config, with the right CONNACK code for each refusal.
 // Hashes are written "pbkdf2-sha256$<iterations>$<salt base64>$<key base64>"
-// (native.ts exports hashPassword() to produce them). SHA-256, HMAC and PBKDF2
-// run inside the plugin (sha256.ts); its native twin uses node:crypto.
-import { Config, Message, ReturnCode, Verdict, deny, log } from "../sdk";
-import { MAX_KEY, MAX_SALT, constantTimeEqual, pbkdf2 } from "./sha256";
+// (native.ts exports hashPassword() to produce them). PBKDF2 is the SDK's
+// crypto.pbkdf2Sha256, which the host computes and charges fuel for.
+import { Config, Message, ReturnCode, Verdict, crypto, deny, log } from "../sdk";
 export * from "../sdk/exports";
 
 const SCHEME = "pbkdf2-sha256";
 const MAX_ITERATIONS: i32 = 10_000_000;
 const MIN_KEY: i32 = 16;
+const MAX_KEY: i32 = 64;
+const MAX_SALT: i32 = 256;
 
 class User {
   constructor(
@@ -29,7 +30,6 @@ let decoy: User | null = null;
 let clientIdParts: string[] = [];
 let clientIdExact = true;
 let checkClientId = false;
-const derived = memory.data(MAX_KEY, 16);
 
 function base64Value(c: i32): i32 {
   if (c >= 0x41 && c <= 0x5a) return c - 0x41;
@@ -156,9 +156,8 @@ export function init(config: Config): bool {
 }
 
 function passwordMatches(user: User, msg: Message): bool {
-  const keyLen = user.key.length;
-  pbkdf2(msg.passwordPtr, msg.passwordLen, user.salt.dataStart, user.salt.length, user.iterations, derived, keyLen);
-  return constantTimeEqual(derived, user.key.dataStart, keyLen);
+  const derived = crypto.pbkdf2Sha256(msg.password, user.salt, user.iterations, user.key.length);
+  return derived !== null && crypto.timingSafeEqual(derived, user.key);
 }
 
 function clientIdAllowed(msg: Message, username: string): bool {

@@ -39,3 +39,7 @@ export namespace Presence {
 export function deny(code: i32 = ReturnCode.NotAuthorized): i32 {
   return Verdict.Deny | ((code & 0xff) << 8);
 }
+
+/** What the host's pbkdf2_sha256 accepts (host/abi.ts). */
+export const PBKDF2_MAX_KEY: i32 = 1024;
+export const PBKDF2_MAX_ITERATIONS: i32 = 10_000_000;

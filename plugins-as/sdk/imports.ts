@@ -33,3 +33,12 @@ export declare function kv_put(keyPtr: usize, keyLen: i32, valPtr: usize, valLen
 // @ts-ignore: decorator
 @external("wasmq", "kv_delete")
 export declare function kv_delete(keyPtr: usize, keyLen: i32): i32;
+// @ts-ignore: decorator
+@external("wasmq", "sha256")
+export declare function sha256_(dataPtr: usize, dataLen: i32, outPtr: usize): void;
+// @ts-ignore: decorator
+@external("wasmq", "hmac_sha256")
+export declare function hmac_sha256(keyPtr: usize, keyLen: i32, dataPtr: usize, dataLen: i32, outPtr: usize): void;
+// @ts-ignore: decorator
+@external("wasmq", "pbkdf2_sha256")
+export declare function pbkdf2_sha256(passwordPtr: usize, passwordLen: i32, saltPtr: usize, saltLen: i32, iterations: i32, outPtr: usize, outLen: i32): i32;

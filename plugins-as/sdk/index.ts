@@ -12,6 +12,7 @@
 export { ABI_VERSION, Verdict, ReturnCode, ConnectFlag, PersistKind, deny } from "./abi";
 export { Message, Config } from "./message";
 export { now, publish, log, kv } from "./host";
+export { crypto } from "./crypto";
 export * from "./json";
 export * from "./topic";
 export { bytesEqualString, copyBytes, decodeString } from "./bytes";
