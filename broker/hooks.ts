@@ -159,7 +159,15 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   };
 
   aedes.authorizeForward = (client, original) => {
-    const packet = grantedQos(client, original);
+    // Replaying this client's own offline queue, aedes only asks whether to send
+    // and then writes `original` itself: every change must be made on it. A live
+    // delivery's packet is shared by all subscribers, so changes go on a copy.
+    const replay = "writeCallback" in original;
+    let packet = grantedQos(client, original);
+    if (replay && packet !== original) {
+      original.qos = packet.qos;
+      packet = original;
+    }
     if (!chain?.has("deliver")) return packet;
     const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
     m.peer = (packet as { clientId?: string }).clientId ?? "";
@@ -167,13 +175,11 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     if (out.verdict !== Verdict.Continue) return null;
     if (!out.modified) return packet;
     const payload = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
-    if ("writeCallback" in packet) {
-      // Replay of this client's own offline queue: aedes writes this very object.
+    if (replay) {
       packet.topic = m.topic;
       packet.payload = payload;
       return packet;
     }
-    // Live delivery: the packet object is shared by every subscriber, so copy.
     return { ...packet, topic: m.topic, payload } as AedesPublishPacket;
   };
 

@@ -271,6 +271,32 @@ describe("PUBLISH and retained messages", { timeout: 30_000 }, () => {
     await end(sub, pub, zero);
   });
 
+  test("[MQTT-3.8.4-6] also for a message queued while the session was away: replayed at the granted QoS, and gone once acknowledged (aedes deviation)", async () => {
+    const cid = id("down-offline");
+    const base = id("down-q");
+    const away = await RawClient.connect(port, { clientId: cid, clean: false });
+    away.client.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: `${base}/+`, qos: 1 }] });
+    await away.client.next("suback");
+    away.client.destroy();
+    await brokerForgot(cid);
+    const pub = await connect(broker.url);
+    await pub.publishAsync(`${base}/x`, "q2", { qos: 2 });
+    const back = await RawClient.connect(port, { clientId: cid, clean: false });
+    const replayed = await back.client.next("publish");
+    assert.deepEqual([replayed.payload!.toString(), replayed.qos], ["q2", 1]);
+    back.client.write({ cmd: "puback", messageId: replayed.messageId });
+    back.client.write({ cmd: "subscribe", messageId: 2, subscriptions: [{ topic: `${base}/+`, qos: 1 }] });
+    await back.client.next("suback"); // the PUBACK before it has been handled
+    back.client.destroy();
+    await brokerForgot(cid);
+    const again = await RawClient.connect(port, { clientId: cid, clean: false });
+    await pub.publishAsync(`${base}/y`, "after", { qos: 1 });
+    const next = await again.client.next("publish");
+    assert.equal(next.payload!.toString(), "after", "the acknowledged message is not replayed again");
+    again.client.destroy();
+    await end(pub);
+  });
+
   test("[MQTT-3.3.1-1] a message redelivered to a returning session has DUP=1; one queued while it was away has DUP=0 (aedes deviation)", async () => {
     const cid = id("dup");
     const topic = id("dup/t");

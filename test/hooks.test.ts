@@ -2,6 +2,7 @@
 // running the compiled probe fixture (and its chain neighbours).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import mqtt from "mqtt";
 import { buildFixture } from "./fixtures.js";
 import { collect, connect, connectRefused, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
 
@@ -107,5 +108,28 @@ describe("plugin hooks through the broker (Wasm probe plugin)", () => {
     assert.deepEqual(gotOther.messages.map((m) => [m.topic, m.payload.toString()]), [["shout/hello", "hello"]]);
     assert.deepEqual(gotLoud.messages.map((m) => [m.topic, m.payload.toString()]), [["shout/hello", "HELLO"]]);
     await end(owner, other, loud, pub);
+  });
+
+  test("deliver: also on messages replayed from an offline queue, including QoS 2 ones downgraded for a QoS 1 wildcard", async () => {
+    const away = await connect(broker.url, { clientId: "loud-away", clean: false });
+    await subscribe(away, "shout/+", 1);
+    await end(away);
+    const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
+    for (let i = 0; i < 500 && clients["loud-away"]; i++) await new Promise((r) => setTimeout(r, 10));
+    const pub = await connect(broker.url);
+    await pub.publishAsync("shout/one", "one", { qos: 1 });
+    await pub.publishAsync("shout/two", "two", { qos: 2 });
+    const back = mqtt.connect(broker.url, { clientId: "loud-away", clean: false, reconnectPeriod: 0 });
+    back.on("error", () => {});
+    const got = collect(back); // listening before CONNACK: the queue follows it at once
+    await got.waitFor(2);
+    assert.deepEqual(
+      got.messages.map((m) => [m.topic, m.payload.toString(), m.qos]),
+      [
+        ["shout/one", "ONE", 1],
+        ["shout/two", "TWO", 1],
+      ],
+    );
+    await end(back, pub);
   });
 });
