@@ -396,6 +396,11 @@ function indexLookup(v: number, path: string, s: number, e: number): number {
 
 function locate(doc: Uint8Array, path: string): number {
   if (!validate(doc)) return -1;
+  return walk(path, null);
+}
+
+/** Start of the value at path in the current (validated) document, or -1: through the index's tables when there is one, else by scanning. */
+function walk(path: string, index: JsonIndex | null): number {
   let v = skipWs(0);
   const plen = path.length;
   if (plen === 0) return v;
@@ -404,8 +409,8 @@ function locate(doc: Uint8Array, path: string): number {
     let e = s;
     while (e < plen && path.charCodeAt(e) !== C_DOT) e++;
     const c = byteAt(v);
-    if (c === C_LBRACE) v = memberLookup(v, path, s, e);
-    else if (c === C_LBRACKET) v = indexLookup(v, path, s, e);
+    if (c === C_LBRACE) v = index ? index.member(v, path.substring(s, e)) : memberLookup(v, path, s, e);
+    else if (c === C_LBRACKET) v = index ? index.element(v, arrayIndex(path, s, e)) : indexLookup(v, path, s, e);
     else return -1;
     if (v < 0) return -1;
     if (e >= plen) return v;
@@ -699,27 +704,18 @@ export class JsonIndex {
     if (!this.valid) return -1;
     gDoc = this.doc;
     gLen = this.doc.length;
-    let v = skipWs(0);
-    const plen = path.length;
-    if (plen === 0) return v;
-    let s = 0;
-    for (;;) {
-      let e = s;
-      while (e < plen && path.charCodeAt(e) !== C_DOT) e++;
-      const c = byteAt(v);
-      if (c === C_LBRACE) {
-        v = this.members(v).get(path.substring(s, e)) ?? -1;
-      } else if (c === C_LBRACKET) {
-        const idx = arrayIndex(path, s, e);
-        const elements = this.elements(v);
-        v = idx >= 0 && idx < elements.length ? elements[idx]! : -1;
-      } else {
-        return -1;
-      }
-      if (v < 0) return -1;
-      if (e >= plen) return v;
-      s = e + 1;
-    }
+    return walk(path, this);
+  }
+
+  /** Start of the member `key` of the object at v, or -1 (for walk). */
+  member(v: number, key: string): number {
+    return this.members(v).get(key) ?? -1;
+  }
+
+  /** Start of element idx of the array at v, or -1 (for walk). */
+  element(v: number, idx: number): number {
+    const elements = this.elements(v);
+    return idx >= 0 && idx < elements.length ? elements[idx]! : -1;
   }
 
   /** Unescaped key -> start of its value, for the object at v; a later duplicate wins. */

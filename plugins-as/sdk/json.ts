@@ -434,6 +434,12 @@ function indexLookup(v: i32, path: string, s: i32, e: i32): i32 {
 // Validates the document and returns the start of the value at path, or -1.
 function locate(ptr: usize, len: i32, path: string): i32 {
   if (!validate(ptr, len)) return -1;
+  return walk(path, null);
+}
+
+// Start of the value at path in the current (validated) document, or -1:
+// through the index's tables when there is one, else by scanning.
+function walk(path: string, index: JsonIndex | null): i32 {
   let v = skipWs(0);
   let plen = path.length;
   if (plen == 0) return v;
@@ -442,13 +448,14 @@ function locate(ptr: usize, len: i32, path: string): i32 {
     let e = s;
     while (e < plen && charAt(path, e) != C_DOT) e++;
     let c = byteAt(v);
-    if (c == C_LBRACE) v = memberLookup(v, path, s, e);
-    else if (c == C_LBRACKET) v = indexLookup(v, path, s, e);
+    if (c == C_LBRACE) v = index !== null ? index.member(v, path.substring(s, e)) : memberLookup(v, path, s, e);
+    else if (c == C_LBRACKET) v = index !== null ? index.element(v, arrayIndex(path, s, e)) : indexLookup(v, path, s, e);
     else return -1;
     if (v < 0) return -1;
     if (e >= plen) return v;
     s = e + 1;
   }
+  return -1; // not reached (keeps AS flow analysis happy)
 }
 
 // ---------------------------------------------------------------------------
@@ -954,30 +961,19 @@ export class JsonIndex {
     if (!this.valid) return -1;
     gBase = this.ptr;
     gLen = this.len;
-    let v = skipWs(0);
-    let plen = path.length;
-    if (plen == 0) return v;
-    let s = 0;
-    while (true) {
-      let e = s;
-      while (e < plen && charAt(path, e) != C_DOT) e++;
-      let c = byteAt(v);
-      if (c == C_LBRACE) {
-        let members = this.members(v);
-        let key = path.substring(s, e);
-        v = members.has(key) ? members.get(key) : -1;
-      } else if (c == C_LBRACKET) {
-        let idx = arrayIndex(path, s, e);
-        let elements = this.elements(v);
-        v = idx >= 0 && idx < elements.length ? unchecked(elements[idx]) : -1;
-      } else {
-        return -1;
-      }
-      if (v < 0) return -1;
-      if (e >= plen) return v;
-      s = e + 1;
-    }
-    return -1; // not reached
+    return walk(path, this);
+  }
+
+  // Start of the member `key` of the object at v, or -1 (for walk).
+  member(v: i32, key: string): i32 {
+    let members = this.members(v);
+    return members.has(key) ? members.get(key) : -1;
+  }
+
+  // Start of element idx of the array at v, or -1 (for walk).
+  element(v: i32, idx: i32): i32 {
+    let elements = this.elements(v);
+    return idx >= 0 && idx < elements.length ? unchecked(elements[idx]) : -1;
   }
 
   // Unescaped key -> start of its value, for the object at v; a later duplicate wins.
