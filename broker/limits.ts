@@ -8,7 +8,8 @@
  *   maxInflightOutbound here: QoS 1/2 PUBLISH to a client awaiting PUBACK/PUBCOMP
  *   queueLimit         aedes `queueLimit` (packets before CONNACK) and here: the send queue
  *   maxQueuedBytes     here: the send queue, in bytes
- *   maxQueuedMessages  here: the stored queue of an offline persistent session (limitOfflineQueues)
+ *   maxQueuedMessages  here: the stored queue of an offline persistent session (limitOfflineQueues),
+ *                      and what waits behind a connected client's full outbound window
  *   drainTimeoutMs     here (and aedes `drainTimeout` while a session replays its queue)
  *   maxTopicLength     here: PUBLISH disconnects, SUBSCRIBE gets 0x80 for that filter
  *   maxTopicLevels     aedes `maxTopicLevels`
@@ -276,7 +277,8 @@ export interface OfflineQueueOptions {
  * Mosquitto's max_queued_messages, a full queue keeps what it has and new
  * messages for that session are dropped: the oldest were stored first and
  * their publishers already got their PUBACK for them. A connected client's
- * copies are its in-flight deliveries, which the send-queue limits bound.
+ * copies are its deliveries, which the outbound window and the send-queue
+ * limits bound.
  *
  * Installed under the persist hook (wrapPersistence), so a message a plugin
  * declined to queue never counts.

@@ -17,69 +17,75 @@ import type { FuelInstrumentResult } from "./fuel.js";
 import type { InstrumentReply, InstrumentRequest } from "./fuel-child.js";
 
 const IDLE_MS = 10_000;
-const WORKER = fileURLToPath(new URL("./fuel-child.js", import.meta.url));
+const CHILD_SCRIPT = fileURLToPath(new URL("./fuel-child.js", import.meta.url));
 
 interface Pending {
   resolve: (result: FuelInstrumentResult) => void;
   reject: (err: Error) => void;
 }
 
-let child: ChildProcess | null = null;
-let idleTimer: NodeJS.Timeout | null = null;
-let nextId = 1;
-const pending = new Map<number, Pending>();
-
-function failAll(err: Error): void {
-  for (const p of pending.values()) p.reject(err);
-  pending.clear();
+/** A child and the requests it owes an answer: an old child's exit must not fail a newer one's. */
+interface Child {
+  process: ChildProcess;
+  pending: Map<number, Pending>;
 }
 
-function start(): ChildProcess {
+let current: Child | null = null;
+let idleTimer: NodeJS.Timeout | null = null;
+let nextId = 1;
+
+function failAll(child: Child, err: Error): void {
+  for (const p of child.pending.values()) p.reject(err);
+  child.pending.clear();
+}
+
+function start(): Child {
   // No inherited --inspect, --expose-gc, ...: the child only runs binaryen.
-  const c = fork(WORKER, [], { serialization: "advanced", execArgv: [], stdio: ["ignore", "ignore", "inherit", "ipc"] });
-  c.on("message", (reply: InstrumentReply) => {
-    const p = pending.get(reply.id);
+  const proc = fork(CHILD_SCRIPT, [], { serialization: "advanced", execArgv: [], stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child: Child = { process: proc, pending: new Map() };
+  proc.on("message", (reply: InstrumentReply) => {
+    const p = child.pending.get(reply.id);
     if (!p) return;
-    pending.delete(reply.id);
+    child.pending.delete(reply.id);
     if (reply.ok) {
       const { binary, functionsInstrumented, loopsInstrumented } = reply;
       p.resolve({ binary, functionsInstrumented, loopsInstrumented });
     } else {
       p.reject(new Error(reply.message));
     }
-    if (pending.size === 0) idle(c);
+    if (child.pending.size === 0) idle(child);
   });
-  c.on("error", (err) => {
-    if (child === c) child = null;
-    failAll(new Error(`the fuel instrumentation process failed: ${err.message}`));
+  proc.on("error", (err) => {
+    if (current === child) current = null;
+    failAll(child, new Error(`the fuel instrumentation process failed: ${err.message}`));
   });
-  c.on("exit", (code, signal) => {
-    if (child === c) child = null;
-    if (pending.size > 0) failAll(new Error(`the fuel instrumentation process exited (${signal ?? `code ${code}`})`));
+  proc.on("exit", (code, signal) => {
+    if (current === child) current = null;
+    failAll(child, new Error(`the fuel instrumentation process exited (${signal ?? `code ${code}`})`));
   });
-  return c;
+  return child;
 }
 
-function setRef(c: ChildProcess, ref: boolean): void {
-  const channel = c.channel as { ref(): void; unref(): void } | null | undefined;
+function setRef(proc: ChildProcess, ref: boolean): void {
+  const channel = proc.channel as { ref(): void; unref(): void } | null | undefined;
   if (ref) {
-    c.ref();
+    proc.ref();
     channel?.ref();
   } else {
-    c.unref();
+    proc.unref();
     channel?.unref();
   }
 }
 
 /** Nothing pending: the broker may exit without waiting for the child, which stops after a while. */
-function idle(c: ChildProcess): void {
-  setRef(c, false);
+function idle(child: Child): void {
+  setRef(child.process, false);
   if (idleTimer) clearTimeout(idleTimer);
   idleTimer = setTimeout(() => {
     idleTimer = null;
-    if (child === c && pending.size === 0) {
-      child = null;
-      c.disconnect();
+    if (current === child && child.pending.size === 0) {
+      current = null;
+      child.process.disconnect();
     }
   }, IDLE_MS);
   idleTimer.unref();
@@ -91,30 +97,31 @@ export function instrumentFuelInChild(wasm: Uint8Array): Promise<FuelInstrumentR
     clearTimeout(idleTimer);
     idleTimer = null;
   }
-  const c = (child ??= start());
-  setRef(c, true);
+  const child = (current ??= start());
+  setRef(child.process, true);
   const id = nextId++;
   const request: InstrumentRequest = { id, wasm };
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    c.send(request, (err) => {
-      if (err && pending.delete(id)) reject(new Error(`cannot reach the fuel instrumentation process: ${err.message}`));
+    child.pending.set(id, { resolve, reject });
+    child.process.send(request, (err) => {
+      if (err && child.pending.delete(id)) reject(new Error(`cannot reach the fuel instrumentation process: ${err.message}`));
     });
   });
 }
 
 /** Stop the child now (tests, shutdown); resolves to its pid once it has exited, or null if none ran. */
 export async function shutDownFuelChild(): Promise<number | null> {
-  const c = child;
-  if (!c || c.pid === undefined) return null;
-  child = null;
+  const child = current;
+  const proc = child?.process;
+  if (!proc || proc.pid === undefined) return null;
+  current = null;
   if (idleTimer) clearTimeout(idleTimer);
   idleTimer = null;
-  const exited = new Promise<void>((resolve) => c.once("exit", () => resolve()));
-  if (c.exitCode === null && c.signalCode === null) {
-    c.ref(); // the idle child was unref'd: keep the caller alive until it is gone
-    if (c.connected) c.disconnect();
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  if (proc.exitCode === null && proc.signalCode === null) {
+    proc.ref(); // the idle child was unref'd: keep the caller alive until it is gone
+    if (proc.connected) proc.disconnect();
     await exited;
   }
-  return c.pid;
+  return proc.pid;
 }

@@ -366,16 +366,24 @@ test("the broker's instrumentation runs in a child process: same bytes, same ref
   const { instrumentFuelInChild, shutDownFuelChild } = await import("../host/fuel-offload.js");
   const binary = wat(`(module (func (export "x") (result i32) (local $i i32) (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 9)))) (local.get $i)))`);
   const here = instrumentFuel(binary);
-  const there = await instrumentFuelInChild(binary);
-  assert.deepEqual(Buffer.from(there.binary), Buffer.from(here.binary));
-  assert.equal(there.loopsInstrumented, here.loopsInstrumented);
-  await assert.rejects(instrumentFuelInChild(here.binary), /reserved for fuel metering/);
-  const [a, b] = await Promise.all([instrumentFuelInChild(binary), instrumentFuelInChild(binary)]);
-  assert.deepEqual(Buffer.from(a.binary), Buffer.from(b.binary), "concurrent requests are answered each with its own result");
-  const pid = await shutDownFuelChild();
-  assert.ok(pid !== null, "a child was running");
-  assert.throws(() => process.kill(pid, 0), /ESRCH/, "the child has exited");
-  // A new request starts a new child.
-  assert.deepEqual(Buffer.from((await instrumentFuelInChild(binary)).binary), Buffer.from(here.binary));
-  await shutDownFuelChild();
+  try {
+    const there = await instrumentFuelInChild(binary);
+    assert.deepEqual(Buffer.from(there.binary), Buffer.from(here.binary));
+    assert.equal(there.loopsInstrumented, here.loopsInstrumented);
+    await assert.rejects(instrumentFuelInChild(here.binary), /reserved for fuel metering/);
+    const [a, b] = await Promise.all([instrumentFuelInChild(binary), instrumentFuelInChild(binary)]);
+    assert.deepEqual(Buffer.from(a.binary), Buffer.from(b.binary), "concurrent requests are answered each with its own result");
+    const pid = await shutDownFuelChild();
+    assert.ok(pid !== null, "a child was running");
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, "the child has exited");
+    // A new request starts a new child, also while the previous one is still exiting:
+    // the old child's exit must not fail the new child's requests.
+    assert.deepEqual(Buffer.from((await instrumentFuelInChild(binary)).binary), Buffer.from(here.binary));
+    const retiring = shutDownFuelChild();
+    const next = instrumentFuelInChild(binary);
+    assert.ok((await retiring) !== null);
+    assert.deepEqual(Buffer.from((await next).binary), Buffer.from(here.binary));
+  } finally {
+    await shutDownFuelChild(); // a failed assertion must not leave a child holding the test process open
+  }
 });
