@@ -121,6 +121,8 @@ interface ClientView {
   clean: boolean;
   subscriptions: { topic: string; qos: number }[];
   sendQueueBytes: number;
+  inflightOut: number;
+  waitingOut: number;
 }
 
 const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
@@ -183,8 +185,16 @@ export async function runAdmin(argv: string[]): Promise<string> {
       if (values.json) return json(body);
       if (body.clients.length === 0) return "no clients connected";
       return table(
-        ["ID", "USERNAME", "REMOTE", "CLEAN", "SUBSCRIPTIONS", "SEND QUEUE"],
-        body.clients.map((c) => [c.id, c.username ?? "-", c.remote, c.clean ? "yes" : "no", c.subscriptions.map((s) => `${s.topic}@${s.qos}`).join(" ") || "-", `${c.sendQueueBytes} B`]),
+        ["ID", "USERNAME", "REMOTE", "CLEAN", "SUBSCRIPTIONS", "IN FLIGHT", "SEND QUEUE"],
+        body.clients.map((c) => [
+          c.id,
+          c.username ?? "-",
+          c.remote,
+          c.clean ? "yes" : "no",
+          c.subscriptions.map((s) => `${s.topic}@${s.qos}`).join(" ") || "-",
+          c.waitingOut > 0 ? `${c.inflightOut} (+${c.waitingOut} waiting)` : String(c.inflightOut),
+          `${c.sendQueueBytes} B`,
+        ]),
       );
     }
     case "reload": {

@@ -39,6 +39,8 @@ export interface AdminDeps {
   chainChanged(): void;
   /** Why disabling this plugin is refused, or null when it may be disabled. */
   disableRefusal(slot: PluginSlot): string | null;
+  /** A client's QoS 1/2 messages: in flight, waiting behind its window, stored for its session. */
+  queues(client: Client): { inflight: number; waiting: number; stored: number };
 }
 
 export interface AdminServer {
@@ -64,9 +66,11 @@ interface ClientInternals {
   _disconnected: boolean;
 }
 
-export function describeClient(client: Client, observer: Observer): Record<string, unknown> {
+export function describeClient(client: Client, deps: Pick<AdminDeps, "observer" | "queues">): Record<string, unknown> {
   const c = client as Client & ClientInternals;
+  const observer = deps.observer;
   const connectedAt = observer.connectedAt(client);
+  const queues = deps.queues(client);
   return {
     id: client.id,
     username: usernameOf(client),
@@ -76,6 +80,9 @@ export function describeClient(client: Client, observer: Observer): Record<strin
     connectedAt: connectedAt === null ? null : new Date(connectedAt).toISOString(),
     subscriptions: Object.entries(c.subscriptions).map(([topic, s]) => ({ topic, qos: s.qos })),
     sendQueueBytes: (client.conn as { writableLength?: number }).writableLength ?? 0,
+    inflightOut: queues.inflight,
+    waitingOut: queues.waiting,
+    storedMessages: queues.stored,
   };
 }
 
@@ -167,12 +174,12 @@ export async function startAdminServer(opts: { host: string; port: number; token
     if (root === "clients") {
       if (segs.length === 1) {
         only(method, ["GET"]);
-        return send(res, 200, { clients: Object.values(clients()).map((c) => describeClient(c, deps.observer)) });
+        return send(res, 200, { clients: Object.values(clients()).map((c) => describeClient(c, deps)) });
       }
       if (segs.length === 2) {
         only(method, ["GET", "DELETE"]);
         const c = client(name!);
-        if (method === "GET") return send(res, 200, describeClient(c, deps.observer));
+        if (method === "GET") return send(res, 200, describeClient(c, deps));
         const publishWill = url.searchParams.get("will") === "true";
         // A kick is not the client's failure: like a DISCONNECT, it discards the will unless asked.
         if (!publishWill) (c as Client & ClientInternals)._disconnected = true;

@@ -58,10 +58,13 @@ interface ClientInternals {
 export interface InstalledLimits {
   /** Call for every new connection, right after aedes created its client. */
   attachClient(client: Client): void;
+  /** QoS 1/2 messages sent to the client and not yet acknowledged, and those waiting behind its full window. */
+  outbound(client: Client): { inflight: number; waiting: number };
 }
 
 export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimits {
   const { limits, onViolation } = opts;
+  const windows = new WeakMap<Client, () => { inflight: number; waiting: number }>();
 
   const innerPreConnect = aedes.preConnect;
   aedes.preConnect = (client, packet, callback) => {
@@ -211,6 +214,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       held = [];
     });
 
+    windows.set(client, () => ({ inflight: unacked.size, waiting: held.length }));
     const hasRoom = () => unacked.size + admitted < window;
     const admit = (packet: AedesPublishPacket, callback: () => void) => {
       admitted++;
@@ -253,6 +257,9 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       guardPacketSize(c);
       guardSendQueue(c);
       if (limits.maxInflightOutbound > 0) guardInflightOutbound(c);
+    },
+    outbound(client) {
+      return windows.get(client)?.() ?? { inflight: 0, waiting: 0 };
     },
   };
 }

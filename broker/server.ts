@@ -269,6 +269,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           startedAt: stats.startedAt,
           logger,
           chainChanged: ensureTicker,
+          queues: (client: Client) => ({ ...guards.outbound(client), stored: client.clean ? 0 : store.queuedCount(client.id) }),
           disableRefusal: (slot: PluginSlot) => {
             if (config.allowAnonymous || !exposed.length || !slot.enabled || !slot.hooks.has("connect")) return null;
             const otherAuth = chain.slots.some((s) => s !== slot && s.has("connect"));

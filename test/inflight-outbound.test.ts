@@ -4,11 +4,14 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { collect, connect, end, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { CLI, collect, connect, end, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
 import { RawClient, type Packet } from "./ops-raw-mqtt.js";
 
 const publishes = (c: RawClient, prefix: string) => c.packets.filter((p) => p.cmd === "publish" && p.topic?.startsWith(prefix));
 const payloads = (ps: Packet[]) => ps.map((p) => p.payload?.toString());
+const run = promisify(execFile);
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `m${from + i}`);
 
 async function rawSubscriber(broker: TestBroker, filters: { topic: string; qos: number }[], clientId?: string): Promise<RawClient> {
@@ -92,6 +95,24 @@ describe("maxInflightOutbound", { timeout: 60_000 }, () => {
 
     raw.write({ cmd: "pubcomp", messageId: first });
     assert.deepEqual(payloads(await waitForPublishes(raw, "e/", 4)), range(0, 4));
+    raw.socket.destroy();
+  });
+
+  test("the admin API and `wasmq admin clients` show what is in flight, waiting and stored per client", async () => {
+    await broker.stop();
+    broker = await startTestBroker({ metrics: { port: 0 }, limits: { maxInflightOutbound: 2 } });
+    const raw = await rawSubscriber(broker, [{ topic: "a/#", qos: 1 }], "watched");
+    await publishAll(broker, "a/x", range(0, 5), 1);
+    await waitForPublishes(raw, "a/", 2);
+    const res = await fetch(`${broker.admin!.url}/clients/watched`);
+    const view = (await res.json()) as Record<string, unknown>;
+    assert.deepEqual([view.inflightOut, view.waitingOut, view.storedMessages], [2, 3, 5], "2 sent, 3 waiting, all 5 in the session's store");
+    const cli = await run(process.execPath, [CLI, "admin", "clients", "--url", broker.admin!.url]);
+    assert.match(cli.stdout, /watched .* 2 \(\+3 waiting\)/);
+    raw.write({ cmd: "puback", messageId: publishes(raw, "a/")[0]!.messageId });
+    await waitForPublishes(raw, "a/", 3);
+    const after = (await (await fetch(`${broker.admin!.url}/clients/watched`)).json()) as Record<string, unknown>;
+    assert.deepEqual([after.inflightOut, after.waitingOut, after.storedMessages], [2, 2, 4]);
     raw.socket.destroy();
   });
 
