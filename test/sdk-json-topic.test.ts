@@ -37,7 +37,9 @@ function projectRoot(): string {
 
 const ENTRY = `
 import { jsonValid, jsonFind, jsonType, jsonNumber, jsonString, jsonBool, jsonHas, jsonLength, JsonIndex } from "./sdk/json";
-import { topicMatches, topicLevelCount, topicLevel, topicCapture, validTopicFilter, validTopicName } from "./sdk/topic";
+import { topicMatches, topicMatchesTemplate, topicLevelCount, topicLevel, topicCapture, validTopicFilter, validTopicName } from "./sdk/topic";
+
+export function t_topicMatchesTemplate(f: string, p: usize, n: i32, up: usize, un: i32, cp: usize, cn: i32): bool { return topicMatchesTemplate(f, p, n, up, un, cp, cn); }
 
 let ix: JsonIndex | null = null;
 export function t_ixOpen(p: usize, n: i32): void { ix = new JsonIndex(p, n); }
@@ -124,6 +126,7 @@ interface AsMain extends AsCore {
   t_ixHas(path: number): number;
   t_ixLength(path: number): number;
   t_topicMatches(f: number, p: number, n: number): number;
+  t_topicMatchesTemplate(f: number, p: number, n: number, up: number, un: number, cp: number, cn: number): number;
   t_topicLevelCount(p: number, n: number): number;
   t_topicLevel(p: number, n: number, i: number): number;
   t_topicCapture(f: number, p: number, n: number, i: number): number;
@@ -1126,5 +1129,67 @@ describe("sdk topic: AssemblyScript vs native TypeScript vs split oracle", () =>
     }
     fail.assertNone("random-topic");
     assert.ok(matched > RANDOM_TOPICS * 0.2 && matched < RANDOM_TOPICS * 0.9, `matched ${matched}`);
+  });
+
+  test(`topicMatchesTemplate: ${RANDOM_TOPICS} random %u/%c filters, seed=${SEED}`, () => {
+    // Oracle: substitute both tokens in one pass (taken literally), refusing
+    // unusable substitutions, then plain matching.
+    const usable = (s: string | null) => s !== null && s.length > 0 && !/[/+#\u0000]/.test(s);
+    const oracle = (f: string, t: string, user: string | null, id: string): boolean => {
+      let ok = true;
+      const expanded = f.replace(/%[uc]/g, (token) => {
+        const sub = token === "%u" ? user : id;
+        if (!usable(sub)) ok = false;
+        return sub ?? "";
+      });
+      return ok && oMatch(expanded, t) !== null;
+    };
+    const asTemplate = (f: string, t: string, user: string | null, id: string): boolean => {
+      const tb = utf8(t);
+      const ub = utf8(user ?? "");
+      const cb = utf8(id);
+      const [p, up, cp] = [put(asm, tb), put(asm, ub), put(asm, cb)];
+      try {
+        return withString(asm, f, (fp) => asm.t_topicMatchesTemplate(fp, p, tb.length, up, user === null ? -1 : ub.length, cp, cb.length) !== 0);
+      } finally {
+        asm.free(p);
+        asm.free(up);
+        asm.free(cp);
+      }
+    };
+    const rng = new Rng(SEED ^ 0x7e3b1a7e);
+    const fail = new Failures();
+    const NAMES = ["alice", "dev-1", "é", "😀", "%u", "%c", "a%cb", "%", "u", "", "a/b", "x+y", "#", "a\u0000b"];
+    const LEVELS = ["a", "b", "", "sensors", "$SYS", "é", "%", "%%", "u", "c", "x%u", "%uy", "%c%u", "%u%c"];
+    let matched = 0;
+    for (let i = 0; i < RANDOM_TOPICS; i++) {
+      const user = rng.chance(0.1) ? null : rng.pick(NAMES);
+      const id = rng.pick(NAMES);
+      const n = 1 + rng.int(4);
+      const fl = Array.from({ length: n }, () => (rng.chance(0.4) ? rng.pick(["%u", "%c", "+", "x-%u", "%c-y"]) : rng.pick(LEVELS)));
+      if (rng.chance(0.2)) fl.push("#");
+      const filter = fl.join("/");
+      // Topics made from the filter with the real substitutions, or perturbed.
+      const tl = fl.filter((l) => l !== "#").map((l) =>
+        l === "+" ? rng.pick(LEVELS) : rng.chance(0.8) ? l.replace(/%[uc]/g, (tk) => (tk === "%u" ? (user ?? "") : id)) : rng.pick(LEVELS),
+      );
+      if (rng.chance(0.2)) tl.push(rng.pick(LEVELS));
+      const topic = tl.join("/") || "t";
+      const want = oracle(filter, topic, user, id);
+      const ts = T.topicMatchesTemplate(filter, topic, user, id);
+      const as = asTemplate(filter, topic, user, id);
+      const where = `filter=${JSON.stringify(filter)} topic=${JSON.stringify(topic)} user=${JSON.stringify(user)} id=${JSON.stringify(id)}`;
+      if (ts !== want) fail.add(`${where}: TS=${ts} oracle=${want}`);
+      if (as !== want) fail.add(`${where}: AS=${as} oracle=${want}`);
+      if (want) matched++;
+    }
+    fail.assertNone("topic-template");
+    assert.ok(matched > RANDOM_TOPICS * 0.1 && matched < RANDOM_TOPICS * 0.9, `matched ${matched}`);
+    // Without tokens it is topicMatches.
+    assert.equal(T.topicMatchesTemplate("a/+/c", "a/b/c", null, ""), true);
+    assert.equal(asTemplate("devices/%c/#", "devices/dev-1/up", "alice", "dev-1"), true);
+    assert.equal(asTemplate("devices/%c/#", "devices/dev-2/up", "alice", "dev-1"), false);
+    assert.equal(asTemplate("users/%u/in", "users/%c/in", "%c", "dev-1"), true, "a username is taken literally");
+    assert.equal(asTemplate("users/%u/in", "users//in", "", "dev-1"), false, "an empty username matches nothing");
   });
 });

@@ -9,7 +9,7 @@
 import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json.js";
-import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, validTopicName } from "./topic.js";
+import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate, validTopicName } from "./topic.js";
 import type { HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
 
@@ -90,6 +90,10 @@ export class Message {
   }
   topicMatches(filter: string): boolean {
     return topicMatches(filter, this.m.topic);
+  }
+  /** topicMatches with "%u" / "%c" in the filter standing for this client's username / client id (see topicMatchesTemplate). */
+  topicMatchesTemplate(filter: string): boolean {
+    return topicMatchesTemplate(filter, this.m.topic, this.m.username, this.m.clientId);
   }
   /** subscribe hook: is this subscription filter within `filter` (see filterCovers)? */
   topicWithin(filter: string): boolean {

@@ -16,6 +16,9 @@
 const C_NUL = 0x00;
 const C_HASH = 0x23;
 const C_DOLLAR = 0x24;
+const C_PERCENT = 0x25;
+const C_c = 0x63;
+const C_u = 0x75;
 const C_PLUS = 0x2b;
 const C_SLASH = 0x2f;
 const MAX_TOPIC_BYTES = 65535;
@@ -76,6 +79,11 @@ let capEnd = 0;
 
 // Core matcher (both validated). NO_MATCH, NO_CAPTURE, or 0 with capture
 // `want` in capStart/capEnd.
+// Substitutions for "%u" and "%c" while topicMatchesTemplate runs (null: none usable).
+let templating = false;
+let substUser: string | null = null;
+let substId: string | null = null;
+
 function matchTopic(filter: string, topic: string, want: number): number {
   const fn = filter.length;
   const len = topic.length;
@@ -109,6 +117,16 @@ function matchTopic(filter: string, topic: string, want: number): number {
       while (fi < fn) {
         const ch = filter.charCodeAt(fi);
         if (ch === C_SLASH) break;
+        if (ch === C_PERCENT && templating && fi + 1 < fn) {
+          const token = filter.charCodeAt(fi + 1);
+          if (token === C_u || token === C_c) {
+            const sub = token === C_u ? substUser : substId;
+            if (sub === null || !topic.startsWith(sub, ti)) return NO_MATCH;
+            ti += sub.length;
+            fi += 2;
+            continue;
+          }
+        }
         if (ti >= len || topic.charCodeAt(ti) !== ch) return NO_MATCH;
         ti++;
         fi++;
@@ -131,6 +149,35 @@ function matchTopic(filter: string, topic: string, want: number): number {
     }
     fi++;
     ti++;
+  }
+}
+
+/** Usable as a "%u"/"%c" substitution: non-empty, and no '/', '+', '#' or U+0000. */
+function substitution(s: string | null): string | null {
+  if (s === null || s.length === 0) return null;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === C_SLASH || c === C_PLUS || c === C_HASH || c === C_NUL) return null;
+  }
+  return s;
+}
+
+/**
+ * topicMatches for a filter in which "%u" stands for the client's username
+ * (null: the client sent none) and "%c" for its client id, as in Mosquitto's
+ * ACL patterns. A filter that needs a substitution that is absent, empty, or
+ * contains '/', '+', '#' or U+0000 matches nothing; substitutions are taken
+ * literally. (Twin of topicMatchesTemplate in plugins-as/sdk/topic.ts.)
+ */
+export function topicMatchesTemplate(filter: string, topic: string, username: string | null, clientId: string): boolean {
+  if (!validTopic(filter, true) || !validTopic(topic, false)) return false;
+  substUser = substitution(username);
+  substId = substitution(clientId);
+  templating = true;
+  try {
+    return matchTopic(filter, topic, -1) !== NO_MATCH;
+  } finally {
+    templating = false;
   }
 }
 

@@ -5,7 +5,7 @@
 // allows it; otherwise "default" decides. %u and %c in a rule's topic stand for
 // the client's username and client id (a rule is skipped for clients whose
 // username or id contains '/', '+' or '#', so they cannot widen it).
-import { Config, Message, Verdict, log, filterCovers, topicMatches, validTopicFilter } from "../sdk";
+import { Config, Message, Verdict, log, filterCovers, validTopicFilter } from "../sdk";
 export * from "../sdk/exports";
 
 const READ: i32 = 1;
@@ -85,19 +85,25 @@ function unsafeForPattern(s: string): bool {
   return s.includes("/") || s.includes("+") || s.includes("#");
 }
 
+// The rule's filter with "%u" / "%c" replaced by the client's username / client
+// id, taken literally; null when one is needed and unusable. For SUBSCRIBE (a
+// filter against a filter); publish and deliver use msg.topicMatchesTemplate.
 function expand(rule: Rule, msg: Message): string | null {
-  let topic = rule.topic;
-  if (topic.includes("%u")) {
-    const user = msg.username;
-    if (!msg.hasUsername || user.length == 0 || unsafeForPattern(user)) return null;
-    topic = topic.split("%u").join(user); // not replaceAll: AssemblyScript 0.28's overruns its buffer
+  const t = rule.topic;
+  let out = "";
+  let from = 0;
+  for (let i = 0; i + 1 < t.length; i++) {
+    if (t.charCodeAt(i) != 0x25) continue; // '%'
+    const token = t.charCodeAt(i + 1);
+    if (token != 0x75 && token != 0x63) continue; // 'u', 'c'
+    if (token == 0x75 && !msg.hasUsername) return null;
+    const sub = token == 0x75 ? msg.username : msg.clientId;
+    if (sub.length == 0 || unsafeForPattern(sub)) return null;
+    out += t.substring(from, i) + sub;
+    i++;
+    from = i + 1;
   }
-  if (topic.includes("%c")) {
-    const id = msg.clientId;
-    if (id.length == 0 || unsafeForPattern(id)) return null;
-    topic = topic.split("%c").join(id);
-  }
-  return topic;
+  return out + t.substring(from);
 }
 
 function allowed(msg: Message, need: i32, subscribing: bool): bool {
@@ -110,9 +116,12 @@ function allowed(msg: Message, need: i32, subscribing: bool): bool {
     if (id !== null && !msg.clientIdEquals(id)) continue;
     let matched: bool;
     if (rule.templated) {
-      const topic = expand(rule, msg);
-      if (topic === null) continue;
-      matched = subscribing ? filterCovers(topic, msg.topic) : topicMatches(topic, msg.topicPtr, msg.topicLen);
+      if (subscribing) {
+        const filter = expand(rule, msg);
+        matched = filter !== null && filterCovers(filter, msg.topic);
+      } else {
+        matched = msg.topicMatchesTemplate(rule.topic);
+      }
     } else {
       matched = subscribing ? msg.topicWithin(rule.topic) : msg.topicMatches(rule.topic);
     }

@@ -2,7 +2,7 @@ import { HEADER_SIZE, Presence } from "./abi";
 import { set_payload, set_qos, set_retain, set_topic, set_ttl } from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json";
-import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches } from "./topic";
+import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
 
 /**
  * The message of the current hook call, read in place from the record the host
@@ -60,6 +60,11 @@ export class Message {
   clientIdEquals(id: string): bool { return bytesEqualString(this.clientIdPtr, this.clientIdLen, id); }
   usernameEquals(name: string): bool { return bytesEqualString(this.usernamePtr, this.usernameLen, name); }
   topicMatches(filter: string): bool { return topicMatches(filter, this.topicPtr, this.topicLen); }
+  /** topicMatches with "%u" / "%c" in the filter standing for this client's username / client id (see topicMatchesTemplate). */
+  topicMatchesTemplate(filter: string): bool {
+    const userLen = this.hasUsername ? this.usernameLen : -1;
+    return topicMatchesTemplate(filter, this.topicPtr, this.topicLen, this.usernamePtr, userLen, this.clientIdPtr, this.clientIdLen);
+  }
   /** subscribe hook: is this subscription filter within `filter` (see filterCovers)? */
   topicWithin(filter: string): bool { return filterCovers(filter, this.topic); }
   topicLevelCount(): i32 { return topicLevelCount(this.topicPtr, this.topicLen); }

@@ -20,6 +20,8 @@
 //   well-formed UTF-8 (the byte-level equivalent of "no lone surrogates").
 // - topicLevelCount: number of '/' + 1, and 0 for the empty topic.
 // - topicLevel: the index-th level, "" when out of range.
+// - topicMatchesTemplate: topicMatches with "%u"/"%c" in the filter standing
+//   for the client's username / client id (see the function).
 // - topicCapture: the index-th wildcard capture of a match, in filter order:
 //   each '+' captures its level, '#' captures the rest joined with '/' ("" when
 //   it matched the parent). null when no match or no such capture.
@@ -27,12 +29,22 @@
 const C_NUL: i32 = 0x00;
 const C_HASH: i32 = 0x23;
 const C_DOLLAR: i32 = 0x24;
+const C_PERCENT: i32 = 0x25;
+const C_c: i32 = 0x63;
+const C_u: i32 = 0x75;
 const C_PLUS: i32 = 0x2b;
 const C_SLASH: i32 = 0x2f;
 const MAX_TOPIC_BYTES: i32 = 65535;
 
 const NO_MATCH: i64 = -2;
 const NO_CAPTURE: i64 = -1;
+
+// Substitutions for "%u" and "%c" while topicMatchesTemplate runs (len -1: none usable).
+let templating = false;
+let substUser: usize = 0;
+let substUserLen: i32 = -1;
+let substId: usize = 0;
+let substIdLen: i32 = -1;
 
 // @ts-ignore: decorator
 @inline function fch(f: string, i: i32): i32 {
@@ -153,6 +165,20 @@ function matchTopic(filter: string, ptr: usize, len: i32, want: i32): i64 {
       while (fi < fn) {
         let ch = fch(filter, fi);
         if (ch == C_SLASH) break;
+        if (ch == C_PERCENT && templating && fi + 1 < fn) {
+          let token = fch(filter, fi + 1);
+          if (token == C_u || token == C_c) {
+            let sp = token == C_u ? substUser : substId;
+            let sl = token == C_u ? substUserLen : substIdLen;
+            if (sl < 0 || ti + sl > len) return NO_MATCH;
+            for (let k = 0; k < sl; k++) {
+              if (tb(ptr, ti + k) != tb(sp, k)) return NO_MATCH;
+            }
+            ti += sl;
+            fi += 2;
+            continue;
+          }
+        }
         if (ch < 0x80) {
           if (ti >= len || tb(ptr, ti) != ch) return NO_MATCH;
           ti++;
@@ -204,6 +230,37 @@ function matchTopic(filter: string, ptr: usize, len: i32, want: i32): i64 {
 export function topicMatches(filter: string, ptr: usize, len: i32): bool {
   if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return false;
   return matchTopic(filter, ptr, len, -1) != NO_MATCH;
+}
+
+// Usable as a "%u"/"%c" substitution: non-empty, and nothing that would widen
+// the filter or make it invalid ('/', '+', '#', U+0000). -1 when not.
+function substitutionLength(ptr: usize, len: i32): i32 {
+  if (len <= 0) return -1;
+  for (let i = 0; i < len; i++) {
+    let c = tb(ptr, i);
+    if (c == C_SLASH || c == C_PLUS || c == C_HASH || c == C_NUL) return -1;
+  }
+  return len;
+}
+
+/**
+ * topicMatches for a filter in which "%u" stands for the client's username and
+ * "%c" for its client id (UTF-8 bytes at userPtr/idPtr; userLen -1 when the
+ * client sent none), as in Mosquitto's ACL patterns. A filter that needs a
+ * substitution that is absent, empty, or contains '/', '+', '#' or U+0000
+ * matches nothing. Substitutions are taken literally (a username containing
+ * "%c" is not expanded again). Allocates nothing.
+ */
+export function topicMatchesTemplate(filter: string, ptr: usize, len: i32, userPtr: usize, userLen: i32, idPtr: usize, idLen: i32): bool {
+  if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return false;
+  substUser = userPtr;
+  substUserLen = substitutionLength(userPtr, userLen);
+  substId = idPtr;
+  substIdLen = substitutionLength(idPtr, idLen);
+  templating = true;
+  let r = matchTopic(filter, ptr, len, -1);
+  templating = false;
+  return r != NO_MATCH;
 }
 
 /** Number of levels ('/' count + 1); 0 for the empty topic. */
