@@ -184,7 +184,9 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
    * acknowledgements come back. It bounds what a client that stops
    * acknowledging can pile up, spares small devices a burst they cannot hold,
    * and keeps packet identifiers (65535 of them) from being reused while still
-   * in flight. QoS 0 is not held (MQTT orders messages per QoS).
+   * in flight. QoS 0 is not held (MQTT orders messages per QoS). Retained
+   * messages sent for a new subscription are paced by the window instead of
+   * counting as a backlog.
    *
    * The router's callback is released when a message is held, as for the send
    * queue, so a client that stops acknowledging stalls only itself. As with
@@ -200,7 +202,10 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     const deliverQoS = client.deliverQoS;
     const unacked = new Set<number>();
     let admitted = 0; // handed to aedes and not yet written, or dropped by it
-    let held: AedesPublishPacket[] = [];
+    // Waiting for the window, in order. `callback` is kept only for retained
+    // messages, whose sender waits for it; `live` counts the others.
+    let held: { packet: AedesPublishPacket; callback: (() => void) | null }[] = [];
+    let live = 0;
     let closed = false;
 
     observeOutgoing(client.conn, (packet) => {
@@ -209,10 +214,14 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     client._parser.on("packet", (packet) => {
       if ((packet.cmd === "puback" || packet.cmd === "pubcomp") && packet.messageId !== undefined && unacked.delete(packet.messageId)) release();
     });
-    client.conn.once("close", () => {
+    const drop = () => {
       closed = true;
+      const waiting = held;
       held = [];
-    });
+      live = 0;
+      for (const h of waiting) if (h.callback) setImmediate(h.callback); // let a retained-message stream finish
+    };
+    client.conn.once("close", drop);
 
     windows.set(client, () => ({ inflight: unacked.size, waiting: held.length }));
     const hasRoom = () => unacked.size + admitted < window;
@@ -227,25 +236,33 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     const noop = () => {};
     function release(): void {
       while (held.length > 0 && hasRoom() && !closed) {
-        const packet = held.shift()!;
+        const { packet, callback } = held.shift()!;
+        if (!callback) live--;
         // aedes drops a delivery whose counter is not above the last one it
         // delivered; later messages have gone out while this one waited.
         if (packet.brokerId) client.duplicates[packet.brokerId] = packet.brokerCounter - 1;
-        admit(packet, noop);
+        admit(packet, callback ?? noop);
       }
     }
 
     client.deliverQoS = (packet, callback) => {
       if (packet.qos === 0 || closed) return deliverQoS(packet, callback);
       if (held.length === 0 && hasRoom()) return admit(packet, callback);
-      if (maxHeld > 0 && held.length >= maxHeld) {
-        const detail = `slow consumer: ${held.length} messages waiting behind ${unacked.size} unacknowledged ones (limit ${maxHeld})`;
+      if (packet.retain) {
+        // Retained messages for a new subscription: aedes sends the next one
+        // when this callback runs, so keeping it paces them with the window
+        // (a large retained set is not a slow consumer's backlog).
+        held.push({ packet, callback });
+        return;
+      }
+      if (maxHeld > 0 && live >= maxHeld) {
+        const detail = `slow consumer: ${live} messages waiting behind ${unacked.size} unacknowledged ones (limit ${maxHeld})`;
         onViolation("maxQueuedMessages", client, detail);
-        closed = true;
-        held = [];
         client.conn.destroy(new LimitError("maxQueuedMessages", detail));
+        drop();
       } else {
-        held.push(packet);
+        held.push({ packet, callback: null });
+        live++;
       }
       setImmediate(callback);
     };

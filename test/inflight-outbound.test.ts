@@ -116,6 +116,30 @@ describe("maxInflightOutbound", { timeout: 60_000 }, () => {
     raw.socket.destroy();
   });
 
+  test("retained messages sent for a new subscription wait for the window without counting as a backlog", async () => {
+    await broker.stop();
+    broker = await startTestBroker({ persistence: "memory", limits: { maxInflightOutbound: 2, maxQueuedMessages: 3 } });
+    const pub = await connect(broker.url);
+    for (let i = 0; i < 10; i++) await pub.publishAsync(`kept/${i}`, `m${i}`, { qos: 1, retain: true });
+    await end(pub);
+    const raw = await rawSubscriber(broker, [
+      { topic: "kept/#", qos: 1 },
+      { topic: "probe", qos: 0 },
+    ]);
+    await waitForPublishes(raw, "kept/", 2);
+    await probe(broker, raw);
+    assert.equal(publishes(raw, "kept/").length, 2, "the window holds the rest back");
+    assert.equal(raw.closed, false, "a subscriber to many retained messages is not a slow consumer");
+    for (let acked = 0; acked < 10; acked++) {
+      const next = publishes(raw, "kept/")[acked]!;
+      raw.write({ cmd: "puback", messageId: next.messageId });
+      await waitForPublishes(raw, "kept/", Math.min(10, acked + 3));
+    }
+    assert.deepEqual(payloads(publishes(raw, "kept/")).sort(), range(0, 10).sort());
+    assert.ok(publishes(raw, "kept/").every((p) => p.retain), "sent with RETAIN set");
+    raw.socket.destroy();
+  });
+
   test("0 means no window: everything goes out unacknowledged", async () => {
     await broker.stop();
     broker = await startTestBroker({ persistence: "memory", limits: { maxInflightOutbound: 0 } });
