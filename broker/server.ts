@@ -18,6 +18,7 @@ import { openPersistence, type OpenedPersistence } from "./persistence/index.js"
 import { BrokerStats } from "./stats.js";
 import { storeFigures } from "./store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./sys.js";
+import { batchWrites } from "./write-batching.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -198,6 +199,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     installAedesFixes(aedes);
 
     const handle = (stream: Duplex, req?: IncomingMessage) => {
+      batchWrites(stream);
       const client: Client = broker.handle(stream, req);
       observed.attachClient(client, stream, req);
       guards.attachClient(client);

@@ -1,0 +1,52 @@
+// broker/write-batching.ts: packets written in separate ticks of one event-loop
+// turn leave in one write, as mqtt-packet alone batches only one synchronous run.
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { Writable } from "node:stream";
+import { test } from "node:test";
+import { batchWrites } from "../broker/write-batching.js";
+
+const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as { writeToStream(packet: object, stream: Writable): boolean };
+
+/** A stream that records how many writes reach it and how many packets each carries. */
+function recorder(): { stream: Writable; writes: number[] } {
+  const writes: number[] = [];
+  const stream = new Writable({
+    write(_chunk, _enc, cb) {
+      writes.push(1);
+      cb();
+    },
+    writev(chunks, cb) {
+      writes.push(chunks.length);
+      cb();
+    },
+  });
+  return { stream, writes };
+}
+
+/** Three PUBACKs, each written in its own tick of the same turn (as wasmq's publish path does). */
+async function threeTicks(stream: Writable): Promise<void> {
+  for (const messageId of [1, 2, 3]) {
+    mqttPacket.writeToStream({ cmd: "puback", messageId }, stream);
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
+test("writes from several ticks of one turn leave together; without it, one write per tick", async () => {
+  const plain = recorder();
+  await threeTicks(plain.stream);
+  assert.equal(plain.writes.length, 3, "mqtt-packet alone: a write per tick");
+
+  const batched = recorder();
+  batchWrites(batched.stream);
+  await threeTicks(batched.stream);
+  assert.equal(batched.writes.length, 1, "one write for the turn");
+  assert.equal(batched.writes[0], plain.writes.reduce((a, b) => a + b, 0), "carrying every chunk of the three packets");
+
+  // The next turn starts a new batch.
+  await threeTicks(batched.stream);
+  assert.equal(batched.writes.length, 2);
+  assert.equal(batched.stream.writableCorked, 0, "nothing left corked");
+});
