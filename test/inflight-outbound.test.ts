@@ -149,21 +149,22 @@ describe("maxInflightOutbound", { timeout: 60_000 }, () => {
     raw.socket.destroy();
   });
 
-  test("a client that stops acknowledging is cut off past maxQueuedMessages held messages; what it was sent and held survives", async () => {
+  test("a client that stops acknowledging is cut off past maxQueuedBytes held; what it was sent and held survives in its session", async () => {
     await broker.stop();
-    broker = await startTestBroker({ limits: { maxInflightOutbound: 2, maxQueuedMessages: 5 } });
+    broker = await startTestBroker({ limits: { maxInflightOutbound: 2, maxQueuedBytes: 100, maxQueuedMessages: 8 } });
     const raw = await rawSubscriber(broker, [{ topic: "s/#", qos: 1 }], "stuck");
-    // Two in flight, five held, and the eighth is one too many.
-    await publishAll(broker, "s/a", range(0, 8), 1);
+    const padded = (list: string[]) => list.map((m) => m.padEnd(20, "."));
+    // Two in flight; then 20-byte payloads wait until the sixth makes 120 > 100 bytes.
+    await publishAll(broker, "s/a", padded(range(0, 8)), 1);
     await raw.waitClosed();
-    assert.equal(broker.stats.limitRejections.maxQueuedMessages, 1);
-    assert.deepEqual(payloads(publishes(raw, "s/")), range(0, 2), "only the window was sent");
+    assert.equal(broker.stats.limitRejections.maxQueuedBytes, 1);
+    assert.deepEqual(payloads(publishes(raw, "s/")), padded(range(0, 2)), "only the window was sent");
 
-    // Offline now, with eight stored: past the same limit, new messages are not queued.
+    // Offline now, with eight stored: at maxQueuedMessages, new messages are not queued.
     const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
     for (let i = 0; i < 500 && "stuck" in clients; i++) await new Promise((r) => setTimeout(r, 10));
-    await publishAll(broker, "s/a", range(8, 10), 1);
-    assert.equal(broker.stats.limitRejections.maxQueuedMessages, 3);
+    await publishAll(broker, "s/a", padded(range(8, 10)), 1);
+    assert.equal(broker.stats.limitRejections.maxQueuedMessages, 2);
 
     const back = mqtt.connect(broker.url, { clientId: "stuck", clean: false, reconnectPeriod: 0 });
     back.on("error", () => {});
@@ -174,9 +175,28 @@ describe("maxInflightOutbound", { timeout: 60_000 }, () => {
     await got.waitFor(9);
     assert.deepEqual(
       got.messages.map((m) => m.payload.toString()),
-      [...range(0, 8), "p"],
+      [...padded(range(0, 8)), "p"],
     );
     await end(back);
+  });
+
+  test("messages waiting and no acknowledgement for drainTimeoutMs: disconnected; acknowledging keeps the client", async () => {
+    await broker.stop();
+    broker = await startTestBroker({ persistence: "memory", limits: { maxInflightOutbound: 1, drainTimeoutMs: 300 } });
+    const polite = await rawSubscriber(broker, [{ topic: "d/#", qos: 1 }]);
+    const silent = await rawSubscriber(broker, [{ topic: "d/#", qos: 1 }]);
+    const pub = await connect(broker.url);
+    for (let i = 0; i < 3; i++) {
+      await pub.publishAsync("d/x", `m${i}`, { qos: 1 });
+      const next = (await waitForPublishes(polite, "d/", i + 1))[i]!;
+      polite.write({ cmd: "puback", messageId: next.messageId });
+    }
+    await silent.waitClosed();
+    assert.equal(broker.stats.limitRejections.drainTimeoutMs, 1);
+    assert.deepEqual(payloads(publishes(silent, "d/")), ["m0"], "the window's one message");
+    assert.equal(polite.closed, false);
+    await end(pub);
+    polite.socket.destroy();
   });
 
   test("under load: five publishers, a window of 5, every message once and in each publisher's order", async () => {
