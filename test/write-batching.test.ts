@@ -50,3 +50,19 @@ test("writes from several ticks of one turn leave together; without it, one writ
   assert.equal(batched.writes.length, 2);
   assert.equal(batched.stream.writableCorked, 0, "nothing left corked");
 });
+
+test("a turn's batch is flushed early past 8 KB, so batching never looks like a slow consumer", async () => {
+  const batched = recorder();
+  batchWrites(batched.stream);
+  const payload = Buffer.alloc(1000, 0x61);
+  let refused = 0;
+  for (let i = 0; i < 40; i++) {
+    if (!mqttPacket.writeToStream({ cmd: "publish", topic: "t", payload, qos: 0, retain: false, dup: false }, batched.stream)) refused++;
+    await new Promise<void>((resolve) => process.nextTick(resolve));
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(refused, 0, "write() never reported the stream over its high-water mark");
+  assert.ok(batched.writes.length >= 4 && batched.writes.length <= 8, `40 KB in ${batched.writes.length} writes`);
+  assert.equal(batched.stream.writableCorked, 0);
+});
