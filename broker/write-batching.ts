@@ -10,7 +10,7 @@
  * aedes made one. Holding the cork until the turn ends (setImmediate) puts
  * them back together, and likewise a subscriber's deliveries, which aedes
  * issues one per setImmediate. Measured with the bench's standard chain
- * (2026-11-27): QoS 1 throughput 0.51–0.62× bare aedes' before, 1.16–1.25×
+ * (2026-11-27): QoS 1 throughput 0.51–0.62× bare aedes' before, 1.03–1.25×
  * after.
  *
  * A batch is flushed early once FLUSH_BYTES wait: corked bytes count against
