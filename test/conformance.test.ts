@@ -4,8 +4,7 @@
 // say "(aedes deviation)".
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { collect, connect, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
+import { brokerForgot, collect, connect, connectCollecting, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
 import { mqttString, rawPacket, RawClient } from "./ops-raw-mqtt.js";
 
 let broker: TestBroker;
@@ -17,24 +16,7 @@ before(async () => {
 });
 after(() => broker.stop());
 
-/** Connect with a collector attached before CONNACK, so messages replayed right after it are not missed. */
-async function connectCollecting(url: string, opts: IClientOptions): Promise<{ client: MqttClient; got: ReturnType<typeof collect> }> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  const got = collect(client);
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  client.on("error", () => {});
-  return { client, got };
-}
 
-/** Wait until the broker itself has let go of a client (the socket closing on our side comes first). */
-async function brokerForgot(clientId: string): Promise<void> {
-  const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
-  for (let i = 0; i < 500 && clients[clientId]; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.equal(clients[clientId], undefined, `broker still holds ${clientId}`);
-}
 
 const id = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 const publishBody = (topic: Buffer | string, payload = "x") => Buffer.concat([mqttString(topic), Buffer.from(payload)]);
@@ -278,7 +260,7 @@ describe("PUBLISH and retained messages", { timeout: 30_000 }, () => {
     away.client.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: `${base}/+`, qos: 1 }] });
     await away.client.next("suback");
     away.client.destroy();
-    await brokerForgot(cid);
+    await brokerForgot(broker, cid);
     const pub = await connect(broker.url);
     await pub.publishAsync(`${base}/x`, "q2", { qos: 2 });
     const back = await RawClient.connect(port, { clientId: cid, clean: false });
@@ -288,7 +270,7 @@ describe("PUBLISH and retained messages", { timeout: 30_000 }, () => {
     back.client.write({ cmd: "subscribe", messageId: 2, subscriptions: [{ topic: `${base}/+`, qos: 1 }] });
     await back.client.next("suback"); // the PUBACK before it has been handled
     back.client.destroy();
-    await brokerForgot(cid);
+    await brokerForgot(broker, cid);
     const again = await RawClient.connect(port, { clientId: cid, clean: false });
     await pub.publishAsync(`${base}/y`, "after", { qos: 1 });
     const next = await again.client.next("publish");
@@ -308,7 +290,7 @@ describe("PUBLISH and retained messages", { timeout: 30_000 }, () => {
     const original = await first.client.next("publish");
     assert.equal(original.dup, false);
     first.client.destroy(); // gone without PUBACK
-    await brokerForgot(cid);
+    await brokerForgot(broker, cid);
     await pub.publishAsync(topic, "queued", { qos: 1 });
     const back = await RawClient.connect(port, { clientId: cid, clean: false });
     const a = await back.client.next("publish");
@@ -337,7 +319,7 @@ describe("PUBLISH and retained messages", { timeout: 30_000 }, () => {
     await subscribe(away, filters[0]!, 0);
     await subscribe(away, filters[1]!, 1);
     await end(away);
-    await brokerForgot(cid);
+    await brokerForgot(broker, cid);
     const pub = await connect(broker.url);
     await pub.publishAsync(`${base}/x`, "once", { qos: 1 });
     await liveGot.waitFor(1);

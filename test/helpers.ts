@@ -1,4 +1,6 @@
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -153,4 +155,35 @@ export async function settle(client: MqttClient): Promise<void> {
 
 export async function end(...clients: (MqttClient | undefined)[]): Promise<void> {
   await Promise.all(clients.map((c) => c?.endAsync(true).catch(() => {})));
+}
+
+/** Connect with the collector attached first: a returning session's queue arrives right after CONNACK. */
+export async function connectCollecting(url: string, opts: IClientOptions): Promise<{ client: MqttClient; got: ReturnType<typeof collect> }> {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const got = collect(client);
+  await new Promise<void>((resolve, reject) => {
+    client.once("connect", () => resolve());
+    client.once("error", reject);
+  });
+  client.removeAllListeners("error");
+  client.on("error", () => {});
+  return { client, got };
+}
+
+/** Wait until the broker itself has let go of a client (the socket closing on the client's side comes first). */
+export async function brokerForgot(broker: RunningBroker, clientId: string): Promise<void> {
+  const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
+  for (let i = 0; i < 500 && clientId in clients; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(!(clientId in clients), `broker still holds ${clientId}`);
+}
+
+/** A TCP port that was free a moment ago (for tests that must name one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -2,9 +2,8 @@
 // running the compiled probe fixture (and its chain neighbours).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import mqtt from "mqtt";
 import { buildFixture } from "./fixtures.js";
-import { collect, connect, connectRefused, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
+import { brokerForgot, collect, connect, connectCollecting, connectRefused, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
 
 describe("plugin hooks through the broker (Wasm probe plugin)", () => {
   let broker: TestBroker;
@@ -114,14 +113,11 @@ describe("plugin hooks through the broker (Wasm probe plugin)", () => {
     const away = await connect(broker.url, { clientId: "loud-away", clean: false });
     await subscribe(away, "shout/+", 1);
     await end(away);
-    const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
-    for (let i = 0; i < 500 && clients["loud-away"]; i++) await new Promise((r) => setTimeout(r, 10));
+    await brokerForgot(broker, "loud-away");
     const pub = await connect(broker.url);
     await pub.publishAsync("shout/one", "one", { qos: 1 });
     await pub.publishAsync("shout/two", "two", { qos: 2 });
-    const back = mqtt.connect(broker.url, { clientId: "loud-away", clean: false, reconnectPeriod: 0 });
-    back.on("error", () => {});
-    const got = collect(back); // listening before CONNACK: the queue follows it at once
+    const { client: back, got } = await connectCollecting(broker.url, { clientId: "loud-away", clean: false });
     await got.waitFor(2);
     assert.deepEqual(
       got.messages.map((m) => [m.topic, m.payload.toString(), m.qos]),

@@ -3,10 +3,9 @@
 // back. Watched on the wire with a raw client that acknowledges when told to.
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
-import mqtt from "mqtt";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { CLI, collect, connect, end, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
+import { brokerForgot, CLI, collect, connect, connectCollecting, end, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
 import { RawClient, type Packet } from "./ops-raw-mqtt.js";
 
 const publishes = (c: RawClient, prefix: string) => c.packets.filter((p) => p.cmd === "publish" && p.topic?.startsWith(prefix));
@@ -161,14 +160,11 @@ describe("maxInflightOutbound", { timeout: 60_000 }, () => {
     assert.deepEqual(payloads(publishes(raw, "s/")), padded(range(0, 2)), "only the window was sent");
 
     // Offline now, with eight stored: at maxQueuedMessages, new messages are not queued.
-    const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
-    for (let i = 0; i < 500 && "stuck" in clients; i++) await new Promise((r) => setTimeout(r, 10));
+    await brokerForgot(broker, "stuck");
     await publishAll(broker, "s/a", padded(range(8, 10)), 1);
     assert.equal(broker.stats.limitRejections.maxQueuedMessages, 2);
 
-    const back = mqtt.connect(broker.url, { clientId: "stuck", clean: false, reconnectPeriod: 0 });
-    back.on("error", () => {});
-    const got = collect(back);
+    const { client: back, got } = await connectCollecting(broker.url, { clientId: "stuck", clean: false });
     await got.waitFor(8);
     await subscribe(back, "after", 1);
     await back.publishAsync("after", "p", { qos: 1 });

@@ -6,31 +6,22 @@
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, describe, test } from "node:test";
-import mqtt, { type MqttClient } from "mqtt";
-import { collect, connect, end, startTestBroker, subscribe, tempDir, type Received, type TestBroker } from "./helpers.js";
+import type { MqttClient } from "mqtt";
+import { brokerForgot, collect, connect, connectCollecting, end, startTestBroker, subscribe, tempDir, type Received, type TestBroker } from "./helpers.js";
 
 const LIMIT = 5;
-
-/** Wait until the broker no longer counts the client as connected (its enqueues are then offline ones). */
-async function waitOffline(broker: TestBroker, clientId: string): Promise<void> {
-  const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
-  for (let i = 0; i < 500 && clientId in clients; i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(!(clientId in clients), `${clientId} still connected`);
-}
 
 /** Subscribe a persistent session at QoS 1 and leave. */
 async function leaveSession(broker: TestBroker, clientId: string, filter: string): Promise<void> {
   const c = await connect(broker.url, { clientId, clean: false });
   await subscribe(c, filter, 1);
   await c.endAsync();
-  await waitOffline(broker, clientId);
+  await brokerForgot(broker, clientId);
 }
 
 /** Reconnect a persistent session with the message handler in place before CONNACK, and take `count` messages. */
 async function resume(broker: TestBroker, clientId: string, count: number): Promise<{ client: MqttClient; got: Received[] }> {
-  const client = mqtt.connect(broker.url, { clientId, clean: false, reconnectPeriod: 0 });
-  client.on("error", () => {});
-  const got = collect(client);
+  const { client, got } = await connectCollecting(broker.url, { clientId, clean: false });
   await got.waitFor(count);
   return { client, got: got.messages };
 }
@@ -84,7 +75,7 @@ for (const persistence of ["lmdb", "memory"] as const) {
 
       // Acknowledged messages leave the queue: gone again, the session has room for LIMIT more.
       await away.client.endAsync();
-      await waitOffline(broker, "away");
+      await brokerForgot(broker, "away");
       await publishAll(broker, "q/b", range(10, 10 + LIMIT));
       assert.equal(broker.stats.limitRejections.maxQueuedMessages, before + 3, "nothing dropped while there was room");
       const again = await resume(broker, "away", LIMIT);

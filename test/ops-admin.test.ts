@@ -4,13 +4,12 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, parseRawConfig, resolveConfig } from "../broker/config.js";
 import { buildFixture } from "./fixtures.js";
-import { CLI, collect, connect, end, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+import { CLI, collect, connect, end, freePort, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
 
 const TOKEN = "admin-token-0123456789";
 const NATIVE_AUTH = fileURLToPath(new URL("./ops-native-auth.js", import.meta.url));
@@ -270,12 +269,3 @@ describe("admin API exposure", { timeout: 30_000 }, () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Writable } from "node:stream";
@@ -12,7 +11,7 @@ import { after, describe, test } from "node:test";
 import { pino } from "pino";
 import { parseRawConfig, resolveConfig, type RawConfig } from "../broker/config.js";
 import { startBroker, type RunningBroker } from "../broker/server.js";
-import { CLI, connect, connectRefused, end, tempDir } from "./helpers.js";
+import { CLI, connect, connectRefused, end, freePort, tempDir } from "./helpers.js";
 import { RawClient } from "./ops-raw-mqtt.js";
 
 interface Line {
@@ -187,12 +186,3 @@ describe("secure defaults", { timeout: 60_000 }, () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}

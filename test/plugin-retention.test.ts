@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import { assertConfigRefused, assertExampleConfigLoads, assertTwinsAgree, pick, prng, type TimedMessage } from "./differential-state.js";
-import { collect, connect, end, native, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
+import { brokerForgot, collect, connect, connectCollecting, end, native, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
 
 const RETAINED = 0;
 const OFFLINE_QUEUE = 1;
@@ -72,25 +72,7 @@ describe("retention: Wasm and native twins agree", () => {
   test("config.example.json is accepted by both twins", () => assertExampleConfigLoads("retention"));
 });
 
-/** Wait until the broker has let go of a client (a disconnect is seen by the client before the broker). */
-async function offline(broker: TestBroker, clientId: string): Promise<void> {
-  const clients = (broker.aedes as unknown as { clients: Record<string, unknown> }).clients;
-  for (let i = 0; i < 500 && clientId in clients; i++) await sleep(10);
-  assert.ok(!(clientId in clients), `${clientId} is still connected`);
-}
 
-/** Connect with the collector attached first: a returning session's queue arrives right after CONNACK. */
-async function connectCollecting(url: string, opts: IClientOptions): Promise<{ client: MqttClient; got: ReturnType<typeof collect> }> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
-  const got = collect(client);
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  client.removeAllListeners("error");
-  client.on("error", () => {});
-  return { client, got };
-}
 
 async function payloadsAfterSettle(sub: MqttClient, got: ReturnType<typeof collect>): Promise<string[]> {
   await settle(sub);
@@ -144,7 +126,7 @@ for (const kind of ["wasm", "native"] as const) {
       let sub = await connect(broker.url, session);
       await subscribe(sub, ["q/#", "telemetry/#"], 1);
       await end(sub);
-      await offline(broker, session.clientId);
+      await brokerForgot(broker, session.clientId);
       const pub = await connect(broker.url);
       await pub.publishAsync("telemetry/t", "not queued", { qos: 1 });
       for (let i = 0; i < 6; i++) await pub.publishAsync(`q/${i}`, String(i), { qos: 1 });
@@ -154,7 +136,7 @@ for (const kind of ["wasm", "native"] as const) {
       await got.waitFor(3);
       assert.deepEqual(await payloadsAfterSettle(sub, got), ["q/0=0", "q/1=1", "q/2=2"]);
       await end(sub);
-      await offline(broker, session.clientId);
+      await brokerForgot(broker, session.clientId);
       for (let i = 6; i < 8; i++) await pub.publishAsync(`q/${i}`, String(i), { qos: 1 });
 
       ({ client: sub, got } = await connectCollecting(broker.url, session));
@@ -168,7 +150,7 @@ for (const kind of ["wasm", "native"] as const) {
       let sub = await connect(broker.url, session);
       await subscribe(sub, ["expiring/#", "q/#"], 1);
       await end(sub);
-      await offline(broker, session.clientId);
+      await brokerForgot(broker, session.clientId);
       const pub = await connect(broker.url);
       await pub.publishAsync("short/dev-2", "soon gone", { qos: 1, retain: true });
       await pub.publishAsync("status/dev-2", "stays", { qos: 1, retain: true });
