@@ -38,7 +38,7 @@ function portOption(name: string, value: string | undefined): number | undefined
 
 // The admin client loads without the broker (aedes, LMDB, the Wasm host): it starts fast.
 async function admin(argv: string[]): Promise<void> {
-  const { AdminCliError, runAdmin } = await import("./admin-cli.js");
+  const { AdminCliError, runAdmin } = await import("./ops/admin-cli.js");
   try {
     process.stdout.write(`${await runAdmin(argv)}\n`);
   } catch (err) {

@@ -1,6 +1,6 @@
 // MQTT 3.1.1 normative statements a server must honour, checked on the wire.
 // Statement ids in test names are the spec's ([MQTT-x.y.z-n]). Several of them
-// are aedes deviations that wasmq corrects in broker/conformance.ts; those tests
+// are aedes deviations that wasmq corrects in broker/protocol/conformance.ts; those tests
 // say "(aedes deviation)".
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";

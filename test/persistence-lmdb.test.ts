@@ -27,7 +27,7 @@ import {
   type LmdbPersistence,
 } from "../broker/persistence/lmdb.js";
 import { createMemoryPersistence } from "../broker/persistence/memory.js";
-import { createPluginStore, LmdbKvStore } from "../broker/plugin-store.js";
+import { createPluginStore, LmdbKvStore } from "../broker/persistence/plugin-kv.js";
 
 const require = createRequire(import.meta.url);
 const Packet = require("aedes-packet") as new (o: object, b?: { id: string; counter: number }) => Record<string, unknown>;

@@ -1,10 +1,10 @@
-// broker/write-batching.ts: packets written in separate ticks of one event-loop
+// broker/protocol/write-batching.ts: packets written in separate ticks of one event-loop
 // turn leave in one write, as mqtt-packet alone batches only one synchronous run.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import { test } from "node:test";
-import { batchWrites } from "../broker/write-batching.js";
+import { batchWrites } from "../broker/protocol/write-batching.js";
 
 const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as { writeToStream(packet: object, stream: Writable): boolean };
 

@@ -51,7 +51,7 @@
  *   (noisy, shared) VM; `noSync` would be ~0.1 ms but is not offered since it
  *   can corrupt the file on power loss.
  *
- * Plugin KV writes (broker/plugin-store.ts) go through a write-behind cache:
+ * Plugin KV writes (broker/persistence/plugin-kv.ts) go through a write-behind cache:
  * readable at once, committed with the next batch (milliseconds later), so a
  * crash can lose the writes of the last few milliseconds; destroy() flushes.
  *
@@ -68,7 +68,7 @@ import path from "node:path";
 import { Readable } from "node:stream";
 import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from "lmdb";
 import { DEFAULT_KV_LIMITS, type KvLimits, type KvStore } from "../../host/kv.js";
-import { createPluginStore, flushPluginStore, type LmdbKvStore } from "../plugin-store.js";
+import { createPluginStore, flushPluginStore, type LmdbKvStore } from "./plugin-kv.js";
 
 // ---------------------------------------------------------------------------
 // CommonJS pieces of aedes-persistence (and what it depends on). Resolving
@@ -174,7 +174,7 @@ export interface SubscriptionLike {
 //
 // The expiry is recorded in a WeakMap keyed by the packet OBJECT, so it must
 // be set on the very object handed to storeRetained / outgoingEnqueue(Combi)
-// — i.e. by wrapping those persistence methods (broker/hooks.ts does). aedes
+// — i.e. by wrapping those persistence methods (broker/protocol/hooks.ts does). aedes
 // wraps every published packet (`new Packet(packet, broker)` in
 // Aedes#publish) before the persistence sees it, so tagging the wire packet in
 // authorizePublish would NOT reach the persistence. (Keying by the shared

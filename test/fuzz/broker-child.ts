@@ -8,7 +8,7 @@ import { rmSync } from "node:fs";
 import { pino } from "pino";
 import { parseRawConfig, resolveConfig } from "../../broker/config.js";
 import { startBroker } from "../../broker/server.js";
-import { storeFigures } from "../../broker/store-figures.js";
+import { storeFigures } from "../../broker/ops/store-figures.js";
 import { tempDir } from "../helpers.js";
 import { FUZZ_LIMITS, type HeapReport } from "./shared.js";
 

@@ -19,11 +19,11 @@
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
-import type { BrokerConfig } from "./config.js";
+import type { BrokerConfig } from "../config.js";
 import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
 import { observeOutgoing } from "./wire-tap.js";
-import { ConnackCode, refuseConnect, utf8Length } from "./protocol.js";
-import type { LimitName } from "./stats.js";
+import { ConnackCode, refuseConnect, utf8Length } from "./mqtt.js";
+import type { LimitName } from "../ops/stats.js";
 
 export class LimitError extends Error {
   constructor(

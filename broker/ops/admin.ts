@@ -22,9 +22,9 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import type { PluginChain, PluginSlot } from "../host/index.js";
-import { usernameOf } from "./hooks.js";
-import { listen } from "./listeners.js";
+import type { PluginChain, PluginSlot } from "../../host/index.js";
+import { usernameOf } from "../protocol/hooks.js";
+import { listen } from "../net/listeners.js";
 import type { BrokerMetrics } from "./metrics.js";
 import type { Observer } from "./observe.js";
 

@@ -15,9 +15,9 @@
  * one. Plugins choose.
  */
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
-import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../host/index.js";
-import type { PersistenceExpiry } from "./persistence/index.js";
-import { topicMatches } from "../host/native/topic.js";
+import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../../host/index.js";
+import type { PersistenceExpiry } from "../persistence/index.js";
+import { topicMatches } from "../../host/native/topic.js";
 
 interface ClientIdentity {
   username: string | null;

@@ -7,7 +7,7 @@
  */
 import type { Aedes, Client } from "aedes";
 import type { Readable } from "node:stream";
-import type { OpenedPersistence } from "./persistence/index.js";
+import type { OpenedPersistence } from "../persistence/index.js";
 
 interface LmdbCounts {
   asyncPersistence: { dbs: { retained: { getStats(): { entryCount: number } }; outgoing: { getStats(): { entryCount: number } } } };

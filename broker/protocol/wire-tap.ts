@@ -8,7 +8,7 @@
  * Observers see the packet object before it is serialized and may correct it
  * (the CONNACK session-present fix in conformance.ts does).
  */
-import { mqttPacket } from "./protocol.js";
+import { mqttPacket } from "./mqtt.js";
 
 export interface OutgoingPacket {
   cmd: string;

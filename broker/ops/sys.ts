@@ -9,7 +9,7 @@
  */
 import type { Aedes } from "aedes";
 import type { Logger } from "pino";
-import type { ConnectionTracker } from "./connections.js";
+import type { ConnectionTracker } from "../net/connections.js";
 import type { BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
 

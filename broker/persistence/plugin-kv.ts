@@ -29,7 +29,7 @@
  * key whose write is still pending.
  */
 import type { Database, RootDatabase } from "lmdb";
-import { checkKvLimits, DEFAULT_KV_LIMITS, KvLimitError, type KvLimits, type KvStore } from "../host/kv.js";
+import { checkKvLimits, DEFAULT_KV_LIMITS, KvLimitError, type KvLimits, type KvStore } from "../../host/kv.js";
 
 export const PLUGIN_KV_DB_NAME = "plugin-kv";
 

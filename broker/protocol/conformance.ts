@@ -45,8 +45,8 @@
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import { pipeline, Transform, type Readable } from "node:stream";
-import type { KvStore } from "../host/index.js";
-import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, matchesFilter, refuseConnect } from "./protocol.js";
+import type { KvStore } from "../../host/index.js";
+import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, matchesFilter, refuseConnect } from "./mqtt.js";
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */

@@ -87,7 +87,7 @@ export function matchesFilter(filter: string, topic: string): boolean {
 }
 
 /** CONNACK return codes (MQTT 3.1.1 table 3.1): the same table plugins use. */
-export { ReturnCode as ConnackCode } from "../host/index.js";
+export { ReturnCode as ConnackCode } from "../../host/index.js";
 
 /**
  * Answer a CONNECT with a refusal and close once the CONNACK is written

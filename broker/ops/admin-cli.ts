@@ -5,7 +5,7 @@
  */
 import { request as httpRequest } from "node:http";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./config.js";
+import { ConfigError, loadConfig } from "../config.js";
 
 export const ADMIN_HELP = `wasmq admin — control a running broker through its admin API
 

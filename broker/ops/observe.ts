@@ -8,10 +8,10 @@ import type { Aedes, Client } from "aedes";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { usernameOf } from "./hooks.js";
-import { LimitError } from "./limits.js";
+import { usernameOf } from "../protocol/hooks.js";
+import { LimitError } from "../protocol/limits.js";
 import type { BrokerStats, LimitName } from "./stats.js";
-import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
+import { observeOutgoing, type OutgoingPacket } from "../protocol/wire-tap.js";
 
 interface Session {
   remote: string;

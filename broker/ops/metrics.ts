@@ -14,8 +14,8 @@
  */
 import type { Aedes, Client } from "aedes";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { HookName, PluginChain, PluginSlot } from "../host/index.js";
-import type { ConnectionTracker } from "./connections.js";
+import type { HookName, PluginChain, PluginSlot } from "../../host/index.js";
+import type { ConnectionTracker } from "../net/connections.js";
 import { LIMIT_NAMES, type BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
 
