@@ -5,7 +5,7 @@ import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.j
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
-import { PluginSlot, type PluginSpec } from "./plugin-slot.js";
+import { PluginSlot, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
 
 export interface ChainOptions {
@@ -116,12 +116,12 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     for (const slot of this.byHook.tick) for (const e of slot.tick(nowMs)) this.opts.publish(e);
   }
 
-  /** Reload one plugin (or all) from disk; resolves to the names that failed. */
-  async reload(name?: string): Promise<{ plugin: string; ok: boolean; error: string | null }[]> {
+  /** Reload one plugin (or all) from disk, or one from given bytes; resolves to each one's outcome. */
+  async reload(name?: string, from: ReloadSource = {}): Promise<{ plugin: string; ok: boolean; error: string | null }[]> {
     const targets = name === undefined ? this.slots : this.slots.filter((s) => s.name === name);
     const results = [];
     for (const slot of targets) {
-      const ok = await slot.reload();
+      const ok = await slot.reload(from);
       this.emit("reload", slot.name, ok, slot.lastError);
       results.push({ plugin: slot.name, ok, error: slot.lastError });
     }
@@ -157,7 +157,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
             slot.name,
             setTimeout(() => {
               timers.delete(slot.name);
-              void this.reload(slot.name);
+              void this.reload(slot.name, { onlyIfChanged: true });
             }, debounceMs),
           );
         }

@@ -14,6 +14,7 @@
  *   GET    /clients                  {clients: [...]}
  *   GET    /clients/:id              one client
  *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
+ *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
  *
  * Errors are {error: "..."} with 400/401/404/405/409/422/500.
  */
@@ -26,7 +27,25 @@ import type { PluginChain, PluginSlot } from "../../host/index.js";
 import { usernameOf } from "../protocol/hooks.js";
 import { listen } from "../net/listeners.js";
 import type { BrokerMetrics } from "./metrics.js";
+import { pluginUploadRoute } from "./admin-upload.js";
 import type { Observer } from "./observe.js";
+
+/** What a route module sees of one request. */
+export interface AdminRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  url: URL;
+  /** Decoded path segments. */
+  segs: string[];
+  deps: AdminDeps;
+}
+
+/** Answers a request and resolves true, or resolves false to let the next route try. */
+export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
+
+/** Routes kept in modules of their own, tried in order after the built-in ones. */
+const ROUTES: AdminRoute[] = [pluginUploadRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
@@ -49,7 +68,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
@@ -93,7 +112,11 @@ function tokenMatches(header: string | undefined, token: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function only(method: string, allowed: string[]): void {
+  if (!allowed.includes(method)) throw new HttpError(405, `use ${allowed.join(" or ")}`, { allow: allowed.join(", ") });
+}
+
+export function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body, null, 2)}\n`;
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers }).end(text);
 }
@@ -111,9 +134,6 @@ export async function startAdminServer(opts: { host: string; port: number; token
     const c = clients()[id];
     if (!c) throw new HttpError(404, `no client connected with id "${id}"`);
     return c;
-  }
-  function only(method: string, allowed: string[]): void {
-    if (!allowed.includes(method)) throw new HttpError(405, `use ${allowed.join(" or ")}`, { allow: allowed.join(", ") });
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -189,6 +209,7 @@ export async function startAdminServer(opts: { host: string; port: number; token
         return send(res, 200, { client: c.id, disconnected: true, will: publishWill });
       }
     }
+    for (const r of ROUTES) if (await r({ req, res, method, url, segs, deps })) return;
     throw new HttpError(404, `nothing at ${method} ${url.pathname}`);
   }
 
