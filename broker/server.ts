@@ -262,7 +262,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       });
       const exposed = publicListeners(config);
       admin = await startAdminServer(
-        { host: config.metrics.host, port: config.metrics.port, ...(config.metrics.token ? { token: config.metrics.token } : {}) },
+        {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          ...(config.metrics.token ? { token: config.metrics.token } : {}),
+          allowedHosts: config.metrics.allowedHosts,
+          tls: config.metrics.tls,
+        },
         {
           aedes,
           chain,
@@ -282,6 +288,9 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       const server = admin;
       cleanups.push(() => server.close());
       logger.info(`metrics and admin API on ${admin.url}/metrics${config.metrics.token ? " (token required)" : ""}`);
+      if (!config.metrics.tls && !isLoopbackHost(config.metrics.host)) {
+        logger.warn(`metrics.tls is false: the admin API and its token travel in clear text on ${config.metrics.host}; terminate TLS in front of it`);
+      }
     }
 
     let closing: Promise<void> | null = null;
