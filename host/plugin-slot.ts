@@ -154,15 +154,21 @@ export class PluginSlot {
   /**
    * Replace the running build with the file's current content. The new build is
    * compiled and its init run before the swap; if either fails the old instance
-   * keeps serving and the reason is returned.
+   * keeps serving and the reason is returned. `vet` sees the new build's hooks
+   * just before the swap and may refuse it (its answer is the reason).
    */
-  reload(): Promise<boolean> {
+  reload(vet?: (hooks: ReadonlySet<HookName>) => string | null): Promise<boolean> {
     // Coalesce bursts (editors write a file in several steps; SIGHUP during a watch event).
     if (this.reloading) return this.reloading;
     this.reloading = (async () => {
       try {
         const factory = await this.build();
         const instance = await factory.instantiate(this.config, this.stateRef);
+        const refusal = vet?.(factory.hooks) ?? null;
+        if (refusal !== null) {
+          instance.dispose();
+          throw new Error(refusal);
+        }
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;
