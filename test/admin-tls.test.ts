@@ -4,13 +4,24 @@
 // explicit "tls": false), and loopback is judged by address, not by name.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { get } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, isLoopbackHost, parseRawConfig, resolveConfig } from "../broker/config.js";
 import { makeSelfSignedCert } from "./broker-support.js";
 import { CLI, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
+
+// Temporary folders this file makes, removed when it ends.
+const scratchDirs: string[] = [];
+function scratch(prefix?: string): string {
+  const dir = tempDir(prefix);
+  scratchDirs.push(dir);
+  return dir;
+}
+after(() => {
+  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 const TOKEN = "tls-admin-token-0123456789";
 
@@ -46,7 +57,7 @@ describe("admin API over HTTPS", { timeout: 60_000 }, () => {
   let certFile: string;
   let dir: string;
   before(async () => {
-    dir = tempDir();
+    dir = scratch();
     ({ certFile } = makeSelfSignedCert(dir));
     broker = await startTestBroker({ persistence: "memory", metrics: { port: 0, token: TOKEN, tls: { cert: certFile, key: join(dir, "key.pem") } } });
   });
@@ -54,7 +65,6 @@ describe("admin API over HTTPS", { timeout: 60_000 }, () => {
 
   test("the admin listener speaks HTTPS with the configured certificate", async () => {
     assert.match(broker.admin!.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-    const { readFileSync } = await import("node:fs");
     const status = await new Promise<number>((resolve, reject) => {
       get(`${broker.admin!.url}/health`, { ca: readFileSync(certFile), headers: { authorization: `Bearer ${TOKEN}` } }, (res) => {
         res.resume();
@@ -87,7 +97,7 @@ describe("admin API over HTTPS", { timeout: 60_000 }, () => {
     const other = certForOtherName(dir);
     const pinned = await startTestBroker({ persistence: "memory", metrics: { port: 0, token: TOKEN, tls: { cert: other.certFile, key: other.keyFile } } });
     try {
-      const file = join(tempDir(), "wasmq.json");
+      const file = join(scratch(), "wasmq.json");
       writeFileSync(file, JSON.stringify({ metrics: { port: pinned.admin!.address.port, token: TOKEN, tls: { cert: other.certFile, key: other.keyFile } } }));
       const viaConfig = await cli(["plugins", "--config", file]);
       assert.equal(viaConfig.code, 0, viaConfig.err);
