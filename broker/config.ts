@@ -161,7 +161,7 @@ export interface BrokerConfig {
  * Broker limits when the config names none. Mosquitto-like where Mosquitto has a
  * default; otherwise sized for an IoT fleet (small messages, many clients).
  */
-export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
+const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxPacketSize: 1024 * 1024,
   maxConnections: 10_000,
   maxInflight: 100,
@@ -178,7 +178,7 @@ export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
 };
 
 /** One call in N into each plugin is timed for the call-duration histogram. */
-export const DEFAULT_TIMING_SAMPLE_EVERY = 64;
+const DEFAULT_TIMING_SAMPLE_EVERY = 64;
 
 export { isLoopbackHost };
 

@@ -11,7 +11,7 @@ import type { BrokerConfig } from "../config.js";
 import { isLoopbackHost } from "./loopback.js";
 
 /** The MQTT listener addresses other machines could reach. */
-export function publicListeners(config: BrokerConfig): string[] {
+function publicListeners(config: BrokerConfig): string[] {
   const hosts = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopbackHost(h));
   return [...new Set(hosts)];
 }

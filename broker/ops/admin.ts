@@ -71,7 +71,7 @@ interface ClientInternals {
   _disconnected: boolean;
 }
 
-export function describeClient(client: Client, deps: Pick<AdminDeps, "observer" | "queues">): Record<string, unknown> {
+function describeClient(client: Client, deps: Pick<AdminDeps, "observer" | "queues">): Record<string, unknown> {
   const c = client as Client & ClientInternals;
   const observer = deps.observer;
   const connectedAt = observer.connectedAt(client);

@@ -50,9 +50,9 @@ import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, ma
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */
-export const SESSION_NAMESPACE = "$wasmq.sessions";
+const SESSION_NAMESPACE = "$wasmq.sessions";
 
-export class ProtocolViolation extends Error {
+class ProtocolViolation extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ProtocolViolation";
