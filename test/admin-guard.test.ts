@@ -9,6 +9,7 @@ import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { WebSocket, WebSocketServer } from "ws";
 import { buildFixture } from "./fixtures.js";
 import { connect, end, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
 
@@ -146,6 +147,34 @@ describe("admin API request guard", { timeout: 60_000 }, () => {
     assert.equal(pre.status, 403);
     assert.equal(pre.headers["access-control-allow-origin"], undefined);
     assert.equal(pre.headers["access-control-allow-headers"], undefined);
+  });
+
+  test("live streams: a WebSocket upgrade passes the same guard before any upgrade handler sees it", async () => {
+    const wss = new WebSocketServer({ noServer: true });
+    let handled = 0;
+    broker.admin!.onUpgrade((req, socket, head) => {
+      if (req.url !== "/live") return false;
+      handled++;
+      wss.handleUpgrade(req, socket, head, (ws) => ws.send("hello", () => ws.close()));
+      return true;
+    });
+    const open = (headers: Record<string, string>) =>
+      new Promise<string>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { headers: { authorization: `Bearer ${TOKEN}`, ...headers } });
+        ws.once("message", (data: Buffer) => resolve(`message:${data.toString()}`));
+        ws.once("unexpected-response", (_req, res) => {
+          resolve(`refused:${res.statusCode}`);
+          ws.terminate();
+        });
+        ws.once("error", () => resolve("error"));
+      });
+    assert.equal(await open({ origin: "http://evil.example" }), "refused:403", "cross-site WebSocket hijacking");
+    assert.equal(await open({ host: `evil.example:${port}` }), "refused:421", "DNS rebinding");
+    assert.equal(await open({ authorization: "Bearer wrong-token-0123456789" }), "refused:401");
+    assert.equal(handled, 0, "no refused upgrade reached the handler");
+    assert.equal(await open({ origin: `http://127.0.0.1:${port}` }), "message:hello");
+    assert.equal(handled, 1);
+    wss.close();
   });
 
   test("the token: wrong tokens of any length are 401, the scheme name is case-insensitive", async () => {

@@ -21,9 +21,10 @@
  */
 import type { Aedes, Client } from "aedes";
 import { readFileSync } from "node:fs";
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import type { AdminTls } from "../config.js";
 import type { PluginChain, PluginSlot } from "../../host/index.js";
@@ -51,6 +52,13 @@ export interface AdminDeps {
 export interface AdminServer {
   readonly url: string;
   readonly address: AddressInfo;
+  /**
+   * Serve HTTP upgrades (live streams over WebSocket). Upgrades bypass the
+   * request handler, so the request guard runs here too: the handler sees only
+   * upgrades that passed it. Handlers are tried in order until one returns true
+   * (it took the socket, e.g. with `new WebSocketServer({ noServer: true }).handleUpgrade`).
+   */
+  onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): void;
   close(): Promise<void>;
 }
 
@@ -104,6 +112,8 @@ export interface AdminServerOptions {
   allowedHosts?: readonly string[];
   /** Serve HTTPS with this certificate and key (PEM files); plain HTTP without. */
   tls?: AdminTls | null;
+  /** GET/HEAD paths served without the token (e.g. a dashboard's static shell); the other guard rules still apply. */
+  isPublic?: (pathname: string) => boolean;
 }
 
 export async function startAdminServer(opts: AdminServerOptions, deps: AdminDeps): Promise<AdminServer> {
@@ -227,11 +237,24 @@ export async function startAdminServer(opts: AdminServerOptions, deps: AdminDeps
     port: address.port,
     allowedHosts: opts.allowedHosts ?? [],
     ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.isPublic ? { isPublic: opts.isPublic } : {}),
+  });
+  const upgraders: ((req: IncomingMessage, socket: Duplex, head: Buffer) => boolean)[] = [];
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const refusal = guard!.check(req);
+    const status = refusal?.status ?? 404;
+    if (!refusal && upgraders.some((handle) => handle(req, socket, head))) return;
+    const text = `${JSON.stringify({ error: refusal?.error ?? `nothing to upgrade at ${req.url}` })}\n`;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
   });
   const host = address.address.includes(":") ? `[${address.address}]` : address.address;
   return {
     url: `${tls ? "https" : "http"}://${host}:${address.port}`,
     address,
+    onUpgrade: (handler) => {
+      upgraders.push(handler);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
