@@ -16,6 +16,12 @@ export interface ChainOptions {
   meterFuel?: boolean;
   /** What plugins get from now(); the harness controls it, the broker uses Date.now. */
   clock?: () => number;
+  /**
+   * Asked before a reloaded build replaces the running one (admin API, SIGHUP,
+   * file watch alike): a reason refuses the swap and the old build keeps
+   * running. The broker uses it so a reload cannot remove authentication.
+   */
+  vetReload?: (slot: PluginSlot, hooks: ReadonlySet<HookName>) => string | null;
 }
 
 export interface ChainEvents {
@@ -121,7 +127,8 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     const targets = name === undefined ? this.slots : this.slots.filter((s) => s.name === name);
     const results = [];
     for (const slot of targets) {
-      const ok = await slot.reload(from);
+      const vet = this.opts.vetReload;
+      const ok = await slot.reload(vet ? { ...from, vet: (hooks) => vet(slot, hooks) } : from);
       this.emit("reload", slot.name, ok, slot.lastError);
       results.push({ plugin: slot.name, ok, error: slot.lastError });
     }
