@@ -5,7 +5,8 @@ import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.j
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
-import { PluginSlot, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
+import { PluginError } from "./instance.js";
+import { PluginSlot, type BuildCheck, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
 
 export interface ChainOptions {
@@ -134,6 +135,18 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     }
     this.reindex();
     return results;
+  }
+
+  /**
+   * What reloading `slot` from `bytes` would do, without doing it: the build's
+   * digest and hooks, or a PluginError with the reason it would be refused
+   * (compile, init, or the broker's vetting).
+   */
+  async check(slot: PluginSlot, bytes: Uint8Array): Promise<BuildCheck> {
+    const result = await slot.check(bytes);
+    const refusal = this.opts.vetReload?.(slot, new Set(result.hooks)) ?? null;
+    if (refusal !== null) throw new PluginError(slot.name, refusal);
+    return result;
   }
 
   setEnabled(name: string, enabled: boolean): boolean {

@@ -3,7 +3,7 @@
 // a build without onConnect is refused (admin API, SIGHUP and file watch all
 // reload through the chain) and the old build keeps guarding CONNECT.
 import assert from "node:assert/strict";
-import { copyFileSync, rmSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildSource } from "./fixtures.js";
@@ -88,6 +88,21 @@ describe("reloading away the only authentication", { timeout: 120_000 }, () => {
       const [result] = await broker.chain.reload();
       assert.equal(result!.ok, false);
       assert.match(String(result!.error), /only authentication/);
+      assert.equal(await connectRefused(broker.url, { username: "mallory" }), 4);
+    });
+
+    test("an upload of a build without onConnect is refused, its dry run too, and CONNECT stays guarded", async () => {
+      for (const query of ["?dryRun=true", ""]) {
+        const res = await fetch(`${broker.admin!.url}/plugins/auth/upload${query}`, {
+          method: "POST",
+          headers: { "x-wasmq-request": "1", authorization: `Bearer ${TOKEN}`, "content-type": "application/wasm" },
+          body: readFileSync(noGate) as unknown as BodyInit,
+        });
+        const body = (await res.json()) as Record<string, unknown>;
+        assert.equal(res.status, 422, `${query}: ${JSON.stringify(body)}`);
+        assert.match(String(body.error), /only authentication/);
+      }
+      assert.ok(broker.chain.slot("auth")!.hooks.has("connect"), "the old build keeps running");
       assert.equal(await connectRefused(broker.url, { username: "mallory" }), 4);
     });
 
