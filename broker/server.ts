@@ -11,7 +11,9 @@ import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
-import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
+import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
+import { tlsPeerOf } from "./net/tls-peer.js";
+import { tlsRefusalLogger } from "./net/tls-log.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
@@ -67,7 +69,9 @@ function pluginSpecs(config: BrokerConfig): PluginSpec[] {
 
 /** The MQTT listener addresses other machines could reach. */
 function publicListeners(config: BrokerConfig): string[] {
-  const hosts = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopbackHost(h));
+  // A TLS listener that requires a client certificate authenticates every client itself.
+  const tlsHost = config.tls && config.tls.clientCert !== "require" ? config.tls.host : undefined;
+  const hosts = [config.host, config.ws?.host, tlsHost].filter((h): h is string => !!h && !isLoopbackHost(h));
   return [...new Set(hosts)];
 }
 
@@ -178,6 +182,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
     const hooks = installHooks(aedes, {
       chain,
+      tlsPeer: (client) => tlsPeerOf(client.conn),
       onDecision: (hook, clientId, verdict, plugin, topic) =>
         logger.debug({ hook, clientId, verdict: verdict === 1 ? "drop" : "deny", plugin, topic }, "plugin decision"),
     });
@@ -206,7 +211,12 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       conformance.attachClient(client);
       hooks.attachClient(client);
     };
-    const guardsForListeners: ListenerGuards = { tracker, connectTimeoutMs: limits.connectTimeoutMs, maxPacketSize: limits.maxPacketSize };
+    const guardsForListeners: ListenerGuards = {
+      tracker,
+      connectTimeoutMs: limits.connectTimeoutMs,
+      maxPacketSize: limits.maxPacketSize,
+      onTlsClientError: tlsRefusalLogger(logger),
+    };
     const listeners: Listener[] = [];
     cleanups.push(() => {
       // A server's close() completes only when its last connection ends; awaited after the clients are gone.
@@ -219,6 +229,11 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       const tls = await listenTls(config.tls, handle, guardsForListeners);
       listeners.push(tls);
       logger.info(`MQTT over TLS listening on mqtts://${fmt(tls.address.address, tls.address.port)}`);
+      if (config.tls.wsPort !== null) {
+        const wss = await listenSecureWebSocket({ ...config.tls, wsPort: config.tls.wsPort }, handle, guardsForListeners);
+        listeners.push(wss);
+        logger.info(`MQTT over secure WebSocket listening on wss://${fmt(wss.address.address, wss.address.port)}${config.tls.wsPath}`);
+      }
     }
     if (config.ws) {
       const ws = await listenWebSocket(config.ws, handle, guardsForListeners);
