@@ -13,6 +13,7 @@ import type { ClientCertificate } from "../host/message.js";
 import { inspectModule } from "../host/wasm-binary.js";
 import { compilePlugin } from "../host/tools/asc.js";
 import { Rng, assertTwinsAgree, assertTwinsRefuse, randomIdentity, randomWord, verdictCounts } from "./differential.js";
+import { assertExampleConfigLoads } from "./differential-state.js";
 import { buildSource } from "./fixtures.js";
 import { ROOT, tempDir, wasm } from "./helpers.js";
 
@@ -200,3 +201,5 @@ describe("ABI v1 stays compatible", () => {
     assert.ok(before.some((r) => r.verdict !== "continue") && before.some((r) => r.verdict === "continue"));
   });
 });
+
+test("certauth: config.example.json is accepted by both twins", () => assertExampleConfigLoads("certauth"));
