@@ -5,10 +5,13 @@
 // msg.certificate(), and the acl plugin checking the CN-mapped username.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt, { type IClientOptions } from "mqtt";
-import { ConfigError, parseRawConfig, resolveConfig } from "../broker/config.js";
+import { ConfigError, parseRawConfig, resolveConfig, type RawConfig } from "../broker/config.js";
+import { startBroker, StartError, type RunningBroker } from "../broker/server.js";
 import { buildSource } from "./fixtures.js";
 import { collect, connect, connectRefused, end, startTestBroker, subscribe, tempDir, wasm, type TestBroker } from "./helpers.js";
 import { hasCommand, killSpawned, runProcess } from "./broker-support.js";
@@ -267,3 +270,44 @@ describe("mutual TLS config errors name the key and the file", () => {
     assert.throws(() => resolve({ ...base(), minVersion: "TLSv1.0" }), /key "tls\.minVersion"/);
   });
 });
+
+describe("operations", () => {
+  async function startLogged(raw: RawConfig): Promise<{ broker: RunningBroker; lines: { msg: string; reason?: string; peer?: string }[] }> {
+    const lines: { msg: string; reason?: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, callback) {
+        for (const text of chunk.toString("utf8").split("\n")) if (text) lines.push(JSON.parse(text) as { msg: string });
+        callback();
+      },
+    });
+    const config = resolveConfig(parseRawConfig({ port: 0, ws: false, persistence: "memory", sys: false, data: join(dir, "data"), ...raw }, "test config"), null);
+    return { broker: await startBroker(config, { logger: pino({ level: "info" }, sink) }), lines };
+  }
+
+  test("a refused handshake is logged with OpenSSL's reason", async () => {
+    const { broker, lines } = await startLogged({
+      tls: { port: 0, cert: server.certFile, key: server.keyFile, ca: root.certFile, requireClientCert: true },
+    });
+    try {
+      await handshakeRefused(`mqtts://127.0.0.1:${broker.port("tls")}`, tlsOpts(expired));
+      for (let i = 0; i < 500 && !lines.some((l) => l.msg === "TLS handshake refused"); i++) await new Promise((r) => setTimeout(r, 10));
+      const line = lines.find((l) => l.msg === "TLS handshake refused");
+      assert.ok(line, JSON.stringify(lines));
+      assert.match(line.reason ?? "", /CERT_HAS_EXPIRED/);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  test("a public TLS listener that requires client certificates needs no auth plugin; one that only requests them does", async () => {
+    const tls = { host: "0.0.0.0", port: 0, cert: server.certFile, key: server.keyFile, ca: root.certFile };
+    const { broker } = await startLogged({ tls: { ...tls, requireClientCert: true } });
+    await broker.close();
+    await assert.rejects(startLogged({ tls: { ...tls, requestClientCert: true } }), (err: Error) => {
+      assert.ok(err instanceof StartError);
+      assert.match(err.message, /refusing to listen on 0\.0\.0\.0 without authentication/);
+      return true;
+    });
+  });
+});
+

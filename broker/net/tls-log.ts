@@ -17,8 +17,14 @@ export function tlsRefusalLogger(logger: Logger, intervalMs = 1000): (err: Error
       return;
     }
     last = now;
-    const code = (err as NodeJS.ErrnoException).code;
-    logger.info({ peer: socket.remoteAddress, reason: err.message, ...(code ? { code } : {}), ...(skipped ? { notLogged: skipped } : {}) }, "TLS handshake refused");
+    // A client certificate that fails verification ends the socket without an
+    // error of its own ("socket hang up"); OpenSSL's verdict is on the socket.
+    const verify = (socket as TLSSocket & { authorizationError?: string | Error }).authorizationError;
+    const code = verify ? String(verify) : (err as NodeJS.ErrnoException).code;
+    logger.info(
+      { peer: socket.remoteAddress, reason: verify ? `client certificate: ${String(verify)}` : err.message, ...(code ? { code } : {}), ...(skipped ? { notLogged: skipped } : {}) },
+      "TLS handshake refused",
+    );
     skipped = 0;
   };
 }
