@@ -14,6 +14,7 @@ import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
 import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
 import { tlsPeerOf } from "./net/tls-peer.js";
 import { tlsRefusalLogger } from "./net/tls-log.js";
+import { checkTlsMaterial } from "./net/tls-options.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
@@ -37,6 +38,12 @@ export interface RunningBroker {
   port(kind: Listener["kind"]): number;
   /** Stop accepting, close clients, flush state. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Re-read the TLS files (rotated server certificate, updated CRL or CA
+   * bundle) for new connections. A file that cannot be used is refused and
+   * the listeners keep what they had; the error names the key.
+   */
+  reloadTls(): void;
 }
 
 export class StartError extends Error {
@@ -314,6 +321,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         const l = listeners.find((x) => x.kind === kind);
         if (!l) throw new Error(`no ${kind} listener`);
         return l.address.port;
+      },
+      reloadTls() {
+        if (!config.tls) return;
+        const bad = checkTlsMaterial(config.tls);
+        if (bad) throw new StartError(`TLS files not reloaded: key "tls.${bad.key}": ${bad.problem}`);
+        for (const l of listeners) l.reloadTls?.();
+        logger.info("TLS certificate, key, CA bundle and CRL reloaded");
       },
       close() {
         closing ??= (async () => {

@@ -299,6 +299,31 @@ describe("operations", () => {
     }
   });
 
+  test("reloadTls (SIGHUP) picks up a new CRL: a device revoked after start-up is refused from then on; a bad CRL is refused and the old one kept", async () => {
+    const ca = new TestCa(dir, "reload-ca", "Reload CA");
+    const srv = ca.issue("localhost", { server: true });
+    const device = ca.issue("dev-later");
+    const other = ca.issue("dev-other");
+    const crl = ca.crl();
+    const { broker } = await startLogged({ tls: { port: 0, cert: srv.certFile, key: srv.keyFile, ca: ca.certFile, crl, requireClientCert: true, wsPort: 0 }, allowAnonymous: true });
+    try {
+      const opts = { ca: ca.cert, cert: device.cert, key: device.key, rejectUnauthorized: true };
+      const urls = [`mqtts://127.0.0.1:${broker.port("tls")}`, `wss://127.0.0.1:${broker.port("wss")}/mqtt`];
+      for (const url of urls) await end(await connect(url, opts));
+      ca.revoke(device);
+      ca.crl(); // rewrites the same file
+      for (const url of urls) await end(await connect(url, opts)); // not re-read yet
+      broker.reloadTls();
+      for (const url of urls) await handshakeRefused(url, opts);
+      writeFileSync(crl, "junk");
+      assert.throws(() => broker.reloadTls(), /key "tls\.crl": .* is not a PEM certificate revocation list/);
+      for (const url of urls) await handshakeRefused(url, opts); // the revocation still holds
+      for (const url of urls) await end(await connect(url, { ...opts, cert: other.cert, key: other.key }));
+    } finally {
+      await broker.close();
+    }
+  });
+
   test("a public TLS listener that requires client certificates needs no auth plugin; one that only requests them does", async () => {
     const tls = { host: "0.0.0.0", port: 0, cert: server.certFile, key: server.keyFile, ca: root.certFile };
     const { broker } = await startLogged({ tls: { ...tls, requireClientCert: true } });

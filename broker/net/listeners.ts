@@ -35,6 +35,8 @@ export interface Listener {
   address: AddressInfo;
   /** Stop accepting; existing connections are closed by the broker. */
   close(): Promise<void>;
+  /** TLS listeners: re-read certificate, key, CA bundle and CRL for new connections (throws when a file cannot be used). */
+  reloadTls?(): void;
 }
 
 /** Listen, turning the usual failures into a ListenError naming the port and what to do. */
@@ -90,7 +92,7 @@ export async function listenTls(opts: TlsSettings, handle: Handler, guards: List
     guards.tracker.admit(raw);
   });
   const address = await listen(server, opts.host, opts.port, "MQTT over TLS");
-  return { kind: "tls", address, close: () => closeServer(server) };
+  return { kind: "tls", address, close: () => closeServer(server), reloadTls: () => server.setSecureContext(serverTlsOptions(opts, guards.connectTimeoutMs)) };
 }
 
 export async function listenWebSocket(opts: { host: string; port: number; path: string }, handle: Handler, guards: ListenerGuards): Promise<Listener> {
@@ -103,9 +105,10 @@ export async function listenSecureWebSocket(opts: TlsSettings & { wsPort: number
   const https = createHttpsServer(serverTlsOptions(opts, guards.connectTimeoutMs), upgradeRequired(opts.wsPath));
   https.on("secureConnection", (socket: TLSSocket) => refuseUnverified(socket, opts.clientCert));
   https.on("tlsClientError", (err: Error, socket: TLSSocket) => guards.onTlsClientError?.(err, socket));
-  return serveWebSocket(https, "wss", { host: opts.host, port: opts.wsPort, path: opts.wsPath }, handle, guards, (stream, req) =>
+  const listener = await serveWebSocket(https, "wss", { host: opts.host, port: opts.wsPort, path: opts.wsPath }, handle, guards, (stream, req) =>
     recordPeer(stream, req.socket as TLSSocket, opts),
   );
+  return { ...listener, reloadTls: () => https.setSecureContext(serverTlsOptions(opts, guards.connectTimeoutMs)) };
 }
 
 /** How long a closing wss:// connection may take to send what it still holds. */
