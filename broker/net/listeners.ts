@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from "nod
 import { createServer as createHttpsServer } from "node:https";
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from "node:tls";
-import { createWebSocketStream, WebSocketServer, type WebSocket } from "ws";
+import { createWebSocketStream, WebSocketServer } from "ws";
 import type { Duplex } from "node:stream";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ConnectionTracker } from "./connections.js";
@@ -122,7 +122,7 @@ const WSS_CLOSE_GRACE_MS = 2000;
  * the return code. Let queued data out first (end() sends it, then a close
  * frame), and cut only if that takes too long.
  */
-function closeGracefully(stream: Duplex, _socket: WebSocket): void {
+function closeGracefully(stream: Duplex): void {
   const destroy = stream.destroy.bind(stream);
   let closing = false;
   stream.destroy = (err?: Error) => {
@@ -165,7 +165,7 @@ async function serveWebSocket(
   wss.on("connection", (socket, req) => {
     tuned(req.socket);
     const stream = createWebSocketStream(socket);
-    if (kind === "wss") closeGracefully(stream, socket);
+    if (kind === "wss") closeGracefully(stream);
     // A socket error surfaces on the stream; aedes handles the client side.
     stream.on("error", () => stream.destroy());
     onStream?.(stream, req);
