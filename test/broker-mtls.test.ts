@@ -238,6 +238,16 @@ describe("requestClientCert with useIdentityAsUsername: the CN is the username f
   });
 });
 
+test("names with characters RFC 4514 escapes: the subject reads as openssl prints it, the CN unescaped", async () => {
+  const { X509Certificate } = await import("node:crypto");
+  const { describeCertificate } = await import("../broker/net/tls-options.js");
+  const leaf = root.issue('dev "7", Halle\\+Nord'); // "\\+": a literal '+' in openssl's -subj
+  const seen = describeCertificate(new X509Certificate(leaf.cert));
+  assert.equal(seen.subjectCommonName, 'dev "7", Halle+Nord');
+  assert.equal(seen.subject, opensslDescribe(leaf.certFile).subject);
+  assert.match(seen.subject, /^O=wasmq devices,CN=dev \\"7\\"\\, Halle\\\+Nord$/); // the CA policy put CN first in the certificate
+});
+
 describe("mutual TLS config errors name the key and the file", () => {
   const resolve = (tls: Record<string, unknown>) => resolveConfig(parseRawConfig({ tls }, "mtls.json"), join(dir, "mtls.json"));
   const base = () => ({ cert: server.certFile, key: server.keyFile });

@@ -89,11 +89,33 @@ export function describeCertificate(x: X509Certificate): ClientCertificate {
   };
 }
 
-/** Node prints a name one attribute per line, least specific first; plugins get RFC 4514 order. */
+/**
+ * Node prints a name one attribute per line, least specific first, values
+ * escaped as RFC 4514 asks (`O=Acme\, Inc.`): joined in reverse with ","
+ * that is the RFC 4514 string `openssl x509 -nameopt RFC2253` prints. The CN
+ * is returned unescaped: it is what becomes a username.
+ */
 function distinguishedName(lines: string): { text: string; cn: string } {
   const parts = lines.split("\n").filter((l) => l.length > 0);
   const cn = [...parts].reverse().find((p) => p.startsWith("CN="));
-  return { text: parts.reverse().join(","), cn: cn ? cn.slice(3) : "" };
+  return { text: parts.reverse().join(","), cn: cn ? unescapeDnValue(cn.slice(3)) : "" };
+}
+
+/** RFC 4514 section 2.4: `\X` stands for the character X, `\HH` for the byte 0xHH (UTF-8). */
+function unescapeDnValue(value: string): string {
+  if (!value.includes("\\")) return value;
+  const bytes: number[] = [];
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === "\\" && /^[0-9A-Fa-f]{2}$/.test(value.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(value.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else {
+      const ch = c === "\\" && i + 1 < value.length ? value[++i]! : c;
+      bytes.push(...Buffer.from(ch, "utf8"));
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
 }
 
 /** "DNS:a, IP Address:1.2.3.4"; Node quotes entries that contain ", " (JSON string syntax). */
