@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
+import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -46,7 +47,21 @@ const configSchema = z
     port: port.optional(),
     ws: z.union([z.literal(false), z.object({ port: port.optional(), host: host.optional(), path: z.string().startsWith("/").optional() }).strict()]).optional(),
     tls: z
-      .object({ port: port.optional(), host: host.optional(), cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() })
+      .object({
+        port: port.optional(),
+        host: host.optional(),
+        cert: z.string().min(1),
+        key: z.string().min(1),
+        ca: z.string().min(1).optional(),
+        // Mutual TLS (broker/OPERATIONS.md "Client certificates").
+        crl: z.string().min(1).optional(),
+        requireClientCert: z.boolean().optional(),
+        requestClientCert: z.boolean().optional(),
+        useIdentityAsUsername: z.boolean().optional(),
+        minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).optional(),
+        wsPort: port.optional(),
+        wsPath: z.string().startsWith("/").optional(),
+      })
       .strict()
       .optional(),
     data: z.string().min(1).optional(),
@@ -119,7 +134,7 @@ export interface BrokerConfig {
   host: string;
   port: number;
   ws: { host: string; port: number; path: string } | null;
-  tls: { host: string; port: number; cert: string; key: string; ca?: string } | null;
+  tls: TlsSettings | null;
   data: string;
   persistence: "lmdb" | "memory";
   durability: "sync" | "async";
@@ -265,18 +280,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
           path: (raw.ws || undefined)?.path ?? "/mqtt",
         };
   let tls: BrokerConfig["tls"] = null;
-  if (raw.tls) {
-    tls = {
-      host: raw.tls.host ?? host,
-      port: raw.tls.port ?? 8883,
-      cert: resolvePath(base, raw.tls.cert),
-      key: resolvePath(base, raw.tls.key),
-      ...(raw.tls.ca ? { ca: resolvePath(base, raw.tls.ca) } : {}),
-    };
-    mustExist(tls.cert, "tls.cert", source);
-    mustExist(tls.key, "tls.key", source);
-    if (tls.ca) mustExist(tls.ca, "tls.ca", source);
-  }
+  if (raw.tls) tls = resolveTls(raw.tls, host, base, source);
   const plugins = (raw.plugins ?? []).map((p, i): PluginConfig => {
     const key = `plugins.${i}`;
     if ((p.wasm === undefined) === (p.native === undefined)) {
@@ -360,6 +364,39 @@ function resolveAdminTls(raw: NonNullable<Exclude<RawConfig["metrics"], false>>[
   mustExist(tls.cert, "metrics.tls.cert", source);
   mustExist(tls.key, "metrics.tls.key", source);
   if (tls.ca) mustExist(tls.ca, "metrics.tls.ca", source);
+  return tls;
+}
+
+function resolveTls(raw: NonNullable<RawConfig["tls"]>, host: string, base: string, source: string): TlsSettings {
+  const refuse = (key: string, why: string): never => {
+    throw new ConfigError(`invalid config in ${source}: key "tls.${key}": ${why}`);
+  };
+  const clientCert = raw.requireClientCert ? "require" : raw.requestClientCert ? "request" : "none";
+  // Without a CA bundle Node would verify client certificates against the public web CAs.
+  if (clientCert !== "none" && !raw.ca) refuse(raw.requireClientCert ? "requireClientCert" : "requestClientCert", `needs "tls.ca", the CA bundle client certificates must chain to`);
+  if (raw.crl && clientCert === "none") refuse("crl", `a CRL is checked only for client certificates: set "tls.requireClientCert" or "tls.requestClientCert"`);
+  if (raw.useIdentityAsUsername && clientCert === "none") {
+    refuse("useIdentityAsUsername", `needs client certificates: set "tls.requireClientCert" (or "tls.requestClientCert")`);
+  }
+  const tls: TlsSettings = {
+    host: raw.host ?? host,
+    port: raw.port ?? 8883,
+    cert: resolvePath(base, raw.cert),
+    key: resolvePath(base, raw.key),
+    ...(raw.ca ? { ca: resolvePath(base, raw.ca) } : {}),
+    ...(raw.crl ? { crl: resolvePath(base, raw.crl) } : {}),
+    clientCert,
+    useIdentityAsUsername: raw.useIdentityAsUsername ?? false,
+    minVersion: raw.minVersion ?? "TLSv1.2",
+    wsPort: raw.wsPort ?? null,
+    wsPath: raw.wsPath ?? "/mqtt",
+  };
+  mustExist(tls.cert, "tls.cert", source);
+  mustExist(tls.key, "tls.key", source);
+  if (tls.ca) mustExist(tls.ca, "tls.ca", source);
+  if (tls.crl) mustExist(tls.crl, "tls.crl", source);
+  const bad = checkTlsMaterial(tls);
+  if (bad) refuse(bad.key, bad.problem);
   return tls;
 }
 

@@ -12,7 +12,10 @@ import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
-import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
+import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
+import { tlsPeerOf } from "./net/tls-peer.js";
+import { tlsRefusalLogger } from "./net/tls-log.js";
+import { checkTlsMaterial } from "./net/tls-options.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
@@ -36,6 +39,12 @@ export interface RunningBroker {
   port(kind: Listener["kind"]): number;
   /** Stop accepting, close clients, flush state. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Re-read the TLS files (rotated server certificate, updated CRL or CA
+   * bundle) for new connections. A file that cannot be used is refused and
+   * the listeners keep what they had; the error names the key.
+   */
+  reloadTls(): void;
 }
 
 export class StartError extends Error {
@@ -155,6 +164,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
     const hooks = installHooks(aedes, {
       chain,
+      tlsPeer: (client) => tlsPeerOf(client.conn),
       onDecision: (hook, clientId, verdict, plugin, topic) =>
         logger.debug({ hook, clientId, verdict: verdict === 1 ? "drop" : "deny", plugin, topic }, "plugin decision"),
     });
@@ -183,7 +193,12 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       conformance.attachClient(client);
       hooks.attachClient(client);
     };
-    const guardsForListeners: ListenerGuards = { tracker, connectTimeoutMs: limits.connectTimeoutMs, maxPacketSize: limits.maxPacketSize };
+    const guardsForListeners: ListenerGuards = {
+      tracker,
+      connectTimeoutMs: limits.connectTimeoutMs,
+      maxPacketSize: limits.maxPacketSize,
+      onTlsClientError: tlsRefusalLogger(logger),
+    };
     const listeners: Listener[] = [];
     cleanups.push(() => {
       // A server's close() completes only when its last connection ends; awaited after the clients are gone.
@@ -196,6 +211,11 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       const tls = await listenTls(config.tls, handle, guardsForListeners);
       listeners.push(tls);
       logger.info(`MQTT over TLS listening on mqtts://${fmt(tls.address.address, tls.address.port)}`);
+      if (config.tls.wsPort !== null) {
+        const wss = await listenSecureWebSocket({ ...config.tls, wsPort: config.tls.wsPort }, handle, guardsForListeners);
+        listeners.push(wss);
+        logger.info(`MQTT over secure WebSocket listening on wss://${fmt(wss.address.address, wss.address.port)}${config.tls.wsPath}`);
+      }
     }
     if (config.ws) {
       const ws = await listenWebSocket(config.ws, handle, guardsForListeners);
@@ -280,6 +300,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         const l = listeners.find((x) => x.kind === kind);
         if (!l) throw new Error(`no ${kind} listener`);
         return l.address.port;
+      },
+      reloadTls() {
+        if (!config.tls) return;
+        const bad = checkTlsMaterial(config.tls);
+        if (bad) throw new StartError(`TLS files not reloaded: key "tls.${bad.key}": ${bad.problem}`);
+        for (const l of listeners) l.reloadTls?.();
+        logger.info("TLS certificate, key, CA bundle and CRL reloaded");
       },
       close() {
         closing ??= (async () => {

@@ -4,6 +4,6 @@ export { PluginChain, type ChainOptions, type ChainEvents } from "./chain.js";
 export { PluginSlot, type PluginSpec, type FailurePolicy, type SlotStats, type ReloadSource, type BuildCheck } from "./plugin-slot.js";
 export type { BreakerOptions, BreakerState } from "./breaker.js";
 export { PluginError } from "./instance.js";
-export { emptyMessage, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
+export { emptyMessage, type ClientCertificate, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
 export { MemoryKvStore, KvLimitError, DEFAULT_KV_LIMITS, type KvStore, type KvLimits } from "./kv.js";
 export { classifyTrap, type TrapKind } from "./wasm-plugin.js";

@@ -22,6 +22,7 @@ import { CallState, PluginError, type PluginFactory, type PluginInstance, type P
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
+import { certFieldBytes, copyFuel, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
 import { validTopicName } from "./native/topic.js";
 
 export interface WasmLimits {
@@ -171,6 +172,8 @@ class WasmPluginInstance implements PluginInstance {
   private lastPeer: string | null = null;
   private prefixEnd = 0;
   private disposed = false;
+  /** The message of the call in progress, for imports that read it on demand (client_cert). */
+  private current: HookMessage | null = null;
 
   constructor(
     private readonly services: PluginServices,
@@ -246,10 +249,13 @@ class WasmPluginInstance implements PluginInstance {
 
   private invoke(fn: HookFn, msg: HookMessage): number {
     const ptr = this.writeRecord(msg);
+    this.current = msg;
     try {
       return fn(ptr);
     } catch (err) {
       throw this.explain(err);
+    } finally {
+      this.current = null;
     }
   }
 
@@ -335,9 +341,13 @@ class WasmPluginInstance implements PluginInstance {
    * out of fuel is the same trap as running out in the plugin's own code.
    */
   private charge(blocks: number): void {
+    this.chargeFuel(blocks * CRYPTO_FUEL_PER_BLOCK);
+  }
+
+  private chargeFuel(amount: number): void {
     const fuel = this.fuel;
     if (!fuel) return;
-    const left = (fuel.value as number) - blocks * CRYPTO_FUEL_PER_BLOCK;
+    const left = (fuel.value as number) - amount;
     if (left < 0) {
       fuel.value = -1;
       throw new FuelExhaustedError(`plugin "${this.services.name}" ran out of fuel`);
@@ -430,6 +440,16 @@ class WasmPluginInstance implements PluginInstance {
         self.charge(hmacBlocks(pl, sl + 4) + Math.ceil(ol / 32) * 2 * iterations);
         self.bytes(op, ol).set(pbkdf2Sync(self.bytes(pp, pl), self.bytes(sp, sl), iterations, ol, "sha256"));
         return 0;
+      },
+      client_cert(field, op, oc) {
+        const cert = self.current?.cert;
+        if (!cert) return NO_CERTIFICATE;
+        const bytes = certFieldBytes(cert, field);
+        if (!bytes) return UNKNOWN_FIELD;
+        const copies = bytes.length <= oc;
+        self.chargeFuel(copyFuel(copies ? bytes.length : 0));
+        if (copies) self.bytes(op, bytes.length).set(bytes);
+        return bytes.length;
       },
       [FUEL_IMPORT_NAME]() {
         throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);

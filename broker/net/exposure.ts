@@ -12,7 +12,9 @@ import { isLoopbackHost } from "./loopback.js";
 
 /** The MQTT listener addresses other machines could reach. */
 function publicListeners(config: BrokerConfig): string[] {
-  const hosts = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopbackHost(h));
+  // A TLS listener that requires a client certificate authenticates every client itself.
+  const tlsHost = config.tls && config.tls.clientCert !== "require" ? config.tls.host : undefined;
+  const hosts = [config.host, config.ws?.host, tlsHost].filter((h): h is string => !!h && !isLoopbackHost(h));
   return [...new Set(hosts)];
 }
 

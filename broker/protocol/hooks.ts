@@ -17,6 +17,8 @@
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../../host/index.js";
 import type { PersistenceExpiry } from "../persistence/index.js";
+import { topicMatches } from "../../host/native/topic.js";
+import type { TlsPeer } from "../net/tls-peer.js";
 
 interface ClientIdentity {
   username: string | null;
@@ -35,6 +37,8 @@ export interface HookAdapterOptions {
   chain: PluginChain | null;
   /** Called when a plugin decision should be logged (drops, denies, refusals). */
   onDecision?: (hook: string, clientId: string, verdict: number, plugin: string | null, topic: string) => void;
+  /** What the TLS listener verified about this client (mutual TLS); undefined for plain TCP/WebSocket. */
+  tlsPeer?: (client: Client) => TlsPeer | undefined;
 }
 
 export interface InstalledHooks {
@@ -63,10 +67,25 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   }
 
   aedes.authenticate = (client, username, password, done) => {
+    const tls = opts.tlsPeer?.(client);
+    if (tls?.useIdentityAsUsername) {
+      // As Mosquitto's use_identity_as_username: the certificate's CN replaces
+      // whatever username the client sent, and its password is ignored.
+      const identity = tls.cert?.subjectCommonName;
+      if (!identity) {
+        decided("connect", client.id, Verdict.Deny, null, "");
+        const err = new Error("no client certificate with a CN to use as username") as AuthenticateError;
+        err.returnCode = 4; // bad username or password, as Mosquitto answers
+        return done(err, null);
+      }
+      username = identity;
+      password = undefined;
+    }
     identities.set(client, { username: username ?? null });
     if (!chain?.has("connect")) return done(null, true);
     const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);
     m.password = password ?? null;
+    m.cert = tls?.cert ?? null;
     m.flags = client.clean ? ConnectFlag.cleanSession : 0;
     const out = chain.run("connect", m);
     if (out.verdict === Verdict.Continue) return done(null, true);

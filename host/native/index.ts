@@ -10,13 +10,15 @@ import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json.js";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate, validTopicName } from "./topic.js";
-import type { HookMessage } from "../message.js";
+import type { ClientCertificate, HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
 
 export { Verdict, ReturnCode, ConnectFlag, PersistKind };
 export * from "./json.js";
 export * from "./topic.js";
 export { crypto } from "./crypto.js";
+/** The connect hook's verified client certificate; the same fields as the AssemblyScript SDK's Certificate. */
+export type Certificate = ClientCertificate;
 
 /** Deny with an MQTT CONNACK return code (connect hook), or a plain deny elsewhere. */
 export function deny(code: number = ReturnCode.NotAuthorized): number {
@@ -83,6 +85,19 @@ export class Message {
   }
   get flags(): number {
     return this.m.flags;
+  }
+  /**
+   * connect: the client certificate the TLS listener verified (mutual TLS), or
+   * null when the client presented none or did not connect over TLS. A copy:
+   * changing it changes nothing for later plugins.
+   */
+  /** connect: whether certificate() would return one. */
+  get hasCertificate(): boolean {
+    return !!this.m.cert;
+  }
+  certificate(): Certificate | null {
+    const cert = this.m.cert;
+    return cert ? { ...cert, subjectAltNames: cert.subjectAltNames.slice() } : null;
   }
 
   topicEquals(topic: string): boolean {
