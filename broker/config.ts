@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -84,6 +85,7 @@ const configSchema = z
       })
       .strict()
       .optional(),
+    mqtt5: mqtt5Schema.optional(),
     plugins: z.array(pluginSchema).optional(),
   })
   .strict();
@@ -134,6 +136,8 @@ export interface BrokerConfig {
     drainTimeoutMs: number;
     tickIntervalMs: number;
   };
+  /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
+  mqtt5: Mqtt5Config;
   plugins: PluginConfig[];
 }
 
@@ -318,6 +322,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     metrics,
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
+    mqtt5: resolveMqtt5(raw.mqtt5),
     plugins,
   };
 }

@@ -11,6 +11,7 @@ import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
+import { installMqtt5 } from "./protocol/mqtt5/index.js";
 import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
@@ -195,6 +196,14 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         logger.debug({ clientId: client.id ?? undefined, limit, detail }, "limit reached");
       },
     });
+    const mqtt5 = installMqtt5(aedes, {
+      config: config.mqtt5,
+      maxPacketSize: limits.maxPacketSize,
+      kv: persistence.kv,
+      onViolation: (client, reason) => observed.noteReason(client, reason),
+      onError: (message, err) => logger.warn({ err: err.message }, message),
+    });
+    cleanups.push(() => mqtt5.close());
     observed.install();
     installAedesFixes(aedes);
 

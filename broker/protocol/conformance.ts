@@ -174,7 +174,7 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
 
 /**
  * Look at the first bytes a connection sends: a CONNECT naming MQTT ("MQTT" or
- * "MQIsdp") at a level other than 3 (3.1) or 4 (3.1.1) is answered with CONNACK
+ * "MQIsdp") at a level other than 3 (3.1), 4 (3.1.1) or 5 is answered with CONNACK
  * 0x01 and closed. Only the first chunk is examined (a CONNECT's header always
  * arrives in one piece from a real client); then the parser is unwrapped.
  */
@@ -184,7 +184,7 @@ function checkProtocolLevel(client: ClientInternals & Client, onViolation: (clie
   parser.parse = (buf: Buffer) => {
     parser.parse = parse;
     const level = connectLevel(buf);
-    if (level !== null && level !== 3 && level !== 4) {
+    if (level !== null && level !== 3 && level !== 4 && level !== 5) {
       onViolation(client, `unsupported protocol level ${level}`);
       refuseConnect(client, ConnackCode.UnacceptableProtocol);
       return 0;

@@ -8,7 +8,8 @@ import type { Client } from "aedes";
 import type { Duplex } from "node:stream";
 
 interface MqttPacketModule {
-  writeToStream(packet: object, stream: Duplex): boolean;
+  writeToStream(packet: object, stream: Duplex, opts?: object): boolean;
+  generate(packet: object, opts?: object): Buffer;
 }
 /** The same module object aedes uses (CommonJS cache), so writes go through the same serializer. */
 export const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as MqttPacketModule;
