@@ -12,6 +12,7 @@ import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
 import { installMqtt5 } from "./protocol/mqtt5/index.js";
+import { installSharedSubscriptions } from "./protocol/shared-subscriptions.js";
 import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
@@ -196,12 +197,14 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         logger.debug({ clientId: client.id ?? undefined, limit, detail }, "limit reached");
       },
     });
+    const shared = installSharedSubscriptions(aedes);
     const mqtt5 = installMqtt5(aedes, {
       config: config.mqtt5,
       maxPacketSize: limits.maxPacketSize,
       kv: persistence.kv,
       onViolation: (client, reason) => observed.noteReason(client, reason),
       onError: (message, err) => logger.warn({ err: err.message }, message),
+      onSessionEnded: (clientId) => shared.forget(clientId),
     });
     cleanups.push(() => mqtt5.close());
     observed.install();

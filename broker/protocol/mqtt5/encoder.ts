@@ -8,6 +8,7 @@
  */
 import type { Client } from "aedes";
 import { matchesFilter, mqttPacket } from "../mqtt.js";
+import { matchingFilter } from "../shared-subscriptions.js";
 import type { OutgoingEncoder, OutgoingPacket } from "../wire-tap.js";
 import type { Mqtt5Config } from "./config.js";
 import { connackReasonFor, Reason, subackReasonFor } from "./reason-codes.js";
@@ -123,7 +124,7 @@ function publish(state: V5Connection, p: Packet): object | null {
   if (state.subscriptionIds.size > 0) {
     // [MQTT-3.3.4-3] every matching subscription's identifier, on the one message
     const ids: number[] = [];
-    for (const [filter, id] of state.subscriptionIds) if (matchesFilter(filter, p.topic!)) ids.push(id);
+    for (const [filter, id] of state.subscriptionIds) if (matchesFilter(matchingFilter(filter), p.topic!)) ids.push(id);
     if (ids.length === 1) properties.subscriptionIdentifier = ids[0];
     else if (ids.length > 1) properties.subscriptionIdentifier = ids;
   }

@@ -17,6 +17,7 @@
  *    reason 0x04 (Disconnect with Will Message) publishes the will.
  */
 import type { Client } from "aedes";
+import { parseShare } from "../shared-subscriptions.js";
 import type { Mqtt5Config } from "./config.js";
 import { disconnectWith } from "./disconnect.js";
 import { checkPacketProperties } from "./properties.js";
@@ -108,6 +109,8 @@ export function watchInbound(state: V5Connection, opts: InboundOptions): void {
     const all: string[] = [];
     const suppressed = new Set<string>();
     for (const sub of packet.subscriptions ?? []) {
+      // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error
+      if (sub.nl && parseShare(sub.topic)) return refuse(packet, Reason.ProtocolError, `No Local on shared subscription ${sub.topic}`);
       all.push(sub.topic);
       // Retain Handling 1: only for a new subscription; 2: never ([MQTT-3.3.1-9..11])
       if (sub.rh === 2 || (sub.rh === 1 && sub.topic in client.subscriptions)) suppressed.add(sub.topic);

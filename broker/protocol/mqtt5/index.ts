@@ -38,6 +38,8 @@ export interface Mqtt5Options {
   kv: KvStore;
   onViolation(client: Client, reason: string): void;
   onError(message: string, err: Error): void;
+  /** A session ended (expired): e.g. it leaves shared-subscription groups. */
+  onSessionEnded(clientId: string): void;
 }
 
 export interface InstalledMqtt5 {
@@ -77,6 +79,7 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     for (const p of queued) await s.outgoingClearMessageId(who, p);
     await s.cleanIncoming?.(who);
     opts.kv.delete(SESSION_NAMESPACE, Buffer.from(clientId, "utf8"));
+    opts.onSessionEnded(clientId);
   };
   const sessions = new SessionExpiry(
     wipeSession,
@@ -89,7 +92,7 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     wipeSession,
     onViolation: opts.onViolation,
     onV5: (state) => {
-      encodeWith(state.client.conn, v5Encoder(state, { config, maxPacketSize: opts.maxPacketSize, sharedSubscriptions: false, onDropped }));
+      encodeWith(state.client.conn, v5Encoder(state, { config, maxPacketSize: opts.maxPacketSize, sharedSubscriptions: true, onDropped }));
       watchInbound(state, {
         config,
         onViolation: opts.onViolation,
