@@ -104,17 +104,27 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     },
   });
 
-  aedes.on("client", (client) => sessions.taken(client.id));
+  // Any CONNECT (3.1.1 too) takes up a session that is counting down, once a wipe in progress is done.
+  const preConnect = aedes.preConnect;
+  aedes.preConnect = (client, packet, callback) => {
+    const id = packet.clientId;
+    if (!id) return preConnect.call(aedes, client, packet, callback);
+    sessions.taken(id).then(() => preConnect.call(aedes, client, packet, callback));
+  };
+  const takenOver = new WeakSet<Client>();
   aedes.on("clientDisconnect", (client) => {
     const state = v5Of(client);
-    if (state) sessions.closed(state, client.id, !(client as unknown as ClientInternals).clean);
+    if (state) sessions.closed(state, client.id, !(client as unknown as ClientInternals).clean, takenOver.has(client));
   });
 
   // [MQTT-3.1.4-3] takeover: the old connection is told why (0x8E) before aedes closes it.
   const registerClient = broker.registerClient.bind(aedes);
   broker.registerClient = (client) => {
     const old = broker.clients[client.id];
-    if (old && old !== client) sendDisconnect(old, Reason.SessionTakenOver);
+    if (old && old !== client) {
+      takenOver.add(old);
+      sendDisconnect(old, Reason.SessionTakenOver);
+    }
     registerClient(client);
   };
   // [MQTT-3.1.2-22] keep alive expired: 0x8D before aedes closes the connection.

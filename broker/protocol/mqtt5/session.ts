@@ -18,6 +18,8 @@ const MAX_TIMER_MS = 0x7fffffff;
 
 export class SessionExpiry {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Sessions being wiped: a CONNECT for the id waits for it. */
+  private readonly wiping = new Map<string, Promise<void>>();
 
   constructor(
     private readonly wipe: (clientId: string) => Promise<void>,
@@ -25,28 +27,42 @@ export class SessionExpiry {
     private readonly onError: (clientId: string, err: Error) => void,
   ) {}
 
-  /** A client with this id connected: its session, if counting down, lives on. */
-  taken(clientId: string): void {
+  /** A CONNECT for this id arrived: a countdown stops, and the connection waits until an ending session is gone. */
+  taken(clientId: string): Promise<void> {
     const t = this.timers.get(clientId);
     if (t) clearTimeout(t);
     this.timers.delete(clientId);
+    return this.wiping.get(clientId) ?? Promise.resolve();
   }
 
-  /** A v5 connection closed with `state.sessionExpiry` seconds to go. `persistent`: aedes kept the session (clean=false). */
-  closed(state: V5Connection, clientId: string, persistent: boolean): void {
-    if (!persistent || state.sessionExpiry === NEVER) return;
+  /**
+   * A v5 connection closed with `state.sessionExpiry` seconds to go.
+   * `persistent`: aedes kept the session (clean=false); `takenOver`: a new
+   * connection with the same id replaced it, and the session goes on with it.
+   */
+  closed(state: V5Connection, clientId: string, persistent: boolean, takenOver: boolean): void {
+    if (!persistent || takenOver || state.sessionExpiry === NEVER) return;
+    if (state.sessionExpiry === 0) return this.end(clientId);
     this.arm(clientId, state.sessionExpiry * 1000);
   }
 
+  private end(clientId: string): void {
+    const done = this.wipe(clientId)
+      .catch((err: Error) => this.onError(clientId, err))
+      .finally(() => {
+        if (this.wiping.get(clientId) === done) this.wiping.delete(clientId);
+      });
+    this.wiping.set(clientId, done);
+  }
+
   private arm(clientId: string, ms: number): void {
-    this.taken(clientId);
-    // Checked on a later turn: on takeover aedes closes the old connection before it registers the new one.
+    void this.taken(clientId);
     const timer = setTimeout(
       () => {
         this.timers.delete(clientId);
         if (ms > MAX_TIMER_MS) return this.arm(clientId, ms - MAX_TIMER_MS);
         if (this.isConnected(clientId)) return;
-        this.wipe(clientId).catch((err: Error) => this.onError(clientId, err));
+        this.end(clientId);
       },
       Math.min(ms, MAX_TIMER_MS),
     );
