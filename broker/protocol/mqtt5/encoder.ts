@@ -17,8 +17,12 @@ import type { V5Connection } from "./state.js";
 /** Properties a PUBLISH may carry from server to client ([MQTT-3.3.2-*]); everything else on a message stays home. */
 const PUBLISH_PROPERTIES = ["payloadFormatIndicator", "contentType", "responseTopic", "correlationData", "userProperties"] as const;
 
-/** Properties of stored retained messages, found again by their payload (aedes rebuilds the packet without them). */
-export const retainedExtras = new WeakMap<object, { properties?: Record<string, unknown>; messageExpiry?: number }>();
+/**
+ * What aedes drops when it rebuilds a stored retained message for a SUBSCRIBE
+ * (its properties, its expiry) and which SUBSCRIBE's filters it was read for,
+ * found again by its payload (a fresh Buffer per read from the store).
+ */
+export const retainedExtras = new WeakMap<object, { properties?: Record<string, unknown>; messageExpiry?: number; patterns: string[] }>();
 
 interface EncoderContext {
   config: Mqtt5Config;

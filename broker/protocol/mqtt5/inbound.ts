@@ -106,20 +106,16 @@ export function watchInbound(state: V5Connection, opts: InboundOptions): void {
   function subscribe(packet: ParsedPacket): void {
     const id = packet.properties?.subscriptionIdentifier as number | undefined;
     if (id === 0) return refuse(packet, Reason.ProtocolError, "subscription identifier 0");
-    const all: string[] = [];
-    const suppressed = new Set<string>();
     for (const sub of packet.subscriptions ?? []) {
       // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error
       if (sub.nl && parseShare(sub.topic)) return refuse(packet, Reason.ProtocolError, `No Local on shared subscription ${sub.topic}`);
-      all.push(sub.topic);
       // Retain Handling 1: only for a new subscription; 2: never ([MQTT-3.3.1-9..11])
-      if (sub.rh === 2 || (sub.rh === 1 && sub.topic in client.subscriptions)) suppressed.add(sub.topic);
+      state.retainWanted.set(sub.topic, !(sub.rh === 2 || (sub.rh === 1 && sub.topic in client.subscriptions)));
       if (id !== undefined) {
         state.subscriptionIds.set(sub.topic, id);
         sub.subscriptionIdentifier = id; // stored with a persistent session's subscription
       } else state.subscriptionIds.delete(sub.topic);
     }
-    state.retainSuppressed = suppressed.size > 0 ? { all, suppressed } : null;
   }
 
   function disconnect(packet: ParsedPacket): void {

@@ -161,24 +161,18 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
 
 /**
  * Retain Handling ([MQTT-3.3.1-9..11]): aedes sends the retained messages of
- * every filter in a SUBSCRIBE; those of filters subscribed with Retain
- * Handling 2 (or 1 on an existing subscription) are held back here. aedes
- * marks the retained messages it sends for a SUBSCRIBE with brokerId null.
+ * every filter in a SUBSCRIBE; those wanted by none of that SUBSCRIBE's
+ * matching filters (Retain Handling 2, or 1 on an existing subscription) are
+ * held back here. aedes marks the retained messages it sends for a SUBSCRIBE
+ * with brokerId null; retainedExtras says which SUBSCRIBE's filters read them.
  */
 function applyRetainHandling(state: V5Connection): void {
   const client = state.client as unknown as ClientInternals;
   const deliverQoS = client.deliverQoS;
   client.deliverQoS = (packet, callback) => {
-    const held = state.retainSuppressed;
-    if (held && packet.brokerId === null && packet.retain) {
-      let matched = false;
-      let wanted = false;
-      for (const filter of held.all) {
-        if (!matchesFilter(filter, packet.topic)) continue;
-        matched = true;
-        if (!held.suppressed.has(filter)) wanted = true;
-      }
-      if (matched && !wanted) return setImmediate(callback);
+    if (packet.brokerId === null && packet.retain && state.retainWanted.size > 0) {
+      const patterns = retainedExtras.get(packet.payload as object)?.patterns;
+      if (patterns && !patterns.some((f) => matchesFilter(f, packet.topic) && state.retainWanted.get(f) !== false)) return setImmediate(callback);
     }
     deliverQoS(packet, callback);
   };
@@ -223,8 +217,12 @@ function keepRetainedProperties(broker: { persistence: Store }): void {
     const tag = new Transform({
       objectMode: true,
       transform(packet: { payload?: object; properties?: Record<string, unknown>; messageExpiry?: number }, _enc, cb) {
-        if (packet.payload && typeof packet.payload === "object" && (packet.properties || packet.messageExpiry)) {
-          retainedExtras.set(packet.payload, { ...(packet.properties ? { properties: packet.properties } : {}), ...(packet.messageExpiry ? { messageExpiry: packet.messageExpiry } : {}) });
+        if (packet.payload && typeof packet.payload === "object") {
+          retainedExtras.set(packet.payload, {
+            patterns,
+            ...(packet.properties ? { properties: packet.properties } : {}),
+            ...(packet.messageExpiry ? { messageExpiry: packet.messageExpiry } : {}),
+          });
         }
         cb(null, packet);
       },

@@ -39,8 +39,8 @@ export interface V5Connection {
   readonly subscriptionIds: Map<string, number>;
   /** UNSUBACK reason codes computed as the UNSUBSCRIBE arrived, by packet identifier. */
   readonly unsubackCodes: Map<number, number[]>;
-  /** Filters of the latest SUBSCRIBE whose retained messages are not sent (Retain Handling 1/2). */
-  retainSuppressed: { all: string[]; suppressed: Set<string> } | null;
+  /** Per filter, from its latest SUBSCRIBE: are retained messages sent for it (Retain Handling 0/1/2)? */
+  readonly retainWanted: Map<string, boolean>;
   /** Packet identifiers of messages dropped as too large, whose acknowledgement the broker plays itself. */
   readonly selfAcked: Set<number>;
   disconnectSent: boolean;
@@ -49,7 +49,7 @@ export interface V5Connection {
 const byClient = new WeakMap<object, V5Connection>();
 const byConn = new WeakMap<object, V5Connection>();
 
-export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainSuppressed" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
+export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
   const state: V5Connection = {
     client,
     ...init,
@@ -58,7 +58,7 @@ export function registerV5(client: Client, init: Omit<V5Connection, "client" | "
     inboundUnacked: new Set(),
     subscriptionIds: new Map(),
     unsubackCodes: new Map(),
-    retainSuppressed: null,
+    retainWanted: new Map(),
     selfAcked: new Set(),
     disconnectSent: false,
   };
