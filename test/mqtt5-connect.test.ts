@@ -221,3 +221,12 @@ describe("CONNACK reason codes from a plugin's 3.1.1 return codes", { timeout: 6
     ok.c.destroy();
   });
 });
+
+describe("mqtt5 config", () => {
+  test("a bad mqtt5 value is refused naming the key and the file", async () => {
+    const { parseRawConfig } = await import("../broker/config.js");
+    assert.throws(() => parseRawConfig({ mqtt5: { receiveMaximum: 0 } }, "/etc/wasmq.json"), /\/etc\/wasmq\.json.*mqtt5\.receiveMaximum|mqtt5\.receiveMaximum.*\/etc\/wasmq\.json/s);
+    assert.throws(() => parseRawConfig({ mqtt5: { maxTopicAlias: 70000 } }, "c.json"), /mqtt5\.maxTopicAlias/);
+    assert.throws(() => parseRawConfig({ mqtt5: { topicAliases: 5 } }, "c.json"), /mqtt5\.topicAliases/);
+  });
+});
