@@ -3,7 +3,7 @@
 // (broker/protocol/mqtt5/encoder.ts, inbound.ts, properties.ts).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { startTestBroker, type TestBroker } from "./helpers.js";
+import { brokerForgot, startTestBroker, type TestBroker } from "./helpers.js";
 import { connect5, publishWithRawProperties, Raw5, sleep, uid } from "./mqtt5-raw.js";
 
 let broker: TestBroker;
@@ -85,6 +85,30 @@ describe("PUBLISH properties", { timeout: 30_000 }, () => {
     assert.equal(sub.publishes().length, 2);
     sub.destroy();
     await client.endAsync();
+  });
+});
+
+describe("acknowledgement reason codes", { timeout: 30_000 }, () => {
+  test("[MQTT-3.4.2-1] PUBACK/PUBREC 0x10 when no session subscribes to the topic, 0x00 when one does (also away)", async () => {
+    const t = uid("ack");
+    const { c } = await Raw5.connect(port);
+    c.send({ cmd: "publish", topic: `${t}/nobody`, payload: "x", qos: 1, messageId: 1 });
+    assert.equal((await c.next("puback")).reasonCode, 0x10);
+    c.send({ cmd: "publish", topic: `${t}/nobody`, payload: "x", qos: 2, messageId: 2 });
+    assert.equal((await c.next("pubrec")).reasonCode, 0x10);
+    c.send({ cmd: "pubrel", messageId: 2 });
+    await c.next("pubcomp");
+    const live = await rawSubscriber({}, `${t}/live`, 0);
+    c.send({ cmd: "publish", topic: `${t}/live`, payload: "x", qos: 1, messageId: 3 });
+    assert.equal((await c.next("puback")).reasonCode, 0x00);
+    const awayId = uid("away");
+    const away = await rawSubscriber({ clientId: awayId, clean: false, properties: { sessionExpiryInterval: 60 } }, `${t}/away`, 1);
+    away.destroy();
+    await brokerForgot(broker, awayId); // only its stored session subscribes now
+    c.send({ cmd: "publish", topic: `${t}/away`, payload: "x", qos: 1, messageId: 4 });
+    assert.equal((await c.next("puback")).reasonCode, 0x00);
+    live.destroy();
+    c.destroy();
   });
 });
 

@@ -87,6 +87,8 @@ export function installConnect(aedes: Aedes, opts: ConnectOptions): void {
     // mqtt-packet's parser keeps the CONNECT as its settings: it must go on parsing v5
     (client as unknown as { _parser: { settings: object } })._parser.settings = { protocolVersion: 5 };
     packet.protocolVersion = 4;
+    // aedes records the level it is handed; logs, admin and $SYS should see 5
+    Object.defineProperty(client, "version", { get: () => 5, set: () => {}, configurable: true });
     if (!wipeFirst) return inner.call(aedes, client, raw, callback);
     opts.wipeSession(packet.clientId).then(
       () => inner.call(aedes, client, raw, callback),

@@ -6,7 +6,6 @@
  * what is left of it, the Subscription Identifiers are this client's, and a
  * message larger than the client's Maximum Packet Size is not sent.
  */
-import type { Client } from "aedes";
 import { matchesFilter, mqttPacket } from "../mqtt.js";
 import { matchingFilter } from "../shared-subscriptions.js";
 import type { OutgoingEncoder, OutgoingPacket } from "../wire-tap.js";
@@ -63,10 +62,13 @@ export function v5Encoder(state: V5Connection, ctx: EncoderContext): OutgoingEnc
         return write({ ...p, granted: codes ?? [] }, stream, V5);
       }
       case "puback":
+      case "pubrec": {
+        const none = state.noSubscribers.delete(p.messageId!);
+        if (p.cmd === "puback") state.inboundUnacked.delete(p.messageId!);
+        return write({ reasonCode: none ? Reason.NoMatchingSubscribers : Reason.Success, ...p }, stream, V5);
+      }
       case "pubcomp":
         state.inboundUnacked.delete(p.messageId!);
-        return write({ reasonCode: Reason.Success, ...p }, stream, V5);
-      case "pubrec":
         return write({ reasonCode: Reason.Success, ...p }, stream, V5);
       case "pubrel":
         if (state.selfAcked.has(p.messageId!)) return true; // the PUBLISH never went out: its PUBREL does not either
@@ -78,13 +80,11 @@ export function v5Encoder(state: V5Connection, ctx: EncoderContext): OutgoingEnc
 }
 
 function connack(state: V5Connection, p: Packet, ctx: EncoderContext): object {
-  const client = state.client as Client & { version: number | null };
   const reasonCode = connackReasonFor((p.returnCode as number | undefined) ?? 0);
   if (reasonCode !== Reason.Success) {
     const properties = state.refusal && state.requestProblemInformation ? { reasonString: state.refusal } : undefined;
     return { cmd: "connack", reasonCode, sessionPresent: false, ...(properties ? { properties } : {}) };
   }
-  client.version = 5; // aedes recorded the level it was handed (4)
   const { config } = ctx;
   const properties: Record<string, unknown> = {
     receiveMaximum: config.receiveMaximum,

@@ -44,6 +44,8 @@ interface ClientInternals {
 export interface InboundOptions {
   config: Mqtt5Config;
   onViolation(client: Client, reason: string): void;
+  /** Whether any session (connected, away, or a shared group) subscribes to `topic`. */
+  hasSubscribers(topic: string): Promise<boolean>;
   /** The client ends its connection with a new Session Expiry Interval. */
   onSessionExpiryChange(state: V5Connection, seconds: number): void;
 }
@@ -96,6 +98,16 @@ export function watchInbound(state: V5Connection, opts: InboundOptions): void {
         return refuse(packet, Reason.ReceiveMaximumExceeded, `more than ${config.receiveMaximum} QoS 1/2 messages unacknowledged`);
       }
       state.inboundUnacked.add(packet.messageId);
+      // [MQTT-3.4.2-?] PUBACK/PUBREC 0x10 "No matching subscribers": settled long before the acknowledgement,
+      // which wasmq writes once the message is stored and routed; if not, 0x00 is sent (always allowed).
+      const id = packet.messageId;
+      state.noSubscribers.delete(id);
+      opts.hasSubscribers(packet.topic!).then(
+        (any) => {
+          if (!any && state.inboundUnacked.has(id)) state.noSubscribers.add(id);
+        },
+        () => {},
+      );
     }
     if (props && typeof props.messageExpiryInterval === "number") {
       // absolute, so it counts down while queued; aedes-packet copies `messageExpiry` and the store honours it

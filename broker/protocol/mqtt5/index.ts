@@ -81,6 +81,13 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     opts.kv.delete(SESSION_NAMESPACE, Buffer.from(clientId, "utf8"));
     opts.onSessionEnded(clientId);
   };
+  /** Live subscriptions and shared groups are the router's listeners; away sessions are in the store. */
+  const router = (aedes as unknown as { mq: { _matcher: { match(topic: string): unknown[] } } }).mq;
+  const hasSubscribers = async (topic: string): Promise<boolean> => {
+    if (router._matcher.match(topic).length > 0) return true;
+    const stored = (await (store() as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic)) ?? [];
+    return stored.length > 0;
+  };
   const sessions = new SessionExpiry(
     wipeSession,
     (id) => id in broker.clients,
@@ -95,6 +102,7 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
       encodeWith(state.client.conn, v5Encoder(state, { config, maxPacketSize: opts.maxPacketSize, sharedSubscriptions: true, onDropped }));
       watchInbound(state, {
         config,
+        hasSubscribers,
         onViolation: opts.onViolation,
         onSessionExpiryChange: (s, seconds) => {
           s.sessionExpiry = seconds;
@@ -130,7 +138,7 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
   // [MQTT-3.1.2-22] keep alive expired: 0x8D before aedes closes the connection.
   aedes.on("keepaliveTimeout", (client) => sendDisconnect(client, Reason.KeepAliveTimeout));
 
-  installWillDelay(aedes);
+  const wills = installWillDelay(aedes);
   keepRetainedProperties(broker);
 
   /** A message not sent to a v5 client (too large, expired) is settled as if delivered: the broker plays the client's acknowledgement. */
@@ -155,7 +163,10 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
 
   return {
     receiveMaximum: (client) => v5Of(client)?.receiveMaximum,
-    close: () => sessions.close(),
+    close: () => {
+      sessions.close();
+      wills.close();
+    },
   };
 }
 
@@ -185,8 +196,9 @@ function applyRetainHandling(state: V5Connection): void {
  * delay cancels it ([MQTT-3.1.2-8]). aedes publishes the will through
  * authorizePublish from its close routine; the delay is applied there.
  */
-function installWillDelay(aedes: Aedes): void {
+function installWillDelay(aedes: Aedes): { close(): void } {
   const pending = new Map<string, NodeJS.Timeout>();
+  let stopped = false;
   aedes.on("client", (client) => {
     const t = pending.get(client.id);
     if (t) clearTimeout(t);
@@ -199,6 +211,8 @@ function installWillDelay(aedes: Aedes): void {
     if (!c || !state || !c.closed || packet !== c.will) return inner.call(aedes, client, packet, done);
     const delay = Math.min(state.willDelay, state.sessionExpiry);
     if (delay <= 0) return inner.call(aedes, client, packet, done);
+    // Shutting down: the will stays in the store, like the session, instead of a timer outliving the broker.
+    if (stopped) return;
     const id = c.id;
     const timer = setTimeout(() => {
       pending.delete(id);
@@ -206,6 +220,13 @@ function installWillDelay(aedes: Aedes): void {
     }, delay * 1000);
     timer.unref();
     pending.set(id, timer);
+  };
+  return {
+    close() {
+      stopped = true;
+      for (const t of pending.values()) clearTimeout(t);
+      pending.clear();
+    },
   };
 }
 

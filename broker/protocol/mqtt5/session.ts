@@ -20,6 +20,8 @@ export class SessionExpiry {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Sessions being wiped: a CONNECT for the id waits for it. */
   private readonly wiping = new Map<string, Promise<void>>();
+  /** Set when the broker shuts down: connections closing then do not end their sessions (the store is closing too). */
+  private stopped = false;
 
   constructor(
     private readonly wipe: (clientId: string) => Promise<void>,
@@ -41,7 +43,7 @@ export class SessionExpiry {
    * connection with the same id replaced it, and the session goes on with it.
    */
   closed(state: V5Connection, clientId: string, persistent: boolean, takenOver: boolean): void {
-    if (!persistent || takenOver || state.sessionExpiry === NEVER) return;
+    if (this.stopped || !persistent || takenOver || state.sessionExpiry === NEVER) return;
     if (state.sessionExpiry === 0) return this.end(clientId);
     this.arm(clientId, state.sessionExpiry * 1000);
   }
@@ -71,6 +73,7 @@ export class SessionExpiry {
   }
 
   close(): void {
+    this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }

@@ -41,6 +41,8 @@ export interface V5Connection {
   readonly unsubackCodes: Map<number, number[]>;
   /** Per filter, from its latest SUBSCRIBE: are retained messages sent for it (Retain Handling 0/1/2)? */
   readonly retainWanted: Map<string, boolean>;
+  /** Inbound QoS 1/2 packet identifiers whose topic had no subscriber when they arrived (PUBACK/PUBREC 0x10). */
+  readonly noSubscribers: Set<number>;
   /** Packet identifiers of messages dropped as too large, whose acknowledgement the broker plays itself. */
   readonly selfAcked: Set<number>;
   disconnectSent: boolean;
@@ -49,7 +51,7 @@ export interface V5Connection {
 const byClient = new WeakMap<object, V5Connection>();
 const byConn = new WeakMap<object, V5Connection>();
 
-export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
+export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "noSubscribers" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
   const state: V5Connection = {
     client,
     ...init,
@@ -59,6 +61,7 @@ export function registerV5(client: Client, init: Omit<V5Connection, "client" | "
     subscriptionIds: new Map(),
     unsubackCodes: new Map(),
     retainWanted: new Map(),
+    noSubscribers: new Set(),
     selfAcked: new Set(),
     disconnectSent: false,
   };
