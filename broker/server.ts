@@ -201,6 +201,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     const mqtt5 = installMqtt5(aedes, {
       config: config.mqtt5,
       maxPacketSize: limits.maxPacketSize,
+      maxInflight: limits.maxInflight,
       kv: persistence.kv,
       onViolation: (client, reason) => observed.noteReason(client, reason),
       onError: (message, err) => logger.warn({ err: err.message }, message),

@@ -229,4 +229,15 @@ describe("mqtt5 config", () => {
     assert.throws(() => parseRawConfig({ mqtt5: { maxTopicAlias: 70000 } }, "c.json"), /mqtt5\.maxTopicAlias/);
     assert.throws(() => parseRawConfig({ mqtt5: { topicAliases: 5 } }, "c.json"), /mqtt5\.topicAliases/);
   });
+
+  test("Receive Maximum is never advertised above limits.maxInflight (which aedes enforces without a reason code)", async () => {
+    const small = await startTestBroker({ persistence: "memory", limits: { maxInflight: 5 }, mqtt5: { receiveMaximum: 50 } });
+    try {
+      const { c, connack } = await Raw5.connect(small.port("tcp"));
+      assert.equal(connack.properties?.receiveMaximum, 5);
+      c.destroy();
+    } finally {
+      await small.stop();
+    }
+  });
 });

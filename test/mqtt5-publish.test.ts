@@ -143,6 +143,50 @@ describe("topic aliases (inbound)", { timeout: 30_000 }, () => {
   });
 });
 
+describe("topic aliases (outbound)", { timeout: 30_000 }, () => {
+  test("[MQTT-3.3.2-11] the broker sets at most the client's Topic Alias Maximum aliases, then sends known topics empty", async () => {
+    const t = uid("oa");
+    const sub = await rawSubscriber({ properties: { topicAliasMaximum: 2 } }, `${t}/+`, 0);
+    const { client } = await connect5(broker.url, { clientId: uid("pub") });
+    for (const round of [1, 2]) for (const leaf of ["a", "b", "c"]) await client.publishAsync(`${t}/${leaf}`, `${leaf}${round}`, { qos: 1 });
+    for (let i = 0; i < 6; i++) await sub.next("publish");
+    const seen = sub.publishes().map((p) => [String(p.payload), p.topic, p.properties?.topicAlias ?? null]);
+    assert.deepEqual(seen, [
+      ["a1", `${t}/a`, 1],
+      ["b1", `${t}/b`, 2],
+      ["c1", `${t}/c`, null],
+      ["a2", "", 1],
+      ["b2", "", 2],
+      ["c2", `${t}/c`, null],
+    ]);
+    sub.destroy();
+    await client.endAsync();
+  });
+
+  test("mqtt.js with a Topic Alias Maximum resolves the aliases the broker sets; a client without one gets none", async () => {
+    const t = uid("oajs");
+    const { client: aliased } = await connect5(broker.url, { clientId: uid("js"), properties: { topicAliasMaximum: 4 } });
+    const { client: plain } = await connect5(broker.url, { clientId: uid("plain") });
+    const got: string[] = [];
+    const aliasesSeen: unknown[] = [];
+    aliased.on("message", (topic, payload, packet) => {
+      got.push(`${topic}=${payload}`);
+      aliasesSeen.push(packet.properties?.topicAlias);
+    });
+    const plainAliases: unknown[] = [];
+    plain.on("message", (_t, _p, packet) => plainAliases.push(packet.properties?.topicAlias));
+    await aliased.subscribeAsync(t, { qos: 1 });
+    await plain.subscribeAsync(t, { qos: 1 });
+    const pub = (await connect5(broker.url, { clientId: uid("pub") })).client;
+    for (let i = 0; i < 3; i++) await pub.publishAsync(t, String(i), { qos: 1 });
+    while (got.length < 3 || plainAliases.length < 3) await sleep(20);
+    assert.deepEqual(got, [`${t}=0`, `${t}=1`, `${t}=2`]);
+    assert.deepEqual(aliasesSeen, [1, 1, 1]);
+    assert.deepEqual(plainAliases, [undefined, undefined, undefined]);
+    await Promise.all([aliased, plain, pub].map((c) => c.endAsync()));
+  });
+});
+
 describe("subscription identifiers", { timeout: 30_000 }, () => {
   test("[MQTT-3.3.4-3] [MQTT-3.3.4-4] a message matching several subscriptions carries each one's identifier, once", async () => {
     const t = uid("sid");

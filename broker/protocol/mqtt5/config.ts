@@ -14,6 +14,8 @@ export const mqtt5Schema = z
     serverKeepAlive: z.number().int().min(0).max(65535).optional(),
     /** Highest Session Expiry Interval (seconds) granted; a longer request is answered with this value in CONNACK. */
     maxSessionExpiry: z.number().int().min(0).max(0xffffffff).optional(),
+    /** Use topic aliases on messages sent to clients that accept them (their Topic Alias Maximum). */
+    outboundTopicAliases: z.boolean().optional(),
   })
   .strict();
 
@@ -24,6 +26,7 @@ export interface Mqtt5Config {
   receiveMaximum: number;
   serverKeepAlive: number;
   maxSessionExpiry: number;
+  outboundTopicAliases: boolean;
 }
 
 export const DEFAULT_MQTT5: Mqtt5Config = {
@@ -32,10 +35,11 @@ export const DEFAULT_MQTT5: Mqtt5Config = {
   serverKeepAlive: 0,
   /** 0xFFFFFFFF: "the session does not expire" ([MQTT-3.1.2-11] semantics). */
   maxSessionExpiry: 0xffffffff,
+  outboundTopicAliases: true,
 };
 
 export function resolveMqtt5(raw: Mqtt5RawConfig | undefined): Mqtt5Config {
   const out = { ...DEFAULT_MQTT5 };
-  for (const [k, v] of Object.entries(raw ?? {})) if (v !== undefined) (out as Record<string, number>)[k] = v;
+  for (const [k, v] of Object.entries(raw ?? {})) if (v !== undefined) (out as Record<string, number | boolean>)[k] = v;
   return out;
 }

@@ -49,6 +49,7 @@ export function installConnect(aedes: Aedes, opts: ConnectOptions): void {
       connectProperties: props,
       receiveMaximum: typeof props.receiveMaximum === "number" ? props.receiveMaximum : 65535,
       maximumPacketSize: typeof props.maximumPacketSize === "number" ? props.maximumPacketSize : Infinity,
+      topicAliasMaximum: config.outboundTopicAliases && typeof props.topicAliasMaximum === "number" ? props.topicAliasMaximum : 0,
       requestProblemInformation: props.requestProblemInformation !== false && props.requestProblemInformation !== 0,
       cleanStart: packet.clean === true,
       requestedSessionExpiry: requested,

@@ -52,6 +52,7 @@ export function v5Encoder(state: V5Connection, ctx: EncoderContext): OutgoingEnc
           ctx.onDropped(state, p, "too-large");
           return true;
         }
+        if (state.topicAliasMaximum > 0) aliasTopic(state, out);
         return write(out, stream, V5);
       }
       case "suback":
@@ -104,8 +105,28 @@ function connack(state: V5Connection, p: Packet, ctx: EncoderContext): object {
   return { cmd: "connack", reasonCode, sessionPresent, properties };
 }
 
+/**
+ * Outbound topic aliases ([MQTT-3.3.2-11]: at most the client's Topic Alias
+ * Maximum): the first topics sent to a connection get an alias, set with the
+ * topic the first time, then sent with an empty topic. Topics past the
+ * maximum go out in full. Applied after the size check, so an alias only
+ * makes a packet smaller.
+ */
+function aliasTopic(state: V5Connection, out: { topic: string; properties: Record<string, unknown> }): void {
+  const known = state.outboundAliases.get(out.topic);
+  if (known !== undefined) {
+    out.properties.topicAlias = known;
+    out.topic = "";
+    return;
+  }
+  if (state.outboundAliases.size >= state.topicAliasMaximum) return;
+  const alias = state.outboundAliases.size + 1;
+  state.outboundAliases.set(out.topic, alias);
+  out.properties.topicAlias = alias;
+}
+
 /** The PUBLISH as this client must see it, or null when its message has expired. */
-function publish(state: V5Connection, p: Packet): object | null {
+function publish(state: V5Connection, p: Packet): { topic: string; properties: Record<string, unknown> } | null {
   let source = p.properties as Record<string, unknown> | undefined;
   let expiresAt = p.messageExpiry as number | undefined;
   if (source === undefined && p.payload && typeof p.payload === "object") {
@@ -132,5 +153,5 @@ function publish(state: V5Connection, p: Packet): object | null {
     if (ids.length === 1) properties.subscriptionIdentifier = ids[0];
     else if (ids.length > 1) properties.subscriptionIdentifier = ids;
   }
-  return { cmd: "publish", topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId, properties };
+  return { cmd: "publish", topic: p.topic!, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.messageId, properties } as { topic: string; properties: Record<string, unknown> };
 }

@@ -35,6 +35,8 @@ export interface Mqtt5Options {
   config: Mqtt5Config;
   /** limits.maxPacketSize: advertised as the broker's Maximum Packet Size. */
   maxPacketSize: number;
+  /** limits.maxInflight: aedes closes (without a reason code) past it, so Receive Maximum never exceeds it. */
+  maxInflight: number;
   kv: KvStore;
   onViolation(client: Client, reason: string): void;
   onError(message: string, err: Error): void;
@@ -65,7 +67,7 @@ interface ClientInternals {
 }
 
 export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
-  const { config } = opts;
+  const config = { ...opts.config, receiveMaximum: Math.min(opts.config.receiveMaximum, opts.maxInflight) };
   const broker = aedes as unknown as { persistence: Store; clients: Record<string, Client>; registerClient(c: Client): void };
   const store = () => broker.persistence;
 

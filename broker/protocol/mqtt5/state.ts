@@ -16,6 +16,10 @@ export interface V5Connection {
   readonly connectProperties: Record<string, unknown>;
   /** Client's Receive Maximum: QoS 1/2 PUBLISH we may have unacknowledged at the client. */
   receiveMaximum: number;
+  /** Client's Topic Alias Maximum: aliases the broker may set on what it sends. */
+  topicAliasMaximum: number;
+  /** Outbound topic aliases, topic → alias ([MQTT-3.3.2-10]: per connection). */
+  readonly outboundAliases: Map<string, number>;
   /** Client's Maximum Packet Size; Infinity when it declared none. */
   maximumPacketSize: number;
   requestProblemInformation: boolean;
@@ -51,7 +55,7 @@ export interface V5Connection {
 const byClient = new WeakMap<object, V5Connection>();
 const byConn = new WeakMap<object, V5Connection>();
 
-export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "noSubscribers" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
+export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "noSubscribers" | "outboundAliases" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
   const state: V5Connection = {
     client,
     ...init,
@@ -62,6 +66,7 @@ export function registerV5(client: Client, init: Omit<V5Connection, "client" | "
     unsubackCodes: new Map(),
     retainWanted: new Map(),
     noSubscribers: new Set(),
+    outboundAliases: new Map(),
     selfAcked: new Set(),
     disconnectSent: false,
   };
