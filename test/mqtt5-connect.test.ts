@@ -158,6 +158,40 @@ describe("CONNECT and CONNACK", { timeout: 30_000 }, () => {
   });
 });
 
+describe("session expiry across a restart", { timeout: 30_000 }, () => {
+  test("[MQTT-4.1.0-?] a session whose expiry passed while the broker was down is not resumed; one still in time is", async () => {
+    const dir = tempDir("wasmq-mqtt5-restart-");
+    try {
+      let b = await startTestBroker({ persistence: "lmdb" }, { dataDir: dir });
+      const short = uid("short");
+      const long = uid("long");
+      for (const [id, expiry] of [[short, 1], [long, 600]] as const) {
+        const { client } = await connect5(b.url, { clientId: id, clean: false, properties: { sessionExpiryInterval: expiry } });
+        await client.subscribeAsync(`${id}/t`, { qos: 1 });
+        await client.endAsync();
+        await brokerForgot(b, id);
+      }
+      await b.stop();
+      await new Promise((r) => setTimeout(r, 1200)); // the short session's second passes while the broker is down
+      b = await startTestBroker({ persistence: "lmdb" }, { dataDir: dir });
+      try {
+        const gone = await connect5(b.url, { clientId: short, clean: false, properties: { sessionExpiryInterval: 60 } });
+        assert.equal(gone.connack.sessionPresent, false);
+        const subs = await (b.aedes as unknown as { persistence: { subscriptionsByClient(c: object): Promise<unknown[]> } }).persistence.subscriptionsByClient({ id: short });
+        assert.equal(subs.length, 0, "its subscriptions went with it");
+        await gone.client.endAsync();
+        const kept = await connect5(b.url, { clientId: long, clean: false, properties: { sessionExpiryInterval: 600 } });
+        assert.equal(kept.connack.sessionPresent, true);
+        await kept.client.endAsync();
+      } finally {
+        await b.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("server DISCONNECT", { timeout: 30_000 }, () => {
   test("[MQTT-3.1.4-3] session takeover: the old connection gets DISCONNECT 0x8E", async () => {
     const id = uid("take");

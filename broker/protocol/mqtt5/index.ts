@@ -94,6 +94,7 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     wipeSession,
     (id) => id in broker.clients,
     (id, err) => opts.onError(`cannot end the expired session of ${id}`, err),
+    opts.kv,
   );
 
   installConnect(aedes, {
