@@ -220,6 +220,22 @@ describe("server DISCONNECT", { timeout: 30_000 }, () => {
     await c.waitClosed();
   });
 
+  test("a slow consumer cut off by a limit (here drainTimeoutMs with messages held): DISCONNECT 0x97 Quota exceeded", async () => {
+    const slow = await startTestBroker({ persistence: "memory", limits: { maxInflightOutbound: 1, drainTimeoutMs: 300 } });
+    try {
+      const { c } = await Raw5.connect(slow.port("tcp"));
+      c.send({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "slow", qos: 1 }] });
+      await c.next("suback");
+      const { client } = await connect5(slow.url, { clientId: uid("pub") });
+      for (let i = 0; i < 3; i++) await client.publishAsync("slow", String(i), { qos: 1 }); // never acknowledged
+      assert.equal((await c.next("disconnect")).reasonCode, 0x97);
+      await c.waitClosed();
+      await client.endAsync();
+    } finally {
+      await slow.stop();
+    }
+  });
+
   test("admin kick (DELETE /clients/:id): DISCONNECT 0x98 Administrative action", async () => {
     const id = uid("kick");
     const { c } = await Raw5.connect(port, { clientId: id });

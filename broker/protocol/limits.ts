@@ -149,6 +149,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       if (tripped) return;
       tripped = new LimitError(limit, detail);
       onViolation(limit, client, detail);
+      sendDisconnect(client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
       conn.destroy(tripped);
     };
     const drained = () => {
@@ -215,6 +216,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     const cutOff = (limit: LimitName, detail: string) => {
       if (closed) return;
       onViolation(limit, client, detail);
+      sendDisconnect(client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
       client.conn.destroy(new LimitError(limit, detail));
       drop();
     };
