@@ -3,7 +3,7 @@
 // (broker/protocol/mqtt5/encoder.ts, inbound.ts, properties.ts).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { brokerForgot, startTestBroker, type TestBroker } from "./helpers.js";
+import { brokerForgot, native, startTestBroker, type TestBroker } from "./helpers.js";
 import { connect5, publishWithRawProperties, Raw5, sleep, uid } from "./mqtt5-raw.js";
 
 let broker: TestBroker;
@@ -109,6 +109,34 @@ describe("acknowledgement reason codes", { timeout: 30_000 }, () => {
     assert.equal((await c.next("puback")).reasonCode, 0x00);
     live.destroy();
     c.destroy();
+  });
+});
+
+describe("refused PUBLISH", { timeout: 30_000 }, () => {
+  test("a PUBLISH to $SYS/ closes the v5 connection with DISCONNECT 0x87 and a reason string", async () => {
+    const { c } = await Raw5.connect(port);
+    c.send({ cmd: "publish", topic: "$SYS/forged", payload: "x", qos: 1, messageId: 1 });
+    const d = await c.next("disconnect");
+    assert.equal(d.reasonCode, 0x87);
+    assert.match(String(d.properties?.reasonString), /\$SYS/);
+    await c.waitClosed();
+  });
+
+  test("a plugin's deny (acl, onDeniedPublish: disconnect) tells a v5 client 0x87 before closing", async () => {
+    const acl = await startTestBroker({
+      persistence: "memory",
+      plugins: [{ name: "acl", native: native("acl"), config: { default: "deny", onDeniedPublish: "disconnect", rules: [{ topic: "open/#", access: "readwrite" }] } }],
+    });
+    try {
+      const { c } = await Raw5.connect(acl.port("tcp"));
+      c.send({ cmd: "publish", topic: "open/a", payload: "x", qos: 1, messageId: 1 });
+      assert.equal((await c.next("puback")).reasonCode, 0x10);
+      c.send({ cmd: "publish", topic: "closed/a", payload: "x", qos: 1, messageId: 2 });
+      assert.equal((await c.next("disconnect")).reasonCode, 0x87);
+      await c.waitClosed();
+    } finally {
+      await acl.stop();
+    }
   });
 });
 

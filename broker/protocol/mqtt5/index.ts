@@ -142,6 +142,7 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
   aedes.on("keepaliveTimeout", (client) => sendDisconnect(client, Reason.KeepAliveTimeout));
 
   const wills = installWillDelay(aedes);
+  explainPublishRefusals(aedes);
   keepRetainedProperties(broker);
 
   /** A message not sent to a v5 client (too large, expired) is settled as if delivered: the broker plays the client's acknowledgement. */
@@ -230,6 +231,27 @@ function installWillDelay(aedes: Aedes): { close(): void } {
       for (const t of pending.values()) clearTimeout(t);
       pending.clear();
     },
+  };
+}
+
+/**
+ * A PUBLISH refused by a guard or a plugin closes the connection (as in
+ * 3.1.1, until plugins choose a PUBACK reason code in ABI v2); a v5 client is
+ * first told why: 0x87 Not authorized (a plugin's deny, a "$SYS/" topic),
+ * 0x90 Topic Name invalid (too long), 0x81 Malformed Packet (ill-formed UTF-8).
+ */
+function explainPublishRefusals(aedes: Aedes): void {
+  const inner = aedes.authorizePublish;
+  aedes.authorizePublish = (client, packet, done) => {
+    if (!client || !v5Of(client)) return inner.call(aedes, client, packet, done);
+    inner.call(aedes, client, packet, (err) => {
+      if (err && !(client as unknown as ClientInternals).closed) {
+        const message = err.message;
+        const code = /ill-formed UTF-8/.test(message) ? Reason.MalformedPacket : /^maxTopicLength/.test(message) ? Reason.TopicNameInvalid : Reason.NotAuthorized;
+        sendDisconnect(client, code, message);
+      }
+      done(err);
+    });
   };
 }
 
