@@ -1,7 +1,7 @@
 /** The public interface of the plugin host. The broker uses nothing else from host/. */
 export * from "./abi.js";
 export { PluginChain, type ChainOptions, type ChainEvents } from "./chain.js";
-export { PluginSlot, type PluginSpec, type FailurePolicy, type SlotStats } from "./plugin-slot.js";
+export { PluginSlot, type PluginSpec, type FailurePolicy, type SlotStats, type ReloadSource, type BuildCheck } from "./plugin-slot.js";
 export type { BreakerOptions, BreakerState } from "./breaker.js";
 export { PluginError } from "./instance.js";
 export { emptyMessage, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";

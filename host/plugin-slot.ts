@@ -1,4 +1,5 @@
-import { readFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import { ReturnCode, Verdict, verdictKind, type HookName } from "./abi.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
@@ -19,6 +20,25 @@ export interface PluginSpec {
   limits?: { fuel?: number | null; memoryPages?: number };
   breaker?: Partial<BreakerOptions>;
   enabled?: boolean;
+}
+
+/** Where a reload takes the new build from. */
+export interface ReloadSource {
+  /** The build's bytes (an upload or a cluster deploy) instead of the plugin's file. */
+  bytes?: Uint8Array;
+  /** After a successful swap, write `bytes` over the plugin's file (atomically), so a restart runs it too. */
+  save?: boolean;
+  /** Skip the reload when the file holds the build already running (the file watcher's own writes). */
+  onlyIfChanged?: boolean;
+  /** Sees the new build's hooks just before the swap and may refuse it (its answer is the reason). */
+  vet?: (hooks: ReadonlySet<HookName>) => string | null;
+}
+
+/** What a build is, checked without running it in the chain. */
+export interface BuildCheck {
+  sha256: string;
+  size: number;
+  hooks: HookName[];
 }
 
 export interface SlotListener {
@@ -74,6 +94,8 @@ export class PluginSlot {
   };
   /** Last load or reload error, for the admin API. */
   lastError: string | null = null;
+  /** Digest of the running build's bytes (Wasm), null for native plugins. */
+  sha256: string | null = null;
   private factory: PluginFactory | null = null;
   private instance: PluginInstance | null = null;
   private readonly breaker: CircuitBreaker;
@@ -128,19 +150,25 @@ export class PluginSlot {
 
   /** Load the build and start an instance. Throws PluginError naming the reason. */
   async load(): Promise<void> {
-    const factory = await this.build();
+    const bytes = await this.readSource();
+    const factory = await this.build(bytes);
     this.instance = await factory.instantiate(this.config, this.stateRef);
     this.factory = factory;
+    this.sha256 = bytes && sha256Hex(bytes);
   }
 
-  private async build(): Promise<PluginFactory> {
-    if (this.kind === "native") return NativePluginFactory.load(this.source, this.services);
-    let bytes: Uint8Array;
+  /** The Wasm file's bytes; null for a native plugin (loaded by module path). */
+  private async readSource(): Promise<Uint8Array | null> {
+    if (this.kind === "native") return null;
     try {
-      bytes = await readFile(this.source);
+      return await readFile(this.source);
     } catch (err) {
       throw new PluginError(this.name, `refused: cannot read ${this.source}: ${(err as Error).message}`);
     }
+  }
+
+  private async build(bytes: Uint8Array | null): Promise<PluginFactory> {
+    if (bytes === null) return NativePluginFactory.load(this.source, this.services);
     const limits = this.spec.limits ?? {};
     if (limits.fuel != null && !(Number.isInteger(limits.fuel) && limits.fuel > 0 && limits.fuel <= MAX_FUEL)) {
       throw new PluginError(this.name, `refused: limits.fuel must be an integer from 1 to ${MAX_FUEL}, got ${limits.fuel}`);
@@ -152,25 +180,77 @@ export class PluginSlot {
   }
 
   /**
-   * Replace the running build with the file's current content. The new build is
-   * compiled and its init run before the swap; if either fails the old instance
-   * keeps serving and the reason is returned.
+   * Compile a build and run its init with this plugin's config in a throwaway
+   * instance, without touching the running one: what a reload would do, minus
+   * the swap. Throws PluginError naming the reason a reload would refuse it.
    */
-  reload(): Promise<boolean> {
+  async check(bytes: Uint8Array): Promise<BuildCheck> {
+    if (this.kind !== "wasm") throw new PluginError(this.name, "refused: a native plugin is loaded from its module, not from uploaded bytes");
+    const factory = await this.build(bytes);
+    (await factory.instantiate(this.config, () => new CallState())).dispose();
+    return { sha256: sha256Hex(bytes), size: bytes.length, hooks: [...factory.hooks] };
+  }
+
+  /**
+   * Replace the running build with the file's current content, or with given
+   * bytes. The new build is compiled and its init run before the swap; if either
+   * fails the old instance keeps serving and the reason is returned.
+   */
+  reload(from: ReloadSource = {}): Promise<boolean> {
+    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false, from.vet);
     // Coalesce bursts (editors write a file in several steps; SIGHUP during a watch event).
     if (this.reloading) return this.reloading;
+    return this.swap(this.source, from.vet, async () => {
+      const bytes = await this.readSource();
+      if (from.onlyIfChanged && bytes && sha256Hex(bytes) === this.sha256) return "unchanged";
+      return bytes;
+    });
+  }
+
+  private async reloadBytes(bytes: Uint8Array, save: boolean, vet: ReloadSource["vet"]): Promise<boolean> {
+    if (this.kind !== "wasm") {
+      this.lastError = "refused: a native plugin is loaded from its module, not from uploaded bytes";
+      return false;
+    }
+    // Given bytes are never coalesced with a file reload: wait for it, then apply ours.
+    while (this.reloading) await this.reloading.catch(() => false);
+    const ok = await this.swap("uploaded bytes", vet, async () => bytes);
+    if (ok && save) {
+      // Write then rename, so the file watcher never sees half a module; it then finds the running digest and skips.
+      const tmp = `${this.source}.upload-${process.pid}`;
+      try {
+        await writeFile(tmp, bytes);
+        await rename(tmp, this.source);
+      } catch (err) {
+        this.lastError = `running the new build, but could not save it to ${this.source}: ${(err as Error).message}`;
+        this.listener.log(this, 3, this.lastError);
+      }
+    }
+    return ok;
+  }
+
+  /** `next` yields the new build's bytes (null for a native plugin's module), or "unchanged" to keep the running one. */
+  private swap(origin: string, vet: ReloadSource["vet"], next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
     this.reloading = (async () => {
       try {
-        const factory = await this.build();
+        const bytes = await next();
+        if (bytes === "unchanged") return true;
+        const factory = await this.build(bytes);
         const instance = await factory.instantiate(this.config, this.stateRef);
+        const refusal = vet?.(factory.hooks) ?? null;
+        if (refusal !== null) {
+          instance.dispose();
+          throw new Error(refusal);
+        }
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;
+        this.sha256 = bytes ? sha256Hex(bytes) : null;
         this.breaker.reset();
         old?.dispose();
         this.stats.reloads++;
         this.lastError = null;
-        this.listener.log(this, 2, `reloaded from ${this.source}`);
+        this.listener.log(this, 2, `reloaded from ${origin}${this.sha256 ? ` (sha256 ${this.sha256})` : ""}`);
         return true;
       } catch (err) {
         this.stats.reloadFailures++;
@@ -324,6 +404,7 @@ export class PluginSlot {
       name: this.name,
       kind: this.kind,
       source: this.source,
+      sha256: this.sha256,
       enabled: this.enabled,
       ready: this.ready,
       hooks: [...this.hooks],
@@ -341,3 +422,7 @@ export class PluginSlot {
 }
 
 export { describeTrap };
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}

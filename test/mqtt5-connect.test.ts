@@ -239,7 +239,7 @@ describe("server DISCONNECT", { timeout: 30_000 }, () => {
   test("admin kick (DELETE /clients/:id): DISCONNECT 0x98 Administrative action", async () => {
     const id = uid("kick");
     const { c } = await Raw5.connect(port, { clientId: id });
-    const res = await fetch(`${broker.admin!.url}/clients/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${broker.admin!.url}/clients/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}`, "x-wasmq-request": "1" } });
     assert.equal(res.status, 200);
     const d = await c.next("disconnect");
     assert.equal(d.reasonCode, 0x98);

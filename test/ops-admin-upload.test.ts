@@ -1,0 +1,152 @@
+// POST /plugins/:name/upload and `wasmq admin upload`: a build sent over the
+// admin API takes the hot-reload path (compile, meter, init, swap), is saved
+// over the plugin's file, and a refused build leaves the running one serving.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { buildFixture, buildSource } from "./fixtures.js";
+import { CLI, collect, connect, end, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+
+const TOKEN = "upload-token-0123456789";
+
+/** v1 drops `blocked/#`; v2 passes everything: which one runs is visible on the wire. */
+const gate = (drops: boolean, initOk = true) => `
+  import { Config, Message, Verdict } from "SDK_PATH";
+  export * from "SDK_PATH/exports";
+  export function init(config: Config): bool { return ${initOk}; }
+  export function onPublish(msg: Message): i32 {
+    return ${drops} && msg.topicMatches("blocked/#") ? Verdict.Drop : Verdict.Continue;
+  }`;
+
+const digest = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
+
+function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, "admin", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("exit", (code) => resolve({ code, out, err }));
+  });
+}
+
+describe("plugin upload over the admin API", { timeout: 90_000 }, () => {
+  const dir = tempDir();
+  const live = join(dir, "gate.wasm");
+  let v1: Buffer;
+  let v2: Buffer;
+  let initRefuses: Buffer;
+  let broker: TestBroker;
+
+  async function upload(bytes: Uint8Array, query = "", type = "application/wasm") {
+    const res = await fetch(`${broker.admin!.url}/plugins/gate/upload${query}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": type, "x-wasmq-request": "1" },
+      body: Buffer.from(bytes) as unknown as BodyInit,
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+  async function running(): Promise<Record<string, unknown>> {
+    const res = await fetch(`${broker.admin!.url}/plugins/gate`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return (await res.json()) as Record<string, unknown>;
+  }
+  /** Which build runs, seen by a client: is `blocked/x` dropped? */
+  async function drops(): Promise<boolean> {
+    const sub = await connect(broker.url);
+    const got = collect(sub);
+    await subscribe(sub, ["blocked/#", "open/#"], 1);
+    const pub = await connect(broker.url);
+    await pub.publishAsync("blocked/x", "b", { qos: 1 });
+    await pub.publishAsync("open/x", "o", { qos: 1 });
+    await got.waitFor(1);
+    await settle(sub);
+    await end(sub, pub);
+    return !got.messages.some((m) => m.topic === "blocked/x");
+  }
+
+  before(async () => {
+    v1 = readFileSync(await buildSource(gate(true), join(dir, "v1.wasm")));
+    v2 = readFileSync(await buildSource(gate(false), join(dir, "v2.wasm")));
+    initRefuses = readFileSync(await buildSource(gate(false, false), join(dir, "v3.wasm")));
+    copyFileSync(join(dir, "v1.wasm"), live);
+    broker = await startTestBroker({
+      persistence: "memory",
+      metrics: { port: 0, token: TOKEN },
+      plugins: [{ name: "gate", wasm: live }],
+    });
+  });
+  after(() => broker.stop());
+
+  test("the running build's sha256 is shown", async () => {
+    assert.equal((await running()).sha256, digest(v1));
+    assert.equal(await drops(), true);
+  });
+
+  test("a dry run checks the build and reports its digest and hooks without applying it", async () => {
+    const { status, body } = await upload(v2, "?dryRun=true");
+    assert.equal(status, 200);
+    assert.equal(body.sha256, digest(v2));
+    assert.equal(body.size, v2.length);
+    assert.deepEqual(body.hooks, ["publish"]);
+    assert.equal(body.applied, false);
+    assert.equal((await running()).sha256, digest(v1));
+    assert.equal(await drops(), true);
+  });
+
+  test("a refused build answers 422 with the reason; the running build keeps serving", async () => {
+    for (const [bad, reason] of [
+      [Buffer.from("not WebAssembly at all"), /refused/],
+      [initRefuses, /init/i],
+    ] as const) {
+      const { status, body } = await upload(bad);
+      assert.equal(status, 422, JSON.stringify(body));
+      assert.match(String(body.error), reason);
+      assert.equal(body.sha256, digest(bad));
+    }
+    assert.equal((await running()).sha256, digest(v1));
+    assert.deepEqual(readFileSync(live), v1, "the plugin's file is untouched");
+    assert.equal(await drops(), true);
+  });
+
+  test("the build must come as application/wasm", async () => {
+    const { status, body } = await upload(v2, "", "text/plain");
+    assert.equal(status, 415);
+    assert.match(String(body.error), /application\/wasm/);
+  });
+
+  test("an accepted build is swapped in, saved over the plugin's file, and changes what the broker does", async () => {
+    const { status, body } = await upload(v2);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.applied, true);
+    assert.equal(body.saved, true);
+    assert.equal((await running()).sha256, digest(v2));
+    assert.deepEqual(readFileSync(live), v2);
+    assert.equal(await drops(), false);
+  });
+
+  test("wasmq admin upload: --dry-run, then applied; errors exit non-zero with the reason", async () => {
+    const url = ["--url", broker.admin!.url, "--token", TOKEN];
+    const dry = await cli(["upload", "gate", join(dir, "v1.wasm"), "--dry-run", ...url]);
+    assert.equal(dry.code, 0, dry.err);
+    assert.match(dry.out, new RegExp(`sha256 ${digest(v1)}`));
+    assert.match(dry.out, /not applied/);
+    assert.equal((await running()).sha256, digest(v2));
+
+    const applied = await cli(["upload", "gate", join(dir, "v1.wasm"), ...url]);
+    assert.equal(applied.code, 0, applied.err);
+    assert.match(applied.out, /now runs the uploaded build/);
+    assert.equal((await running()).sha256, digest(v1));
+    assert.equal(await drops(), true);
+
+    const refused = await cli(["upload", "gate", join(dir, "v3.wasm"), ...url]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /HTTP 422/);
+    const missing = await cli(["upload", "gate", join(dir, "missing.wasm"), ...url]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.err, /cannot read/);
+  });
+});
