@@ -5,6 +5,7 @@ import { z } from "zod";
 import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
 import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
+import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -103,6 +104,7 @@ const configSchema = z
       })
       .strict()
       .optional(),
+    mqtt5: mqtt5Schema.optional(),
     plugins: z.array(pluginSchema).optional(),
   })
   .strict();
@@ -169,6 +171,8 @@ export interface BrokerConfig {
     drainTimeoutMs: number;
     tickIntervalMs: number;
   };
+  /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
+  mqtt5: Mqtt5Config;
   plugins: PluginConfig[];
 }
 
@@ -341,6 +345,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     metrics,
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
+    mqtt5: resolveMqtt5(raw.mqtt5),
     plugins,
   };
 }

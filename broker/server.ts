@@ -16,6 +16,8 @@ import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type List
 import { tlsPeerOf } from "./net/tls-peer.js";
 import { tlsRefusalLogger } from "./net/tls-log.js";
 import { checkTlsMaterial } from "./net/tls-options.js";
+import { installMqtt5 } from "./protocol/mqtt5/index.js";
+import { installSharedSubscriptions } from "./protocol/shared-subscriptions.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
@@ -182,6 +184,17 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         logger.debug({ clientId: client.id ?? undefined, limit, detail }, "limit reached");
       },
     });
+    const shared = installSharedSubscriptions(aedes);
+    const mqtt5 = installMqtt5(aedes, {
+      config: config.mqtt5,
+      maxPacketSize: limits.maxPacketSize,
+      maxInflight: limits.maxInflight,
+      kv: persistence.kv,
+      onViolation: (client, reason) => observed.noteReason(client, reason),
+      onError: (message, err) => logger.warn({ err: err.message }, message),
+      onSessionEnded: (clientId) => shared.forget(clientId),
+    });
+    cleanups.push(() => mqtt5.close());
     observed.install();
     installAedesFixes(aedes);
 

@@ -35,6 +35,7 @@ import { createAdminGuard, SECURITY_HEADERS } from "./admin-guard.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
 import type { Observer } from "./observe.js";
+import { Reason, sendDisconnect } from "../protocol/mqtt5/index.js";
 
 /** What a route module sees of one request. */
 export interface AdminRequest {
@@ -219,6 +220,7 @@ export async function startAdminServer(opts: AdminServerOptions, deps: AdminDeps
         // A kick is not the client's failure: like a DISCONNECT, it discards the will unless asked.
         if (!publishWill) (c as Client & ClientInternals)._disconnected = true;
         deps.observer.noteReason(c, "disconnected by the admin API");
+        sendDisconnect(c, Reason.AdministrativeAction); // MQTT 5 clients learn why (0x98)
         await new Promise<void>((resolve) => c.close(() => resolve()));
         logger.info({ clientId: c.id, will: publishWill }, `admin: client ${c.id} disconnected`);
         return send(res, 200, { client: c.id, disconnected: true, will: publishWill });

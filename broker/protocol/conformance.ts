@@ -50,7 +50,7 @@ import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, ma
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */
-const SESSION_NAMESPACE = "$wasmq.sessions";
+export const SESSION_NAMESPACE = "$wasmq.sessions";
 
 class ProtocolViolation extends Error {
   constructor(message: string) {
@@ -174,7 +174,7 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
 
 /**
  * Look at the first bytes a connection sends: a CONNECT naming MQTT ("MQTT" or
- * "MQIsdp") at a level other than 3 (3.1) or 4 (3.1.1) is answered with CONNACK
+ * "MQIsdp") at a level other than 3 (3.1), 4 (3.1.1) or 5 is answered with CONNACK
  * 0x01 and closed. Only the first chunk is examined (a CONNECT's header always
  * arrives in one piece from a real client); then the parser is unwrapped.
  */
@@ -184,7 +184,7 @@ function checkProtocolLevel(client: ClientInternals & Client, onViolation: (clie
   parser.parse = (buf: Buffer) => {
     parser.parse = parse;
     const level = connectLevel(buf);
-    if (level !== null && level !== 3 && level !== 4) {
+    if (level !== null && level !== 3 && level !== 4 && level !== 5) {
       onViolation(client, `unsupported protocol level ${level}`);
       refuseConnect(client, ConnackCode.UnacceptableProtocol);
       return 0;

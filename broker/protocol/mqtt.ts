@@ -9,7 +9,8 @@ import type { Duplex } from "node:stream";
 import { validTopicFilter, validTopicName } from "../../host/native/topic.js";
 
 interface MqttPacketModule {
-  writeToStream(packet: object, stream: Duplex): boolean;
+  writeToStream(packet: object, stream: Duplex, opts?: object): boolean;
+  generate(packet: object, opts?: object): Buffer;
 }
 /** The same module object aedes uses (CommonJS cache), so writes go through the same serializer. */
 export const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as MqttPacketModule;
