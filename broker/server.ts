@@ -137,6 +137,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       kv: persistence.kv,
       publish: publishInjected,
       meterFuel: opts.meterFuel ?? true,
+      // What plugins hand back is held to the limits clients are held to.
+      output: { maxTopicLength: limits.maxTopicLength, maxPacketSize: limits.maxPacketSize, reservedTopicPrefixes: ["$SYS"] },
     });
     cleanups.push(() => chain.close());
     wireChainLogs(chain, logger);

@@ -5,6 +5,7 @@ import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.j
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
+import type { OutputRules } from "./output-rules.js";
 import { PluginSlot, type PluginSpec } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
 
@@ -16,6 +17,8 @@ export interface ChainOptions {
   meterFuel?: boolean;
   /** What plugins get from now(); the harness controls it, the broker uses Date.now. */
   clock?: () => number;
+  /** The broker's rules for what plugins hand back (topic length, packet size, reserved prefixes). */
+  output?: OutputRules;
 }
 
 export interface ChainEvents {
@@ -55,7 +58,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now));
+    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */

@@ -1,10 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { ReturnCode, Verdict, verdictKind, type HookName } from "./abi.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
+import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import { NativePluginFactory } from "./native-plugin.js";
+import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
 
 export type FailurePolicy = "fail-open" | "fail-closed";
@@ -16,7 +18,8 @@ export interface PluginSpec {
   native?: string;
   config?: Record<string, unknown>;
   onError?: FailurePolicy;
-  limits?: { fuel?: number | null; memoryPages?: number };
+  /** fuel and memoryPages: Wasm only; the per-call host-call caps apply to native plugins too. */
+  limits?: { fuel?: number | null; memoryPages?: number } & Partial<HostCallLimits>;
   breaker?: Partial<BreakerOptions>;
   enabled?: boolean;
 }
@@ -90,6 +93,7 @@ export class PluginSlot {
     private readonly listener: SlotListener,
     private readonly meterFuel = true,
     clock: () => number = Date.now,
+    output: OutputRules = DEFAULT_OUTPUT_RULES,
   ) {
     if ((spec.wasm === undefined) === (spec.native === undefined)) {
       throw new PluginError(spec.name, "give exactly one of wasm or native");
@@ -107,6 +111,8 @@ export class PluginSlot {
       kv,
       log: (level, message) => listener.log(this, level, message),
       now: clock,
+      hostLimits: hostCallLimits(spec),
+      output,
     };
   }
 
@@ -210,9 +216,12 @@ export class PluginSlot {
     }
     const state = this.state;
     state.reset();
+    state.hook = hook;
+    state.message = msg;
     let verdict: number;
     try {
       verdict = instance.call(hook, msg, state);
+      if (state.topic !== null || state.payload !== null) checkFinalMessage(this.name, this.services.output, hook, msg, state);
     } catch (err) {
       this.fail(hook, err);
       return this.failureVerdict(hook);
@@ -246,6 +255,8 @@ export class PluginSlot {
     if (!instance) return [];
     const state = this.state;
     state.reset();
+    state.hook = "tick";
+    state.message = null;
     try {
       instance.tick(nowMs, state);
     } catch (err) {
@@ -338,6 +349,20 @@ export class PluginSlot {
     this.instance?.dispose();
     this.instance = null;
   }
+}
+
+/** The plugin's per-call host-call caps; a bad value refuses the plugin naming the key. */
+function hostCallLimits(spec: PluginSpec): HostCallLimits {
+  const limits = { ...DEFAULT_HOST_CALL_LIMITS };
+  for (const key of Object.keys(DEFAULT_HOST_CALL_LIMITS) as (keyof HostCallLimits)[]) {
+    const value = spec.limits?.[key];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value < 0) {
+      throw new PluginError(spec.name, `refused: limits.${key} must be a non-negative integer, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
 }
 
 export { describeTrap };
