@@ -17,12 +17,15 @@ import {
   type HookName,
 } from "./abi.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
+// Trap classification lives in traps.ts; re-exported here for existing importers.
+export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
 import { instrumentFuelInChild } from "./fuel-offload.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
-import { FUEL_PER_BYTE, HostCallLimitError, HostCalls, MAX_LOG_LINE_BYTES } from "./host-calls.js";
+import { FUEL_PER_BYTE, HostCalls, MAX_LOG_LINE_BYTES } from "./host-calls.js";
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
-import { decodeTopic, InvalidOutputError } from "./output-rules.js";
+import { decodeTopic } from "./output-rules.js";
+import { describeTrap, PluginAbortError, PluginMemoryError } from "./traps.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
 
 export interface WasmLimits {
@@ -36,22 +39,6 @@ const ALLOWED_IMPORTS = new Set<string>([
   ...ENV_IMPORTS.map((n) => `env.${n}`),
   ...HOST_IMPORTS.map((n) => `wasmq.${n}`),
 ]);
-
-/** Thrown by the plugin's `abort` (AssemblyScript assertions, explicit aborts). */
-export class PluginAbortError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PluginAbortError";
-  }
-}
-
-/** The plugin tried to grow its memory past `limits.memoryPages`. */
-export class PluginMemoryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PluginMemoryError";
-  }
-}
 
 /**
  * A validated, metered and compiled plugin build. Compiling is the slow part,
@@ -458,9 +445,9 @@ class WasmPluginInstance implements PluginInstance {
         throw new PluginAbortError(`abort: ${self.asString(msgPtr)} at ${self.asString(filePtr)}:${line}:${column}`);
       },
       trace(msgPtr: number, n: number, ...args: number[]) {
-        calls().log(state(), 0);
-        calls().charge("trace");
-        services.log(1, `trace: ${self.asString(msgPtr)} ${args.slice(0, n).join(", ")}`);
+        const bytes = calls().log(state(), self.asStringBytes(msgPtr));
+        calls().charge("trace", bytes);
+        services.log(1, `trace: ${self.asString(msgPtr, bytes)} ${args.slice(0, n).join(", ")}`);
       },
       seed() {
         return Date.now() * Math.random();
@@ -469,14 +456,22 @@ class WasmPluginInstance implements PluginInstance {
     return FUEL_IMPORT_MODULE === "wasmq" ? { env, wasmq } : { env, wasmq, [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_NAME]: wasmq[FUEL_IMPORT_NAME]! } };
   }
 
-  /** Read an AssemblyScript string (UTF-16, byte length stored just before it); control plane only. */
-  private asString(ptr: number): string {
+  /** Byte length of an AssemblyScript string (stored just before it), 0 when the pointer is bad. */
+  private asStringBytes(ptr: number): number {
+    this.refreshViews();
+    if (ptr < 4 || ptr > this.buf.length) return 0;
+    return this.buf.readUInt32LE(ptr - 4);
+  }
+
+  /** Read an AssemblyScript string (UTF-16), at most maxBytes of it; control plane only. */
+  private asString(ptr: number, maxBytes = Infinity): string {
     if (!ptr) return "";
     this.refreshViews();
     if (ptr < 4 || ptr > this.buf.length) return `<bad string pointer ${ptr}>`;
     const len = this.buf.readUInt32LE(ptr - 4);
     if (ptr + len > this.buf.length) return `<bad string pointer ${ptr}>`;
-    return this.buf.toString("utf16le", ptr, ptr + len);
+    const n = Math.min(len, maxBytes);
+    return this.buf.toString("utf16le", ptr, ptr + n - (n % 2));
   }
 }
 
@@ -497,29 +492,6 @@ export function captureLogs(services: PluginServices): { text(): string; stop():
       services.log = original;
     },
   };
-}
-
-export type TrapKind = "fuel" | "memory" | "out-of-bounds" | "abort" | "unreachable" | "stack" | "host-limit" | "invalid-output" | "error";
-
-export function classifyTrap(err: unknown): TrapKind {
-  if (err instanceof FuelExhaustedError) return "fuel";
-  if (err instanceof HostCallLimitError) return "host-limit";
-  if (err instanceof InvalidOutputError) return "invalid-output";
-  if (err instanceof PluginMemoryError) return "memory";
-  if (err instanceof PluginAbortError) return /out of memory|allocation too large/i.test(err.message) ? "memory" : "abort";
-  if (err instanceof WebAssembly.RuntimeError) {
-    if (/out of bounds/i.test(err.message)) return "out-of-bounds";
-    if (/unreachable/i.test(err.message)) return "unreachable";
-    return "error";
-  }
-  if (err instanceof RangeError && /call stack/i.test(err.message)) return "stack";
-  return "error";
-}
-
-export function describeTrap(err: unknown): string {
-  const kind = classifyTrap(err);
-  const message = err instanceof Error ? err.message : String(err);
-  return kind === "error" ? message : `${kind} (${message})`;
 }
 
 /** SHA-256 compressions for a message of n bytes (padding included). */

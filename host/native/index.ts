@@ -184,7 +184,11 @@ export function now(): number {
   return activeCall().services.now();
 }
 
-/** Ask the broker to publish a message (routing, fan-out, tick output). */
+/**
+ * Ask the broker to publish a message (routing, fan-out, tick output). Capped per call; an
+ * invalid topic or a message over maxPacketSize throws (trap kind "invalid-output").
+ * False only for a QoS outside 0..2.
+ */
 export function publish(topic: string, payload: Uint8Array | string, qos: number = 0, retain: boolean = false): boolean {
   if (qos < 0 || qos > 2) return false;
   const { services, state, calls } = activeCall();
