@@ -40,6 +40,7 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
         persistence: "memory",
         ws: false,
         limits: { maxPacketSize: MAX_PACKET, maxTopicLength: 4096 },
+        metrics: { port: 0 },
         plugins: [
           {
             name: "hostile",
@@ -156,8 +157,40 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
       assert.match(trap.message, /more than 32 log lines in one call \(limits\.maxLogLinesPerCall\)/);
       assert.ok(publisher.connected && watcher.connected);
     });
+
+    test("the metrics count refusals by kind", async () => {
+      const text = await (await fetch(`${broker.admin!.url}/metrics`)).text();
+      const count = (kind: string) => Number(new RegExp(`wasmq_plugin_traps_total\\{plugin="hostile",kind="${kind}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      const stats = broker.chain.slot("hostile")!.stats.traps;
+      assert.ok(count("invalid-output") >= cases.length, text.split("\n").filter((l) => l.includes("traps_total")).join("\n"));
+      assert.equal(count("invalid-output"), stats["invalid-output"]);
+      assert.equal(count("host-limit"), stats["host-limit"]);
+      assert.ok(count("host-limit") >= 1);
+    });
   });
 }
+
+describe("repeated cap violations open the breaker like any trap", () => {
+  test("three log floods with breaker.failures 3", async () => {
+    const chain = await PluginChain.load(
+      [{ name: "hostile", wasm: await buildFixture("hostile"), onError: "fail-open", breaker: { failures: 3, windowMs: 60_000, cooldownMs: 60_000 } }],
+      { kv: new MemoryKvStore(), publish: () => {} },
+    );
+    try {
+      const kinds: string[] = [];
+      chain.on("trap", (_p, _h, kind) => kinds.push(kind));
+      for (let i = 0; i < 3; i++) {
+        const msg = emptyMessage();
+        msg.topic = "flood/log";
+        assert.equal(chain.run("publish", msg).verdict, 0, "fail-open lets the message through");
+      }
+      assert.deepEqual(kinds, ["host-limit", "host-limit", "host-limit"]);
+      assert.equal(chain.slot("hostile")!.breakerState, "open");
+    } finally {
+      chain.close();
+    }
+  });
+});
 
 describe("native plugins get the same caps and output checks (no fuel)", () => {
   const nativeFixture = fileURLToPath(new URL("./fixtures/hostile-native.js", import.meta.url));
