@@ -138,7 +138,12 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       publish: publishInjected,
       meterFuel: opts.meterFuel ?? true,
       // What plugins hand back is held to the limits clients are held to.
-      output: { maxTopicLength: limits.maxTopicLength, maxPacketSize: limits.maxPacketSize, reservedTopicPrefixes: ["$SYS"] },
+      output: {
+        maxTopicLength: limits.maxTopicLength,
+        maxTopicLevels: limits.maxTopicLevels,
+        maxPacketSize: limits.maxPacketSize,
+        reservedTopicPrefixes: ["$SYS"],
+      },
     });
     cleanups.push(() => chain.close());
     wireChainLogs(chain, logger);

@@ -11,6 +11,8 @@ import { validTopicFilter, validTopicName } from "./native/topic.js";
 export interface OutputRules {
   /** Longest topic name or filter, in UTF-8 bytes (the broker's limits.maxTopicLength). */
   maxTopicLength: number;
+  /** Most topic levels ('/'-separated) in a topic name or filter (the broker's limits.maxTopicLevels). */
+  maxTopicLevels: number;
   /** Largest PUBLISH packet a plugin may produce, in bytes (the broker's limits.maxPacketSize). */
   maxPacketSize: number;
   /** Topic prefixes plugins may not publish or rewrite into (a prefix matches itself and everything under it). */
@@ -20,6 +22,7 @@ export interface OutputRules {
 /** MQTT's own ceilings, for a chain used without a broker (harness, tests). */
 export const DEFAULT_OUTPUT_RULES: OutputRules = {
   maxTopicLength: 65535,
+  maxTopicLevels: 100,
   maxPacketSize: 268_435_455 + 5,
   reservedTopicPrefixes: ["$SYS"],
 };
@@ -60,6 +63,10 @@ export function checkTopic(plugin: string, rules: OutputRules, hook: HookName | 
   if (topicBytes > rules.maxTopicLength) {
     throw new InvalidOutputError(plugin, `a topic of ${topicBytes} bytes exceeds maxTopicLength (${rules.maxTopicLength})`);
   }
+  const levels = levelCount(topic);
+  if (levels > rules.maxTopicLevels) {
+    throw new InvalidOutputError(plugin, `a topic of ${levels} levels exceeds maxTopicLevels (${rules.maxTopicLevels})`);
+  }
   if (!filter && topic !== current && isReserved(rules, topic)) {
     throw new InvalidOutputError(plugin, `${JSON.stringify(clip(topic))} is reserved for the broker`);
   }
@@ -77,6 +84,12 @@ export function checkPacket(plugin: string, rules: OutputRules, topicBytes: numb
   if (size > rules.maxPacketSize) {
     throw new InvalidOutputError(plugin, `a PUBLISH of ${size} bytes exceeds maxPacketSize (${rules.maxPacketSize})`);
   }
+}
+
+function levelCount(topic: string): number {
+  let n = 1;
+  for (let i = topic.indexOf("/"); i !== -1; i = topic.indexOf("/", i + 1)) n++;
+  return n;
 }
 
 function clip(s: string): string {

@@ -96,6 +96,7 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
       ["out/sys", /reserved for the broker/],
       ["out/wild", /not a valid topic name/],
       ["out/long", /exceeds maxTopicLength \(4096\)/],
+      ["out/deep", /151 levels exceeds maxTopicLevels \(100\)/],
       ["out/big", new RegExp(`exceeds maxPacketSize \\(${MAX_PACKET}\\)`)],
       ["out/utf8", /not well-formed UTF-8/],
       ["out/inject-sys", /reserved for the broker/],
@@ -106,7 +107,7 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
       test(`${topic}: refused as invalid-output, logged, counted, never delivered`, async () => {
         const before = broker.chain.slot("hostile")!.stats.traps["invalid-output"] ?? 0;
         const seen = await offend(topic);
-        assert.ok(!seen.some((m) => m.topic.startsWith("$SYS") || m.topic.includes("+") || m.topic.startsWith("long/") || m.topic.startsWith("injected/")), JSON.stringify(seen));
+        assert.ok(!seen.some((m) => m.topic.startsWith("$SYS") || m.topic.includes("+") || m.topic.startsWith("long/") || m.topic.startsWith("deep/") || m.topic.startsWith("injected/")), JSON.stringify(seen));
         assert.ok(!seen.some((m) => m.size > MAX_PACKET), "no oversized payload went out");
         expectPolicy(seen, topic);
         const trap = lastTrap();
@@ -201,7 +202,7 @@ describe("native plugins get the same caps and output checks (no fuel)", () => {
     chain = await PluginChain.load([{ name: "hostile-native", native: nativeFixture, onError: "fail-closed", breaker: { failures: 100_000 } }], {
       kv: new MemoryKvStore(),
       publish: (m) => published.push(m.topic),
-      output: { maxTopicLength: 4096, maxPacketSize: MAX_PACKET, reservedTopicPrefixes: ["$SYS"] },
+      output: { maxTopicLength: 4096, maxTopicLevels: 100, maxPacketSize: MAX_PACKET, reservedTopicPrefixes: ["$SYS"] },
     });
     chain.on("trap", (_p, _h, kind, err) => traps.push({ kind, message: (err as Error).message }));
   });
