@@ -221,7 +221,10 @@ export class PluginSlot {
     let verdict: number;
     try {
       verdict = instance.call(hook, msg, state);
-      if (state.topic !== null || state.payload !== null) checkFinalMessage(this.name, this.services.output, hook, msg, state);
+      // Changes only apply on Continue; then the final topic + payload must still fit one packet.
+      if ((state.topic !== null || state.payload !== null) && verdictKind(verdict) === Verdict.Continue) {
+        checkFinalMessage(this.name, this.services.output, hook, msg, state);
+      }
     } catch (err) {
       this.fail(hook, err);
       return this.failureVerdict(hook);
