@@ -6,6 +6,7 @@ import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
 import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
 import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
+import { DEFAULT_HOST_CALL_LIMITS } from "../host/index.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -17,6 +18,10 @@ const limitsSchema = z
   .object({
     fuel: z.number().int().positive().optional(),
     memoryPages: z.number().int().min(1).max(65536).optional(),
+    // Per-call caps on host calls (host/host-calls.ts); native plugins too.
+    maxPublishesPerCall: z.number().int().min(0).optional(),
+    maxPublishBytesPerCall: z.number().int().min(0).optional(),
+    maxLogLinesPerCall: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -117,7 +122,7 @@ export interface PluginConfig {
   native?: string;
   config: Record<string, unknown>;
   onError: "fail-open" | "fail-closed";
-  limits: { fuel: number; memoryPages: number };
+  limits: { fuel: number; memoryPages: number; maxPublishesPerCall: number; maxPublishBytesPerCall: number; maxLogLinesPerCall: number };
   breaker: { failures: number; windowMs: number; cooldownMs: number };
   enabled: boolean;
   watch: boolean;
@@ -201,7 +206,7 @@ const DEFAULT_TIMING_SAMPLE_EVERY = 64;
 
 export { isLoopbackHost };
 
-export const DEFAULT_PLUGIN_LIMITS = { fuel: 100_000_000, memoryPages: 256 };
+export const DEFAULT_PLUGIN_LIMITS = { fuel: 100_000_000, memoryPages: 256, ...DEFAULT_HOST_CALL_LIMITS };
 export const DEFAULT_BREAKER = { failures: 5, windowMs: 10_000, cooldownMs: 30_000 };
 
 export class ConfigError extends Error {

@@ -124,6 +124,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       publish: publishInjected,
       meterFuel: opts.meterFuel ?? true,
       vetReload: (slot, hooks) => authRemovalRefusal(config, chain, slot, hooks, "reload"),
+      // What plugins hand back is held to the limits clients are held to.
+      output: {
+        maxTopicLength: limits.maxTopicLength,
+        maxTopicLevels: limits.maxTopicLevels,
+        maxPacketSize: limits.maxPacketSize,
+        reservedTopicPrefixes: ["$SYS"],
+      },
     });
     cleanups.push(() => chain.close());
     wireChainLogs(chain, logger);

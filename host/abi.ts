@@ -86,13 +86,17 @@ export const REQUIRED_EXPORTS = ["wasmq_abi_version", "wasmq_reserve"] as const;
 /** Optional: `init(configRecordPtr) -> i32` (non-zero = accepted). */
 export const INIT_EXPORT = "init";
 
-/** The host imports a plugin may use, module "wasmq". */
+/**
+ * The host imports a plugin may use, module "wasmq". Each is charged fuel and
+ * checked against the plugin's per-call caps before it does any work, and what
+ * it hands back is validated like client input (host/host-calls.ts).
+ */
 export const HOST_IMPORTS = [
   "log", // (level: i32, ptr: usize, len: i32) -> void
   "now_ms", // () -> f64
-  "publish", // (topicPtr, topicLen, payloadPtr, payloadLen, qos: i32, retain: i32) -> i32 (0 ok, <0 refused)
-  "set_topic", // (ptr, len) -> void
-  "set_payload", // (ptr, len) -> void
+  "publish", // (topicPtr, topicLen, payloadPtr, payloadLen, qos: i32, retain: i32) -> i32 (0 ok, -1 bad qos); invalid topic/size traps
+  "set_topic", // (ptr, len) -> void; an invalid topic traps
+  "set_payload", // (ptr, len) -> void; over maxPacketSize traps
   "set_qos", // (qos: i32) -> void
   "set_retain", // (retain: i32) -> void
   "set_ttl", // (seconds: i32) -> void

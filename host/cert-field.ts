@@ -59,18 +59,3 @@ function f64(value: number): Uint8Array {
   b.writeDoubleLE(value, 0);
   return b;
 }
-
-/**
- * Fuel for a host call that copies `bytes` into plugin memory, charged before
- * the copy. Calibrated like CRYPTO_FUEL_PER_BLOCK (host/abi.ts): metered
- * AssemblyScript runs ~25,000 fuel per µs, a host import call costs ~10 ns and
- * a copy ~0.6 ns per byte (DESIGN.md's figures, not re-measured here), so a
- * plugin pays for host work about what the same time in Wasm would cost.
- * Local until the shared byte-proportional charging lands (host-call-costs).
- */
-export const HOST_CALL_FUEL = 250;
-export const COPY_FUEL_PER_BYTE = 16;
-
-export function copyFuel(bytes: number): number {
-  return HOST_CALL_FUEL + bytes * COPY_FUEL_PER_BYTE;
-}

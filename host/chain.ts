@@ -6,6 +6,7 @@ import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
 import { PluginError } from "./instance.js";
+import type { OutputRules } from "./output-rules.js";
 import { PluginSlot, type BuildCheck, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
 
@@ -23,6 +24,8 @@ export interface ChainOptions {
    * running. The broker uses it so a reload cannot remove authentication.
    */
   vetReload?: (slot: PluginSlot, hooks: ReadonlySet<HookName>) => string | null;
+  /** The broker's rules for what plugins hand back (topic length, packet size, reserved prefixes). */
+  output?: OutputRules;
 }
 
 export interface ChainEvents {
@@ -62,7 +65,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now));
+    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */

@@ -7,3 +7,5 @@ export { PluginError } from "./instance.js";
 export { emptyMessage, type ClientCertificate, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
 export { MemoryKvStore, KvLimitError, DEFAULT_KV_LIMITS, type KvStore, type KvLimits } from "./kv.js";
 export { classifyTrap, type TrapKind } from "./wasm-plugin.js";
+export { DEFAULT_HOST_CALL_LIMITS, FUEL_PER_BYTE, HOST_CALL_FUEL, MAX_LOG_LINE_BYTES, type HostCallLimits } from "./host-calls.js";
+export { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";

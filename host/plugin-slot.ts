@@ -2,10 +2,12 @@ import { createHash } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { ReturnCode, Verdict, verdictKind, type HookName } from "./abi.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
+import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import { NativePluginFactory } from "./native-plugin.js";
+import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
 
 export type FailurePolicy = "fail-open" | "fail-closed";
@@ -17,7 +19,8 @@ export interface PluginSpec {
   native?: string;
   config?: Record<string, unknown>;
   onError?: FailurePolicy;
-  limits?: { fuel?: number | null; memoryPages?: number };
+  /** fuel and memoryPages: Wasm only; the per-call host-call caps apply to native plugins too. */
+  limits?: { fuel?: number | null; memoryPages?: number } & Partial<HostCallLimits>;
   breaker?: Partial<BreakerOptions>;
   enabled?: boolean;
 }
@@ -112,6 +115,7 @@ export class PluginSlot {
     private readonly listener: SlotListener,
     private readonly meterFuel = true,
     clock: () => number = Date.now,
+    output: OutputRules = DEFAULT_OUTPUT_RULES,
   ) {
     if ((spec.wasm === undefined) === (spec.native === undefined)) {
       throw new PluginError(spec.name, "give exactly one of wasm or native");
@@ -129,6 +133,8 @@ export class PluginSlot {
       kv,
       log: (level, message) => listener.log(this, level, message),
       now: clock,
+      hostLimits: hostCallLimits(spec),
+      output,
     };
   }
 
@@ -290,9 +296,15 @@ export class PluginSlot {
     }
     const state = this.state;
     state.reset();
+    state.hook = hook;
+    state.message = msg;
     let verdict: number;
     try {
       verdict = instance.call(hook, msg, state);
+      // Changes only apply on Continue; then the final topic + payload must still fit one packet.
+      if ((state.topic !== null || state.payload !== null) && verdictKind(verdict) === Verdict.Continue) {
+        checkFinalMessage(this.name, this.services.output, hook, msg, state);
+      }
     } catch (err) {
       this.fail(hook, err);
       return this.failureVerdict(hook);
@@ -326,6 +338,8 @@ export class PluginSlot {
     if (!instance) return [];
     const state = this.state;
     state.reset();
+    state.hook = "tick";
+    state.message = null;
     try {
       instance.tick(nowMs, state);
     } catch (err) {
@@ -419,6 +433,20 @@ export class PluginSlot {
     this.instance?.dispose();
     this.instance = null;
   }
+}
+
+/** The plugin's per-call host-call caps; a bad value refuses the plugin naming the key. */
+function hostCallLimits(spec: PluginSpec): HostCallLimits {
+  const limits = { ...DEFAULT_HOST_CALL_LIMITS };
+  for (const key of Object.keys(DEFAULT_HOST_CALL_LIMITS) as (keyof HostCallLimits)[]) {
+    const value = spec.limits?.[key];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value < 0) {
+      throw new PluginError(spec.name, `refused: limits.${key} must be a non-negative integer, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
 }
 
 export { describeTrap };
