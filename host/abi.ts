@@ -1,5 +1,6 @@
 /**
- * wasmq plugin ABI, version 1. This file is the single source of truth for the
+ * wasmq plugin ABI, versions 1 and 2 (v2 adds MQTT 5 fields and reason codes:
+ * host/abi-v2.ts). This file is the single source of truth for the
  * host side; `plugins-as/sdk/abi.ts` mirrors it for plugins.
  *
  * Per call, the host writes one message record into the plugin's input region
@@ -9,7 +10,11 @@
  * order (BODY_ORDER). Verdicts come back as the hook's i32 return value; modifications,
  * extra publishes, logs and state go through the `wasmq` host imports below.
  */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
+/** Versions this host loads: v1 binaries keep their v1 record and behave as before. */
+export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2];
+export * from "./abi-v2.js";
+import { V2_HOST_IMPORTS } from "./abi-v2.js";
 
 /** Header field byte offsets. */
 export const Field = {
@@ -108,6 +113,7 @@ export const HOST_IMPORTS = [
   "pbkdf2_sha256", // (passwordPtr, passwordLen, saltPtr, saltLen, iterations, outPtr, outLen) -> i32 0 ok, -1 bad arguments
   // Added to v1 without a version bump: binaries that do not import it load as before.
   "client_cert", // (field: CertField, outPtr, outCap) -> i32 field length (copied when <= outCap), -1 no certificate, -2 unknown field
+  ...V2_HOST_IMPORTS,
 ] as const;
 
 /**

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.js";
+import { isReasonCode, returnCodeFor } from "./reason-codes.js";
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
@@ -51,6 +52,9 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     modified: false,
     ttlSec: 0,
     decidedBy: null,
+    reasonCode: 0,
+    reasonString: null,
+    propertiesModified: false,
     extras: [],
   };
   private watchers: FSWatcher[] = [];
@@ -102,6 +106,9 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     out.modified = false;
     out.ttlSec = 0;
     out.decidedBy = null;
+    out.reasonCode = 0;
+    out.reasonString = null;
+    out.propertiesModified = false;
     const slots = this.byHook[hook];
     for (let i = 0; i < slots.length; i++) {
       const slot = slots[i]!;
@@ -109,7 +116,15 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       const kind = verdictKind(verdict);
       if (kind !== Verdict.Continue) {
         out.verdict = kind === Verdict.Drop ? Verdict.Drop : Verdict.Deny;
-        out.returnCode = verdictCode(verdict);
+        const code = verdictCode(verdict);
+        // v1: the code is a 3.1.1 return code, as it always was. v2 may choose an MQTT 5 reason code (0x80+).
+        if (slot.abiVersion >= 2 && isReasonCode(code)) {
+          out.reasonCode = code;
+          out.returnCode = returnCodeFor(code);
+        } else {
+          out.returnCode = code;
+        }
+        if (slot.abiVersion >= 2) out.reasonString = slot.reasonString;
         out.decidedBy = slot.name;
         break;
       }

@@ -18,6 +18,7 @@
  * A new import adds its row to HOST_CALL_FUEL and calls `charge` first.
  */
 import type { HookName } from "./abi.js";
+import { V2_HOST_CALL_FUEL } from "./abi-v2.js";
 import { FuelExhaustedError } from "./fuel-names.js";
 import type { CallState } from "./instance.js";
 import type { HookMessage } from "./message.js";
@@ -55,6 +56,7 @@ export const HOST_CALL_FUEL = {
   pbkdf2_sha256: 1_000,
   trace: 5_000,
   client_cert: 500,
+  ...V2_HOST_CALL_FUEL,
 } as const;
 export type HostCallName = keyof typeof HOST_CALL_FUEL;
 

@@ -3,6 +3,7 @@ import type { HostCallLimits } from "./host-calls.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import type { OutputRules } from "./output-rules.js";
+import type { V5Changes } from "./message-v5.js";
 
 /** What a plugin can reach of the outside world; the host binds it per plugin. */
 export interface PluginServices {
@@ -28,6 +29,9 @@ export class CallState {
   qos = -1;
   retain = -1;
   ttlSec = -1;
+  /** ABI v2: changed MQTT 5 fields (null: none), and the reason string of a refusal. */
+  v5: V5Changes | null = null;
+  reasonString: string | null = null;
   readonly extras: InjectedMessage[] = [];
   /** The hook being called and its message (null for tick): what output is validated against. */
   hook: HookName = "tick";
@@ -44,6 +48,8 @@ export class CallState {
     this.qos = -1;
     this.retain = -1;
     this.ttlSec = -1;
+    this.v5 = null;
+    this.reasonString = null;
     if (this.extras.length) this.extras.length = 0;
   }
 
@@ -55,6 +61,8 @@ export class CallState {
 /** A loaded, initialised plugin: Wasm or native. Calls throw when the plugin fails. */
 export interface PluginInstance {
   readonly kind: "wasm" | "native";
+  /** The plugin ABI version it was built for (native plugins: the current one). */
+  readonly abiVersion: number;
   readonly hooks: ReadonlySet<HookName>;
   call(hook: Exclude<HookName, "tick">, msg: HookMessage, state: CallState): number;
   tick(nowMs: number, state: CallState): void;

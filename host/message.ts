@@ -1,3 +1,6 @@
+import type { MessageV5 } from "./message-v5.js";
+export type { MessageV5, UserProperty } from "./message-v5.js";
+
 /**
  * One message as the chain sees it, independent of the broker. The broker fills
  * the fields its hook has; the rest stay empty. Plugins later in the chain see
@@ -23,6 +26,8 @@ export interface HookMessage {
    * or null/absent when the client presented none or connected without TLS.
    */
   cert?: ClientCertificate | null;
+  /** MQTT 5 fields and the protocol level (ABI v2, message-v5.ts); absent = a 3.1.1 message with none. */
+  v5?: MessageV5;
 }
 
 /**
@@ -70,6 +75,16 @@ export interface HookOutcome {
   ttlSec: number;
   /** The plugin that decided a Drop or Deny, for logs and metrics. */
   decidedBy: string | null;
+  /**
+   * MQTT 5 reason code a v2 plugin chose with its Drop or Deny (0x80 and
+   * above), 0 when it chose none (the broker's default answers: returnCode
+   * mapped, 0x87 for a refused publish or subscription).
+   */
+  reasonCode: number;
+  /** Reason string a v2 plugin set for its refusal (v5 clients), or null. */
+  reasonString: string | null;
+  /** Some plugin changed a v5 field (user properties, content type, ...): msg.v5 holds the new values. */
+  propertiesModified: boolean;
 }
 
 export function emptyMessage(): HookMessage {

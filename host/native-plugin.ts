@@ -1,5 +1,5 @@
 import { pathToFileURL } from "node:url";
-import { HOOK_EXPORTS, HOOKS, INIT_EXPORT, type HookName } from "./abi.js";
+import { ABI_VERSION, HOOK_EXPORTS, HOOKS, INIT_EXPORT, type HookName } from "./abi.js";
 import { HostCalls } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { HookMessage } from "./message.js";
@@ -62,6 +62,8 @@ type NativeHook = (msg: Message) => number;
 
 class NativePluginInstance implements PluginInstance {
   readonly kind = "native" as const;
+  /** Native plugins compile against the current SDK. */
+  readonly abiVersion = ABI_VERSION;
   readonly lastFuelUsed = -1;
   private readonly fns: Partial<Record<HookName, NativeHook>> = {};
   private readonly message = new Message();

@@ -1,6 +1,9 @@
 import { createHash } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { ReturnCode, Verdict, verdictKind, type HookName } from "./abi.js";
+import { ABI_VERSION, ReturnCode, Verdict, verdictCode, verdictKind, type HookName } from "./abi.js";
+import { applyV5Changes } from "./message-v5.js";
+import { checkReasonCode } from "./reason-codes.js";
+import { checkFinalV5 } from "./v5-changes.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
@@ -146,6 +149,16 @@ export class PluginSlot {
     return this.breaker.state;
   }
 
+  /** ABI version of the running build (decides how its verdict codes read). */
+  get abiVersion(): number {
+    return this.instance?.abiVersion ?? ABI_VERSION;
+  }
+
+  /** The reason string the last call set with its refusal (ABI v2), read right after run(). */
+  get reasonString(): string | null {
+    return this.state.reasonString;
+  }
+
   get ready(): boolean {
     return this.instance !== null;
   }
@@ -287,7 +300,7 @@ export class PluginSlot {
    * Run one hook. Returns the verdict; on Continue, the plugin's changes have
    * been applied to `msg` and its extra publishes appended to `extras`.
    */
-  run(hook: Exclude<HookName, "tick">, msg: HookMessage, out: { ttlSec: number; modified: boolean; extras: InjectedMessage[] }): number {
+  run(hook: Exclude<HookName, "tick">, msg: HookMessage, out: { ttlSec: number; modified: boolean; propertiesModified: boolean; extras: InjectedMessage[] }): number {
     this.stats.calls[hook]++;
     const instance = this.available();
     if (!instance) {
@@ -299,11 +312,16 @@ export class PluginSlot {
     state.hook = hook;
     state.message = msg;
     let verdict: number;
+    let v5Changed = false;
     try {
       verdict = instance.call(hook, msg, state);
       // Changes only apply on Continue; then the final topic + payload must still fit one packet.
-      if ((state.topic !== null || state.payload !== null) && verdictKind(verdict) === Verdict.Continue) {
-        checkFinalMessage(this.name, this.services.output, hook, msg, state);
+      if (verdictKind(verdict) === Verdict.Continue) {
+        if (state.topic !== null || state.payload !== null) checkFinalMessage(this.name, this.services.output, hook, msg, state);
+        v5Changed = checkFinalV5(this.name, this.services.output, hook, msg, state);
+      } else if (instance.abiVersion >= 2) {
+        // A v2 refusal's reason code goes on the wire: it must be one that packet can carry.
+        checkReasonCode(this.name, hook, verdictCode(verdict));
       }
     } catch (err) {
       this.fail(hook, err);
@@ -320,6 +338,11 @@ export class PluginSlot {
         if (state.payload !== null) msg.payload = state.payload;
         if (state.qos >= 0) msg.qos = state.qos;
         if (state.retain >= 0) msg.retain = state.retain === 1;
+      }
+      if (v5Changed) {
+        if (!state.modified) this.stats.verdicts.modified++;
+        applyV5Changes(msg, state.v5!);
+        out.propertiesModified = true;
       }
       if (state.ttlSec >= 0) out.ttlSec = state.ttlSec;
     } else if (kind === Verdict.Drop) {

@@ -14,8 +14,10 @@ import {
   PBKDF2_MAX_KEY,
   Presence,
   REQUIRED_EXPORTS,
+  SUPPORTED_ABI_VERSIONS,
   type HookName,
 } from "./abi.js";
+import { HEADER_SIZE_V2, v5Imports, v5RecordBytes, writeV5Record } from "./v5-record.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
 export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
@@ -142,6 +144,9 @@ function writeString(buf: Buffer, s: string, off: number): number {
 
 class WasmPluginInstance implements PluginInstance {
   readonly kind = "wasm" as const;
+  /** From the plugin's wasmq_abi_version(): v1 records stay byte for byte what they were. */
+  readonly abiVersion: number = 0;
+  private headerSize = HEADER_SIZE;
   private readonly memory: WebAssembly.Memory;
   private readonly exports: Record<string, unknown>;
   private readonly fns: Partial<Record<HookName, HookFn>> = {};
@@ -188,9 +193,11 @@ class WasmPluginInstance implements PluginInstance {
     }
     this.exports = instance.exports as Record<string, unknown>;
     const version = (this.exports.wasmq_abi_version as () => number)();
-    if (version !== ABI_VERSION) {
-      throw new PluginError(name, `refused: it was built for ABI v${version}, this host speaks ABI v${ABI_VERSION} (rebuild it against the current SDK)`);
+    if (!SUPPORTED_ABI_VERSIONS.includes(version)) {
+      throw new PluginError(name, `refused: it was built for ABI v${version}, this host speaks ABI v${SUPPORTED_ABI_VERSIONS.join(" and v")} (rebuild it against the current SDK, ABI v${ABI_VERSION})`);
     }
+    this.abiVersion = version;
+    if (version >= 2) this.headerSize = HEADER_SIZE_V2;
     this.reserve = this.exports.wasmq_reserve as (size: number) => number;
     for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
     this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
@@ -279,8 +286,10 @@ class WasmPluginInstance implements PluginInstance {
   private writeRecord(msg: HookMessage): number {
     const username = msg.username ?? "";
     const password = msg.password ?? EMPTY;
+    const v2 = this.headerSize === HEADER_SIZE_V2;
     const need =
-      HEADER_SIZE +
+      this.headerSize +
+      (v2 ? v5RecordBytes(msg.v5) : 0) +
       3 * (msg.topic.length + msg.clientId.length + username.length + msg.peer.length) +
       password.length +
       msg.payload.length;
@@ -300,7 +309,7 @@ class WasmPluginInstance implements PluginInstance {
     if (msg.clientId === this.lastClientId && msg.username === this.lastUsername && msg.password === this.lastPassword && msg.peer === this.lastPeer) {
       off = this.prefixEnd;
     } else {
-      off = ptr + HEADER_SIZE;
+      off = ptr + this.headerSize;
       const clientIdLen = writeString(buf, msg.clientId, off);
       off += clientIdLen;
       const usernameLen = writeString(buf, username, off);
@@ -328,6 +337,7 @@ class WasmPluginInstance implements PluginInstance {
     buf[ptr + Field.retain] = msg.retain ? 1 : 0;
     buf[ptr + Field.dup] = msg.dup ? 1 : 0;
     buf[ptr + Field.flags] = msg.flags;
+    if (v2) writeV5Record(buf, ptr, off + topicLen + msg.payload.length, msg.v5);
     return ptr;
   }
 
@@ -451,6 +461,7 @@ class WasmPluginInstance implements PluginInstance {
         if (copies) self.bytes(op, bytes.length).set(bytes);
         return bytes.length;
       },
+      ...v5Imports({ plugin: services.name, rules: services.output, calls, state, bytes: (p, l) => self.bytes(p, l) }),
       [FUEL_IMPORT_NAME]() {
         throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);
       },

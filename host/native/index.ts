@@ -12,8 +12,11 @@ import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonVal
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate, validTopicName } from "./topic.js";
 import type { ClientCertificate, HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
+import { SubscriptionOption } from "../abi-v2.js";
+import { ReasonCode } from "../reason-codes.js";
+import * as v5 from "../v5-changes.js";
 
-export { Verdict, ReturnCode, ConnectFlag, PersistKind };
+export { Verdict, ReturnCode, ConnectFlag, PersistKind, ReasonCode };
 export * from "./json.js";
 export * from "./topic.js";
 export { crypto } from "./crypto.js";
@@ -23,6 +26,15 @@ export type Certificate = ClientCertificate;
 /** Deny with an MQTT CONNACK return code (connect hook), or a plain deny elsewhere. */
 export function deny(code: number = ReturnCode.NotAuthorized): number {
   return Verdict.Deny | ((code & 0xff) << 8);
+}
+
+/**
+ * Drop the message; with an MQTT 5 reason code (ABI v2), a v5 publisher's
+ * PUBACK/PUBREC carries it (e.g. ReasonCode.PayloadFormatInvalid), while a
+ * 3.1.1 publisher is acknowledged as usual.
+ */
+export function drop(code: number = 0): number {
+  return Verdict.Drop | ((code & 0xff) << 8);
 }
 
 const encoder = new TextEncoder();
@@ -100,6 +112,115 @@ export class Message {
     return cert ? { ...cert, subjectAltNames: cert.subjectAltNames.slice() } : null;
   }
 
+  // ---- ABI v2: MQTT 5 fields (absent on 3.1.1 messages) ----
+
+  /** MQTT protocol level of the client: 3, 4 (3.1.1) or 5. */
+  get protocolVersion(): number {
+    return this.m.v5?.protocolVersion ?? 4;
+  }
+  get userPropertyCount(): number {
+    return this.m.v5?.userProperties.length ?? 0;
+  }
+  userPropertyName(index: number): string {
+    return this.m.v5?.userProperties[index]?.[0] ?? "";
+  }
+  userPropertyValue(index: number): string {
+    return this.m.v5?.userProperties[index]?.[1] ?? "";
+  }
+  /** The first user property called `name`, or null. */
+  userProperty(name: string): string | null {
+    return this.m.v5?.userProperties.find(([n]) => n === name)?.[1] ?? null;
+  }
+  hasUserProperty(name: string): boolean {
+    return this.userProperty(name) !== null;
+  }
+  userPropertyEquals(name: string, value: string): boolean {
+    return this.m.v5?.userProperties.some(([n, v]) => n === name && v === value) ?? false;
+  }
+  get hasContentType(): boolean {
+    return (this.m.v5?.contentType ?? null) !== null;
+  }
+  get contentType(): string | null {
+    return this.m.v5?.contentType ?? null;
+  }
+  get hasResponseTopic(): boolean {
+    return (this.m.v5?.responseTopic ?? null) !== null;
+  }
+  get responseTopic(): string | null {
+    return this.m.v5?.responseTopic ?? null;
+  }
+  get hasCorrelationData(): boolean {
+    return (this.m.v5?.correlationData ?? null) !== null;
+  }
+  /** A copy. */
+  get correlationData(): Uint8Array | null {
+    const d = this.m.v5?.correlationData ?? null;
+    return d === null ? null : Uint8Array.from(d);
+  }
+  /** Payload Format Indicator: 0 bytes, 1 UTF-8, -1 absent. */
+  get payloadFormat(): number {
+    return this.m.v5?.payloadFormat ?? -1;
+  }
+  /** Message Expiry Interval left, seconds; -1 when the message does not expire. */
+  get messageExpiry(): number {
+    return this.m.v5?.messageExpiry ?? -1;
+  }
+  /** connect: the Session Expiry Interval granted, seconds. */
+  get sessionExpiry(): number {
+    return this.m.v5?.sessionExpiry ?? 0;
+  }
+  /** subscribe: No Local, Retain As Published, Retain Handling (0..2), Subscription Identifier (0 none). */
+  get noLocal(): boolean {
+    return ((this.m.v5?.subscriptionOptions ?? 0) & SubscriptionOption.noLocal) !== 0;
+  }
+  get retainAsPublished(): boolean {
+    return ((this.m.v5?.subscriptionOptions ?? 0) & SubscriptionOption.retainAsPublished) !== 0;
+  }
+  get retainHandling(): number {
+    return ((this.m.v5?.subscriptionOptions ?? 0) >> SubscriptionOption.retainHandlingShift) & 3;
+  }
+  get subscriptionIdentifier(): number {
+    return this.m.v5?.subscriptionIdentifier ?? 0;
+  }
+
+  addUserProperty(name: string, value: string): void {
+    const { plugin } = names();
+    v5.addUserProperty(this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
+  }
+  /** Replace every property called `name` by this one. */
+  setUserProperty(name: string, value: string): void {
+    const { plugin } = names();
+    v5.setUserProperty(this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
+  }
+  /** Remove every property called `name`; returns how many there were. */
+  removeUserProperty(name: string): number {
+    return v5.removeUserProperty(this.s, v5.checkText(names().plugin, "user property name", name));
+  }
+  /** null removes it. */
+  setContentType(value: string | null): void {
+    v5.setContentType(this.s, value === null ? null : v5.checkText(names().plugin, "content type", value));
+  }
+  setResponseTopic(topic: string | null): void {
+    const { plugin, rules } = names();
+    v5.setResponseTopic(plugin, rules, this.s, topic);
+  }
+  setCorrelationData(data: Uint8Array | string | null): void {
+    v5.setCorrelationData(names().plugin, this.s, data === null ? null : toBytes(data));
+  }
+  /** Seconds; -1 removes it. */
+  setMessageExpiry(seconds: number): void {
+    v5.setMessageExpiry(names().plugin, this.s, seconds);
+  }
+  /** 0 or 1; -1 removes it. */
+  setPayloadFormat(format: number): void {
+    v5.setPayloadFormat(names().plugin, this.s, format);
+  }
+  /** The reason string a v5 client gets with this call's refusal (PUBACK, SUBACK, CONNACK). */
+  setReasonString(reason: string): void {
+    const { plugin } = names();
+    v5.setReasonString(plugin, this.s, v5.checkText(plugin, "reason string", reason));
+  }
+
   topicEquals(topic: string): boolean {
     return this.m.topic === topic;
   }
@@ -162,6 +283,11 @@ export class Message {
   setTtl(seconds: number): void {
     this.s.ttlSec = Math.max(0, Math.floor(seconds));
   }
+}
+
+function names(): { plugin: string; rules: import("../output-rules.js").OutputRules } {
+  const { services } = activeCall();
+  return { plugin: services.name, rules: services.output };
 }
 
 /** The plugin's `config` object from the broker config, read by path ("rules.0.topic"). */

@@ -1,7 +1,8 @@
-// wasmq plugin ABI v1, plugin side. Mirrors host/abi.ts; change both together.
+// wasmq plugin ABI v2, plugin side. Mirrors host/abi.ts and host/abi-v2.ts; change both together.
+// v2 = v1's 32-byte header + 40 bytes of MQTT 5 fields (HEADER_SIZE 72), v5 byte fields after the payload.
 
-export const ABI_VERSION: i32 = 1;
-export const HEADER_SIZE: usize = 32;
+export const ABI_VERSION: i32 = 2;
+export const HEADER_SIZE: usize = 72;
 
 export namespace Verdict {
   export const Continue: i32 = 0;
@@ -38,6 +39,64 @@ export namespace Presence {
 /** Deny with an MQTT CONNACK return code (connect hook), or a plain deny elsewhere. */
 export function deny(code: i32 = ReturnCode.NotAuthorized): i32 {
   return Verdict.Deny | ((code & 0xff) << 8);
+}
+
+/**
+ * Drop the message; with an MQTT 5 reason code, a v5 publisher's PUBACK/PUBREC
+ * carries it (e.g. ReasonCode.PayloadFormatInvalid), a 3.1.1 publisher is acknowledged as usual.
+ */
+export function drop(code: i32 = 0): i32 {
+  return Verdict.Drop | ((code & 0xff) << 8);
+}
+
+/**
+ * MQTT 5 reason codes a refusal may carry (deny(code) / drop(code)); the host
+ * checks the packet can carry it and maps it to the nearest 3.1.1 return code
+ * for old clients (host/reason-codes.ts).
+ */
+export namespace ReasonCode {
+  export const UnspecifiedError: i32 = 0x80;
+  export const MalformedPacket: i32 = 0x81;
+  export const ProtocolError: i32 = 0x82;
+  export const ImplementationSpecificError: i32 = 0x83;
+  export const UnsupportedProtocolVersion: i32 = 0x84;
+  export const ClientIdentifierNotValid: i32 = 0x85;
+  export const BadUserNameOrPassword: i32 = 0x86;
+  export const NotAuthorized: i32 = 0x87;
+  export const ServerUnavailable: i32 = 0x88;
+  export const ServerBusy: i32 = 0x89;
+  export const Banned: i32 = 0x8a;
+  export const BadAuthenticationMethod: i32 = 0x8c;
+  export const TopicFilterInvalid: i32 = 0x8f;
+  export const TopicNameInvalid: i32 = 0x90;
+  export const PacketIdentifierInUse: i32 = 0x91;
+  export const PacketTooLarge: i32 = 0x95;
+  export const QuotaExceeded: i32 = 0x97;
+  export const PayloadFormatInvalid: i32 = 0x99;
+  export const RetainNotSupported: i32 = 0x9a;
+  export const QoSNotSupported: i32 = 0x9b;
+  export const UseAnotherServer: i32 = 0x9c;
+  export const ServerMoved: i32 = 0x9d;
+  export const SharedSubscriptionsNotSupported: i32 = 0x9e;
+  export const ConnectionRateExceeded: i32 = 0x9f;
+  export const SubscriptionIdentifiersNotSupported: i32 = 0xa1;
+  export const WildcardSubscriptionsNotSupported: i32 = 0xa2;
+}
+
+/** Which optional v5 fields the record carries (host/abi-v2.ts V5Presence). */
+export namespace V5Presence {
+  export const contentType: u8 = 1;
+  export const responseTopic: u8 = 2;
+  export const correlationData: u8 = 4;
+  export const messageExpiry: u8 = 8;
+  export const payloadFormat: u8 = 16;
+}
+
+/** subscribe hook: subscription option bits (host/abi-v2.ts). */
+export namespace SubscriptionOption {
+  export const noLocal: i32 = 1;
+  export const retainAsPublished: i32 = 2;
+  export const retainHandlingShift: i32 = 2;
 }
 
 /** What the host's pbkdf2_sha256 accepts (host/abi.ts). */

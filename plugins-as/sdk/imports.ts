@@ -46,3 +46,31 @@ export declare function pbkdf2_sha256(passwordPtr: usize, passwordLen: i32, salt
 // @ts-ignore: decorator
 @external("wasmq", "client_cert")
 export declare function client_cert(field: i32, outPtr: usize, outCap: i32): i32;
+// ABI v2 (host/abi-v2.ts): MQTT 5 fields. Charged per byte, validated like client input.
+// @ts-ignore: decorator
+@external("wasmq", "user_property_add")
+export declare function user_property_add(namePtr: usize, nameLen: i32, valuePtr: usize, valueLen: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "user_property_set")
+export declare function user_property_set(namePtr: usize, nameLen: i32, valuePtr: usize, valueLen: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "user_property_remove")
+export declare function user_property_remove(namePtr: usize, nameLen: i32): i32;
+// @ts-ignore: decorator
+@external("wasmq", "set_content_type")
+export declare function set_content_type(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_response_topic")
+export declare function set_response_topic(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_correlation_data")
+export declare function set_correlation_data(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_message_expiry")
+export declare function set_message_expiry(seconds: f64): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_payload_format")
+export declare function set_payload_format(format: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_reason_string")
+export declare function set_reason_string(ptr: usize, len: i32): void;

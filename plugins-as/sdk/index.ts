@@ -9,7 +9,7 @@
 // Hooks: onConnect, onSubscribe, onPublish, onDeliver, onPersist (msg: Message): i32
 // and onTick(nowMs: f64): void. Its native TypeScript twin imports the same names
 // from host/native/index.ts.
-export { ABI_VERSION, Verdict, ReturnCode, ConnectFlag, PersistKind, deny } from "./abi";
+export { ABI_VERSION, Verdict, ReturnCode, ReasonCode, ConnectFlag, PersistKind, SubscriptionOption, deny, drop } from "./abi";
 export { Message, Config } from "./message";
 export { Certificate } from "./certificate";
 export { now, publish, log, kv } from "./host";

@@ -1,5 +1,8 @@
-import { HEADER_SIZE, Presence } from "./abi";
-import { set_payload, set_qos, set_retain, set_topic, set_ttl } from "./imports";
+import { HEADER_SIZE, Presence, SubscriptionOption, V5Presence } from "./abi";
+import {
+  set_content_type, set_correlation_data, set_message_expiry, set_payload, set_payload_format, set_qos, set_reason_string,
+  set_response_topic, set_retain, set_topic, set_ttl, user_property_add, user_property_remove, user_property_set,
+} from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
@@ -7,8 +10,9 @@ import { Certificate, hasCertificate, readCertificate } from "./certificate";
 
 /**
  * The message of the current hook call, read in place from the record the host
- * wrote into this plugin's memory (ABI v1 header, then client id, username,
- * password, peer, topic and payload bytes). Reading fields through the
+ * wrote into this plugin's memory (ABI v2 header, then client id, username,
+ * password, peer, topic and payload bytes, then the MQTT 5 byte fields:
+ * content type, response topic, correlation data, user properties). Reading fields through the
  * *Ptr/*Len accessors and the match/json helpers allocates nothing; the string
  * getters decode on demand. Changes take effect when the hook returns Continue.
  */
@@ -28,6 +32,21 @@ export class Message {
   _reserved0: u8;
   _reserved1: u8;
   _reserved2: u8;
+  // ABI v2 (host/abi-v2.ts FieldV2), offsets 32..71
+  _contentTypeLen: u32;
+  _responseTopicLen: u32;
+  _correlationDataLen: u32;
+  _userPropertiesLen: u32;
+  _messageExpiry: u32;
+  _sessionExpiry: u32;
+  _subscriptionIdentifier: u32;
+  _userPropertyCount: u16;
+  _protocolVersion: u8;
+  _payloadFormat: u8;
+  _v5Presence: u8;
+  _subscriptionOptions: u8;
+  _reserved3: u16;
+  _reserved4: u32;
 
   @inline get clientIdPtr(): usize { return changetype<usize>(this) + HEADER_SIZE; }
   @inline get clientIdLen(): i32 { return <i32>this._clientIdLen; }
@@ -41,6 +60,13 @@ export class Message {
   @inline get topicLen(): i32 { return <i32>this._topicLen; }
   @inline get payloadPtr(): usize { return this.topicPtr + <usize>this._topicLen; }
   @inline get payloadLength(): i32 { return <i32>this._payloadLen; }
+  @inline get contentTypePtr(): usize { return this.payloadPtr + <usize>this._payloadLen; }
+  @inline get contentTypeLen(): i32 { return <i32>this._contentTypeLen; }
+  @inline get responseTopicPtr(): usize { return this.contentTypePtr + <usize>this._contentTypeLen; }
+  @inline get responseTopicLen(): i32 { return <i32>this._responseTopicLen; }
+  @inline get correlationDataPtr(): usize { return this.responseTopicPtr + <usize>this._responseTopicLen; }
+  @inline get correlationDataLen(): i32 { return <i32>this._correlationDataLen; }
+  @inline get userPropertiesPtr(): usize { return this.correlationDataPtr + <usize>this._correlationDataLen; }
 
   get topic(): string { return decodeString(this.topicPtr, this.topicLen); }
   get payload(): Uint8Array { return copyBytes(this.payloadPtr, this.payloadLength); }
@@ -64,6 +90,114 @@ export class Message {
   certificate(): Certificate | null { return readCertificate(); }
   /** connect: whether certificate() would return one, without copying anything. */
   get hasCertificate(): bool { return hasCertificate(); }
+
+  // ---- ABI v2: MQTT 5 fields (absent on 3.1.1 messages) ----
+
+  /** MQTT protocol level of the client: 3, 4 (3.1.1) or 5. */
+  @inline get protocolVersion(): i32 { return <i32>this._protocolVersion; }
+  @inline get userPropertyCount(): i32 { return <i32>this._userPropertyCount; }
+  /** Address of user property `index` in the blob: u16 name length, u16 value length, name, value. */
+  private userPropertyAt(index: i32): usize {
+    let p = this.userPropertiesPtr;
+    for (let i = 0; i < index; i++) p += 4 + <usize>load<u16>(p) + <usize>load<u16>(p, 2);
+    return p;
+  }
+  userPropertyName(index: i32): string {
+    if (index < 0 || index >= this.userPropertyCount) return "";
+    const p = this.userPropertyAt(index);
+    return decodeString(p + 4, <i32>load<u16>(p));
+  }
+  userPropertyValue(index: i32): string {
+    if (index < 0 || index >= this.userPropertyCount) return "";
+    const p = this.userPropertyAt(index);
+    return decodeString(p + 4 + <usize>load<u16>(p), <i32>load<u16>(p, 2));
+  }
+  /** Address of the first property called `name`, 0 when none. Allocates nothing for ASCII names. */
+  private findUserProperty(name: string): usize {
+    let p = this.userPropertiesPtr;
+    for (let i = 0, n = this.userPropertyCount; i < n; i++) {
+      const nameLen = <i32>load<u16>(p);
+      if (bytesEqualString(p + 4, nameLen, name)) return p;
+      p += 4 + <usize>nameLen + <usize>load<u16>(p, 2);
+    }
+    return 0;
+  }
+  /** The first user property called `name`, or null. */
+  userProperty(name: string): string | null {
+    const p = this.findUserProperty(name);
+    return p == 0 ? null : decodeString(p + 4 + <usize>load<u16>(p), <i32>load<u16>(p, 2));
+  }
+  hasUserProperty(name: string): bool { return this.findUserProperty(name) != 0; }
+  /** Is there a user property `name` with this value? Allocates nothing for ASCII strings. */
+  userPropertyEquals(name: string, value: string): bool {
+    let p = this.userPropertiesPtr;
+    for (let i = 0, n = this.userPropertyCount; i < n; i++) {
+      const nameLen = <i32>load<u16>(p);
+      const valueLen = <i32>load<u16>(p, 2);
+      if (bytesEqualString(p + 4, nameLen, name) && bytesEqualString(p + 4 + <usize>nameLen, valueLen, value)) return true;
+      p += 4 + <usize>nameLen + <usize>valueLen;
+    }
+    return false;
+  }
+  get hasContentType(): bool { return (this._v5Presence & V5Presence.contentType) != 0; }
+  get contentType(): string | null { return this.hasContentType ? decodeString(this.contentTypePtr, this.contentTypeLen) : null; }
+  get hasResponseTopic(): bool { return (this._v5Presence & V5Presence.responseTopic) != 0; }
+  get responseTopic(): string | null { return this.hasResponseTopic ? decodeString(this.responseTopicPtr, this.responseTopicLen) : null; }
+  get hasCorrelationData(): bool { return (this._v5Presence & V5Presence.correlationData) != 0; }
+  /** A copy. */
+  get correlationData(): Uint8Array | null { return this.hasCorrelationData ? copyBytes(this.correlationDataPtr, this.correlationDataLen) : null; }
+  /** Payload Format Indicator: 0 bytes, 1 UTF-8, -1 absent. */
+  get payloadFormat(): i32 { return (this._v5Presence & V5Presence.payloadFormat) != 0 ? <i32>this._payloadFormat : -1; }
+  /** Message Expiry Interval left, seconds; -1 when the message does not expire. */
+  get messageExpiry(): i64 { return (this._v5Presence & V5Presence.messageExpiry) != 0 ? <i64>this._messageExpiry : -1; }
+  /** connect: the Session Expiry Interval granted, seconds. */
+  get sessionExpiry(): i64 { return <i64>this._sessionExpiry; }
+  /** subscribe: No Local, Retain As Published, Retain Handling (0..2), Subscription Identifier (0 none). */
+  get noLocal(): bool { return (<i32>this._subscriptionOptions & SubscriptionOption.noLocal) != 0; }
+  get retainAsPublished(): bool { return (<i32>this._subscriptionOptions & SubscriptionOption.retainAsPublished) != 0; }
+  get retainHandling(): i32 { return (<i32>this._subscriptionOptions >> SubscriptionOption.retainHandlingShift) & 3; }
+  get subscriptionIdentifier(): i64 { return <i64>this._subscriptionIdentifier; }
+
+  addUserProperty(name: string, value: string): void {
+    const n = String.UTF8.encode(name);
+    const v = String.UTF8.encode(value);
+    user_property_add(changetype<usize>(n), n.byteLength, changetype<usize>(v), v.byteLength);
+  }
+  /** Replace every property called `name` by this one. */
+  setUserProperty(name: string, value: string): void {
+    const n = String.UTF8.encode(name);
+    const v = String.UTF8.encode(value);
+    user_property_set(changetype<usize>(n), n.byteLength, changetype<usize>(v), v.byteLength);
+  }
+  /** Remove every property called `name`; returns how many there were. */
+  removeUserProperty(name: string): i32 {
+    const n = String.UTF8.encode(name);
+    return user_property_remove(changetype<usize>(n), n.byteLength);
+  }
+  /** null removes it. */
+  setContentType(value: string | null): void {
+    if (value === null) return set_content_type(0, -1);
+    const b = String.UTF8.encode(value);
+    set_content_type(changetype<usize>(b), b.byteLength);
+  }
+  setResponseTopic(topic: string | null): void {
+    if (topic === null) return set_response_topic(0, -1);
+    const b = String.UTF8.encode(topic);
+    set_response_topic(changetype<usize>(b), b.byteLength);
+  }
+  setCorrelationData(data: Uint8Array | null): void {
+    if (data === null) return set_correlation_data(0, -1);
+    set_correlation_data(data.dataStart, data.length);
+  }
+  /** Seconds; -1 removes it. */
+  setMessageExpiry(seconds: i64): void { set_message_expiry(<f64>seconds); }
+  /** 0 or 1; -1 removes it. */
+  setPayloadFormat(format: i32): void { set_payload_format(format); }
+  /** The reason string a v5 client gets with this call's refusal (PUBACK, SUBACK, CONNACK). */
+  setReasonString(reason: string): void {
+    const b = String.UTF8.encode(reason);
+    set_reason_string(changetype<usize>(b), b.byteLength);
+  }
 
   topicEquals(topic: string): bool { return bytesEqualString(this.topicPtr, this.topicLen, topic); }
   clientIdEquals(id: string): bool { return bytesEqualString(this.clientIdPtr, this.clientIdLen, id); }

@@ -1,0 +1,128 @@
+/**
+ * ABI v2's changes to MQTT 5 fields, validated exactly like a client's
+ * properties would be ([MQTT-1.5.4-1..3] UTF-8 strings, §1.5.6 binary data,
+ * [MQTT-3.3.2-13/14] the response topic is a topic name, §3.3.2.3.2 the
+ * payload format is 0 or 1, §3.3.2.3.3 the expiry is a four-byte integer).
+ * Used by the Wasm imports (v5-imports.ts) and the native SDK alike; fuel is
+ * charged by the caller before it calls in here.
+ */
+import { isUtf8 } from "node:buffer";
+import type { HookName } from "./abi.js";
+import type { CallState } from "./instance.js";
+import { carriesPayload } from "./host-calls.js";
+import { applyV5Changes, emptyV5, v5PropertyBytes, type UserProperty, type V5Changes } from "./message-v5.js";
+import type { HookMessage } from "./message.js";
+import { checkPacket, checkTopic, InvalidOutputError, type OutputRules } from "./output-rules.js";
+import { MAX_REASON_STRING_BYTES } from "./reason-codes.js";
+
+/** An MQTT UTF-8 string or binary field is at most this long (two-byte length prefix). */
+export const MAX_FIELD_BYTES = 65535;
+/** Largest Message Expiry Interval (a four-byte integer). */
+export const MAX_MESSAGE_EXPIRY = 0xffff_ffff;
+
+/** Decode a UTF-8 string field a plugin handed over; refused as a client's would be. */
+export function decodeText(plugin: string, what: string, bytes: Uint8Array): string {
+  if (bytes.length > MAX_FIELD_BYTES) throw new InvalidOutputError(plugin, `a ${what} of ${bytes.length} bytes exceeds ${MAX_FIELD_BYTES} (MQTT UTF-8 string)`);
+  if (!isUtf8(bytes)) throw new InvalidOutputError(plugin, `a ${what} that is not well-formed UTF-8 [MQTT-1.5.4-1]`);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  if (text.includes("\u0000")) throw new InvalidOutputError(plugin, `a ${what} containing U+0000 [MQTT-1.5.4-2]`);
+  return text;
+}
+
+/** The plugin's edits to the v5 fields, created on the first one. */
+function changes(state: CallState): V5Changes {
+  return (state.v5 ??= {});
+}
+
+/** The user properties as this call has left them so far (copied from the message on the first edit). */
+function properties(state: CallState): UserProperty[] {
+  const c = changes(state);
+  return (c.userProperties ??= (state.message?.v5?.userProperties ?? []).slice());
+}
+
+export function addUserProperty(state: CallState, name: string, value: string): void {
+  properties(state).push([name, value]);
+}
+
+/** Replace every property called `name` by one with this value (added at the end when there was none). */
+export function setUserProperty(state: CallState, name: string, value: string): void {
+  const list = properties(state);
+  const first = list.findIndex(([n]) => n === name);
+  if (first === -1) {
+    list.push([name, value]);
+    return;
+  }
+  list[first] = [name, value];
+  for (let i = list.length - 1; i > first; i--) if (list[i]![0] === name) list.splice(i, 1);
+}
+
+export function removeUserProperty(state: CallState, name: string): number {
+  const list = properties(state);
+  let removed = 0;
+  for (let i = list.length - 1; i >= 0; i--) {
+    if (list[i]![0] === name) {
+      list.splice(i, 1);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+export function setContentType(state: CallState, value: string | null): void {
+  changes(state).contentType = value;
+}
+
+export function setResponseTopic(plugin: string, rules: OutputRules, state: CallState, topic: string | null): void {
+  // [MQTT-3.3.2-13/14] a UTF-8 topic name without wildcards
+  if (topic !== null) checkTopic(plugin, rules, "publish", topic, Buffer.byteLength(topic), null);
+  changes(state).responseTopic = topic;
+}
+
+export function setCorrelationData(plugin: string, state: CallState, data: Uint8Array | null): void {
+  if (data !== null && data.length > MAX_FIELD_BYTES) throw new InvalidOutputError(plugin, `correlation data of ${data.length} bytes exceeds ${MAX_FIELD_BYTES}`);
+  changes(state).correlationData = data === null ? null : Buffer.from(data);
+}
+
+export function setMessageExpiry(plugin: string, state: CallState, seconds: number): void {
+  if (seconds < 0) {
+    changes(state).messageExpiry = null;
+    return;
+  }
+  if (!Number.isInteger(seconds) || seconds > MAX_MESSAGE_EXPIRY) throw new InvalidOutputError(plugin, `message expiry ${seconds} is not an integer from 0 to ${MAX_MESSAGE_EXPIRY}`);
+  changes(state).messageExpiry = seconds;
+}
+
+export function setPayloadFormat(plugin: string, state: CallState, format: number): void {
+  if (format < 0) {
+    changes(state).payloadFormat = null;
+    return;
+  }
+  if (format !== 0 && format !== 1) throw new InvalidOutputError(plugin, `payload format indicator ${format} (must be 0 or 1)`);
+  changes(state).payloadFormat = format;
+}
+
+export function setReasonString(plugin: string, state: CallState, reason: string): void {
+  if (Buffer.byteLength(reason) > MAX_REASON_STRING_BYTES) throw new InvalidOutputError(plugin, `a reason string over ${MAX_REASON_STRING_BYTES} bytes`);
+  state.reasonString = reason;
+}
+
+/** Check a user property name or value, content type or reason string given as a JS string (native plugins). */
+export function checkText(plugin: string, what: string, text: string): string {
+  return decodeText(plugin, what, Buffer.from(text, "utf8"));
+}
+
+/**
+ * Before a Continue's changes apply: the message with its changed properties
+ * must still fit one PUBLISH (limits.maxPacketSize). Hooks with no PUBLISH to
+ * change (connect, subscribe) ignore property edits (false: nothing to apply).
+ */
+export function checkFinalV5(plugin: string, rules: OutputRules, hook: HookName, msg: HookMessage, state: CallState): boolean {
+  const c = state.v5;
+  if (c === null || !carriesPayload(hook)) return false;
+  const probe = { v5: msg.v5 ?? emptyV5() };
+  applyV5Changes(probe, c);
+  const topic = state.topic ?? msg.topic;
+  const payload = state.payload ?? msg.payload;
+  checkPacket(plugin, rules, Buffer.byteLength(topic), payload.length + v5PropertyBytes(probe.v5), state.qos >= 0 ? state.qos : msg.qos);
+  return true;
+}

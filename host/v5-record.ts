@@ -1,0 +1,120 @@
+/**
+ * The Wasm side of ABI v2: the MQTT 5 part of the record (header bytes 32..71
+ * and the byte fields after the payload, host/abi-v2.ts) and the v2 host
+ * imports. Each import charges fuel per byte before it copies or decodes
+ * anything and validates like client input (v5-changes.ts).
+ */
+import { FieldV2, HEADER_SIZE_V2, SubscriptionOption, V5Presence } from "./abi-v2.js";
+import type { HostCalls } from "./host-calls.js";
+import type { CallState } from "./instance.js";
+import type { MessageV5 } from "./message-v5.js";
+import { decodeTopic, type OutputRules } from "./output-rules.js";
+import * as v5 from "./v5-changes.js";
+
+export { HEADER_SIZE_V2, SubscriptionOption };
+
+/** Upper bound of the bytes the v5 fields take after the payload (UTF-16 units × 3 for UTF-8). */
+export function v5RecordBytes(m: MessageV5 | undefined): number {
+  if (!m) return 0;
+  let n = 3 * ((m.contentType?.length ?? 0) + (m.responseTopic?.length ?? 0)) + (m.correlationData?.length ?? 0);
+  for (const [k, v] of m.userProperties) n += 4 + 3 * (k.length + v.length);
+  return n;
+}
+
+/** Write the v2 header fields at `ptr` and the v5 byte fields at `off` (just after the payload). */
+export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV5 | undefined): void {
+  if (!m) {
+    buf.fill(0, ptr + FieldV2.contentTypeLen, ptr + HEADER_SIZE_V2);
+    buf[ptr + FieldV2.protocolVersion] = 4;
+    return;
+  }
+  let presence = 0;
+  const text = (s: string | null, field: number, bit: number): void => {
+    const n = s === null ? 0 : buf.write(s, off);
+    if (s !== null) presence |= bit;
+    buf.writeUInt32LE(n, ptr + field);
+    off += n;
+  };
+  text(m.contentType, FieldV2.contentTypeLen, V5Presence.contentType);
+  text(m.responseTopic, FieldV2.responseTopicLen, V5Presence.responseTopic);
+  const data = m.correlationData;
+  if (data !== null) {
+    presence |= V5Presence.correlationData;
+    buf.set(data, off);
+    off += data.length;
+  }
+  buf.writeUInt32LE(data?.length ?? 0, ptr + FieldV2.correlationDataLen);
+  const start = off;
+  for (const [name, value] of m.userProperties) {
+    const nameLen = buf.write(name, off + 4);
+    const valueLen = buf.write(value, off + 4 + nameLen);
+    buf.writeUInt16LE(nameLen, off);
+    buf.writeUInt16LE(valueLen, off + 2);
+    off += 4 + nameLen + valueLen;
+  }
+  buf.writeUInt32LE(off - start, ptr + FieldV2.userPropertiesLen);
+  if (m.messageExpiry !== null) presence |= V5Presence.messageExpiry;
+  buf.writeUInt32LE(m.messageExpiry ?? 0, ptr + FieldV2.messageExpiry);
+  buf.writeUInt32LE(m.sessionExpiry, ptr + FieldV2.sessionExpiry);
+  buf.writeUInt32LE(m.subscriptionIdentifier, ptr + FieldV2.subscriptionIdentifier);
+  buf.writeUInt16LE(m.userProperties.length, ptr + FieldV2.userPropertyCount);
+  buf[ptr + FieldV2.protocolVersion] = m.protocolVersion;
+  if (m.payloadFormat !== null) presence |= V5Presence.payloadFormat;
+  buf[ptr + FieldV2.payloadFormat] = m.payloadFormat ?? 0;
+  buf[ptr + FieldV2.v5Presence] = presence;
+  buf[ptr + FieldV2.subscriptionOptions] = m.subscriptionOptions;
+  buf.fill(0, ptr + FieldV2.reserved, ptr + HEADER_SIZE_V2);
+}
+
+interface ImportContext {
+  plugin: string;
+  rules: OutputRules;
+  calls(): HostCalls;
+  state(): CallState;
+  /** A view of the plugin's memory (bounds-checked). */
+  bytes(ptr: number, len: number): Buffer;
+}
+
+/** The v2 host imports, module "wasmq". */
+export function v5Imports(ctx: ImportContext): Record<string, (...args: number[]) => number | void> {
+  const { plugin } = ctx;
+  const text = (what: string, ptr: number, len: number) => v5.decodeText(plugin, what, ctx.bytes(ptr, len));
+  return {
+    user_property_add(np, nl, vp, vl) {
+      ctx.calls().charge("user_property_add", nl + vl);
+      v5.addUserProperty(ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
+    },
+    user_property_set(np, nl, vp, vl) {
+      ctx.calls().charge("user_property_set", nl + vl);
+      v5.setUserProperty(ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
+    },
+    user_property_remove(np, nl) {
+      ctx.calls().charge("user_property_remove", nl);
+      return v5.removeUserProperty(ctx.state(), text("user property name", np, nl));
+    },
+    set_content_type(ptr, len) {
+      ctx.calls().charge("set_content_type", Math.max(0, len));
+      v5.setContentType(ctx.state(), len < 0 ? null : text("content type", ptr, len));
+    },
+    set_response_topic(ptr, len) {
+      ctx.calls().charge("set_response_topic", Math.max(0, len));
+      v5.setResponseTopic(plugin, ctx.rules, ctx.state(), len < 0 ? null : decodeTopic(plugin, ctx.bytes(ptr, len)));
+    },
+    set_correlation_data(ptr, len) {
+      ctx.calls().charge("set_correlation_data", Math.max(0, len));
+      v5.setCorrelationData(plugin, ctx.state(), len < 0 ? null : ctx.bytes(ptr, len));
+    },
+    set_message_expiry(seconds) {
+      ctx.calls().charge("set_message_expiry");
+      v5.setMessageExpiry(plugin, ctx.state(), seconds);
+    },
+    set_payload_format(format) {
+      ctx.calls().charge("set_payload_format");
+      v5.setPayloadFormat(plugin, ctx.state(), format);
+    },
+    set_reason_string(ptr, len) {
+      ctx.calls().charge("set_reason_string", len);
+      v5.setReasonString(plugin, ctx.state(), text("reason string", ptr, len));
+    },
+  };
+}
