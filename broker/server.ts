@@ -4,6 +4,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
 import { PluginChain, PluginError, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
+import { applyPublishFields } from "./protocol/mqtt5/plugin-fields.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
@@ -115,7 +116,9 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     let aedes: Aedes | null = null;
     const publishInjected = (m: InjectedMessage) => {
       if (!aedes || aedes.closed) return;
-      aedes.publish({ cmd: "publish", topic: m.topic, payload: Buffer.from(m.payload), qos: m.qos, retain: m.retain, dup: false }, (err) => {
+      const packet: Parameters<Aedes["publish"]>[0] & { messageExpiry?: number } = { cmd: "publish", topic: m.topic, payload: Buffer.from(m.payload), qos: m.qos, retain: m.retain, dup: false };
+      if (m.v5) applyPublishFields(packet, m.v5); // ABI v2 publishWithProperties
+      aedes.publish(packet, (err) => {
         if (err) logger.warn({ plugin: m.plugin, topic: m.topic, err: err.message }, "plugin publish failed");
       });
     };

@@ -74,6 +74,9 @@ export const V2_HOST_IMPORTS = [
   "set_message_expiry", // (seconds: f64) -> void; < 0 removes it; above 4294967295 traps
   "set_payload_format", // (format: i32) -> void; 0 or 1, < 0 removes it
   "set_reason_string", // (ptr, len) -> void: the reason string sent with a refusal to v5 clients
+  // As publish, and the extra message carries the current message's MQTT 5 properties
+  // (user properties, content type, payload format, response topic, correlation data, expiry).
+  "publish_with_properties", // (topicPtr, topicLen, payloadPtr, payloadLen, qos, retain) -> i32 (0 ok, -1 bad qos)
 ] as const;
 
 /** Base fuel of each v2 import, charged before any work; bytes are charged on top (host-calls.ts FUEL_PER_BYTE). */
@@ -87,4 +90,5 @@ export const V2_HOST_CALL_FUEL = {
   set_message_expiry: 500,
   set_payload_format: 500,
   set_reason_string: 1_000,
+  publish_with_properties: 25_000,
 } as const;

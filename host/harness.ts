@@ -9,9 +9,10 @@ import { PluginChain } from "./chain.js";
 import { MemoryKvStore, type KvStore } from "./kv.js";
 import { emptyMessage, type ClientCertificate, type HookMessage, type InjectedMessage } from "./message.js";
 import type { PluginSpec } from "./plugin-slot.js";
+import { harnessV5, v5Changes, v5Shown, type HarnessV5Fields } from "./harness-v5.js";
 
 /** One input. `payload` may be a string, a JSON value (serialised), or { base64 }. */
-export interface HarnessMessage {
+export interface HarnessMessage extends HarnessV5Fields {
   hook?: HookName;
   topic?: string;
   payload?: string | { base64: string } | unknown;
@@ -34,10 +35,13 @@ export interface HarnessResult {
   hook: HookName;
   verdict: "continue" | "drop" | "deny";
   returnCode?: number;
-  /** Fields the plugin changed, with their new values. */
-  changed?: { topic?: string; payload?: string; qos?: number; retain?: boolean };
+  /** ABI v2: the MQTT 5 reason code and reason string a refusal carries. */
+  reasonCode?: number;
+  reasonString?: string;
+  /** Fields the plugin changed, with their new values (v5 fields too: null = removed). */
+  changed?: { topic?: string; payload?: string; qos?: number; retain?: boolean } & Record<string, unknown>;
   ttlSec?: number;
-  published: { topic: string; payload: string; qos: number; retain: boolean }[];
+  published: { topic: string; payload: string; qos: number; retain: boolean; properties?: Record<string, unknown> }[];
   logs: string[];
   /** The trap kind when the plugin failed on this message (the verdict is then its failure policy's). */
   trap?: string;
@@ -77,6 +81,8 @@ function toHookMessage(m: HarnessMessage): HookMessage {
   msg.flags = m.flags ?? 0;
   msg.peer = m.peer ?? "";
   msg.cert = m.cert ?? null;
+  const v5 = harnessV5(m);
+  if (v5) msg.v5 = v5;
   return msg;
 }
 
@@ -109,10 +115,12 @@ export async function createHarness(spec: PluginSpec, opts: { kv?: KvStore; mete
         chain.tick(message.now ?? Date.now());
       } else {
         const msg = toHookMessage(message);
-        const before = { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain };
+        const before = { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, v5: msg.v5 };
         const out = chain.run(hook, msg);
         result.verdict = out.verdict === Verdict.Continue ? "continue" : out.verdict === Verdict.Drop ? "drop" : "deny";
         if (out.verdict === Verdict.Deny && hook === "connect") result.returnCode = out.returnCode;
+        if (out.verdict !== Verdict.Continue && out.reasonCode) result.reasonCode = out.reasonCode;
+        if (out.verdict !== Verdict.Continue && out.reasonString !== null) result.reasonString = out.reasonString;
         if (out.modified) {
           const changed: NonNullable<HarnessResult["changed"]> = {};
           if (msg.topic !== before.topic) changed.topic = msg.topic;
@@ -121,9 +129,10 @@ export async function createHarness(spec: PluginSpec, opts: { kv?: KvStore; mete
           if (msg.retain !== before.retain) changed.retain = msg.retain;
           if (Object.keys(changed).length) result.changed = changed;
         }
+        if (out.propertiesModified) result.changed = { ...result.changed, ...v5Changes(before.v5, msg.v5!) };
         if (out.ttlSec > 0) result.ttlSec = out.ttlSec;
       }
-      result.published = published.map((p) => ({ topic: p.topic, payload: showBytes(p.payload), qos: p.qos, retain: p.retain }));
+      result.published = published.map((p) => ({ topic: p.topic, payload: showBytes(p.payload), qos: p.qos, retain: p.retain, ...(p.v5 ? { properties: v5Shown(p.v5) } : {}) }));
       result.logs = logs.slice();
       if (trap !== undefined) result.trap = trap;
       return result;

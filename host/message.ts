@@ -61,6 +61,8 @@ export interface InjectedMessage {
   payload: Uint8Array;
   qos: 0 | 1 | 2;
   retain: boolean;
+  /** ABI v2 publishWithProperties: the MQTT 5 properties it carries. */
+  v5?: MessageV5;
 }
 
 /** The chain's decision for one hook call. */

@@ -9,7 +9,7 @@
 import { isUtf8 } from "node:buffer";
 import type { HookName } from "./abi.js";
 import type { CallState } from "./instance.js";
-import { carriesPayload } from "./host-calls.js";
+import { carriesPayload, type HostCalls } from "./host-calls.js";
 import { applyV5Changes, emptyV5, v5PropertyBytes, type UserProperty, type V5Changes } from "./message-v5.js";
 import type { HookMessage } from "./message.js";
 import { checkPacket, checkTopic, InvalidOutputError, type OutputRules } from "./output-rules.js";
@@ -104,6 +104,18 @@ export function setPayloadFormat(plugin: string, state: CallState, format: numbe
 export function setReasonString(plugin: string, state: CallState, reason: string): void {
   if (Buffer.byteLength(reason) > MAX_REASON_STRING_BYTES) throw new InvalidOutputError(plugin, `a reason string over ${MAX_REASON_STRING_BYTES} bytes`);
   state.reasonString = reason;
+}
+
+/**
+ * An extra publish carrying the current message's v5 properties
+ * (publishWithProperties): capped and validated as `publish` is, its
+ * properties counted in the packet size.
+ */
+export function publishWithProperties(calls: HostCalls, plugin: string, state: CallState, topic: string, topicBytes: number, payload: Uint8Array, qos: number, retain: boolean): void {
+  const v5 = state.message?.v5;
+  calls.publish(state, topicBytes, payload.length);
+  calls.checkPublish(topic, topicBytes, payload.length + v5PropertyBytes(v5), qos);
+  state.extras.push({ plugin, topic, payload: Buffer.from(payload), qos: qos as 0 | 1 | 2, retain, ...(v5 ? { v5 } : {}) });
 }
 
 /** Check a user property name or value, content type or reason string given as a JS string (native plugins). */

@@ -112,6 +112,13 @@ export function v5Imports(ctx: ImportContext): Record<string, (...args: number[]
       ctx.calls().charge("set_payload_format");
       v5.setPayloadFormat(plugin, ctx.state(), format);
     },
+    publish_with_properties(tp, tl, pp, pl, qos, retain) {
+      if (qos < 0 || qos > 2) return -1;
+      ctx.calls().charge("publish_with_properties", tl + pl);
+      const topic = decodeTopic(plugin, ctx.bytes(tp, tl));
+      v5.publishWithProperties(ctx.calls(), plugin, ctx.state(), topic, tl, ctx.bytes(pp, pl), qos, retain !== 0);
+      return 0;
+    },
     set_reason_string(ptr, len) {
       ctx.calls().charge("set_reason_string", len);
       v5.setReasonString(plugin, ctx.state(), text("reason string", ptr, len));

@@ -122,7 +122,8 @@ describe("refused PUBLISH", { timeout: 30_000 }, () => {
     await c.waitClosed();
   });
 
-  test("a plugin's deny (acl, onDeniedPublish: disconnect) tells a v5 client 0x87 before closing", async () => {
+  // ABI v2 (#12): a plugin's deny refuses the one message of a v5 client, not its connection.
+  test("a plugin's deny (acl, onDeniedPublish: disconnect) answers a v5 client PUBACK 0x87 and keeps the connection", async () => {
     const acl = await startTestBroker({
       persistence: "memory",
       plugins: [{ name: "acl", native: native("acl"), config: { default: "deny", onDeniedPublish: "disconnect", rules: [{ topic: "open/#", access: "readwrite" }] } }],
@@ -132,8 +133,11 @@ describe("refused PUBLISH", { timeout: 30_000 }, () => {
       c.send({ cmd: "publish", topic: "open/a", payload: "x", qos: 1, messageId: 1 });
       assert.equal((await c.next("puback")).reasonCode, 0x10);
       c.send({ cmd: "publish", topic: "closed/a", payload: "x", qos: 1, messageId: 2 });
-      assert.equal((await c.next("disconnect")).reasonCode, 0x87);
-      await c.waitClosed();
+      assert.equal((await c.next("puback", (p) => p.messageId === 2)).reasonCode, 0x87);
+      // still connected: the next allowed message is acknowledged as usual
+      c.send({ cmd: "publish", topic: "open/b", payload: "y", qos: 1, messageId: 3 });
+      assert.equal((await c.next("puback", (p) => p.messageId === 3)).reasonCode, 0x10);
+      c.destroy();
     } finally {
       await acl.stop();
     }

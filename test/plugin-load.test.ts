@@ -50,11 +50,11 @@ describe("plugin loading refuses bad builds, naming the plugin and the reason", 
 
   test("an ABI version mismatch is refused with both versions", async () => {
     const wasm = watModule(
-      `(module (import "env" "memory" (memory 1)) (func (export "wasmq_abi_version") (result i32) (i32.const 2))
+      `(module (import "env" "memory" (memory 1)) (func (export "wasmq_abi_version") (result i32) (i32.const 3))
         (func (export "wasmq_reserve") (param i32) (result i32) (i32.const 1024)) (func (export "onPublish") (param i32) (result i32) (i32.const 0)))`,
       join(dir, "v2.wasm"),
     );
-    await assert.rejects(load({ name: "future", wasm }), /plugin "future": refused: it was built for ABI v2, this host speaks ABI v1/);
+    await assert.rejects(load({ name: "future", wasm }), /plugin "future": refused: it was built for ABI v3, this host speaks ABI v1 and v2/);
   });
 
   test("a module that implements no hook is refused", async () => {

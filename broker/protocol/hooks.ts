@@ -12,13 +12,22 @@
  * Drop versus deny on publish: MQTT 3.1.1 has no way to refuse one PUBLISH, so a
  * deny closes the publisher's connection (as aedes does on an authorizePublish
  * error), while a drop acknowledges the message normally and delivers it to no
- * one. Plugins choose.
+ * one. Plugins choose. An MQTT 5 publisher is refused per message instead: a
+ * deny (or a drop that carries a reason code, ABI v2) answers its PUBACK/PUBREC
+ * with the plugin's reason code (0x87 by default) and the connection stays open.
+ *
+ * ABI v2: every hook sees the MQTT 5 fields (mqtt5/plugin-fields.ts) and the
+ * reason codes plugins choose reach the wire through mqtt5/plugin-verdicts.ts.
  */
 import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacket, Subscription } from "aedes";
 import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../../host/index.js";
 import type { PersistenceExpiry } from "../persistence/index.js";
 import { topicMatches } from "../../host/native/topic.js";
 import type { TlsPeer } from "../net/tls-peer.js";
+import { applyPublishFields, connectFields, protocolVersionOf, publishFields, subscribeFields } from "./mqtt5/plugin-fields.js";
+import { recordSubackCode, refuseAckWith, refuseConnectWith } from "./mqtt5/plugin-verdicts.js";
+import { Reason } from "./mqtt5/reason-codes.js";
+import { v5Of } from "./mqtt5/state.js";
 
 interface ClientIdentity {
   username: string | null;
@@ -87,19 +96,27 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     m.password = password ?? null;
     m.cert = tls?.cert ?? null;
     m.flags = client.clean ? ConnectFlag.cleanSession : 0;
+    m.v5 = connectFields(client);
     const out = chain.run("connect", m);
     if (out.verdict === Verdict.Continue) return done(null, true);
     decided("connect", client.id, out.verdict, out.decidedBy, "");
+    // v5: the plugin's CONNACK reason code and reason string; 3.1.1 gets the nearest return code (out.returnCode)
+    const v5 = v5Of(client);
+    if (v5) refuseConnectWith(v5, out.reasonCode, out.reasonString);
     const err = new Error(`connection refused by plugin ${out.decidedBy}`) as AuthenticateError;
     err.returnCode = (out.returnCode || 5) as AuthenticateError["returnCode"];
     done(err, null);
   };
 
-  function runSubscribe(client: Client, sub: Subscription): boolean {
+  /** The last refusal's reason code and string (ABI v2), for the SUBACK of a v5 client. */
+  let refusal = { code: 0, reason: null as string | null };
+  function runSubscribe(client: Client, sub: Subscription, packetProperties?: Record<string, unknown>): boolean {
     const m = load(msg, client, sub.topic, EMPTY_BUFFER, sub.qos, false);
+    m.v5 = subscribeFields(client, sub as Subscription & { subscriptionIdentifier?: number }, packetProperties);
     const out = chain!.run("subscribe", m);
     if (out.verdict !== Verdict.Continue) {
       decided("subscribe", client.id, out.verdict, out.decidedBy, sub.topic);
+      refusal = { code: out.reasonCode, reason: out.reasonString };
       return false;
     }
     if (out.modified) {
@@ -118,9 +135,17 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     orderIndependentDedupe(client);
     if (!chain?.has("subscribe")) return;
     const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
-    parser.prependListener("packet", (packet: { cmd: string; subscriptions?: Subscription[] }) => {
+    parser.prependListener("packet", (packet: { cmd: string; messageId?: number; subscriptions?: Subscription[]; properties?: Record<string, unknown> }) => {
       if (packet.cmd !== "subscribe" || !packet.subscriptions || !client.connected || !chain.has("subscribe")) return;
-      for (const sub of packet.subscriptions) checked.set(sub, runSubscribe(client, sub));
+      const v5 = v5Of(client);
+      packet.subscriptions.forEach((sub, i) => {
+        const ok = runSubscribe(client, sub, packet.properties);
+        checked.set(sub, ok);
+        // v5: the SUBACK carries the plugin's reason code for this filter (0x87 when it chose none)
+        if (!ok && v5 && packet.messageId !== undefined && (refusal.code || refusal.reason !== null)) {
+          recordSubackCode(v5, packet.messageId, i, refusal.code, refusal.reason);
+        }
+      });
     });
   };
 
@@ -146,7 +171,19 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     if (chain?.has("publish")) {
       const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
       m.dup = packet.dup;
+      m.v5 = publishFields(packet, protocolVersionOf(client));
       const out = chain.run("publish", m);
+      const v5 = v5Of(client);
+      if (v5 && (out.verdict === Verdict.Deny || (out.verdict === Verdict.Drop && out.reasonCode !== 0))) {
+        // MQTT 5 refuses one message, not the connection: PUBACK/PUBREC with the reason code
+        // (QoS 0 has no acknowledgement: the message is just not delivered).
+        decided("publish", client?.id ?? "", out.verdict, out.decidedBy, packet.topic);
+        if (packet.qos > 0 && packet.messageId !== undefined) {
+          refuseAckWith(v5, packet.messageId, out.reasonCode || Reason.NotAuthorized, out.reasonString);
+        }
+        handled.add(packet);
+        return done(null);
+      }
       if (out.verdict === Verdict.Deny) {
         decided("publish", client?.id ?? "", out.verdict, out.decidedBy, packet.topic);
         return done(new Error(`publish to ${packet.topic} denied by plugin ${out.decidedBy}`));
@@ -163,6 +200,7 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
         packet.qos = m.qos as PublishPacket["qos"];
         packet.retain = m.retain;
       }
+      if (out.propertiesModified) applyPublishFields(packet as PublishPacket & { messageExpiry?: number }, m.v5);
     }
     if (packet.qos === 1 && client) {
       // aedes writes PUBACK before it stores the message for offline sessions.
@@ -186,16 +224,16 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     if (!chain?.has("deliver")) return packet;
     const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
     m.peer = (packet as { clientId?: string }).clientId ?? "";
+    m.v5 = publishFields(packet as { properties?: Record<string, unknown> }, protocolVersionOf(client));
     const out = chain.run("deliver", m);
     if (out.verdict !== Verdict.Continue) return null;
-    if (!out.modified) return packet;
+    if (!out.modified && !out.propertiesModified) return packet;
     const payload = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
-    if (replay) {
-      packet.topic = m.topic;
-      packet.payload = payload;
-      return packet;
-    }
-    return { ...packet, topic: m.topic, payload } as AedesPublishPacket;
+    const target = replay ? packet : ({ ...packet } as AedesPublishPacket);
+    target.topic = m.topic;
+    target.payload = payload;
+    if (out.propertiesModified) applyPublishFields(target as unknown as { properties?: Record<string, unknown>; messageExpiry?: number }, m.v5!);
+    return target;
   };
 
   return { attachClient };
@@ -270,6 +308,7 @@ export function wrapPersistence<P extends PersistenceLike>(
     msg.retain = true;
     msg.flags = PersistKind.retained;
     msg.peer = msg.clientId;
+    msg.v5 = publishFields(packet as { properties?: Record<string, unknown> }, (packet as { properties?: object }).properties ? 5 : 4);
     const out = chain.run("persist", msg);
     if (out.verdict !== Verdict.Continue || (out.modified && !msg.retain)) return Promise.resolve();
     if (out.ttlSec > 0) expiry.setRetainedExpiry(packet, Date.now() + out.ttlSec * 1000);
@@ -295,6 +334,7 @@ export function wrapPersistence<P extends PersistenceLike>(
       msg.retain = packet.retain;
       msg.flags = PersistKind.offlineQueue;
       msg.peer = (packet as { clientId?: string }).clientId ?? "";
+      msg.v5 = publishFields(packet as { properties?: Record<string, unknown> }, (packet as { properties?: object }).properties ? 5 : 4);
       const out = chain.run("persist", msg);
       if (out.verdict !== Verdict.Continue) continue;
       if (out.ttlSec > 0) ttlSec = ttlSec === 0 ? out.ttlSec : Math.min(ttlSec, out.ttlSec);

@@ -341,6 +341,14 @@ export function publish(topic: string, payload: Uint8Array | string, qos: number
   return true;
 }
 
+/** As publish, and the message carries the current message's MQTT 5 properties (ABI v2). */
+export function publishWithProperties(topic: string, payload: Uint8Array | string, qos: number = 0, retain: boolean = false): boolean {
+  if (qos < 0 || qos > 2) return false;
+  const { services, state, calls } = activeCall();
+  v5.publishWithProperties(calls, services.name, state, topic, Buffer.byteLength(topic), toBytes(payload), qos, retain);
+  return true;
+}
+
 function emit(level: number, message: string): void {
   const { services, state, calls } = activeCall();
   // The line cap counts calls; a native string is cut at the same length a Wasm line is.

@@ -1,6 +1,6 @@
 // acl, native twin of plugin.ts: same rules, same verdicts.
 // (Read access is checked at SUBSCRIBE: the filter must lie within a rule's filter.)
-import { Config, Message, Verdict, log, filterCovers, validTopicFilter } from "../../host/native/index.js";
+import { Config, Message, ReasonCode, Verdict, deny, drop, log, filterCovers, validTopicFilter } from "../../host/native/index.js";
 
 const READ = 1;
 const WRITE = 2;
@@ -127,12 +127,14 @@ function allowed(msg: Message, need: number, subscribing: boolean): boolean {
 }
 
 export function onSubscribe(msg: Message): number {
-  return allowed(msg, READ, true) ? Verdict.Continue : Verdict.Deny;
+  // MQTT 5 subscribers get SUBACK 0x87 Not authorized for the filter
+  return allowed(msg, READ, true) ? Verdict.Continue : deny(ReasonCode.NotAuthorized);
 }
 
 export function onPublish(msg: Message): number {
   if (allowed(msg, WRITE, false)) return Verdict.Continue;
-  return disconnectOnDeniedPublish ? Verdict.Deny : Verdict.Drop;
+  // MQTT 5 publishers get PUBACK/PUBREC 0x87 either way; 3.1.1 ones are dropped silently or disconnected
+  return disconnectOnDeniedPublish ? deny(ReasonCode.NotAuthorized) : drop(ReasonCode.NotAuthorized);
 }
 
 // A subscription granted by a broad rule ("#" for ops) can still match topics a

@@ -5,7 +5,7 @@
 // allows it; otherwise "default" decides. %u and %c in a rule's topic stand for
 // the client's username and client id (a rule is skipped for clients whose
 // username or id contains '/', '+' or '#', so they cannot widen it).
-import { Config, Message, Verdict, log, filterCovers, validTopicFilter } from "../sdk";
+import { Config, Message, ReasonCode, Verdict, deny, drop, log, filterCovers, validTopicFilter } from "../sdk";
 export * from "../sdk/exports";
 
 const READ: i32 = 1;
@@ -133,12 +133,14 @@ function allowed(msg: Message, need: i32, subscribing: bool): bool {
 }
 
 export function onSubscribe(msg: Message): i32 {
-  return allowed(msg, READ, true) ? Verdict.Continue : Verdict.Deny;
+  // MQTT 5 subscribers get SUBACK 0x87 Not authorized for the filter
+  return allowed(msg, READ, true) ? Verdict.Continue : deny(ReasonCode.NotAuthorized);
 }
 
 export function onPublish(msg: Message): i32 {
   if (allowed(msg, WRITE, false)) return Verdict.Continue;
-  return disconnectOnDeniedPublish ? Verdict.Deny : Verdict.Drop;
+  // MQTT 5 publishers get PUBACK/PUBREC 0x87 either way; 3.1.1 ones are dropped silently or disconnected
+  return disconnectOnDeniedPublish ? deny(ReasonCode.NotAuthorized) : drop(ReasonCode.NotAuthorized);
 }
 
 // A subscription granted by a broad rule ("#" for ops) can still match topics a

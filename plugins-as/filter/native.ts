@@ -1,5 +1,5 @@
 // filter, native twin of plugin.ts: same rules, same verdicts.
-import { Config, Message, Verdict, log, validTopicFilter } from "../../host/native/index.js";
+import { Config, Message, ReasonCode, Verdict, log, validTopicFilter } from "../../host/native/index.js";
 
 class Rule {
   constructor(
@@ -55,7 +55,14 @@ export function init(config: Config): boolean {
   const missing = choice(config, "onMissing", "drop", "drop", "pass");
   const invalid = choice(config, "onInvalid", "drop", "drop", "pass");
   if (action === null || missing === null || invalid === null) return false;
-  rejectVerdict = action == "deny" ? Verdict.Deny : Verdict.Drop;
+  // MQTT 5 publishers of a rejected reading get this reason code in PUBACK/PUBREC
+  // (0x99 Payload format invalid by default; 0 = an ordinary acknowledgement for drops).
+  const code = config.number("reasonCode", ReasonCode.PayloadFormatInvalid) | 0;
+  if (!(code == 0 || code == 0x80 || code == 0x83 || code == 0x87 || code == 0x97 || code == 0x99)) {
+    log.error("config.reasonCode must be 0 or a PUBACK reason code: 128, 131, 135, 151 or 153");
+    return false;
+  }
+  rejectVerdict = (action == "deny" ? Verdict.Deny : Verdict.Drop) | (code << 8);
   dropMissing = missing == "drop";
   dropInvalid = invalid == "drop";
   return true;

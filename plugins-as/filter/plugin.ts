@@ -2,7 +2,7 @@
 // Each rule applies to the topics its filter matches; a message must satisfy
 // every rule that applies to it. Non-JSON payloads and missing fields on a
 // matching topic follow "onInvalid" / "onMissing".
-import { Config, Message, Verdict, log, validTopicFilter } from "../sdk";
+import { Config, Message, ReasonCode, Verdict, log, validTopicFilter } from "../sdk";
 export * from "../sdk/exports";
 
 class Rule {
@@ -59,7 +59,14 @@ export function init(config: Config): bool {
   const missing = choice(config, "onMissing", "drop", "drop", "pass");
   const invalid = choice(config, "onInvalid", "drop", "drop", "pass");
   if (action === null || missing === null || invalid === null) return false;
-  rejectVerdict = action == "deny" ? Verdict.Deny : Verdict.Drop;
+  // MQTT 5 publishers of a rejected reading get this reason code in PUBACK/PUBREC
+  // (0x99 Payload format invalid by default; 0 = an ordinary acknowledgement for drops).
+  const code = <i32>config.number("reasonCode", <f64>ReasonCode.PayloadFormatInvalid);
+  if (!(code == 0 || code == 0x80 || code == 0x83 || code == 0x87 || code == 0x97 || code == 0x99)) {
+    log.error("config.reasonCode must be 0 or a PUBACK reason code: 128, 131, 135, 151 or 153");
+    return false;
+  }
+  rejectVerdict = (action == "deny" ? Verdict.Deny : Verdict.Drop) | (code << 8);
   dropMissing = missing == "drop";
   dropInvalid = invalid == "drop";
   return true;

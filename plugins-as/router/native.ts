@@ -1,5 +1,5 @@
 // router, native twin of plugin.ts: same routes, same rewrites, same verdicts.
-import { Config, Message, Verdict, log, publish, validTopicFilter, validTopicName } from "../../host/native/index.js";
+import { Config, Message, Verdict, log, publishWithProperties, validTopicFilter, validTopicName } from "../../host/native/index.js";
 
 const EQUALS_NONE = 0;
 const EQUALS_NUMBER = 1;
@@ -276,7 +276,7 @@ export function onPublish(msg: Message): number {
     const topic = route.to.expand(msg, route.from);
     // An empty capture can expand to an invalid name ("{1}" of "old//x"); the host would
     // refuse it as invalid output (a trap), so a route that cannot fill its topic is skipped.
-    if (!validTopicName(topic) || !publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
+    if (!validTopicName(topic) || !publishWithProperties(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
       log.warn("routes." + i.toString() + ": could not publish to \"" + topic + "\"");
     }
     if (!route.keepOriginal) keep = false;

@@ -4,7 +4,9 @@
 // false makes it a move. Then the first rewrite whose filter matches renames
 // the message itself. In "to", {1}, {2}... are the wildcards of "from" in
 // order and {#} is its '#': "sensors/+/temp" → "alerts/{1}".
-import { Config, Message, Verdict, log, publish, validTopicFilter, validTopicName } from "../sdk";
+// Routed copies carry the message's MQTT 5 properties (ABI v2): response topic
+// and correlation data (request/response), user properties, content type, expiry.
+import { Config, Message, Verdict, log, publishWithProperties, validTopicFilter, validTopicName } from "../sdk";
 export * from "../sdk/exports";
 
 const EQUALS_NONE: i32 = 0;
@@ -288,7 +290,7 @@ export function onPublish(msg: Message): i32 {
     const topic = route.to.expand(msg, route.from);
     // An empty capture can expand to an invalid name ("{1}" of "old//x"); the host would
     // refuse it as invalid output (a trap), so a route that cannot fill its topic is skipped.
-    if (!validName(topic) || !publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
+    if (!validName(topic) || !publishWithProperties(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
       log.warn("routes." + i.toString() + ": could not publish to \"" + topic + "\"");
     }
     if (!route.keepOriginal) keep = false;

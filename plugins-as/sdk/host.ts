@@ -1,6 +1,6 @@
 // What a plugin can ask of the broker: time, logging, extra publishes and its own
 // durable key-value namespace. Mirrors host/native/index.ts.
-import { kv_delete, kv_get, kv_put, log_, now_ms, publish_ } from "./imports";
+import { kv_delete, kv_get, kv_put, log_, now_ms, publish_, publish_with_properties } from "./imports";
 
 export function now(): f64 {
   return now_ms();
@@ -19,6 +19,17 @@ export function publish<T>(topic: string, payload: T, qos: i32 = 0, retain: bool
   }
   const bytes = changetype<Uint8Array>(payload);
   return publish_(changetype<usize>(t), t.byteLength, bytes.dataStart, bytes.length, qos, retain ? 1 : 0) == 0;
+}
+
+/** As publish, and the message carries the current message's MQTT 5 properties (ABI v2). */
+export function publishWithProperties<T>(topic: string, payload: T, qos: i32 = 0, retain: bool = false): bool {
+  const t = String.UTF8.encode(topic);
+  if (isString<T>()) {
+    const p = String.UTF8.encode(changetype<string>(payload));
+    return publish_with_properties(changetype<usize>(t), t.byteLength, changetype<usize>(p), p.byteLength, qos, retain ? 1 : 0) == 0;
+  }
+  const bytes = changetype<Uint8Array>(payload);
+  return publish_with_properties(changetype<usize>(t), t.byteLength, bytes.dataStart, bytes.length, qos, retain ? 1 : 0) == 0;
 }
 
 function emit(level: i32, message: string): void {

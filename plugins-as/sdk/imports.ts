@@ -74,3 +74,6 @@ export declare function set_payload_format(format: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "set_reason_string")
 export declare function set_reason_string(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "publish_with_properties")
+export declare function publish_with_properties(topicPtr: usize, topicLen: i32, payloadPtr: usize, payloadLen: i32, qos: i32, retain: i32): i32;

@@ -12,7 +12,7 @@
 export { ABI_VERSION, Verdict, ReturnCode, ReasonCode, ConnectFlag, PersistKind, SubscriptionOption, deny, drop } from "./abi";
 export { Message, Config } from "./message";
 export { Certificate } from "./certificate";
-export { now, publish, log, kv } from "./host";
+export { now, publish, publishWithProperties, log, kv } from "./host";
 export { crypto } from "./crypto";
 export * from "./json";
 export * from "./topic";

@@ -12,6 +12,7 @@ import type { OutgoingEncoder, OutgoingPacket } from "../wire-tap.js";
 import type { Mqtt5Config } from "./config.js";
 import { connackReasonFor, Reason, subackReasonFor } from "./reason-codes.js";
 import type { V5Connection } from "./state.js";
+import { connackOverride, releaseRefusedQoS2, takeAckOverride, takeSubackOverride } from "./plugin-verdicts.js";
 
 /** Properties a PUBLISH may carry from server to client ([MQTT-3.3.2-*]); everything else on a message stays home. */
 const PUBLISH_PROPERTIES = ["payloadFormatIndicator", "contentType", "responseTopic", "correlationData", "userProperties"] as const;
@@ -55,8 +56,13 @@ export function v5Encoder(state: V5Connection, ctx: EncoderContext): OutgoingEnc
         if (state.topicAliasMaximum > 0) aliasTopic(state, out);
         return write(out, stream, V5);
       }
-      case "suback":
-        return write({ ...p, granted: (p.granted as number[]).map(subackReasonFor) }, stream, V5);
+      case "suback": {
+        // a plugin's chosen code for the filters it refused (ABI v2), else the default
+        const chosen = takeSubackOverride(state, p.messageId!);
+        const granted = (p.granted as number[]).map((g, i) => (g === 0x80 && chosen?.codes[i] ? chosen.codes[i]! : subackReasonFor(g)));
+        const properties = chosen?.reason && state.requestProblemInformation ? { properties: { reasonString: chosen.reason } } : {};
+        return write({ ...p, granted, ...properties }, stream, V5);
+      }
       case "unsuback": {
         const codes = state.unsubackCodes.get(p.messageId!);
         state.unsubackCodes.delete(p.messageId!);
@@ -65,6 +71,14 @@ export function v5Encoder(state: V5Connection, ctx: EncoderContext): OutgoingEnc
       case "puback":
       case "pubrec": {
         const none = state.noSubscribers.delete(p.messageId!);
+        const refused = takeAckOverride(state, p.messageId!);
+        if (refused) {
+          // a plugin refused the message (ABI v2): its reason code; a failed PUBREC ends the QoS 2 flow
+          state.inboundUnacked.delete(p.messageId!);
+          if (p.cmd === "pubrec") releaseRefusedQoS2(state.client, p.messageId!);
+          const properties = refused.reason !== null && state.requestProblemInformation ? { properties: { reasonString: refused.reason } } : {};
+          return write({ ...p, reasonCode: refused.code, ...properties }, stream, V5);
+        }
         if (p.cmd === "puback") state.inboundUnacked.delete(p.messageId!);
         return write({ reasonCode: none ? Reason.NoMatchingSubscribers : Reason.Success, ...p }, stream, V5);
       }
@@ -81,7 +95,9 @@ export function v5Encoder(state: V5Connection, ctx: EncoderContext): OutgoingEnc
 }
 
 function connack(state: V5Connection, p: Packet, ctx: EncoderContext): object {
-  const reasonCode = connackReasonFor((p.returnCode as number | undefined) ?? 0);
+  const returnCode = (p.returnCode as number | undefined) ?? 0;
+  // a plugin's CONNACK reason code (ABI v2) replaces the return code aedes carried for it
+  const reasonCode = returnCode !== 0 ? (connackOverride(state) ?? connackReasonFor(returnCode)) : Reason.Success;
   if (reasonCode !== Reason.Success) {
     const properties = state.refusal && state.requestProblemInformation ? { reasonString: state.refusal } : undefined;
     return { cmd: "connack", reasonCode, sessionPresent: false, ...(properties ? { properties } : {}) };
