@@ -211,3 +211,28 @@ export async function assertTwinsRefuse(name: string, config: Record<string, unk
   assert.deepEqual(fromWasm.logs, fromNative.logs, `${name}: the twins refuse ${JSON.stringify(config)} differently`);
   assert.ok(fromWasm.logs.some((l) => reason.test(l)), `${name}: refusing ${JSON.stringify(config)} logged ${JSON.stringify(fromWasm.logs)}, expected ${reason}`);
 }
+
+/**
+ * MQTT 5 fields for a generated message (ABI v2): user properties (repeated
+ * names, odd text, empty values), content type, response topic, correlation
+ * data (binary), payload format, expiry; sometimes none at all, sometimes a
+ * 3.1.1 message.
+ */
+export function randomV5Fields(rng: Rng): Partial<HarnessMessage> {
+  if (rng.chance(0.15)) return { protocolVersion: rng.pick([3, 4]) };
+  const out: Partial<HarnessMessage> = { protocolVersion: 5 };
+  if (rng.chance(0.7)) {
+    const props: [string, string][] = [];
+    for (let i = rng.int(5); i > 0; i--) {
+      const name = rng.chance(0.4) ? rng.pick(["a", "b", "trace-id", "ü"]) : randomWord(rng);
+      props.push([name, rng.chance(0.3) ? rng.pick(["1", "", "温度", "x".repeat(300)]) : randomWord(rng)]);
+    }
+    out.userProperties = props;
+  }
+  if (rng.chance(0.4)) out.contentType = rng.pick(["application/json", "text/plain; charset=utf-8", "", "ü/x"]);
+  if (rng.chance(0.4)) out.responseTopic = rng.pick(["reply/1", "replies/dev-ü", "a/b/c"]);
+  if (rng.chance(0.4)) out.correlationData = rng.chance(0.5) ? rng.pick(["", "req-1"]) : { base64: rng.bytes(1 + rng.int(40)).toString("base64") };
+  if (rng.chance(0.3)) out.payloadFormat = rng.int(2);
+  if (rng.chance(0.3)) out.messageExpiry = rng.pick([0, 1, 60, 4294967295]);
+  return out;
+}
