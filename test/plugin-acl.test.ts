@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { HarnessMessage } from "../host/harness.js";
-import { Rng, assertTwinsAgree, assertTwinsRefuse, randomIdentity, randomTopic, verdictCounts } from "./differential.js";
+import { Rng, assertTwinsAgree, assertTwinsRefuse, randomIdentity, randomTopic, verdictCounts, randomV5Fields } from "./differential.js";
 import { collect, connect, end, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
 
 const CONFIG = {
@@ -118,5 +118,14 @@ describe("acl through the broker", () => {
       startTestBroker({ persistence: "memory", plugins: [{ name: "acl", wasm: wasm("acl"), config: { rules: [{ topic: "x", access: "sometimes" }] } }] }),
       /plugin "acl": init refused its config/,
     );
+  });
+});
+
+describe("acl: twins agree on MQTT 5 messages with properties (ABI v2)", () => {
+  test("400 generated messages with user properties, content type, response topic, correlation data, expiry", async () => {
+    const rng = new Rng(1205);
+    const v5 = messages(1205, 400).map((m) => ({ ...m, ...randomV5Fields(rng) }));
+    const results = await assertTwinsAgree("acl", CONFIG, v5, LIMITS);
+    assert.ok(results.some((r) => r.reasonCode === 0x87), "no refusal carried 0x87");
   });
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { HarnessMessage } from "../host/harness.js";
-import { Rng, assertTwinsAgree, assertTwinsRefuse, randomJson, randomNumberText, randomPayload, randomTopic, verdictCounts } from "./differential.js";
+import { Rng, assertTwinsAgree, assertTwinsRefuse, randomJson, randomNumberText, randomPayload, randomTopic, verdictCounts, randomV5Fields } from "./differential.js";
 import { collect, connect, end, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
 
 const CONFIG = {
@@ -110,5 +110,14 @@ describe("filter through the broker", () => {
       startTestBroker({ persistence: "memory", plugins: [{ name: "filter", wasm: wasm("filter"), config: { rules: [{ topic: "t", field: "v", min: 2, max: 1 }] } }] }),
       /plugin "filter": init refused its config/,
     );
+  });
+});
+
+describe("filter: twins agree on MQTT 5 messages with properties (ABI v2)", () => {
+  test("400 generated messages with user properties, content type, response topic, correlation data, expiry", async () => {
+    const rng = new Rng(1205);
+    const v5 = messages(1205, 400).map((m) => ({ ...m, ...randomV5Fields(rng) }));
+    const results = await assertTwinsAgree("filter", CONFIG, v5);
+    assert.ok(results.some((r) => r.reasonCode === 0x99), "no refusal carried 0x99");
   });
 });

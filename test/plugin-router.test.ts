@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { HarnessMessage } from "../host/harness.js";
-import { Rng, assertTwinsAgree, assertTwinsRefuse, randomIdentity, randomJson, randomNumberText, randomPayload, randomTopic, verdictCounts } from "./differential.js";
+import { Rng, assertTwinsAgree, assertTwinsRefuse, randomIdentity, randomJson, randomNumberText, randomPayload, randomTopic, verdictCounts, randomV5Fields } from "./differential.js";
 import { ROOT, collect, connect, end, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
 
 const CONFIG = {
@@ -197,5 +197,14 @@ describe("router through the broker", () => {
       startTestBroker({ persistence: "memory", plugins: [{ name: "router", wasm: wasm("router"), config: { routes: [{ from: "a/+", to: "b/{9}" }] } }] }),
       /plugin "router": init refused its config/,
     );
+  });
+});
+
+describe("router: twins agree on MQTT 5 messages with properties (ABI v2)", () => {
+  test("400 generated messages with user properties, content type, response topic, correlation data, expiry", async () => {
+    const rng = new Rng(1205);
+    const v5 = messages(1205, 400).map((m) => ({ ...m, ...randomV5Fields(rng) }));
+    const results = await assertTwinsAgree("router", CONFIG, v5, LIMITS);
+    assert.ok(results.some((r) => r.published.some((p) => p.properties !== undefined && (p.properties.correlationData !== null || p.properties.responseTopic !== null))), "no routed copy carried request/response properties");
   });
 });
