@@ -18,7 +18,11 @@ const USAGE = `usage: npm run harness -- (--plugin NAME [--native] | --wasm FILE
 
 MESSAGES is a JSON array or JSON Lines file of messages:
   {"hook":"publish","topic":"sensors/1/temp","payload":{"value":21.5},"clientId":"dev-1","username":"alice","qos":1}
-hook is one of connect, subscribe, publish (default), deliver, persist, tick.`;
+hook is one of connect, subscribe, publish (default), deliver, persist, tick.
+MQTT 5 fields (ABI v2): "protocolVersion", "userProperties":[["k","v"]], "contentType",
+"responseTopic", "correlationData" (string or {"base64":...}), "payloadFormat", "messageExpiry",
+"sessionExpiry" (connect), "noLocal", "retainAsPublished", "retainHandling",
+"subscriptionIdentifier" (subscribe).`;
 
 function fail(message: string): never {
   process.stderr.write(`harness: ${message}\n`);
@@ -28,10 +32,12 @@ function fail(message: string): never {
 function formatResult(r: HarnessResult, topic: string | undefined): string {
   let line = `#${r.index} ${r.hook}${topic !== undefined ? ` ${topic}` : ""} → ${r.verdict}`;
   if (r.returnCode !== undefined) line += ` (return code ${r.returnCode})`;
+  if (r.reasonCode !== undefined) line += ` (reason code 0x${r.reasonCode.toString(16)}${r.reasonString !== undefined ? ` ${JSON.stringify(r.reasonString)}` : ""})`;
+  else if (r.reasonString !== undefined) line += ` (reason ${JSON.stringify(r.reasonString)})`;
   if (r.trap) line += ` [trap: ${r.trap}]`;
   if (r.changed) line += `  changed ${JSON.stringify(r.changed)}`;
   if (r.ttlSec !== undefined) line += `  ttl ${r.ttlSec}s`;
-  for (const p of r.published) line += `\n    publish ${p.topic} ${JSON.stringify(p.payload)} qos=${p.qos}${p.retain ? " retain" : ""}`;
+  for (const p of r.published) line += `\n    publish ${p.topic} ${JSON.stringify(p.payload)} qos=${p.qos}${p.retain ? " retain" : ""}${p.properties ? ` properties ${JSON.stringify(p.properties)}` : ""}`;
   for (const l of r.logs) line += `\n    log ${l}`;
   return line;
 }
