@@ -36,28 +36,30 @@ function ok(r: Run): string {
   return r.stdout;
 }
 
+// ABI v2: acl's refusals carry 0x87 and filter's 0x99 (what MQTT 5 clients are answered with)
 const ACL_EXPECTED = [
   "#0 publish public/news → continue",
   "#1 publish devices/dev-1/temp → continue",
-  "#2 publish devices/dev-2/temp → drop",
+  "#2 publish devices/dev-2/temp → drop (reason code 0x87)",
   "#3 subscribe devices/dev-1/# → continue",
-  "#4 subscribe devices/# → deny",
+  "#4 subscribe devices/# → deny (reason code 0x87)",
   "#5 subscribe # → continue",
-  "#6 subscribe devices/+/secret → deny",
-  "#7 publish devices/dev-1/cmd → drop",
+  "#6 subscribe devices/+/secret → deny (reason code 0x87)",
+  "#7 publish devices/dev-1/cmd → drop (reason code 0x87)",
   "#8 deliver devices/dev-1/temp → continue",
   "#9 deliver devices/dev-1/secret → drop",
 ];
 
 const FILTER_EXPECTED = [
   "#0 publish sensors/dev-1/temp → continue",
-  "#1 publish sensors/dev-1/temp → drop",
-  "#2 publish sensors/dev-1/humidity → drop",
+  "#1 publish sensors/dev-1/temp → drop (reason code 0x99)",
+  "#2 publish sensors/dev-1/humidity → drop (reason code 0x99)",
   "#3 publish sensors/dev-1/humidity → continue",
-  "#4 publish sensors/dev-1/temp → drop",
-  "#5 publish sensors/dev-1/temp → drop",
+  "#4 publish sensors/dev-1/temp → drop (reason code 0x99)",
+  "#5 publish sensors/dev-1/temp → drop (reason code 0x99)",
   "#6 publish sensors/dev-1/temp → continue",
   "#7 publish sensors/dev-1/battery → continue",
+  "#8 publish sensors/lab/temp → drop (reason code 0x99)",
 ];
 
 const lines = (text: string) => text.split("\n").slice(0, -1);
