@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { publicKeyProblem } from "../host/signing.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -35,6 +36,7 @@ const pluginSchema = z
     breaker: breakerSchema.optional(),
     enabled: z.boolean().optional(),
     watch: z.boolean().optional(),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "64 hex digits (the .wasm file's SHA-256)").optional(),
   })
   .strict();
 
@@ -85,6 +87,7 @@ const configSchema = z
       .strict()
       .optional(),
     plugins: z.array(pluginSchema).optional(),
+    trust: z.object({ keys: z.array(z.string().min(1)).optional(), require: z.boolean().optional() }).strict().optional(),
   })
   .strict();
 
@@ -100,6 +103,8 @@ export interface PluginConfig {
   breaker: { failures: number; windowMs: number; cooldownMs: number };
   enabled: boolean;
   watch: boolean;
+  /** Pinned SHA-256 of the .wasm file (lowercase hex). */
+  sha256?: string;
 }
 
 export interface BrokerConfig {
@@ -135,6 +140,8 @@ export interface BrokerConfig {
     tickIntervalMs: number;
   };
   plugins: PluginConfig[];
+  /** Plugin signature policy: Ed25519 public key files (absolute paths) and whether a signature is required. */
+  trust: { keys: string[]; require: boolean };
 }
 
 /**
@@ -280,6 +287,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       breaker: { ...DEFAULT_BREAKER, ...p.breaker },
       enabled: p.enabled ?? true,
       watch: p.watch ?? true,
+      ...(p.sha256 !== undefined ? { sha256: p.sha256.toLowerCase() } : {}),
     };
   });
   const names = new Set<string>();
@@ -319,7 +327,19 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     plugins,
+    trust: resolveTrust(raw.trust, base, source),
   };
+}
+
+function resolveTrust(raw: RawConfig["trust"], base: string, source: string): BrokerConfig["trust"] {
+  const keys = (raw?.keys ?? []).map((k, i) => {
+    const path = resolvePath(base, k);
+    const problem = publicKeyProblem(path);
+    if (problem) throw new ConfigError(`invalid config in ${source}: key "trust.keys.${i}": ${problem}`);
+    return path;
+  });
+  if (raw?.require && keys.length === 0) throw new ConfigError(`invalid config in ${source}: key "trust.keys": "require" is on, so list at least one public key`);
+  return { keys, require: raw?.require ?? false };
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

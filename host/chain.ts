@@ -7,6 +7,7 @@ import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
 import { PluginSlot, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
+import type { TrustPolicy } from "./signing.js";
 
 export interface ChainOptions {
   kv: KvStore;
@@ -16,6 +17,8 @@ export interface ChainOptions {
   meterFuel?: boolean;
   /** What plugins get from now(); the harness controls it, the broker uses Date.now. */
   clock?: () => number;
+  /** Signature policy for every Wasm plugin (see host/signing.ts). */
+  trust?: TrustPolicy;
 }
 
 export interface ChainEvents {
@@ -55,7 +58,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now));
+    this.slots = specs.map((spec) => new PluginSlot(opts.trust && !spec.trust ? { ...spec, trust: opts.trust } : spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */

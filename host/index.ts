@@ -7,3 +7,5 @@ export { PluginError } from "./instance.js";
 export { emptyMessage, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
 export { MemoryKvStore, KvLimitError, DEFAULT_KV_LIMITS, type KvStore, type KvLimits } from "./kv.js";
 export { classifyTrap, type TrapKind } from "./wasm-plugin.js";
+export { readPublicKey, SignatureError, type TrustPolicy, type TrustStatus, type PublicKeyEntry } from "./signing.js";
+export { readManifest, type PluginManifest } from "./manifest.js";
