@@ -74,6 +74,8 @@ export function readPublicKey(file: string): PublicKeyEntry {
   } catch (err) {
     throw new SignatureError(`cannot read ${file}: ${(err as Error).message}`);
   }
+  // createPublicKey would derive one from a private key: never let a secret key sit in a broker's config.
+  if (text.includes("PRIVATE KEY")) throw new SignatureError(`${file} is a private key; give the public key (.pub) instead`);
   let key: KeyObject;
   try {
     key = createPublicKey(text);
