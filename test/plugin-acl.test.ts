@@ -116,7 +116,7 @@ describe("acl through the broker", () => {
   test("a bad config stops the broker from starting, naming the plugin", async () => {
     await assert.rejects(
       startTestBroker({ persistence: "memory", plugins: [{ name: "acl", wasm: wasm("acl"), config: { rules: [{ topic: "x", access: "sometimes" }] } }] }),
-      /plugin "acl": init refused its config/,
+      /plugin "acl": refused: config key "rules\.0\.access" must be equal to one of the allowed values/,
     );
   });
 });
