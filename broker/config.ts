@@ -275,6 +275,10 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     }
     const wasm = p.wasm !== undefined ? resolvePath(base, p.wasm) : undefined;
     const native = p.native !== undefined ? resolvePath(base, p.native) : undefined;
+    // A pin is checked where a Wasm build's bytes are admitted; a native module is never read as bytes.
+    if (native !== undefined && p.sha256 !== undefined) {
+      throw new ConfigError(`invalid config in ${source}: key "${key}.sha256" (${p.name}): a pin applies to "wasm" plugins only`);
+    }
     const path = (wasm ?? native)!;
     mustExist(path, `${key}.${wasm ? "wasm" : "native"}`, source);
     return {

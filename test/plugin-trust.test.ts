@@ -9,7 +9,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { RawConfig } from "../broker/config.js";
-import { collect, connect, end, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+import { collect, connect, end, ROOT, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
 import { signWith, tamper, trustBuilds, type TrustBuilds } from "./trust-support.js";
 
 const TOKEN = "trust-token-0123456789";
@@ -163,9 +163,14 @@ describe("plugin trust policy", { timeout: 120_000 }, () => {
     }
   });
 
-  test("a trust key file that is missing or not a public key is a config error naming the key", async () => {
+  test("a trust key file that is missing or not a public key, and a malformed or misplaced pin, are config errors naming the key", async () => {
     await assert.rejects(startTestBroker({ trust: { keys: [join(dir, "nope.pub")] } }), /key "trust\.keys\.0": cannot read .*nope\.pub/);
     await assert.rejects(startTestBroker({ trust: { keys: [b.trusted.key] } }), /key "trust\.keys\.0": .*release\.key is a private key/);
     await assert.rejects(startTestBroker({ trust: { require: true } }), /key "trust\.keys": "require" is on/);
+    await assert.rejects(startTestBroker({ plugins: [{ name: "gate", wasm: file("p.wasm", b.v1), sha256: "abc" }] }), /key "plugins\.0\.sha256": 64 hex digits/);
+    await assert.rejects(
+      startTestBroker({ plugins: [{ name: "acl", native: join(ROOT, "dist/plugins-as/acl/native.js"), sha256: digest(b.v1) }] }),
+      /key "plugins\.0\.sha256" \(acl\): a pin applies to "wasm" plugins only/,
+    );
   });
 });

@@ -212,7 +212,8 @@ export async function runPluginCli(argv: string[]): Promise<string> {
     case "verify":
       return verifyCmd(file, values);
     case "inspect": {
-      const report = inspectFile(file ?? readWasm(undefined).toString(), values.pub ?? []);
+      if (!file) throw new PluginCliError("inspect: give a .wasm file");
+      const report = inspectFile(file, values.pub ?? []);
       return values.json ? JSON.stringify(report, null, 2) : formatReport(report);
     }
     case "new": {
