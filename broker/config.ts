@@ -315,6 +315,14 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       `invalid config in ${source}: key "metrics.token": required when "metrics.host" is ${metrics.host} (not loopback); give a token of at least 16 characters`,
     );
   }
+  const trust = resolveTrust(raw.trust, base, source);
+  // A native plugin is code on disk that cannot carry a signature: "require" would be a promise the broker cannot keep.
+  const nativeIndex = plugins.findIndex((p) => p.native !== undefined);
+  if (trust.require && nativeIndex >= 0) {
+    throw new ConfigError(
+      `invalid config in ${source}: key "plugins.${nativeIndex}.native" (${plugins[nativeIndex]!.name}): native plugins cannot be signed, and trust.require is on (use the plugin's Wasm build)`,
+    );
+  }
   const limits = raw.limits ?? {};
   return {
     file,
@@ -331,7 +339,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     plugins,
-    trust: resolveTrust(raw.trust, base, source),
+    trust,
   };
 }
 

@@ -172,5 +172,9 @@ describe("plugin trust policy", { timeout: 120_000 }, () => {
       startTestBroker({ plugins: [{ name: "acl", native: join(ROOT, "dist/plugins-as/acl/native.js"), sha256: digest(b.v1) }] }),
       /key "plugins\.0\.sha256" \(acl\): a pin applies to "wasm" plugins only/,
     );
+    await assert.rejects(
+      startTestBroker({ trust: { keys: [b.trusted.pub], require: true }, plugins: [{ name: "acl", native: join(ROOT, "dist/plugins-as/acl/native.js") }] }),
+      /key "plugins\.0\.native" \(acl\): native plugins cannot be signed, and trust\.require is on/,
+    );
   });
 });
