@@ -6,7 +6,7 @@
 // and capped by the same loader.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { runPlugin, type HarnessResult } from "../host/harness.js";
+import { runPlugin, type HarnessMessage, type HarnessResult } from "../host/harness.js";
 import { buildC, buildRust } from "../examples/build.js";
 import { inspectFile } from "../host/tools/plugin-cli.js";
 import { ACL_CONFIG, ACL_LIMITS, aclMessages } from "./acl-messages.js";
@@ -26,6 +26,39 @@ function randomConfig(seed: number): Record<string, unknown> {
   return { default: rng.pick(["allow", "deny"]), onDeniedPublish: rng.pick(["drop", "disconnect"]), rules };
 }
 
+/**
+ * Every reference rule's filter made concrete: '+' and '#' replaced by a few
+ * levels, %u/%c by the sender's identity or another — each sent through every
+ * hook by a few identities, so each rule is exercised at and around its edges.
+ */
+function ruleTopics(): HarnessMessage[] {
+  const identities = [["dev-1", "ops"], ["gateway", "alice"], ["dev-2", null]] as const;
+  const out: HarnessMessage[] = [];
+  for (const rule of ACL_CONFIG.rules) {
+    for (const [clientId, username] of identities) {
+      for (const plus of ["x", "", "dev-1"]) {
+        for (const hash of ["", "/x", "/x/y"]) {
+          const level = rule.topic.replaceAll("%u", username ?? "nobody").replaceAll("%c", clientId).replaceAll("+", plus);
+          const topic = level.endsWith("/#") ? level.slice(0, -2) + hash : level.replace("#", `x${hash}`);
+          for (const hook of ["publish", "deliver", "subscribe"] as const) out.push({ hook, topic, clientId, username, peer: "publisher" });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Topics beginning with '$', which a filter starting with a wildcard must not match [MQTT-4.7.2-1]. */
+function dollarTopics(): HarnessMessage[] {
+  const out: HarnessMessage[] = [];
+  for (const hook of ["publish", "deliver", "subscribe"] as const) {
+    for (const topic of ["$SYS/broker/uptime", "$SYS", "$x/devices/dev-1/status", "$SYS/#", "$SYS/+/x"]) {
+      for (const [clientId, username] of [["dev-1", "ops"], ["gateway", null], ["$SYS", "alice"]] as const) out.push({ hook, topic, clientId, username, peer: "publisher" });
+    }
+  }
+  return out;
+}
+
 describe("plugins in C and Rust", { timeout: 180_000 }, () => {
   before(() => {
     BUILDS.c = buildC();
@@ -43,9 +76,9 @@ describe("plugins in C and Rust", { timeout: 180_000 }, () => {
   });
 
   for (const seed of [31, 32, 33, 34]) {
-    test(`differential, config seed ${seed}: C, Rust, AssemblyScript and native agree on 400 generated messages`, async () => {
+    test(`differential, config seed ${seed}: C, Rust, AssemblyScript and native agree on 400 generated messages, '$' topics and each rule's edges`, async () => {
       const config = seed === 31 ? ACL_CONFIG : randomConfig(seed);
-      const msgs = aclMessages(seed * 7, 400);
+      const msgs = [...aclMessages(seed * 7, 400), ...dollarTopics(), ...ruleTopics()];
       const run = (spec: Parameters<typeof runPlugin>[0]) => runPlugin({ ...spec, limits: ACL_LIMITS }, msgs);
       const results: Record<string, HarnessResult[]> = {
         assemblyscript: await run({ name: "acl", wasm: withoutManifest("acl"), config }),
