@@ -3,6 +3,8 @@ import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { publicKeyProblem } from "../host/signing.js";
+import { isLoopbackHost } from "./net/loopback.js";
+import { parseAllowedHost } from "./ops/admin-guard.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -63,6 +65,8 @@ const configSchema = z
             host: host.optional(),
             token: z.string().min(16).optional(),
             timingSampleEvery: z.number().int().min(1).optional(),
+            allowedHosts: z.array(z.string().refine((h) => parseAllowedHost(h) !== null, "a host name or host:port")).optional(),
+            tls: z.union([z.literal(false), z.object({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).strict()]).optional(),
           })
           .strict(),
       ])
@@ -107,6 +111,13 @@ export interface PluginConfig {
   sha256?: string;
 }
 
+/** PEM files for the admin listener's HTTPS (paths resolved). */
+export interface AdminTls {
+  cert: string;
+  key: string;
+  ca?: string;
+}
+
 export interface BrokerConfig {
   /** The file this configuration came from, or null when built in code. */
   file: string | null;
@@ -120,7 +131,16 @@ export interface BrokerConfig {
   allowAnonymous: boolean;
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   /** The HTTP port serving /metrics and the admin API; null = not served. */
-  metrics: { host: string; port: number; token?: string; timingSampleEvery: number } | null;
+  metrics: {
+    host: string;
+    port: number;
+    token?: string;
+    timingSampleEvery: number;
+    /** Names besides the listener's own address and localhost that the Host header may use. */
+    allowedHosts: string[];
+    /** HTTPS certificate and key; null = plain HTTP (loopback, or explicitly `"tls": false`). */
+    tls: AdminTls | null;
+  } | null;
   sys: { intervalSec: number } | null;
   limits: {
     maxPacketSize: number;
@@ -148,7 +168,7 @@ export interface BrokerConfig {
  * Broker limits when the config names none. Mosquitto-like where Mosquitto has a
  * default; otherwise sized for an IoT fleet (small messages, many clients).
  */
-export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
+const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxPacketSize: 1024 * 1024,
   maxConnections: 10_000,
   maxInflight: 100,
@@ -165,13 +185,9 @@ export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
 };
 
 /** One call in N into each plugin is timed for the call-duration histogram. */
-export const DEFAULT_TIMING_SAMPLE_EVERY = 64;
+const DEFAULT_TIMING_SAMPLE_EVERY = 64;
 
-/** Addresses only this machine can reach. "0.0.0.0" and "::" are every interface, so public. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || h === "[::1]" || h.startsWith("127.") || h.startsWith("::ffff:127.");
-}
+export { isLoopbackHost };
 
 export const DEFAULT_PLUGIN_LIMITS = { fuel: 100_000_000, memoryPages: 256 };
 export const DEFAULT_BREAKER = { failures: 5, windowMs: 10_000, cooldownMs: 30_000 };
@@ -308,6 +324,8 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
           port: overrides.metricsPort ?? metricsRaw?.port ?? 9464,
           ...(metricsRaw?.token ? { token: metricsRaw.token } : {}),
           timingSampleEvery: metricsRaw?.timingSampleEvery ?? DEFAULT_TIMING_SAMPLE_EVERY,
+          allowedHosts: metricsRaw?.allowedHosts ?? [],
+          tls: null,
         };
   // The admin API can reload plugins and disconnect clients: off this machine it needs a token.
   if (metrics && !metrics.token && !isLoopbackHost(metrics.host)) {
@@ -323,6 +341,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       `invalid config in ${source}: key "plugins.${nativeIndex}.native" (${plugins[nativeIndex]!.name}): native plugins cannot be signed, and trust.require is on (use the plugin's Wasm build)`,
     );
   }
+  if (metrics) metrics.tls = resolveAdminTls(metricsRaw?.tls, metrics.host, base, source);
   const limits = raw.limits ?? {};
   return {
     file,
@@ -352,6 +371,28 @@ function resolveTrust(raw: RawConfig["trust"], base: string, source: string): Br
   });
   if (raw?.require && keys.length === 0) throw new ConfigError(`invalid config in ${source}: key "trust.keys": "require" is on, so list at least one public key`);
   return { keys, require: raw?.require ?? false };
+}
+
+/**
+ * The admin listener's TLS. Off loopback the admin API carries the token and
+ * can disable plugins, so it is served over HTTPS: a non-loopback
+ * `metrics.host` needs `metrics.tls` ({cert, key}), or an explicit
+ * `"tls": false` when TLS is terminated in front of it (a reverse proxy) or
+ * the network is trusted.
+ */
+function resolveAdminTls(raw: NonNullable<Exclude<RawConfig["metrics"], false>>["tls"], host: string, base: string, source: string): AdminTls | null {
+  if (raw === false) return null;
+  if (raw === undefined) {
+    if (isLoopbackHost(host)) return null;
+    throw new ConfigError(
+      `invalid config in ${source}: key "metrics.tls": required when "metrics.host" is ${host} (not loopback): give { "cert", "key" } to serve the admin API over HTTPS, or false to serve plain HTTP (TLS terminated in front of it)`,
+    );
+  }
+  const tls = { cert: resolvePath(base, raw.cert), key: resolvePath(base, raw.key), ...(raw.ca ? { ca: resolvePath(base, raw.ca) } : {}) };
+  mustExist(tls.cert, "metrics.tls.cert", source);
+  mustExist(tls.key, "metrics.tls.key", source);
+  if (tls.ca) mustExist(tls.ca, "metrics.tls.ca", source);
+  return tls;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

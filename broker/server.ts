@@ -7,6 +7,7 @@ import { PluginChain, PluginError, readPublicKey, type InjectedMessage, type Plu
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
+import { authRemovalRefusal, exposureRefusal } from "./net/exposure.js";
 import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
@@ -66,32 +67,6 @@ function pluginSpecs(config: BrokerConfig): PluginSpec[] {
   }));
 }
 
-/** The MQTT listener addresses other machines could reach. */
-function publicListeners(config: BrokerConfig): string[] {
-  const hosts = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopbackHost(h));
-  return [...new Set(hosts)];
-}
-
-/**
- * Secure defaults, as Mosquitto 2: without authentication (no plugin with a
- * connect hook) the broker serves this machine only. A public address needs
- * an auth plugin or an explicit `allowAnonymous: true`.
- */
-function checkExposure(config: BrokerConfig, chain: PluginChain, logger: Logger): void {
-  const exposed = publicListeners(config);
-  if (chain.has("connect")) return;
-  if (!config.allowAnonymous) {
-    if (exposed.length) {
-      throw new StartError(
-        `refusing to listen on ${exposed.join(", ")} without authentication: add a plugin with a connect hook (e.g. auth) or set "allowAnonymous": true`,
-      );
-    }
-    logger.info("no authentication configured (no plugin with a connect hook): listening on loopback only; add an auth plugin or set allowAnonymous to serve other hosts");
-  } else if (exposed.length) {
-    logger.warn(`allowAnonymous is set: anyone who can reach ${exposed.join(", ")} can connect without credentials`);
-  }
-}
-
 /**
  * Start a broker: persistence, plugin chain, aedes, listeners. Rejects with a
  * StartError (or PluginError / ListenError) whose message names what is wrong;
@@ -139,10 +114,12 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       publish: publishInjected,
       meterFuel: opts.meterFuel ?? true,
       trust: { keys: config.trust.keys.map((k) => readPublicKey(k)), require: config.trust.require },
+      vetReload: (slot, hooks) => authRemovalRefusal(config, chain, slot, hooks, "reload"),
     });
     cleanups.push(() => chain.close());
     wireChainLogs(chain, logger);
-    checkExposure(config, chain, logger);
+    const exposure = exposureRefusal(config, chain, logger);
+    if (exposure) throw new StartError(exposure);
 
     const isOnline = (id: string) => !!aedes && id in (aedes as unknown as { clients: Record<string, unknown> }).clients;
     const fullQueues = new Set<string>();
@@ -262,9 +239,14 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         aedesVersion: (aedes as unknown as { version: string }).version,
         timingSampleEvery: config.metrics.timingSampleEvery,
       });
-      const exposed = publicListeners(config);
       admin = await startAdminServer(
-        { host: config.metrics.host, port: config.metrics.port, ...(config.metrics.token ? { token: config.metrics.token } : {}) },
+        {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          ...(config.metrics.token ? { token: config.metrics.token } : {}),
+          allowedHosts: config.metrics.allowedHosts,
+          tls: config.metrics.tls,
+        },
         {
           aedes,
           chain,
@@ -274,16 +256,15 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           logger,
           chainChanged: ensureTicker,
           queues: (client: Client) => ({ ...guards.outbound(client), stored: client.clean ? 0 : store.queuedCount(client.id) }),
-          disableRefusal: (slot: PluginSlot) => {
-            if (config.allowAnonymous || !exposed.length || !slot.enabled || !slot.hooks.has("connect")) return null;
-            const otherAuth = chain.slots.some((s) => s !== slot && s.has("connect"));
-            return otherAuth ? null : `plugin ${slot.name} is the only authentication and the broker listens on ${exposed.join(", ")}: disabling it would let anyone connect (set allowAnonymous to allow that)`;
-          },
+          disableRefusal: (slot: PluginSlot) => authRemovalRefusal(config, chain, slot, new Set(), "disable"),
         },
       );
       const server = admin;
       cleanups.push(() => server.close());
       logger.info(`metrics and admin API on ${admin.url}/metrics${config.metrics.token ? " (token required)" : ""}`);
+      if (!config.metrics.tls && !isLoopbackHost(config.metrics.host)) {
+        logger.warn(`metrics.tls is false: the admin API and its token travel in clear text on ${config.metrics.host}; terminate TLS in front of it`);
+      }
     }
 
     let closing: Promise<void> | null = null;

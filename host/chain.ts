@@ -5,7 +5,8 @@ import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.j
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
-import { PluginSlot, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
+import { PluginError } from "./instance.js";
+import { PluginSlot, type BuildCheck, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
 import type { TrustPolicy } from "./signing.js";
 
@@ -19,6 +20,12 @@ export interface ChainOptions {
   clock?: () => number;
   /** Signature policy for every Wasm plugin (see host/signing.ts). */
   trust?: TrustPolicy;
+  /**
+   * Asked before a reloaded build replaces the running one (admin API, SIGHUP,
+   * file watch alike): a reason refuses the swap and the old build keeps
+   * running. The broker uses it so a reload cannot remove authentication.
+   */
+  vetReload?: (slot: PluginSlot, hooks: ReadonlySet<HookName>) => string | null;
 }
 
 export interface ChainEvents {
@@ -124,12 +131,25 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     const targets = name === undefined ? this.slots : this.slots.filter((s) => s.name === name);
     const results = [];
     for (const slot of targets) {
-      const ok = await slot.reload(from);
+      const vet = this.opts.vetReload;
+      const ok = await slot.reload(vet ? { ...from, vet: (hooks) => vet(slot, hooks) } : from);
       this.emit("reload", slot.name, ok, slot.lastError);
       results.push({ plugin: slot.name, ok, error: slot.lastError });
     }
     this.reindex();
     return results;
+  }
+
+  /**
+   * What reloading `slot` from `bytes` would do, without doing it: the build's
+   * digest and hooks, or a PluginError with the reason it would be refused
+   * (compile, init, or the broker's vetting).
+   */
+  async check(slot: PluginSlot, bytes: Uint8Array): Promise<BuildCheck> {
+    const result = await slot.check(bytes);
+    const refusal = this.opts.vetReload?.(slot, new Set(result.hooks)) ?? null;
+    if (refusal !== null) throw new PluginError(slot.name, refusal);
+    return result;
   }
 
   setEnabled(name: string, enabled: boolean): boolean {

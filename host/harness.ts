@@ -56,7 +56,7 @@ function payloadBytes(payload: HarnessMessage["payload"]): Buffer {
 }
 
 /** Printable form of bytes: UTF-8 when it round-trips, else base64 with a prefix. */
-export function showBytes(bytes: Uint8Array): string {
+function showBytes(bytes: Uint8Array): string {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = buf.toString("utf8");
   return Buffer.from(text, "utf8").equals(buf) ? text : `base64:${buf.toString("base64")}`;

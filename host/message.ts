@@ -1,5 +1,3 @@
-import type { HookName } from "./abi.js";
-
 /**
  * One message as the chain sees it, independent of the broker. The broker fills
  * the fields its hook has; the rest stay empty. Plugins later in the chain see
@@ -62,4 +60,3 @@ export function emptyMessage(): HookMessage {
 
 export const EMPTY = new Uint8Array(0);
 
-export type HookCallStats = Record<HookName, number>;

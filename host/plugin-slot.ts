@@ -36,6 +36,8 @@ export interface ReloadSource {
   save?: boolean;
   /** Skip the reload when the file holds the build already running (the file watcher's own writes). */
   onlyIfChanged?: boolean;
+  /** Sees the new build's hooks just before the swap and may refuse it (its answer is the reason). */
+  vet?: (hooks: ReadonlySet<HookName>) => string | null;
 }
 
 /** What a build is, checked without running it in the chain. */
@@ -213,24 +215,24 @@ export class PluginSlot {
    * fails the old instance keeps serving and the reason is returned.
    */
   reload(from: ReloadSource = {}): Promise<boolean> {
-    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false);
+    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false, from.vet);
     // Coalesce bursts (editors write a file in several steps; SIGHUP during a watch event).
     if (this.reloading) return this.reloading;
-    return this.swap(this.source, async () => {
+    return this.swap(this.source, from.vet, async () => {
       const bytes = await this.readSource();
       if (from.onlyIfChanged && bytes && sha256Hex(bytes) === this.sha256) return "unchanged";
       return bytes;
     });
   }
 
-  private async reloadBytes(bytes: Uint8Array, save: boolean): Promise<boolean> {
+  private async reloadBytes(bytes: Uint8Array, save: boolean, vet: ReloadSource["vet"]): Promise<boolean> {
     if (this.kind !== "wasm") {
       this.lastError = "refused: a native plugin is loaded from its module, not from uploaded bytes";
       return false;
     }
     // Given bytes are never coalesced with a file reload: wait for it, then apply ours.
     while (this.reloading) await this.reloading.catch(() => false);
-    const ok = await this.swap("uploaded bytes", async () => bytes);
+    const ok = await this.swap("uploaded bytes", vet, async () => bytes);
     if (ok && save) {
       // Write then rename, so the file watcher never sees half a module; it then finds the running digest and skips.
       const tmp = `${this.source}.upload-${process.pid}`;
@@ -246,13 +248,18 @@ export class PluginSlot {
   }
 
   /** `next` yields the new build's bytes (null for a native plugin's module), or "unchanged" to keep the running one. */
-  private swap(origin: string, next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
+  private swap(origin: string, vet: ReloadSource["vet"], next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
     this.reloading = (async () => {
       try {
         const bytes = await next();
         if (bytes === "unchanged") return true;
         const factory = await this.build(bytes);
         const instance = await factory.instantiate(this.config, this.stateRef);
+        const refusal = vet?.(factory.hooks) ?? null;
+        if (refusal !== null) {
+          instance.dispose();
+          throw new Error(refusal);
+        }
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;

@@ -37,7 +37,7 @@ const ALLOWED_IMPORTS = new Set<string>([
 ]);
 
 /** Thrown by the plugin's `abort` (AssemblyScript assertions, explicit aborts). */
-export class PluginAbortError extends Error {
+class PluginAbortError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "PluginAbortError";
@@ -45,7 +45,7 @@ export class PluginAbortError extends Error {
 }
 
 /** The plugin tried to grow its memory past `limits.memoryPages`. */
-export class PluginMemoryError extends Error {
+class PluginMemoryError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "PluginMemoryError";

@@ -10,15 +10,15 @@
  * sends SUBACK (after addSubscriptions) and PUBREC (after incomingStorePacket
  * and routing, i.e. after the offline enqueue) only for stored state.
  *
- * Caveat, not fixable in a persistence: aedes 1.2 writes the QoS 1 PUBACK
- * *before* it calls broker.publish (lib/handlers/publish.js: write(PubAck)
- * then broker.publish → storeRetained → enqueueOffline). Traced on this VM:
- * the publisher receives the PUBACK ~1 ms after the enqueue starts and ~5 ms
- * before its "sync" flush completes. The commit itself (what a kill -9 needs)
- * usually wins that race — test/crash.test.ts SIGKILLs the CLI in the tick a
- * PUBACK arrives and loses nothing — but only "PUBREC ⇒ durable" is
- * guaranteed. Closing the QoS 1 window needs the broker core to hold PUBACKs
- * until the publish completes.
+ * QoS 1: aedes 1.2 on its own writes the PUBACK *before* it calls
+ * broker.publish (lib/handlers/publish.js: write(PubAck) then broker.publish
+ * → storeRetained → enqueueOffline). wasmq's publish adapter
+ * (broker/protocol/hooks.ts, authorizePublish) runs that publish — and so
+ * these writes — itself and lets aedes write the PUBACK only once it has
+ * completed, so "PUBACK ⇒ stored" holds as "PUBREC ⇒ stored" does;
+ * test/crash.test.ts SIGKILLs the CLI in the tick a PUBACK arrives. A plain
+ * aedes using this persistence (the "wasmq/persistence" export) keeps aedes'
+ * window.
  *
  * lmdb options used, identical in both modes so a data dir can switch modes
  * between runs:

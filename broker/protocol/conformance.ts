@@ -50,9 +50,9 @@ import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, ma
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */
-export const SESSION_NAMESPACE = "$wasmq.sessions";
+const SESSION_NAMESPACE = "$wasmq.sessions";
 
-export class ProtocolViolation extends Error {
+class ProtocolViolation extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ProtocolViolation";
@@ -141,15 +141,15 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
       granted = grantedQos(subs, topic);
       if (granted < 0 && dollar) return null;
     }
-    const out = innerForward.call(aedes, client, packet);
-    if (!out || granted < 0 || out.qos <= granted) return out;
-    if ("writeCallback" in out) {
+    // [MQTT-3.8.4-6] Capped before the plugin adapter runs, so the deliver hook sees the QoS that goes out.
+    if (granted < 0 || packet.qos <= granted) return innerForward.call(aedes, client, packet);
+    if ("writeCallback" in packet) {
       // Replay of a stored queue: aedes writes this very object.
-      (out as { qos: number }).qos = granted;
-      return out;
+      (packet as { qos: number }).qos = granted;
+      return innerForward.call(aedes, client, packet);
     }
     // Live delivery: the packet object is shared by every subscriber.
-    return { ...out, qos: granted } as AedesPublishPacket;
+    return innerForward.call(aedes, client, { ...packet, qos: granted } as AedesPublishPacket);
   };
 
   wrapOfflineEnqueue(aedes);
