@@ -4,12 +4,14 @@
 // whose sha256 differs from the plugin's pin. Without "require", a present
 // signature is still verified and its status shown.
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 import type { RawConfig } from "../broker/config.js";
-import { collect, connect, end, ROOT, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+import { CLI, collect, connect, end, ROOT, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
 import { signWith, tamper, trustBuilds, type TrustBuilds } from "./trust-support.js";
 
 const TOKEN = "trust-token-0123456789";
@@ -137,6 +139,11 @@ describe("plugin trust policy", { timeout: 120_000 }, () => {
       const gate = list.find((p) => p.name === "gate")!;
       assert.equal(gate.signature.signature, "valid");
       assert.equal(gate.signature.trusted, true);
+      // And `wasmq admin plugins` shows it in its table.
+      // (asynchronously: the broker answering it runs in this process)
+      const { stdout } = await promisify(execFile)(process.execPath, [CLI, "admin", "plugins", "--url", broker.admin!.url, "--token", TOKEN]);
+      assert.match(stdout, /SIGNATURE/);
+      assert.match(stdout, /gate .*trusted [0-9a-f]{16}/);
     });
   });
 
