@@ -11,3 +11,5 @@ export { DEFAULT_HOST_CALL_LIMITS, FUEL_PER_BYTE, HOST_CALL_FUEL, MAX_LOG_LINE_B
 export { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 export { emptyV5, type MessageV5, type UserProperty } from "./message-v5.js";
 export { ReasonCode, returnCodeFor } from "./reason-codes.js";
+export { readPublicKey, SignatureError, type TrustPolicy, type TrustStatus, type PublicKeyEntry } from "./signing.js";
+export { readManifest, type PluginManifest } from "./manifest.js";
