@@ -8,7 +8,7 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import { ABI_VERSION, HOOK_EXPORTS, HOOKS, type HookName } from "./abi.js";
-import { customSections, encodeCustomSection, listExports, withoutCustomSections } from "./wasm-binary.js";
+import { constantExport, customSections, encodeCustomSection, listExports, withoutCustomSections } from "./wasm-binary.js";
 import { SIGNATURE_SECTION } from "./signing.js";
 
 export const MANIFEST_SECTION = "wasmq.manifest";
@@ -103,7 +103,8 @@ export function embedManifest(bytes: Uint8Array, source: ManifestSource): Uint8A
     name: source.name,
     version: source.version,
     ...(source.description !== undefined ? { description: source.description } : {}),
-    abi: ABI_VERSION,
+    // what the module reports (v1 binaries of other SDKs stay v1), else the current version
+    abi: constantExport(bare, "wasmq_abi_version") ?? ABI_VERSION,
     hooks: exportedHooks(bare),
     ...(source.configSchema !== undefined ? { configSchema: source.configSchema } : {}),
   };

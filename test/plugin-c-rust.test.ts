@@ -86,9 +86,18 @@ describe("plugins in C and Rust", { timeout: 180_000 }, () => {
         c: await run({ name: "acl", wasm: BUILDS.c, config }),
         rust: await run({ name: "acl", wasm: BUILDS.rust, config }),
       };
+      // The AssemblyScript and native builds are ABI v2: their refusals also carry 0x87 for MQTT 5
+      // clients. The C and Rust SDKs build v1, so they are compared without it.
+      const v1View = (r: HarnessResult) => {
+        const { reasonCode: _code, ...rest } = r;
+        return rest;
+      };
       for (const language of ["c", "rust", "native"]) {
         for (let i = 0; i < msgs.length; i++) {
-          assert.deepEqual(results[language]![i], results.assemblyscript![i], `${language}, message ${i} ${JSON.stringify(msgs[i])}`);
+          const mine = results[language]![i]!;
+          const as = results.assemblyscript![i]!;
+          if (language === "native") assert.deepEqual(mine, as, `${language}, message ${i} ${JSON.stringify(msgs[i])}`);
+          else assert.deepEqual(mine, v1View(as), `${language}, message ${i} ${JSON.stringify(msgs[i])}`);
         }
       }
       if (seed === 31) {

@@ -30,7 +30,7 @@ describe("plugin manifests", { timeout: 120_000 }, () => {
       assert.equal(m.name, name);
       assert.match(m.version, /^\d+\.\d+\.\d+$/);
       assert.ok(m.description && m.description.length > 10, name);
-      assert.equal(m.abi, 1);
+      assert.equal(m.abi, 2); // the AssemblyScript SDK builds ABI v2
       assert.deepEqual(m.hooks, exportedHooks(bytes), name);
       assert.equal((m.configSchema as { type: string }).type, "object", name);
     }

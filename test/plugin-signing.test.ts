@@ -54,7 +54,7 @@ describe("wasmq plugin keygen/sign/verify/inspect", { timeout: 120_000 }, () => 
     assert.equal(r.code, 0, r.err);
     const report = JSON.parse(r.out);
     assert.equal(report.signature.state, "unsigned");
-    assert.equal(report.abiVersion, 1);
+    assert.equal(report.abiVersion, 2); // built with the current (v2) AssemblyScript SDK
     assert.deepEqual(report.hooks, ["publish"]);
     assert.equal(report.size, b.v1.length);
     assert.equal(report.sha256, createHash("sha256").update(b.v1).digest("hex"));
