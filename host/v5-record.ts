@@ -21,16 +21,36 @@ export function v5RecordBytes(m: MessageV5 | undefined): number {
   return n;
 }
 
+/** UTF-8 encode; short ASCII strings (most property names and values) by a plain loop, cheaper than Buffer's native encoder at these sizes. */
+function writeText(buf: Buffer, s: string, off: number): number {
+  const n = s.length;
+  if (n <= 64) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[off + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return buf.write(s, off);
+}
+
+/** Zero the v2 header (a message without v5 fields) but for the protocol level. */
+function writeEmpty(buf: Buffer, ptr: number, version: number): void {
+  for (let i = ptr + FieldV2.contentTypeLen; i < ptr + HEADER_SIZE_V2; i++) buf[i] = 0;
+  buf[ptr + FieldV2.protocolVersion] = version;
+}
+
 /** Write the v2 header fields at `ptr` and the v5 byte fields at `off` (just after the payload). */
 export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV5 | undefined): void {
-  if (!m) {
-    buf.fill(0, ptr + FieldV2.contentTypeLen, ptr + HEADER_SIZE_V2);
-    buf[ptr + FieldV2.protocolVersion] = 4;
-    return;
+  if (!m) return writeEmpty(buf, ptr, 4);
+  if (m.userProperties.length === 0 && m.contentType === null && m.responseTopic === null && m.correlationData === null && m.messageExpiry === null && m.payloadFormat === null && m.sessionExpiry === 0 && m.subscriptionOptions === 0 && m.subscriptionIdentifier === 0) {
+    return writeEmpty(buf, ptr, m.protocolVersion);
   }
   let presence = 0;
   const text = (s: string | null, field: number, bit: number): void => {
-    const n = s === null ? 0 : buf.write(s, off);
+    const n = s === null ? 0 : writeText(buf, s, off);
     if (s !== null) presence |= bit;
     buf.writeUInt32LE(n, ptr + field);
     off += n;
@@ -46,8 +66,8 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   buf.writeUInt32LE(data?.length ?? 0, ptr + FieldV2.correlationDataLen);
   const start = off;
   for (const [name, value] of m.userProperties) {
-    const nameLen = buf.write(name, off + 4);
-    const valueLen = buf.write(value, off + 4 + nameLen);
+    const nameLen = writeText(buf, name, off + 4);
+    const valueLen = writeText(buf, value, off + 4 + nameLen);
     buf.writeUInt16LE(nameLen, off);
     buf.writeUInt16LE(valueLen, off + 2);
     off += 4 + nameLen + valueLen;
@@ -63,7 +83,7 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   buf[ptr + FieldV2.payloadFormat] = m.payloadFormat ?? 0;
   buf[ptr + FieldV2.v5Presence] = presence;
   buf[ptr + FieldV2.subscriptionOptions] = m.subscriptionOptions;
-  buf.fill(0, ptr + FieldV2.reserved, ptr + HEADER_SIZE_V2);
+  for (let i = ptr + FieldV2.reserved; i < ptr + HEADER_SIZE_V2; i++) buf[i] = 0;
 }
 
 interface ImportContext {
