@@ -4,16 +4,15 @@
 // like client input; a binary built with the SDK from before v2 loads and
 // decides exactly as before.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runPlugin, type HarnessMessage, type HarnessResult } from "../host/harness.js";
-import { compilePlugin } from "../host/tools/asc.js";
 import { inspectModule } from "../host/wasm-binary.js";
 import { Rng, randomV5Fields, randomWord } from "./differential.js";
 import { buildFixture } from "./fixtures.js";
 import { ROOT, tempDir, wasm } from "./helpers.js";
+import { BEFORE_V2, buildPluginAt, hasCommit } from "./old-sdk.js";
 
 const NATIVE_PROBE = join(ROOT, "dist/test/fixtures/v5probe-native.js");
 const TOPICS = ["v5/tag/x", "v5/replace/x", "v5/strip/x", "v5/set/x", "v5/route/r1", "v5/deny/x", "v5/quota/x", "v5/plain-deny/x", "v5/deliver/x", "other/x", "quota/a", "plain/a"];
@@ -168,26 +167,13 @@ describe("ABI v2: changes are validated like client input", () => {
 });
 
 describe("ABI v1 binaries keep working", () => {
-  // main just before ABI v2: its SDK builds v1 binaries
-  const BEFORE_V2 = "6b0701f";
-  const hasCommit = spawnSync("git", ["-C", ROOT, "cat-file", "-e", `${BEFORE_V2}^{commit}`]).status === 0;
   const dir = tempDir("wasmq-abi-v1-");
-  after(() => spawnSync("rm", ["-rf", dir]));
-
-  async function buildOld(plugin: string): Promise<string> {
-    const src = join(dir, `old-${plugin}`);
-    mkdirSync(src, { recursive: true });
-    const archive = spawnSync("sh", ["-c", `git -C '${ROOT}' archive ${BEFORE_V2} plugins-as/sdk plugins-as/${plugin} | tar -x -C '${src}'`]);
-    assert.equal(archive.status, 0, archive.stderr?.toString());
-    const out = join(dir, `${plugin}-v1.wasm`);
-    const built = await compilePlugin(join(src, `plugins-as/${plugin}/plugin.ts`), out);
-    assert.ok(built.ok, built.output);
-    return out;
-  }
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const buildOld = (plugin: string) => buildPluginAt(BEFORE_V2, plugin, dir);
 
   const strip = (rs: HarnessResult[]) => rs.map(({ reasonCode: _c, ...r }) => r);
 
-  test("acl and filter built with the v1 SDK load and decide exactly as the current builds, v5 fields or not", { skip: !hasCommit && `commit ${BEFORE_V2} is not in this clone` }, async () => {
+  test("acl and filter built with the v1 SDK load and decide exactly as the current builds, v5 fields or not", { skip: !hasCommit(BEFORE_V2) && `commit ${BEFORE_V2} is not in this clone` }, async () => {
     for (const [plugin, config, topics] of [
       ["acl", JSON.parse(readFileSync(join(ROOT, "plugins-as/acl/config.example.json"), "utf8")), ["public/x", "devices/c1/t", "devices/c2/secret", "other/y"]],
       ["filter", JSON.parse(readFileSync(join(ROOT, "plugins-as/filter/config.example.json"), "utf8")), ["sensors/a/temp", "sensors/b/humidity", "x/y"]],

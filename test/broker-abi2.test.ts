@@ -9,6 +9,9 @@ import { after, before, describe, test } from "node:test";
 import { buildFixture } from "./fixtures.js";
 import { connect, connectRefused, end, native, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
 import { connect5, Raw5, uid } from "./mqtt5-raw.js";
+import { BEFORE_V2, buildPluginAt, hasCommit } from "./old-sdk.js";
+import { rmSync } from "node:fs";
+import { tempDir } from "./helpers.js";
 
 let probeBroker: TestBroker;
 let examples: TestBroker;
@@ -216,6 +219,31 @@ describe("example plugins speak v2", { timeout: 60_000 }, () => {
       assert.deepEqual(m.properties.userProperties, { k: "v" });
     } finally {
       await end(sub, pub);
+    }
+  });
+});
+
+describe("an ABI v1 binary in the broker", { timeout: 120_000, skip: !hasCommit(BEFORE_V2) && `commit ${BEFORE_V2} is not in this clone` }, () => {
+  test("acl built with the v1 SDK: 3.1.1 publishers disconnected as before; v5 publishers get PUBACK 0x87 and stay", async () => {
+    const dir = tempDir("wasmq-v1-broker-");
+    const broker = await startTestBroker({
+      persistence: "memory",
+      plugins: [{ name: "acl", wasm: await buildPluginAt(BEFORE_V2, "acl", dir), config: { default: "deny", onDeniedPublish: "disconnect", rules: [{ topic: "open/#", access: "readwrite" }] } }],
+    });
+    const v4 = await connect(url(broker));
+    const { client: v5 } = await connect5(url(broker));
+    try {
+      assert.equal((await publish(v5, "closed/x", "x", { qos: 1 }))?.code, 0x87);
+      assert.equal(await publish(v5, "open/x", "x", { qos: 1 }), null);
+      assert.equal(v5.connected, true);
+      assert.equal(await publish(v4, "open/x", "x", { qos: 1 }), null);
+      const closed = new Promise<void>((r) => v4.once("close", () => r()));
+      v4.publish("closed/x", "x", { qos: 1 });
+      await closed;
+    } finally {
+      await end(v4, v5);
+      await broker.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
