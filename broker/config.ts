@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { bridgeSchema, resolveBridges, type BridgeConfig } from "./bridge/config.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -85,6 +86,7 @@ const configSchema = z
       .strict()
       .optional(),
     plugins: z.array(pluginSchema).optional(),
+    bridges: z.array(bridgeSchema).optional(),
   })
   .strict();
 
@@ -135,6 +137,8 @@ export interface BrokerConfig {
     tickIntervalMs: number;
   };
   plugins: PluginConfig[];
+  /** Store-and-forward bridges to upstream brokers (broker/bridge/). */
+  bridges: BridgeConfig[];
 }
 
 /**
@@ -319,6 +323,9 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     plugins,
+    bridges: resolveBridges(raw.bridges, base, (key, why) => {
+      throw new ConfigError(`invalid config in ${source}: key "${key}": ${why}`);
+    }),
   };
 }
 

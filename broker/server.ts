@@ -19,6 +19,7 @@ import { BrokerStats } from "./ops/stats.js";
 import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { batchWrites } from "./protocol/write-batching.js";
+import { installBridges } from "./bridge/index.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -174,6 +175,10 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     const broker = aedes;
     cleanups.push(() => new Promise<void>((resolve) => broker.close(() => resolve())));
 
+    // Bridges wrap aedes.publish before the hooks take it, so a publisher's
+    // PUBACK/PUBREC also waits for each bridge's queue (broker/bridge/index.ts).
+    const bridges = installBridges(aedes, { bridges: config.bridges ?? [], chain, logger, ...(persistence.lmdb ? { lmdb: persistence.lmdb } : {}) });
+    cleanups.push(() => bridges.close());
     // Each layer wraps the aedes extension points the one before installed, so the
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
     const hooks = installHooks(aedes, {
@@ -181,6 +186,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       onDecision: (hook, clientId, verdict, plugin, topic) =>
         logger.debug({ hook, clientId, verdict: verdict === 1 ? "drop" : "deny", plugin, topic }, "plugin decision"),
     });
+    bridges.installForwardGuard();
     const observed = createObserver(aedes, stats, logger);
     const conformance = installConformance(aedes, {
       kv: persistence.kv,
@@ -239,6 +245,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       if (ticker) clearInterval(ticker);
     });
     if (config.plugins.some((p) => p.watch)) chain.watchFiles();
+
+    bridges.start();
 
     const figures = storeFigures(persistence);
     let sys: SysPublisher | null = null;

@@ -1275,6 +1275,7 @@ export interface OpenedLmdbPersistence {
     setQueueExpiry(packet: object, expiresAtMs: number): void;
   };
   mode: "lmdb";
+  lmdb: { root: RootDatabase; durability: "sync" | "async" };
   close(): Promise<void>;
 }
 
@@ -1291,6 +1292,7 @@ export async function openForBroker(opts: LmdbPersistenceOptions & { kvLimits?: 
     kv,
     expiry: { setRetainedExpiry, setQueueExpiry },
     mode: "lmdb",
+    lmdb: { root: persistence.asyncPersistence.root, durability: persistence.asyncPersistence.durability },
     close: async () => {
       if (closed || persistence.asyncPersistence.destroyed) return;
       closed = true;
