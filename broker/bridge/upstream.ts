@@ -103,7 +103,9 @@ export class Upstream {
       ...(cfg.username !== undefined ? { username: cfg.username } : {}),
       ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       // 0x80 on the protocol level marks a bridge (Mosquitto's try_private): the remote may then skip echoes.
-      protocolVersion: (cfg.protocolVersion === 4 && this.tryPrivate ? 132 : cfg.protocolVersion) as IClientOptions["protocolVersion"],
+      protocolVersion: cfg.protocolVersion,
+      // mqtt.js hands its options to mqtt-packet, which sets the flag on CONNECT.
+      ...(cfg.protocolVersion === 4 && this.tryPrivate ? ({ bridgeMode: true } as object) : {}),
       clean: cfg.cleanSession,
       keepalive: cfg.keepaliveSec,
       connectTimeout: cfg.connectTimeoutMs,
@@ -177,6 +179,10 @@ export class Upstream {
     this.lastError = reason;
     if (this.stopped) return;
     this.failures++;
+    // One line when a streak of failures starts, then one per 20 attempts.
+    if (this.failures % 20 === 1) {
+      this.logger.warn({ bridge: this.cfg.name, url: this.url, reason, attempts: this.failures }, `bridge ${this.cfg.name}: cannot connect to ${this.url}: ${reason}`);
+    }
     // Failover: the next URL on every failure; the backoff grows with each round through the list.
     this.urlIndex = (this.urlIndex + 1) % this.cfg.urls.length;
     const round = Math.floor((this.failures - 1) / this.cfg.urls.length);
