@@ -7,7 +7,11 @@ import { existsSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { join } from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { CliBroker, type ListenerPorts } from "./broker-support.js";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { parseRawConfig, resolveConfig, type RawConfig } from "../broker/config.js";
+import { startBroker, type RunningBroker } from "../broker/server.js";
+import { CliBroker, type ListenerPorts, type LogLine } from "./broker-support.js";
 import { freePort } from "./helpers.js";
 
 export const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
@@ -182,3 +186,44 @@ export async function publishAll(url: string, count: number, topic: (i: number) 
 
 /** Bridge keys that make failure detection quick in tests. */
 export const FAST = { keepaliveSec: 2, connectTimeoutMs: 1500, ackTimeoutMs: 2000, reconnectMinMs: 100, reconnectMaxMs: 800 };
+
+/** An in-process broker whose log lines are kept (JSON objects), on ephemeral ports, with its own data dir. */
+export async function startLoggedBroker(raw: RawConfig, dataDir: string): Promise<{ broker: RunningBroker; lines: LogLine[]; url: string; waitLine(re: RegExp): Promise<LogLine> }> {
+  const lines: LogLine[] = [];
+  const waiters: { re: RegExp; resolve: (l: LogLine) => void }[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const text of chunk.toString().split("\n")) {
+        if (!text.trim()) continue;
+        const line = JSON.parse(text) as LogLine;
+        lines.push(line);
+        for (const w of [...waiters]) if (w.re.test(line.msg)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(line));
+      }
+      cb();
+    },
+  });
+  const config = resolveConfig(parseRawConfig({ port: 0, ws: false, data: dataDir, sys: false, ...raw }, "test config"), null);
+  const broker = await startBroker(config, { logger: pino({ level: "debug" }, sink) });
+  return {
+    broker,
+    lines,
+    url: `mqtt://127.0.0.1:${broker.port("tcp")}`,
+    waitLine(re: RegExp) {
+      const seen = lines.find((l) => re.test(l.msg));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no log line matching ${re}`)), 60_000);
+        waiters.push({ re, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      });
+    },
+  };
+}
+
+/** Poll a condition (state reached, not a speed check); rejects after a generous safety timeout. */
+export async function until(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}

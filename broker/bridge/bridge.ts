@@ -160,18 +160,16 @@ export class Bridge {
         q = Math.min(q, m.qos) as 0 | 1 | 2;
       }
     }
-    const stored = this.queue.enqueue(remoteTopic, body, q, retain).then((r) => {
-      if (!r.stored) this.full("drop-new", 1);
-      else if (r.dropped > 0) this.full("drop-oldest", r.dropped);
-      else if (this.fullSince !== null) this.roomAgain();
-      this.scheduleDrain();
-    });
+    const r = this.queue.enqueue(remoteTopic, body, q, retain);
+    if (!r.stored) this.full("drop-new", 1);
+    else if (r.dropped > 0) this.full("drop-oldest", r.dropped);
+    else if (this.fullSince !== null) this.roomAgain();
     this.scheduleDrain();
     if (q === 0) {
-      stored.catch((err: Error) => this.deps.logger.warn({ bridge: this.cfg.name, err: err.message }, "bridge queue write failed"));
+      r.durable.catch((err: Error) => this.deps.logger.warn({ bridge: this.cfg.name, err: err.message }, "bridge queue write failed"));
       return;
     }
-    await stored;
+    await r.durable;
   }
 
   private full(policy: "drop-oldest" | "drop-new", n: number): void {

@@ -120,7 +120,15 @@ export interface QueueLimits {
   onFull: "drop-oldest" | "drop-new";
 }
 
-export type EnqueueResult = { stored: true; dropped: number } | { stored: false; dropped: 1 };
+/** Decided at once (stored or dropped by the policy); `durable` resolves when the write committed. */
+export interface EnqueueResult {
+  stored: boolean;
+  /** Messages dropped by the policy: this one (drop-new) or older ones (drop-oldest). */
+  dropped: number;
+  durable: Promise<void>;
+}
+
+const DONE = Promise.resolve();
 
 export class BridgeQueue {
   private readonly backend: Backend;
@@ -170,14 +178,14 @@ export class BridgeQueue {
 
   /**
    * Store one message. Full (by count or bytes): "drop-oldest" removes the oldest
-   * entries to make room, "drop-new" refuses this one. Resolves when stored durably.
+   * entries to make room, "drop-new" refuses this one.
    */
-  async enqueue(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean): Promise<EnqueueResult> {
+  enqueue(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean): EnqueueResult {
     const size = sizeOf(topic, payload);
     let dropped = 0;
     const fits = () => this.count < this.limits.maxMessages && this.byteCount + size <= this.limits.maxBytes;
     if (!fits()) {
-      if (this.limits.onFull === "drop-new" || size > this.limits.maxBytes) return { stored: false, dropped: 1 };
+      if (this.limits.onFull === "drop-new" || size > this.limits.maxBytes) return { stored: false, dropped: 1, durable: DONE };
       while (!fits() && this.count > 0) {
         this.skipHoles();
         this.remove(this.seqs[this.head]!);
@@ -190,15 +198,17 @@ export class BridgeQueue {
     const rec: StoredRecord = { t: topic, p: payload, q: qos, r: retain, a: at };
     // Readable (and sendable) at once; durable when the put resolves.
     this.pending.set(seq, rec);
-    try {
-      await this.backend.put(seq, rec);
-    } catch (err) {
-      this.remove(seq);
-      throw err;
-    } finally {
-      this.pending.delete(seq);
-    }
-    return { stored: true, dropped };
+    const durable = this.backend.put(seq, rec).then(
+      () => {
+        this.pending.delete(seq);
+      },
+      (err: unknown) => {
+        this.pending.delete(seq);
+        this.remove(seq);
+        throw err;
+      },
+    );
+    return { stored: true, dropped, durable };
   }
 
   /** The next message to send, or null when everything queued is in flight or sent. */
