@@ -39,6 +39,24 @@ export class ChosenIds {
   }
 }
 
+/**
+ * Mosquitto's try_private: 0x80 added to the protocol level of CONNECT tells the
+ * remote this is a bridge (it may then skip echoes; a wasmq remote keeps what
+ * arrives this way to one hop). mqtt-packet writes the bit when the CONNECT
+ * packet has `bridgeMode`, but mqtt.js builds that packet without it, so the
+ * bridge sets it on the way out. If mqtt.js ever renames its writer the flag
+ * is simply not sent: the echo filter and no-local still apply.
+ */
+function flagAsBridge(client: MqttClient): void {
+  const c = client as unknown as { _writePacket?: (packet: Record<string, unknown>, ...rest: unknown[]) => unknown };
+  const write = c._writePacket;
+  if (typeof write !== "function") return;
+  c._writePacket = function (packet, ...rest) {
+    if (packet.cmd === "connect") packet.bridgeMode = true;
+    return write.call(this, packet, ...rest);
+  };
+}
+
 export interface UpstreamHandlers {
   /** CONNACK received: start sending. */
   connected(client: MqttClient, connack: IConnackPacket, url: string, ids: ChosenIds): void;
@@ -104,8 +122,6 @@ export class Upstream {
       ...(cfg.password !== undefined ? { password: cfg.password } : {}),
       // 0x80 on the protocol level marks a bridge (Mosquitto's try_private): the remote may then skip echoes.
       protocolVersion: cfg.protocolVersion,
-      // mqtt.js hands its options to mqtt-packet, which sets the flag on CONNECT.
-      ...(cfg.protocolVersion === 4 && this.tryPrivate ? ({ bridgeMode: true } as object) : {}),
       clean: cfg.cleanSession,
       keepalive: cfg.keepaliveSec,
       connectTimeout: cfg.connectTimeoutMs,
@@ -128,7 +144,9 @@ export class Upstream {
     const ids = new ChosenIds();
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.url, { ...this.options(), messageIdProvider: ids });
+      client = mqtt.connect(this.url, { ...this.options(), messageIdProvider: ids, manualConnect: true });
+      if (this.cfg.protocolVersion === 4 && this.tryPrivate) flagAsBridge(client);
+      client.connect();
     } catch (err) {
       this.failed(`cannot connect to ${this.url}: ${(err as Error).message}`);
       return;
