@@ -15,6 +15,7 @@
  *   GET    /clients/:id              one client
  *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
  *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
+ *   GET    /bridges[/:name]          bridge status, queue and counters (bridge/admin-route.ts)
  *
  * Errors are {error: "..."} with 400/401/404/405/409/422/500.
  */
@@ -28,6 +29,7 @@ import { usernameOf } from "../protocol/hooks.js";
 import { listen } from "../net/listeners.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
+import { bridgesRoute } from "../bridge/admin-route.js";
 import type { Observer } from "./observe.js";
 
 /** What a route module sees of one request. */
@@ -45,7 +47,7 @@ export interface AdminRequest {
 export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
 
 /** Routes kept in modules of their own, tried in order after the built-in ones. */
-const ROUTES: AdminRoute[] = [pluginUploadRoute];
+const ROUTES: AdminRoute[] = [pluginUploadRoute, bridgesRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
