@@ -11,7 +11,7 @@ import { ConfigError, loadConfig } from "../broker/config.js";
 import { runAdmin } from "../broker/ops/admin-cli.js";
 import { writeConfig } from "./broker-support.js";
 import { FAST, publishAll, startLoggedBroker, until } from "./bridge-support.js";
-import { connectCollecting, end, freePort, tempDir } from "./helpers.js";
+import { connectCollecting, connectRefused, end, freePort, tempDir } from "./helpers.js";
 
 const dir = tempDir("wasmq-bridge-ops-");
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,6 +58,17 @@ describe("bridge operations", () => {
     } finally {
       await end(sys.client);
       await edge.broker.close();
+    }
+  });
+
+  test("a device cannot pose as a bridge: client ids starting with $bridge/ are refused (CONNACK 2)", async () => {
+    const broker = await startLoggedBroker({}, join(dir, "posing"));
+    try {
+      assert.equal(await connectRefused(broker.url, { clientId: "$bridge/cloud" }), 2);
+      const ok = await connectCollecting(broker.url, { clientId: "bridge-cloud" });
+      await end(ok.client);
+    } finally {
+      await broker.broker.close();
     }
   });
 

@@ -52,6 +52,13 @@ export interface BridgeCounters {
 /** Pacing: at most this many sends per event-loop turn, so local clients are served between batches. */
 const SENDS_PER_TURN = 500;
 const ECHO_WINDOW_MS = 60_000;
+/**
+ * Packet ids of queued messages are 1..ID_SPACE, derived from the queue
+ * sequence; ids above it are left to mqtt.js for SUBSCRIBE. Two messages in
+ * flight at once never share an id: sending waits while the span from the
+ * oldest unacknowledged message reaches ID_SPACE.
+ */
+const ID_SPACE = 65_000;
 
 export class Bridge {
   readonly queue: BridgeQueue;
@@ -208,6 +215,9 @@ export class Bridge {
     if (!client || this.closed) return;
     let budget = SENDS_PER_TURN;
     while (this.inflight.size < this.window && budget > 0) {
+      const oldest = this.inflight.keys().next();
+      const upcoming = this.queue.peekSeq();
+      if (upcoming === null || (!oldest.done && upcoming - oldest.value >= ID_SPACE)) break;
       const m = this.queue.next();
       if (!m) break;
       budget--;
@@ -237,7 +247,7 @@ export class Bridge {
       this.scheduleDrain();
     };
     // [MQTT-4.4.0-1] a resend reuses the packet identifier: derived from the sequence number.
-    if (m.qos > 0) this.ids!.push((m.seq % 65535) + 1);
+    if (m.qos > 0) this.ids!.push((m.seq % ID_SPACE) + 1);
     client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, dup: m.dup && m.qos > 0 }, (err) => {
       // mqtt.js reports a closed connection as an error too; only a live connection's answer counts.
       if (err && !client.connected) return;

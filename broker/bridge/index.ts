@@ -19,6 +19,7 @@
 import type { Aedes, Client, PublishPacket } from "aedes";
 import type { Logger } from "pino";
 import type { PluginChain } from "../../host/index.js";
+import { ConnackCode, refuseConnect } from "../protocol/mqtt.js";
 import { Bridge } from "./bridge.js";
 import type { BridgeConfig } from "./config.js";
 
@@ -31,6 +32,8 @@ export interface BridgeManager {
   start(): void;
   close(): Promise<void>;
 }
+
+const BRIDGE_ID_PREFIX = "$bridge/";
 
 const managers = new WeakMap<Aedes, BridgeManager>();
 
@@ -65,6 +68,11 @@ export function installBridges(aedes: Aedes, opts: BridgeInstallOptions): Bridge
 
   const innerPreConnect = aedes.preConnect;
   aedes.preConnect = (client, packet, callback) => {
+    // `$bridge/<name>` is what plugins see for a bridge; a device may not pose as one (and gain its ACL rules).
+    if (packet.clientId?.startsWith(BRIDGE_ID_PREFIX)) {
+      refuseConnect(client, ConnackCode.IdentifierRejected);
+      return callback(null, false);
+    }
     if ((packet as { bridgeMode?: boolean }).bridgeMode) bridgeClients.add(client);
     innerPreConnect.call(aedes, client, packet, callback);
   };

@@ -225,6 +225,11 @@ export class BridgeQueue {
     return null;
   }
 
+  /** Sequence number next() would return, or null. */
+  peekSeq(): number | null {
+    return this.hasUnsent() ? this.seqs[this.cursor]! : null;
+  }
+
   /** Whether next() could return something (cheap: no read). */
   hasUnsent(): boolean {
     while (this.cursor < this.seqs.length && !this.sizes.has(this.seqs[this.cursor]!)) this.cursor++;

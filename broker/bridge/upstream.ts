@@ -19,13 +19,17 @@ import type { BridgeConfig } from "./config.js";
 export class ChosenIds {
   private readonly wanted: number[] = [];
   private last = 1;
+  private control = 65000;
   /** The id the next QoS 1/2 publish on this client will carry. */
   push(id: number): void {
     this.wanted.push(id);
   }
   allocate(): number | null {
-    this.last = this.wanted.shift() ?? 1 + ((this.last + 32768) % 65535);
-    return this.last;
+    // Queued messages bring their own id; anything else (SUBSCRIBE) takes one above the messages' range.
+    const wanted = this.wanted.shift();
+    if (wanted !== undefined) return (this.last = wanted);
+    this.control = this.control >= 65535 ? 65001 : this.control + 1;
+    return (this.last = this.control);
   }
   getLastAllocated(): number | null {
     return this.last;
