@@ -17,7 +17,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function edgeConfig(name: string, upstream: string, extra: Record<string, unknown> = {}): string {
+function edgeConfig(name: string, upstream: string, extra: Record<string, unknown> = {}, top: Record<string, unknown> = {}): string {
   return writeConfig(dir, `${name}.json`, {
     host: "127.0.0.1",
     port: 0,
@@ -26,6 +26,7 @@ function edgeConfig(name: string, upstream: string, extra: Record<string, unknow
     sys: false,
     log: { level: "info" },
     bridges: [{ name: "cloud", url: upstream, clientId: `edge-${name}`, ...FAST, out: [{ topic: "sensors/#", qos: 1, remotePrefix: "site1/" }], ...extra }],
+    ...top,
   });
 }
 
@@ -51,6 +52,8 @@ describe("bridge to Mosquitto: nothing acknowledged is lost", { skip: !hasMosqui
       upstream.pause();
       const N = 400;
       await publishAll(edge.url, N, (i) => `sensors/t${i % 5}`, "frozen");
+      // TCP is open but nothing answers: the edge must notice (keep alive / acknowledgement timeout).
+      await edge.cli!.waitForLine((l) => /lost its connection/.test(l.msg));
       // Acknowledged at the edge with the upstream frozen: only the edge's queue holds them now.
       await edge.kill9();
       await edge.start();
@@ -88,6 +91,36 @@ describe("bridge to Mosquitto: nothing acknowledged is lost", { skip: !hasMosqui
       await tally.waitDistinct(N);
       for (let i = 0; i < N; i++) assert.ok(tally.counts.get(`live${i}`)! >= 1, `live${i} arrived`);
       console.log(`# live kill -9: ${N} sent, ${tally.distinct} distinct, ${tally.duplicates} duplicates`);
+    } finally {
+      await edge.stop();
+      await tally.end();
+    }
+  });
+
+  test("QoS 2 end to end: upstream restarted under traffic, edge kill -9'd: every message arrives", async () => {
+    // The bridge speaks QoS 2 to the upstream; the tally reads at QoS 1 (counting every copy).
+    const tally = await Tally.start(upstream.url, "site1/sensors/#");
+    const edge = new Edge(edgeConfig("qos2", upstream.url, { out: [{ topic: "sensors/#", qos: 2, remotePrefix: "site1/" }] }, { metrics: { port: 0 } }));
+    try {
+      await edge.start();
+      await edge.cli!.waitForLine((l) => /bridge cloud connected/.test(l.msg));
+      const N = 600;
+      const publishing = publishAll(edge.url, N / 2, (i) => `sensors/q${i % 3}`, "two", 0, 2);
+      await sleep(50);
+      await upstream.restart();
+      await Promise.race([publishing, sleep(20_000).then(() => Promise.reject(new Error("publishing stuck")))]);
+      await edge.kill9();
+      await edge.start();
+      await publishAll(edge.url, N / 2, (i) => `sensors/q${i % 3}`, "two", N / 2, 2);
+      await tally.waitDistinct(N, 15_000);
+      for (let i = 0; i < N; i++) assert.ok(tally.counts.get(`two${i}`)! >= 1, `two${i} arrived`);
+      console.log(`# qos 2: ${N} sent, ${tally.distinct} distinct, ${tally.duplicates} duplicates`);
+    } catch (err) {
+      const line = edge.cli?.lines.find((l) => /admin API on/.test(l.msg));
+      const url = /(http:\/\/\S+)\/metrics/.exec(line?.msg ?? "")?.[1];
+      if (url) console.log(JSON.stringify(await (await fetch(`${url}/bridges`)).json()));
+      console.log("missing", Array.from({ length: 600 }, (_, i) => i).filter((i) => !tally.counts.has(`two${i}`)).join(","));
+      throw err;
     } finally {
       await edge.stop();
       await tally.end();

@@ -137,7 +137,7 @@ export class Tally {
   private waiters: { n: number; resolve: () => void }[] = [];
   private constructor(readonly client: MqttClient) {}
 
-  static async start(url: string, filter: string, opts: IClientOptions = {}): Promise<Tally> {
+  static async start(url: string, filter: string, opts: IClientOptions = {}, qos: 1 | 2 = 1): Promise<Tally> {
     const client = mqtt.connect(url, { clientId: `tally-${Math.random().toString(36).slice(2)}`, clean: false, reconnectPeriod: 300, connectTimeout: 3000, ...opts });
     const tally = new Tally(client);
     client.on("error", () => {});
@@ -148,7 +148,7 @@ export class Tally {
       tally.waiters = tally.waiters.filter((w) => (tally.counts.size >= w.n ? (w.resolve(), false) : true));
     });
     await new Promise((resolve) => client.once("connect", resolve));
-    await client.subscribeAsync(filter, { qos: 1 });
+    await client.subscribeAsync(filter, { qos });
     return tally;
   }
 
@@ -174,13 +174,16 @@ export class Tally {
   }
 }
 
-/** Publish `count` QoS 1 messages `${prefix}${i}` on topic(i), resolving when every PUBACK arrived. */
-export async function publishAll(url: string, count: number, topic: (i: number) => string, prefix = "m", from = 0): Promise<void> {
+/** Publish `count` QoS 1 (or 2) messages `${prefix}${i}` on topic(i), resolving when every PUBACK arrived. */
+export async function publishAll(url: string, count: number, topic: (i: number) => string, prefix = "m", from = 0, qos: 1 | 2 = 1): Promise<void> {
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, clientId: `pub-${Math.random().toString(36).slice(2)}` });
   await new Promise((resolve) => client.once("connect", resolve));
-  const sends: Promise<unknown>[] = [];
-  for (let i = from; i < from + count; i++) sends.push(client.publishAsync(topic(i), `${prefix}${i}`, { qos: 1 }));
-  await Promise.all(sends);
+  // In batches: the broker allows 100 inbound QoS 2 messages awaiting PUBREL (limits.maxInflight).
+  for (let start = from; start < from + count; start += 50) {
+    const sends: Promise<unknown>[] = [];
+    for (let i = start; i < Math.min(start + 50, from + count); i++) sends.push(client.publishAsync(topic(i), `${prefix}${i}`, { qos }));
+    await Promise.all(sends);
+  }
   await client.endAsync();
 }
 

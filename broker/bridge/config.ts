@@ -106,6 +106,11 @@ export interface BridgeConfig {
   in: TopicMapping[];
 }
 
+/**
+ * `inflight` 20 is Mosquitto's max_inflight_messages: an MQTT 3.1.1 upstream
+ * cannot tell its limit, and Mosquitto acknowledges (PUBREC) and silently
+ * drops QoS 2 messages beyond it. v5 upstreams announce Receive Maximum.
+ */
 export const BRIDGE_DEFAULTS = {
   protocolVersion: 4 as const,
   cleanSession: false,
@@ -114,7 +119,7 @@ export const BRIDGE_DEFAULTS = {
   ackTimeoutMs: 30_000,
   reconnectMinMs: 1_000,
   reconnectMaxMs: 60_000,
-  inflight: 100,
+  inflight: 20,
   maxMessages: 1_000_000,
   maxBytes: 1024 * 1024 * 1024,
   onFull: "drop-oldest" as const,
