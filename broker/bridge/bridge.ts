@@ -223,7 +223,6 @@ export class Bridge {
       budget--;
       this.send(client, m);
     }
-    this.queue.persistSentMark();
     if (budget === 0) this.scheduleDrain();
   }
 
@@ -288,6 +287,8 @@ export class Bridge {
 
   /** Every tick: a frozen upstream stops acknowledging; expire echo records. */
   private watch(): void {
+    // How far sending got, for DUP after a restart: once per tick, not per send (a lagging mark only costs a DUP flag).
+    this.queue.persistSentMark();
     const oldest = this.inflight.values().next();
     if (!oldest.done && Date.now() - oldest.value > this.cfg.ackTimeoutMs) {
       this.upstream.drop(`no acknowledgement from the upstream for ${Math.round((Date.now() - oldest.value) / 1000)} s (ackTimeoutMs ${this.cfg.ackTimeoutMs})`);
