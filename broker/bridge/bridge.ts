@@ -136,7 +136,7 @@ export class Bridge {
     // Never inside the caller's synchronous stack: this may run from within another
     // chain call (a plugin's extra publish), and the chain's outcome object is shared.
     await null;
-    if (this.closed) return;
+    // Even while closing: the message was accepted locally, so it goes into the queue (sent after the restart).
     const mapped = toRemote(this.cfg.out, topic);
     if (!mapped) return;
     let remoteTopic = mapped.topic;
