@@ -219,3 +219,36 @@ describe("bridge features against Mosquitto", { skip: !hasMosquitto && "mosquitt
     }
   });
 });
+
+describe("bridge transports and credentials (wasmq upstream)", () => {
+  test("ws:// with username/password to an upstream running the auth plugin; a wrong password is refused and retried, nothing queued is lost", async () => {
+    const { hashPassword } = (await import(native("auth"))) as { hashPassword(p: string, iterations?: number): string };
+    const auth = { name: "auth", native: native("auth"), config: { users: [{ username: "edge", hash: hashPassword("edge-pw", 1000) }] } };
+    const cloud = await startLoggedBroker({ ws: { port: 0 }, plugins: [auth] }, data());
+    const wsUrl = `ws://127.0.0.1:${cloud.broker.port("ws")}/mqtt`;
+    const good = await startLoggedBroker({ bridges: [{ name: "cloud", url: wsUrl, username: "edge", password: "edge-pw", ...FAST, out: [{ topic: "sensors/#", remotePrefix: "site1/" }] }] }, data());
+    const bad = await startLoggedBroker({ bridges: [{ name: "cloud", url: wsUrl, username: "edge", password: "wrong", ...FAST, out: [{ topic: "sensors/#" }] }] }, data());
+    const watcher = await connectCollecting(cloud.url, { clientId: "watcher", username: "edge", password: "edge-pw" });
+    try {
+      await subscribe(watcher.client, "site1/#", 1);
+      await good.waitLine(/bridge cloud connected to ws:/);
+      await publishAll(good.url, 10, () => "sensors/a", "ws");
+      await watcher.got.waitFor(10);
+      assert.deepEqual(
+        watcher.got.messages.map((m) => m.payload.toString()),
+        Array.from({ length: 10 }, (_, i) => `ws${i}`),
+      );
+      await publishAll(bad.url, 3, () => "sensors/a", "held");
+      const refused = await bad.waitLine(/cannot connect/);
+      assert.match(String(refused.reason), /Bad username or password|bad user name or password/i);
+      const held = bridgesOf(bad.broker.aedes)[0]!;
+      assert.equal(held.connected, false);
+      assert.equal(held.queue.depth, 3);
+    } finally {
+      await end(watcher.client);
+      await good.broker.close();
+      await bad.broker.close();
+      await cloud.broker.close();
+    }
+  });
+});
