@@ -56,6 +56,31 @@ describe("bridge features against Mosquitto", { skip: !hasMosquitto && "mosquitt
     });
   }
 
+  test("MQTT 5: the drain keeps to the upstream's Receive Maximum (Mosquitto max_inflight_messages 5), so no QoS 2 message is refused", async () => {
+    const mdir = tempDir("wasmq-bridge-mq-");
+    const upstream = await Mosquitto.start(mdir, ["max_inflight_messages 5"]);
+    const tally = await Tally.start(upstream.url, "site1/#");
+    const edge = await startLoggedBroker(
+      { bridges: [{ name: "cloud", url: upstream.url, protocolVersion: 5, inflight: 200, ...FAST, out: [{ topic: "sensors/#", qos: 2, remotePrefix: "site1/" }] }] },
+      data(),
+    );
+    try {
+      await edge.waitLine(/bridge cloud connected/);
+      const bridge = bridgesOf(edge.broker.aedes)[0]!;
+      assert.equal(bridge.sendWindow, 5);
+      await publishAll(edge.url, 200, (i) => `sensors/${i % 4}`, "rm", 0, 2);
+      await tally.waitDistinct(200);
+      await until("queue drained", () => bridge.queue.depth === 0);
+      assert.equal(bridge.counters.dropped.rejected, 0);
+      assert.equal(bridge.counters.forwarded, 200);
+    } finally {
+      await edge.broker.close();
+      await tally.end();
+      await upstream.stop();
+      rmSync(mdir, { recursive: true, force: true });
+    }
+  });
+
   test("failover between two upstream URLs: the second takes over when the first goes away, nothing lost", async () => {
     const mdir = tempDir("wasmq-bridge-mq-");
     const a = await Mosquitto.start(mdir);
