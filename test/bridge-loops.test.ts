@@ -39,10 +39,11 @@ async function probe(remote: MqttClient, topic: string, local: Sub): Promise<voi
 }
 
 describe("two-way bridges do not loop", () => {
-  test("wasmq ↔ wasmq, one bridge carrying t/# both ways: one copy on each side, nothing sent back", async () => {
+  for (const protocolVersion of [4, 5] as const) {
+  test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, one bridge carrying t/# both ways: one copy on each side, nothing sent back`, async () => {
     const cloud = await startLoggedBroker({}, data());
     const edge = await startLoggedBroker(
-      { bridges: [{ name: "cloud", url: cloud.url, ...FAST, out: [{ topic: "t/#" }], in: [{ topic: "t/#" }] }] },
+      { bridges: [{ name: "cloud", url: cloud.url, protocolVersion, ...FAST, out: [{ topic: "t/#" }], in: [{ topic: "t/#" }] }] },
       data(),
     );
     const subA = await connectCollecting(edge.url, { clientId: "sub-edge" });
@@ -68,12 +69,12 @@ describe("two-way bridges do not loop", () => {
     }
   });
 
-  test("wasmq ↔ wasmq, a bridge on each side (A→B and B→A for t/#): one hop, no loop", async () => {
+  test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, a bridge on each side (A→B and B→A for t/#): one hop, no loop`, async () => {
     const portA = await freePort();
     const portB = await freePort();
     const [a, b] = await Promise.all([
-      startLoggedBroker({ port: portA, bridges: [{ name: "toB", url: `mqtt://127.0.0.1:${portB}`, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
-      startLoggedBroker({ port: portB, bridges: [{ name: "toA", url: `mqtt://127.0.0.1:${portA}`, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
+      startLoggedBroker({ port: portA, bridges: [{ name: "toB", url: `mqtt://127.0.0.1:${portB}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
+      startLoggedBroker({ port: portB, bridges: [{ name: "toA", url: `mqtt://127.0.0.1:${portA}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
     ]);
     const subA = await connectCollecting(a.url, { clientId: "sub-a" });
     const subB = await connectCollecting(b.url, { clientId: "sub-b" });
@@ -96,6 +97,7 @@ describe("two-way bridges do not loop", () => {
       await b.broker.close();
     }
   });
+  }
 
   for (const protocolVersion of [4, 5] as const) {
     test(`to Mosquitto over MQTT ${protocolVersion === 5 ? "5 (no-local)" : "3.1.1 (bridge flag)"}, t/# both ways: one copy on each side`, { skip: !hasMosquitto && "mosquitto not installed" }, async () => {

@@ -12,7 +12,8 @@
  * Loops ([issue #14]): a message that came in over a bridge never goes back
  * over it; by default (forwardBridged: false) it goes over no other bridge
  * either, nor does a message published here by a remote broker's bridge
- * (CONNECT with the bridge flag, 0x80 on the protocol level): one hop, as
+ * (CONNECT with the bridge flag, 0x80 on the protocol level, or in MQTT 5 the
+ * user property "wasmq-bridge"): one hop, as
  * HiveMQ Edge. And this broker never echoes a bridge client's own messages
  * back to it (the remote side of a two-way bridge, as Mosquitto does).
  */
@@ -21,6 +22,7 @@ import type { Logger } from "pino";
 import type { PluginChain } from "../../host/index.js";
 import { ConnackCode, refuseConnect } from "../protocol/mqtt.js";
 import { Bridge } from "./bridge.js";
+import { BRIDGE_USER_PROPERTY } from "./upstream.js";
 import type { BridgeConfig } from "./config.js";
 
 export { Bridge } from "./bridge.js";
@@ -73,7 +75,8 @@ export function installBridges(aedes: Aedes, opts: BridgeInstallOptions): Bridge
       refuseConnect(client, ConnackCode.IdentifierRejected);
       return callback(null, false);
     }
-    if ((packet as { bridgeMode?: boolean }).bridgeMode) bridgeClients.add(client);
+    const props = (packet as { properties?: { userProperties?: Record<string, unknown> } }).properties;
+    if ((packet as { bridgeMode?: boolean }).bridgeMode || props?.userProperties?.[BRIDGE_USER_PROPERTY] !== undefined) bridgeClients.add(client);
     innerPreConnect.call(aedes, client, packet, callback);
   };
 

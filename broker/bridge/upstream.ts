@@ -61,6 +61,9 @@ function flagAsBridge(client: MqttClient): void {
   };
 }
 
+/** CONNECT user property by which a v5 bridge tells a wasmq upstream what it is (see broker/bridge/index.ts). */
+export const BRIDGE_USER_PROPERTY = "wasmq-bridge";
+
 export interface UpstreamHandlers {
   /** CONNACK received: start sending. */
   connected(client: MqttClient, connack: IConnackPacket, url: string, ids: ChosenIds): void;
@@ -132,7 +135,10 @@ export class Upstream {
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
-      ...(cfg.protocolVersion === 5 ? { properties: { sessionExpiryInterval: cfg.cleanSession ? 0 : 0xffffffff } } : {}),
+      // v5 has no bridge bit (mqtt-packet cannot write it with v5 either): a user property says the same.
+      ...(cfg.protocolVersion === 5
+        ? { properties: { sessionExpiryInterval: cfg.cleanSession ? 0 : 0xffffffff, userProperties: { [BRIDGE_USER_PROPERTY]: cfg.name } } }
+        : {}),
       ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
       ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
       ...(tls.key ? { key: readFileSync(tls.key) } : {}),
@@ -160,10 +166,10 @@ export class Upstream {
     client.on("error", (err) => {
       if (this.client !== client) return;
       const code = (err as { code?: number }).code;
-      // A remote that does not take the bridge flag answers "unacceptable protocol version": retry without it.
-      if (code === 1 && this.tryPrivate) {
+      // A remote that does not take the bridge flag answers "unacceptable protocol version" (3.1.1: 1, v5: 0x84): retry without it.
+      if ((code === 1 || code === 0x84) && this.tryPrivate) {
         this.tryPrivate = false;
-        this.logger.info({ bridge: this.cfg.name, url: this.url }, `bridge ${this.cfg.name}: remote refused the bridge flag, connecting as a plain MQTT 3.1.1 client`);
+        this.logger.info({ bridge: this.cfg.name, url: this.url }, `bridge ${this.cfg.name}: remote refused the bridge flag, connecting as a plain MQTT client`);
       }
       this.lastError = err.message;
     });
