@@ -2,7 +2,7 @@ import { Aedes, type Client } from "aedes";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { PluginChain, PluginError, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
@@ -13,6 +13,8 @@ import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
 import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
 import { createMetrics } from "./ops/metrics.js";
+import { createDashboard } from "./ops/dashboard/index.js";
+import { createBrokerLogger, logRingOf } from "./ops/logging.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
 import { BrokerStats } from "./ops/stats.js";
@@ -49,7 +51,7 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export function createLogger(config: BrokerConfig): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } });
+  return createBrokerLogger(config.log.level);
 }
 
 function pluginSpecs(config: BrokerConfig): PluginSpec[] {
@@ -261,6 +263,20 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         timingSampleEvery: config.metrics.timingSampleEvery,
       });
       const exposed = publicListeners(config);
+      const wsListener = listeners.find((l) => l.kind === "ws");
+      const dashboard = createDashboard({
+        aedes,
+        chain,
+        stats,
+        tracker,
+        store: figures,
+        persistence,
+        metrics,
+        logs: logRingOf(logger),
+        ws: wsListener && config.ws ? { port: wsListener.address.port, path: config.ws.path } : null,
+        pluginSetups: Object.fromEntries(config.plugins.map((p) => [p.name, { config: p.config, fuel: p.limits.fuel, onError: p.onError }])),
+      });
+      cleanups.push(() => dashboard.stop());
       admin = await startAdminServer(
         { host: config.metrics.host, port: config.metrics.port, ...(config.metrics.token ? { token: config.metrics.token } : {}) },
         {
@@ -271,6 +287,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           startedAt: stats.startedAt,
           logger,
           chainChanged: ensureTicker,
+          dashboard,
           queues: (client: Client) => ({ ...guards.outbound(client), stored: client.clean ? 0 : store.queuedCount(client.id) }),
           disableRefusal: (slot: PluginSlot) => {
             if (config.allowAnonymous || !exposed.length || !slot.enabled || !slot.hooks.has("connect")) return null;

@@ -15,6 +15,8 @@
  *   GET    /clients/:id              one client
  *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
  *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
+ *   GET    /, /assets/*              the web dashboard (dashboard/assets.ts; no token needed: no data in it)
+ *   *      /dashboard/api/*          the dashboard's live stream and views (dashboard/routes.ts)
  *
  * Errors are {error: "..."} with 400/401/404/405/409/422/500.
  */
@@ -28,6 +30,7 @@ import { usernameOf } from "../protocol/hooks.js";
 import { listen } from "../net/listeners.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
+import { dashboardApiRoute, dashboardAssetsRoute, type Dashboard } from "./dashboard/index.js";
 import type { Observer } from "./observe.js";
 
 /** What a route module sees of one request. */
@@ -45,7 +48,7 @@ export interface AdminRequest {
 export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
 
 /** Routes kept in modules of their own, tried in order after the built-in ones. */
-const ROUTES: AdminRoute[] = [pluginUploadRoute];
+const ROUTES: AdminRoute[] = [pluginUploadRoute, dashboardApiRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
@@ -60,6 +63,8 @@ export interface AdminDeps {
   disableRefusal(slot: PluginSlot): string | null;
   /** A client's QoS 1/2 messages: in flight, waiting behind its window, stored for its session. */
   queues(client: Client): { inflight: number; waiting: number; stored: number };
+  /** The web dashboard's live state (history, log tail, stores); absent: its API answers 404. */
+  dashboard?: Dashboard;
 }
 
 export interface AdminServer {
@@ -137,9 +142,6 @@ export async function startAdminServer(opts: { host: string; port: number; token
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (opts.token && !tokenMatches(req.headers.authorization, opts.token)) {
-      throw new HttpError(401, "missing or wrong token: send Authorization: Bearer <token>", { "www-authenticate": "Bearer" });
-    }
     const url = new URL(req.url ?? "/", "http://admin");
     const parts = url.pathname.split("/").filter((p) => p.length > 0);
     let segs: string[];
@@ -149,6 +151,11 @@ export async function startAdminServer(opts: { host: string; port: number; token
       throw new HttpError(400, `malformed path ${url.pathname}`);
     }
     const method = req.method ?? "GET";
+    // The dashboard's own files hold no data and must load before the login form can ask for the token.
+    if (await dashboardAssetsRoute({ req, res, method, url, segs, deps })) return;
+    if (opts.token && !tokenMatches(req.headers.authorization, opts.token)) {
+      throw new HttpError(401, "missing or wrong token: send Authorization: Bearer <token>", { "www-authenticate": "Bearer" });
+    }
     const [root, name, action] = segs;
 
     if (root === "metrics" && segs.length === 1) {
