@@ -12,11 +12,11 @@ import { extraPages } from "./pages/cluster.js";
 import { logsPage } from "./pages/logs.js";
 import { mqttPage } from "./pages/mqtt.js";
 import { overviewPage } from "./pages/overview.js";
-
+import { playgroundPage } from "./pages/playground.js";
 import { pluginsPage } from "./pages/plugins.js";
 import { topicsPage } from "./pages/topics.js";
 
-const PAGES: Page[] = [overviewPage, clientsPage, topicsPage, pluginsPage, mqttPage, logsPage];
+const PAGES: Page[] = [overviewPage, clientsPage, topicsPage, pluginsPage, playgroundPage, mqttPage, logsPage];
 
 const live = new LiveHub();
 let unmount: (() => void) | null = null;
