@@ -56,6 +56,8 @@ export const mqttPage: Page = {
         ...(password.value ? { password: password.value } : {}),
         reconnectPeriod: 0,
         connectTimeout: 10_000,
+        // The default timers run in a Worker made from a blob: URL, which this page's CSP does not allow.
+        timerVariant: "native",
       });
       client = c;
       setState("connecting…", false);
