@@ -90,7 +90,7 @@ export const overviewPage: Page = {
         {
           width,
           height: 180,
-          series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: true }))],
+          series: [{}, ...spec.series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, spanGaps: true, points: { show: false } }))],
           axes: [{}, { size: 50 }],
           legend: { live: true },
           cursor: { drag: { x: false, y: false } },
