@@ -14,7 +14,8 @@ const rings = new WeakMap<Logger, LogRing>();
 function stdoutDestination(): DestinationStream {
   const format = process.env.WASMQ_LOG_FORMAT;
   const pretty = format === "pretty" || (format !== "json" && process.stdout.isTTY === true);
-  if (!pretty) return pino.destination({ dest: 1, sync: false });
+  // Synchronous, as pino's default: nothing is lost when the process exits right after a line.
+  if (!pretty) return pino.destination(1);
   // A worker thread formats the lines; colour only on a terminal.
   return pino.transport({ target: "pino-pretty", options: { destination: 1, colorize: process.stdout.isTTY === true, translateTime: "SYS:standard", ignore: "pid,hostname" } }) as DestinationStream;
 }
