@@ -21,7 +21,8 @@ Options:
       --metrics-port PORT  serve Prometheus metrics and the admin API on this port
   -h, --help               show this help
 
-Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads every plugin from disk.
+Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads every plugin and the
+TLS files (certificate, key, CA bundle, CRL) from disk.
 A TLS listener starts when the config has "tls": { "cert", "key", "port" }.`;
 
 function fail(message: string): never {
@@ -127,6 +128,11 @@ async function main(argv: string[]): Promise<void> {
   process.on("SIGHUP", () => {
     log.info("SIGHUP received, reloading plugins");
     void broker.chain.reload();
+    try {
+      broker.reloadTls();
+    } catch (err) {
+      log.error((err as Error).message);
+    }
   });
   log.info({ plugins: broker.chain.slots.map((s) => s.name), persistence: broker.persistence.mode, data: broker.config.data }, "wasmq ready");
 }

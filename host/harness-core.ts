@@ -5,7 +5,7 @@
  * the same way. No node: imports.
  */
 import { HOOKS, Verdict, type HookName } from "./abi.js";
-import { emptyMessage, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
+import { emptyMessage, type ClientCertificate, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
 
 /** One input. `payload` may be a string, a JSON value (serialised), or { base64 }. */
 export interface HarnessMessage {
@@ -20,6 +20,8 @@ export interface HarnessMessage {
   dup?: boolean;
   flags?: number;
   peer?: string;
+  /** connect: the verified client certificate the plugin sees (mutual TLS); absent = none. */
+  cert?: ClientCertificate | null;
   /** The time the plugin sees (now() and onTick's argument), ms; defaults to the real clock. */
   now?: number;
 }
@@ -113,6 +115,7 @@ export function toHookMessage(m: HarnessMessage): HookMessage {
   msg.dup = m.dup ?? false;
   msg.flags = m.flags ?? 0;
   msg.peer = m.peer ?? "";
+  msg.cert = m.cert ?? null;
   return msg;
 }
 

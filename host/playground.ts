@@ -4,15 +4,19 @@
  * ABI (wasm-plugin.ts), the failure policy and change application
  * (call-outcome.ts) and the result shape (harness-core.ts) are the broker's
  * own; the environment — crypto, and fuel metering (which the dashboard asks
- * the broker for) — comes in a WasmHostEnv. Like a chain of one plugin: a trap answers the
- * message by the failure policy and the next message gets a fresh instance.
- * (The circuit breaker is not modelled: the playground shows every trap.)
+ * the broker for) — comes in a WasmHostEnv. Like a chain of one plugin: a
+ * trap answers the message by the failure policy, the next message gets a
+ * fresh instance, and the circuit breaker (breaker.ts) opens after repeated
+ * traps, as in the broker.
  */
 import { Verdict, verdictCode, verdictKind, type HookName } from "./abi.js";
+import { CircuitBreaker, type BreakerOptions } from "./breaker.js";
 import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
 import { harnessLogLine, newCollector, runStep, type HarnessMessage, type HarnessResult, type HarnessTarget } from "./harness-core.js";
 import { CallState, type PluginInstance } from "./instance.js";
+import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS } from "./host-calls.js";
 import { MemoryKvStore } from "./kv.js";
+import { DEFAULT_OUTPUT_RULES } from "./output-rules.js";
 import type { HookOutcome } from "./message.js";
 import type { WasmHostEnv } from "./wasm-env.js";
 import { classifyTrap, WasmPluginFactory } from "./wasm-plugin.js";
@@ -24,6 +28,7 @@ export interface PlaygroundOptions {
   fuel: number | null;
   memoryPages?: number;
   onError?: FailurePolicy;
+  breaker?: Partial<BreakerOptions>;
   env: WasmHostEnv;
 }
 
@@ -47,6 +52,9 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
     kv: new MemoryKvStore(),
     log: (level: number, message: string) => collector.logs.push(harnessLogLine(level, message)),
     now: () => collector.pinnedNow ?? Date.now(),
+    // The harness's defaults (a chain loaded without broker limits): the same caps and output checks.
+    hostLimits: { ...DEFAULT_HOST_CALL_LIMITS },
+    output: DEFAULT_OUTPUT_RULES,
   };
   const factory = await WasmPluginFactory.compile(bytes, services, { fuel: opts.fuel, memoryPages: opts.memoryPages ?? DEFAULT_PAGES }, opts.env);
   const config = new TextEncoder().encode(JSON.stringify(opts.config));
@@ -55,6 +63,7 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
   const stateRef = () => state;
   let instance: PluginInstance | null = factory.instantiate(config, stateRef);
   let fuel: number | null = null;
+  const breaker = new CircuitBreaker(opts.breaker);
 
   const trapped = (hook: HookName, err: unknown) => {
     collector.trap = classifyTrap(err);
@@ -62,6 +71,7 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
     instance?.dispose();
     instance = null;
     state = new CallState();
+    breaker.failure();
     try {
       instance = factory.instantiate(config, stateRef);
     } catch (restartErr) {
@@ -77,19 +87,27 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
       if (!factory.hooks.has(hook)) return out;
       let verdict: number;
       const extras = [];
-      if (!instance) {
+      if (!breaker.allow() || !instance) {
         verdict = failureVerdict(onError, hook);
       } else {
         state.reset();
+        state.hook = hook;
+        state.message = msg;
         try {
           verdict = instance.call(hook, msg, state);
           if (opts.fuel !== null) fuel = instance.lastFuelUsed;
+          // As the plugin slot: changes only apply on Continue, and the final message must still fit one packet.
+          if ((state.topic !== null || state.payload !== null) && verdictKind(verdict) === Verdict.Continue) {
+            checkFinalMessage(opts.name, services.output, hook, msg, state);
+          }
+          breaker.success();
           if (verdictKind(verdict) === Verdict.Continue) {
             out.modified = applyChanges(state, msg);
             if (state.ttlSec >= 0) out.ttlSec = state.ttlSec;
           }
           extras.push(...state.extras);
         } catch (err) {
+          fuel = null;
           trapped(hook, err);
           verdict = failureVerdict(onError, hook);
         }
@@ -106,10 +124,13 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
     },
     tick(nowMs) {
       fuel = null;
-      if (!factory.hooks.has("tick") || !instance) return;
+      if (!factory.hooks.has("tick") || !breaker.allow() || !instance) return;
       state.reset();
+      state.hook = "tick";
+      state.message = null;
       try {
         instance.tick(nowMs, state);
+        breaker.success();
         collector.published.push(...state.extras);
       } catch (err) {
         trapped("tick", err);

@@ -2,10 +2,12 @@ import { createHash } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { ReturnCode, Verdict, verdictKind, type HookName } from "./abi.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
+import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import { NativePluginFactory } from "./native-plugin.js";
+import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
 import { NODE_WASM_ENV } from "./wasm-node.js";
 import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
@@ -19,7 +21,8 @@ export interface PluginSpec {
   native?: string;
   config?: Record<string, unknown>;
   onError?: FailurePolicy;
-  limits?: { fuel?: number | null; memoryPages?: number };
+  /** fuel and memoryPages: Wasm only; the per-call host-call caps apply to native plugins too. */
+  limits?: { fuel?: number | null; memoryPages?: number } & Partial<HostCallLimits>;
   breaker?: Partial<BreakerOptions>;
   enabled?: boolean;
 }
@@ -32,6 +35,8 @@ export interface ReloadSource {
   save?: boolean;
   /** Skip the reload when the file holds the build already running (the file watcher's own writes). */
   onlyIfChanged?: boolean;
+  /** Sees the new build's hooks just before the swap and may refuse it (its answer is the reason). */
+  vet?: (hooks: ReadonlySet<HookName>) => string | null;
 }
 
 /** What a build is, checked without running it in the chain. */
@@ -112,6 +117,7 @@ export class PluginSlot {
     private readonly listener: SlotListener,
     private readonly meterFuel = true,
     clock: () => number = Date.now,
+    output: OutputRules = DEFAULT_OUTPUT_RULES,
   ) {
     if ((spec.wasm === undefined) === (spec.native === undefined)) {
       throw new PluginError(spec.name, "give exactly one of wasm or native");
@@ -129,6 +135,8 @@ export class PluginSlot {
       kv,
       log: (level, message) => listener.log(this, level, message),
       now: clock,
+      hostLimits: hostCallLimits(spec),
+      output,
     };
   }
 
@@ -197,24 +205,24 @@ export class PluginSlot {
    * fails the old instance keeps serving and the reason is returned.
    */
   reload(from: ReloadSource = {}): Promise<boolean> {
-    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false);
+    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false, from.vet);
     // Coalesce bursts (editors write a file in several steps; SIGHUP during a watch event).
     if (this.reloading) return this.reloading;
-    return this.swap(this.source, async () => {
+    return this.swap(this.source, from.vet, async () => {
       const bytes = await this.readSource();
       if (from.onlyIfChanged && bytes && sha256Hex(bytes) === this.sha256) return "unchanged";
       return bytes;
     });
   }
 
-  private async reloadBytes(bytes: Uint8Array, save: boolean): Promise<boolean> {
+  private async reloadBytes(bytes: Uint8Array, save: boolean, vet: ReloadSource["vet"]): Promise<boolean> {
     if (this.kind !== "wasm") {
       this.lastError = "refused: a native plugin is loaded from its module, not from uploaded bytes";
       return false;
     }
     // Given bytes are never coalesced with a file reload: wait for it, then apply ours.
     while (this.reloading) await this.reloading.catch(() => false);
-    const ok = await this.swap("uploaded bytes", async () => bytes);
+    const ok = await this.swap("uploaded bytes", vet, async () => bytes);
     if (ok && save) {
       // Write then rename, so the file watcher never sees half a module; it then finds the running digest and skips.
       const tmp = `${this.source}.upload-${process.pid}`;
@@ -230,13 +238,18 @@ export class PluginSlot {
   }
 
   /** `next` yields the new build's bytes (null for a native plugin's module), or "unchanged" to keep the running one. */
-  private swap(origin: string, next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
+  private swap(origin: string, vet: ReloadSource["vet"], next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
     this.reloading = (async () => {
       try {
         const bytes = await next();
         if (bytes === "unchanged") return true;
         const factory = await this.build(bytes);
         const instance = await factory.instantiate(this.config, this.stateRef);
+        const refusal = vet?.(factory.hooks) ?? null;
+        if (refusal !== null) {
+          instance.dispose();
+          throw new Error(refusal);
+        }
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;
@@ -277,9 +290,15 @@ export class PluginSlot {
     }
     const state = this.state;
     state.reset();
+    state.hook = hook;
+    state.message = msg;
     let verdict: number;
     try {
       verdict = instance.call(hook, msg, state);
+      // Changes only apply on Continue; then the final topic + payload must still fit one packet.
+      if ((state.topic !== null || state.payload !== null) && verdictKind(verdict) === Verdict.Continue) {
+        checkFinalMessage(this.name, this.services.output, hook, msg, state);
+      }
     } catch (err) {
       this.fail(hook, err);
       return this.failureVerdict(hook);
@@ -309,6 +328,8 @@ export class PluginSlot {
     if (!instance) return [];
     const state = this.state;
     state.reset();
+    state.hook = "tick";
+    state.message = null;
     try {
       instance.tick(nowMs, state);
     } catch (err) {
@@ -402,6 +423,20 @@ export class PluginSlot {
     this.instance?.dispose();
     this.instance = null;
   }
+}
+
+/** The plugin's per-call host-call caps; a bad value refuses the plugin naming the key. */
+function hostCallLimits(spec: PluginSpec): HostCallLimits {
+  const limits = { ...DEFAULT_HOST_CALL_LIMITS };
+  for (const key of Object.keys(DEFAULT_HOST_CALL_LIMITS) as (keyof HostCallLimits)[]) {
+    const value = spec.limits?.[key];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value < 0) {
+      throw new PluginError(spec.name, `refused: limits.${key} must be a non-negative integer, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
 }
 
 export { describeTrap };

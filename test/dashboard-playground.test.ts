@@ -20,8 +20,8 @@ const FILTER_CONFIG = { action: "drop", onMissing: "drop", onInvalid: "drop", ru
 
 type BrowserResult = HarnessResult & { fuel: number | null };
 
-async function harnessRun(wasmFile: string, config: Record<string, unknown>, messages: HarnessMessage[]): Promise<{ results: HarnessResult[]; fuel: number[] }> {
-  const harness = await createHarness({ name: "plugin", wasm: wasmFile, config, onError: "fail-closed", limits: { fuel: FUEL } });
+async function harnessRun(wasmFile: string, config: Record<string, unknown>, messages: HarnessMessage[], fuel = FUEL): Promise<{ results: HarnessResult[]; fuel: number[] }> {
+  const harness = await createHarness({ name: "plugin", wasm: wasmFile, config, onError: "fail-closed", limits: { fuel } });
   try {
     const results: HarnessResult[] = [];
     const fuel: number[] = [];
@@ -35,9 +35,9 @@ async function harnessRun(wasmFile: string, config: Record<string, unknown>, mes
   }
 }
 
-async function runInPage(page: Page, config: Record<string, unknown> | null, messages: HarnessMessage[]): Promise<BrowserResult[]> {
+async function runInPage(page: Page, config: Record<string, unknown> | null, messages: HarnessMessage[], fuel = FUEL): Promise<BrowserResult[]> {
   if (config) await page.$eval("#pg-config", (el, v) => ((el as HTMLTextAreaElement).value = v), JSON.stringify(config));
-  await page.$eval("#pg-fuel", (el, v) => ((el as HTMLInputElement).value = v), String(FUEL));
+  await page.$eval("#pg-fuel", (el, v) => ((el as HTMLInputElement).value = v), String(fuel));
   await page.$eval("#pg-messages", (el, v) => ((el as HTMLTextAreaElement).value = v), messages.map((m) => JSON.stringify(m)).join("\n"));
   await page.$eval("#pg-json", (el) => (el.textContent = ""));
   await page.click("#pg-run");
@@ -140,20 +140,28 @@ describe("dashboard playground", { skip: CHROMIUM ? false : "chromium is not ins
         { hook: "connect", username: "mallory", password: "x", clientId: "mallory-1" },
         { hook: "connect", clientId: "anonymous" },
       ];
-      const inBrowser = await runInPage(page, config as unknown as Record<string, unknown>, messages);
-      const inNode = await harnessRun(wasm("auth"), config as unknown as Record<string, unknown>, messages);
+      // auth does the same PBKDF2 work for every user (the largest iteration count configured, 10000 here): give it the fuel.
+      const AUTH_FUEL = 1_000_000_000;
+      const inBrowser = await runInPage(page, config as unknown as Record<string, unknown>, messages, AUTH_FUEL);
+      const inNode = await harnessRun(wasm("auth"), config as unknown as Record<string, unknown>, messages, AUTH_FUEL);
       assert.deepEqual(withoutFuel(inBrowser), inNode.results);
       assert.equal(inBrowser[0]!.verdict, "continue", "alice's password checks out in the browser's PBKDF2");
       assert.equal(inBrowser[1]!.returnCode, 4);
       assert.equal(inBrowser[2]!.returnCode, 2, "the client id must fit clientIdPattern");
-      // alice's real hash has 10000 iterations: PBKDF2's fuel charge exceeds the budget in both, a fuel trap.
-      assert.equal(inBrowser[3]!.trap, "fuel");
+      assert.equal(inBrowser[5]!.returnCode, 5, "anonymous clients are refused as not authorized");
       assert.deepEqual(
         inBrowser.map((r) => r.fuel),
-        // After a trap the harness reads the fresh instance's counter, which says nothing: compare the others.
-        inNode.fuel.map((f, i) => (inNode.results[i]!.trap ? null : f)),
+        inNode.fuel,
         "host crypto charges fuel the same in both",
       );
+
+      // Too little fuel: every call traps; the failure policy answers, and after five traps the breaker
+      // opens and answers without calling — in the page as in the harness.
+      const starved = await runInPage(page, null, messages, 20_000_000);
+      const starvedNode = await harnessRun(wasm("auth"), config as unknown as Record<string, unknown>, messages, 20_000_000);
+      assert.deepEqual(withoutFuel(starved), starvedNode.results);
+      assert.deepEqual(starved.map((r) => r.trap ?? null), ["fuel", "fuel", "fuel", "fuel", "fuel", null]);
+      assert.ok(starved.every((r) => r.returnCode === 3), "fail-closed refuses a connect as server unavailable");
       assert.deepEqual(errors, []);
     } finally {
       await page.close();

@@ -71,3 +71,18 @@ export async function show(page: Page, id: string): Promise<void> {
   await page.evaluate((h) => (location.hash = h), `#${id}`);
   await page.waitForFunction((h) => document.querySelector(`nav a[data-page="${h}"]`)?.classList.contains("active") === true, {}, id);
 }
+
+/** Click the first table row under `container` whose text contains `text` (found afresh: lists re-render). */
+export async function clickRow(page: Page, container: string, text: string, timeoutMs = 20_000): Promise<void> {
+  await page.waitForFunction(
+    (sel, t) => {
+      const row = [...document.querySelectorAll(`${sel} tbody tr`)].find((r) => (r.textContent ?? "").includes(t));
+      if (!row) return false;
+      (row as HTMLElement).click();
+      return true;
+    },
+    { timeout: timeoutMs },
+    container,
+    text,
+  );
+}

@@ -8,21 +8,14 @@ import { createHash } from "node:crypto";
 import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Browser, ElementHandle } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
 import { parseRawConfig, resolveConfig } from "../broker/config.js";
 import { createBrokerLogger } from "../broker/ops/logging.js";
 import { startBroker, type RunningBroker } from "../broker/server.js";
-import { CHROMIUM, launchBrowser, nullStream, openPage, show, signIn, waitForText } from "./dashboard-support.js";
+import { CHROMIUM, clickRow, launchBrowser, nullStream, openPage, show, signIn, waitForText } from "./dashboard-support.js";
 import { collect, connect, end, settle, subscribe, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "views-token-0123456789";
-
-async function clickRowWith(rows: ElementHandle[], text: string): Promise<void> {
-  for (const row of rows) {
-    if ((await row.evaluate((r) => r.textContent ?? "")).includes(text)) return row.click();
-  }
-  throw new Error(`no row contains ${text}`);
-}
 
 describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installed", timeout: 240_000 }, () => {
   let broker: RunningBroker;
@@ -89,7 +82,7 @@ describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installe
       await page.$eval("#retained-filter", (el) => ((el as HTMLInputElement).value = "dash/#"));
       await page.click("#main form.toolbar button[type=submit]");
       await waitForText(page, "#retained-list", (t) => t.includes("dash/retained/1"));
-      await clickRowWith(await page.$$("#retained-list tbody tr"), "dash/retained/1");
+      await clickRow(page, "#retained-list", "dash/retained/1");
       await waitForText(page, "#retained-view pre.payload", (t) => t.includes('"b": "two"'));
       await page.click("#retained-view button.mode-hex");
       await waitForText(page, "#retained-view pre.payload", (t) => t.startsWith("00000000  7b 22 61 22"));

@@ -12,10 +12,10 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, ASCONFIG, compilePlugin } from "./asc.js";
 
-export const PLUGINS_DIR = resolve(ROOT, "plugins-as");
-export const OUT_DIR = resolve(ROOT, "dist/plugins");
+const PLUGINS_DIR = resolve(ROOT, "plugins-as");
+const OUT_DIR = resolve(ROOT, "dist/plugins");
 
-export function listPlugins(): string[] {
+function listPlugins(): string[] {
   return readdirSync(PLUGINS_DIR, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(PLUGINS_DIR, d.name, "plugin.ts")))
     .map((d) => d.name)
@@ -36,7 +36,7 @@ export function wasmPath(name: string): string {
   return join(OUT_DIR, `${name}.wasm`);
 }
 
-export async function buildPlugins(names: string[], force = false, log: (line: string) => void = console.log): Promise<boolean> {
+async function buildPlugins(names: string[], force = false, log: (line: string) => void = console.log): Promise<boolean> {
   const shared = Math.max(newestSource(join(PLUGINS_DIR, "sdk")), statSync(ASCONFIG).mtimeMs);
   let ok = true;
   for (const name of names) {

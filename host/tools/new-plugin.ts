@@ -45,7 +45,7 @@ export function invalidPluginName(name: string): string | null {
 }
 
 /** Write the plugin's files; returns their paths relative to the repository root. */
-export function scaffoldPlugin(name: string): string[] {
+function scaffoldPlugin(name: string): string[] {
   const problem = invalidPluginName(name);
   if (problem) throw new Error(problem);
   const dir = join(ROOT, "plugins-as", name);

@@ -71,6 +71,11 @@ function assets(): Map<string, Asset> {
   return map;
 }
 
+/** The paths served without the token (the admin guard's `isPublic`): the page's own files, no broker data. */
+export function isDashboardAsset(pathname: string): boolean {
+  return pathname === "/" || pathname === "/index.html" || /^\/assets\/[\w.-]+$/.test(pathname);
+}
+
 export async function dashboardAssetsRoute(r: AdminRequest): Promise<boolean> {
   const { segs } = r;
   let name: string | undefined;

@@ -27,6 +27,8 @@ export const OPTIONS: BuildOptions = {
   chunkNames: "chunk-[hash]",
   // The playground runs host/ modules written for Node's Buffer; this gives them the `buffer` package's.
   inject: [`${WEB}buffer-shim.ts`],
+  // host/output-rules.ts takes isUtf8 from node:buffer; the page gets an equivalent.
+  alias: { "node:buffer": `${WEB}node-buffer-shim.ts` },
   logLevel: "warning",
 };
 

@@ -14,7 +14,7 @@ import type { LogRing } from "./log-ring.js";
 import type { PluginSetup } from "./routes.js";
 import { Sampler } from "./sampler.js";
 
-export { dashboardAssetsRoute } from "./assets.js";
+export { dashboardAssetsRoute, isDashboardAsset } from "./assets.js";
 export { dashboardApiRoute } from "./routes.js";
 
 export interface DashboardSources {
