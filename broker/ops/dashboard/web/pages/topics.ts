@@ -28,8 +28,11 @@ export const topicsPage: Page = {
     const subFilter = h("input", { type: "search", id: "sub-filter", placeholder: "part of a subscription filter" });
     const subs = h("div", { id: "sub-list" });
     let messages: Retained[] = [];
+    let shown: Retained | undefined;
+    let loads = 0;
 
     const show = (m: Retained | undefined) => {
+      shown = m;
       if (!m) return fill(view, h("p", { class: "muted" }, "Select a retained message."));
       fill(
         view,
@@ -53,8 +56,11 @@ export const topicsPage: Page = {
     };
 
     const load = async () => {
+      const mine = ++loads;
       try {
         const r = await get<{ messages: Retained[]; truncated: boolean }>(`/dashboard/api/retained?filter=${encodeURIComponent(filter.value || "#")}&limit=500`);
+        // An older answer arriving after a newer request is stale.
+        if (mine !== loads) return;
         messages = r.messages.sort((a, b) => a.topic.localeCompare(b.topic));
         fill(
           list,
@@ -65,7 +71,9 @@ export const topicsPage: Page = {
             { onRow: (i) => show(messages[i]) },
           ),
         );
-        show(undefined);
+        // Keep the message on display while it is still there unchanged.
+        const same = shown && messages.find((m) => m.topic === shown!.topic && m.payload === shown!.payload);
+        if (!same) show(undefined);
       } catch (err) {
         toast((err as Error).message, "error");
       }
