@@ -4,12 +4,10 @@
  * as it does there — over messages written as `npm run harness` reads them.
  */
 import type { FailurePolicy } from "../../../../../host/call-outcome.js";
-import { parseMessages } from "../../../../../host/harness-core.js";
-import { createPlayground, type PlaygroundResult } from "../../../../../host/playground.js";
 import { get, request } from "../api.js";
-import { BROWSER_CRYPTO } from "../crypto.js";
 import { fill, fmtNumber, h, table, toast } from "../dom.js";
 import type { Page } from "../live.js";
+import type { PlaygroundResult } from "./playground-engine.js";
 import type { PluginInfo } from "./plugins.js";
 
 interface Build {
@@ -104,6 +102,7 @@ export const playgroundPage: Page = {
       run.disabled = true;
       status.textContent = "Running…";
       try {
+        const { BROWSER_CRYPTO, createPlayground, parseMessages } = await import("./playground-engine.js");
         let cfg: Record<string, unknown>;
         try {
           cfg = config.value.trim() ? (JSON.parse(config.value) as Record<string, unknown>) : {};
