@@ -139,6 +139,13 @@ describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installe
       await waitForText(page, "#toasts", (t) => t.includes("new build applied"));
       assert.equal(broker.chain.slot("filter")!.stats.reloads, reloadsBefore + 1);
       assert.equal(broker.chain.slot("filter")!.sha256, good);
+
+      // Reload from disk: the saved upload is what the file now holds.
+      const reloads = broker.chain.slot("filter")!.stats.reloads;
+      await page.waitForSelector(`${section} button.reload`);
+      await page.click(`${section} button.reload`);
+      await waitForText(page, "#toasts", (t) => t.includes("filter: reloaded"));
+      assert.equal(broker.chain.slot("filter")!.stats.reloads, reloads + 1);
     } finally {
       await page.close();
     }

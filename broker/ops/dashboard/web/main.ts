@@ -4,7 +4,7 @@
  */
 import "uplot/dist/uPlot.min.css";
 import "./app.css";
-import { get, onUnauthorized, request, setToken } from "./api.js";
+import { onUnauthorized, request, setToken } from "./api.js";
 import { fill, h } from "./dom.js";
 import { LiveHub, type Page } from "./live.js";
 import { clientsPage } from "./pages/clients.js";
@@ -97,5 +97,4 @@ async function boot(): Promise<void> {
 
 onUnauthorized(() => showLogin("The broker no longer accepts this token."));
 window.addEventListener("hashchange", render);
-void get;
 void boot();

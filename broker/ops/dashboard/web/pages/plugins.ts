@@ -87,10 +87,10 @@ export const pluginsPage: Page = {
 
     const act = async (name: string, action: "enable" | "disable" | "reload") => {
       try {
-        const r = await post<{ ok?: boolean; error?: string }>(`/plugins/${encodeURIComponent(name)}/${action}`);
+        await post<{ ok?: boolean }>(`/plugins/${encodeURIComponent(name)}/${action}`);
         toast(`${name}: ${action}${action === "reload" ? "ed" : "d"}`);
-        void r;
       } catch (err) {
+        // A refused reload (422) or disable (409) carries the broker's reason.
         toast(`${name}: ${(err as Error).message}`, "error");
       }
       await refresh();
