@@ -9,6 +9,8 @@ Usage:
   wasmq [options]                 start the broker
   wasmq admin COMMAND [options]   control a running broker (plugins, reload, enable, disable, clients, kick);
                                   "wasmq admin --help" lists them
+  wasmq plugin COMMAND [options]  plugin tooling: keygen, sign, verify, inspect, new, build;
+                                  "wasmq plugin --help" lists them
 
 Options:
   -c, --config FILE        JSON config file (default: ${DEFAULT_CONFIG_FILE})
@@ -49,8 +51,21 @@ async function admin(argv: string[]): Promise<void> {
   }
 }
 
+// Plugin tooling (keys, signing, inspect, projects) lives in host/tools; it needs no broker.
+async function plugin(argv: string[]): Promise<void> {
+  const { PluginCliError, runPluginCli } = await import("../host/tools/plugin-cli.js");
+  try {
+    process.stdout.write(`${await runPluginCli(argv)}\n`);
+  } catch (err) {
+    if (!(err instanceof PluginCliError)) throw err;
+    process.stderr.write(`wasmq plugin: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === "admin") return admin(argv.slice(1));
+  if (argv[0] === "plugin") return plugin(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { publicKeyProblem } from "../host/signing.js";
 import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
 import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
@@ -44,6 +45,7 @@ const pluginSchema = z
     breaker: breakerSchema.optional(),
     enabled: z.boolean().optional(),
     watch: z.boolean().optional(),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "64 hex digits (the .wasm file's SHA-256)").optional(),
   })
   .strict();
 
@@ -111,6 +113,7 @@ const configSchema = z
       .optional(),
     mqtt5: mqtt5Schema.optional(),
     plugins: z.array(pluginSchema).optional(),
+    trust: z.object({ keys: z.array(z.string().min(1)).optional(), require: z.boolean().optional() }).strict().optional(),
   })
   .strict();
 
@@ -126,6 +129,8 @@ export interface PluginConfig {
   breaker: { failures: number; windowMs: number; cooldownMs: number };
   enabled: boolean;
   watch: boolean;
+  /** Pinned SHA-256 of the .wasm file (lowercase hex). */
+  sha256?: string;
 }
 
 /** PEM files for the admin listener's HTTPS (paths resolved). */
@@ -179,6 +184,8 @@ export interface BrokerConfig {
   /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
   mqtt5: Mqtt5Config;
   plugins: PluginConfig[];
+  /** Plugin signature policy: Ed25519 public key files (absolute paths) and whether a signature is required. */
+  trust: { keys: string[]; require: boolean };
 }
 
 /**
@@ -297,6 +304,10 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     }
     const wasm = p.wasm !== undefined ? resolvePath(base, p.wasm) : undefined;
     const native = p.native !== undefined ? resolvePath(base, p.native) : undefined;
+    // A pin is checked where a Wasm build's bytes are admitted; a native module is never read as bytes.
+    if (native !== undefined && p.sha256 !== undefined) {
+      throw new ConfigError(`invalid config in ${source}: key "${key}.sha256" (${p.name}): a pin applies to "wasm" plugins only`);
+    }
     const path = (wasm ?? native)!;
     mustExist(path, `${key}.${wasm ? "wasm" : "native"}`, source);
     return {
@@ -309,6 +320,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       breaker: { ...DEFAULT_BREAKER, ...p.breaker },
       enabled: p.enabled ?? true,
       watch: p.watch ?? true,
+      ...(p.sha256 !== undefined ? { sha256: p.sha256.toLowerCase() } : {}),
     };
   });
   const names = new Set<string>();
@@ -334,6 +346,14 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       `invalid config in ${source}: key "metrics.token": required when "metrics.host" is ${metrics.host} (not loopback); give a token of at least 16 characters`,
     );
   }
+  const trust = resolveTrust(raw.trust, base, source);
+  // A native plugin is code on disk that cannot carry a signature: "require" would be a promise the broker cannot keep.
+  const nativeIndex = plugins.findIndex((p) => p.native !== undefined);
+  if (trust.require && nativeIndex >= 0) {
+    throw new ConfigError(
+      `invalid config in ${source}: key "plugins.${nativeIndex}.native" (${plugins[nativeIndex]!.name}): native plugins cannot be signed, and trust.require is on (use the plugin's Wasm build)`,
+    );
+  }
   if (metrics) metrics.tls = resolveAdminTls(metricsRaw?.tls, metrics.host, base, source);
   const limits = raw.limits ?? {};
   return {
@@ -352,7 +372,19 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     mqtt5: resolveMqtt5(raw.mqtt5),
     plugins,
+    trust,
   };
+}
+
+function resolveTrust(raw: RawConfig["trust"], base: string, source: string): BrokerConfig["trust"] {
+  const keys = (raw?.keys ?? []).map((k, i) => {
+    const path = resolvePath(base, k);
+    const problem = publicKeyProblem(path);
+    if (problem) throw new ConfigError(`invalid config in ${source}: key "trust.keys.${i}": ${problem}`);
+    return path;
+  });
+  if (raw?.require && keys.length === 0) throw new ConfigError(`invalid config in ${source}: key "trust.keys": "require" is on, so list at least one public key`);
+  return { keys, require: raw?.require ?? false };
 }
 
 /**

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { PluginChain, PluginError, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
+import { PluginChain, PluginError, readPublicKey, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
@@ -76,6 +76,7 @@ function pluginSpecs(config: BrokerConfig): PluginSpec[] {
     limits: p.limits,
     breaker: p.breaker,
     enabled: p.enabled,
+    ...(p.sha256 ? { sha256: p.sha256 } : {}),
   }));
 }
 
@@ -125,6 +126,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       kv: persistence.kv,
       publish: publishInjected,
       meterFuel: opts.meterFuel ?? true,
+      trust: { keys: config.trust.keys.map((k) => readPublicKey(k)), require: config.trust.require },
       vetReload: (slot, hooks) => authRemovalRefusal(config, chain, slot, hooks, "reload"),
       // What plugins hand back is held to the limits clients are held to.
       output: {

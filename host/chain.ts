@@ -9,6 +9,7 @@ import { PluginError } from "./instance.js";
 import type { OutputRules } from "./output-rules.js";
 import { PluginSlot, type BuildCheck, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
+import type { TrustPolicy } from "./signing.js";
 
 export interface ChainOptions {
   kv: KvStore;
@@ -18,6 +19,8 @@ export interface ChainOptions {
   meterFuel?: boolean;
   /** What plugins get from now(); the harness controls it, the broker uses Date.now. */
   clock?: () => number;
+  /** Signature policy for every Wasm plugin (see host/signing.ts). */
+  trust?: TrustPolicy;
   /**
    * Asked before a reloaded build replaces the running one (admin API, SIGHUP,
    * file watch alike): a reason refuses the swap and the old build keeps
@@ -65,7 +68,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output));
+    this.slots = specs.map((spec) => new PluginSlot(opts.trust && !spec.trust ? { ...spec, trust: opts.trust } : spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */

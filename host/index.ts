@@ -9,3 +9,5 @@ export { MemoryKvStore, KvLimitError, DEFAULT_KV_LIMITS, type KvStore, type KvLi
 export { classifyTrap, type TrapKind } from "./wasm-plugin.js";
 export { DEFAULT_HOST_CALL_LIMITS, FUEL_PER_BYTE, HOST_CALL_FUEL, MAX_LOG_LINE_BYTES, type HostCallLimits } from "./host-calls.js";
 export { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
+export { readPublicKey, SignatureError, type TrustPolicy, type TrustStatus, type PublicKeyEntry } from "./signing.js";
+export { readManifest, type PluginManifest } from "./manifest.js";

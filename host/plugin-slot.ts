@@ -8,6 +8,8 @@ import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import { NativePluginFactory } from "./native-plugin.js";
 import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
+import { admitBuild, type Admission } from "./admission.js";
+import type { TrustPolicy } from "./signing.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
 import { NODE_WASM_ENV } from "./wasm-node.js";
 import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
@@ -25,6 +27,10 @@ export interface PluginSpec {
   limits?: { fuel?: number | null; memoryPages?: number } & Partial<HostCallLimits>;
   breaker?: Partial<BreakerOptions>;
   enabled?: boolean;
+  /** Pin: refuse any build whose sha256 (of the whole .wasm file, hex) differs. */
+  sha256?: string;
+  /** Signature policy (the chain passes its own when the spec has none). */
+  trust?: TrustPolicy;
 }
 
 /** Where a reload takes the new build from. */
@@ -44,6 +50,8 @@ export interface BuildCheck {
   sha256: string;
   size: number;
   hooks: HookName[];
+  signature: Admission["trust"];
+  manifest: { name: string; version: string } | null;
 }
 
 export interface SlotListener {
@@ -101,6 +109,9 @@ export class PluginSlot {
   lastError: string | null = null;
   /** Digest of the running build's bytes (Wasm), null for native plugins. */
   sha256: string | null = null;
+  /** What the running build's signature and manifest said when it was admitted. */
+  admission: Admission | null = null;
+  private readonly admissions = new WeakMap<PluginFactory, Admission>();
   private factory: PluginFactory | null = null;
   private instance: PluginInstance | null = null;
   private readonly breaker: CircuitBreaker;
@@ -162,6 +173,7 @@ export class PluginSlot {
     const factory = await this.build(bytes);
     this.instance = await factory.instantiate(this.config, this.stateRef);
     this.factory = factory;
+    this.admission = this.admissions.get(factory) ?? null;
     this.sha256 = bytes && sha256Hex(bytes);
   }
 
@@ -181,10 +193,14 @@ export class PluginSlot {
     if (limits.fuel != null && !(Number.isInteger(limits.fuel) && limits.fuel > 0 && limits.fuel <= MAX_FUEL)) {
       throw new PluginError(this.name, `refused: limits.fuel must be an integer from 1 to ${MAX_FUEL}, got ${limits.fuel}`);
     }
-    return WasmPluginFactory.compile(bytes, this.services, {
+    // Pin, signature, manifest and config schema first: an untrusted build is never compiled.
+    const admission = admitBuild(this.name, bytes, { ...(this.spec.sha256 !== undefined ? { sha256: this.spec.sha256 } : {}), ...(this.spec.trust ? { trust: this.spec.trust } : {}), config: this.spec.config ?? {} });
+    const factory = await WasmPluginFactory.compile(bytes, this.services, {
       fuel: this.meterFuel ? (limits.fuel === undefined ? DEFAULT_FUEL : limits.fuel) : null,
       memoryPages: limits.memoryPages ?? DEFAULT_PAGES,
     }, NODE_WASM_ENV);
+    this.admissions.set(factory, admission);
+    return factory;
   }
 
   /**
@@ -196,7 +212,9 @@ export class PluginSlot {
     if (this.kind !== "wasm") throw new PluginError(this.name, "refused: a native plugin is loaded from its module, not from uploaded bytes");
     const factory = await this.build(bytes);
     (await factory.instantiate(this.config, () => new CallState())).dispose();
-    return { sha256: sha256Hex(bytes), size: bytes.length, hooks: [...factory.hooks] };
+    const admission = this.admissions.get(factory)!;
+    const manifest = admission.manifest && { name: admission.manifest.name, version: admission.manifest.version };
+    return { sha256: sha256Hex(bytes), size: bytes.length, hooks: [...factory.hooks], signature: admission.trust, manifest };
   }
 
   /**
@@ -253,6 +271,7 @@ export class PluginSlot {
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;
+        this.admission = this.admissions.get(factory) ?? null;
         this.sha256 = bytes ? sha256Hex(bytes) : null;
         this.breaker.reset();
         old?.dispose();
@@ -409,6 +428,8 @@ export class PluginSlot {
       kind: this.kind,
       source: this.source,
       sha256: this.sha256,
+      signature: this.admission?.trust ?? null,
+      manifest: this.admission?.manifest ? { name: this.admission.manifest.name, version: this.admission.manifest.version } : null,
       enabled: this.enabled,
       ready: this.ready,
       hooks: [...this.hooks],

@@ -59,7 +59,13 @@ async function installPacked(): Promise<string> {
       dependencies: pkg.dependencies,
     },
   };
-  for (const [path, entry] of Object.entries(lock.packages)) if (path !== "" && !entry.dev && !entry.link) packages[path] = entry;
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    if (path === "" || entry.dev || entry.link) continue;
+    // With omit-lockfile-registry-resolved the lock has no tarball URLs, and npm would ask the registry for
+    // metadata to find them: give the registry URL so the tarball comes from the cache by its integrity.
+    const name = (entry.name as string | undefined) ?? path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length);
+    packages[path] = { resolved: `https://registry.npmjs.org/${name}/-/${name.split("/").pop()}-${entry.version as string}.tgz`, ...entry };
+  }
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module", dependencies: { wasmq: spec } }));
   writeFileSync(join(app, "package-lock.json"), JSON.stringify({ name: "app", lockfileVersion: 3, requires: true, packages }));
   await run("npm", ["ci", "--offline", "--no-audit", "--no-fund", "--ignore-scripts"], { cwd: app });

@@ -167,6 +167,18 @@ interface PluginView {
   hooks: string[];
   lastError: string | null;
   stats: { calls: Record<string, number>; traps: Record<string, number>; reloads: number };
+  signature?: SignatureView | null;
+}
+/** What the broker's trust check said of a Wasm build (host/signing.ts TrustStatus). */
+interface SignatureView {
+  signature: string;
+  keyId: string | null;
+  trusted: boolean;
+}
+function signatureText(s: SignatureView | null | undefined): string {
+  if (!s) return "-";
+  if (s.signature !== "valid") return s.signature;
+  return `${s.trusted ? "trusted" : "untrusted"} ${s.keyId}`;
 }
 interface ClientView {
   id: string;
@@ -184,6 +196,7 @@ interface UploadView {
   sha256: string;
   size: number;
   hooks: string[];
+  signature?: SignatureView;
   applied: boolean;
   saved: boolean;
   warning?: string;
@@ -205,7 +218,7 @@ async function upload(values: Parameters<typeof target>[0] & { json?: boolean; "
   const q = query.size > 0 ? `?${query}` : "";
   const body = (await call(target(values), "POST", `/plugins/${encodeURIComponent(name)}/upload${q}`, bytes)) as UploadView;
   if (values.json) return JSON.stringify(body, null, 2);
-  const what = `${body.size} bytes, sha256 ${body.sha256}, hooks ${body.hooks.join(",") || "-"}`;
+  const what = `${body.size} bytes, sha256 ${body.sha256}, hooks ${body.hooks.join(",") || "-"}, signature ${signatureText(body.signature)}`;
   if (!body.applied) return `plugin ${body.plugin}: the build is acceptable (${what}); not applied`;
   return `plugin ${body.plugin} now runs the uploaded build (${what})${body.saved ? "" : `; not saved${body.warning ? `: ${body.warning}` : ""}`}`;
 }
@@ -255,7 +268,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
       if (values.json) return json(body);
       if (body.plugins.length === 0) return "no plugins configured";
       return table(
-        ["NAME", "KIND", "ENABLED", "READY", "BREAKER", "HOOKS", "CALLS", "TRAPS", "RELOADS", "LAST ERROR"],
+        ["NAME", "KIND", "ENABLED", "READY", "BREAKER", "HOOKS", "SIGNATURE", "CALLS", "TRAPS", "RELOADS", "LAST ERROR"],
         body.plugins.map((p) => [
           p.name,
           p.kind,
@@ -263,6 +276,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
           p.ready ? "yes" : "no",
           p.breaker,
           p.hooks.join(",") || "-",
+          signatureText(p.signature),
           String(sum(p.stats.calls)),
           String(sum(p.stats.traps)),
           String(p.stats.reloads),

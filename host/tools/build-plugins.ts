@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Build AssemblyScript plugins: every `plugins-as/<name>/plugin.ts` becomes
- * `dist/plugins/<name>.wasm`. Up-to-date builds are skipped.
+ * `dist/plugins/<name>.wasm`, with `plugins-as/<name>/manifest.json` embedded as its
+ * `wasmq.manifest` section. Up-to-date builds are skipped.
  *
  *   npm run build:plugins               build all
  *   npm run build:plugins -- acl        build one (or several)
@@ -11,11 +12,12 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, ASCONFIG, compilePlugin } from "./asc.js";
+import { embedManifestFile, MANIFEST_FILE } from "./embed-manifest.js";
 
 const PLUGINS_DIR = resolve(ROOT, "plugins-as");
 const OUT_DIR = resolve(ROOT, "dist/plugins");
 
-function listPlugins(): string[] {
+export function listPlugins(): string[] {
   return readdirSync(PLUGINS_DIR, { withFileTypes: true })
     .filter((d) => d.isDirectory() && existsSync(join(PLUGINS_DIR, d.name, "plugin.ts")))
     .map((d) => d.name)
@@ -27,7 +29,7 @@ function newestSource(dir: string): number {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith(".ts") && entry.name !== "native.ts") newest = Math.max(newest, statSync(path).mtimeMs);
+    else if ((entry.name.endsWith(".ts") && entry.name !== "native.ts") || entry.name === MANIFEST_FILE) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
@@ -49,7 +51,14 @@ async function buildPlugins(names: string[], force = false, log: (line: string) 
     const out = wasmPath(name);
     if (!force && existsSync(out) && statSync(out).mtimeMs >= Math.max(shared, newestSource(dir))) continue;
     const result = await compilePlugin(join(dir, "plugin.ts"), out);
+    // The manifest goes in after compiling and before any signing (a signature covers it).
     if (result.ok) {
+      const problem = embedManifestFile(out, join(dir, MANIFEST_FILE));
+      if (problem) {
+        log(`✗ ${name}: ${problem}`);
+        ok = false;
+        continue;
+      }
       log(`✓ ${name} → ${out.slice(ROOT.length + 1)} (${statSync(out).size} bytes)`);
     } else {
       log(`✗ ${name}:\n${result.output}`);

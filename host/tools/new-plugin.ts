@@ -5,7 +5,7 @@
  *   npm run plugin:new -- NAME
  *
  * creates plugins-as/NAME/{plugin.ts, native.ts, config.example.json,
- * messages.jsonl, README.md} and test/plugin-NAME.test.ts (where `npm test`
+ * messages.jsonl, README.md, manifest.json} and test/plugin-NAME.test.ts (where `npm test`
  * finds it) from the templates in host/tools/templates/.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +24,7 @@ function outputs(name: string): { template: string; path: string }[] {
     { template: "config.example.json.tmpl", path: join(dir, "config.example.json") },
     { template: "messages.jsonl.tmpl", path: join(dir, "messages.jsonl") },
     { template: "README.md.tmpl", path: join(dir, "README.md") },
+    { template: "manifest.json.tmpl", path: join(dir, "manifest.json") },
     { template: "test.ts.tmpl", path: join("test", `plugin-${name}.test.ts`) },
   ];
 }
