@@ -2,7 +2,7 @@ import { Aedes, type Client } from "aedes";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { PluginChain, PluginError, readPublicKey, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
@@ -19,6 +19,8 @@ import { checkTlsMaterial } from "./net/tls-options.js";
 import { installMqtt5 } from "./protocol/mqtt5/index.js";
 import { installSharedSubscriptions } from "./protocol/shared-subscriptions.js";
 import { createMetrics } from "./ops/metrics.js";
+import { createDashboard, isDashboardAsset } from "./ops/dashboard/index.js";
+import { createBrokerLogger, logRingOf } from "./ops/logging.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
 import { BrokerStats } from "./ops/stats.js";
@@ -62,7 +64,7 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export function createLogger(config: BrokerConfig): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } });
+  return createBrokerLogger(config.log.level);
 }
 
 function pluginSpecs(config: BrokerConfig): PluginSpec[] {
@@ -287,6 +289,20 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         aedesVersion: (aedes as unknown as { version: string }).version,
         timingSampleEvery: config.metrics.timingSampleEvery,
       });
+      const wsListener = listeners.find((l) => l.kind === "ws");
+      const dashboard = createDashboard({
+        aedes,
+        chain,
+        stats,
+        tracker,
+        store: figures,
+        persistence,
+        metrics,
+        logs: logRingOf(logger),
+        ws: wsListener && config.ws ? { port: wsListener.address.port, path: config.ws.path } : null,
+        pluginSetups: Object.fromEntries(config.plugins.map((p) => [p.name, { config: p.config, fuel: p.limits.fuel, onError: p.onError }])),
+      });
+      cleanups.push(() => dashboard.stop());
       admin = await startAdminServer(
         {
           host: config.metrics.host,
@@ -294,6 +310,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           ...(config.metrics.token ? { token: config.metrics.token } : {}),
           allowedHosts: config.metrics.allowedHosts,
           tls: config.metrics.tls,
+          isPublic: isDashboardAsset,
         },
         {
           aedes,
@@ -303,6 +320,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           startedAt: stats.startedAt,
           logger,
           chainChanged: ensureTicker,
+          dashboard,
           queues: (client: Client) => ({ ...guards.outbound(client), stored: client.clean ? 0 : store.queuedCount(client.id) }),
           disableRefusal: (slot: PluginSlot) => authRemovalRefusal(config, chain, slot, new Set(), "disable"),
         },

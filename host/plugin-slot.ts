@@ -11,8 +11,10 @@ import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 import { admitBuild, type Admission } from "./admission.js";
 import type { TrustPolicy } from "./signing.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
+import { NODE_WASM_ENV } from "./wasm-node.js";
+import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
 
-export type FailurePolicy = "fail-open" | "fail-closed";
+export type { FailurePolicy };
 
 export interface PluginSpec {
   name: string;
@@ -196,7 +198,7 @@ export class PluginSlot {
     const factory = await WasmPluginFactory.compile(bytes, this.services, {
       fuel: this.meterFuel ? (limits.fuel === undefined ? DEFAULT_FUEL : limits.fuel) : null,
       memoryPages: limits.memoryPages ?? DEFAULT_PAGES,
-    });
+    }, NODE_WASM_ENV);
     this.admissions.set(factory, admission);
     return factory;
   }
@@ -291,15 +293,7 @@ export class PluginSlot {
 
   /** The verdict this plugin's failure policy gives a message it could not judge. */
   failureVerdict(hook: HookName): number {
-    if (this.onError === "fail-open") return Verdict.Continue;
-    switch (hook) {
-      case "connect":
-        return Verdict.Deny | (ReturnCode.ServerUnavailable << 8);
-      case "subscribe":
-        return Verdict.Deny;
-      default:
-        return Verdict.Drop;
-    }
+    return failureVerdict(this.onError, hook);
   }
 
   /**
@@ -332,13 +326,9 @@ export class PluginSlot {
     const kind = verdictKind(verdict);
     if (kind === Verdict.Continue) {
       this.stats.verdicts.continue++;
-      if (state.modified) {
+      if (applyChanges(state, msg)) {
         this.stats.verdicts.modified++;
         out.modified = true;
-        if (state.topic !== null) msg.topic = state.topic;
-        if (state.payload !== null) msg.payload = state.payload;
-        if (state.qos >= 0) msg.qos = state.qos;
-        if (state.retain >= 0) msg.retain = state.retain === 1;
       }
       if (state.ttlSec >= 0) out.ttlSec = state.ttlSec;
     } else if (kind === Verdict.Drop) {
