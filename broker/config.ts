@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { bridgeSchema, resolveBridges, type BridgeConfig } from "./bridge/config.js";
 import { publicKeyProblem } from "../host/signing.js";
 import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
@@ -113,6 +114,7 @@ const configSchema = z
       .optional(),
     mqtt5: mqtt5Schema.optional(),
     plugins: z.array(pluginSchema).optional(),
+    bridges: z.array(bridgeSchema).optional(),
     trust: z.object({ keys: z.array(z.string().min(1)).optional(), require: z.boolean().optional() }).strict().optional(),
   })
   .strict();
@@ -184,6 +186,8 @@ export interface BrokerConfig {
   /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
   mqtt5: Mqtt5Config;
   plugins: PluginConfig[];
+  /** Store-and-forward bridges to upstream brokers (broker/bridge/). */
+  bridges: BridgeConfig[];
   /** Plugin signature policy: Ed25519 public key files (absolute paths) and whether a signature is required. */
   trust: { keys: string[]; require: boolean };
 }
@@ -372,6 +376,9 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     mqtt5: resolveMqtt5(raw.mqtt5),
     plugins,
+    bridges: resolveBridges(raw.bridges, base, (key, why) => {
+      throw new ConfigError(`invalid config in ${source}: key "${key}": ${why}`);
+    }),
     trust,
   };
 }

@@ -2,7 +2,7 @@ import { Aedes, type Client } from "aedes";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { pino, type Logger } from "pino";
+import type { Logger } from "pino";
 import { PluginChain, PluginError, readPublicKey, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
 import { applyPublishFields } from "./protocol/mqtt5/plugin-fields.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
@@ -20,12 +20,15 @@ import { checkTlsMaterial } from "./net/tls-options.js";
 import { installMqtt5 } from "./protocol/mqtt5/index.js";
 import { installSharedSubscriptions } from "./protocol/shared-subscriptions.js";
 import { createMetrics } from "./ops/metrics.js";
+import { createDashboard, isDashboardAsset } from "./ops/dashboard/index.js";
+import { createBrokerLogger, logRingOf } from "./ops/logging.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
 import { BrokerStats } from "./ops/stats.js";
 import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { batchWrites } from "./protocol/write-batching.js";
+import { installBridges } from "./bridge/index.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -62,7 +65,7 @@ const LOG_LEVELS = ["trace", "debug", "info", "warn", "error"] as const;
 export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 export function createLogger(config: BrokerConfig): Logger {
-  return pino({ level: config.log.level, base: { pid: process.pid } });
+  return createBrokerLogger(config.log.level);
 }
 
 function pluginSpecs(config: BrokerConfig): PluginSpec[] {
@@ -174,6 +177,10 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     const broker = aedes;
     cleanups.push(() => new Promise<void>((resolve) => broker.close(() => resolve())));
 
+    // Bridges wrap aedes.publish before the hooks take it, so a publisher's
+    // PUBACK/PUBREC also waits for each bridge's queue (broker/bridge/index.ts).
+    const bridges = installBridges(aedes, { bridges: config.bridges ?? [], chain, logger, ...(persistence.lmdb ? { lmdb: persistence.lmdb } : {}) });
+    cleanups.push(() => bridges.close());
     // Each layer wraps the aedes extension points the one before installed, so the
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
     const hooks = installHooks(aedes, {
@@ -182,6 +189,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       onDecision: (hook, clientId, verdict, plugin, topic) =>
         logger.debug({ hook, clientId, verdict: verdict === 1 ? "drop" : "deny", plugin, topic }, "plugin decision"),
     });
+    bridges.installForwardGuard();
     const observed = createObserver(aedes, stats, logger);
     const conformance = installConformance(aedes, {
       kv: persistence.kv,
@@ -262,6 +270,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     });
     if (config.plugins.some((p) => p.watch)) chain.watchFiles();
 
+    bridges.start();
+
     const figures = storeFigures(persistence);
     let sys: SysPublisher | null = null;
     if (config.sys) {
@@ -282,6 +292,20 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         aedesVersion: (aedes as unknown as { version: string }).version,
         timingSampleEvery: config.metrics.timingSampleEvery,
       });
+      const wsListener = listeners.find((l) => l.kind === "ws");
+      const dashboard = createDashboard({
+        aedes,
+        chain,
+        stats,
+        tracker,
+        store: figures,
+        persistence,
+        metrics,
+        logs: logRingOf(logger),
+        ws: wsListener && config.ws ? { port: wsListener.address.port, path: config.ws.path } : null,
+        pluginSetups: Object.fromEntries(config.plugins.map((p) => [p.name, { config: p.config, fuel: p.limits.fuel, onError: p.onError }])),
+      });
+      cleanups.push(() => dashboard.stop());
       admin = await startAdminServer(
         {
           host: config.metrics.host,
@@ -289,6 +313,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           ...(config.metrics.token ? { token: config.metrics.token } : {}),
           allowedHosts: config.metrics.allowedHosts,
           tls: config.metrics.tls,
+          isPublic: isDashboardAsset,
         },
         {
           aedes,
@@ -298,6 +323,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           startedAt: stats.startedAt,
           logger,
           chainChanged: ensureTicker,
+          dashboard,
           queues: (client: Client) => ({ ...guards.outbound(client), stored: client.clean ? 0 : store.queuedCount(client.id) }),
           disableRefusal: (slot: PluginSlot) => authRemovalRefusal(config, chain, slot, new Set(), "disable"),
         },

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { watch, type FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.js";
-import { isReasonCode, returnCodeFor } from "./reason-codes.js";
+import { refusalCodes } from "./v5-outcome.js";
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
@@ -119,15 +119,8 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       const kind = verdictKind(verdict);
       if (kind !== Verdict.Continue) {
         out.verdict = kind === Verdict.Drop ? Verdict.Drop : Verdict.Deny;
-        const code = verdictCode(verdict);
         // v1: the code is a 3.1.1 return code, as it always was. v2 may choose an MQTT 5 reason code (0x80+).
-        if (slot.abiVersion >= 2 && isReasonCode(code)) {
-          out.reasonCode = code;
-          out.returnCode = returnCodeFor(code);
-        } else {
-          out.returnCode = code;
-        }
-        if (slot.abiVersion >= 2) out.reasonString = slot.reasonString;
+        refusalCodes(out, verdict, slot.abiVersion, slot.reasonString);
         out.decidedBy = slot.name;
         break;
       }

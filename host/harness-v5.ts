@@ -1,6 +1,8 @@
 /**
  * The MQTT 5 side of the harness (ABI v2): the v5 fields a message file may
  * give, and how changed fields and extra publishes' properties are shown.
+ * No node: imports (the dashboard's playground runs it in a browser): bytes
+ * are converted and shown by the functions harness-core.ts passes in.
  */
 import { SubscriptionOption } from "./abi-v2.js";
 import { emptyV5, type MessageV5 } from "./message-v5.js";
@@ -29,7 +31,7 @@ export interface HarnessV5Fields {
 
 const V5_KEYS = ["userProperties", "contentType", "responseTopic", "correlationData", "payloadFormat", "messageExpiry", "sessionExpiry", "noLocal", "retainAsPublished", "retainHandling", "subscriptionIdentifier"] as const;
 
-export function harnessV5(m: HarnessV5Fields): MessageV5 | undefined {
+export function harnessV5(m: HarnessV5Fields, bytesOf: (value: string | { base64: string }) => Uint8Array): MessageV5 | undefined {
   const any = V5_KEYS.some((k) => m[k] !== undefined);
   if (!any && m.protocolVersion === undefined) return undefined;
   const v5 = emptyV5(m.protocolVersion ?? (any ? 5 : 4));
@@ -37,7 +39,7 @@ export function harnessV5(m: HarnessV5Fields): MessageV5 | undefined {
   if (m.contentType !== undefined) v5.contentType = m.contentType;
   if (m.responseTopic !== undefined) v5.responseTopic = m.responseTopic;
   if (m.correlationData !== undefined) {
-    v5.correlationData = typeof m.correlationData === "string" ? Buffer.from(m.correlationData, "utf8") : Buffer.from(m.correlationData.base64, "base64");
+    v5.correlationData = bytesOf(m.correlationData);
   }
   if (m.payloadFormat !== undefined) v5.payloadFormat = m.payloadFormat;
   if (m.messageExpiry !== undefined) v5.messageExpiry = m.messageExpiry;
@@ -48,29 +50,22 @@ export function harnessV5(m: HarnessV5Fields): MessageV5 | undefined {
   return v5;
 }
 
-function showData(d: Uint8Array | null): string | null {
-  if (d === null) return null;
-  const buf = Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-  const text = buf.toString("utf8");
-  return Buffer.from(text, "utf8").equals(buf) ? text : `base64:${buf.toString("base64")}`;
-}
-
-/** The publishable v5 fields, as the harness prints them. */
-export function v5Shown(v5: MessageV5): Record<string, unknown> {
+/** The publishable v5 fields, as the harness prints them (`show`: bytes as text, or base64 when they are not). */
+export function v5Shown(v5: MessageV5, show: (bytes: Uint8Array) => string): Record<string, unknown> {
   return {
     userProperties: v5.userProperties.map(([k, v]) => [k, v]),
     contentType: v5.contentType,
     responseTopic: v5.responseTopic,
-    correlationData: showData(v5.correlationData),
+    correlationData: v5.correlationData === null ? null : show(v5.correlationData),
     payloadFormat: v5.payloadFormat,
     messageExpiry: v5.messageExpiry,
   };
 }
 
 /** The v5 fields that differ after a call (null = removed). */
-export function v5Changes(before: MessageV5 | undefined, after: MessageV5): Record<string, unknown> {
-  const a = v5Shown(before ?? emptyV5());
-  const b = v5Shown(after);
+export function v5Changes(before: MessageV5 | undefined, after: MessageV5, show: (bytes: Uint8Array) => string): Record<string, unknown> {
+  const a = v5Shown(before ?? emptyV5(), show);
+  const b = v5Shown(after, show);
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(b)) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) out[k] = b[k];
   return out;

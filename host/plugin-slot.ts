@@ -1,9 +1,7 @@
 import { createHash } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { ABI_VERSION, ReturnCode, Verdict, verdictCode, verdictKind, type HookName } from "./abi.js";
-import { applyV5Changes } from "./message-v5.js";
-import { checkReasonCode } from "./reason-codes.js";
-import { checkFinalV5 } from "./v5-changes.js";
+import { ABI_VERSION, Verdict, verdictKind, type HookName } from "./abi.js";
+import { applyV5, checkV5Verdict } from "./v5-outcome.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
 import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
@@ -14,8 +12,10 @@ import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 import { admitBuild, type Admission } from "./admission.js";
 import type { TrustPolicy } from "./signing.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
+import { NODE_WASM_ENV } from "./wasm-node.js";
+import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
 
-export type FailurePolicy = "fail-open" | "fail-closed";
+export type { FailurePolicy };
 
 export interface PluginSpec {
   name: string;
@@ -209,7 +209,7 @@ export class PluginSlot {
     const factory = await WasmPluginFactory.compile(bytes, this.services, {
       fuel: this.meterFuel ? (limits.fuel === undefined ? DEFAULT_FUEL : limits.fuel) : null,
       memoryPages: limits.memoryPages ?? DEFAULT_PAGES,
-    });
+    }, NODE_WASM_ENV);
     this.admissions.set(factory, admission);
     return factory;
   }
@@ -304,15 +304,7 @@ export class PluginSlot {
 
   /** The verdict this plugin's failure policy gives a message it could not judge. */
   failureVerdict(hook: HookName): number {
-    if (this.onError === "fail-open") return Verdict.Continue;
-    switch (hook) {
-      case "connect":
-        return Verdict.Deny | (ReturnCode.ServerUnavailable << 8);
-      case "subscribe":
-        return Verdict.Deny;
-      default:
-        return Verdict.Drop;
-    }
+    return failureVerdict(this.onError, hook);
   }
 
   /**
@@ -337,11 +329,9 @@ export class PluginSlot {
       // Changes only apply on Continue; then the final topic + payload must still fit one packet.
       if (verdictKind(verdict) === Verdict.Continue) {
         if (state.topic !== null || state.payload !== null) checkFinalMessage(this.name, this.services.output, hook, msg, state);
-        v5Changed = checkFinalV5(this.name, this.services.output, hook, msg, state);
-      } else if (instance.abiVersion >= 2) {
-        // A v2 refusal's reason code goes on the wire: it must be one that packet can carry.
-        checkReasonCode(this.name, hook, verdictCode(verdict));
       }
+      // v2: property changes must fit one packet; a refusal's reason code must fit its packet.
+      v5Changed = checkV5Verdict(this.name, this.services.output, hook, msg, state, verdict, instance.abiVersion);
     } catch (err) {
       this.fail(hook, err);
       return this.failureVerdict(hook);
@@ -350,18 +340,13 @@ export class PluginSlot {
     const kind = verdictKind(verdict);
     if (kind === Verdict.Continue) {
       this.stats.verdicts.continue++;
-      if (state.modified) {
+      if (applyChanges(state, msg)) {
         this.stats.verdicts.modified++;
         out.modified = true;
-        if (state.topic !== null) msg.topic = state.topic;
-        if (state.payload !== null) msg.payload = state.payload;
-        if (state.qos >= 0) msg.qos = state.qos;
-        if (state.retain >= 0) msg.retain = state.retain === 1;
       }
       if (v5Changed) {
         if (!state.modified) this.stats.verdicts.modified++;
-        applyV5Changes(msg, state.v5!);
-        out.propertiesModified = true;
+        applyV5(msg, state, out);
       }
       if (state.ttlSec >= 0) out.ttlSec = state.ttlSec;
     } else if (kind === Verdict.Drop) {

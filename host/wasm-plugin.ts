@@ -1,5 +1,5 @@
+// No node: imports: this module also runs in the dashboard's playground (Node's parts come in a WasmHostEnv).
 import { instantiateSync } from "@assemblyscript/loader";
-import { createHash, createHmac, pbkdf2Sync } from "node:crypto";
 import {
   ABI_VERSION,
   CRYPTO_FUEL_PER_BLOCK,
@@ -21,7 +21,6 @@ import { HEADER_SIZE_V2, v5Imports, v5RecordBytes, writeV5Record } from "./v5-re
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
 export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
-import { instrumentFuelInChild } from "./fuel-offload.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import { FUEL_PER_BYTE, HostCalls, MAX_LOG_LINE_BYTES } from "./host-calls.js";
 import { KvLimitError } from "./kv.js";
@@ -30,6 +29,7 @@ import { decodeTopic } from "./output-rules.js";
 import { describeTrap, PluginAbortError, PluginMemoryError } from "./traps.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
 import { certFieldBytes, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
+import type { HostCrypto, WasmHostEnv } from "./wasm-env.js";
 
 export interface WasmLimits {
   /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
@@ -56,9 +56,10 @@ export class WasmPluginFactory implements PluginFactory {
     readonly hooks: ReadonlySet<HookName>,
     private readonly minPages: number,
     private readonly limits: WasmLimits,
+    private readonly crypto: HostCrypto,
   ) {}
 
-  static async compile(bytes: Uint8Array, services: PluginServices, limits: WasmLimits): Promise<WasmPluginFactory> {
+  static async compile(bytes: Uint8Array, services: PluginServices, limits: WasmLimits, env: WasmHostEnv): Promise<WasmPluginFactory> {
     const refuse = (why: string): never => {
       throw new PluginError(services.name, `refused: ${why}`);
     };
@@ -90,7 +91,7 @@ export class WasmPluginFactory implements PluginFactory {
     let binary = bytes;
     if (limits.fuel !== null) {
       try {
-        binary = (await instrumentFuelInChild(bytes)).binary;
+        binary = await env.instrument(bytes);
       } catch (err) {
         refuse(`fuel metering failed: ${(err as Error).message}`);
       }
@@ -113,11 +114,11 @@ export class WasmPluginFactory implements PluginFactory {
       hooks.add(hook);
     }
     if (hooks.size === 0) refuse(`it exports none of the hooks ${Object.values(HOOK_EXPORTS).join(", ")}`);
-    return new WasmPluginFactory(services, module, hooks, Math.max(minPages, 1), limits);
+    return new WasmPluginFactory(services, module, hooks, Math.max(minPages, 1), limits, env.crypto);
   }
 
   instantiate(config: Uint8Array, state: () => CallState): PluginInstance {
-    return new WasmPluginInstance(this.services, this.module, this.hooks, this.minPages, this.limits, config, state);
+    return new WasmPluginInstance(this.services, this.module, this.hooks, this.minPages, this.limits, config, state, this.crypto);
   }
 }
 
@@ -178,6 +179,7 @@ class WasmPluginInstance implements PluginInstance {
     private readonly limits: WasmLimits,
     config: Uint8Array,
     private readonly state: () => CallState,
+    private readonly crypto: HostCrypto,
   ) {
     this.memory = new WebAssembly.Memory({ initial: minPages, maximum: limits.memoryPages });
     this.buf = Buffer.from(this.memory.buffer);
@@ -354,7 +356,7 @@ class WasmPluginInstance implements PluginInstance {
   }
 
   private imports(): WebAssembly.Imports {
-    const { services, state } = this;
+    const { services, state, crypto } = this;
     const self = this;
     // Each import charges and checks through `calls` before it copies, allocates or queues anything.
     const calls = (): HostCalls => self.calls;
@@ -436,19 +438,19 @@ class WasmPluginInstance implements PluginInstance {
       sha256(dp, dl, op) {
         calls().charge("sha256");
         calls().take(sha256Blocks(dl) * CRYPTO_FUEL_PER_BLOCK);
-        self.bytes(op, 32).set(createHash("sha256").update(self.bytes(dp, dl)).digest());
+        self.bytes(op, 32).set(crypto.sha256(self.bytes(dp, dl)));
       },
       hmac_sha256(kp, kl, dp, dl, op) {
         calls().charge("hmac_sha256");
         calls().take(hmacBlocks(kl, dl) * CRYPTO_FUEL_PER_BLOCK);
-        self.bytes(op, 32).set(createHmac("sha256", self.bytes(kp, kl)).update(self.bytes(dp, dl)).digest());
+        self.bytes(op, 32).set(crypto.hmacSha256(self.bytes(kp, kl), self.bytes(dp, dl)));
       },
       pbkdf2_sha256(pp, pl, sp, sl, iterations, op, ol) {
         if (iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS || ol < 1 || ol > PBKDF2_MAX_KEY) return -1;
         calls().charge("pbkdf2_sha256");
         // Per 32-byte output block: the salt's HMAC, then two compressions per iteration.
         calls().take((hmacBlocks(pl, sl + 4) + Math.ceil(ol / 32) * 2 * iterations) * CRYPTO_FUEL_PER_BLOCK);
-        self.bytes(op, ol).set(pbkdf2Sync(self.bytes(pp, pl), self.bytes(sp, sl), iterations, ol, "sha256"));
+        self.bytes(op, ol).set(crypto.pbkdf2Sha256(self.bytes(pp, pl), self.bytes(sp, sl), iterations, ol));
         return 0;
       },
       client_cert(field, op, oc) {

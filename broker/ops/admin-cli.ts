@@ -21,6 +21,7 @@ Usage:
   wasmq admin disable NAME            disable a plugin (it is skipped until enabled again)
   wasmq admin clients                 list connected clients
   wasmq admin kick ID                 disconnect a client (its will is discarded; --will publishes it)
+  wasmq admin bridges                 list bridges: connection, queue depth and age, forwarded/received/dropped/resent
 
 Options:
       --url URL        admin API address, http:// or https:// (default: from --config, else $WASMQ_ADMIN_URL, else http://127.0.0.1:9464)
@@ -191,6 +192,18 @@ interface ClientView {
   waitingOut: number;
 }
 
+interface BridgeView {
+  name: string;
+  connected: boolean;
+  url: string;
+  lastError: string | null;
+  queue: { messages: number; bytes: number; oldestAgeSec: number | null; inflight: number; window: number };
+  forwarded: number;
+  received: number;
+  dropped: Record<string, number>;
+  resent: number;
+}
+
 interface UploadView {
   plugin: string;
   sha256: string;
@@ -254,7 +267,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
   if (values.help || command === undefined) return ADMIN_HELP;
   if (command === "upload") return upload(values, arg, extra);
   const needsArg = ["reload", "enable", "disable", "kick"].includes(command);
-  if (!needsArg && !["plugins", "clients"].includes(command)) {
+  if (!needsArg && !["plugins", "clients", "bridges"].includes(command)) {
     throw new AdminCliError(`unknown admin command "${command}"\nRun "wasmq admin --help" for the commands.`, 2);
   }
   if (needsArg && arg === undefined) throw new AdminCliError(`wasmq admin ${command}: give a ${command === "kick" ? "client id" : "plugin name"}`, 2);
@@ -298,6 +311,27 @@ export async function runAdmin(argv: string[]): Promise<string> {
           c.subscriptions.map((s) => `${s.topic}@${s.qos}`).join(" ") || "-",
           c.waitingOut > 0 ? `${c.inflightOut} (+${c.waitingOut} waiting)` : String(c.inflightOut),
           `${c.sendQueueBytes} B`,
+        ]),
+      );
+    }
+    case "bridges": {
+      const body = (await call(t, "GET", "/bridges")) as { bridges: BridgeView[] };
+      if (values.json) return json(body);
+      if (body.bridges.length === 0) return "no bridges configured";
+      return table(
+        ["NAME", "CONNECTED", "URL", "QUEUED", "OLDEST", "IN FLIGHT", "FORWARDED", "RECEIVED", "DROPPED", "RESENT", "LAST ERROR"],
+        body.bridges.map((b) => [
+          b.name,
+          b.connected ? "yes" : "no",
+          b.url,
+          `${b.queue.messages} (${b.queue.bytes} B)`,
+          b.queue.oldestAgeSec === null ? "-" : `${b.queue.oldestAgeSec.toFixed(1)} s`,
+          `${b.queue.inflight}/${b.queue.window}`,
+          String(b.forwarded),
+          String(b.received),
+          String(sum(b.dropped)),
+          String(b.resent),
+          b.connected ? "" : (b.lastError ?? ""),
         ]),
       );
     }

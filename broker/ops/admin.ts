@@ -17,6 +17,9 @@
  *   GET    /clients/:id              one client
  *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
  *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
+ *   GET    /bridges[/:name]          bridge status, queue and counters (bridge/admin-route.ts)
+ *   GET    /, /assets/*              the web dashboard (dashboard/assets.ts; no token needed: no data in it)
+ *   *      /dashboard/api/*          the dashboard's live stream and views (dashboard/routes.ts)
  *
  * Errors are {error: "..."} with 400/401/403/404/405/409/421/422/500.
  */
@@ -34,6 +37,8 @@ import { listen, ListenError } from "../net/listeners.js";
 import { createAdminGuard, SECURITY_HEADERS } from "./admin-guard.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
+import { bridgesRoute } from "../bridge/admin-route.js";
+import { dashboardApiRoute, dashboardAssetsRoute, type Dashboard } from "./dashboard/index.js";
 import type { Observer } from "./observe.js";
 import { Reason, sendDisconnect } from "../protocol/mqtt5/index.js";
 
@@ -52,7 +57,7 @@ export interface AdminRequest {
 export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
 
 /** Routes kept in modules of their own, tried in order after the built-in ones. */
-const ROUTES: AdminRoute[] = [pluginUploadRoute];
+const ROUTES: AdminRoute[] = [pluginUploadRoute, bridgesRoute, dashboardApiRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
@@ -67,6 +72,8 @@ export interface AdminDeps {
   disableRefusal(slot: PluginSlot): string | null;
   /** A client's QoS 1/2 messages: in flight, waiting behind its window, stored for its session. */
   queues(client: Client): { inflight: number; waiting: number; stored: number };
+  /** The web dashboard's live state (history, log tail, stores); absent: its API answers 404. */
+  dashboard?: Dashboard;
 }
 
 export interface AdminServer {
@@ -165,6 +172,8 @@ export async function startAdminServer(opts: AdminServerOptions, deps: AdminDeps
       throw new HttpError(400, `malformed path ${url.pathname}`);
     }
     const method = req.method ?? "GET";
+    // The dashboard's own files (public for the guard: see isDashboardAsset in server.ts).
+    if (await dashboardAssetsRoute({ req, res, method, url, segs, deps })) return;
     const [root, name, action] = segs;
 
     if (root === "metrics" && segs.length === 1) {

@@ -18,6 +18,7 @@ import type { HookName, PluginChain, PluginSlot } from "../../host/index.js";
 import type { ConnectionTracker } from "../net/connections.js";
 import { LIMIT_NAMES, type BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
+import { registerBridgeMetrics } from "../bridge/ops.js";
 
 export interface MetricsSources {
   aedes: Aedes;
@@ -128,6 +129,7 @@ export function createMetrics(src: MetricsSources): BrokerMetrics {
   gauge(registry, "wasmq_send_queue_max_bytes", "Largest send backlog of a single client, in bytes", [], () => [[{}, sendQueue(aedes).max]]);
 
   registerPluginMetrics(registry, chain, src.timingSampleEvery);
+  registerBridgeMetrics(registry, aedes);
 
   return {
     registry,

@@ -12,6 +12,7 @@ import type { Logger } from "pino";
 import type { ConnectionTracker } from "../net/connections.js";
 import type { BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
+import { bridgeSysFigures } from "../bridge/ops.js";
 
 export interface SysSources {
   aedes: Aedes;
@@ -116,6 +117,7 @@ export function startSysPublisher(src: SysSources, intervalSec: number): SysPubl
       ["heap/maximum", heapMax],
     ];
     if (queued !== null) out.push(["store/messages/count", queued]);
+    out.push(...bridgeSysFigures(aedes));
     for (const [name, load] of Object.entries(loads)) {
       WINDOWS.forEach(([window], i) => out.push([`load/${name}/${window}`, load.averages[i]!.toFixed(2)]));
     }

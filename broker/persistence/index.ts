@@ -16,6 +16,8 @@ export interface OpenedPersistence {
   kv: KvStore;
   expiry: PersistenceExpiry;
   mode: "lmdb" | "memory";
+  /** The LMDB environment (lmdb mode), for stores of their own in named sub-databases (bridge queues). */
+  lmdb?: { root: import("lmdb").RootDatabase; durability: "sync" | "async" };
   close(): Promise<void>;
 }
 

@@ -184,7 +184,8 @@ function checkProtocolLevel(client: ClientInternals & Client, onViolation: (clie
   parser.parse = (buf: Buffer) => {
     parser.parse = parse;
     const level = connectLevel(buf);
-    if (level !== null && level !== 3 && level !== 4 && level !== 5) {
+    // 0x83/0x84: 3.1/3.1.1 with Mosquitto's bridge bit (another broker's bridge; see broker/bridge/index.ts).
+    if (level !== null && ![3, 4, 5, 0x83, 0x84].includes(level)) {
       onViolation(client, `unsupported protocol level ${level}`);
       refuseConnect(client, ConnackCode.UnacceptableProtocol);
       return 0;

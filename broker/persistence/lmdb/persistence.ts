@@ -357,6 +357,8 @@ export interface OpenedLmdbPersistence {
     setQueueExpiry(packet: object, expiresAtMs: number): void;
   };
   mode: "lmdb";
+  /** The environment, for stores of their own in named sub-databases (bridge queues). */
+  lmdb: { root: RootDatabase; durability: "sync" | "async" };
   close(): Promise<void>;
 }
 
@@ -373,6 +375,7 @@ export async function openForBroker(opts: LmdbPersistenceOptions & { kvLimits?: 
     kv,
     expiry: { setRetainedExpiry, setQueueExpiry },
     mode: "lmdb",
+    lmdb: { root: persistence.asyncPersistence.root, durability: persistence.asyncPersistence.durability },
     close: async () => {
       if (closed || persistence.asyncPersistence.destroyed) return;
       closed = true;

@@ -1,0 +1,123 @@
+/**
+ * What operators see of the bridges: a status object (admin API
+ * `GET /bridges`, `GET /bridges/:name` in admin-route.ts, `wasmq admin bridges`), Prometheus
+ * metrics (read at scrape time from the bridges' own counters), and $SYS
+ * figures (`$SYS/broker/bridges/<name>/...`, plus Mosquitto's
+ * `$SYS/broker/connection/<name>/state`).
+ */
+import type { Aedes } from "aedes";
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { Bridge } from "./bridge.js";
+import { bridgesOf } from "./index.js";
+
+export function bridgeStatus(b: Bridge, now = Date.now()): Record<string, unknown> {
+  const oldest = b.queue.oldestAt;
+  const c = b.counters;
+  return {
+    name: b.cfg.name,
+    connected: b.connected,
+    url: b.upstream.url,
+    urls: b.cfg.urls,
+    clientId: b.cfg.clientId,
+    localClientId: b.clientId,
+    protocolVersion: b.cfg.protocolVersion,
+    connects: b.upstream.connects,
+    lastError: b.upstream.lastError,
+    queue: {
+      messages: b.queue.depth,
+      bytes: b.queue.bytes,
+      oldestAgeSec: oldest === null ? null : Math.max(0, (now - oldest) / 1000),
+      inflight: b.inflightCount,
+      window: b.sendWindow,
+      maxMessages: b.cfg.maxMessages,
+      maxBytes: b.cfg.maxBytes,
+      onFull: b.cfg.onFull,
+    },
+    forwarded: c.forwarded,
+    received: c.received,
+    dropped: { ...c.dropped },
+    resent: c.resent,
+    filtered: { ...c.filtered },
+    echoesSuppressed: c.echoes,
+    bytesOut: c.bytesOut,
+    bytesIn: c.bytesIn,
+    out: b.cfg.out,
+    in: b.cfg.in,
+  };
+}
+
+type Labels = Record<string, string>;
+
+function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => [Labels, number][]): void {
+  new Gauge({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.set(labels, value);
+    },
+  });
+}
+
+function counter(registry: Registry, name: string, help: string, labelNames: string[], read: () => [Labels, number][]): void {
+  new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [labels, value] of read()) this.inc(labels, value);
+    },
+  });
+}
+
+export function registerBridgeMetrics(registry: Registry, aedes: Aedes): void {
+  const each = (f: (b: Bridge) => [Labels, number][]) => () => bridgesOf(aedes).flatMap(f);
+  const one = (f: (b: Bridge) => number) => each((b) => [[{ bridge: b.cfg.name }, f(b)]]);
+  gauge(registry, "wasmq_bridge_connected", "1 while the bridge is connected to its upstream", ["bridge"], one((b) => (b.connected ? 1 : 0)));
+  gauge(registry, "wasmq_bridge_queue_messages", "Messages stored for the upstream and not yet acknowledged by it", ["bridge"], one((b) => b.queue.depth));
+  gauge(registry, "wasmq_bridge_queue_bytes", "Topic and payload bytes of the queued messages", ["bridge"], one((b) => b.queue.bytes));
+  gauge(registry, "wasmq_bridge_queue_oldest_age_seconds", "Age of the oldest queued message (0 when the queue is empty)", ["bridge"], one((b) => {
+    const at = b.queue.oldestAt;
+    return at === null ? 0 : Math.max(0, (Date.now() - at) / 1000);
+  }));
+  gauge(registry, "wasmq_bridge_inflight", "Messages sent to the upstream and not yet acknowledged", ["bridge"], one((b) => b.inflightCount));
+  counter(registry, "wasmq_bridge_connects_total", "Successful connections to the upstream", ["bridge"], one((b) => b.upstream.connects));
+  counter(registry, "wasmq_bridge_forwarded_total", "Messages the upstream acknowledged (QoS 0: written to it)", ["bridge"], one((b) => b.counters.forwarded));
+  counter(registry, "wasmq_bridge_received_total", "Messages from the upstream published locally", ["bridge"], one((b) => b.counters.received));
+  counter(registry, "wasmq_bridge_resent_total", "Messages sent again (DUP) after a reconnect or restart", ["bridge"], one((b) => b.counters.resent));
+  counter(registry, "wasmq_bridge_dropped_total", "Messages lost to a full queue (reason drop-oldest / drop-new) or refused by the upstream (rejected)", ["bridge", "reason"], each((b) =>
+    Object.entries(b.counters.dropped).map(([reason, v]): [Labels, number] => [{ bridge: b.cfg.name, reason }, v]),
+  ));
+  counter(registry, "wasmq_bridge_filtered_total", "Messages a plugin kept from crossing, by direction", ["bridge", "direction"], each((b) => [
+    [{ bridge: b.cfg.name, direction: "out" }, b.counters.filtered.out],
+    [{ bridge: b.cfg.name, direction: "in" }, b.counters.filtered.in],
+  ]));
+  counter(registry, "wasmq_bridge_bytes_total", "Payload bytes that crossed, by direction", ["bridge", "direction"], each((b) => [
+    [{ bridge: b.cfg.name, direction: "out" }, b.counters.bytesOut],
+    [{ bridge: b.cfg.name, direction: "in" }, b.counters.bytesIn],
+  ]));
+}
+
+/** $SYS figures, relative to `$SYS/broker/`. */
+export function bridgeSysFigures(aedes: Aedes): [string, number][] {
+  return bridgesOf(aedes).flatMap((b): [string, number][] => {
+    const p = `bridges/${b.cfg.name}`;
+    const c = b.counters;
+    const oldest = b.queue.oldestAt;
+    return [
+      [`connection/${b.cfg.name}/state`, b.connected ? 1 : 0],
+      [`${p}/connected`, b.connected ? 1 : 0],
+      [`${p}/queue/messages`, b.queue.depth],
+      [`${p}/queue/bytes`, b.queue.bytes],
+      [`${p}/queue/oldest age`, oldest === null ? 0 : Math.round((Date.now() - oldest) / 1000)],
+      [`${p}/messages/forwarded`, c.forwarded],
+      [`${p}/messages/received`, c.received],
+      [`${p}/messages/dropped`, c.dropped["drop-oldest"] + c.dropped["drop-new"] + c.dropped.rejected],
+      [`${p}/messages/resent`, c.resent],
+    ];
+  });
+}

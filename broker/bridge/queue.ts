@@ -1,0 +1,288 @@
+/**
+ * The durable outbound queue of one bridge: every message bound for the
+ * upstream is written here (LMDB, in the broker's own environment) before the
+ * local publisher is acknowledged, and removed only when the upstream
+ * acknowledges it. Entries are numbered by a sequence that only grows, so the
+ * drain sends them in the order they were accepted (per topic order included),
+ * and after a reconnect or a restart it starts again from the oldest one.
+ *
+ * Storage: one named sub-database "bridges" shared by every bridge, keyed
+ * [bridgeName, seq] (lmdb-js orders array keys element by element, so one
+ * bridge's entries are one contiguous, ordered range). A second key per bridge,
+ * [bridgeName, "sent"], records how far the drain got, so messages that may
+ * already have reached the upstream before a crash go out again with DUP set.
+ *
+ * Memory holds only the order and sizes of entries (12 bytes or so each);
+ * payloads are read back from LMDB when sent. In `persistence: "memory"` mode
+ * the queue lives in memory and a restart loses it (documented).
+ */
+import type { Database, RootDatabase } from "lmdb";
+
+export interface QueuedMessage {
+  seq: number;
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  /** Epoch ms when the message was queued. */
+  at: number;
+  /** It may have been sent before (a resend after reconnect or restart): DUP. */
+  dup: boolean;
+}
+
+interface StoredRecord {
+  t: string;
+  p: Uint8Array;
+  q: number;
+  r: boolean;
+  a: number;
+}
+
+interface Backend {
+  entries(): Iterable<{ seq: number; rec: StoredRecord }>;
+  put(seq: number, rec: StoredRecord): Promise<void>;
+  get(seq: number): StoredRecord | undefined;
+  remove(seq: number): void;
+  sentMark(): number;
+  setSentMark(seq: number): void;
+}
+
+class LmdbBackend implements Backend {
+  private readonly db: Database<StoredRecord | number, [string, number | string]>;
+
+  constructor(
+    root: RootDatabase,
+    private readonly name: string,
+    private readonly durability: "sync" | "async",
+  ) {
+    this.db = root.openDB<StoredRecord | number, [string, number | string]>({ name: "bridges" });
+    this.root = root;
+  }
+
+  private readonly root: RootDatabase;
+
+  *entries() {
+    for (const { key, value } of this.db.getRange({ start: [this.name, 0], end: [this.name, Number.MAX_SAFE_INTEGER] })) {
+      yield { seq: key[1] as number, rec: value as StoredRecord };
+    }
+  }
+
+  async put(seq: number, rec: StoredRecord): Promise<void> {
+    await this.db.put([this.name, seq], rec);
+    if (this.durability === "sync") await this.root.flushed;
+  }
+
+  get(seq: number) {
+    return this.db.get([this.name, seq]) as StoredRecord | undefined;
+  }
+
+  remove(seq: number): void {
+    // Not awaited: if this delete is lost in a crash, the message is sent again (a counted duplicate).
+    void this.db.remove([this.name, seq]).catch(() => {});
+  }
+
+  sentMark(): number {
+    const v = this.db.get([this.name, "sent"]);
+    return typeof v === "number" ? v : -1;
+  }
+
+  setSentMark(seq: number): void {
+    void this.db.put([this.name, "sent"], seq).catch(() => {});
+  }
+}
+
+class MemoryBackend implements Backend {
+  private readonly map = new Map<number, StoredRecord>();
+  private mark = -1;
+  entries() {
+    return [...this.map].map(([seq, rec]) => ({ seq, rec }));
+  }
+  async put(seq: number, rec: StoredRecord) {
+    this.map.set(seq, rec);
+  }
+  get(seq: number) {
+    return this.map.get(seq);
+  }
+  remove(seq: number) {
+    this.map.delete(seq);
+  }
+  sentMark() {
+    return this.mark;
+  }
+  setSentMark(seq: number) {
+    this.mark = seq;
+  }
+}
+
+export interface QueueLimits {
+  maxMessages: number;
+  maxBytes: number;
+  onFull: "drop-oldest" | "drop-new";
+}
+
+/** Decided at once (stored or dropped by the policy); `durable` resolves when the write committed. */
+export interface EnqueueResult {
+  stored: boolean;
+  /** Messages dropped by the policy: this one (drop-new) or older ones (drop-oldest). */
+  dropped: number;
+  durable: Promise<void>;
+}
+
+const DONE = Promise.resolve();
+
+export class BridgeQueue {
+  private readonly backend: Backend;
+  /** Sequence numbers in order; entries before `head` are gone. Acked or dropped entries leave holes (absent from `sizes`). */
+  private seqs: number[] = [];
+  private head = 0;
+  /** Index in `seqs` of the next entry to send. */
+  private cursor = 0;
+  /** Records whose LMDB write has not committed yet. */
+  private readonly pending = new Map<number, StoredRecord>();
+  private readonly sizes = new Map<number, { size: number; at: number }>();
+  private nextSeq = 0;
+  /** Entries up to this seq may have been sent before (this run or a previous one): sent again with DUP. */
+  private sentUpTo: number;
+  private markWritten: number;
+  private count = 0;
+  private byteCount = 0;
+
+  constructor(
+    name: string,
+    private readonly limits: QueueLimits,
+    lmdb?: { root: RootDatabase; durability: "sync" | "async" },
+  ) {
+    this.backend = lmdb ? new LmdbBackend(lmdb.root, name, lmdb.durability) : new MemoryBackend();
+    for (const { seq, rec } of this.backend.entries()) {
+      this.index(seq, sizeOf(rec.t, rec.p), rec.a);
+      this.nextSeq = seq + 1;
+    }
+    this.sentUpTo = this.backend.sentMark();
+    this.markWritten = this.sentUpTo;
+    this.nextSeq = Math.max(this.nextSeq, this.sentUpTo + 1);
+  }
+
+  get depth(): number {
+    return this.count;
+  }
+
+  get bytes(): number {
+    return this.byteCount;
+  }
+
+  /** Epoch ms of the oldest queued message, or null when empty. */
+  get oldestAt(): number | null {
+    this.skipHoles();
+    return this.head < this.seqs.length ? this.sizes.get(this.seqs[this.head]!)!.at : null;
+  }
+
+  /**
+   * Store one message. Full (by count or bytes): "drop-oldest" removes the oldest
+   * entries to make room, "drop-new" refuses this one.
+   */
+  enqueue(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean): EnqueueResult {
+    const size = sizeOf(topic, payload);
+    let dropped = 0;
+    const fits = () => this.count < this.limits.maxMessages && this.byteCount + size <= this.limits.maxBytes;
+    if (!fits()) {
+      if (this.limits.onFull === "drop-new" || size > this.limits.maxBytes) return { stored: false, dropped: 1, durable: DONE };
+      while (!fits() && this.count > 0) {
+        this.skipHoles();
+        this.remove(this.seqs[this.head]!);
+        dropped++;
+      }
+    }
+    const seq = this.nextSeq++;
+    const at = Date.now();
+    this.index(seq, size, at);
+    const rec: StoredRecord = { t: topic, p: payload, q: qos, r: retain, a: at };
+    // Readable (and sendable) at once; durable when the put resolves.
+    this.pending.set(seq, rec);
+    const durable = this.backend.put(seq, rec).then(
+      () => {
+        this.pending.delete(seq);
+      },
+      (err: unknown) => {
+        this.pending.delete(seq);
+        this.remove(seq);
+        throw err;
+      },
+    );
+    return { stored: true, dropped, durable };
+  }
+
+  /** The next message to send, or null when everything queued is in flight or sent. */
+  next(): QueuedMessage | null {
+    while (this.cursor < this.seqs.length) {
+      const seq = this.seqs[this.cursor++]!;
+      if (!this.sizes.has(seq)) continue;
+      const rec = this.pending.get(seq) ?? this.backend.get(seq);
+      if (!rec) continue;
+      const dup = seq <= this.sentUpTo;
+      if (seq > this.sentUpTo) this.sentUpTo = seq;
+      return { seq, topic: rec.t, payload: Buffer.from(rec.p.buffer, rec.p.byteOffset, rec.p.byteLength), qos: rec.q as 0 | 1 | 2, retain: rec.r, at: rec.a, dup };
+    }
+    return null;
+  }
+
+  /** Sequence number next() would return, or null. */
+  peekSeq(): number | null {
+    return this.hasUnsent() ? this.seqs[this.cursor]! : null;
+  }
+
+  /** Whether next() could return something (cheap: no read). */
+  hasUnsent(): boolean {
+    while (this.cursor < this.seqs.length && !this.sizes.has(this.seqs[this.cursor]!)) this.cursor++;
+    return this.cursor < this.seqs.length;
+  }
+
+  /** The upstream acknowledged it (or it was QoS 0 and written): gone for good. */
+  ack(seq: number): void {
+    this.remove(seq);
+  }
+
+  /** After a reconnect: send everything still queued again, oldest first. */
+  rewind(): void {
+    this.skipHoles();
+    this.cursor = this.head;
+  }
+
+  /** Record how far sending got, so a restart marks those messages DUP. Cheap, not awaited. */
+  persistSentMark(): void {
+    if (this.sentUpTo !== this.markWritten) {
+      this.markWritten = this.sentUpTo;
+      this.backend.setSentMark(this.sentUpTo);
+    }
+  }
+
+  private index(seq: number, size: number, at: number): void {
+    this.seqs.push(seq);
+    this.sizes.set(seq, { size, at });
+    this.count++;
+    this.byteCount += size;
+  }
+
+  private remove(seq: number): void {
+    const entry = this.sizes.get(seq);
+    if (!entry) return;
+    this.sizes.delete(seq);
+    this.count--;
+    this.byteCount -= entry.size;
+    this.backend.remove(seq);
+    this.skipHoles();
+  }
+
+  private skipHoles(): void {
+    while (this.head < this.seqs.length && !this.sizes.has(this.seqs[this.head]!)) this.head++;
+    if (this.cursor < this.head) this.cursor = this.head;
+    if (this.head > 4096 && this.head * 2 > this.seqs.length) {
+      this.seqs = this.seqs.slice(this.head);
+      this.cursor -= this.head;
+      this.head = 0;
+    }
+  }
+}
+
+function sizeOf(topic: string, payload: Uint8Array): number {
+  return Buffer.byteLength(topic) + payload.byteLength;
+}
