@@ -138,6 +138,19 @@ describe("ABI v2 verdicts on the wire (mqtt.js v5)", { timeout: 60_000 }, () => 
     }
   });
 
+  test("the subscribe hook sees the subscription's options, identifier and the SUBSCRIBE's user properties", async () => {
+    const { c } = await Raw5.connect(probeBroker.port("tcp"));
+    try {
+      const props = { subscriptionIdentifier: 42, userProperties: { why: "test" } };
+      c.send({ cmd: "subscribe", messageId: 6, properties: props, subscriptions: [{ topic: "opts/a", qos: 1, nl: true, rh: 2 }, { topic: "opts/b", qos: 1, nl: false, rh: 2 }] });
+      assert.deepEqual((await c.next("suback", (p) => p.messageId === 6)).granted, [0x83, 1]);
+      c.send({ cmd: "subscribe", messageId: 7, properties: { subscriptionIdentifier: 41, userProperties: { why: "test" } }, subscriptions: [{ topic: "opts/c", qos: 1, nl: true, rh: 2 }] });
+      assert.deepEqual((await c.next("suback", (p) => p.messageId === 7)).granted, [1]);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
   test("CONNACK carries the plugin's code; a 3.1.1 client gets the nearest return code", async () => {
     const banned = await Raw5.connect(probeBroker.port("tcp"), { username: "banned" });
     assert.equal(banned.connack.reasonCode, 0x8a);
