@@ -2,6 +2,7 @@ import { readFileSync, existsSync, statSync } from "node:fs";
 import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { clusterSchema, resolveCluster, NODE_ID_PATTERN, type ClusterConfig } from "./cluster/config.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -85,6 +86,7 @@ const configSchema = z
       .strict()
       .optional(),
     plugins: z.array(pluginSchema).optional(),
+    cluster: clusterSchema.optional(),
   })
   .strict();
 
@@ -135,6 +137,8 @@ export interface BrokerConfig {
     tickIntervalMs: number;
   };
   plugins: PluginConfig[];
+  /** Cluster mode (Redis); null = a single node on `persistence`. */
+  cluster: ClusterConfig | null;
 }
 
 /**
@@ -185,6 +189,10 @@ export interface ConfigOverrides {
   persistence?: "lmdb" | "memory";
   logLevel?: BrokerConfig["log"]["level"];
   metricsPort?: number;
+  /** --redis URL: cluster mode. */
+  redis?: string;
+  /** --node-id ID */
+  nodeId?: string;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -304,6 +312,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     );
   }
   const limits = raw.limits ?? {};
+  const cluster = resolveClusterOrThrow(raw, overrides, base, source);
   return {
     file,
     host,
@@ -319,7 +328,22 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     plugins,
+    cluster,
   };
+}
+
+function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base: string, source: string): ClusterConfig | null {
+  if (overrides.redis !== undefined && !/^rediss?:\/\/[^/]/.test(overrides.redis)) {
+    throw new ConfigError(`--redis: expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379, got "${overrides.redis}"`);
+  }
+  if (overrides.nodeId !== undefined && !NODE_ID_PATTERN.test(overrides.nodeId)) {
+    throw new ConfigError(`--node-id: 1-64 letters, digits, '_', '.', '-', got "${overrides.nodeId}"`);
+  }
+  const cluster = resolveCluster(raw.cluster, overrides, (p) => resolvePath(base, p));
+  if (cluster?.tls?.ca) mustExist(cluster.tls.ca, "cluster.tls.ca", source);
+  if (cluster?.tls?.cert) mustExist(cluster.tls.cert, "cluster.tls.cert", source);
+  if (cluster?.tls?.key) mustExist(cluster.tls.key, "cluster.tls.key", source);
+  return cluster;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

@@ -15,6 +15,7 @@
  *   GET    /clients/:id              one client
  *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
  *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
+ *   GET    /cluster, POST /plugins/:name/deploy|rollback   cluster mode (admin-cluster.ts)
  *
  * Errors are {error: "..."} with 400/401/404/405/409/422/500.
  */
@@ -28,6 +29,8 @@ import { usernameOf } from "../protocol/hooks.js";
 import { listen } from "../net/listeners.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
+import { clusterRoute } from "./admin-cluster.js";
+import type { Cluster } from "../cluster/index.js";
 import type { Observer } from "./observe.js";
 
 /** What a route module sees of one request. */
@@ -45,7 +48,7 @@ export interface AdminRequest {
 export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
 
 /** Routes kept in modules of their own, tried in order after the built-in ones. */
-const ROUTES: AdminRoute[] = [pluginUploadRoute];
+const ROUTES: AdminRoute[] = [pluginUploadRoute, clusterRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
@@ -60,6 +63,8 @@ export interface AdminDeps {
   disableRefusal(slot: PluginSlot): string | null;
   /** A client's QoS 1/2 messages: in flight, waiting behind its window, stored for its session. */
   queues(client: Client): { inflight: number; waiting: number; stored: number };
+  /** Cluster mode: GET /cluster, deploy, rollback (admin-cluster.ts). */
+  cluster?: Cluster;
 }
 
 export interface AdminServer {

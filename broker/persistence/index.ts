@@ -15,7 +15,7 @@ export interface OpenedPersistence {
   /** Plugin key-value store sharing the persistence's storage. */
   kv: KvStore;
   expiry: PersistenceExpiry;
-  mode: "lmdb" | "memory";
+  mode: "lmdb" | "memory" | "redis";
   close(): Promise<void>;
 }
 

@@ -1,0 +1,160 @@
+/**
+ * Cluster mode's storage and routing on Redis, from the aedes ecosystem:
+ *
+ *   aedes-persistence-redis  persistent sessions (subscriptions, offline QoS 1/2
+ *                            queues, in-flight packets), retained messages, wills
+ *   mqemitter-redis          fan-out of every publish to every node (Redis pub/sub)
+ *   RedisKvStore             plugin key-value state (redis-kv.ts)
+ *
+ * The emitter is wrapped so that while Redis is unreachable a publish still
+ * reaches this node's own subscribers (mqemitter-redis would otherwise deliver
+ * nothing at all, not even locally: every message makes the round trip
+ * through Redis). Other nodes miss it — Redis pub/sub is at-most-once;
+ * persistent sessions recover through their queues once Redis is back.
+ */
+import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
+import MQEmitterRedis from "mqemitter-redis";
+import type { Logger } from "pino";
+import type { KvStore } from "../../host/kv.js";
+import type { RedisLink } from "../cluster/redis-link.js";
+import { RedisKvStore } from "./redis-kv.js";
+import type { Notices } from "../cluster/notices.js";
+
+const require = createRequire(import.meta.url);
+// The callback/stream wrapper (aedes-persistence's CallBackPersistence): aedes 1.2 pipes the retained and outgoing streams.
+const redisPersistence = require("aedes-persistence-redis") as (opts: { conn: Redis; packetTTL: (packet: object) => number }) => RedisAedesPersistence;
+
+export interface RedisAedesPersistence {
+  setup(broker: unknown): Promise<void>;
+  putWill(client: object, will: object): Promise<void>;
+  storeRetained(packet: { topic: string; payload: Buffer }): Promise<void>;
+  streamWill(brokers?: object): AsyncIterable<unknown>;
+  destroy(): Promise<void>;
+  [method: string]: unknown;
+}
+
+/** aedes-persistence-redis' key for a session's queue (asyncPersistence.js outgoingKey). */
+export const outgoingKey = (clientId: string) => `outgoing:${encodeURIComponent(clientId)}`;
+/** Retained message expiry (the persist hook's TTL): topic → expiry time in ms. */
+const RETAINED_EXPIRY = "wasmq:retained-expiry";
+
+export interface OpenedRedisPersistence {
+  persistence: RedisAedesPersistence;
+  kv: RedisKvStore & KvStore;
+  expiry: { setRetainedExpiry(packet: { topic: string }, expiresAtMs: number): void; setQueueExpiry(packet: object, expiresAtMs: number): void };
+  mode: "redis";
+  /** The aedes `mq` option. */
+  emitter: ClusterEmitter;
+  /** QoS 1/2 messages stored for a session, as last read from Redis (refreshed on each call). */
+  queuedCount(clientId: string): number;
+  /** Messages delivered only locally because Redis was unreachable. */
+  localOnlyPublishes(): number;
+  close(): Promise<void>;
+}
+
+export type ClusterEmitter = ReturnType<typeof MQEmitterRedis> & { _emit(msg: unknown, cb?: () => void): void; pubConn: Redis };
+
+export async function openRedisPersistence(opts: { link: RedisLink; records: Redis; notices: Notices; node: string; logger: Logger }): Promise<OpenedRedisPersistence> {
+  const { link, records, notices, logger } = opts;
+  const queueExpiry = new WeakMap<object, number>();
+  const persistence = redisPersistence({
+    conn: link.connect(`wasmq-persistence:${opts.node}`),
+    // The persist hook's TTL for queued messages becomes the Redis key's EXPIRE.
+    packetTTL: (packet) => {
+      const at = queueExpiry.get(packet);
+      return at === undefined ? 0 : Math.max(1, Math.ceil((at - Date.now()) / 1000));
+    },
+  });
+
+  // aedes 1.x calls setup(), not the `broker` setter that marks the wrapper ready: callback-style callers would wait forever.
+  const setup = persistence.setup.bind(persistence);
+  persistence.setup = async (broker: unknown) => {
+    await setup(broker);
+    const wrapper = persistence as unknown as { ready: boolean; emit(e: string): void };
+    wrapper.ready = true;
+    wrapper.emit("ready");
+  };
+
+  const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`);
+  const subConn = link.connect(`wasmq-emitter-sub:${opts.node}`);
+  const emitter = MQEmitterRedis({ pubConn, subConn, matchEmptyLevels: true }) as ClusterEmitter;
+  let localOnly = 0;
+  const emitViaRedis = emitter.emit.bind(emitter);
+  emitter.emit = ((msg: { topic: string }, done?: (err?: Error) => void) => {
+    if (pubConn.status === "ready") return emitViaRedis(msg, done);
+    // Redis is unreachable: serve this node's subscribers rather than queue the
+    // publish for a link that may stay down; other nodes miss it.
+    localOnly++;
+    emitter._emit(msg, () => done?.());
+  }) as typeof emitter.emit;
+  // mqemitter-redis closes with QUIT and waits for 'end', which never comes while
+  // Redis is down (and aedes closes the emitter on shutdown): disconnect instead.
+  const closeEmitter = (emitter as unknown as { _close(cb: () => void): void })._close.bind(emitter);
+  let emitterClosed = false;
+  emitter.close = ((cb?: () => void) => {
+    if (emitterClosed) return cb?.();
+    emitterClosed = true;
+    (emitter as unknown as { closing: boolean }).closing = true;
+    pubConn.disconnect();
+    subConn.disconnect();
+    closeEmitter(() => cb?.());
+  }) as typeof emitter.close;
+  (emitter as unknown as { state: NodeJS.EventEmitter }).state.on("error", (err: Error) => logger.debug({ err: err.message }, "cluster emitter: Redis error"));
+
+  // Retained messages with a TTL: aedes-persistence-redis keeps them in one hash
+  // (no per-field expiry before Redis 7.4), so a sorted set remembers when each
+  // expires and a sweep removes them.
+  const storeRetained = persistence.storeRetained.bind(persistence);
+  const retainedExpiry = new WeakMap<object, number>();
+  persistence.storeRetained = async (packet) => {
+    await storeRetained(packet);
+    const at = retainedExpiry.get(packet);
+    if (at !== undefined && packet.payload.length > 0) await records.zadd(RETAINED_EXPIRY, at, packet.topic);
+    else await records.zrem(RETAINED_EXPIRY, packet.topic);
+  };
+  const sweep = setInterval(() => {
+    if (!link.up) return;
+    void (async () => {
+      const due = await records.zrangebyscore(RETAINED_EXPIRY, "-inf", Date.now());
+      for (const topic of due) {
+        // Only if no newer message replaced it meanwhile (that one would have reset the score).
+        const score = await records.zscore(RETAINED_EXPIRY, topic);
+        if (score !== null && Number(score) <= Date.now()) {
+          await records.multi().hdel("retained", topic).zrem(RETAINED_EXPIRY, topic).exec();
+        }
+      }
+    })().catch((err: Error) => logger.warn({ err: err.message }, "cluster: retained-message expiry sweep failed"));
+  }, 5000);
+  sweep.unref();
+
+  const kv = new RedisKvStore({ redis: records, notices, node: opts.node, logger });
+  await kv.load();
+
+  const counts = new Map<string, number>();
+  return {
+    persistence,
+    kv,
+    expiry: {
+      setRetainedExpiry: (packet, at) => retainedExpiry.set(packet, at),
+      setQueueExpiry: (packet, at) => queueExpiry.set(packet, at),
+    },
+    mode: "redis",
+    emitter,
+    queuedCount(clientId) {
+      if (link.up) {
+        void records.llen(outgoingKey(clientId)).then(
+          (n) => counts.set(clientId, n),
+          () => {},
+        );
+      }
+      return counts.get(clientId) ?? 0;
+    },
+    localOnlyPublishes: () => localOnly,
+    close: async () => {
+      clearInterval(sweep);
+      await new Promise<void>((resolve) => emitter.close(() => resolve()));
+      await persistence.destroy().catch(() => {});
+    },
+  };
+}
