@@ -96,6 +96,8 @@ export async function installOwnership(opts: OwnershipOptions): Promise<Ownershi
   const recent = new Map<string, number>();
   let takenOver = 0;
   const unconfirmed = new Set<Client>();
+  /** Clients claimed here, from the claim on (aedes registers them a few steps later). */
+  const claimed = new Map<string, Client>();
 
   const lose = (client: Client, byNode: string) => {
     takenOver++;
@@ -114,9 +116,17 @@ export async function installOwnership(opts: OwnershipOptions): Promise<Ownershi
     if (n.n === node) return;
     recent.set(n.c, Math.max(recent.get(n.c) ?? 0, n.g));
     if (recent.size > 10_000) recent.clear(); // only claims racing one in flight matter
-    const local = clients()[n.c];
-    if (local && !local.closed && (gens.get(local) ?? 0) < n.g) lose(local, n.n);
+    for (const local of new Set([claimed.get(n.c), clients()[n.c]])) {
+      if (local && !local.closed && (gens.get(local) ?? 0) < n.g) lose(local, n.n);
+    }
   });
+
+  // aedes' own takeover (closeSameClients on $SYS/+/new/clients) closes a client
+  // whenever another node *registers* the id, in CONNACK order, not claim order:
+  // two racing connections could then close each other and leave none. The
+  // ownership record decides instead.
+  const mq = (aedes as unknown as { mq: { _matcher: { match(t: string): ((...a: unknown[]) => void)[] }; removeListener(t: string, fn: unknown): void } }).mq;
+  for (const fn of mq._matcher.match("$SYS/any/new/clients")) if (fn.name === "closeSameClients") mq.removeListener("$SYS/+/new/clients", fn);
 
   const claim = (client: Client, mode: "force" | "ifNewer") =>
     redis.wasmqClaim(ownerKey(client.id), ownedKey(node), node, connectedAt.get(client) ?? Date.now(), mode, CHANNELS.takeover, client.id);
@@ -141,6 +151,7 @@ export async function installOwnership(opts: OwnershipOptions): Promise<Ownershi
             return done(refused, false);
           }
           gens.set(client, gen);
+          claimed.set(client.id, client);
           done(null, true);
         },
         (claimErr: Error) => {
@@ -155,6 +166,7 @@ export async function installOwnership(opts: OwnershipOptions): Promise<Ownershi
 
   aedes.on("clientDisconnect", (client) => {
     unconfirmed.delete(client);
+    if (claimed.get(client.id) === client) claimed.delete(client.id);
     if (!gens.has(client) || !link.up) return;
     redis.wasmqRelease(ownerKey(client.id), ownedKey(node), node, client.id).catch(() => {});
   });

@@ -126,13 +126,14 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
    */
   async probe(): Promise<string> {
     const conn = new Redis({ ...redisOptions(this.config), lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
-    conn.on("error", () => {});
+    let cause: NodeJS.ErrnoException | null = null;
+    conn.on("error", (err: NodeJS.ErrnoException) => (cause ??= err));
     try {
       await conn.connect();
       const info = await conn.info("server");
       return /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown";
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
+      const e = cause ?? (err as NodeJS.ErrnoException);
       throw new ClusterError(`cannot reach Redis at ${this.url} (cluster.redis): ${e.code ?? e.message}${e.code && e.message && !e.message.includes(e.code) ? ` (${e.message})` : ""}`);
     } finally {
       conn.disconnect();
