@@ -6,11 +6,13 @@
  *   mqemitter-redis          fan-out of every publish to every node (Redis pub/sub)
  *   RedisKvStore             plugin key-value state (redis-kv.ts)
  *
- * The emitter is wrapped so that while Redis is unreachable a publish still
- * reaches this node's own subscribers (mqemitter-redis would otherwise deliver
- * nothing at all, not even locally: every message makes the round trip
- * through Redis). Other nodes miss it — Redis pub/sub is at-most-once;
- * persistent sessions recover through their queues once Redis is back.
+ * The emitter is wrapped so that a publish reaches this node's own subscribers
+ * at once, and goes through Redis only to reach the other nodes (its echo is
+ * recognised by id and skipped). mqemitter-redis alone delivers even local
+ * messages only on their way back from Redis, so while Redis is unreachable —
+ * or a connection is re-subscribing after a reconnect — nothing would reach
+ * anyone. Other nodes miss what is published while the link is down — Redis
+ * pub/sub is at-most-once; persistent sessions recover through their queues.
  */
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
@@ -22,6 +24,8 @@ import { RedisKvStore } from "./redis-kv.js";
 import type { Notices } from "../cluster/notices.js";
 
 const require = createRequire(import.meta.url);
+// The encoding mqemitter-redis puts on the wire, from its own dependency.
+const msgpack = createRequire(require.resolve("mqemitter-redis"))("msgpack-lite") as { encode(v: unknown): Buffer };
 // The callback/stream wrapper (aedes-persistence's CallBackPersistence): aedes 1.2 pipes the retained and outgoing streams.
 const redisPersistence = require("aedes-persistence-redis") as (opts: { conn: Redis; packetTTL: (packet: object) => number }) => RedisAedesPersistence;
 
@@ -78,15 +82,26 @@ export async function openRedisPersistence(opts: { link: RedisLink; records: Red
 
   const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`);
   const subConn = link.connect(`wasmq-emitter-sub:${opts.node}`);
-  const emitter = MQEmitterRedis({ pubConn, subConn, matchEmptyLevels: true }) as ClusterEmitter;
+  // The echo cache must outlive the round trip at any rate: ids of the last 100k messages.
+  const emitter = MQEmitterRedis({ pubConn, subConn, matchEmptyLevels: true, maxLRUCache: 100_000 }) as ClusterEmitter;
+  const echoes = (emitter as unknown as { _cache: { set(id: string, v: boolean): void } })._cache;
   let localOnly = 0;
-  const emitViaRedis = emitter.emit.bind(emitter);
+  let sequence = 0;
   emitter.emit = ((msg: { topic: string }, done?: (err?: Error) => void) => {
-    if (pubConn.status === "ready") return emitViaRedis(msg, done);
-    // Redis is unreachable: serve this node's subscribers rather than queue the
-    // publish for a link that may stay down; other nodes miss it.
-    localOnly++;
-    emitter._emit(msg, () => done?.());
+    if (emitterClosed) return done?.(new Error("mqemitter-redis is closed"));
+    // mqemitter-redis' wire format: {id, msg}; an id it has seen is not emitted again.
+    const id = `${opts.node}/${++sequence}`;
+    echoes.set(id, true);
+    emitter._emit(msg);
+    if (pubConn.status !== "ready") {
+      // Not queued for a link that may stay down: late delivery would arrive out of order and in a flood.
+      localOnly++;
+      return done?.();
+    }
+    pubConn.publish(msg.topic, msgpack.encode({ id, msg })).then(
+      () => done?.(),
+      (err: Error) => done?.(err),
+    );
   }) as typeof emitter.emit;
   // mqemitter-redis closes with QUIT and waits for 'end', which never comes while
   // Redis is down (and aedes closes the emitter on shutdown): disconnect instead.
