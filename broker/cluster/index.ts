@@ -130,6 +130,10 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
   wills.start();
   const rollout = new Rollout(records, notices, chain, { node: identity.incarnation, logger });
   await rollout.start();
+  // The node record shows the digests that run: refresh it when one changes, not a heartbeat later.
+  const beatNow = () => void (link.up ? membership.beat().catch(() => {}) : undefined);
+  chain.on("reload", beatNow);
+  beatNow();
 
   // Pub/sub lost whatever was published while the link was down: resynchronise from the records.
   const resync = () => {
@@ -162,6 +166,7 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
     },
     async close() {
       link.off("up", resync);
+      chain.off("reload", beatNow);
       await wills.stop();
       await membership.leave().catch(() => {});
     },
