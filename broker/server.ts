@@ -20,7 +20,7 @@ import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { batchWrites } from "./protocol/write-batching.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
-import { instrumentCluster, startClusterSys } from "./cluster/status.js";
+import { clusterFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -263,7 +263,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       cleanups.push(() => running.close());
     }
 
-    const figures = storeFigures(persistence);
+    const figures = clusterStore ? clusterFigures(storeFigures(persistence), clusterStore) : storeFigures(persistence);
     let sys: SysPublisher | null = null;
     if (config.sys) {
       sys = startSysPublisher({ aedes, stats, tracker, store: figures, version: VERSION, logger }, config.sys.intervalSec);

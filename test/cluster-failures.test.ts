@@ -118,10 +118,10 @@ describe("cluster failures", () => {
     // Nothing lost for the subscriber on the publisher's own node, Redis or not.
     await waitFor(() => local.got.messages.length === sent, "every message at the local subscriber");
     const metrics = (await b!.api<string>("/metrics")).body;
-    assert.ok(metric(metrics, "wasmq_cluster_local_only_publishes") > 0, "some publishes were served locally while Redis was down");
-    assert.equal(metric(metrics, "wasmq_cluster_redis_up"), 1);
-    const views = await Promise.all([a!, b!].map((n) => n.api<{ redis: { state: string } }>("/cluster")));
-    for (const v of views) assert.equal(v.body.redis.state, "up");
+    assert.ok(metric(metrics, "wasmq_cluster_local_only_publishes") > 0, `some publishes were served locally while Redis was down:\n${metrics.split("\n").filter((l) => l.startsWith("wasmq_cluster")).join("\n")}`);
+    // Every connection reconnects on its own backoff: wait for all of them.
+    for (const n of [a!, b!]) await waitFor(async () => (await n.api<{ redis: { state: string } }>("/cluster")).body.redis.state === "up", `node ${n.id}'s link to be up`);
+    assert.equal(metric((await b!.api<string>("/metrics")).body, "wasmq_cluster_redis_up"), 1);
     t.diagnostic(`sent ${sent}; remote clean subscriber got ${remote.got.messages.length} (lost ${sent - remote.got.messages.length} while Redis was down); local subscriber got all`);
     // A persistent session made after the restart works again (Redis came back empty: persistence was off).
     const p = await connect(a!.url, { clientId: "after-restart", clean: false });
@@ -132,6 +132,22 @@ describe("cluster failures", () => {
     const [m] = await back.got.waitFor(1);
     assert.equal(m!.payload.toString(), "queued");
     await end(pub, remote.client, local.client, back.client);
+  });
+
+  test("a node stops cleanly (exit 0, not the 10 s forced exit) while Redis is down", async () => {
+    redis = await startRedis();
+    const a = await startNode(redis, "a");
+    const client = await connect(a.url, { clientId: "stay", clean: false, will: { topic: "w/stay", payload: Buffer.from("x"), qos: 1, retain: false } });
+    client.on("error", () => {});
+    await subscribe(client, "s/#", 1);
+    await redis.stop();
+    await waitFor(async () => (await a.api<{ redis: { state: string } }>("/cluster")).body.redis.state === "down", "node a to see Redis down");
+    const metrics = (await a.api<string>("/metrics")).body;
+    assert.equal(metric(metrics, "wasmq_cluster_redis_up"), 0);
+    const exited = new Promise<number | null>((resolve) => a.child.once("exit", (code) => resolve(code)));
+    a.child.kill("SIGTERM");
+    assert.equal(await exited, 0);
+    await end(client);
   });
 
   test("CLIENT KILL of a node's Redis connection mid-stream: it reconnects and the persistent session loses nothing", async (t) => {

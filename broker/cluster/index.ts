@@ -169,6 +169,9 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
       chain.off("reload", beatNow);
       await wills.stop();
       await membership.leave().catch(() => {});
+      // Redis unreachable: commands would wait in the offline queues forever and
+      // hold up closing the clients; fail them now instead.
+      if (!link.up) await link.close();
     },
   };
 }

@@ -12,7 +12,9 @@
  */
 import type { Aedes } from "aedes";
 import { Gauge, type Registry } from "prom-client";
+import type { Redis } from "ioredis";
 import type { Cluster } from "./index.js";
+import type { StoreFigures } from "../ops/store-figures.js";
 
 export function instrumentCluster(registry: Registry, cluster: Cluster): void {
   const { store, ownership, wills } = cluster;
@@ -57,4 +59,36 @@ export function startClusterSys(aedes: Aedes, cluster: Cluster, intervalSec: num
   const timer = setInterval(() => void publish().catch(() => {}), intervalSec * 1000);
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Store figures for metrics and $SYS in cluster mode: cheap Redis reads (HLEN
+ * of the retained hash rather than a scan), and the last known values while
+ * Redis is unreachable — a scrape must not wait in the offline queue.
+ */
+export function clusterFigures(figures: StoreFigures, cluster: { link: { up: boolean }; records: Redis }): StoreFigures {
+  let retained = 0;
+  let offline = { subsCount: 0, clientsCount: 0 };
+  return {
+    async retainedCount() {
+      if (cluster.link.up) retained = await cluster.records.hlen("retained");
+      return retained;
+    },
+    async offline() {
+      if (cluster.link.up) offline = await figures.offline();
+      return offline;
+    },
+    queuedCount: async () => null,
+    async subscriptionCount(aedes) {
+      const { subsCount } = await this.offline();
+      return subsCount + liveCleanSubscriptions(aedes);
+    },
+  };
+}
+
+function liveCleanSubscriptions(aedes: Aedes): number {
+  let live = 0;
+  const clients = (aedes as unknown as { clients: Record<string, { clean: boolean; subscriptions: object }> }).clients;
+  for (const id in clients) if (clients[id]!.clean) live += Object.keys(clients[id]!.subscriptions).length;
+  return live;
 }

@@ -80,13 +80,15 @@ export async function openRedisPersistence(opts: { link: RedisLink; records: Red
     wrapper.emit("ready");
   };
 
-  const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`);
+  // A PUBLISH cut off by a lost connection is not sent again later: it would arrive late and out of order.
+  const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`, { autoResendUnfulfilledCommands: false });
   const subConn = link.connect(`wasmq-emitter-sub:${opts.node}`);
   // The echo cache must outlive the round trip at any rate: ids of the last 100k messages.
   const emitter = MQEmitterRedis({ pubConn, subConn, matchEmptyLevels: true, maxLRUCache: 100_000 }) as ClusterEmitter;
   const echoes = (emitter as unknown as { _cache: { set(id: string, v: boolean): void } })._cache;
   let localOnly = 0;
   let sequence = 0;
+  const inFlight = new Set<(cut: boolean) => void>();
   emitter.emit = ((msg: { topic: string }, done?: (err?: Error) => void) => {
     if (emitterClosed) return done?.(new Error("mqemitter-redis is closed"));
     // mqemitter-redis' wire format: {id, msg}; an id it has seen is not emitted again.
@@ -98,11 +100,40 @@ export async function openRedisPersistence(opts: { link: RedisLink; records: Red
       localOnly++;
       return done?.();
     }
+    // Waiting for Redis' reply paces each publisher by the link; a reply that will
+    // never come (the connection dropped) releases the publisher at once, as if the
+    // link had been down already: the message was delivered here, other nodes missed it.
+    let finished = false;
+    const finish = (cut: boolean) => {
+      if (finished) return;
+      finished = true;
+      inFlight.delete(finish);
+      if (cut) localOnly++;
+      done?.();
+    };
+    inFlight.add(finish);
     pubConn.publish(msg.topic, msgpack.encode({ id, msg })).then(
-      () => done?.(),
-      (err: Error) => done?.(err),
+      () => finish(false),
+      () => finish(true),
     );
   }) as typeof emitter.emit;
+  pubConn.on("close", () => {
+    for (const finish of [...inFlight]) finish(true);
+  });
+  // A subscription made or dropped while the subscriber connection is down: the
+  // local listener changes at once and the caller is not held up (a SUBACK, a
+  // client closing, the broker shutting down); the (P)SUBSCRIBE/(P)UNSUBSCRIBE
+  // waits in the offline queue and runs after ioredis' own re-subscription.
+  for (const method of ["on", "removeListener"] as const) {
+    const viaRedis = (emitter[method] as (...a: unknown[]) => unknown).bind(emitter);
+    (emitter as unknown as Record<string, unknown>)[method] = (topic: string, fn: unknown, done?: () => void) => {
+      if (subConn.status === "ready") return viaRedis(topic, fn, done);
+      viaRedis(topic, fn, () => {}); // a callback, so a refused command is not an unhandled rejection
+      if (done) setImmediate(done);
+      return emitter;
+    };
+  }
+
   // mqemitter-redis closes with QUIT and waits for 'end', which never comes while
   // Redis is down (and aedes closes the emitter on shutdown): disconnect instead.
   const closeEmitter = (emitter as unknown as { _close(cb: () => void): void })._close.bind(emitter);
