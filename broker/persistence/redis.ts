@@ -40,6 +40,8 @@ export interface RedisAedesPersistence {
 
 /** aedes-persistence-redis' key for a session's queue (asyncPersistence.js outgoingKey). */
 export const outgoingKey = (clientId: string) => `outgoing:${encodeURIComponent(clientId)}`;
+/** Bytes waiting in the emitter's Redis connection before QoS 0 publishers are paced too. */
+const QOS0_UNPACED_BYTES = 4 * 1024 * 1024;
 /** Retained message expiry (the persist hook's TTL): topic → expiry time in ms. */
 const RETAINED_EXPIRY = "wasmq:retained-expiry";
 
@@ -89,6 +91,7 @@ export async function openRedisPersistence(opts: { link: RedisLink; records: Red
   let localOnly = 0;
   let sequence = 0;
   const inFlight = new Set<(cut: boolean) => void>();
+  const sendBuffered = () => (pubConn as unknown as { stream?: { writableLength?: number } }).stream?.writableLength ?? 0;
   emitter.emit = ((msg: { topic: string }, done?: (err?: Error) => void) => {
     if (emitterClosed) return done?.(new Error("mqemitter-redis is closed"));
     // mqemitter-redis' wire format: {id, msg}; an id it has seen is not emitted again.
@@ -116,6 +119,14 @@ export async function openRedisPersistence(opts: { link: RedisLink; records: Red
       () => finish(false),
       () => finish(true),
     );
+    // QoS 0 promises nothing, so its publisher is not held to Redis' round trip
+    // (one PUBLISH at a time per client otherwise) — unless Redis falls behind and
+    // the connection's send buffer grows: then it is paced like QoS 1/2.
+    if ((msg as { qos?: number }).qos === 0 && sendBuffered() < QOS0_UNPACED_BYTES) {
+      finished = true;
+      inFlight.delete(finish);
+      done?.();
+    }
   }) as typeof emitter.emit;
   pubConn.on("close", () => {
     for (const finish of [...inFlight]) finish(true);
