@@ -9,6 +9,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
+import { parseRawConfig, resolveConfig } from "../broker/config.js";
 import { collect, connect, connectCollecting, end, freePort, settle, subscribe, tempDir } from "./helpers.js";
 import { runCli, startNode, startRedis, stopAllNodes, waitFor, type Node, type RedisServer } from "./cluster-support.js";
 
@@ -36,6 +37,23 @@ describe("cluster start-up", () => {
     const flag = await runCli(["--config", good, "--redis", "localhost:6379"]);
     assert.equal(flag.code, 2);
     assert.match(flag.stderr, /--redis: expected a redis:\/\/ or rediss:\/\/ URL/);
+  });
+});
+
+describe("cluster config", () => {
+  test("defaults: wills of a dead node within 10 s, heartbeat 1 s; keys are checked and named", () => {
+    const config = resolveConfig(parseRawConfig({ cluster: { redis: "redis://127.0.0.1:6379" } }, "t.json"), null);
+    assert.deepEqual(
+      { id: config.cluster?.id, heartbeatMs: config.cluster?.heartbeatMs, willDelayMs: config.cluster?.willDelayMs },
+      { id: null, heartbeatMs: 1000, willDelayMs: 10_000 },
+    );
+    assert.equal(resolveConfig(parseRawConfig({}, "t.json"), null).cluster, null, "cluster mode is off by default");
+    assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h", heartbeatMs: 5000, willDelayMs: 6000 } }, "t.json"), /key "cluster\.willDelayMs": willDelayMs must be more than twice heartbeatMs/);
+    assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h", id: "a:b" } }, "t.json"), /key "cluster\.id"/);
+    assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h", bogus: 1 } }, "t.json"), /unknown key "cluster\.bogus"/);
+    const flags = resolveConfig(parseRawConfig({}, "t.json"), null, { redis: "rediss://r:6380", nodeId: "n1" });
+    assert.equal(flags.cluster?.redis, "rediss://r:6380");
+    assert.equal(flags.cluster?.id, "n1");
   });
 });
 
