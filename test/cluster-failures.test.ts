@@ -134,6 +134,30 @@ describe("cluster failures", () => {
     await end(pub, remote.client, local.client, back.client);
   });
 
+  test("while Redis is down a node admits clients and serves them locally; their sessions are claimed when Redis is back", async () => {
+    redis = await startRedis();
+    const a = await startNode(redis, "a", { config: { sys: { intervalSec: 1 } } });
+    await redis.down();
+    await waitFor(async () => (await a.api<{ redis: { state: string } }>("/cluster")).body.redis.state === "down", "node a to see Redis down");
+    const sys = await connectCollecting(a.url, { clientId: "sys-watcher" });
+    await subscribe(sys.client, "$SYS/broker/cluster/node/a/redis", 0);
+    await waitFor(() => sys.got.messages.some((m) => m.payload.toString() === "down"), "$SYS/broker/cluster/node/a/redis to say down");
+    const { client: sub, got } = await connectCollecting(a.url, { clientId: "offline-sub" });
+    await subscribe(sub, "local/#", 1);
+    const pub = await connect(a.url, { clientId: "offline-pub" });
+    await pub.publishAsync("local/1", "q0", { qos: 0 });
+    await pub.publishAsync("local/1", "q1", { qos: 1 });
+    assert.deepEqual((await got.waitFor(2)).map((m) => m.payload.toString()), ["q0", "q1"]);
+    const unconfirmed = metric((await a.api<string>("/metrics")).body, "wasmq_cluster_unconfirmed_sessions");
+    assert.equal(unconfirmed, 3);
+    await redis.up();
+    await waitFor(async () => (await a.api<{ connected: boolean; node: string }>("/cluster/clients/offline-sub")).body.connected, "the session to be claimed");
+    assert.match((await a.api<{ node: string }>("/cluster/clients/offline-pub")).body.node, /^a\./);
+    assert.equal(metric((await a.api<string>("/metrics")).body, "wasmq_cluster_unconfirmed_sessions"), 0);
+    await waitFor(() => sys.got.messages.some((m) => m.payload.toString() === "up"), "$SYS/broker/cluster/node/a/redis to say up");
+    await end(sub, pub, sys.client);
+  });
+
   test("a node stops cleanly (exit 0, not the 10 s forced exit) while Redis is down", async () => {
     redis = await startRedis();
     const a = await startNode(redis, "a");

@@ -19,6 +19,9 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Kill and start again on the same port: persistence is off, so Redis comes back empty. */
   restart(downMs?: number): Promise<void>;
+  /** Kill it (SIGKILL) / start it again on the same port. */
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -62,6 +65,8 @@ export async function startRedis(): Promise<RedisServer> {
       for (const c of clients) c.disconnect();
       await kill();
     },
+    down: () => kill(),
+    up: () => launch(),
     async restart(downMs = 500) {
       await kill();
       await new Promise((r) => setTimeout(r, downMs));

@@ -126,7 +126,9 @@ export async function installOwnership(opts: OwnershipOptions): Promise<Ownershi
   // two racing connections could then close each other and leave none. The
   // ownership record decides instead.
   const mq = (aedes as unknown as { mq: { _matcher: { match(t: string): ((...a: unknown[]) => void)[] }; removeListener(t: string, fn: unknown): void } }).mq;
-  for (const fn of mq._matcher.match("$SYS/any/new/clients")) if (fn.name === "closeSameClients") mq.removeListener("$SYS/+/new/clients", fn);
+  const aedesTakeover = mq._matcher.match("$SYS/any/new/clients").filter((fn) => fn.name === "closeSameClients");
+  if (aedesTakeover.length === 0) logger.warn("cluster: aedes' own takeover handler (closeSameClients) not found; racing connections may close each other");
+  for (const fn of aedesTakeover) mq.removeListener("$SYS/+/new/clients", fn);
 
   const claim = (client: Client, mode: "force" | "ifNewer") =>
     redis.wasmqClaim(ownerKey(client.id), ownedKey(node), node, connectedAt.get(client) ?? Date.now(), mode, CHANNELS.takeover, client.id);

@@ -43,7 +43,15 @@ export function instrumentCluster(registry: Registry, cluster: Cluster): void {
 export function startClusterSys(aedes: Aedes, cluster: Cluster, intervalSec: number): { stop(): void } {
   const id = cluster.store.identity.id;
   const last = new Map<string, string>();
+  const link = cluster.store.link;
   const put = (topic: string, value: string) => {
+    // While Redis is down a retained publish would wait to be stored before anyone
+    // gets it: local subscribers get the figures unretained, every interval, instead.
+    if (!link.up) {
+      last.delete(topic);
+      aedes.publish({ cmd: "publish", topic, payload: Buffer.from(value), qos: 0, retain: false, dup: false }, () => {});
+      return;
+    }
     if (last.get(topic) === value) return;
     last.set(topic, value);
     aedes.publish({ cmd: "publish", topic, payload: Buffer.from(value), qos: 0, retain: true, dup: false }, () => {});
@@ -58,7 +66,16 @@ export function startClusterSys(aedes: Aedes, cluster: Cluster, intervalSec: num
   void publish().catch(() => {});
   const timer = setInterval(() => void publish().catch(() => {}), intervalSec * 1000);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  const changed = () => void publish().catch(() => {});
+  link.on("down", changed);
+  link.on("up", changed);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      link.off("down", changed);
+      link.off("up", changed);
+    },
+  };
 }
 
 /**

@@ -73,6 +73,22 @@ export async function openRedisPersistence(opts: { link: RedisLink; records: Red
     },
   });
 
+  // While Redis is unreachable, the clean-up steps of a clean session's CONNECT
+  // and disconnect (and a will's bookkeeping) are sent to the offline queue and
+  // not waited for, so a node can still admit clean sessions and serve them
+  // locally; they run, in order, when Redis is back. What must be stored before
+  // it is acknowledged (queues, retained messages, QoS 2 state) still waits.
+  const p = persistence as unknown as Record<string, (client: { clean?: boolean }, ...rest: unknown[]) => Promise<unknown>>;
+  for (const method of ["cleanSubscriptions", "cleanIncoming", "delWill", "putWill", "outgoingClearMessageId"]) {
+    const inner = p[method]!.bind(persistence);
+    p[method] = (client, ...rest) => {
+      const result = inner(client, ...rest);
+      if (link.up || (method === "outgoingClearMessageId" && client.clean === false)) return result;
+      result.catch(() => {});
+      return Promise.resolve(method === "delWill" ? null : undefined);
+    };
+  }
+
   // aedes 1.x calls setup(), not the `broker` setter that marks the wrapper ready: callback-style callers would wait forever.
   const setup = persistence.setup.bind(persistence);
   persistence.setup = async (broker: unknown) => {
