@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildFixture } from "./fixtures.js";
-import { collect, connect, end, settle, subscribe, tempDir } from "./helpers.js";
+import { collect, connect, connectCollecting, end, settle, subscribe, tempDir, wasm } from "./helpers.js";
 import { runCli, startNode, startRedis, stopAllNodes, waitFor, type Node, type RedisServer } from "./cluster-support.js";
 
 async function report(node: Node): Promise<number> {
@@ -118,5 +118,29 @@ describe("plugins in a cluster", () => {
     assert.equal(table.code, 0, table.stderr);
     assert.match(table.stdout, new RegExp(`late \\*\\s+up\\s+\\d+\\s+up\\s+mqtt://\\S+\\s+${sha(next).slice(0, 12)}`));
     await late.stop();
+  });
+
+  test("the persist hook's TTLs hold in Redis: an expired retained message and an expired queued message are gone", async () => {
+    const config = { retain: [{ topic: "tmp/#", ttlSec: 1 }], retainOthers: true, queue: [{ topic: "q/#", ttlSec: 1 }] };
+    const node = await startNode(redis, "ttl", { config: { plugins: [{ name: "retention", wasm: wasm("retention"), config }] } });
+    const sleeper = await connect(node.url, { clientId: "sleeper", clean: false });
+    await subscribe(sleeper, ["q/#", "keepq/#"], 1);
+    await end(sleeper);
+    const pub = await connect(node.url);
+    await pub.publishAsync("tmp/x", "short", { qos: 1, retain: true });
+    await pub.publishAsync("keep/x", "long", { qos: 1, retain: true });
+    await pub.publishAsync("q/x", "stale", { qos: 1 });
+    await pub.publishAsync("keepq/x", "fresh", { qos: 1 });
+    await end(pub);
+    const db = redis.client();
+    assert.equal(await db.hexists("retained", "tmp/x"), 1);
+    // The retained sweep runs every 5 s.
+    await waitFor(async () => (await db.hexists("retained", "tmp/x")) === 0, "the expired retained message to be swept", 20_000);
+    assert.equal(await db.hexists("retained", "keep/x"), 1);
+    const { client, got } = await connectCollecting(node.url, { clientId: "sleeper", clean: false });
+    await settle(client);
+    assert.deepEqual(got.messages.map((m) => m.payload.toString()), ["fresh"]);
+    await end(client);
+    await node.stop();
   });
 });
