@@ -170,6 +170,10 @@ describe("a three-node cluster", () => {
       const onC = view.body.nodes.find((n) => n.id === "c");
       return view.body.nodes.length === 3 && view.body.nodes.every((n) => n.state === "up") && (onC?.clients ?? 0) >= 1;
     }, "GET /cluster to show three live nodes and c's client");
+    const onC = await a.api<{ clients: string[]; state: string }>("/cluster/nodes/c/clients");
+    assert.equal(onC.body.state, "up");
+    assert.ok(onC.body.clients.includes("held-on-c"), JSON.stringify(onC.body));
+    assert.equal((await a.api("/cluster/nodes/nope/clients")).status, 404);
     const view = await b.api<{ node: string; redis: { state: string; version: string } }>("/cluster");
     assert.equal(view.body.node, "b");
     assert.equal(view.body.redis.state, "up");

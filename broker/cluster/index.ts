@@ -22,7 +22,7 @@ import { redactedUrl } from "./config.js";
 import { nodeIdentity, type NodeIdentity } from "./identity.js";
 import { Membership, type NodeRecord, type NodeView } from "./membership.js";
 import { Notices } from "./notices.js";
-import { installOwnership, type Ownership } from "./ownership.js";
+import { installOwnership, ownedKey, type Ownership } from "./ownership.js";
 import { RedisLink, type LinkStatus } from "./redis-link.js";
 import { Rollout } from "./rollout.js";
 import { WillTakeover } from "./wills.js";
@@ -100,6 +100,8 @@ export interface Cluster {
   readonly rollout: Rollout;
   readonly wills: WillTakeover;
   view(): Promise<ClusterView>;
+  /** Client ids a node holds (its ownership set in Redis), up to `limit`; null for an unknown node. */
+  clientsOf(nodeId: string, limit: number): Promise<{ node: string; incarnation: string | null; state: "up" | "down"; clients: string[]; total: number } | null>;
   record(): NodeRecord;
   close(): Promise<void>;
 }
@@ -163,6 +165,13 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
         deployed: link.up ? await rollout.current() : {},
         deployFailures: Object.fromEntries(rollout.failures),
       };
+    },
+    async clientsOf(nodeId, limit) {
+      const node = (await membership.nodes()).find((n) => n.id === nodeId);
+      if (!node) return null;
+      if (!node.incarnation) return { node: nodeId, incarnation: null, state: node.state, clients: [], total: 0 };
+      const ids = await records.smembers(ownedKey(node.incarnation));
+      return { node: nodeId, incarnation: node.incarnation, state: node.state, clients: ids.sort().slice(0, limit), total: ids.length };
     },
     async close() {
       link.off("up", resync);

@@ -3,6 +3,7 @@
  *
  *   GET  /cluster                     nodes (clients, plugin digests, Redis link), deployed digests
  *   GET  /cluster/clients/:id         which node holds a client id (its owner record)
+ *   GET  /cluster/nodes/:id/clients   the client ids a node holds (?limit=, default 10,000)
  *   POST /plugins/:name/deploy        a build as the body: applied here, then on every node (cluster/rollout.ts)
  *   POST /plugins/:name/rollback      every node back to the previously deployed build
  *
@@ -21,6 +22,14 @@ export async function clusterRoute(r: AdminRequest): Promise<boolean> {
   if (root === "cluster" && r.segs.length === 1) {
     only(r.method, ["GET"]);
     send(r.res, 200, await cluster.view());
+    return true;
+  }
+  if (root === "cluster" && name === "nodes" && r.segs.length === 4 && r.segs[3] === "clients") {
+    only(r.method, ["GET"]);
+    const limit = Math.max(1, Math.min(100_000, Number(r.url.searchParams.get("limit") ?? 10_000) || 10_000));
+    const held = await cluster.clientsOf(r.segs[2]!, limit);
+    if (!held) throw new HttpError(404, `no node "${r.segs[2]}" in the cluster`);
+    send(r.res, 200, held);
     return true;
   }
   if (root === "cluster" && name === "clients" && r.segs.length === 3) {
