@@ -91,6 +91,39 @@ describe("cluster failures", () => {
     await end(pub, back.client, persistent.client, clean.client);
   });
 
+  test("kill -9 of the publisher's node under QoS 1 traffic: every message it acknowledged reaches the persistent session", async () => {
+    redis = await startRedis();
+    const [a, b] = await Promise.all(["a", "b"].map((id) => startNode(redis, id, { cluster: FAST })));
+    const sub = await connectCollecting(a!.url, { clientId: "keeper", clean: false });
+    await subscribe(sub.client, "src/#", 1);
+    const pub = await connect(b!.url, { clientId: "source" });
+    pub.on("error", () => {});
+    // Pipelined, so the kill lands with messages in every stage; each PUBACK is recorded as it comes.
+    const acked = new Set<string>();
+    let killed = false;
+    const sends: Promise<unknown>[] = [];
+    for (let i = 0; i < 600 && !killed; i++) {
+      sends.push(
+        pub.publishAsync("src/x", String(i), { qos: 1 }).then(
+          () => acked.add(String(i)),
+          () => {},
+        ),
+      );
+      if (acked.size >= 100) {
+        await b!.kill9();
+        killed = true;
+      }
+      if (i % 10 === 0) await new Promise((r) => setTimeout(r, 2));
+    }
+    await Promise.race([Promise.all(sends), new Promise((r) => setTimeout(r, 2000))]);
+    assert.ok(acked.size > 0 && acked.size < 600, `acknowledged ${acked.size}`);
+    const live = new Set(sub.got.messages.map((m) => m.payload.toString()));
+    await end(sub.client);
+    const back = await connectCollecting(a!.url, { clientId: "keeper", clean: false });
+    await waitFor(() => [...acked].every((p) => live.has(p) || back.got.messages.some((m) => m.payload.toString() === p)), `all ${acked.size} acknowledged messages`, 20_000);
+    await end(pub, back.client);
+  });
+
   test("Redis restarted under traffic: local clients keep being served, the state is exposed, traffic resumes, persistent queues refill", async (t) => {
     redis = await startRedis();
     const [a, b] = await Promise.all(["a", "b"].map((id) => startNode(redis, id)));

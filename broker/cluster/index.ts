@@ -54,7 +54,7 @@ export async function openClusterStore(config: BrokerConfig, logger: Logger): Pr
   );
   const records = link.connect(`wasmq-records:${identity.id}`);
   const notices = new Notices(link.connect(`wasmq-notices:${identity.id}`), records);
-  const opened = await openRedisPersistence({ link, records, notices, node: identity.incarnation, logger });
+  const opened = await openRedisPersistence({ link, records, notices, node: identity.incarnation, logger, maxQueuedMessages: config.limits.maxQueuedMessages });
   // Wills of dead nodes are wills.ts' job (bounded, claimed once); aedes' own sweep would take minutes and may publish twice.
   opened.persistence.streamWill = async function* () {};
   link.on("down", () => logger.warn({ redis: link.url }, "cluster: Redis link lost; serving local clients, reconnecting with backoff"));

@@ -7,7 +7,9 @@
  * connections). Here every accepted connection first claims the client id in
  * Redis, after authentication and before CONNACK:
  *
- *   wasmq:owner:<client id>   hash {gen, node, since}; gen only ever grows (HINCRBY)
+ *   wasmq:owner:<client id>   hash {gen, node, since}; gen only ever grows (HINCRBY);
+ *                             a released record expires after a day (fleets with
+ *                             throw-away client ids would otherwise grow Redis)
  *   wasmq:owned:<node>        the client ids a node incarnation holds (cleared when it dies)
  *
  * The claim (one Lua script, so atomic) increments the generation, records the
@@ -39,6 +41,7 @@ if ARGV[3] == 'ifNewer' and cur and cur ~= ARGV[1] then
 end
 local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'since', ARGV[2])
+redis.call('PERSIST', KEYS[1])
 redis.call('SADD', KEYS[2], ARGV[5])
 redis.call('PUBLISH', ARGV[4], cjson.encode({c = ARGV[5], n = ARGV[1], g = gen}))
 return gen`;
@@ -48,6 +51,7 @@ export const RELEASE = `
 redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('HGET', KEYS[1], 'node') == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'node', 'since')
+  redis.call('EXPIRE', KEYS[1], 86400)
   return 1
 end
 return 0`;

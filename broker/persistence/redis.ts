@@ -27,7 +27,7 @@ const require = createRequire(import.meta.url);
 // The encoding mqemitter-redis puts on the wire, from its own dependency.
 const msgpack = createRequire(require.resolve("mqemitter-redis"))("msgpack-lite") as { encode(v: unknown): Buffer };
 // The callback/stream wrapper (aedes-persistence's CallBackPersistence): aedes 1.2 pipes the retained and outgoing streams.
-const redisPersistence = require("aedes-persistence-redis") as (opts: { conn: Redis; packetTTL: (packet: object) => number }) => RedisAedesPersistence;
+const redisPersistence = require("aedes-persistence-redis") as (opts: { conn: Redis; packetTTL: (packet: object) => number; maxSessionDelivery: number }) => RedisAedesPersistence;
 
 export interface RedisAedesPersistence {
   setup(broker: unknown): Promise<void>;
@@ -61,10 +61,20 @@ export interface OpenedRedisPersistence {
 
 export type ClusterEmitter = ReturnType<typeof MQEmitterRedis> & { _emit(msg: unknown, cb?: () => void): void; pubConn: Redis };
 
-export async function openRedisPersistence(opts: { link: RedisLink; records: Redis; notices: Notices; node: string; logger: Logger }): Promise<OpenedRedisPersistence> {
+export async function openRedisPersistence(opts: {
+  link: RedisLink;
+  records: Redis;
+  notices: Notices;
+  node: string;
+  logger: Logger;
+  /** limits.maxQueuedMessages (0 = no limit): how much of a session's queue a reconnect replays. */
+  maxQueuedMessages: number;
+}): Promise<OpenedRedisPersistence> {
   const { link, records, notices, logger } = opts;
   const queueExpiry = new WeakMap<object, number>();
   const persistence = redisPersistence({
+    // aedes-persistence-redis replays at most this many queued messages per reconnect (its default: 1,000).
+    maxSessionDelivery: opts.maxQueuedMessages > 0 ? opts.maxQueuedMessages : 1_000_000,
     conn: link.connect(`wasmq-persistence:${opts.node}`),
     // The persist hook's TTL for queued messages becomes the Redis key's EXPIRE.
     packetTTL: (packet) => {
