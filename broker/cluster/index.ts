@@ -58,7 +58,9 @@ export async function openClusterStore(config: BrokerConfig, logger: Logger): Pr
   // Wills of dead nodes are wills.ts' job (bounded, claimed once); aedes' own sweep would take minutes and may publish twice.
   opened.persistence.streamWill = async function* () {};
   link.on("down", () => logger.warn({ redis: link.url }, "cluster: Redis link lost; serving local clients, reconnecting with backoff"));
-  link.on("up", () => logger.info({ redis: link.url }, "cluster: Redis link back"));
+  link.on("up", () => {
+    if (link.status().disconnects > 0) logger.info({ redis: link.url }, "cluster: Redis link back");
+  });
   return {
     identity,
     link,

@@ -83,6 +83,7 @@ export class Membership {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     if (!this.link.up) return;
-    await this.redis.pipeline().del(aliveKey(this.opts.incarnation)).del(nodeKey(this.opts.id)).exec();
+    // A node that left cleanly is no longer listed; a crashed one stays listed as down until it returns.
+    await this.redis.pipeline().del(aliveKey(this.opts.incarnation)).del(nodeKey(this.opts.id)).srem(NODES, this.opts.id).exec();
   }
 }
