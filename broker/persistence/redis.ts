@@ -109,7 +109,9 @@ export async function openRedisPersistence(opts: {
   };
 
   // A PUBLISH cut off by a lost connection is not sent again later: it would arrive late and out of order.
-  const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`, { autoResendUnfulfilledCommands: false });
+  // Auto-pipelining, as mqemitter-redis sets on connections it makes itself: the PUBLISHes of one
+  // event-loop turn go out in one write instead of one syscall each (measured: the biggest cost here).
+  const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`, { autoResendUnfulfilledCommands: false, enableAutoPipelining: true });
   const subConn = link.connect(`wasmq-emitter-sub:${opts.node}`);
   // The echo cache must outlive the round trip at any rate: ids of the last 100k messages.
   const emitter = MQEmitterRedis({ pubConn, subConn, matchEmptyLevels: true, maxLRUCache: 100_000 }) as ClusterEmitter;
