@@ -49,11 +49,14 @@ export class RedisKvStore implements KvStore {
   private readonly spaces = new Map<string, Space>();
   /** Own writes sent and not yet seen back, per namespace\0key. */
   private readonly pending = new Map<string, number>();
+  /** Own writes Redis has not answered yet, per namespace\0key. */
+  private readonly unanswered = new Map<string, number>();
   private readonly redis: Redis;
   private readonly notices: Notices;
   private readonly node: string;
   private readonly logger: Logger;
   private readonly limits: KvLimits;
+  private held: Buffer[] | null = null;
   /** Writes Redis refused (the local copy then differs until the next reload). */
   failedWrites = 0;
 
@@ -73,6 +76,18 @@ export class RedisKvStore implements KvStore {
 
   /** Replace the local copy with Redis' (after start and after the link was lost). */
   async resync(): Promise<void> {
+    // Notices that arrive while the store is being read are applied after it, in order.
+    this.held ??= [];
+    try {
+      await this.reload();
+    } finally {
+      const held = this.held ?? [];
+      this.held = null;
+      for (const m of held) this.onNotice(m);
+    }
+  }
+
+  private async reload(): Promise<void> {
     const fresh = new Map<string, Space>();
     let cursor = "0";
     do {
@@ -87,7 +102,10 @@ export class RedisKvStore implements KvStore {
         fresh.set(ns, space);
       }
     } while (cursor !== "0");
-    // Keys with own writes still in flight keep their local value: it is newer.
+    // Own writes Redis already applied are in what was just read; their notices
+    // may have been lost with the link, so stop waiting for them.
+    for (const id of [...this.pending.keys()]) if (!this.unanswered.has(id)) this.pending.delete(id);
+    // Keys with own writes still unanswered keep their local value: it is newer.
     for (const id of this.pending.keys()) {
       const [ns, k] = splitId(id);
       const local = this.spaces.get(ns)?.entries.get(k);
@@ -138,18 +156,28 @@ export class RedisKvStore implements KvStore {
   private send(ns: string, k: string, value: Buffer | null): void {
     const id = `${ns}\0${k}`;
     this.pending.set(id, (this.pending.get(id) ?? 0) + 1);
+    this.unanswered.set(id, (this.unanswered.get(id) ?? 0) + 1);
     const field = Buffer.from(k, "latin1");
     const notice: KvNotice = { n: this.node, s: ns, k: field.toString("base64"), v: value ? value.toString("base64") : null };
     const tx = this.redis.multi();
     if (value) tx.hset(PREFIX + ns, field, value);
     else tx.hdel(PREFIX + ns, field);
     tx.publish(CHANNELS.kv, JSON.stringify(notice));
+    const answered = () => {
+      const n = (this.unanswered.get(id) ?? 1) - 1;
+      if (n <= 0) this.unanswered.delete(id);
+      else this.unanswered.set(id, n);
+    };
     tx.exec().then(
       (results) => {
+        answered();
         const failed = results?.find(([err]) => err);
         if (failed) this.writeFailed(id, failed[0]!);
       },
-      (err: Error) => this.writeFailed(id, err),
+      (err: Error) => {
+        answered();
+        this.writeFailed(id, err);
+      },
     );
   }
 
@@ -166,6 +194,10 @@ export class RedisKvStore implements KvStore {
   }
 
   private onNotice(message: Buffer): void {
+    if (this.held) {
+      this.held.push(message);
+      return;
+    }
     let notice: KvNotice;
     try {
       notice = JSON.parse(message.toString()) as KvNotice;
