@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
 import { parseRawConfig, resolveConfig } from "../broker/config.js";
-import { collect, connect, connectCollecting, end, freePort, settle, subscribe, tempDir } from "./helpers.js";
+import { collect, connect, connectCollecting, end, freePort, settle, startTestBroker, subscribe, tempDir } from "./helpers.js";
 import { runCli, startNode, startRedis, stopAllNodes, waitFor, type Node, type RedisServer } from "./cluster-support.js";
 
 describe("cluster start-up", () => {
@@ -187,6 +187,8 @@ describe("a three-node cluster", () => {
     assert.equal(onC.body.state, "up");
     assert.ok(onC.body.clients.includes("held-on-c"), JSON.stringify(onC.body));
     assert.equal((await a.api("/cluster/nodes/nope/clients")).status, 404);
+    const missing = await a.api<{ error: string }>("/plugins/nope/deploy", { method: "POST", headers: { "content-type": "application/wasm" }, body: Buffer.from("\0asm") });
+    assert.equal(missing.status, 404);
     const view = await b.api<{ node: string; redis: { state: string; version: string } }>("/cluster");
     assert.equal(view.body.node, "b");
     assert.equal(view.body.redis.state, "up");
@@ -198,6 +200,20 @@ describe("a three-node cluster", () => {
     await got.waitFor(1);
     await waitFor(() => got.messages.some((m) => m.topic === "$SYS/broker/cluster/node/a/redis" && m.payload.toString() === "up"), "$SYS cluster topics of node a");
     await end(client, held);
+  });
+});
+
+describe("cluster routes outside cluster mode", () => {
+  test("GET /cluster and deploy answer 409 on a single node, naming how to turn cluster mode on", async () => {
+    const broker = await startTestBroker({ persistence: "memory", metrics: { port: 0 } });
+    try {
+      const res = await fetch(`${broker.admin!.url}/cluster`);
+      assert.equal(res.status, 409);
+      assert.match(((await res.json()) as { error: string }).error, /not in cluster mode .*"cluster" config key or --redis/);
+      assert.equal(broker.cluster, null);
+    } finally {
+      await broker.stop();
+    }
   });
 });
 
