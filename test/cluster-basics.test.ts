@@ -57,6 +57,27 @@ describe("cluster config", () => {
   });
 });
 
+describe("Redis with a password", () => {
+  test("cluster.password authenticates; a wrong one fails start-up naming Redis and the reason", async () => {
+    const redis = await startRedis(["--requirepass", "s3cret-pass"], "s3cret-pass");
+    try {
+      const node = await startNode(redis, "pw", { cluster: { password: "s3cret-pass" } });
+      const view = await node.api<{ redis: { state: string; url: string } }>("/cluster");
+      assert.equal(view.body.redis.state, "up");
+      await node.stop();
+      const dir = tempDir();
+      const file = join(dir, "c.json");
+      writeFileSync(file, JSON.stringify({ port: 0, ws: false, data: dir, cluster: { redis: `redis://:wrong@127.0.0.1:${redis.port}`, id: "x" } }));
+      const r = await runCli(["--config", file]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/? \\(cluster\\.redis\\): .*(WRONGPASS|invalid)`));
+      assert.ok(!r.stderr.includes("wrong@"), "the password is not printed");
+    } finally {
+      await redis.stop();
+    }
+  });
+});
+
 describe("a three-node cluster", () => {
   let redis: RedisServer;
   let a: Node, b: Node, c: Node;

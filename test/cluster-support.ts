@@ -34,13 +34,13 @@ async function waitFor(check: () => Promise<boolean> | boolean, what: string, ti
 }
 export { waitFor };
 
-export async function startRedis(): Promise<RedisServer> {
+export async function startRedis(extraArgs: string[] = [], password?: string): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess;
   const clients: Redis[] = [];
   const launch = async () => {
-    child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"], { stdio: "ignore" });
-    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+    child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", ...extraArgs], { stdio: "ignore" });
+    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null, ...(password ? { password } : {}) });
     probe.on("error", () => {});
     await probe.connect().catch(() => {});
     await waitFor(async () => (await probe.ping().catch(() => "")) === "PONG", "redis-server to answer");
@@ -56,7 +56,7 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     url: `redis://127.0.0.1:${port}`,
     client() {
-      const c = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: null });
+      const c = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: null, ...(password ? { password } : {}) });
       c.on("error", () => {});
       clients.push(c);
       return c;
