@@ -25,7 +25,18 @@ import type { Notices } from "../cluster/notices.js";
 
 const require = createRequire(import.meta.url);
 // The encoding mqemitter-redis puts on the wire, from its own dependency.
-const msgpack = createRequire(require.resolve("mqemitter-redis"))("msgpack-lite") as { encode(v: unknown): Buffer };
+const msgpack = createRequire(require.resolve("mqemitter-redis"))("msgpack-lite") as { encode(v: unknown): Buffer; decode(b: Buffer): unknown };
+
+/**
+ * Whether an encoded {id, msg} (msgpack: fixmap of 2, key "id", then the id as
+ * fixstr or str8) carries an id starting with `prefix`: this node's own message.
+ */
+function isOwnEcho(payload: Buffer, prefix: Buffer): boolean {
+  if (payload[0] !== 0x82 || payload[1] !== 0xa2 || payload[2] !== 0x69 || payload[3] !== 0x64) return false;
+  const head = payload[4]!;
+  const [start, length] = (head & 0xe0) === 0xa0 ? [5, head & 0x1f] : head === 0xd9 ? [6, payload[5]!] : [0, 0];
+  return length > prefix.length && payload.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+}
 // The callback/stream wrapper (aedes-persistence's CallBackPersistence): aedes 1.2 pipes the retained and outgoing streams.
 const redisPersistence = require("aedes-persistence-redis") as (opts: { conn: Redis; packetTTL: (packet: object) => number; maxSessionDelivery: number }) => RedisAedesPersistence;
 
@@ -113,9 +124,26 @@ export async function openRedisPersistence(opts: {
   // event-loop turn go out in one write instead of one syscall each (measured: the biggest cost here).
   const pubConn = link.connect(`wasmq-emitter-pub:${opts.node}`, { autoResendUnfulfilledCommands: false, enableAutoPipelining: true });
   const subConn = link.connect(`wasmq-emitter-sub:${opts.node}`);
-  // The echo cache must outlive the round trip at any rate: ids of the last 100k messages.
+  // The id cache (for a message matched by a channel and a pattern subscription) holds the last 100k ids.
   const emitter = MQEmitterRedis({ pubConn, subConn, matchEmptyLevels: true, maxLRUCache: 100_000 }) as ClusterEmitter;
-  const echoes = (emitter as unknown as { _cache: { set(id: string, v: boolean): void } })._cache;
+  const seen = (emitter as unknown as { _cache: { get(id: string): unknown; set(id: string, v: boolean): void } })._cache;
+  // Receiving: mqemitter-redis decodes every message, its own echoes included, to
+  // read the id. An echo is recognised from the encoded id's prefix instead and
+  // dropped undecoded; others are decoded and emitted once (a channel and a
+  // pattern subscription can both match one message: the id cache drops the second).
+  const ownId = Buffer.from(`${opts.node}/`);
+  const ignored = (emitter as unknown as { _ignoredTopicsSet: Set<string> })._ignoredTopicsSet;
+  const receive = (channel: Buffer, payload: Buffer) => {
+    if (isOwnEcho(payload, ownId) || ignored.has(channel.toString())) return;
+    const packet = msgpack.decode(payload) as { id: string; msg: unknown };
+    if (seen.get(packet.id)) return;
+    seen.set(packet.id, true);
+    emitter._emit(packet.msg);
+  };
+  subConn.removeAllListeners("messageBuffer");
+  subConn.removeAllListeners("pmessageBuffer");
+  subConn.on("messageBuffer", (channel: Buffer, payload: Buffer) => receive(channel, payload));
+  subConn.on("pmessageBuffer", (_pattern: Buffer, channel: Buffer, payload: Buffer) => receive(channel, payload));
   let localOnly = 0;
   let sequence = 0;
   const inFlight = new Set<(cut: boolean) => void>();
@@ -124,7 +152,6 @@ export async function openRedisPersistence(opts: {
     if (emitterClosed) return done?.(new Error("mqemitter-redis is closed"));
     // mqemitter-redis' wire format: {id, msg}; an id it has seen is not emitted again.
     const id = `${opts.node}/${++sequence}`;
-    echoes.set(id, true);
     emitter._emit(msg);
     if (pubConn.status !== "ready") {
       // Not queued for a link that may stay down: late delivery would arrive out of order and in a flood.
