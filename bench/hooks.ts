@@ -9,6 +9,8 @@
  * A tinybench sample is a batch of K calls (K sized so a batch takes ~50 µs,
  * far above the timer's resolution); the figure is the median batch time / K,
  * and the median of that over the rounds (variants rotated each round).
+ * When acl is measured, its C and Rust builds (examples/) are measured next to
+ * the AssemblyScript build and the native twin (bench/languages.ts).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
@@ -20,6 +22,7 @@ import { payloadTemplate, stamp } from "./payload.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../broker/config.js";
 import { BENCH_FUEL, benchSetup, benchTopic, builtPlugins, BENCH_TOPIC_FILTER, BENCH_USER, exampleConfig, nativePath, wasmPath } from "./plugins.js";
 import { table } from "./report.js";
+import { BUILDS, measureLanguages, type LanguageRow } from "./languages.js";
 import { median } from "./stats.js";
 
 type MessageHook = Exclude<HookName, "tick">;
@@ -267,6 +270,18 @@ async function main(): Promise<number> {
     }
   }
 
+  // The acl plugin built from four languages on one ABI (C and Rust: examples/).
+  let languages: LanguageRow[] = [];
+  if (plugins.includes("acl") && !unloadable.includes("acl")) {
+    const small = Math.min(...sizes);
+    const cases = (["subscribe", "publish", "deliver"] as const).map((hook) => {
+      const size = hook === "subscribe" ? null : small;
+      return { hook, size, message: buildMessage(hook, size) };
+    });
+    languages = await measureLanguages(benchSetup("acl")?.config ?? exampleConfig("acl"), cases, opts);
+    for (const r of languages) process.stderr.write(`acl ${r.hook} ${sizeLabel(r.size)}: ${BUILDS.map((b) => `${b} ${fmtNs(r.ns[b])} ns`).join(", ")}\n`);
+  }
+
   const lines: string[] = [];
   lines.push(`wasmq hook bench — ${describeMachine(machine)}`);
   lines.push(`ns per call through PluginChain.run (median of ${opts.rounds} round(s) × ${opts.time} ms); fuel ns = wasm − wasm-nofuel and wasm/native paired per round, then the median; wasm/native < 1 = Wasm faster`);
@@ -295,6 +310,27 @@ async function main(): Promise<number> {
       3,
     ),
   );
+  if (languages.length) {
+    lines.push(
+      "",
+      "acl in four languages on the same ABI (ns per call; Wasm builds fuel-metered; ratio = build / AssemblyScript):",
+      table(
+        ["hook", "size", ...BUILDS.map((b) => `${b} ns`), "c/as", "rust/as", "verdict"],
+        languages.map((r) => {
+          const same = BUILDS.every((b) => r.verdict[b] === r.verdict.native);
+          return [
+            r.hook,
+            sizeLabel(r.size),
+            ...BUILDS.map((b) => fmtNs(r.ns[b])),
+            (r.ns.c / r.ns.assemblyscript).toFixed(2),
+            (r.ns.rust / r.ns.assemblyscript).toFixed(2),
+            same ? r.verdict.native : `DIFFERS: ${BUILDS.map((b) => `${b} ${r.verdict[b]}`).join(", ")}`,
+          ];
+        }),
+        2,
+      ),
+    );
+  }
   const checks = judge(results, sizes);
   const overBudget = results.filter((r) => r.fuelUsed > DEFAULT_PLUGIN_LIMITS.fuel);
   if (overBudget.length) {
@@ -316,7 +352,9 @@ async function main(): Promise<number> {
   if (traps.length) console.log(`\nPLUGIN TRAPS while measuring (those figures measure the failure path):\n${traps.join("\n")}`);
   if (differing.length) console.log(`\nVERDICTS DIFFER between native and Wasm for: ${differing.map((r) => `${r.plugin} ${r.hook} ${sizeLabel(r.size)}`).join(", ")}`);
   if (unloadable.length) console.log(`\nNOT MEASURED, the plugin refused its bench config: ${unloadable.join(", ")} (update bench/plugins.ts)`);
-  return differing.length || traps.length || unloadable.length ? 1 : 0;
+  const languagesDiffer = languages.filter((r) => BUILDS.some((b) => r.verdict[b] !== r.verdict.native));
+  if (languagesDiffer.length) console.log(`\nVERDICTS DIFFER between the acl builds for: ${languagesDiffer.map((r) => r.hook).join(", ")}`);
+  return differing.length || traps.length || unloadable.length || languagesDiffer.length ? 1 : 0;
 }
 
 interface Check {

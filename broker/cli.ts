@@ -9,6 +9,8 @@ Usage:
   wasmq [options]                 start the broker
   wasmq admin COMMAND [options]   control a running broker (plugins, reload, enable, disable, clients, kick);
                                   "wasmq admin --help" lists them
+  wasmq plugin COMMAND [options]  plugin tooling: keygen, sign, verify, inspect, new, build;
+                                  "wasmq plugin --help" lists them
 
 Options:
   -c, --config FILE        JSON config file (default: ${DEFAULT_CONFIG_FILE})
@@ -23,7 +25,8 @@ Options:
       --node-id ID         this node's id in the cluster (default: config "cluster.id", else derived and kept in the data dir)
   -h, --help               show this help
 
-Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads every plugin from disk.
+Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads every plugin and the
+TLS files (certificate, key, CA bundle, CRL) from disk.
 A TLS listener starts when the config has "tls": { "cert", "key", "port" }.`;
 
 function fail(message: string): never {
@@ -50,8 +53,21 @@ async function admin(argv: string[]): Promise<void> {
   }
 }
 
+// Plugin tooling (keys, signing, inspect, projects) lives in host/tools; it needs no broker.
+async function plugin(argv: string[]): Promise<void> {
+  const { PluginCliError, runPluginCli } = await import("../host/tools/plugin-cli.js");
+  try {
+    process.stdout.write(`${await runPluginCli(argv)}\n`);
+  } catch (err) {
+    if (!(err instanceof PluginCliError)) throw err;
+    process.stderr.write(`wasmq plugin: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === "admin") return admin(argv.slice(1));
+  if (argv[0] === "plugin") return plugin(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({
@@ -133,6 +149,11 @@ async function main(argv: string[]): Promise<void> {
   process.on("SIGHUP", () => {
     log.info("SIGHUP received, reloading plugins");
     void broker.chain.reload();
+    try {
+      broker.reloadTls();
+    } catch (err) {
+      log.error((err as Error).message);
+    }
   });
   log.info({ plugins: broker.chain.slots.map((s) => s.name), persistence: broker.persistence.mode, data: broker.config.data }, "wasmq ready");
 }

@@ -3,6 +3,12 @@ import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { clusterSchema, resolveCluster, NODE_ID_PATTERN, type ClusterConfig } from "./cluster/config.js";
+import { publicKeyProblem } from "../host/signing.js";
+import { isLoopbackHost } from "./net/loopback.js";
+import { parseAllowedHost } from "./ops/admin-guard.js";
+import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
+import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
+import { DEFAULT_HOST_CALL_LIMITS } from "../host/index.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -14,6 +20,10 @@ const limitsSchema = z
   .object({
     fuel: z.number().int().positive().optional(),
     memoryPages: z.number().int().min(1).max(65536).optional(),
+    // Per-call caps on host calls (host/host-calls.ts); native plugins too.
+    maxPublishesPerCall: z.number().int().min(0).optional(),
+    maxPublishBytesPerCall: z.number().int().min(0).optional(),
+    maxLogLinesPerCall: z.number().int().min(0).optional(),
   })
   .strict();
 
@@ -36,6 +46,7 @@ const pluginSchema = z
     breaker: breakerSchema.optional(),
     enabled: z.boolean().optional(),
     watch: z.boolean().optional(),
+    sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, "64 hex digits (the .wasm file's SHA-256)").optional(),
   })
   .strict();
 
@@ -45,7 +56,21 @@ const configSchema = z
     port: port.optional(),
     ws: z.union([z.literal(false), z.object({ port: port.optional(), host: host.optional(), path: z.string().startsWith("/").optional() }).strict()]).optional(),
     tls: z
-      .object({ port: port.optional(), host: host.optional(), cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() })
+      .object({
+        port: port.optional(),
+        host: host.optional(),
+        cert: z.string().min(1),
+        key: z.string().min(1),
+        ca: z.string().min(1).optional(),
+        // Mutual TLS (broker/OPERATIONS.md "Client certificates").
+        crl: z.string().min(1).optional(),
+        requireClientCert: z.boolean().optional(),
+        requestClientCert: z.boolean().optional(),
+        useIdentityAsUsername: z.boolean().optional(),
+        minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).optional(),
+        wsPort: port.optional(),
+        wsPath: z.string().startsWith("/").optional(),
+      })
       .strict()
       .optional(),
     data: z.string().min(1).optional(),
@@ -62,6 +87,8 @@ const configSchema = z
             host: host.optional(),
             token: z.string().min(16).optional(),
             timingSampleEvery: z.number().int().min(1).optional(),
+            allowedHosts: z.array(z.string().refine((h) => parseAllowedHost(h) !== null, "a host name or host:port")).optional(),
+            tls: z.union([z.literal(false), z.object({ cert: z.string().min(1), key: z.string().min(1), ca: z.string().min(1).optional() }).strict()]).optional(),
           })
           .strict(),
       ])
@@ -85,8 +112,10 @@ const configSchema = z
       })
       .strict()
       .optional(),
+    mqtt5: mqtt5Schema.optional(),
     plugins: z.array(pluginSchema).optional(),
     cluster: clusterSchema.optional(),
+    trust: z.object({ keys: z.array(z.string().min(1)).optional(), require: z.boolean().optional() }).strict().optional(),
   })
   .strict();
 
@@ -98,10 +127,19 @@ export interface PluginConfig {
   native?: string;
   config: Record<string, unknown>;
   onError: "fail-open" | "fail-closed";
-  limits: { fuel: number; memoryPages: number };
+  limits: { fuel: number; memoryPages: number; maxPublishesPerCall: number; maxPublishBytesPerCall: number; maxLogLinesPerCall: number };
   breaker: { failures: number; windowMs: number; cooldownMs: number };
   enabled: boolean;
   watch: boolean;
+  /** Pinned SHA-256 of the .wasm file (lowercase hex). */
+  sha256?: string;
+}
+
+/** PEM files for the admin listener's HTTPS (paths resolved). */
+export interface AdminTls {
+  cert: string;
+  key: string;
+  ca?: string;
 }
 
 export interface BrokerConfig {
@@ -110,14 +148,23 @@ export interface BrokerConfig {
   host: string;
   port: number;
   ws: { host: string; port: number; path: string } | null;
-  tls: { host: string; port: number; cert: string; key: string; ca?: string } | null;
+  tls: TlsSettings | null;
   data: string;
   persistence: "lmdb" | "memory";
   durability: "sync" | "async";
   allowAnonymous: boolean;
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   /** The HTTP port serving /metrics and the admin API; null = not served. */
-  metrics: { host: string; port: number; token?: string; timingSampleEvery: number } | null;
+  metrics: {
+    host: string;
+    port: number;
+    token?: string;
+    timingSampleEvery: number;
+    /** Names besides the listener's own address and localhost that the Host header may use. */
+    allowedHosts: string[];
+    /** HTTPS certificate and key; null = plain HTTP (loopback, or explicitly `"tls": false`). */
+    tls: AdminTls | null;
+  } | null;
   sys: { intervalSec: number } | null;
   limits: {
     maxPacketSize: number;
@@ -136,16 +183,20 @@ export interface BrokerConfig {
     drainTimeoutMs: number;
     tickIntervalMs: number;
   };
+  /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
+  mqtt5: Mqtt5Config;
   plugins: PluginConfig[];
   /** Cluster mode (Redis); null = a single node on `persistence`. */
   cluster: ClusterConfig | null;
+  /** Plugin signature policy: Ed25519 public key files (absolute paths) and whether a signature is required. */
+  trust: { keys: string[]; require: boolean };
 }
 
 /**
  * Broker limits when the config names none. Mosquitto-like where Mosquitto has a
  * default; otherwise sized for an IoT fleet (small messages, many clients).
  */
-export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
+const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxPacketSize: 1024 * 1024,
   maxConnections: 10_000,
   maxInflight: 100,
@@ -162,15 +213,11 @@ export const DEFAULT_LIMITS: BrokerConfig["limits"] = {
 };
 
 /** One call in N into each plugin is timed for the call-duration histogram. */
-export const DEFAULT_TIMING_SAMPLE_EVERY = 64;
+const DEFAULT_TIMING_SAMPLE_EVERY = 64;
 
-/** Addresses only this machine can reach. "0.0.0.0" and "::" are every interface, so public. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === "localhost" || h === "::1" || h === "[::1]" || h.startsWith("127.") || h.startsWith("::ffff:127.");
-}
+export { isLoopbackHost };
 
-export const DEFAULT_PLUGIN_LIMITS = { fuel: 100_000_000, memoryPages: 256 };
+export const DEFAULT_PLUGIN_LIMITS = { fuel: 100_000_000, memoryPages: 256, ...DEFAULT_HOST_CALL_LIMITS };
 export const DEFAULT_BREAKER = { failures: 5, windowMs: 10_000, cooldownMs: 30_000 };
 
 export class ConfigError extends Error {
@@ -257,18 +304,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
           path: (raw.ws || undefined)?.path ?? "/mqtt",
         };
   let tls: BrokerConfig["tls"] = null;
-  if (raw.tls) {
-    tls = {
-      host: raw.tls.host ?? host,
-      port: raw.tls.port ?? 8883,
-      cert: resolvePath(base, raw.tls.cert),
-      key: resolvePath(base, raw.tls.key),
-      ...(raw.tls.ca ? { ca: resolvePath(base, raw.tls.ca) } : {}),
-    };
-    mustExist(tls.cert, "tls.cert", source);
-    mustExist(tls.key, "tls.key", source);
-    if (tls.ca) mustExist(tls.ca, "tls.ca", source);
-  }
+  if (raw.tls) tls = resolveTls(raw.tls, host, base, source);
   const plugins = (raw.plugins ?? []).map((p, i): PluginConfig => {
     const key = `plugins.${i}`;
     if ((p.wasm === undefined) === (p.native === undefined)) {
@@ -276,6 +312,10 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     }
     const wasm = p.wasm !== undefined ? resolvePath(base, p.wasm) : undefined;
     const native = p.native !== undefined ? resolvePath(base, p.native) : undefined;
+    // A pin is checked where a Wasm build's bytes are admitted; a native module is never read as bytes.
+    if (native !== undefined && p.sha256 !== undefined) {
+      throw new ConfigError(`invalid config in ${source}: key "${key}.sha256" (${p.name}): a pin applies to "wasm" plugins only`);
+    }
     const path = (wasm ?? native)!;
     mustExist(path, `${key}.${wasm ? "wasm" : "native"}`, source);
     return {
@@ -288,6 +328,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       breaker: { ...DEFAULT_BREAKER, ...p.breaker },
       enabled: p.enabled ?? true,
       watch: p.watch ?? true,
+      ...(p.sha256 !== undefined ? { sha256: p.sha256.toLowerCase() } : {}),
     };
   });
   const names = new Set<string>();
@@ -304,6 +345,8 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
           port: overrides.metricsPort ?? metricsRaw?.port ?? 9464,
           ...(metricsRaw?.token ? { token: metricsRaw.token } : {}),
           timingSampleEvery: metricsRaw?.timingSampleEvery ?? DEFAULT_TIMING_SAMPLE_EVERY,
+          allowedHosts: metricsRaw?.allowedHosts ?? [],
+          tls: null,
         };
   // The admin API can reload plugins and disconnect clients: off this machine it needs a token.
   if (metrics && !metrics.token && !isLoopbackHost(metrics.host)) {
@@ -311,6 +354,15 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
       `invalid config in ${source}: key "metrics.token": required when "metrics.host" is ${metrics.host} (not loopback); give a token of at least 16 characters`,
     );
   }
+  const trust = resolveTrust(raw.trust, base, source);
+  // A native plugin is code on disk that cannot carry a signature: "require" would be a promise the broker cannot keep.
+  const nativeIndex = plugins.findIndex((p) => p.native !== undefined);
+  if (trust.require && nativeIndex >= 0) {
+    throw new ConfigError(
+      `invalid config in ${source}: key "plugins.${nativeIndex}.native" (${plugins[nativeIndex]!.name}): native plugins cannot be signed, and trust.require is on (use the plugin's Wasm build)`,
+    );
+  }
+  if (metrics) metrics.tls = resolveAdminTls(metricsRaw?.tls, metrics.host, base, source);
   const limits = raw.limits ?? {};
   const cluster = resolveClusterOrThrow(raw, overrides, base, source);
   return {
@@ -327,8 +379,10 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     metrics,
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
+    mqtt5: resolveMqtt5(raw.mqtt5),
     plugins,
     cluster,
+    trust,
   };
 }
 
@@ -344,6 +398,72 @@ function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base:
   if (cluster?.tls?.cert) mustExist(cluster.tls.cert, "cluster.tls.cert", source);
   if (cluster?.tls?.key) mustExist(cluster.tls.key, "cluster.tls.key", source);
   return cluster;
+}
+
+function resolveTrust(raw: RawConfig["trust"], base: string, source: string): BrokerConfig["trust"] {
+  const keys = (raw?.keys ?? []).map((k, i) => {
+    const path = resolvePath(base, k);
+    const problem = publicKeyProblem(path);
+    if (problem) throw new ConfigError(`invalid config in ${source}: key "trust.keys.${i}": ${problem}`);
+    return path;
+  });
+  if (raw?.require && keys.length === 0) throw new ConfigError(`invalid config in ${source}: key "trust.keys": "require" is on, so list at least one public key`);
+  return { keys, require: raw?.require ?? false };
+}
+
+/**
+ * The admin listener's TLS. Off loopback the admin API carries the token and
+ * can disable plugins, so it is served over HTTPS: a non-loopback
+ * `metrics.host` needs `metrics.tls` ({cert, key}), or an explicit
+ * `"tls": false` when TLS is terminated in front of it (a reverse proxy) or
+ * the network is trusted.
+ */
+function resolveAdminTls(raw: NonNullable<Exclude<RawConfig["metrics"], false>>["tls"], host: string, base: string, source: string): AdminTls | null {
+  if (raw === false) return null;
+  if (raw === undefined) {
+    if (isLoopbackHost(host)) return null;
+    throw new ConfigError(
+      `invalid config in ${source}: key "metrics.tls": required when "metrics.host" is ${host} (not loopback): give { "cert", "key" } to serve the admin API over HTTPS, or false to serve plain HTTP (TLS terminated in front of it)`,
+    );
+  }
+  const tls = { cert: resolvePath(base, raw.cert), key: resolvePath(base, raw.key), ...(raw.ca ? { ca: resolvePath(base, raw.ca) } : {}) };
+  mustExist(tls.cert, "metrics.tls.cert", source);
+  mustExist(tls.key, "metrics.tls.key", source);
+  if (tls.ca) mustExist(tls.ca, "metrics.tls.ca", source);
+  return tls;
+}
+
+function resolveTls(raw: NonNullable<RawConfig["tls"]>, host: string, base: string, source: string): TlsSettings {
+  const refuse = (key: string, why: string): never => {
+    throw new ConfigError(`invalid config in ${source}: key "tls.${key}": ${why}`);
+  };
+  const clientCert = raw.requireClientCert ? "require" : raw.requestClientCert ? "request" : "none";
+  // Without a CA bundle Node would verify client certificates against the public web CAs.
+  if (clientCert !== "none" && !raw.ca) refuse(raw.requireClientCert ? "requireClientCert" : "requestClientCert", `needs "tls.ca", the CA bundle client certificates must chain to`);
+  if (raw.crl && clientCert === "none") refuse("crl", `a CRL is checked only for client certificates: set "tls.requireClientCert" or "tls.requestClientCert"`);
+  if (raw.useIdentityAsUsername && clientCert === "none") {
+    refuse("useIdentityAsUsername", `needs client certificates: set "tls.requireClientCert" (or "tls.requestClientCert")`);
+  }
+  const tls: TlsSettings = {
+    host: raw.host ?? host,
+    port: raw.port ?? 8883,
+    cert: resolvePath(base, raw.cert),
+    key: resolvePath(base, raw.key),
+    ...(raw.ca ? { ca: resolvePath(base, raw.ca) } : {}),
+    ...(raw.crl ? { crl: resolvePath(base, raw.crl) } : {}),
+    clientCert,
+    useIdentityAsUsername: raw.useIdentityAsUsername ?? false,
+    minVersion: raw.minVersion ?? "TLSv1.2",
+    wsPort: raw.wsPort ?? null,
+    wsPath: raw.wsPath ?? "/mqtt",
+  };
+  mustExist(tls.cert, "tls.cert", source);
+  mustExist(tls.key, "tls.key", source);
+  if (tls.ca) mustExist(tls.ca, "tls.ca", source);
+  if (tls.crl) mustExist(tls.crl, "tls.crl", source);
+  const bad = checkTlsMaterial(tls);
+  if (bad) refuse(bad.key, bad.problem);
+  return tls;
 }
 
 function definedOnly<T extends object>(o: T): Partial<T> {

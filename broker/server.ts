@@ -3,15 +3,21 @@ import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { pino, type Logger } from "pino";
-import { PluginChain, PluginError, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
+import { PluginChain, PluginError, readPublicKey, type InjectedMessage, type PluginSlot, type PluginSpec } from "../host/index.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
+import { authRemovalRefusal, exposureRefusal } from "./net/exposure.js";
 import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
-import { listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
+import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
+import { tlsPeerOf } from "./net/tls-peer.js";
+import { tlsRefusalLogger } from "./net/tls-log.js";
+import { checkTlsMaterial } from "./net/tls-options.js";
+import { installMqtt5 } from "./protocol/mqtt5/index.js";
+import { installSharedSubscriptions } from "./protocol/shared-subscriptions.js";
 import { createMetrics } from "./ops/metrics.js";
 import { createObserver } from "./ops/observe.js";
 import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
@@ -39,6 +45,12 @@ export interface RunningBroker {
   port(kind: Listener["kind"]): number;
   /** Stop accepting, close clients, flush state. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Re-read the TLS files (rotated server certificate, updated CRL or CA
+   * bundle) for new connections. A file that cannot be used is refused and
+   * the listeners keep what they had; the error names the key.
+   */
+  reloadTls(): void;
 }
 
 export class StartError extends Error {
@@ -66,33 +78,8 @@ function pluginSpecs(config: BrokerConfig): PluginSpec[] {
     limits: p.limits,
     breaker: p.breaker,
     enabled: p.enabled,
+    ...(p.sha256 ? { sha256: p.sha256 } : {}),
   }));
-}
-
-/** The MQTT listener addresses other machines could reach. */
-function publicListeners(config: BrokerConfig): string[] {
-  const hosts = [config.host, config.ws?.host, config.tls?.host].filter((h): h is string => !!h && !isLoopbackHost(h));
-  return [...new Set(hosts)];
-}
-
-/**
- * Secure defaults, as Mosquitto 2: without authentication (no plugin with a
- * connect hook) the broker serves this machine only. A public address needs
- * an auth plugin or an explicit `allowAnonymous: true`.
- */
-function checkExposure(config: BrokerConfig, chain: PluginChain, logger: Logger): void {
-  const exposed = publicListeners(config);
-  if (chain.has("connect")) return;
-  if (!config.allowAnonymous) {
-    if (exposed.length) {
-      throw new StartError(
-        `refusing to listen on ${exposed.join(", ")} without authentication: add a plugin with a connect hook (e.g. auth) or set "allowAnonymous": true`,
-      );
-    }
-    logger.info("no authentication configured (no plugin with a connect hook): listening on loopback only; add an auth plugin or set allowAnonymous to serve other hosts");
-  } else if (exposed.length) {
-    logger.warn(`allowAnonymous is set: anyone who can reach ${exposed.join(", ")} can connect without credentials`);
-  }
 }
 
 /**
@@ -144,10 +131,20 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       kv: persistence.kv,
       publish: publishInjected,
       meterFuel: opts.meterFuel ?? true,
+      trust: { keys: config.trust.keys.map((k) => readPublicKey(k)), require: config.trust.require },
+      vetReload: (slot, hooks) => authRemovalRefusal(config, chain, slot, hooks, "reload"),
+      // What plugins hand back is held to the limits clients are held to.
+      output: {
+        maxTopicLength: limits.maxTopicLength,
+        maxTopicLevels: limits.maxTopicLevels,
+        maxPacketSize: limits.maxPacketSize,
+        reservedTopicPrefixes: ["$SYS"],
+      },
     });
     cleanups.push(() => chain.close());
     wireChainLogs(chain, logger);
-    checkExposure(config, chain, logger);
+    const exposure = exposureRefusal(config, chain, logger);
+    if (exposure) throw new StartError(exposure);
 
     const isOnline = (id: string) => !!aedes && id in (aedes as unknown as { clients: Record<string, unknown> }).clients;
     const fullQueues = new Set<string>();
@@ -186,6 +183,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
     const hooks = installHooks(aedes, {
       chain,
+      tlsPeer: (client) => tlsPeerOf(client.conn),
       onDecision: (hook, clientId, verdict, plugin, topic) =>
         logger.debug({ hook, clientId, verdict: verdict === 1 ? "drop" : "deny", plugin, topic }, "plugin decision"),
     });
@@ -203,6 +201,17 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         logger.debug({ clientId: client.id ?? undefined, limit, detail }, "limit reached");
       },
     });
+    const shared = installSharedSubscriptions(aedes);
+    const mqtt5 = installMqtt5(aedes, {
+      config: config.mqtt5,
+      maxPacketSize: limits.maxPacketSize,
+      maxInflight: limits.maxInflight,
+      kv: persistence.kv,
+      onViolation: (client, reason) => observed.noteReason(client, reason),
+      onError: (message, err) => logger.warn({ err: err.message }, message),
+      onSessionEnded: (clientId) => shared.forget(clientId),
+    });
+    cleanups.push(() => mqtt5.close());
     observed.install();
     installAedesFixes(aedes);
 
@@ -214,7 +223,12 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       conformance.attachClient(client);
       hooks.attachClient(client);
     };
-    const guardsForListeners: ListenerGuards = { tracker, connectTimeoutMs: limits.connectTimeoutMs, maxPacketSize: limits.maxPacketSize };
+    const guardsForListeners: ListenerGuards = {
+      tracker,
+      connectTimeoutMs: limits.connectTimeoutMs,
+      maxPacketSize: limits.maxPacketSize,
+      onTlsClientError: tlsRefusalLogger(logger),
+    };
     const listeners: Listener[] = [];
     cleanups.push(() => {
       // A server's close() completes only when its last connection ends; awaited after the clients are gone.
@@ -227,6 +241,11 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       const tls = await listenTls(config.tls, handle, guardsForListeners);
       listeners.push(tls);
       logger.info(`MQTT over TLS listening on mqtts://${fmt(tls.address.address, tls.address.port)}`);
+      if (config.tls.wsPort !== null) {
+        const wss = await listenSecureWebSocket({ ...config.tls, wsPort: config.tls.wsPort }, handle, guardsForListeners);
+        listeners.push(wss);
+        logger.info(`MQTT over secure WebSocket listening on wss://${fmt(wss.address.address, wss.address.port)}${config.tls.wsPath}`);
+      }
     }
     if (config.ws) {
       const ws = await listenWebSocket(config.ws, handle, guardsForListeners);
@@ -287,9 +306,14 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         timingSampleEvery: config.metrics.timingSampleEvery,
       });
       if (cluster) instrumentCluster(metrics.registry, cluster);
-      const exposed = publicListeners(config);
       admin = await startAdminServer(
-        { host: config.metrics.host, port: config.metrics.port, ...(config.metrics.token ? { token: config.metrics.token } : {}) },
+        {
+          host: config.metrics.host,
+          port: config.metrics.port,
+          ...(config.metrics.token ? { token: config.metrics.token } : {}),
+          allowedHosts: config.metrics.allowedHosts,
+          tls: config.metrics.tls,
+        },
         {
           aedes,
           chain,
@@ -303,16 +327,15 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
             stored: client.clean ? 0 : clusterStore ? clusterStore.opened.queuedCount(client.id) : store.queuedCount(client.id),
           }),
           ...(cluster ? { cluster } : {}),
-          disableRefusal: (slot: PluginSlot) => {
-            if (config.allowAnonymous || !exposed.length || !slot.enabled || !slot.hooks.has("connect")) return null;
-            const otherAuth = chain.slots.some((s) => s !== slot && s.has("connect"));
-            return otherAuth ? null : `plugin ${slot.name} is the only authentication and the broker listens on ${exposed.join(", ")}: disabling it would let anyone connect (set allowAnonymous to allow that)`;
-          },
+          disableRefusal: (slot: PluginSlot) => authRemovalRefusal(config, chain, slot, new Set(), "disable"),
         },
       );
       const server = admin;
       cleanups.push(() => server.close());
       logger.info(`metrics and admin API on ${admin.url}/metrics${config.metrics.token ? " (token required)" : ""}`);
+      if (!config.metrics.tls && !isLoopbackHost(config.metrics.host)) {
+        logger.warn(`metrics.tls is false: the admin API and its token travel in clear text on ${config.metrics.host}; terminate TLS in front of it`);
+      }
     }
 
     let closing: Promise<void> | null = null;
@@ -331,6 +354,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         const l = listeners.find((x) => x.kind === kind);
         if (!l) throw new Error(`no ${kind} listener`);
         return l.address.port;
+      },
+      reloadTls() {
+        if (!config.tls) return;
+        const bad = checkTlsMaterial(config.tls);
+        if (bad) throw new StartError(`TLS files not reloaded: key "tls.${bad.key}": ${bad.problem}`);
+        for (const l of listeners) l.reloadTls?.();
+        logger.info("TLS certificate, key, CA bundle and CRL reloaded");
       },
       close() {
         closing ??= (async () => {

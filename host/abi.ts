@@ -86,13 +86,17 @@ export const REQUIRED_EXPORTS = ["wasmq_abi_version", "wasmq_reserve"] as const;
 /** Optional: `init(configRecordPtr) -> i32` (non-zero = accepted). */
 export const INIT_EXPORT = "init";
 
-/** The host imports a plugin may use, module "wasmq". */
+/**
+ * The host imports a plugin may use, module "wasmq". Each is charged fuel and
+ * checked against the plugin's per-call caps before it does any work, and what
+ * it hands back is validated like client input (host/host-calls.ts).
+ */
 export const HOST_IMPORTS = [
   "log", // (level: i32, ptr: usize, len: i32) -> void
   "now_ms", // () -> f64
-  "publish", // (topicPtr, topicLen, payloadPtr, payloadLen, qos: i32, retain: i32) -> i32 (0 ok, <0 refused)
-  "set_topic", // (ptr, len) -> void
-  "set_payload", // (ptr, len) -> void
+  "publish", // (topicPtr, topicLen, payloadPtr, payloadLen, qos: i32, retain: i32) -> i32 (0 ok, -1 bad qos); invalid topic/size traps
+  "set_topic", // (ptr, len) -> void; an invalid topic traps
+  "set_payload", // (ptr, len) -> void; over maxPacketSize traps
   "set_qos", // (qos: i32) -> void
   "set_retain", // (retain: i32) -> void
   "set_ttl", // (seconds: i32) -> void
@@ -102,7 +106,26 @@ export const HOST_IMPORTS = [
   "sha256", // (dataPtr, dataLen, outPtr) -> void: the 32-byte digest at outPtr
   "hmac_sha256", // (keyPtr, keyLen, dataPtr, dataLen, outPtr) -> void: 32 bytes at outPtr
   "pbkdf2_sha256", // (passwordPtr, passwordLen, saltPtr, saltLen, iterations, outPtr, outLen) -> i32 0 ok, -1 bad arguments
+  // Added to v1 without a version bump: binaries that do not import it load as before.
+  "client_cert", // (field: CertField, outPtr, outCap) -> i32 field length (copied when <= outCap), -1 no certificate, -2 unknown field
 ] as const;
+
+/**
+ * Fields of the connect hook's client certificate (`client_cert`). Text fields
+ * are UTF-8; SANs are joined by "\n"; notBefore/notAfter are an f64 (ms since
+ * the epoch, little-endian, 8 bytes). See host/message.ts ClientCertificate.
+ */
+export const CertField = {
+  subject: 0,
+  subjectCommonName: 1,
+  issuer: 2,
+  issuerCommonName: 3,
+  subjectAltNames: 4,
+  notBefore: 5,
+  notAfter: 6,
+  fingerprint: 7,
+  serialNumber: 8,
+} as const;
 
 /**
  * Fuel the host charges per SHA-256 block (64 bytes) it hashes for a plugin,

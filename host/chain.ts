@@ -5,8 +5,11 @@ import { HOOKS, Verdict, verdictCode, verdictKind, type HookName } from "./abi.j
 import type { BreakerState } from "./breaker.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, HookOutcome, InjectedMessage } from "./message.js";
-import { PluginSlot, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
+import { PluginError } from "./instance.js";
+import type { OutputRules } from "./output-rules.js";
+import { PluginSlot, type BuildCheck, type PluginSpec, type ReloadSource } from "./plugin-slot.js";
 import type { TrapKind } from "./wasm-plugin.js";
+import type { TrustPolicy } from "./signing.js";
 
 export interface ChainOptions {
   kv: KvStore;
@@ -16,6 +19,16 @@ export interface ChainOptions {
   meterFuel?: boolean;
   /** What plugins get from now(); the harness controls it, the broker uses Date.now. */
   clock?: () => number;
+  /** Signature policy for every Wasm plugin (see host/signing.ts). */
+  trust?: TrustPolicy;
+  /**
+   * Asked before a reloaded build replaces the running one (admin API, SIGHUP,
+   * file watch alike): a reason refuses the swap and the old build keeps
+   * running. The broker uses it so a reload cannot remove authentication.
+   */
+  vetReload?: (slot: PluginSlot, hooks: ReadonlySet<HookName>) => string | null;
+  /** The broker's rules for what plugins hand back (topic length, packet size, reserved prefixes). */
+  output?: OutputRules;
 }
 
 export interface ChainEvents {
@@ -55,7 +68,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now));
+    this.slots = specs.map((spec) => new PluginSlot(opts.trust && !spec.trust ? { ...spec, trust: opts.trust } : spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */
@@ -121,12 +134,25 @@ export class PluginChain extends EventEmitter<ChainEvents> {
     const targets = name === undefined ? this.slots : this.slots.filter((s) => s.name === name);
     const results = [];
     for (const slot of targets) {
-      const ok = await slot.reload(from);
+      const vet = this.opts.vetReload;
+      const ok = await slot.reload(vet ? { ...from, vet: (hooks) => vet(slot, hooks) } : from);
       this.emit("reload", slot.name, ok, slot.lastError);
       results.push({ plugin: slot.name, ok, error: slot.lastError });
     }
     this.reindex();
     return results;
+  }
+
+  /**
+   * What reloading `slot` from `bytes` would do, without doing it: the build's
+   * digest and hooks, or a PluginError with the reason it would be refused
+   * (compile, init, or the broker's vetting).
+   */
+  async check(slot: PluginSlot, bytes: Uint8Array): Promise<BuildCheck> {
+    const result = await slot.check(bytes);
+    const refusal = this.opts.vetReload?.(slot, new Set(result.hooks)) ?? null;
+    if (refusal !== null) throw new PluginError(slot.name, refusal);
+    return result;
   }
 
   setEnabled(name: string, enabled: boolean): boolean {

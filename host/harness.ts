@@ -7,7 +7,7 @@
 import { HOOKS, Verdict, type HookName } from "./abi.js";
 import { PluginChain } from "./chain.js";
 import { MemoryKvStore, type KvStore } from "./kv.js";
-import { emptyMessage, type HookMessage, type InjectedMessage } from "./message.js";
+import { emptyMessage, type ClientCertificate, type HookMessage, type InjectedMessage } from "./message.js";
 import type { PluginSpec } from "./plugin-slot.js";
 
 /** One input. `payload` may be a string, a JSON value (serialised), or { base64 }. */
@@ -23,6 +23,8 @@ export interface HarnessMessage {
   dup?: boolean;
   flags?: number;
   peer?: string;
+  /** connect: the verified client certificate the plugin sees (mutual TLS); absent = none. */
+  cert?: ClientCertificate | null;
   /** The time the plugin sees (now() and onTick's argument), ms; defaults to the real clock. */
   now?: number;
 }
@@ -56,7 +58,7 @@ function payloadBytes(payload: HarnessMessage["payload"]): Buffer {
 }
 
 /** Printable form of bytes: UTF-8 when it round-trips, else base64 with a prefix. */
-export function showBytes(bytes: Uint8Array): string {
+function showBytes(bytes: Uint8Array): string {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const text = buf.toString("utf8");
   return Buffer.from(text, "utf8").equals(buf) ? text : `base64:${buf.toString("base64")}`;
@@ -74,6 +76,7 @@ function toHookMessage(m: HarnessMessage): HookMessage {
   msg.dup = m.dup ?? false;
   msg.flags = m.flags ?? 0;
   msg.peer = m.peer ?? "";
+  msg.cert = m.cert ?? null;
   return msg;
 }
 

@@ -1,6 +1,8 @@
 import type { HookName } from "./abi.js";
+import type { HostCallLimits } from "./host-calls.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
+import type { OutputRules } from "./output-rules.js";
 
 /** What a plugin can reach of the outside world; the host binds it per plugin. */
 export interface PluginServices {
@@ -9,6 +11,10 @@ export interface PluginServices {
   kv: KvStore;
   log(level: number, message: string): void;
   now(): number;
+  /** Per-call caps on host calls (the plugin's limits). */
+  hostLimits: HostCallLimits;
+  /** How the broker validates what the plugin hands back. */
+  output: OutputRules;
 }
 
 /**
@@ -23,8 +29,16 @@ export class CallState {
   retain = -1;
   ttlSec = -1;
   readonly extras: InjectedMessage[] = [];
+  /** The hook being called and its message (null for tick): what output is validated against. */
+  hook: HookName = "tick";
+  message: HookMessage | null = null;
+  /** Host-call accounting of this call (host-calls.ts). */
+  publishBytes = 0;
+  logLines = 0;
 
   reset(): void {
+    this.publishBytes = 0;
+    this.logLines = 0;
     this.topic = null;
     this.payload = null;
     this.qos = -1;

@@ -1,5 +1,3 @@
-import type { HookName } from "./abi.js";
-
 /**
  * One message as the chain sees it, independent of the broker. The broker fills
  * the fields its hook has; the rest stay empty. Plugins later in the chain see
@@ -20,6 +18,35 @@ export interface HookMessage {
   flags: number;
   /** deliver: the publishing client's id; persist (offline queue): the publisher. */
   peer: string;
+  /**
+   * connect only: the client certificate the TLS layer verified (mutual TLS),
+   * or null/absent when the client presented none or connected without TLS.
+   */
+  cert?: ClientCertificate | null;
+}
+
+/**
+ * A verified client certificate as plugins see it (Wasm `msg.certificate()`,
+ * native `msg.certificate()`): plain data, filled by the broker from the TLS
+ * socket. Names are the SDKs' names.
+ */
+export interface ClientCertificate {
+  /** Subject distinguished name, most specific first (RFC 4514 order): "CN=dev-1,O=Acme,C=DE". */
+  subject: string;
+  /** The subject's common name (CN), "" when it has none. */
+  subjectCommonName: string;
+  /** Issuer distinguished name, same format as subject. */
+  issuer: string;
+  issuerCommonName: string;
+  /** Subject alternative names as OpenSSL prints them: "DNS:dev-1.example", "IP Address:10.0.0.1", "URI:spiffe://…". */
+  subjectAltNames: string[];
+  /** Validity, milliseconds since the epoch. */
+  notBefore: number;
+  notAfter: number;
+  /** SHA-256 of the DER certificate, 64 lowercase hex digits without separators. */
+  fingerprint: string;
+  /** Serial number, uppercase hex as OpenSSL prints it. */
+  serialNumber: string;
 }
 
 /** A message a plugin asks the broker to publish in addition (routing, fan-out, tick output). */
@@ -62,4 +89,3 @@ export function emptyMessage(): HookMessage {
 
 export const EMPTY = new Uint8Array(0);
 
-export type HookCallStats = Record<HookName, number>;

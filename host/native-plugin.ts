@@ -1,5 +1,6 @@
 import { pathToFileURL } from "node:url";
 import { HOOK_EXPORTS, HOOKS, INIT_EXPORT, type HookName } from "./abi.js";
+import { HostCalls } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { HookMessage } from "./message.js";
 import { setActiveCall, type ActiveCall } from "./native/context.js";
@@ -15,7 +16,8 @@ let generation = 0;
  * Wasm plugin exports. Each instance is a fresh copy of the module (a distinct
  * import URL), so module-level state starts over after a failure or a reload,
  * exactly as a re-instantiated Wasm module does. Native plugins are not
- * sandboxed: no fuel, no memory cap; exceptions still get the failure policy.
+ * sandboxed: no fuel, no memory cap; exceptions still get the failure policy,
+ * and their host calls get the same per-call caps and output checks.
  */
 export class NativePluginFactory implements PluginFactory {
   readonly kind = "native" as const;
@@ -73,7 +75,9 @@ class NativePluginInstance implements PluginInstance {
     state: () => CallState,
   ) {
     for (const hook of hooks) this.fns[hook] = mod[HOOK_EXPORTS[hook]] as NativeHook;
-    this.call_ = { services, state: state() };
+    const calls = new HostCalls(services.name, services.hostLimits, services.output);
+    this.call_ = { services, state: state(), calls };
+    calls.initializing = true;
     const init = mod[INIT_EXPORT];
     if (typeof init === "function") {
       setActiveCall(this.call_);
@@ -86,9 +90,11 @@ class NativePluginInstance implements PluginInstance {
       } finally {
         said.stop();
         setActiveCall(null);
+        calls.initializing = false;
       }
       if (accepted === false) throw new PluginError(services.name, `init refused its config${said.text()}`);
     }
+    calls.initializing = false;
   }
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage, state: CallState): number {

@@ -2,10 +2,14 @@ import { createHash } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { ReturnCode, Verdict, verdictKind, type HookName } from "./abi.js";
 import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
+import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import { NativePluginFactory } from "./native-plugin.js";
+import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
+import { admitBuild, type Admission } from "./admission.js";
+import type { TrustPolicy } from "./signing.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
 
 export type FailurePolicy = "fail-open" | "fail-closed";
@@ -17,9 +21,14 @@ export interface PluginSpec {
   native?: string;
   config?: Record<string, unknown>;
   onError?: FailurePolicy;
-  limits?: { fuel?: number | null; memoryPages?: number };
+  /** fuel and memoryPages: Wasm only; the per-call host-call caps apply to native plugins too. */
+  limits?: { fuel?: number | null; memoryPages?: number } & Partial<HostCallLimits>;
   breaker?: Partial<BreakerOptions>;
   enabled?: boolean;
+  /** Pin: refuse any build whose sha256 (of the whole .wasm file, hex) differs. */
+  sha256?: string;
+  /** Signature policy (the chain passes its own when the spec has none). */
+  trust?: TrustPolicy;
 }
 
 /** Where a reload takes the new build from. */
@@ -30,6 +39,8 @@ export interface ReloadSource {
   save?: boolean;
   /** Skip the reload when the file holds the build already running (the file watcher's own writes). */
   onlyIfChanged?: boolean;
+  /** Sees the new build's hooks just before the swap and may refuse it (its answer is the reason). */
+  vet?: (hooks: ReadonlySet<HookName>) => string | null;
 }
 
 /** What a build is, checked without running it in the chain. */
@@ -37,6 +48,8 @@ export interface BuildCheck {
   sha256: string;
   size: number;
   hooks: HookName[];
+  signature: Admission["trust"];
+  manifest: { name: string; version: string } | null;
 }
 
 export interface SlotListener {
@@ -94,6 +107,9 @@ export class PluginSlot {
   lastError: string | null = null;
   /** Digest of the running build's bytes (Wasm), null for native plugins. */
   sha256: string | null = null;
+  /** What the running build's signature and manifest said when it was admitted. */
+  admission: Admission | null = null;
+  private readonly admissions = new WeakMap<PluginFactory, Admission>();
   private factory: PluginFactory | null = null;
   private instance: PluginInstance | null = null;
   private readonly breaker: CircuitBreaker;
@@ -110,6 +126,7 @@ export class PluginSlot {
     private readonly listener: SlotListener,
     private readonly meterFuel = true,
     clock: () => number = Date.now,
+    output: OutputRules = DEFAULT_OUTPUT_RULES,
   ) {
     if ((spec.wasm === undefined) === (spec.native === undefined)) {
       throw new PluginError(spec.name, "give exactly one of wasm or native");
@@ -127,6 +144,8 @@ export class PluginSlot {
       kv,
       log: (level, message) => listener.log(this, level, message),
       now: clock,
+      hostLimits: hostCallLimits(spec),
+      output,
     };
   }
 
@@ -152,6 +171,7 @@ export class PluginSlot {
     const factory = await this.build(bytes);
     this.instance = await factory.instantiate(this.config, this.stateRef);
     this.factory = factory;
+    this.admission = this.admissions.get(factory) ?? null;
     this.sha256 = bytes && sha256Hex(bytes);
   }
 
@@ -171,10 +191,14 @@ export class PluginSlot {
     if (limits.fuel != null && !(Number.isInteger(limits.fuel) && limits.fuel > 0 && limits.fuel <= MAX_FUEL)) {
       throw new PluginError(this.name, `refused: limits.fuel must be an integer from 1 to ${MAX_FUEL}, got ${limits.fuel}`);
     }
-    return WasmPluginFactory.compile(bytes, this.services, {
+    // Pin, signature, manifest and config schema first: an untrusted build is never compiled.
+    const admission = admitBuild(this.name, bytes, { ...(this.spec.sha256 !== undefined ? { sha256: this.spec.sha256 } : {}), ...(this.spec.trust ? { trust: this.spec.trust } : {}), config: this.spec.config ?? {} });
+    const factory = await WasmPluginFactory.compile(bytes, this.services, {
       fuel: this.meterFuel ? (limits.fuel === undefined ? DEFAULT_FUEL : limits.fuel) : null,
       memoryPages: limits.memoryPages ?? DEFAULT_PAGES,
     });
+    this.admissions.set(factory, admission);
+    return factory;
   }
 
   /**
@@ -186,7 +210,9 @@ export class PluginSlot {
     if (this.kind !== "wasm") throw new PluginError(this.name, "refused: a native plugin is loaded from its module, not from uploaded bytes");
     const factory = await this.build(bytes);
     (await factory.instantiate(this.config, () => new CallState())).dispose();
-    return { sha256: sha256Hex(bytes), size: bytes.length, hooks: [...factory.hooks] };
+    const admission = this.admissions.get(factory)!;
+    const manifest = admission.manifest && { name: admission.manifest.name, version: admission.manifest.version };
+    return { sha256: sha256Hex(bytes), size: bytes.length, hooks: [...factory.hooks], signature: admission.trust, manifest };
   }
 
   /**
@@ -195,24 +221,24 @@ export class PluginSlot {
    * fails the old instance keeps serving and the reason is returned.
    */
   reload(from: ReloadSource = {}): Promise<boolean> {
-    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false);
+    if (from.bytes) return this.reloadBytes(from.bytes, from.save ?? false, from.vet);
     // Coalesce bursts (editors write a file in several steps; SIGHUP during a watch event).
     if (this.reloading) return this.reloading;
-    return this.swap(this.source, async () => {
+    return this.swap(this.source, from.vet, async () => {
       const bytes = await this.readSource();
       if (from.onlyIfChanged && bytes && sha256Hex(bytes) === this.sha256) return "unchanged";
       return bytes;
     });
   }
 
-  private async reloadBytes(bytes: Uint8Array, save: boolean): Promise<boolean> {
+  private async reloadBytes(bytes: Uint8Array, save: boolean, vet: ReloadSource["vet"]): Promise<boolean> {
     if (this.kind !== "wasm") {
       this.lastError = "refused: a native plugin is loaded from its module, not from uploaded bytes";
       return false;
     }
     // Given bytes are never coalesced with a file reload: wait for it, then apply ours.
     while (this.reloading) await this.reloading.catch(() => false);
-    const ok = await this.swap("uploaded bytes", async () => bytes);
+    const ok = await this.swap("uploaded bytes", vet, async () => bytes);
     if (ok && save) {
       // Write then rename, so the file watcher never sees half a module; it then finds the running digest and skips.
       const tmp = `${this.source}.upload-${process.pid}`;
@@ -228,16 +254,22 @@ export class PluginSlot {
   }
 
   /** `next` yields the new build's bytes (null for a native plugin's module), or "unchanged" to keep the running one. */
-  private swap(origin: string, next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
+  private swap(origin: string, vet: ReloadSource["vet"], next: () => Promise<Uint8Array | null | "unchanged">): Promise<boolean> {
     this.reloading = (async () => {
       try {
         const bytes = await next();
         if (bytes === "unchanged") return true;
         const factory = await this.build(bytes);
         const instance = await factory.instantiate(this.config, this.stateRef);
+        const refusal = vet?.(factory.hooks) ?? null;
+        if (refusal !== null) {
+          instance.dispose();
+          throw new Error(refusal);
+        }
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;
+        this.admission = this.admissions.get(factory) ?? null;
         this.sha256 = bytes ? sha256Hex(bytes) : null;
         this.breaker.reset();
         old?.dispose();
@@ -283,9 +315,15 @@ export class PluginSlot {
     }
     const state = this.state;
     state.reset();
+    state.hook = hook;
+    state.message = msg;
     let verdict: number;
     try {
       verdict = instance.call(hook, msg, state);
+      // Changes only apply on Continue; then the final topic + payload must still fit one packet.
+      if ((state.topic !== null || state.payload !== null) && verdictKind(verdict) === Verdict.Continue) {
+        checkFinalMessage(this.name, this.services.output, hook, msg, state);
+      }
     } catch (err) {
       this.fail(hook, err);
       return this.failureVerdict(hook);
@@ -319,6 +357,8 @@ export class PluginSlot {
     if (!instance) return [];
     const state = this.state;
     state.reset();
+    state.hook = "tick";
+    state.message = null;
     try {
       instance.tick(nowMs, state);
     } catch (err) {
@@ -398,6 +438,8 @@ export class PluginSlot {
       kind: this.kind,
       source: this.source,
       sha256: this.sha256,
+      signature: this.admission?.trust ?? null,
+      manifest: this.admission?.manifest ? { name: this.admission.manifest.name, version: this.admission.manifest.version } : null,
       enabled: this.enabled,
       ready: this.ready,
       hooks: [...this.hooks],
@@ -412,6 +454,20 @@ export class PluginSlot {
     this.instance?.dispose();
     this.instance = null;
   }
+}
+
+/** The plugin's per-call host-call caps; a bad value refuses the plugin naming the key. */
+function hostCallLimits(spec: PluginSpec): HostCallLimits {
+  const limits = { ...DEFAULT_HOST_CALL_LIMITS };
+  for (const key of Object.keys(DEFAULT_HOST_CALL_LIMITS) as (keyof HostCallLimits)[]) {
+    const value = spec.limits?.[key];
+    if (value === undefined) continue;
+    if (!Number.isInteger(value) || value < 0) {
+      throw new PluginError(spec.name, `refused: limits.${key} must be a non-negative integer, got ${value}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
 }
 
 export { describeTrap };

@@ -17,12 +17,17 @@ import {
   type HookName,
 } from "./abi.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
+// Trap classification lives in traps.ts; re-exported here for existing importers.
+export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
 import { instrumentFuelInChild } from "./fuel-offload.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
+import { FUEL_PER_BYTE, HostCalls, MAX_LOG_LINE_BYTES } from "./host-calls.js";
 import { KvLimitError } from "./kv.js";
 import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
+import { decodeTopic } from "./output-rules.js";
+import { describeTrap, PluginAbortError, PluginMemoryError } from "./traps.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
-import { validTopicName } from "./native/topic.js";
+import { certFieldBytes, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
 
 export interface WasmLimits {
   /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
@@ -35,22 +40,6 @@ const ALLOWED_IMPORTS = new Set<string>([
   ...ENV_IMPORTS.map((n) => `env.${n}`),
   ...HOST_IMPORTS.map((n) => `wasmq.${n}`),
 ]);
-
-/** Thrown by the plugin's `abort` (AssemblyScript assertions, explicit aborts). */
-export class PluginAbortError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PluginAbortError";
-  }
-}
-
-/** The plugin tried to grow its memory past `limits.memoryPages`. */
-export class PluginMemoryError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "PluginMemoryError";
-  }
-}
 
 /**
  * A validated, metered and compiled plugin build. Compiling is the slow part,
@@ -159,6 +148,8 @@ class WasmPluginInstance implements PluginInstance {
   private readonly reserve: (size: number) => number;
   private readonly fuel: WebAssembly.Global | null;
   private readonly budget: number;
+  /** Every host import charges and checks through this (host-calls.ts). */
+  private readonly calls: HostCalls;
   private buf: Buffer;
   private u32: Uint32Array;
   private ptr = 0;
@@ -171,6 +162,8 @@ class WasmPluginInstance implements PluginInstance {
   private lastPeer: string | null = null;
   private prefixEnd = 0;
   private disposed = false;
+  /** The message of the call in progress, for imports that read it on demand (client_cert). */
+  private current: HookMessage | null = null;
 
   constructor(
     private readonly services: PluginServices,
@@ -185,6 +178,8 @@ class WasmPluginInstance implements PluginInstance {
     this.buf = Buffer.from(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
     const name = services.name;
+    this.calls = new HostCalls(name, services.hostLimits, services.output);
+    this.calls.initializing = true;
     let instance: WebAssembly.Instance;
     try {
       instance = instantiateSync<Record<string, unknown>>(module, this.imports()).instance;
@@ -200,6 +195,7 @@ class WasmPluginInstance implements PluginInstance {
     for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
     this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
     this.budget = limits.fuel ?? 0;
+    this.calls.fuel = this.fuel;
     // Every call from the host starts with this budget (see host/fuel.ts).
     if (this.fuel) (this.exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global).value = this.budget;
     const init = this.exports[INIT_EXPORT];
@@ -219,8 +215,10 @@ class WasmPluginInstance implements PluginInstance {
         said.stop();
         if (budget) budget.value = this.budget;
       }
+      this.calls.initializing = false;
       if (!accepted) throw new PluginError(name, `init refused its config${said.text()}`);
     }
+    this.calls.initializing = false;
   }
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
@@ -246,10 +244,13 @@ class WasmPluginInstance implements PluginInstance {
 
   private invoke(fn: HookFn, msg: HookMessage): number {
     const ptr = this.writeRecord(msg);
+    this.current = msg;
     try {
       return fn(ptr);
     } catch (err) {
       throw this.explain(err);
+    } finally {
+      this.current = null;
     }
   }
 
@@ -330,21 +331,6 @@ class WasmPluginInstance implements PluginInstance {
     return ptr;
   }
 
-  /**
-   * Take fuel for work the host does on the plugin's behalf, before doing it:
-   * out of fuel is the same trap as running out in the plugin's own code.
-   */
-  private charge(blocks: number): void {
-    const fuel = this.fuel;
-    if (!fuel) return;
-    const left = (fuel.value as number) - blocks * CRYPTO_FUEL_PER_BLOCK;
-    if (left < 0) {
-      fuel.value = -1;
-      throw new FuelExhaustedError(`plugin "${this.services.name}" ran out of fuel`);
-    }
-    fuel.value = left;
-  }
-
   private bytes(ptr: number, len: number): Buffer {
     this.refreshViews();
     if (ptr < 0 || len < 0 || ptr + len > this.buf.length) {
@@ -360,21 +346,26 @@ class WasmPluginInstance implements PluginInstance {
   private imports(): WebAssembly.Imports {
     const { services, state } = this;
     const self = this;
+    // Each import charges and checks through `calls` before it copies, allocates or queues anything.
+    const calls = (): HostCalls => self.calls;
     const wasmq: Record<string, (...args: number[]) => number | void> = {
       log(level, ptr, len) {
-        services.log(level, self.string(ptr, len));
+        const n = calls().log(state(), len);
+        calls().charge("log", n);
+        services.log(level, self.string(ptr, n) + (n < len ? ` … (${len} bytes, cut at ${MAX_LOG_LINE_BYTES})` : ""));
       },
       now_ms() {
+        calls().charge("now_ms");
         return services.now();
       },
       publish(tp, tl, pp, pl, qos, retain) {
-        if (qos < 0 || qos > 2 || tl === 0) return -1;
-        const topic = self.string(tp, tl);
-        if (!validTopicName(topic)) {
-          services.log(3, `publish refused: ${JSON.stringify(topic)} is not a valid topic name`);
-          return -1;
-        }
-        state().extras.push({
+        if (qos < 0 || qos > 2) return -1;
+        const s = state();
+        calls().publish(s, tl, pl);
+        calls().charge("publish", tl + pl);
+        const topic = decodeTopic(services.name, self.bytes(tp, tl));
+        calls().checkPublish(topic, tl, pl, qos);
+        s.extras.push({
           plugin: services.name,
           topic,
           payload: Buffer.from(self.bytes(pp, pl)),
@@ -384,27 +375,42 @@ class WasmPluginInstance implements PluginInstance {
         return 0;
       },
       set_topic(ptr, len) {
-        state().topic = self.string(ptr, len);
+        calls().charge("set_topic", len);
+        const s = state();
+        const topic = decodeTopic(services.name, self.bytes(ptr, len));
+        calls().checkSetTopic(s, topic, len);
+        s.topic = topic;
       },
       set_payload(ptr, len) {
-        state().payload = Buffer.from(self.bytes(ptr, len));
+        calls().charge("set_payload", len);
+        const s = state();
+        calls().checkSetPayload(s, len);
+        s.payload = Buffer.from(self.bytes(ptr, len));
       },
       set_qos(qos) {
+        calls().charge("set_qos");
         state().qos = Math.max(0, Math.min(2, qos));
       },
       set_retain(retain) {
+        calls().charge("set_retain");
         state().retain = retain ? 1 : 0;
       },
       set_ttl(seconds) {
+        calls().charge("set_ttl");
         state().ttlSec = Math.max(0, seconds);
       },
       kv_get(kp, kl, op, oc) {
+        calls().charge("kv_get", kl);
         const value = services.kv.get(services.name, self.bytes(kp, kl));
         if (value === undefined) return -1;
-        if (value.length <= oc) self.bytes(op, value.length).set(value);
+        if (value.length <= oc) {
+          calls().take(value.length * FUEL_PER_BYTE);
+          self.bytes(op, value.length).set(value);
+        }
         return value.length;
       },
       kv_put(kp, kl, vp, vl) {
+        calls().charge("kv_put", kl + vl);
         try {
           services.kv.put(services.name, Buffer.from(self.bytes(kp, kl)), Buffer.from(self.bytes(vp, vl)));
           return 0;
@@ -414,22 +420,36 @@ class WasmPluginInstance implements PluginInstance {
         }
       },
       kv_delete(kp, kl) {
+        calls().charge("kv_delete", kl);
         return services.kv.delete(services.name, self.bytes(kp, kl)) ? 1 : 0;
       },
       sha256(dp, dl, op) {
-        self.charge(sha256Blocks(dl));
+        calls().charge("sha256");
+        calls().take(sha256Blocks(dl) * CRYPTO_FUEL_PER_BLOCK);
         self.bytes(op, 32).set(createHash("sha256").update(self.bytes(dp, dl)).digest());
       },
       hmac_sha256(kp, kl, dp, dl, op) {
-        self.charge(hmacBlocks(kl, dl));
+        calls().charge("hmac_sha256");
+        calls().take(hmacBlocks(kl, dl) * CRYPTO_FUEL_PER_BLOCK);
         self.bytes(op, 32).set(createHmac("sha256", self.bytes(kp, kl)).update(self.bytes(dp, dl)).digest());
       },
       pbkdf2_sha256(pp, pl, sp, sl, iterations, op, ol) {
         if (iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS || ol < 1 || ol > PBKDF2_MAX_KEY) return -1;
+        calls().charge("pbkdf2_sha256");
         // Per 32-byte output block: the salt's HMAC, then two compressions per iteration.
-        self.charge(hmacBlocks(pl, sl + 4) + Math.ceil(ol / 32) * 2 * iterations);
+        calls().take((hmacBlocks(pl, sl + 4) + Math.ceil(ol / 32) * 2 * iterations) * CRYPTO_FUEL_PER_BLOCK);
         self.bytes(op, ol).set(pbkdf2Sync(self.bytes(pp, pl), self.bytes(sp, sl), iterations, ol, "sha256"));
         return 0;
+      },
+      client_cert(field, op, oc) {
+        const cert = self.current?.cert;
+        if (!cert) return NO_CERTIFICATE;
+        const bytes = certFieldBytes(cert, field);
+        if (!bytes) return UNKNOWN_FIELD;
+        const copies = bytes.length <= oc;
+        calls().charge("client_cert", copies ? bytes.length : 0);
+        if (copies) self.bytes(op, bytes.length).set(bytes);
+        return bytes.length;
       },
       [FUEL_IMPORT_NAME]() {
         throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);
@@ -441,7 +461,9 @@ class WasmPluginInstance implements PluginInstance {
         throw new PluginAbortError(`abort: ${self.asString(msgPtr)} at ${self.asString(filePtr)}:${line}:${column}`);
       },
       trace(msgPtr: number, n: number, ...args: number[]) {
-        services.log(1, `trace: ${self.asString(msgPtr)} ${args.slice(0, n).join(", ")}`);
+        const bytes = calls().log(state(), self.asStringBytes(msgPtr));
+        calls().charge("trace", bytes);
+        services.log(1, `trace: ${self.asString(msgPtr, bytes)} ${args.slice(0, n).join(", ")}`);
       },
       seed() {
         return Date.now() * Math.random();
@@ -450,14 +472,22 @@ class WasmPluginInstance implements PluginInstance {
     return FUEL_IMPORT_MODULE === "wasmq" ? { env, wasmq } : { env, wasmq, [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_NAME]: wasmq[FUEL_IMPORT_NAME]! } };
   }
 
-  /** Read an AssemblyScript string (UTF-16, byte length stored just before it); control plane only. */
-  private asString(ptr: number): string {
+  /** Byte length of an AssemblyScript string (stored just before it), 0 when the pointer is bad. */
+  private asStringBytes(ptr: number): number {
+    this.refreshViews();
+    if (ptr < 4 || ptr > this.buf.length) return 0;
+    return this.buf.readUInt32LE(ptr - 4);
+  }
+
+  /** Read an AssemblyScript string (UTF-16), at most maxBytes of it; control plane only. */
+  private asString(ptr: number, maxBytes = Infinity): string {
     if (!ptr) return "";
     this.refreshViews();
     if (ptr < 4 || ptr > this.buf.length) return `<bad string pointer ${ptr}>`;
     const len = this.buf.readUInt32LE(ptr - 4);
     if (ptr + len > this.buf.length) return `<bad string pointer ${ptr}>`;
-    return this.buf.toString("utf16le", ptr, ptr + len);
+    const n = Math.min(len, maxBytes);
+    return this.buf.toString("utf16le", ptr, ptr + n - (n % 2));
   }
 }
 
@@ -478,27 +508,6 @@ export function captureLogs(services: PluginServices): { text(): string; stop():
       services.log = original;
     },
   };
-}
-
-export type TrapKind = "fuel" | "memory" | "out-of-bounds" | "abort" | "unreachable" | "stack" | "error";
-
-export function classifyTrap(err: unknown): TrapKind {
-  if (err instanceof FuelExhaustedError) return "fuel";
-  if (err instanceof PluginMemoryError) return "memory";
-  if (err instanceof PluginAbortError) return /out of memory|allocation too large/i.test(err.message) ? "memory" : "abort";
-  if (err instanceof WebAssembly.RuntimeError) {
-    if (/out of bounds/i.test(err.message)) return "out-of-bounds";
-    if (/unreachable/i.test(err.message)) return "unreachable";
-    return "error";
-  }
-  if (err instanceof RangeError && /call stack/i.test(err.message)) return "stack";
-  return "error";
-}
-
-export function describeTrap(err: unknown): string {
-  const kind = classifyTrap(err);
-  const message = err instanceof Error ? err.message : String(err);
-  return kind === "error" ? message : `${kind} (${message})`;
 }
 
 /** SHA-256 compressions for a message of n bytes (padding included). */

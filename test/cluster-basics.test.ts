@@ -208,7 +208,7 @@ describe("a three-node cluster", () => {
     assert.equal(onC.body.state, "up");
     assert.ok(onC.body.clients.includes("held-on-c"), JSON.stringify(onC.body));
     assert.equal((await a.api("/cluster/nodes/nope/clients")).status, 404);
-    const missing = await a.api<{ error: string }>("/plugins/nope/deploy", { method: "POST", headers: { "content-type": "application/wasm" }, body: Buffer.from("\0asm") });
+    const missing = await a.api<{ error: string }>("/plugins/nope/deploy", { method: "POST", headers: { "content-type": "application/wasm", "x-wasmq-request": "1" }, body: Buffer.from("\0asm") });
     assert.equal(missing.status, 404);
     const view = await b.api<{ node: string; redis: { state: string; version: string } }>("/cluster");
     assert.equal(view.body.node, "b");

@@ -1,16 +1,16 @@
 /**
- * DESIGN.md "Persistence": the broker must survive `kill -9` without losing an
- * acknowledged QoS 1 message. Runs the real CLI (dist/broker/cli.js) with an
- * LMDB data dir, SIGKILLs it while a publisher streams QoS 1 messages to an
+ * The broker must survive `kill -9` without losing an acknowledged QoS 1
+ * message (README "Durability"). Runs the real CLI (dist/broker/cli.js) with
+ * an LMDB data dir, SIGKILLs it while a publisher streams QoS 1 messages to an
  * offline persistent session, restarts it on the same data dir and checks
  * that every message whose PUBACK the publisher saw is delivered.
  *
- * Known window (aedes 1.2, not the persistence): aedes writes a QoS 1 PUBACK
- * before it routes/enqueues the message, so this test kills the broker in the
- * very tick the publisher sees a PUBACK. It passes because the LMDB commit
- * (pwrite, all kill -9 needs) normally lands before the signal; a failure
- * here means that race was lost — see the comment at the top of
- * broker/persistence/lmdb.ts. CRASH_PUBLISHERS=n changes the load.
+ * aedes 1.2 alone writes a QoS 1 PUBACK before it stores the message;
+ * wasmq's publish adapter (broker/protocol/hooks.ts, authorizePublish) stores
+ * and routes a QoS 1 message first, so a PUBACK means "stored". The test kills
+ * the broker in the very tick a PUBACK arrives, the tightest window, so a
+ * failure here means that ordering was broken. CRASH_PUBLISHERS=n changes
+ * the load.
  *
  * Also: a bad --data directory fails start-up with a clear message.
  */

@@ -8,7 +8,11 @@ import assert from "node:assert/strict";
 import { runPlugin, type HarnessMessage, type HarnessResult } from "../host/harness.js";
 import { MemoryKvStore } from "../host/kv.js";
 import { PluginSlot, type PluginSpec } from "../host/plugin-slot.js";
-import { native, wasm } from "./helpers.js";
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { MANIFEST_SECTION } from "../host/manifest.js";
+import { withoutCustomSections } from "../host/wasm-binary.js";
+import { native, ROOT, wasm } from "./helpers.js";
 import { prng } from "./prng.js";
 
 /** Deterministic PRNG (mulberry32) with the picks the generators need. */
@@ -142,9 +146,25 @@ export function randomPayload(rng: Rng, fields: readonly string[]): HarnessMessa
 }
 
 /** The plugin's Wasm build and its native twin, with the same config and limits. */
+/**
+ * The plugin's build without its manifest: the twins are compared on their own
+ * config checks, which a manifest's schema would otherwise answer first for the
+ * Wasm build alone (the schema itself is tested in manifest.test.ts).
+ */
+export function withoutManifest(name: string): string {
+  const out = join(ROOT, "dist/test-fixtures/no-manifest", `${name}.wasm`);
+  const src = wasm(name);
+  if (existsSync(out) && statSync(out).mtimeMs >= statSync(src).mtimeMs) return out;
+  mkdirSync(dirname(out), { recursive: true });
+  const tmp = `${out}.${process.pid}`;
+  writeFileSync(tmp, withoutCustomSections(readFileSync(src), MANIFEST_SECTION));
+  renameSync(tmp, out);
+  return out;
+}
+
 export function twinSpecs(name: string, config: Record<string, unknown>, limits?: PluginSpec["limits"]): { wasm: PluginSpec; native: PluginSpec } {
   return {
-    wasm: { name, wasm: wasm(name), config, ...(limits ? { limits } : {}) },
+    wasm: { name, wasm: withoutManifest(name), config, ...(limits ? { limits } : {}) },
     native: { name, native: native(name), config },
   };
 }

@@ -1,6 +1,7 @@
 // Plugin faults under load: while 50 well-behaved clients publish QoS 1, one
 // client keeps making the plugin fail in every way the sandbox knows (fuel,
-// memory, out-of-bounds, abort, unreachable, and a looping connect hook).
+// memory, out-of-bounds, abort, unreachable, a looping connect hook, and
+// host-call floods: publish and log caps, fuel charged per byte copied).
 // No well-behaved message may be lost: each is acknowledged and delivered.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -10,8 +11,17 @@ import { collect, connect, connectRefused, end, startTestBroker, subscribe, type
 
 const PUBLISHERS = 50;
 const MESSAGES_EACH = 20;
-const FAULTS = ["loop", "alloc", "oob", "abort", "unreachable"] as const;
-const TRAP_KIND = { loop: "fuel", alloc: "memory", oob: "out-of-bounds", abort: "abort", unreachable: "unreachable" } as const;
+const FAULTS = ["loop", "alloc", "oob", "abort", "unreachable", "publish-flood", "log-flood", "bytes-flood"] as const;
+const TRAP_KIND = {
+  loop: "fuel",
+  alloc: "memory",
+  oob: "out-of-bounds",
+  abort: "abort",
+  unreachable: "unreachable",
+  "publish-flood": "host-limit", // limits.maxPublishesPerCall below
+  "log-flood": "host-limit", // limits.maxLogLinesPerCall (default 32)
+  "bytes-flood": "fuel", // 256 KiB per publish at 8 fuel/byte is more than the 2 M budget
+} as const;
 
 for (const onError of ["fail-closed", "fail-open"] as const) {
   describe(`fault matrix under load (${onError})`, { timeout: 120_000 }, () => {
@@ -26,7 +36,7 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
             wasm: await buildFixture("probe"),
             onError,
             watch: false,
-            limits: { fuel: 2_000_000, memoryPages: 32 },
+            limits: { fuel: 2_000_000, memoryPages: 32, maxPublishesPerCall: 10 },
             // Faults here are one client's doing: keep the breaker out of it, so the test
             // shows per-message isolation (the breaker has its own tests in sandbox.test.ts).
             breaker: { failures: 100_000, windowMs: 1000, cooldownMs: 1000 },
@@ -43,6 +53,10 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
 
       const publishers: MqttClient[] = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => connect(broker.url, { clientId: `good-${i}` })));
       const faulty = await connect(broker.url, { clientId: "faulty" });
+      const publishTraps: string[] = [];
+      broker.chain.on("trap", (_plugin, hook, kind) => {
+        if (hook === "publish") publishTraps.push(kind);
+      });
       let loadDone = false;
       let faultsSent = 0;
       let connectFaults = 0;
@@ -83,7 +97,9 @@ for (const onError of ["fail-closed", "fail-open"] as const) {
       }
 
       const slot = broker.chain.slot("probe")!;
-      for (const fault of FAULTS) assert.ok((slot.stats.traps[TRAP_KIND[fault]] ?? 0) >= 2, `${fault} trapped: ${JSON.stringify(slot.stats.traps)}`);
+      // One client sends the faults one at a time, so the publish hook's traps come in the same order.
+      const expected = Array.from({ length: faultsSent }, (_, i) => TRAP_KIND[FAULTS[i % FAULTS.length]!]);
+      assert.deepEqual(publishTraps, expected, `trap kinds in order: ${JSON.stringify(slot.stats.traps)}`);
       assert.ok(connectFaults >= 2);
       assert.equal(slot.breakerState, "closed");
       assert.ok(slot.ready, "a fresh instance is serving");

@@ -1,4 +1,4 @@
-// Hostile input: malformed and mutated MQTT packets (truncated, wrong lengths,
+// Hostile input: malformed and mutated MQTT 3.1.1 and 5 packets (truncated, wrong lengths,
 // flipped bits, invalid flags and types, ill-formed UTF-8, oversize, garbage)
 // over thousands of connections, against a broker in its own process. The
 // broker must stay up, keep serving a well-behaved client throughout, and its
@@ -19,6 +19,7 @@ test(`fuzz: ${PACKETS} malformed packets; the broker stays up, serves the probe,
   t.diagnostic(formatReport(result, SEED));
   assert.ok(result.fuzz.mutated >= PACKETS);
   assert.ok(result.fuzz.connections > 1000, "many connections");
+  assert.ok(result.fuzz.v5Connections > result.fuzz.connections / 5, "MQTT 5 connections with properties among them");
   assert.ok(result.after.protocolErrors > 0 && result.after.limitRejections.maxPacketSize! > 0, "the broker saw (and refused) the bad input");
   assert.ok(result.probe.sent > 50, "the probe ran throughout the fuzz");
   assert.deepEqual(checkSession(result), []);

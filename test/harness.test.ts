@@ -175,7 +175,7 @@ describe("harness CLI refuses bad input with a clear message", { concurrency: tr
   });
 
   test("a config the plugin refuses", async () => {
-    assert.match(failing(await harness("--plugin", "acl", "--config", '{"default":"maybe"}', ACL_SAMPLE)), /plugin "acl": init refused its config/);
+    assert.match(failing(await harness("--plugin", "acl", "--config", '{"default":"maybe"}', ACL_SAMPLE)), /plugin "acl": refused: config key "default" must be equal to one of the allowed values/);
   });
 });
 

@@ -15,7 +15,8 @@ const TOKEN = "admin-token-0123456789";
 const NATIVE_AUTH = fileURLToPath(new URL("./ops-native-auth.js", import.meta.url));
 
 async function api(broker: TestBroker, method: string, path: string, token: string | null = TOKEN): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${broker.admin!.url}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const headers: Record<string, string> = { "x-wasmq-request": "1", ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const res = await fetch(`${broker.admin!.url}${path}`, { method, headers });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -243,9 +244,9 @@ describe("--metrics-port", { timeout: 60_000 }, () => {
 
 describe("admin API exposure", { timeout: 30_000 }, () => {
   test("a non-loopback admin address without a token is a config error naming metrics.token", () => {
-    const raw = parseRawConfig({ metrics: { host: "0.0.0.0", port: 0 } }, "test config");
+    const raw = parseRawConfig({ metrics: { host: "0.0.0.0", port: 0, tls: false } }, "test config");
     assert.throws(() => resolveConfig(raw, null), (err: Error) => err instanceof ConfigError && /"metrics\.token": required when "metrics\.host" is 0\.0\.0\.0/.test(err.message));
-    const withToken = resolveConfig(parseRawConfig({ metrics: { host: "0.0.0.0", port: 0, token: TOKEN } }, "test config"), null);
+    const withToken = resolveConfig(parseRawConfig({ metrics: { host: "0.0.0.0", port: 0, token: TOKEN, tls: false } }, "test config"), null);
     assert.equal(withToken.metrics!.token, TOKEN);
     assert.equal(resolveConfig(parseRawConfig({ metrics: { port: 0 } }, "test config"), null).metrics!.host, "127.0.0.1", "loopback by default");
   });

@@ -123,7 +123,7 @@ describe("metrics", { timeout: 60_000 }, () => {
     assert.equal(value(m, 'wasmq_plugin_breaker_state{plugin="probe",state="closed"}'), 0);
     assert.ok(value(m, 'wasmq_plugin_failures_total{plugin="probe"}') >= 3);
 
-    const res = await fetch(`${broker.admin!.url}/plugins/probe/reload`, { method: "POST" });
+    const res = await fetch(`${broker.admin!.url}/plugins/probe/reload`, { method: "POST", headers: { "x-wasmq-request": "1" } });
     assert.equal(res.status, 200);
     m = await scrape(broker);
     assert.equal(value(m, 'wasmq_plugin_reloads_total{plugin="probe",result="ok"}'), 1);

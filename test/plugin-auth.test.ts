@@ -1,6 +1,7 @@
-// auth: PBKDF2-HMAC-SHA256 password checks at CONNECT. The Wasm build carries
-// its own SHA-256/HMAC/PBKDF2; the native twin uses node:crypto (OpenSSL), so
-// the differential run is also a check of that implementation.
+// auth: PBKDF2-HMAC-SHA256 password checks at CONNECT. Both builds get PBKDF2
+// from node:crypto: the Wasm build through the SDK's crypto host import (the
+// host computes it and charges fuel), the native twin directly; the
+// differential run checks that they decode hashes and decide alike.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -9,6 +10,7 @@ import { pbkdf2Sync } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { runPlugin, type HarnessMessage } from "../host/harness.js";
+import { emptyMessage, MemoryKvStore, PluginChain, Verdict } from "../host/index.js";
 import { Rng, assertTwinsAgree, assertTwinsRefuse, randomIdentity, verdictCounts } from "./differential.js";
 import { ROOT, connect, connectRefused, end, native, startTestBroker, wasm, type TestBroker } from "./helpers.js";
 
@@ -121,6 +123,60 @@ describe("auth: Wasm and native twin agree", () => {
     await assertTwinsRefuse("auth", { users: [{ username: "a", hash: "pbkdf2-sha256$5$AAAA$AAAA" }] }, /the key must be base64 of 16 to 64 bytes/);
     await assertTwinsRefuse("auth", { users: configUsers.slice(0, 1), clientIdPattern: "*-%u" }, /clientIdPattern may contain '\*' only at its end/);
     await assertTwinsRefuse("auth", { allowAnonymous: true, clientIdPattern: "" }, /clientIdPattern must be a non-empty string/);
+  });
+});
+
+describe("auth: every check costs the same, whatever the user's iteration count", () => {
+  // Fuel is deterministic (Wasm instructions plus 4,000 per SHA-256 block the host
+  // hashes for the plugin), so equal fuel means equal PBKDF2 work, without timing anything.
+  test("known users at 1,000 / 2,000 / 3,000 iterations, 64-byte keys, and unknown users use the same fuel", async () => {
+    const users = [
+      { username: "fast", hash: hashPassword("pw-fast", 1000) },
+      { username: "slow", hash: hashPassword("pw-slow", 3000) },
+      // 64-byte key: two PBKDF2 blocks per iteration, as costly as 3,000 iterations of a 32-byte key.
+      { username: "wide", hash: hashWith(Buffer.from("pw-wide"), Buffer.from("0123456789abcdef"), 1500, 64) },
+      { username: "mid", hash: hashPassword("pw-mid", 2000) },
+      { username: "k".repeat(200), hash: hashPassword("pw-long", 1000) },
+    ];
+    const chain = await PluginChain.load([{ name: "auth", wasm: wasm("auth"), config: { users }, limits: LIMITS }], { kv: new MemoryKvStore(), publish: () => {} });
+    try {
+      const fuelOf = (username: string, password: string): { verdict: number; fuel: number } => {
+        const msg = emptyMessage();
+        msg.clientId = `${username}-1`;
+        msg.username = username;
+        msg.password = Buffer.from(password);
+        const out = chain.run("connect", msg);
+        return { verdict: out.verdict, fuel: chain.slot("auth")!.stats.fuelUsedLast };
+      };
+      const runs = {
+        "fast, right password": fuelOf("fast", "pw-fast"),
+        "fast, wrong password": fuelOf("fast", "nope"),
+        "mid, right password": fuelOf("mid", "pw-mid"),
+        "slow, right password": fuelOf("slow", "pw-slow"),
+        "wide, right password": fuelOf("wide", "pw-wide"),
+        "unknown user": fuelOf("nobody", "pw-fast"),
+        "unknown user, long name": fuelOf("n".repeat(200), "pw-fast"),
+        "known user, long name": fuelOf("k".repeat(200), "pw-long"),
+      };
+      assert.equal(runs["fast, right password"].verdict, Verdict.Continue);
+      assert.equal(runs["wide, right password"].verdict, Verdict.Continue);
+      assert.notEqual(runs["unknown user"].verdict, Verdict.Continue);
+      const slowest = runs["slow, right password"].fuel;
+      // 3,000 iterations × 2 blocks × 4,000 fuel: the PBKDF2 work every check must do.
+      assert.ok(slowest >= 3000 * 2 * 4000, `fuel ${slowest}`);
+      // What may differ is bookkeeping — the name lookup, the refusal's log line, the
+      // top-up call's set-up — measured at most 0.33% between names of one length; before the
+      // top-up, the 1,000-iteration user cost a third of the slowest one. A long name
+      // costs more to look up and to log (host calls are charged per byte) whether or
+      // not it is known: that is compared between long names.
+      const close = (what: string, fuel: number, reference: number, of: string) =>
+        assert.ok(Math.abs(fuel - reference) < slowest / 200, `${what}: fuel ${fuel} vs ${reference} for ${of}`);
+      for (const [what, r] of Object.entries(runs)) if (!what.endsWith("long name")) close(what, r.fuel, slowest, "the slowest user");
+      close("unknown user, long name", runs["unknown user, long name"].fuel, runs["known user, long name"].fuel, "a known user with a name as long");
+      assert.equal(runs["known user, long name"].verdict, Verdict.Continue);
+    } finally {
+      chain.close();
+    }
   });
 });
 

@@ -2,11 +2,8 @@
 import { readFileSync } from "node:fs";
 import { AdminCliError } from "./admin-cli.js";
 
-interface Target {
-  url: string;
-  token: string | undefined;
-}
-type Call = (t: Target, method: string, path: string, payload?: Buffer) => Promise<unknown>;
+/** admin-cli.ts' request: the target (address, token, TLS) is its business. */
+type Call<T> = (t: T, method: string, path: string, payload?: Buffer) => Promise<unknown>;
 
 interface NodeView {
   id: string;
@@ -19,7 +16,7 @@ interface NodeView {
 
 const short = (sha: string | null | undefined) => (sha ? sha.slice(0, 12) : "-");
 
-export async function clusterCommand(command: "cluster" | "deploy" | "rollback", name: string | undefined, rest: string[], ctx: { target: Target; json: boolean; call: Call }): Promise<string> {
+export async function clusterCommand<T>(command: "cluster" | "deploy" | "rollback", name: string | undefined, rest: string[], ctx: { target: T; json: boolean; call: Call<T> }): Promise<string> {
   const { target, json, call } = ctx;
   if (command === "cluster") {
     if (name !== undefined) throw new AdminCliError(`wasmq admin cluster: unexpected argument "${name}"`, 2);

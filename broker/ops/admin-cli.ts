@@ -3,8 +3,11 @@
  * broker's metrics/admin port; prints tables (or --json) and exits non-zero
  * with the API's error message when a request fails.
  */
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type RequestOptions } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { checkServerIdentity, rootCertificates, type PeerCertificate } from "node:tls";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config.js";
 
@@ -23,9 +26,11 @@ Usage:
   wasmq admin rollback NAME           cluster mode: every node back to the previously deployed build
 
 Options:
-      --url URL        admin API address (default: from --config, else $WASMQ_ADMIN_URL, else http://127.0.0.1:9464)
+      --url URL        admin API address, http:// or https:// (default: from --config, else $WASMQ_ADMIN_URL, else http://127.0.0.1:9464)
       --token TOKEN    bearer token (default: from --config, else $WASMQ_ADMIN_TOKEN)
-  -c, --config FILE    read the address and token from the broker's config file ("metrics" key)
+  -c, --config FILE    read the address, token and TLS certificate from the broker's config file ("metrics" key)
+      --ca FILE        trust this CA bundle (PEM) for an https:// admin API, instead of the system's
+      --insecure       https:// without verifying the certificate (testing only)
       --json           print the API's JSON instead of a table
       --will           with kick: publish the client's will message
       --dry-run        with upload: check the build (digest, hooks, init) without applying it
@@ -45,11 +50,26 @@ export class AdminCliError extends Error {
 interface Target {
   url: string;
   token: string | undefined;
+  /** Trusted CAs for https (undefined: the system's). */
+  ca?: (string | Buffer)[];
+  insecure: boolean;
+  /** SHA-256 fingerprint of the broker's own certificate, read from its config: accepted whatever name it carries. */
+  pinned?: string;
 }
 
-function target(values: { url?: string; token?: string; config?: string }): Target {
+function readPem(file: string, option: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new AdminCliError(`${option}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
+  }
+}
+
+function target(values: { url?: string; token?: string; config?: string; ca?: string; insecure?: boolean }): Target {
   let url = values.url;
   let token = values.token;
+  let ca: (string | Buffer)[] | undefined;
+  let pinned: string | undefined;
   if (values.config) {
     let metrics;
     try {
@@ -60,12 +80,24 @@ function target(values: { url?: string; token?: string; config?: string }): Targ
     }
     if (!metrics) throw new AdminCliError(`${values.config} has no "metrics" key: the admin API is not served`, 2);
     const host = metrics.host === "0.0.0.0" ? "127.0.0.1" : metrics.host === "::" ? "::1" : metrics.host;
-    url ??= `http://${host.includes(":") ? `[${host}]` : host}:${metrics.port}`;
+    url ??= `${metrics.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${metrics.port}`;
     token ??= metrics.token;
+    if (metrics.tls) {
+      // The broker's own certificate (self-signed or not) is trusted and pinned, so
+      // reaching it as 127.0.0.1 works whatever names the certificate lists.
+      const cert = readPem(metrics.tls.cert, "metrics.tls.cert");
+      ca = [...rootCertificates, cert, ...(metrics.tls.ca ? [readPem(metrics.tls.ca, "metrics.tls.ca")] : [])];
+      try {
+        pinned = new X509Certificate(cert).fingerprint256;
+      } catch (err) {
+        throw new AdminCliError(`metrics.tls.cert: ${metrics.tls.cert} is not a PEM certificate: ${(err as Error).message}`, 2);
+      }
+    }
   }
+  if (values.ca) ca = [readPem(values.ca, "--ca")];
   url ??= process.env.WASMQ_ADMIN_URL ?? "http://127.0.0.1:9464";
   token ??= process.env.WASMQ_ADMIN_TOKEN;
-  return { url: url.replace(/\/+$/, ""), token };
+  return { url: url.replace(/\/+$/, ""), token, insecure: values.insecure ?? false, ...(ca ? { ca } : {}), ...(pinned ? { pinned } : {}) };
 }
 
 /** One request with node:http (loads faster than fetch, which matters for a command-line tool). */
@@ -77,17 +109,33 @@ function request(t: Target, method: string, path: string, body?: Buffer): Promis
     } catch {
       return reject(new AdminCliError(`--url: "${t.url}" is not a URL`, 2));
     }
-    if (url.protocol !== "http:") return reject(new AdminCliError(`--url: the admin API speaks http://, got ${url.protocol}`, 2));
-    const headers: Record<string, string> = t.token ? { authorization: `Bearer ${t.token}` } : {};
-    if (body) Object.assign(headers, { "content-type": "application/wasm", "content-length": String(body.length) });
-    const req = httpRequest(url, { method, headers }, (res) => {
+    if (url.protocol !== "http:" && url.protocol !== "https:") return reject(new AdminCliError(`--url: the admin API speaks http:// or https://, got ${url.protocol}`, 2));
+    // X-Wasmq-Request: the admin API refuses state-changing requests without it (cross-site request protection).
+    const options: RequestOptions & { ca?: (string | Buffer)[]; rejectUnauthorized?: boolean; checkServerIdentity?: typeof checkServerIdentity } = {
+      method,
+      headers: {
+        "x-wasmq-request": "1",
+        ...(t.token ? { authorization: `Bearer ${t.token}` } : {}),
+        ...(body ? { "content-type": "application/wasm", "content-length": String(body.length) } : {}),
+      },
+    };
+    if (url.protocol === "https:") {
+      if (t.ca) options.ca = t.ca;
+      if (t.insecure) options.rejectUnauthorized = false;
+      const pinned = t.pinned;
+      if (pinned) options.checkServerIdentity = (host: string, cert: PeerCertificate) => (cert.fingerprint256 === pinned ? undefined : checkServerIdentity(host, cert));
+    }
+    const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
       res.on("error", reject);
     });
     req.setTimeout(30_000, () => req.destroy(new Error("no answer within 30 s")));
-    req.on("error", (err: NodeJS.ErrnoException) => reject(new AdminCliError(`cannot reach the admin API at ${t.url}: ${err.code ?? err.message}`, 1)));
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      const tlsHint = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(err.code ?? "") ? " (trust its certificate with --ca FILE or --config, or skip the check with --insecure)" : "";
+      reject(new AdminCliError(`cannot reach the admin API at ${t.url}: ${err.code ?? err.message}${tlsHint}`, 1));
+    });
     req.end(body);
   });
 }
@@ -122,6 +170,18 @@ interface PluginView {
   hooks: string[];
   lastError: string | null;
   stats: { calls: Record<string, number>; traps: Record<string, number>; reloads: number };
+  signature?: SignatureView | null;
+}
+/** What the broker's trust check said of a Wasm build (host/signing.ts TrustStatus). */
+interface SignatureView {
+  signature: string;
+  keyId: string | null;
+  trusted: boolean;
+}
+function signatureText(s: SignatureView | null | undefined): string {
+  if (!s) return "-";
+  if (s.signature !== "valid") return s.signature;
+  return `${s.trusted ? "trusted" : "untrusted"} ${s.keyId}`;
 }
 interface ClientView {
   id: string;
@@ -139,12 +199,13 @@ interface UploadView {
   sha256: string;
   size: number;
   hooks: string[];
+  signature?: SignatureView;
   applied: boolean;
   saved: boolean;
   warning?: string;
 }
 
-async function upload(values: { url?: string; token?: string; config?: string; json?: boolean; "dry-run"?: boolean; "no-save"?: boolean }, name: string | undefined, rest: string[]): Promise<string> {
+async function upload(values: Parameters<typeof target>[0] & { json?: boolean; "dry-run"?: boolean; "no-save"?: boolean }, name: string | undefined, rest: string[]): Promise<string> {
   const [file, ...extra] = rest;
   if (name === undefined || file === undefined) throw new AdminCliError("wasmq admin upload: give a plugin name and a .wasm file", 2);
   if (extra.length > 0) throw new AdminCliError(`wasmq admin upload: unexpected argument "${extra[0]}"`, 2);
@@ -160,7 +221,7 @@ async function upload(values: { url?: string; token?: string; config?: string; j
   const q = query.size > 0 ? `?${query}` : "";
   const body = (await call(target(values), "POST", `/plugins/${encodeURIComponent(name)}/upload${q}`, bytes)) as UploadView;
   if (values.json) return JSON.stringify(body, null, 2);
-  const what = `${body.size} bytes, sha256 ${body.sha256}, hooks ${body.hooks.join(",") || "-"}`;
+  const what = `${body.size} bytes, sha256 ${body.sha256}, hooks ${body.hooks.join(",") || "-"}, signature ${signatureText(body.signature)}`;
   if (!body.applied) return `plugin ${body.plugin}: the build is acceptable (${what}); not applied`;
   return `plugin ${body.plugin} now runs the uploaded build (${what})${body.saved ? "" : `; not saved${body.warning ? `: ${body.warning}` : ""}`}`;
 }
@@ -181,6 +242,8 @@ export async function runAdmin(argv: string[]): Promise<string> {
         will: { type: "boolean" },
         "dry-run": { type: "boolean" },
         "no-save": { type: "boolean" },
+        ca: { type: "string" },
+        insecure: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -212,7 +275,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
       if (values.json) return json(body);
       if (body.plugins.length === 0) return "no plugins configured";
       return table(
-        ["NAME", "KIND", "ENABLED", "READY", "BREAKER", "HOOKS", "CALLS", "TRAPS", "RELOADS", "LAST ERROR"],
+        ["NAME", "KIND", "ENABLED", "READY", "BREAKER", "HOOKS", "SIGNATURE", "CALLS", "TRAPS", "RELOADS", "LAST ERROR"],
         body.plugins.map((p) => [
           p.name,
           p.kind,
@@ -220,6 +283,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
           p.ready ? "yes" : "no",
           p.breaker,
           p.hooks.join(",") || "-",
+          signatureText(p.signature),
           String(sum(p.stats.calls)),
           String(sum(p.stats.traps)),
           String(p.stats.reloads),

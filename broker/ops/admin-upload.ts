@@ -59,7 +59,7 @@ export async function pluginUploadRoute(r: AdminRequest): Promise<boolean> {
 
   let check;
   try {
-    check = await slot.check(bytes);
+    check = await chain.check(slot, bytes);
   } catch (err) {
     if (err instanceof PluginError) return refused(err.message);
     throw err;

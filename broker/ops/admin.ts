@@ -1,8 +1,10 @@
 /**
  * The operator's HTTP port: Prometheus metrics and the admin API, JSON in and
  * out. Bound to loopback unless configured otherwise; a non-loopback address
- * needs a token (config.ts refuses to start without one), and a configured
- * token is required on every request as `Authorization: Bearer <token>`.
+ * needs a token and TLS (config.ts refuses to start without them). Every
+ * request first passes the guard in admin-guard.ts (Host must name this
+ * listener, no cross-site requests, state-changing requests carry
+ * `X-Wasmq-Request: 1`, the token when one is configured).
  *
  *   GET    /metrics                  Prometheus text format
  *   GET    /health                   {status, uptimeSec, clients}
@@ -17,21 +19,26 @@
  *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
  *   GET    /cluster, POST /plugins/:name/deploy|rollback   cluster mode (admin-cluster.ts)
  *
- * Errors are {error: "..."} with 400/401/404/405/409/422/500.
+ * Errors are {error: "..."} with 400/401/403/404/405/409/421/422/500.
  */
 import type { Aedes, Client } from "aedes";
-import { timingSafeEqual } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { readFileSync } from "node:fs";
+import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
+import type { AdminTls } from "../config.js";
 import type { PluginChain, PluginSlot } from "../../host/index.js";
 import { usernameOf } from "../protocol/hooks.js";
-import { listen } from "../net/listeners.js";
+import { listen, ListenError } from "../net/listeners.js";
+import { createAdminGuard, SECURITY_HEADERS } from "./admin-guard.js";
 import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
 import { clusterRoute } from "./admin-cluster.js";
 import type { Cluster } from "../cluster/index.js";
 import type { Observer } from "./observe.js";
+import { Reason, sendDisconnect } from "../protocol/mqtt5/index.js";
 
 /** What a route module sees of one request. */
 export interface AdminRequest {
@@ -70,6 +77,13 @@ export interface AdminDeps {
 export interface AdminServer {
   readonly url: string;
   readonly address: AddressInfo;
+  /**
+   * Serve HTTP upgrades (live streams over WebSocket). Upgrades bypass the
+   * request handler, so the request guard runs here too: the handler sees only
+   * upgrades that passed it. Handlers are tried in order until one returns true
+   * (it took the socket, e.g. with `new WebSocketServer({ noServer: true }).handleUpgrade`).
+   */
+  onUpgrade(handler: (req: IncomingMessage, socket: Duplex, head: Buffer) => boolean): void;
   close(): Promise<void>;
 }
 
@@ -90,7 +104,7 @@ interface ClientInternals {
   _disconnected: boolean;
 }
 
-export function describeClient(client: Client, deps: Pick<AdminDeps, "observer" | "queues">): Record<string, unknown> {
+function describeClient(client: Client, deps: Pick<AdminDeps, "observer" | "queues">): Record<string, unknown> {
   const c = client as Client & ClientInternals;
   const observer = deps.observer;
   const connectedAt = observer.connectedAt(client);
@@ -110,13 +124,6 @@ export function describeClient(client: Client, deps: Pick<AdminDeps, "observer" 
   };
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (!header?.startsWith("Bearer ")) return false;
-  const given = Buffer.from(header.slice(7));
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
-
 export function only(method: string, allowed: string[]): void {
   if (!allowed.includes(method)) throw new HttpError(405, `use ${allowed.join(" or ")}`, { allow: allowed.join(", ") });
 }
@@ -126,7 +133,19 @@ export function send(res: ServerResponse, status: number, body: unknown, headers
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers }).end(text);
 }
 
-export async function startAdminServer(opts: { host: string; port: number; token?: string }, deps: AdminDeps): Promise<AdminServer> {
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  token?: string;
+  /** Extra names the Host header may use (`metrics.allowedHosts`). */
+  allowedHosts?: readonly string[];
+  /** Serve HTTPS with this certificate and key (PEM files); plain HTTP without. */
+  tls?: AdminTls | null;
+  /** GET/HEAD paths served without the token (e.g. a dashboard's static shell); the other guard rules still apply. */
+  isPublic?: (pathname: string) => boolean;
+}
+
+export async function startAdminServer(opts: AdminServerOptions, deps: AdminDeps): Promise<AdminServer> {
   const { aedes, chain, logger } = deps;
   const clients = () => (aedes as unknown as { clients: Record<string, Client> }).clients;
 
@@ -142,9 +161,6 @@ export async function startAdminServer(opts: { host: string; port: number; token
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (opts.token && !tokenMatches(req.headers.authorization, opts.token)) {
-      throw new HttpError(401, "missing or wrong token: send Authorization: Bearer <token>", { "www-authenticate": "Bearer" });
-    }
     const url = new URL(req.url ?? "/", "http://admin");
     const parts = url.pathname.split("/").filter((p) => p.length > 0);
     let segs: string[];
@@ -209,6 +225,7 @@ export async function startAdminServer(opts: { host: string; port: number; token
         // A kick is not the client's failure: like a DISCONNECT, it discards the will unless asked.
         if (!publishWill) (c as Client & ClientInternals)._disconnected = true;
         deps.observer.noteReason(c, "disconnected by the admin API");
+        sendDisconnect(c, Reason.AdministrativeAction); // MQTT 5 clients learn why (0x98)
         await new Promise<void>((resolve) => c.close(() => resolve()));
         logger.info({ clientId: c.id, will: publishWill }, `admin: client ${c.id} disconnected`);
         return send(res, 200, { client: c.id, disconnected: true, will: publishWill });
@@ -218,19 +235,54 @@ export async function startAdminServer(opts: { host: string; port: number; token
     throw new HttpError(404, `nothing at ${method} ${url.pathname}`);
   }
 
-  const server = createServer((req, res) => {
+  // The guard needs the bound port (port 0 = any): it is created once listening, before any request is read.
+  let guard: ReturnType<typeof createAdminGuard> | null = null;
+  const handler: RequestListener = (req, res) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+    const refusal = guard ? guard.check(req) : { status: 503, error: "starting" };
+    if (refusal) {
+      logger.debug({ method: req.method, url: req.url, host: req.headers.host, origin: req.headers.origin, status: refusal.status }, `admin API: request refused: ${refusal.error}`);
+      return send(res, refusal.status, { error: refusal.error }, refusal.headers);
+    }
     route(req, res).catch((err: unknown) => {
       if (res.headersSent) return res.destroy();
       if (err instanceof HttpError) return send(res, err.status, { error: err.message }, err.headers);
       logger.error({ err: (err as Error).message }, "admin API request failed");
       send(res, 500, { error: (err as Error).message });
     });
-  });
+  };
+  const tls = opts.tls ?? null;
+  let server;
+  try {
+    server = tls ? createHttpsServer({ cert: readFileSync(tls.cert), key: readFileSync(tls.key), ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}) }, handler) : createServer(handler);
+  } catch (err) {
+    throw new ListenError(`admin API and metrics: metrics.tls: cannot use ${tls!.cert} / ${tls!.key}: ${(err as Error).message}`);
+  }
   const address = await listen(server, opts.host, opts.port, "admin API and metrics");
+  guard = createAdminGuard({
+    scheme: tls ? "https" : "http",
+    bindHost: opts.host,
+    port: address.port,
+    allowedHosts: opts.allowedHosts ?? [],
+    ...(opts.token ? { token: opts.token } : {}),
+    ...(opts.isPublic ? { isPublic: opts.isPublic } : {}),
+  });
+  const upgraders: ((req: IncomingMessage, socket: Duplex, head: Buffer) => boolean)[] = [];
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const refusal = guard!.check(req);
+    const status = refusal?.status ?? 404;
+    if (!refusal && upgraders.some((handle) => handle(req, socket, head))) return;
+    const text = `${JSON.stringify({ error: refusal?.error ?? `nothing to upgrade at ${req.url}` })}\n`;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  });
   const host = address.address.includes(":") ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${tls ? "https" : "http"}://${host}:${address.port}`,
     address,
+    onUpgrade: (handler) => {
+      upgraders.push(handler);
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -158,7 +158,7 @@ function registerPluginMetrics(registry: Registry, chain: PluginChain, sampleEve
   mirroredCounter(registry, "wasmq_plugin_verdicts_total", "Verdicts each plugin returned (modified counts continues that changed the message)", ["plugin", "verdict"], () =>
     each((s) => Object.entries(s.stats.verdicts).map(([verdict, n]): [Labels, number] => [{ plugin: s.name, verdict }, n])),
   );
-  mirroredCounter(registry, "wasmq_plugin_traps_total", "Plugin calls that trapped, by kind (fuel, memory, out-of-bounds, abort, unreachable, stack, error)", ["plugin", "kind"], () =>
+  mirroredCounter(registry, "wasmq_plugin_traps_total", "Plugin calls that trapped, by kind (fuel, memory, out-of-bounds, abort, unreachable, stack, host-limit, invalid-output, error)", ["plugin", "kind"], () =>
     each((s) => Object.entries(s.stats.traps).map(([kind, n]): [Labels, number] => [{ plugin: s.name, kind }, n ?? 0])),
   );
   mirroredCounter(registry, "wasmq_plugin_fuel_exhaustions_total", "Plugin calls stopped because they used up their fuel (CPU budget)", ["plugin"], () =>

@@ -31,7 +31,7 @@
 import type { Database, RootDatabase } from "lmdb";
 import { checkKvLimits, DEFAULT_KV_LIMITS, KvLimitError, type KvLimits, type KvStore } from "../../host/kv.js";
 
-export const PLUGIN_KV_DB_NAME = "plugin-kv";
+const PLUGIN_KV_DB_NAME = "plugin-kv";
 
 /** Longest key lmdb-js accepts with the default page size. */
 const LMDB_MAX_KEY_BYTES = 1978;

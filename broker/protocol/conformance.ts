@@ -52,7 +52,7 @@ import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */
 export const SESSION_NAMESPACE = "$wasmq.sessions";
 
-export class ProtocolViolation extends Error {
+class ProtocolViolation extends Error {
   constructor(message: string) {
     super(message);
     this.name = "ProtocolViolation";
@@ -141,15 +141,15 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
       granted = grantedQos(subs, topic);
       if (granted < 0 && dollar) return null;
     }
-    const out = innerForward.call(aedes, client, packet);
-    if (!out || granted < 0 || out.qos <= granted) return out;
-    if ("writeCallback" in out) {
+    // [MQTT-3.8.4-6] Capped before the plugin adapter runs, so the deliver hook sees the QoS that goes out.
+    if (granted < 0 || packet.qos <= granted) return innerForward.call(aedes, client, packet);
+    if ("writeCallback" in packet) {
       // Replay of a stored queue: aedes writes this very object.
-      (out as { qos: number }).qos = granted;
-      return out;
+      (packet as { qos: number }).qos = granted;
+      return innerForward.call(aedes, client, packet);
     }
     // Live delivery: the packet object is shared by every subscriber.
-    return { ...out, qos: granted } as AedesPublishPacket;
+    return innerForward.call(aedes, client, { ...packet, qos: granted } as AedesPublishPacket);
   };
 
   wrapOfflineEnqueue(aedes);
@@ -174,7 +174,7 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
 
 /**
  * Look at the first bytes a connection sends: a CONNECT naming MQTT ("MQTT" or
- * "MQIsdp") at a level other than 3 (3.1) or 4 (3.1.1) is answered with CONNACK
+ * "MQIsdp") at a level other than 3 (3.1), 4 (3.1.1) or 5 is answered with CONNACK
  * 0x01 and closed. Only the first chunk is examined (a CONNECT's header always
  * arrives in one piece from a real client); then the parser is unwrapped.
  */
@@ -184,7 +184,7 @@ function checkProtocolLevel(client: ClientInternals & Client, onViolation: (clie
   parser.parse = (buf: Buffer) => {
     parser.parse = parse;
     const level = connectLevel(buf);
-    if (level !== null && level !== 3 && level !== 4) {
+    if (level !== null && level !== 3 && level !== 4 && level !== 5) {
       onViolation(client, `unsupported protocol level ${level}`);
       refuseConnect(client, ConnackCode.UnacceptableProtocol);
       return 0;

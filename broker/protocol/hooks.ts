@@ -18,6 +18,7 @@ import type { Aedes, AedesPublishPacket, AuthenticateError, Client, PublishPacke
 import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type PluginChain } from "../../host/index.js";
 import type { PersistenceExpiry } from "../persistence/index.js";
 import { topicMatches } from "../../host/native/topic.js";
+import type { TlsPeer } from "../net/tls-peer.js";
 
 interface ClientIdentity {
   username: string | null;
@@ -36,6 +37,8 @@ export interface HookAdapterOptions {
   chain: PluginChain | null;
   /** Called when a plugin decision should be logged (drops, denies, refusals). */
   onDecision?: (hook: string, clientId: string, verdict: number, plugin: string | null, topic: string) => void;
+  /** What the TLS listener verified about this client (mutual TLS); undefined for plain TCP/WebSocket. */
+  tlsPeer?: (client: Client) => TlsPeer | undefined;
 }
 
 export interface InstalledHooks {
@@ -64,10 +67,25 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   }
 
   aedes.authenticate = (client, username, password, done) => {
+    const tls = opts.tlsPeer?.(client);
+    if (tls?.useIdentityAsUsername) {
+      // As Mosquitto's use_identity_as_username: the certificate's CN replaces
+      // whatever username the client sent, and its password is ignored.
+      const identity = tls.cert?.subjectCommonName;
+      if (!identity) {
+        decided("connect", client.id, Verdict.Deny, null, "");
+        const err = new Error("no client certificate with a CN to use as username") as AuthenticateError;
+        err.returnCode = 4; // bad username or password, as Mosquitto answers
+        return done(err, null);
+      }
+      username = identity;
+      password = undefined;
+    }
     identities.set(client, { username: username ?? null });
     if (!chain?.has("connect")) return done(null, true);
     const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);
     m.password = password ?? null;
+    m.cert = tls?.cert ?? null;
     m.flags = client.clean ? ConnectFlag.cleanSession : 0;
     const out = chain.run("connect", m);
     if (out.verdict === Verdict.Continue) return done(null, true);
@@ -162,12 +180,9 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     // Replaying this client's own offline queue, aedes only asks whether to send
     // and then writes `original` itself: every change must be made on it. A live
     // delivery's packet is shared by all subscribers, so changes go on a copy.
+    // (The QoS is already capped to the subscription's: conformance.ts runs first.)
     const replay = "writeCallback" in original;
-    let packet = grantedQos(client, original);
-    if (replay && packet !== original) {
-      original.qos = packet.qos;
-      packet = original;
-    }
+    const packet = original;
     if (!chain?.has("deliver")) return packet;
     const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
     m.peer = (packet as { clientId?: string }).clientId ?? "";
@@ -229,24 +244,6 @@ function orderIndependentDedupe(client: Client): void {
   };
   c.deliver0 = wrap(c.deliver0);
   c.deliverQoS = wrap(c.deliverQoS);
-}
-
-/**
- * MQTT-3.8.4-6: a message is delivered at most at the QoS its matching
- * subscription was granted. aedes downgrades by looking up the message's topic
- * among the client's filters, which misses wildcard filters: a QoS 2 message on
- * `a/b` reaches a QoS 1 subscription to `a/+` at QoS 2. Only QoS 2 messages can
- * exceed a granted QoS that aedes delivers through this path.
- */
-function grantedQos(client: Client, packet: AedesPublishPacket): AedesPublishPacket {
-  if (packet.qos !== 2) return packet;
-  const subscriptions = (client as unknown as { subscriptions?: Record<string, { qos: number }> }).subscriptions;
-  if (!subscriptions || subscriptions[packet.topic]) return packet;
-  let granted = 0;
-  for (const filter in subscriptions) {
-    if (topicMatches(filter, packet.topic)) granted = Math.max(granted, subscriptions[filter]!.qos);
-  }
-  return granted >= 2 ? packet : ({ ...packet, qos: granted } as AedesPublishPacket);
 }
 
 /**

@@ -24,6 +24,7 @@ import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
 import { observeOutgoing } from "./wire-tap.js";
 import { ConnackCode, refuseConnect, utf8Length } from "./mqtt.js";
 import type { LimitName } from "../ops/stats.js";
+import { Reason, sendDisconnect, v5Of } from "./mqtt5/index.js";
 
 export class LimitError extends Error {
   constructor(
@@ -116,6 +117,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       }
       const detail = `packet of ${verdict} bytes (limit ${limits.maxPacketSize})`;
       onViolation("maxPacketSize", client, detail);
+      sendDisconnect(client, Reason.PacketTooLarge); // [MQTT-3.2.2-15] v5 clients are told why
       client.conn.destroy(new LimitError("maxPacketSize", detail));
       return 0;
     };
@@ -147,6 +149,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       if (tripped) return;
       tripped = new LimitError(limit, detail);
       onViolation(limit, client, detail);
+      sendDisconnect(client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
       conn.destroy(tripped);
     };
     const drained = () => {
@@ -197,7 +200,9 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
    * messages fill the window too.
    */
   function guardInflightOutbound(client: Client & ClientInternals): void {
-    const window = limits.maxInflightOutbound;
+    // [MQTT-3.3.4-9] an MQTT 5 client's Receive Maximum narrows the window (known once it has connected)
+    const configured = limits.maxInflightOutbound > 0 ? limits.maxInflightOutbound : Infinity;
+    const window = () => Math.min(configured, v5Of(client)?.receiveMaximum ?? Infinity);
     const deliverQoS = client.deliverQoS;
     const unacked = new Set<number>();
     let admitted = 0; // handed to aedes and not yet written, or dropped by it
@@ -211,6 +216,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     const cutOff = (limit: LimitName, detail: string) => {
       if (closed) return;
       onViolation(limit, client, detail);
+      sendDisconnect(client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
       client.conn.destroy(new LimitError(limit, detail));
       drop();
     };
@@ -243,7 +249,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     client.conn.once("close", drop);
 
     windows.set(client, () => ({ inflight: unacked.size, waiting: held.length }));
-    const hasRoom = () => unacked.size + admitted < window;
+    const hasRoom = () => unacked.size + admitted < window();
     const admit = (packet: AedesPublishPacket, callback: () => void) => {
       admitted++;
       deliverQoS(packet, () => {
@@ -289,7 +295,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
       const c = client as Client & ClientInternals;
       guardPacketSize(c);
       guardSendQueue(c);
-      if (limits.maxInflightOutbound > 0) guardInflightOutbound(c);
+      guardInflightOutbound(c); // also without maxInflightOutbound: MQTT 5 clients' Receive Maximum
     },
     outbound(client) {
       return windows.get(client)?.() ?? { inflight: 0, waiting: 0 };

@@ -6,9 +6,11 @@
 import { createRequire } from "node:module";
 import type { Client } from "aedes";
 import type { Duplex } from "node:stream";
+import { validTopicFilter, validTopicName } from "../../host/native/topic.js";
 
 interface MqttPacketModule {
-  writeToStream(packet: object, stream: Duplex): boolean;
+  writeToStream(packet: object, stream: Duplex, opts?: object): boolean;
+  generate(packet: object, opts?: object): Buffer;
 }
 /** The same module object aedes uses (CommonJS cache), so writes go through the same serializer. */
 export const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as MqttPacketModule;
@@ -24,25 +26,27 @@ export function hasIllFormedText(s: string): boolean {
   return s.indexOf("\uFFFD") !== -1 || s.indexOf("\u0000") !== -1;
 }
 
-/** Why a topic name (not filter) is invalid, or null. */
+// The topic rules themselves live in one place, host/native/topic.ts (the native
+// SDK's twin of plugins-as/sdk/topic.ts, also what the host checks plugin output
+// with); the broker adds the wire's ill-formed-text mark and says why.
+
+/** Why a topic name (not filter) is invalid ([MQTT-4.7.3-1..3], [MQTT-1.5.3-1/2]), or null. */
 export function invalidTopicName(topic: string): string | null {
+  if (validTopicName(topic) && !hasIllFormedText(topic)) return null;
   if (topic.length === 0) return "empty topic";
   if (topic.indexOf("#") !== -1 || topic.indexOf("+") !== -1) return "wildcard in topic name";
-  if (hasIllFormedText(topic)) return "ill-formed UTF-8 in topic";
-  return null;
+  if (utf8Length(topic) > 65535) return "topic longer than 65535 bytes";
+  return "ill-formed UTF-8 in topic";
 }
 
 /** Why a topic filter is invalid ([MQTT-4.7.1-1..3], [MQTT-1.5.3-1/2]), or null. */
 export function invalidTopicFilter(filter: string): string | null {
+  if (validTopicFilter(filter) && !hasIllFormedText(filter)) return null;
   if (filter.length === 0) return "empty filter";
-  const last = filter.length - 1;
-  for (let i = 0; i <= last; i++) {
-    const c = filter.charCodeAt(i);
-    if (c === 35 && (i !== last || (i > 0 && filter.charCodeAt(i - 1) !== 47))) return "'#' must be the last level, alone";
-    if (c === 43 && ((i > 0 && filter.charCodeAt(i - 1) !== 47) || (i < last && filter.charCodeAt(i + 1) !== 47))) return "'+' must be a level alone";
-  }
-  if (hasIllFormedText(filter)) return "ill-formed UTF-8 in topic filter";
-  return null;
+  if (utf8Length(filter) > 65535) return "topic filter longer than 65535 bytes";
+  // The same filter with every character but '/', '+' and '#' made plain: still invalid means the wildcards are misplaced.
+  if (!validTopicFilter(filter.replace(/[^/+#]/g, "x"))) return "'+' and '#' must each be a whole level, '#' only the last";
+  return "ill-formed UTF-8 in topic filter";
 }
 
 export function utf8Length(s: string): number {

@@ -6,7 +6,9 @@
  * same process, mqtt.js clients in tests) pay one failed lookup.
  *
  * Observers see the packet object before it is serialized and may correct it
- * (the CONNACK session-present fix in conformance.ts does).
+ * (the CONNACK session-present fix in conformance.ts does). A connection may
+ * also have an encoder, which serializes in place of mqtt-packet's default
+ * (the MQTT 5 layer: mqtt5/encoder.ts), after the observers ran.
  */
 import { mqttPacket } from "./mqtt.js";
 
@@ -22,8 +24,11 @@ export interface OutgoingPacket {
 }
 
 export type OutgoingObserver = (packet: OutgoingPacket) => void;
+/** Serialize `packet` onto `stream` (through `write`, mqtt-packet's own writeToStream); returns what writeToStream returns. */
+export type OutgoingEncoder = (packet: OutgoingPacket, stream: object, write: (packet: object, stream: object, opts?: object) => boolean) => boolean;
 
 const observers = new WeakMap<object, OutgoingObserver[]>();
+const encoders = new WeakMap<object, OutgoingEncoder>();
 let installed = false;
 
 function install(): void {
@@ -33,6 +38,8 @@ function install(): void {
   mqttPacket.writeToStream = function tappedWriteToStream(packet: object, stream, ...rest: unknown[]) {
     const list = observers.get(stream);
     if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket);
+    const encoder = encoders.get(stream);
+    if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, original as (packet: object, stream: object, opts?: object) => boolean);
     return (original as (...args: unknown[]) => boolean)(packet, stream, ...rest);
   } as typeof original;
 }
@@ -43,4 +50,10 @@ export function observeOutgoing(stream: object, observer: OutgoingObserver): voi
   const list = observers.get(stream);
   if (list) list.push(observer);
   else observers.set(stream, [observer]);
+}
+
+/** Serialize every packet written to `stream` with `encoder` (one per stream; the last set wins). */
+export function encodeWith(stream: object, encoder: OutgoingEncoder): void {
+  install();
+  encoders.set(stream, encoder);
 }

@@ -1,3 +1,4 @@
+import type { HostCalls } from "../host-calls.js";
 import type { CallState, PluginServices } from "../instance.js";
 
 /**
@@ -9,6 +10,8 @@ import type { CallState, PluginServices } from "../instance.js";
 export interface ActiveCall {
   services: PluginServices;
   state: CallState;
+  /** The same per-call caps and output checks as Wasm plugins (no fuel: native code is not metered). */
+  calls: HostCalls;
 }
 
 let active: ActiveCall | null = null;

@@ -10,13 +10,15 @@ import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json.js";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate, validTopicName } from "./topic.js";
-import type { HookMessage } from "../message.js";
+import type { ClientCertificate, HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
 
 export { Verdict, ReturnCode, ConnectFlag, PersistKind };
 export * from "./json.js";
 export * from "./topic.js";
 export { crypto } from "./crypto.js";
+/** The connect hook's verified client certificate; the same fields as the AssemblyScript SDK's Certificate. */
+export type Certificate = ClientCertificate;
 
 /** Deny with an MQTT CONNACK return code (connect hook), or a plain deny elsewhere. */
 export function deny(code: number = ReturnCode.NotAuthorized): number {
@@ -84,6 +86,19 @@ export class Message {
   get flags(): number {
     return this.m.flags;
   }
+  /**
+   * connect: the client certificate the TLS listener verified (mutual TLS), or
+   * null when the client presented none or did not connect over TLS. A copy:
+   * changing it changes nothing for later plugins.
+   */
+  /** connect: whether certificate() would return one. */
+  get hasCertificate(): boolean {
+    return !!this.m.cert;
+  }
+  certificate(): Certificate | null {
+    const cert = this.m.cert;
+    return cert ? { ...cert, subjectAltNames: cert.subjectAltNames.slice() } : null;
+  }
 
   topicEquals(topic: string): boolean {
     return this.m.topic === topic;
@@ -126,12 +141,15 @@ export class Message {
   }
 
   setTopic(topic: string): void {
+    activeCall().calls.checkSetTopic(this.s, topic, Buffer.byteLength(topic));
     this.s.topic = topic;
   }
   setPayload(payload: Uint8Array): void {
+    activeCall().calls.checkSetPayload(this.s, payload.length);
     this.s.payload = Buffer.from(payload);
   }
   setPayloadString(payload: string): void {
+    activeCall().calls.checkSetPayload(this.s, Buffer.byteLength(payload));
     this.s.payload = Buffer.from(payload, "utf8");
   }
   setQos(qos: number): void {
@@ -181,20 +199,27 @@ export function now(): number {
   return activeCall().services.now();
 }
 
-/** Ask the broker to publish a message (routing, fan-out, tick output). */
+/**
+ * Ask the broker to publish a message (routing, fan-out, tick output). Capped per call; an
+ * invalid topic or a message over maxPacketSize throws (trap kind "invalid-output").
+ * False only for a QoS outside 0..2.
+ */
 export function publish(topic: string, payload: Uint8Array | string, qos: number = 0, retain: boolean = false): boolean {
-  if (qos < 0 || qos > 2 || topic.length === 0) return false;
-  const { services, state } = activeCall();
-  if (!validTopicName(topic)) {
-    services.log(3, `publish refused: ${JSON.stringify(topic)} is not a valid topic name`);
-    return false;
-  }
-  state.extras.push({ plugin: services.name, topic, payload: Buffer.from(toBytes(payload)), qos: qos as 0 | 1 | 2, retain });
+  if (qos < 0 || qos > 2) return false;
+  const { services, state, calls } = activeCall();
+  const bytes = toBytes(payload);
+  const topicBytes = Buffer.byteLength(topic);
+  calls.publish(state, topicBytes, bytes.length);
+  calls.checkPublish(topic, topicBytes, bytes.length, qos);
+  state.extras.push({ plugin: services.name, topic, payload: Buffer.from(bytes), qos: qos as 0 | 1 | 2, retain });
   return true;
 }
 
 function emit(level: number, message: string): void {
-  activeCall().services.log(level, message);
+  const { services, state, calls } = activeCall();
+  // The line cap counts calls; a native string is cut at the same length a Wasm line is.
+  const keep = calls.log(state, message.length);
+  services.log(level, keep < message.length ? `${message.slice(0, keep)} … (cut at ${keep})` : message);
 }
 
 export const log = {

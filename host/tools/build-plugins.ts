@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * Build AssemblyScript plugins: every `plugins-as/<name>/plugin.ts` becomes
- * `dist/plugins/<name>.wasm`. Up-to-date builds are skipped.
+ * `dist/plugins/<name>.wasm`, with `plugins-as/<name>/manifest.json` embedded as its
+ * `wasmq.manifest` section. Up-to-date builds are skipped.
  *
  *   npm run build:plugins               build all
  *   npm run build:plugins -- acl        build one (or several)
@@ -11,9 +12,10 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ROOT, ASCONFIG, compilePlugin } from "./asc.js";
+import { embedManifestFile, MANIFEST_FILE } from "./embed-manifest.js";
 
-export const PLUGINS_DIR = resolve(ROOT, "plugins-as");
-export const OUT_DIR = resolve(ROOT, "dist/plugins");
+const PLUGINS_DIR = resolve(ROOT, "plugins-as");
+const OUT_DIR = resolve(ROOT, "dist/plugins");
 
 export function listPlugins(): string[] {
   return readdirSync(PLUGINS_DIR, { withFileTypes: true })
@@ -27,7 +29,7 @@ function newestSource(dir: string): number {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (entry.name.endsWith(".ts") && entry.name !== "native.ts") newest = Math.max(newest, statSync(path).mtimeMs);
+    else if ((entry.name.endsWith(".ts") && entry.name !== "native.ts") || entry.name === MANIFEST_FILE) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;
 }
@@ -36,7 +38,7 @@ export function wasmPath(name: string): string {
   return join(OUT_DIR, `${name}.wasm`);
 }
 
-export async function buildPlugins(names: string[], force = false, log: (line: string) => void = console.log): Promise<boolean> {
+async function buildPlugins(names: string[], force = false, log: (line: string) => void = console.log): Promise<boolean> {
   const shared = Math.max(newestSource(join(PLUGINS_DIR, "sdk")), statSync(ASCONFIG).mtimeMs);
   let ok = true;
   for (const name of names) {
@@ -49,7 +51,14 @@ export async function buildPlugins(names: string[], force = false, log: (line: s
     const out = wasmPath(name);
     if (!force && existsSync(out) && statSync(out).mtimeMs >= Math.max(shared, newestSource(dir))) continue;
     const result = await compilePlugin(join(dir, "plugin.ts"), out);
+    // The manifest goes in after compiling and before any signing (a signature covers it).
     if (result.ok) {
+      const problem = embedManifestFile(out, join(dir, MANIFEST_FILE));
+      if (problem) {
+        log(`✗ ${name}: ${problem}`);
+        ok = false;
+        continue;
+      }
       log(`✓ ${name} → ${out.slice(ROOT.length + 1)} (${statSync(out).size} bytes)`);
     } else {
       log(`✗ ${name}:\n${result.output}`);

@@ -25,7 +25,7 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-export function formatResult(r: HarnessResult, topic: string | undefined): string {
+function formatResult(r: HarnessResult, topic: string | undefined): string {
   let line = `#${r.index} ${r.hook}${topic !== undefined ? ` ${topic}` : ""} → ${r.verdict}`;
   if (r.returnCode !== undefined) line += ` (return code ${r.returnCode})`;
   if (r.trap) line += ` [trap: ${r.trap}]`;

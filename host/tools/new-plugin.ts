@@ -5,7 +5,7 @@
  *   npm run plugin:new -- NAME
  *
  * creates plugins-as/NAME/{plugin.ts, native.ts, config.example.json,
- * messages.jsonl, README.md} and test/plugin-NAME.test.ts (where `npm test`
+ * messages.jsonl, README.md, manifest.json} and test/plugin-NAME.test.ts (where `npm test`
  * finds it) from the templates in host/tools/templates/.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -24,6 +24,7 @@ function outputs(name: string): { template: string; path: string }[] {
     { template: "config.example.json.tmpl", path: join(dir, "config.example.json") },
     { template: "messages.jsonl.tmpl", path: join(dir, "messages.jsonl") },
     { template: "README.md.tmpl", path: join(dir, "README.md") },
+    { template: "manifest.json.tmpl", path: join(dir, "manifest.json") },
     { template: "test.ts.tmpl", path: join("test", `plugin-${name}.test.ts`) },
   ];
 }
@@ -45,7 +46,7 @@ export function invalidPluginName(name: string): string | null {
 }
 
 /** Write the plugin's files; returns their paths relative to the repository root. */
-export function scaffoldPlugin(name: string): string[] {
+function scaffoldPlugin(name: string): string[] {
   const problem = invalidPluginName(name);
   if (problem) throw new Error(problem);
   const dir = join(ROOT, "plugins-as", name);

@@ -23,9 +23,14 @@ class User {
 
 let users = new Map<string, User>();
 let allowAnonymous = false;
-// Unknown users are checked against this stand-in, so a refusal takes as long
-// whether or not the name exists.
+// Every check with a password does the same PBKDF2 work, that of the costliest
+// user (`maxWork`), so the time taken reveals neither whether a name exists
+// nor how many iterations its hash has: an unknown name is checked against
+// that user (`decoy`), and a cheaper user's check is topped up with throwaway
+// PBKDF2 iterations (`padWork`).
 let decoy: User | null = null;
+let maxWork: i32 = 0;
+const PAD_SALT = new Uint8Array(16);
 // clientIdPattern without its trailing '*', split around "%u".
 let clientIdParts: string[] = [];
 let clientIdExact = true;
@@ -119,13 +124,13 @@ function parseClientIdPattern(pattern: string): bool {
 export function init(config: Config): bool {
   users = new Map<string, User>();
   decoy = null;
+  maxWork = 0;
   const n = config.length("users");
   // (An object of users has a member count but no element 0.)
   if (config.has("users") && (n < 0 || (n > 0 && !config.has("users.0")))) {
     log.error("config.users must be an array of { username, hash }");
     return false;
   }
-  let maxIterations = 0;
   for (let i = 0; i < n; i++) {
     const base = "users." + i.toString();
     const name = config.string(base + ".username", "");
@@ -140,8 +145,8 @@ export function init(config: Config): bool {
     const user = parseHash(base + ".hash", name, config.string(base + ".hash", ""));
     if (user === null) return false;
     users.set(name, user);
-    if (user.iterations > maxIterations) {
-      maxIterations = user.iterations;
+    if (work(user) > maxWork) {
+      maxWork = work(user);
       decoy = user;
     }
   }
@@ -153,6 +158,21 @@ export function init(config: Config): bool {
   checkClientId = config.has("clientIdPattern");
   if (checkClientId && !parseClientIdPattern(config.string("clientIdPattern", ""))) return false;
   return true;
+}
+
+/** PBKDF2 cost of checking this user: two SHA-256 compressions per iteration per 32-byte block of key. */
+function work(user: User): i32 {
+  return user.iterations * ((user.key.length + 31) / 32);
+}
+
+/** Throwaway PBKDF2 (one 32-byte block) that brings a check of `user` up to maxWork. */
+function padWork(user: User, msg: Message): void {
+  let remaining = maxWork - work(user);
+  while (remaining > 0) {
+    const n = remaining < MAX_ITERATIONS ? remaining : MAX_ITERATIONS;
+    crypto.pbkdf2Sha256(msg.password, PAD_SALT, n, 32);
+    remaining -= n;
+  }
 }
 
 function passwordMatches(user: User, msg: Message): bool {
@@ -179,13 +199,18 @@ export function onConnect(msg: Message): i32 {
     log.info("refused " + name + ": no password");
     return deny(ReturnCode.BadUsernameOrPassword);
   }
-  if (!users.has(name)) {
-    const stand = decoy;
-    if (stand !== null) passwordMatches(stand, msg);
+  const known = users.has(name);
+  const user = known ? users.get(name) : decoy;
+  let matches = false;
+  if (user !== null) {
+    matches = passwordMatches(user, msg);
+    padWork(user, msg);
+  }
+  if (!known) {
     log.info("refused " + name + ": unknown user");
     return deny(ReturnCode.BadUsernameOrPassword);
   }
-  if (!passwordMatches(users.get(name), msg)) {
+  if (!matches) {
     log.info("refused " + name + ": wrong password");
     return deny(ReturnCode.BadUsernameOrPassword);
   }

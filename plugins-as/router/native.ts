@@ -1,5 +1,5 @@
 // router, native twin of plugin.ts: same routes, same rewrites, same verdicts.
-import { Config, Message, Verdict, log, publish, validTopicFilter } from "../../host/native/index.js";
+import { Config, Message, Verdict, log, publish, validTopicFilter, validTopicName } from "../../host/native/index.js";
 
 const EQUALS_NONE = 0;
 const EQUALS_NUMBER = 1;
@@ -274,7 +274,9 @@ export function onPublish(msg: Message): number {
     const when = route.when;
     if (when !== null && !conditionHolds(when, msg)) continue;
     const topic = route.to.expand(msg, route.from);
-    if (!publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
+    // An empty capture can expand to an invalid name ("{1}" of "old//x"); the host would
+    // refuse it as invalid output (a trap), so a route that cannot fill its topic is skipped.
+    if (!validTopicName(topic) || !publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
       log.warn("routes." + i.toString() + ": could not publish to \"" + topic + "\"");
     }
     if (!route.keepOriginal) keep = false;
@@ -283,7 +285,9 @@ export function onPublish(msg: Message): number {
   for (let i = 0, n = rewrites.length; i < n; i++) {
     const rewrite = rewrites[i]!;
     if (!msg.topicMatches(rewrite.from)) continue;
-    msg.setTopic(rewrite.to.expand(msg, rewrite.from));
+    const to = rewrite.to.expand(msg, rewrite.from);
+    if (validTopicName(to)) msg.setTopic(to);
+    else log.warn("rewrites." + i.toString() + ": \"" + to + "\" is not a valid topic name; the message keeps its topic");
     break;
   }
   return Verdict.Continue;

@@ -4,7 +4,7 @@
 // false makes it a move. Then the first rewrite whose filter matches renames
 // the message itself. In "to", {1}, {2}... are the wildcards of "from" in
 // order and {#} is its '#': "sensors/+/temp" → "alerts/{1}".
-import { Config, Message, Verdict, log, publish, validTopicFilter } from "../sdk";
+import { Config, Message, Verdict, log, publish, validTopicFilter, validTopicName } from "../sdk";
 export * from "../sdk/exports";
 
 const EQUALS_NONE: i32 = 0;
@@ -272,6 +272,12 @@ function conditionHolds(when: Condition, msg: Message): bool {
   return true;
 }
 
+/** A topic name the host will accept (the SDK checks names as UTF-8 bytes). */
+function validName(topic: string): bool {
+  const b = String.UTF8.encode(topic);
+  return validTopicName(changetype<usize>(b), b.byteLength);
+}
+
 export function onPublish(msg: Message): i32 {
   let keep = true;
   for (let i = 0, n = routes.length; i < n; i++) {
@@ -280,7 +286,9 @@ export function onPublish(msg: Message): i32 {
     const when = route.when;
     if (when !== null && !conditionHolds(when, msg)) continue;
     const topic = route.to.expand(msg, route.from);
-    if (!publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
+    // An empty capture can expand to an invalid name ("{1}" of "old//x"); the host would
+    // refuse it as invalid output (a trap), so a route that cannot fill its topic is skipped.
+    if (!validName(topic) || !publish(topic, msg.payload, route.qos < 0 ? msg.qos : route.qos, route.retain)) {
       log.warn("routes." + i.toString() + ": could not publish to \"" + topic + "\"");
     }
     if (!route.keepOriginal) keep = false;
@@ -289,7 +297,9 @@ export function onPublish(msg: Message): i32 {
   for (let i = 0, n = rewrites.length; i < n; i++) {
     const rewrite = unchecked(rewrites[i]);
     if (!msg.topicMatches(rewrite.from)) continue;
-    msg.setTopic(rewrite.to.expand(msg, rewrite.from));
+    const to = rewrite.to.expand(msg, rewrite.from);
+    if (validName(to)) msg.setTopic(to);
+    else log.warn("rewrites." + i.toString() + ": \"" + to + "\" is not a valid topic name; the message keeps its topic");
     break;
   }
   return Verdict.Continue;

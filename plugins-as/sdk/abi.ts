@@ -43,3 +43,16 @@ export function deny(code: i32 = ReturnCode.NotAuthorized): i32 {
 /** What the host's pbkdf2_sha256 accepts (host/abi.ts). */
 export const PBKDF2_MAX_KEY: i32 = 1024;
 export const PBKDF2_MAX_ITERATIONS: i32 = 10_000_000;
+
+/** Fields of the client_cert host import (host/abi.ts CertField). */
+export namespace CertField {
+  export const subject: i32 = 0;
+  export const subjectCommonName: i32 = 1;
+  export const issuer: i32 = 2;
+  export const issuerCommonName: i32 = 3;
+  export const subjectAltNames: i32 = 4;
+  export const notBefore: i32 = 5;
+  export const notAfter: i32 = 6;
+  export const fingerprint: i32 = 7;
+  export const serialNumber: i32 = 8;
+}

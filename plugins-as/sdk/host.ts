@@ -6,7 +6,11 @@ export function now(): f64 {
   return now_ms();
 }
 
-/** Ask the broker to publish a message (routing, fan-out, tick output). Payload: string or Uint8Array. */
+/**
+ * Ask the broker to publish a message (routing, fan-out, tick output). Payload: string or Uint8Array.
+ * Charged per byte and capped per call; an invalid topic ($SYS/, wildcards, too long) or a
+ * message over maxPacketSize traps (kind "invalid-output"). False only for a QoS outside 0..2.
+ */
 export function publish<T>(topic: string, payload: T, qos: i32 = 0, retain: bool = false): bool {
   const t = String.UTF8.encode(topic);
   if (isString<T>()) {

@@ -42,3 +42,7 @@ export declare function hmac_sha256(keyPtr: usize, keyLen: i32, dataPtr: usize, 
 // @ts-ignore: decorator
 @external("wasmq", "pbkdf2_sha256")
 export declare function pbkdf2_sha256(passwordPtr: usize, passwordLen: i32, saltPtr: usize, saltLen: i32, iterations: i32, outPtr: usize, outLen: i32): i32;
+// Added to ABI v1 (see host/abi.ts): binaries that never call it do not import it.
+// @ts-ignore: decorator
+@external("wasmq", "client_cert")
+export declare function client_cert(field: i32, outPtr: usize, outCap: i32): i32;

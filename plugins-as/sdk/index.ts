@@ -11,6 +11,7 @@
 // from host/native/index.ts.
 export { ABI_VERSION, Verdict, ReturnCode, ConnectFlag, PersistKind, deny } from "./abi";
 export { Message, Config } from "./message";
+export { Certificate } from "./certificate";
 export { now, publish, log, kv } from "./host";
 export { crypto } from "./crypto";
 export * from "./json";

@@ -3,6 +3,7 @@ import { set_payload, set_qos, set_retain, set_topic, set_ttl } from "./imports"
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
+import { Certificate, hasCertificate, readCertificate } from "./certificate";
 
 /**
  * The message of the current hook call, read in place from the record the host
@@ -55,6 +56,14 @@ export class Message {
   @inline get retain(): bool { return this._retain != 0; }
   @inline get dup(): bool { return this._dup != 0; }
   @inline get flags(): i32 { return <i32>this._flags; }
+  /**
+   * connect: the client certificate the TLS listener verified (mutual TLS), or
+   * null when the client presented none or did not connect over TLS. Read from
+   * the host on demand: plugins that never ask pay nothing.
+   */
+  certificate(): Certificate | null { return readCertificate(); }
+  /** connect: whether certificate() would return one, without copying anything. */
+  get hasCertificate(): bool { return hasCertificate(); }
 
   topicEquals(topic: string): bool { return bytesEqualString(this.topicPtr, this.topicLen, topic); }
   clientIdEquals(id: string): bool { return bytesEqualString(this.clientIdPtr, this.clientIdLen, id); }

@@ -7,9 +7,15 @@ import { connect as tcpConnect } from "node:net";
 import { prng } from "../prng.js";
 export { prng };
 
-const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as {
-  generate(packet: object): Buffer;
+const mqttPacketModule = createRequire(import.meta.url)("mqtt-packet") as {
+  generate(packet: object, opts?: object): Buffer;
   parser(opts?: object): NodeJS.EventEmitter & { parse(buf: Buffer): number };
+};
+/** Packets of the connection being built are generated for its protocol version (4, or 5 with properties). */
+let wireVersion = 4;
+const mqttPacket = {
+  generate: (packet: object) => mqttPacketModule.generate(packet, { protocolVersion: wireVersion }),
+  parser: (opts: { protocolVersion: number }) => mqttPacketModule.parser(opts),
 };
 
 
@@ -29,6 +35,8 @@ export interface FuzzResult {
   packets: number;
   mutated: number;
   connections: number;
+  /** Connections that opened with an MQTT 5 CONNECT (with properties, some misplaced). */
+  v5Connections: number;
   bytes: number;
   byMutation: Record<string, number>;
 }
@@ -82,13 +90,20 @@ export class PacketFactory {
     private readonly maxPacketSize: number,
   ) {}
 
+  /** The protocol version of the connection being built (one in three is MQTT 5). */
+  version = 4;
+
   connect(): Buffer {
     const r = this.rnd;
+    this.version = r() < 0.33 ? 5 : 4;
+    wireVersion = this.version;
     const clientId = r() < 0.1 ? "" : `fz-${this.n++}-${int(r, 1e6)}`;
+    const v5 = this.version === 5;
     return mqttPacket.generate({
       cmd: "connect",
       protocolId: "MQTT",
-      protocolVersion: 4,
+      protocolVersion: this.version,
+      ...(v5 ? { properties: this.properties("connect") } : {}),
       // Few persistent sessions: each keeps (by design, without bound in aedes) the QoS 1/2
       // messages published to its filters while it is away, which would read as heap growth.
       clean: clientId === "" || r() < 0.95,
@@ -99,19 +114,53 @@ export class PacketFactory {
     });
   }
 
+  /**
+   * MQTT 5 properties for a packet: mostly ones that belong there, sometimes
+   * one that does not (a Protocol Error / Malformed Packet the broker must
+   * answer by closing only this connection).
+   */
+  properties(kind: "connect" | "publish" | "subscribe" | "disconnect"): Record<string, unknown> {
+    const r = this.rnd;
+    const p: Record<string, unknown> = {};
+    if (r() < 0.5) p.userProperties = { k: `v${int(r, 100)}`, [`n${int(r, 5)}`]: ["a", "b"] };
+    if (kind === "connect") {
+      if (r() < 0.3) p.receiveMaximum = int(r, 4);
+      if (r() < 0.3) p.maximumPacketSize = int(r, 300);
+      if (r() < 0.3) p.topicAliasMaximum = int(r, 10);
+      if (r() < 0.1) p.authenticationMethod = "SCRAM-SHA-1";
+    } else if (kind === "publish") {
+      if (r() < 0.4) p.topicAlias = int(r, 100);
+      if (r() < 0.3) p.messageExpiryInterval = int(r, 3);
+      if (r() < 0.3) p.contentType = "fz/ct";
+      if (r() < 0.2) p.responseTopic = pick(r, TOPICS);
+      if (r() < 0.2) p.correlationData = bytes(r, int(r, 16));
+    } else if (kind === "subscribe") {
+      if (r() < 0.4) p.subscriptionIdentifier = int(r, 300);
+    } else if (r() < 0.5) p.sessionExpiryInterval = int(r, 5);
+    // misplaced: a property of another packet type
+    if (r() < 0.1) p[pick(r, ["sessionExpiryInterval", "topicAlias", "serverKeepAlive", "willDelayInterval", "subscriptionIdentifier"])] = 1 + int(r, 9);
+    return p;
+  }
+
   /** A well-formed packet of a random type (what a client might send after CONNECT). */
   valid(): Buffer {
     const r = this.rnd;
     const id = 1 + int(r, 65535);
+    const v5 = this.version === 5;
     switch (int(r, 9)) {
       case 0:
       case 1: {
         const qos = int(r, 3);
-        const topic = pick(r, TOPICS.filter((t) => !t.includes("+") && !t.includes("#")));
-        return mqttPacket.generate({ cmd: "publish", topic, payload: bytes(r, int(r, 512)), qos, retain: r() < 0.1, dup: r() < 0.1, ...(qos ? { messageId: id } : {}) });
+        const topic = v5 && r() < 0.2 ? "" : pick(r, TOPICS.filter((t) => !t.includes("+") && !t.includes("#")));
+        const props = v5 ? { properties: this.properties("publish") } : {};
+        return mqttPacket.generate({ cmd: "publish", topic, payload: bytes(r, int(r, 512)), qos, retain: r() < 0.1, dup: r() < 0.1, ...(qos ? { messageId: id } : {}), ...props });
       }
-      case 2:
-        return mqttPacket.generate({ cmd: "subscribe", messageId: id, subscriptions: [{ topic: pick(r, TOPICS), qos: int(r, 3) }] });
+      case 2: {
+        const options = v5 ? { nl: r() < 0.3, rap: r() < 0.3, rh: int(r, 3) } : {};
+        const props = v5 ? { properties: this.properties("subscribe") } : {};
+        const topic = v5 && r() < 0.2 ? `$share/${pick(r, ["g", "g+", ""])}/${pick(r, TOPICS)}` : pick(r, TOPICS);
+        return mqttPacket.generate({ cmd: "subscribe", messageId: id, subscriptions: [{ topic, qos: int(r, 3), ...options }], ...props });
+      }
       case 3:
         return mqttPacket.generate({ cmd: "unsubscribe", messageId: id, unsubscriptions: [pick(r, TOPICS)] });
       case 4:
@@ -121,7 +170,7 @@ export class PacketFactory {
       case 6:
         return this.connect(); // a second CONNECT
       case 7:
-        return mqttPacket.generate({ cmd: "disconnect" });
+        return mqttPacket.generate({ cmd: "disconnect", ...(v5 ? { reasonCode: pick(r, [0, 4, 0x80]), properties: this.properties("disconnect") } : {}) });
       default: {
         const qos = 1 + int(r, 2);
         return mqttPacket.generate({ cmd: "publish", topic: `fz/${int(r, 100)}`, payload: bytes(r, int(r, 64)), qos, messageId: id });
@@ -213,7 +262,7 @@ function bodyStart(packet: Buffer): { start: number } {
 export async function fuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const rnd = prng(opts.seed);
   const factory = new PacketFactory(rnd, opts.maxPacketSize);
-  const result: FuzzResult = { packets: 0, mutated: 0, connections: 0, bytes: 0, byMutation: {} };
+  const result: FuzzResult = { packets: 0, mutated: 0, connections: 0, v5Connections: 0, bytes: 0, byMutation: {} };
   const PINGREQ = Buffer.from([0xc0, 0x00]);
 
   const mutated = (): Buffer => {
@@ -226,6 +275,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const connection = (): Promise<void> =>
     new Promise((resolve) => {
       const first = rnd() < 0.9 ? factory.connect() : mutated();
+      if (factory.version === 5) result.v5Connections++;
       const parts: Buffer[] = [];
       // Short batches: the broker closes at the first fatal packet, so long ones would mostly go unread.
       for (let k = 1 + int(rnd, 6); k > 0; k--) parts.push(rnd() < 0.3 ? factory.valid() : mutated());
@@ -235,7 +285,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzResult> {
       result.connections++;
 
       const socket = tcpConnect({ port: opts.port, host: opts.host ?? "127.0.0.1" });
-      const answers = mqttPacket.parser({ protocolVersion: 4 });
+      const answers = mqttPacket.parser({ protocolVersion: factory.version });
       answers.on("error", () => {});
       let stage: "connect" | "batch" | "closing" = "connect";
       let quiet: NodeJS.Timeout | null = null;

@@ -31,7 +31,7 @@ export function formatReport(r: SessionResult, seed: number): string {
     .map(([k, v]) => `${k} ${v}`)
     .join(", ");
   return [
-    `seed ${seed}: ${r.fuzz.packets} packets (${r.fuzz.mutated} mutated) over ${r.fuzz.connections} connections, ${mb(r.fuzz.bytes)}, in ${(r.durationMs / 1000).toFixed(1)} s`,
+    `seed ${seed}: ${r.fuzz.packets} packets (${r.fuzz.mutated} mutated) over ${r.fuzz.connections} connections (${r.fuzz.v5Connections} MQTT 5), ${mb(r.fuzz.bytes)}, in ${(r.durationMs / 1000).toFixed(1)} s`,
     `  mutations: ${mutations}`,
     `  broker: ${r.after.connectsAccepted} CONNECTs accepted, ${r.after.publishReceived} PUBLISH handled, ${r.after.protocolErrors} connections closed for protocol errors; limits: ${limits || "none hit"}`,
     `  probe: ${r.probe.sent} sent, ${r.probe.acked} acked, ${r.probe.received} received, connected throughout: ${r.probe.stayedConnected}`,

@@ -1,0 +1,139 @@
+/**
+ * Key layout and stored record shapes of the LMDB persistence.
+ *
+ * Key layout (all sub-databases use binary keys):
+ *   clientPrefix(id) = u16 BE byte length + UTF-8 id   (ids > 400 bytes: 0xFFFF + sha256)
+ *   subs      clientPrefix + topic (topics > 1000 bytes: 0x00 + sha256)  -> { c, t, s }
+ *   outgoing  clientPrefix + u64 BE seq                                   -> { c, p, e? }
+ *   incoming  clientPrefix + u32 BE messageId                             -> packet
+ *   wills     clientPrefix                                                -> packet
+ *   retained  topic (topics > 1500 bytes: 0x00 + sha256)                  -> { p, e? }
+ *   retained-ttl / outgoing-ttl  u64 BE expiresAt + key of the record      -> 1
+ * MQTT topics cannot contain U+0000, so the 0x00 marker is unambiguous; the
+ * length prefix keeps one client's key range from containing another's.
+ */
+import { createHash } from "node:crypto";
+import type { StoredPacket } from "./aedes-parts.js";
+
+export const MAX_CLIENT_ID_KEY = 400;
+export const MAX_SUB_TOPIC_KEY = 1000;
+export const MAX_RETAINED_TOPIC_KEY = 1500;
+export const FORMAT_VERSION = 1;
+
+export function sha256(data: Buffer): Buffer {
+  return createHash("sha256").update(data).digest();
+}
+
+export function clientPrefix(clientId: string): Buffer {
+  const id = Buffer.from(String(clientId), "utf8");
+  if (id.length > MAX_CLIENT_ID_KEY) return Buffer.concat([Buffer.from([0xff, 0xff]), sha256(id)]);
+  const out = Buffer.allocUnsafe(2 + id.length);
+  out.writeUInt16BE(id.length, 0);
+  id.copy(out, 2);
+  return out;
+}
+
+export function topicKeyPart(topic: string, max: number): Buffer {
+  const t = Buffer.from(String(topic), "utf8");
+  if (t.length > max || t.length === 0) return Buffer.concat([Buffer.from([0]), sha256(t)]);
+  return t;
+}
+
+export function u64(n: number): Buffer {
+  const b = Buffer.allocUnsafe(8);
+  b.writeUInt32BE(Math.floor(n / 0x100000000), 0);
+  b.writeUInt32BE(n >>> 0, 4);
+  return b;
+}
+export function readU64(b: Uint8Array, offset: number): number {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return buf.readUInt32BE(offset) * 0x100000000 + buf.readUInt32BE(offset + 4);
+}
+
+/** Smallest key greater than every key starting with `prefix`. */
+export function prefixEnd(prefix: Buffer): Buffer | undefined {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if (end[i] !== 0xff) {
+      end[i]++;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return undefined; // all 0xff: up to the end of the database
+}
+
+export function ttlKey(expiresAt: number, key: Buffer): Buffer {
+  return Buffer.concat([u64(expiresAt), key]);
+}
+
+export function payloadLength(payload: unknown): number {
+  if (payload === undefined || payload === null) return 0;
+  if (typeof payload === "string") return payload.length;
+  if (typeof payload === "object" && "length" in (payload as object)) return (payload as { length: number }).length;
+  return 1;
+}
+
+/** Own enumerable data properties only (aedes hangs e.g. `writeCallback` on packets). */
+export function plainPacket(packet: object): StoredPacket {
+  const out: StoredPacket = {};
+  for (const [k, v] of Object.entries(packet)) {
+    if (typeof v !== "function" && typeof v !== "symbol") out[k] = v;
+  }
+  return out;
+}
+
+export function literalPrefix(pattern: string): { exact: boolean; wildcardFirst: boolean; prefix: string } {
+  const levels = pattern.split("/");
+  const literal: string[] = [];
+  for (const level of levels) {
+    // no trailing "/": "a/b/#" also matches "a/b" itself (the matcher filters the rest)
+    if (level === "+" || level === "#") {
+      return { exact: false, wildcardFirst: literal.length === 0, prefix: literal.join("/") };
+    }
+    literal.push(level);
+  }
+  return { exact: true, wildcardFirst: false, prefix: pattern };
+}
+
+export const QLOBBER_OPTIONS = { wildcard_one: "+", wildcard_some: "#", separator: "/" };
+
+
+// Records
+
+export interface SubRecord {
+  qos: number;
+  rh?: number;
+  rap?: boolean;
+  nl?: boolean;
+  subscriptionIdentifier?: number;
+}
+export interface SubEntry {
+  c: string;
+  t: string;
+  s: SubRecord;
+}
+export interface RetainedRecord {
+  p: StoredPacket;
+  e?: number;
+}
+export interface OutRecord {
+  c: string;
+  p: StoredPacket;
+  e?: number;
+}
+export interface OutMeta {
+  seq: number;
+  brokerId: unknown;
+  brokerCounter: unknown;
+  messageId: unknown;
+  e?: number;
+  /** The record while its put is not yet committed (reads go to LMDB otherwise). */
+  pending?: OutRecord;
+}
+export interface ClientQueue {
+  clientId: string;
+  prefix: Buffer;
+  entries: Map<number, OutMeta>;
+  lastSeq: number;
+  writes: number;
+}

@@ -1,0 +1,232 @@
+/**
+ * Offline and in-flight QoS 1/2 queues (the `outgoing` database). Each loaded
+ * client's queue keeps its entries' metadata in memory; payloads stay in LMDB.
+ */
+import { Readable } from "node:stream";
+import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
+import { noop, type StoreContext } from "./environment.js";
+import { getQueueExpiry } from "./expiry.js";
+import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, u64, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
+
+export class QueueStore {
+  /** Loaded offline queues (metadata only; payloads stay in LMDB). */
+  #queues = new Map<string, ClientQueue>();
+
+  constructor(private readonly ctx: StoreContext) {}
+
+  /** A queue already in memory (for the expiry sweep), or undefined. */
+  loaded(clientId: string): ClientQueue | undefined {
+    return this.#queues.get(clientId);
+  }
+
+  /** Drop every queue that is empty and idle from memory. */
+  forgetIdle(): void {
+    for (const q of [...this.#queues.values()]) this.#maybeForget(q);
+  }
+
+  clear(): void {
+    this.#queues.clear();
+  }
+
+
+  #queue(clientId: string): ClientQueue {
+    let q = this.#queues.get(clientId);
+    if (q) return q;
+    const prefix = clientPrefix(clientId);
+    q = { clientId, prefix, entries: new Map(), lastSeq: 0, writes: 0 };
+    for (const { key, value } of this.ctx.dbs.outgoing.getRange({ start: prefix, end: prefixEnd(prefix) })) {
+      const seq = readU64(key, prefix.length);
+      const p = value?.p ?? {};
+      q.entries.set(seq, { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: value?.e });
+      if (seq > q.lastSeq) q.lastSeq = seq;
+    }
+    this.#queues.set(clientId, q);
+    return q;
+  }
+
+  /** Drop an empty queue from memory once nothing is in flight for it. */
+  #maybeForget(q: ClientQueue): void {
+    if (q.entries.size === 0 && q.writes === 0 && this.#queues.get(q.clientId) === q) this.#queues.delete(q.clientId);
+  }
+
+  #track(q: ClientQueue, write: Promise<unknown>): Promise<unknown> {
+    q.writes++;
+    const done = () => {
+      q.writes--;
+      this.#maybeForget(q);
+    };
+    write.then(done, done);
+    return write;
+  }
+
+  #outKey(q: ClientQueue, seq: number): Buffer {
+    return Buffer.concat([q.prefix, u64(seq)]);
+  }
+
+  #readOut(q: ClientQueue, meta: OutMeta): OutRecord | undefined {
+    return meta.pending ?? this.ctx.dbs.outgoing.get(this.#outKey(q, meta.seq));
+  }
+
+  #writeOut(q: ClientQueue, meta: OutMeta, rec: OutRecord, writes: Array<Promise<unknown>>): void {
+    meta.pending = rec;
+    const w = this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec));
+    w.then(
+      () => {
+        if (meta.pending === rec) meta.pending = undefined;
+      },
+      noop,
+    );
+    writes.push(w);
+  }
+
+  #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
+    q.entries.delete(meta.seq);
+    meta.pending = undefined;
+    const key = this.#outKey(q, meta.seq);
+    writes.push(this.#track(q, this.ctx.dbs.outgoing.remove(key)));
+    if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
+  }
+
+  #enqueue(clientId: string, packet: StoredPacket, expiresAt: number | undefined, writes: Array<Promise<unknown>>): void {
+    const q = this.#queue(clientId);
+    const seq = ++q.lastSeq;
+    const p = new Packet(packet);
+    const rec: OutRecord = expiresAt === undefined ? { c: clientId, p } : { c: clientId, p, e: expiresAt };
+    const meta: OutMeta = { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: expiresAt };
+    q.entries.set(seq, meta);
+    this.#writeOut(q, meta, rec, writes);
+    if (expiresAt !== undefined) {
+      writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.put(ttlKey(expiresAt, this.#outKey(q, seq)), 1)));
+    }
+  }
+
+  queuedCount(clientId: string): number {
+    if (this.ctx.destroyed) return 0;
+    const q = this.#queue(clientId);
+    const n = q.entries.size;
+    this.#maybeForget(q);
+    return n;
+  }
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    this.ctx.live();
+    const writes: Array<Promise<unknown>> = [];
+    this.#enqueue(sub.clientId, packet, getQueueExpiry(packet), writes);
+    await this.ctx.settle(writes);
+  }
+
+  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+    this.ctx.live();
+    if (!subs || subs.length === 0) return;
+    const writes: Array<Promise<unknown>> = [];
+    const e = getQueueExpiry(packet);
+    for (const sub of subs) this.#enqueue(sub.clientId, packet, e, writes);
+    await this.ctx.settle(writes);
+  }
+
+  async outgoingUpdate(client: ClientLike, packet: StoredPacket): Promise<void> {
+    this.ctx.live();
+    const q = this.#queue(client.id);
+    const writes: Array<Promise<unknown>> = [];
+    // Same search as aedes-persistence's reference: by (brokerId, brokerCounter),
+    // else a packet from another broker with the same messageId is replaced (pubrel).
+    for (const meta of q.entries.values()) {
+      if (meta.brokerId === packet.brokerId) {
+        if (meta.brokerCounter === packet.brokerCounter) {
+          meta.messageId = packet.messageId;
+          const rec = this.#readOut(q, meta);
+          if (rec) {
+            this.#writeOut(q, meta, { ...rec, p: { ...rec.p, messageId: packet.messageId } }, writes);
+          }
+          await this.ctx.settle(writes);
+          return;
+        }
+      } else if (meta.messageId === packet.messageId) {
+        // replaced by e.g. a PUBREL: delivery has started, the expiry no longer applies
+        const key = this.#outKey(q, meta.seq);
+        if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
+        meta.brokerId = packet.brokerId;
+        meta.brokerCounter = packet.brokerCounter;
+        meta.messageId = packet.messageId;
+        meta.e = undefined;
+        this.#writeOut(q, meta, { c: client.id, p: plainPacket(packet) }, writes);
+        await this.ctx.settle(writes);
+        return;
+      }
+    }
+    this.#maybeForget(q);
+    throw new Error("no such packet");
+  }
+
+  async outgoingClearMessageId(client: ClientLike, packet: StoredPacket): Promise<StoredPacket | undefined> {
+    this.ctx.live();
+    if (packet === null || typeof packet !== "object") return undefined;
+    const q = this.#queue(client.id);
+    let found: OutMeta | undefined;
+    if (packet.messageId === undefined || packet.messageId === null) {
+      // aedes calls this with a not-yet-numbered packet when a delivery is
+      // denied/deduplicated: match that exact queued packet, never "the first
+      // unnumbered one" (the reference's accidental behaviour).
+      if (packet.brokerId !== undefined) {
+        for (const meta of q.entries.values()) {
+          if (
+            meta.brokerId === packet.brokerId &&
+            meta.brokerCounter === packet.brokerCounter &&
+            (meta.messageId === undefined || meta.messageId === null)
+          ) {
+            found = meta;
+            break;
+          }
+        }
+      }
+    } else {
+      for (const meta of q.entries.values()) {
+        if (meta.messageId === packet.messageId) {
+          found = meta;
+          break;
+        }
+      }
+    }
+    if (!found) {
+      this.#maybeForget(q);
+      return undefined;
+    }
+    const rec = this.#readOut(q, found);
+    const writes: Array<Promise<unknown>> = [];
+    this.#removeOut(q, found, writes);
+    await this.ctx.settle(writes);
+    return rec?.p;
+  }
+
+  outgoingStream(client: ClientLike): Readable {
+    if (this.ctx.destroyed) return Readable.from([]);
+    const self = this;
+    const q = this.#queue(client.id);
+    const snapshot = [...q.entries.values()];
+    const now = Date.now();
+    return Readable.from(
+      (function* () {
+        const expired: OutMeta[] = [];
+        try {
+          for (const meta of snapshot) {
+            if (self.ctx.destroyed) return;
+            if (q.entries.get(meta.seq) !== meta) continue; // cleared meanwhile
+            if (meta.e !== undefined && meta.e <= now && (meta.messageId === undefined || meta.messageId === null)) {
+              expired.push(meta);
+              continue;
+            }
+            const rec = self.#readOut(q, meta);
+            if (rec) yield { ...rec.p };
+          }
+        } finally {
+          if (expired.length > 0 && !self.ctx.destroyed) {
+            const writes: Array<Promise<unknown>> = [];
+            for (const meta of expired) if (q.entries.get(meta.seq) === meta) self.#removeOut(q, meta, writes);
+            Promise.all(writes).catch(noop);
+          }
+          self.#maybeForget(q);
+        }
+      })(),
+    );
+  }
+}
