@@ -148,7 +148,12 @@ describe("cluster failures", () => {
     await redis.restart(1000);
     await waitFor(async () => (await b!.api<{ redis: { state: string; disconnects: number } }>("/cluster")).body.redis.disconnects >= 1, "node b to report the lost link");
     const afterRestart = sent;
-    await waitFor(() => remote.got.messages.some((m) => Number(m.payload.toString()) > afterRestart), "cross-node traffic after the restart", 20_000);
+    try {
+      await waitFor(() => remote.got.messages.some((m) => Number(m.payload.toString()) > afterRestart), "cross-node traffic after the restart", 20_000);
+    } catch (err) {
+      const states = await Promise.all([a!, b!].map(async (n) => JSON.stringify((await n.api<{ redis: unknown }>("/cluster")).body.redis)));
+      throw new Error(`${(err as Error).message}: sent ${sent} (${afterRestart} at the restart), remote got ${remote.got.messages.length}, local got ${local.got.messages.length}; links ${states.join(" ")}`);
+    }
     stop = true;
     await pump;
     // Nothing lost for the subscriber on the publisher's own node, Redis or not.
