@@ -15,7 +15,7 @@ export interface OpenedPersistence {
   /** Plugin key-value store sharing the persistence's storage. */
   kv: KvStore;
   expiry: PersistenceExpiry;
-  mode: "lmdb" | "memory";
+  mode: "lmdb" | "memory" | "redis";
   /** The LMDB environment (lmdb mode), for stores of their own in named sub-databases (bridge queues). */
   lmdb?: { root: import("lmdb").RootDatabase; durability: "sync" | "async" };
   close(): Promise<void>;
