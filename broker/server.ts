@@ -1,4 +1,5 @@
 import { Aedes, type Client } from "aedes";
+import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -22,7 +23,7 @@ import { createMetrics } from "./ops/metrics.js";
 import { createDashboard, isDashboardAsset } from "./ops/dashboard/index.js";
 import { createBrokerLogger, logRingOf } from "./ops/logging.js";
 import { createObserver } from "./ops/observe.js";
-import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
+import { openLocalLmdb, openPersistence, type OpenedPersistence } from "./persistence/index.js";
 import { BrokerStats } from "./ops/stats.js";
 import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
@@ -184,7 +185,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
 
     // Bridges wrap aedes.publish before the hooks take it, so a publisher's
     // PUBACK/PUBREC also waits for each bridge's queue (broker/bridge/index.ts).
-    const bridges = installBridges(aedes, { bridges: config.bridges ?? [], chain, logger, ...(persistence.lmdb ? { lmdb: persistence.lmdb } : {}) });
+    let bridgeStore = persistence.lmdb;
+    if (!bridgeStore && persistence.mode === "redis" && (config.bridges ?? []).length > 0) {
+      const local = await openLocalLmdb(join(config.data, "bridges"), config.durability);
+      cleanups.push(() => local.close());
+      bridgeStore = local;
+    }
+    const bridges = installBridges(aedes, { bridges: config.bridges ?? [], chain, logger, ...(bridgeStore ? { lmdb: bridgeStore } : {}) });
     cleanups.push(() => bridges.close());
     // Each layer wraps the aedes extension points the one before installed, so the
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
