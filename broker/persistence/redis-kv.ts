@@ -26,7 +26,7 @@
  */
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
-import { checkKvLimits, DEFAULT_KV_LIMITS, KvLimitError, type KvLimits, type KvStore } from "../../host/kv.js";
+import { admitPut, DEFAULT_KV_LIMITS, keyString, type KvLimits, type KvStore } from "../../host/kv.js";
 import { CHANNELS, type Notices } from "../cluster/notices.js";
 
 const PREFIX = "wasmq:kv:";
@@ -43,7 +43,6 @@ interface KvNotice {
   v: string | null;
 }
 
-const keyString = (key: Uint8Array) => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
 
 export class RedisKvStore implements KvStore {
   private readonly spaces = new Map<string, Space>();
@@ -122,14 +121,9 @@ export class RedisKvStore implements KvStore {
   }
 
   put(namespace: string, key: Uint8Array, value: Uint8Array): void {
-    checkKvLimits(this.limits, key, value);
     const space = this.space(namespace);
     const k = keyString(key);
-    const previous = space.entries.get(k);
-    const delta = key.byteLength + value.byteLength - (previous ? key.byteLength + previous.length : 0);
-    if (space.bytes + delta > this.limits.maxNamespaceBytes) {
-      throw new KvLimitError(`namespace "${namespace}" would exceed ${this.limits.maxNamespaceBytes} bytes`);
-    }
+    admitPut(this.limits, namespace, space, k, key, value);
     const stored = Buffer.from(value);
     setEntry(space, k, stored);
     this.send(namespace, k, stored);
