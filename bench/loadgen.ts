@@ -56,7 +56,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
   const subs = spec.subscribers;
   const p2p = spec.publishers === 1;
   const subscribers = await connectAll(subs, async (i) => {
-    const c = await RawClient.connect({ port: spec.port, clientId: `bench-sub-${i}`, clean: !spec.persistentSubscribers, credentials: spec.credentials });
+    const c = await RawClient.connect({ port: spec.subscriberPort ?? spec.port, clientId: `bench-sub-${i}`, clean: !spec.persistentSubscribers, credentials: spec.credentials });
     await c.subscribe(p2p ? benchTopic(0) : BENCH_TOPIC_FILTER, spec.qos);
     return c;
   });

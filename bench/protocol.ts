@@ -34,6 +34,8 @@ export type FromTarget =
 
 export interface LoadSpec {
   port: number;
+  /** Subscribers connect here instead of `port` (the cluster bench: another node). */
+  subscriberPort?: number;
   scenarioId: string;
   publishers: number;
   subscribers: number;

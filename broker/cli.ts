@@ -21,6 +21,8 @@ Options:
       --persistence KIND   lmdb (default) or memory
       --log-level LEVEL    fatal, error, warn, info (default), debug, trace, silent
       --metrics-port PORT  serve Prometheus metrics and the admin API on this port
+      --redis URL          cluster mode: share sessions, retained messages and routing with other nodes through Redis
+      --node-id ID         this node's id in the cluster (default: config "cluster.id", else derived and kept in the data dir)
   -h, --help               show this help
 
 Signals: SIGINT/SIGTERM stop gracefully; SIGHUP reloads every plugin and the
@@ -79,6 +81,8 @@ async function main(argv: string[]): Promise<void> {
         persistence: { type: "string" },
         "log-level": { type: "string" },
         "metrics-port": { type: "string" },
+        redis: { type: "string" },
+        "node-id": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -105,6 +109,8 @@ async function main(argv: string[]): Promise<void> {
     ...(v.persistence !== undefined ? { persistence: v.persistence as "lmdb" | "memory" } : {}),
     ...(v["log-level"] !== undefined ? { logLevel: v["log-level"] as ConfigOverrides["logLevel"] } : {}),
     ...(v["metrics-port"] !== undefined ? { metricsPort: portOption("metrics-port", v["metrics-port"])! } : {}),
+    ...(v.redis !== undefined ? { redis: v.redis } : {}),
+    ...(v["node-id"] !== undefined ? { nodeId: v["node-id"] } : {}),
   };
 
   let broker: RunningBroker;
@@ -113,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
     const { startBroker } = await import("./server.js");
     broker = await startBroker(config);
   } catch (err) {
-    if (err instanceof ConfigError || (err instanceof Error && ["StartError", "ListenError", "PersistenceError", "PluginError"].includes(err.name))) {
+    if (err instanceof ConfigError || (err instanceof Error && ["StartError", "ListenError", "PersistenceError", "PluginError", "ClusterError"].includes(err.name))) {
       fail((err as Error).message);
     }
     throw err;

@@ -3,6 +3,7 @@ import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { bridgeSchema, resolveBridges, type BridgeConfig } from "./bridge/config.js";
+import { clusterSchema, resolveCluster, NODE_ID_PATTERN, type ClusterConfig } from "./cluster/config.js";
 import { publicKeyProblem } from "../host/signing.js";
 import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
@@ -115,6 +116,7 @@ const configSchema = z
     mqtt5: mqtt5Schema.optional(),
     plugins: z.array(pluginSchema).optional(),
     bridges: z.array(bridgeSchema).optional(),
+    cluster: clusterSchema.optional(),
     trust: z.object({ keys: z.array(z.string().min(1)).optional(), require: z.boolean().optional() }).strict().optional(),
   })
   .strict();
@@ -188,6 +190,8 @@ export interface BrokerConfig {
   plugins: PluginConfig[];
   /** Store-and-forward bridges to upstream brokers (broker/bridge/). */
   bridges: BridgeConfig[];
+  /** Cluster mode (Redis); null = a single node on `persistence`. */
+  cluster: ClusterConfig | null;
   /** Plugin signature policy: Ed25519 public key files (absolute paths) and whether a signature is required. */
   trust: { keys: string[]; require: boolean };
 }
@@ -236,6 +240,10 @@ export interface ConfigOverrides {
   persistence?: "lmdb" | "memory";
   logLevel?: BrokerConfig["log"]["level"];
   metricsPort?: number;
+  /** --redis URL: cluster mode. */
+  redis?: string;
+  /** --node-id ID */
+  nodeId?: string;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
@@ -360,6 +368,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
   }
   if (metrics) metrics.tls = resolveAdminTls(metricsRaw?.tls, metrics.host, base, source);
   const limits = raw.limits ?? {};
+  const cluster = resolveClusterOrThrow(raw, overrides, base, source);
   return {
     file,
     host,
@@ -379,8 +388,23 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     bridges: resolveBridges(raw.bridges, base, (key, why) => {
       throw new ConfigError(`invalid config in ${source}: key "${key}": ${why}`);
     }),
+    cluster,
     trust,
   };
+}
+
+function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base: string, source: string): ClusterConfig | null {
+  if (overrides.redis !== undefined && !/^rediss?:\/\/[^/]/.test(overrides.redis)) {
+    throw new ConfigError(`--redis: expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379, got "${overrides.redis}"`);
+  }
+  if (overrides.nodeId !== undefined && !NODE_ID_PATTERN.test(overrides.nodeId)) {
+    throw new ConfigError(`--node-id: 1-64 letters, digits, '_', '.', '-', got "${overrides.nodeId}"`);
+  }
+  const cluster = resolveCluster(raw.cluster, overrides, (p) => resolvePath(base, p));
+  if (cluster?.tls?.ca) mustExist(cluster.tls.ca, "cluster.tls.ca", source);
+  if (cluster?.tls?.cert) mustExist(cluster.tls.cert, "cluster.tls.cert", source);
+  if (cluster?.tls?.key) mustExist(cluster.tls.key, "cluster.tls.key", source);
+  return cluster;
 }
 
 function resolveTrust(raw: RawConfig["trust"], base: string, source: string): BrokerConfig["trust"] {

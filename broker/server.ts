@@ -1,4 +1,5 @@
 import { Aedes, type Client } from "aedes";
+import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -23,12 +24,14 @@ import { createMetrics } from "./ops/metrics.js";
 import { createDashboard, isDashboardAsset } from "./ops/dashboard/index.js";
 import { createBrokerLogger, logRingOf } from "./ops/logging.js";
 import { createObserver } from "./ops/observe.js";
-import { openPersistence, type OpenedPersistence } from "./persistence/index.js";
+import { openLocalLmdb, openPersistence, type OpenedPersistence } from "./persistence/index.js";
 import { BrokerStats } from "./ops/stats.js";
 import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { batchWrites } from "./protocol/write-batching.js";
 import { installBridges } from "./bridge/index.js";
+import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
+import { clusterFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -41,6 +44,8 @@ export interface RunningBroker {
   readonly connections: ConnectionTracker;
   /** The metrics and admin HTTP server, when `metrics` is configured. */
   readonly admin: AdminServer | null;
+  /** Cluster mode (config "cluster" / --redis), else null. */
+  readonly cluster: Cluster | null;
   /** Port of a listener kind ("tcp", "ws", "tls"), useful with port 0. */
   port(kind: Listener["kind"]): number;
   /** Stop accepting, close clients, flush state. Safe to call twice. */
@@ -96,8 +101,11 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
   try {
     const stats = new BrokerStats();
     const { limits } = config;
-    const persistence = await openPersistence(config);
-    cleanups.push(() => persistence.close());
+    // Cluster mode: sessions, retained messages, routing and plugin KV in Redis instead of LMDB.
+    const clusterStore = config.cluster ? await openClusterStore(config, logger) : null;
+    if (clusterStore) cleanups.push(() => clusterStore.close());
+    const persistence: OpenedPersistence = clusterStore ? clusterStore.opened : await openPersistence(config);
+    if (!clusterStore) cleanups.push(() => persistence.close());
 
     let refusedLogged = 0;
     const tracker = new ConnectionTracker(limits.maxConnections, {
@@ -147,10 +155,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
 
     const isOnline = (id: string) => !!aedes && id in (aedes as unknown as { clients: Record<string, unknown> }).clients;
     const fullQueues = new Set<string>();
-    const limited = limitOfflineQueues(persistence.persistence, {
-      maxQueuedMessages: limits.maxQueuedMessages,
-      isOnline,
-      onDrop: (clientId, queued, packet) => {
+    const onQueueFull = (clientId: string, queued: number, packet: { topic: string; qos: number }) => {
         stats.limitRejections.maxQueuedMessages++;
         // One warning per session as its queue fills; the count is in the metrics.
         if (!fullQueues.has(clientId)) {
@@ -158,8 +163,10 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           logger.warn({ clientId, queued, limit: limits.maxQueuedMessages }, `offline queue of ${clientId} is full: new messages for it are dropped`);
         }
         logger.debug({ clientId, topic: packet.topic, qos: packet.qos }, "maxQueuedMessages: message not queued");
-      },
-    });
+    };
+    const limited = clusterStore
+      ? limitClusterQueues(persistence.persistence, { redis: clusterStore.records, maxQueuedMessages: limits.maxQueuedMessages, onDrop: onQueueFull })
+      : limitOfflineQueues(persistence.persistence, { maxQueuedMessages: limits.maxQueuedMessages, isOnline, onDrop: onQueueFull });
     const store = wrapPersistence(limited, chain, persistence.expiry, isOnline);
     aedes = new Aedes({
       persistence: store,
@@ -169,6 +176,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       connectTimeout: limits.connectTimeoutMs,
       maxInflightInbound: limits.maxInflight,
       drainTimeout: limits.drainTimeoutMs,
+      // The incarnation, not the node id: aedes restarts its packet counter at 0 and names stored packets by it.
+      ...(clusterStore ? { id: clusterStore.identity.incarnation, mq: clusterStore.opened.emitter } : {}),
     });
     await aedes.listen();
     aedes.on("client", (client) => fullQueues.delete(client.id));
@@ -179,7 +188,13 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
 
     // Bridges wrap aedes.publish before the hooks take it, so a publisher's
     // PUBACK/PUBREC also waits for each bridge's queue (broker/bridge/index.ts).
-    const bridges = installBridges(aedes, { bridges: config.bridges ?? [], chain, logger, ...(persistence.lmdb ? { lmdb: persistence.lmdb } : {}) });
+    let bridgeStore = persistence.lmdb;
+    if (!bridgeStore && persistence.mode === "redis" && (config.bridges ?? []).length > 0) {
+      const local = await openLocalLmdb(join(config.data, "bridges"), config.durability);
+      cleanups.push(() => local.close());
+      bridgeStore = local;
+    }
+    const bridges = installBridges(aedes, { bridges: config.bridges ?? [], chain, logger, ...(bridgeStore ? { lmdb: bridgeStore } : {}) });
     cleanups.push(() => bridges.close());
     // Each layer wraps the aedes extension points the one before installed, so the
     // last installed runs first: observe (records), limits, conformance, plugin hooks.
@@ -272,15 +287,33 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
 
     bridges.start();
 
-    const figures = storeFigures(persistence);
+    let cluster: Cluster | null = null;
+    let admin: AdminServer | null = null;
+    if (clusterStore) {
+      cluster = await startCluster(clusterStore, {
+        aedes,
+        chain,
+        config,
+        logger,
+        mqttUrl: () => `mqtt://${fmt(tcp.address.address, tcp.address.port)}`,
+        adminUrl: () => admin?.url ?? null,
+      });
+      const running = cluster;
+      cleanups.push(() => running.close());
+    }
+
+    const figures = clusterStore ? clusterFigures(storeFigures(persistence), clusterStore) : storeFigures(persistence);
     let sys: SysPublisher | null = null;
     if (config.sys) {
       sys = startSysPublisher({ aedes, stats, tracker, store: figures, version: VERSION, logger }, config.sys.intervalSec);
       const running = sys;
       cleanups.push(() => running.stop());
+      if (cluster) {
+        const clusterSys = startClusterSys(aedes, cluster, config.sys.intervalSec);
+        cleanups.push(() => clusterSys.stop());
+      }
     }
 
-    let admin: AdminServer | null = null;
     if (config.metrics) {
       const metrics = createMetrics({
         aedes,
@@ -306,6 +339,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         pluginSetups: Object.fromEntries(config.plugins.map((p) => [p.name, { config: p.config, fuel: p.limits.fuel, onError: p.onError }])),
       });
       cleanups.push(() => dashboard.stop());
+      if (cluster) instrumentCluster(metrics.registry, cluster);
       admin = await startAdminServer(
         {
           host: config.metrics.host,
@@ -324,7 +358,11 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
           logger,
           chainChanged: ensureTicker,
           dashboard,
-          queues: (client: Client) => ({ ...guards.outbound(client), stored: client.clean ? 0 : store.queuedCount(client.id) }),
+          queues: (client: Client) => ({
+            ...guards.outbound(client),
+            stored: client.clean ? 0 : clusterStore ? clusterStore.opened.queuedCount(client.id) : store.queuedCount(client.id),
+          }),
+          ...(cluster ? { cluster } : {}),
           disableRefusal: (slot: PluginSlot) => authRemovalRefusal(config, chain, slot, new Set(), "disable"),
         },
       );
@@ -347,6 +385,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       stats,
       connections: tracker,
       admin,
+      cluster,
       port(kind) {
         const l = listeners.find((x) => x.kind === kind);
         if (!l) throw new Error(`no ${kind} listener`);

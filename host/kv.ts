@@ -35,13 +35,34 @@ export class KvLimitError extends Error {
   }
 }
 
-function keyString(key: Uint8Array): string {
+/** A key's bytes as a Map key (latin1: one char per byte, so every key is distinct). */
+export function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1");
+}
+
+/** One namespace held in memory: its entries and the bytes they count against its limit. */
+export interface KvSpace {
+  bytes: number;
+  entries: Map<string, Uint8Array>;
+}
+
+/**
+ * How many bytes `space` grows by when `key` (as `k`) takes `value`; throws
+ * KvLimitError when the key, the value or the namespace would be over a limit.
+ */
+export function admitPut(limits: KvLimits, namespace: string, space: KvSpace, k: string, key: Uint8Array, value: Uint8Array): number {
+  checkKvLimits(limits, key, value);
+  const previous = space.entries.get(k);
+  const delta = key.byteLength + value.byteLength - (previous ? key.byteLength + previous.byteLength : 0);
+  if (space.bytes + delta > limits.maxNamespaceBytes) {
+    throw new KvLimitError(`namespace "${namespace}" would exceed ${limits.maxNamespaceBytes} bytes`);
+  }
+  return delta;
 }
 
 /** In-memory store: the harness, tests and the in-memory broker mode use it. */
 export class MemoryKvStore implements KvStore {
-  private readonly spaces = new Map<string, { bytes: number; entries: Map<string, Uint8Array> }>();
+  private readonly spaces = new Map<string, KvSpace>();
 
   constructor(private readonly limits: KvLimits = DEFAULT_KV_LIMITS) {}
 
@@ -59,16 +80,10 @@ export class MemoryKvStore implements KvStore {
   }
 
   put(namespace: string, key: Uint8Array, value: Uint8Array): void {
-    checkKvLimits(this.limits, key, value);
     const space = this.space(namespace);
     const k = keyString(key);
-    const previous = space.entries.get(k);
-    const delta = key.byteLength + value.byteLength - (previous ? key.byteLength + previous.byteLength : 0);
-    if (space.bytes + delta > this.limits.maxNamespaceBytes) {
-      throw new KvLimitError(`namespace "${namespace}" would exceed ${this.limits.maxNamespaceBytes} bytes`);
-    }
+    space.bytes += admitPut(this.limits, namespace, space, k, key, value);
     space.entries.set(k, Uint8Array.from(value));
-    space.bytes += delta;
   }
 
   delete(namespace: string, key: Uint8Array): boolean {

@@ -4,25 +4,14 @@
 // attacker's page.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, rmSync } from "node:fs";
+import { copyFileSync } from "node:fs";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { WebSocket, WebSocketServer } from "ws";
 import { buildFixture } from "./fixtures.js";
-import { connect, end, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
-
-// Temporary folders this file makes, removed when it ends.
-const scratchDirs: string[] = [];
-function scratch(prefix?: string): string {
-  const dir = tempDir(prefix);
-  scratchDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
-});
+import { connect, end, scratchDir, startTestBroker, type TestBroker } from "./helpers.js";
 
 const TOKEN = "guard-token-0123456789";
 
@@ -55,7 +44,7 @@ describe("admin API request guard", { timeout: 60_000 }, () => {
   let broker: TestBroker;
   let port: number;
   before(async () => {
-    const pluginFile = join(scratch(), "probe.wasm");
+    const pluginFile = join(scratchDir(), "probe.wasm");
     copyFileSync(await buildFixture("probe"), pluginFile);
     broker = await startTestBroker({
       persistence: "memory",
@@ -189,7 +178,7 @@ describe("admin API request guard in a real browser", { timeout: 90_000 }, () =>
   let broker: TestBroker;
   let evil: Server;
   before(async () => {
-    const pluginFile = join(scratch(), "probe.wasm");
+    const pluginFile = join(scratchDir(), "probe.wasm");
     copyFileSync(await buildFixture("probe"), pluginFile);
     // No token: the loopback default, where only the guard stands between a web page and the API.
     broker = await startTestBroker({ persistence: "memory", metrics: { port: 0 }, plugins: [{ name: "probe", wasm: pluginFile, watch: false }] });
@@ -224,7 +213,7 @@ describe("admin API request guard in a real browser", { timeout: 90_000 }, () =>
     evil = createServer((_req, res) => res.writeHead(200, { "content-type": "text/html" }).end(page));
     await new Promise<void>((r) => evil.listen(0, "127.0.0.1", () => r()));
     const evilPort = (evil.address() as AddressInfo).port;
-    const profile = scratch("wasmq-chromium-");
+    const profile = scratchDir("wasmq-chromium-");
     const dom = await new Promise<string>((resolve, reject) => {
       execFile(
         "chromium",

@@ -3,38 +3,16 @@
 // config rules: off loopback the admin API needs a token and TLS (or an
 // explicit "tls": false), and loopback is judged by address, not by name.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { get } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, isLoopbackHost, parseRawConfig, resolveConfig } from "../broker/config.js";
 import { makeSelfSignedCert } from "./broker-support.js";
-import { CLI, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
-
-// Temporary folders this file makes, removed when it ends.
-const scratchDirs: string[] = [];
-function scratch(prefix?: string): string {
-  const dir = tempDir(prefix);
-  scratchDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
-});
+import { adminCli, scratchDir, startTestBroker, type TestBroker } from "./helpers.js";
 
 const TOKEN = "tls-admin-token-0123456789";
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, "admin", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
-}
 
 /** A self-signed certificate for a name that is not 127.0.0.1 (no IP SAN). */
 function certForOtherName(dir: string): { certFile: string; keyFile: string } {
@@ -57,7 +35,7 @@ describe("admin API over HTTPS", { timeout: 60_000 }, () => {
   let certFile: string;
   let dir: string;
   before(async () => {
-    dir = scratch();
+    dir = scratchDir();
     ({ certFile } = makeSelfSignedCert(dir));
     broker = await startTestBroker({ persistence: "memory", metrics: { port: 0, token: TOKEN, tls: { cert: certFile, key: join(dir, "key.pem") } } });
   });
@@ -82,14 +60,14 @@ describe("admin API over HTTPS", { timeout: 60_000 }, () => {
 
   test("wasmq admin: https URL with --ca; an untrusted certificate is a clear error; --insecure skips the check", async () => {
     const common = ["--url", broker.admin!.url, "--token", TOKEN];
-    const trusted = await cli(["plugins", ...common, "--ca", certFile]);
+    const trusted = await adminCli(["plugins", ...common, "--ca", certFile]);
     assert.equal(trusted.code, 0, trusted.err);
     assert.match(trusted.out, /no plugins configured/);
-    const untrusted = await cli(["plugins", ...common]);
+    const untrusted = await adminCli(["plugins", ...common]);
     assert.equal(untrusted.code, 1);
     assert.match(untrusted.err, /SELF_SIGNED|UNABLE_TO_VERIFY/);
     assert.match(untrusted.err, /--ca FILE.*--insecure/);
-    const insecure = await cli(["plugins", ...common, "--insecure"]);
+    const insecure = await adminCli(["plugins", ...common, "--insecure"]);
     assert.equal(insecure.code, 0, insecure.err);
   });
 
@@ -97,12 +75,12 @@ describe("admin API over HTTPS", { timeout: 60_000 }, () => {
     const other = certForOtherName(dir);
     const pinned = await startTestBroker({ persistence: "memory", metrics: { port: 0, token: TOKEN, tls: { cert: other.certFile, key: other.keyFile } } });
     try {
-      const file = join(scratch(), "wasmq.json");
+      const file = join(scratchDir(), "wasmq.json");
       writeFileSync(file, JSON.stringify({ metrics: { port: pinned.admin!.address.port, token: TOKEN, tls: { cert: other.certFile, key: other.keyFile } } }));
-      const viaConfig = await cli(["plugins", "--config", file]);
+      const viaConfig = await adminCli(["plugins", "--config", file]);
       assert.equal(viaConfig.code, 0, viaConfig.err);
       // The same CA without the pin fails: the certificate does not name 127.0.0.1.
-      const caOnly = await cli(["plugins", "--url", pinned.admin!.url, "--token", TOKEN, "--ca", other.certFile]);
+      const caOnly = await adminCli(["plugins", "--url", pinned.admin!.url, "--token", TOKEN, "--ca", other.certFile]);
       assert.equal(caOnly.code, 1);
       assert.match(caOnly.err, /ERR_TLS_CERT_ALTNAME_INVALID/);
     } finally {

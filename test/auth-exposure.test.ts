@@ -3,22 +3,11 @@
 // a build without onConnect is refused (admin API, SIGHUP and file watch all
 // reload through the chain) and the old build keeps guarding CONNECT.
 import assert from "node:assert/strict";
-import { copyFileSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildSource } from "./fixtures.js";
-import { connect, connectRefused, end, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
-
-// Temporary folders this file makes, removed when it ends.
-const scratchDirs: string[] = [];
-function scratch(prefix?: string): string {
-  const dir = tempDir(prefix);
-  scratchDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
-});
+import { connect, connectRefused, end, scratchDir, startTestBroker, type TestBroker } from "./helpers.js";
 
 const TOKEN = "exposure-token-0123456789";
 
@@ -47,7 +36,7 @@ describe("reloading away the only authentication", { timeout: 120_000 }, () => {
   let gate: string;
   let noGate: string;
   before(async () => {
-    const dir = scratch();
+    const dir = scratchDir();
     gate = await buildSource(GATE, join(dir, "gate.wasm"));
     noGate = await buildSource(NO_GATE, join(dir, "no-gate.wasm"));
   });
@@ -66,7 +55,7 @@ describe("reloading away the only authentication", { timeout: 120_000 }, () => {
     let broker: TestBroker;
     let file: string;
     before(async () => {
-      file = join(scratch(), "auth.wasm");
+      file = join(scratchDir(), "auth.wasm");
       copyFileSync(gate, file);
       broker = await brokerWith({ host: "0.0.0.0" }, [{ name: "auth", file }]);
     });
@@ -120,7 +109,7 @@ describe("reloading away the only authentication", { timeout: 120_000 }, () => {
       { extra: { host: "127.0.0.1" }, second: false },
     ];
     for (const { extra, second } of cases) {
-      const file = join(scratch(), "auth.wasm");
+      const file = join(scratchDir(), "auth.wasm");
       copyFileSync(gate, file);
       const broker = await brokerWith(extra, [{ name: "auth", file }, ...(second ? [{ name: "auth2", file: gate }] : [])]);
       try {

@@ -13,7 +13,7 @@ import { parseRawConfig, resolveConfig } from "../broker/config.js";
 import { createBrokerLogger } from "../broker/ops/logging.js";
 import { startBroker, type RunningBroker } from "../broker/server.js";
 import { CHROMIUM, clickRow, launchBrowser, nullStream, openPage, show, signIn, waitForText } from "./dashboard-support.js";
-import { collect, connect, end, settle, subscribe, tempDir, wasm } from "./helpers.js";
+import { collect, connect, end, freePort, settle, subscribe, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "views-token-0123456789";
 
@@ -196,6 +196,44 @@ describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installe
     } finally {
       await end(other);
       await page.close();
+    }
+  });
+});
+
+describe("dashboard: the Bridges page appears when bridges are configured", { skip: CHROMIUM ? false : "chromium is not installed", timeout: 120_000 }, () => {
+  test("a configured bridge (its upstream down) is listed with its state", async () => {
+    const dir = tempDir();
+    const nobody = await freePort();
+    const config = resolveConfig(
+      parseRawConfig(
+        {
+          port: 0,
+          ws: false,
+          data: join(dir, "data"),
+          sys: false,
+          metrics: { port: 0, token: TOKEN },
+          bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${nobody}`, clientId: "edge-view", out: [{ topic: "sensors/#", qos: 1 }] }],
+        },
+        "bridge view test config",
+      ),
+      null,
+    );
+    const edge = await startBroker(config, { logger: createBrokerLogger("info", { destination: nullStream() }) });
+    const browser = await launchBrowser();
+    try {
+      const { page, errors } = await openPage(browser);
+      await signIn(page, edge.admin!.url, TOKEN);
+      await page.waitForSelector('nav a[data-page="bridges"]');
+      const nav = await page.$eval("nav", (n) => n.textContent ?? "");
+      assert.ok(nav.includes("Bridges") && !nav.includes("Nodes"), nav);
+      await show(page, "bridges");
+      const text = await waitForText(page, "#bridges-list", (t) => t.includes("cloud"));
+      assert.match(text, /false/, "the bridge is shown as not connected");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await edge.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -23,6 +24,27 @@ export function native(name: string): string {
 
 export function tempDir(prefix = "wasmq-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+const scratchDirs: string[] = [];
+/** A temporary folder removed when the test process exits. */
+export function scratchDir(prefix?: string): string {
+  if (scratchDirs.length === 0) process.once("exit", () => scratchDirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const dir = tempDir(prefix);
+  scratchDirs.push(dir);
+  return dir;
+}
+
+/** Run `wasmq admin ...` (the real CLI) and collect its exit code and output. */
+export function adminCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, "admin", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.once("exit", (code) => resolve({ code, out, err }));
+  });
 }
 
 export interface TestBroker extends RunningBroker {

@@ -2,13 +2,13 @@
 // admin API takes the hot-reload path (compile, meter, init, swap), is saved
 // over the plugin's file, and a refused build leaves the running one serving.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+
 import { createHash } from "node:crypto";
 import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { buildFixture, buildSource } from "./fixtures.js";
-import { CLI, collect, connect, end, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+import { buildSource } from "./fixtures.js";
+import { adminCli, collect, connect, end, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
 
 const TOKEN = "upload-token-0123456789";
 
@@ -22,17 +22,6 @@ const gate = (drops: boolean, initOk = true) => `
   }`;
 
 const digest = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, "admin", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
-}
 
 describe("plugin upload over the admin API", { timeout: 90_000 }, () => {
   const dir = tempDir();
@@ -130,22 +119,22 @@ describe("plugin upload over the admin API", { timeout: 90_000 }, () => {
 
   test("wasmq admin upload: --dry-run, then applied; errors exit non-zero with the reason", async () => {
     const url = ["--url", broker.admin!.url, "--token", TOKEN];
-    const dry = await cli(["upload", "gate", join(dir, "v1.wasm"), "--dry-run", ...url]);
+    const dry = await adminCli(["upload", "gate", join(dir, "v1.wasm"), "--dry-run", ...url]);
     assert.equal(dry.code, 0, dry.err);
     assert.match(dry.out, new RegExp(`sha256 ${digest(v1)}`));
     assert.match(dry.out, /not applied/);
     assert.equal((await running()).sha256, digest(v2));
 
-    const applied = await cli(["upload", "gate", join(dir, "v1.wasm"), ...url]);
+    const applied = await adminCli(["upload", "gate", join(dir, "v1.wasm"), ...url]);
     assert.equal(applied.code, 0, applied.err);
     assert.match(applied.out, /now runs the uploaded build/);
     assert.equal((await running()).sha256, digest(v1));
     assert.equal(await drops(), true);
 
-    const refused = await cli(["upload", "gate", join(dir, "v3.wasm"), ...url]);
+    const refused = await adminCli(["upload", "gate", join(dir, "v3.wasm"), ...url]);
     assert.equal(refused.code, 1);
     assert.match(refused.err, /HTTP 422/);
-    const missing = await cli(["upload", "gate", join(dir, "missing.wasm"), ...url]);
+    const missing = await adminCli(["upload", "gate", join(dir, "missing.wasm"), ...url]);
     assert.equal(missing.code, 2);
     assert.match(missing.err, /cannot read/);
   });

@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { ConfigError, parseRawConfig, resolveConfig } from "../broker/config.js";
 import { buildFixture } from "./fixtures.js";
-import { CLI, collect, connect, end, freePort, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+import { adminCli, CLI, collect, connect, end, freePort, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
 
 const TOKEN = "admin-token-0123456789";
 const NATIVE_AUTH = fileURLToPath(new URL("./ops-native-auth.js", import.meta.url));
@@ -18,17 +18,6 @@ async function api(broker: TestBroker, method: string, path: string, token: stri
   const headers: Record<string, string> = { "x-wasmq-request": "1", ...(token ? { authorization: `Bearer ${token}` } : {}) };
   const res = await fetch(`${broker.admin!.url}${path}`, { method, headers });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
-
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, "admin", ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
 }
 
 describe("admin API", { timeout: 60_000 }, () => {
@@ -168,46 +157,46 @@ describe("admin API", { timeout: 60_000 }, () => {
 
   test("wasmq admin: plugins, clients, disable, enable, reload and kick from the command line", async () => {
     const common = ["--url", broker.admin!.url, "--token", TOKEN];
-    const plugins = await cli(["plugins", ...common]);
+    const plugins = await adminCli(["plugins", ...common]);
     assert.equal(plugins.code, 0, plugins.err);
     assert.match(plugins.out, /^NAME\s+KIND\s+ENABLED/m);
     assert.match(plugins.out, /^probe\s+wasm\s+yes\s+yes\s+closed/m);
 
     const c = await connect(broker.url, { clientId: "cli-client", username: "carol" });
-    const clients = await cli(["clients", "--json", ...common]);
+    const clients = await adminCli(["clients", "--json", ...common]);
     assert.equal(clients.code, 0, clients.err);
     assert.ok((JSON.parse(clients.out) as { clients: { id: string; username: string }[] }).clients.some((x) => x.id === "cli-client" && x.username === "carol"));
 
-    assert.deepEqual(await cli(["disable", "probe", ...common]), { code: 0, out: "plugin probe disabled\n", err: "" });
-    assert.deepEqual(await cli(["enable", "probe", ...common]), { code: 0, out: "plugin probe enabled\n", err: "" });
-    assert.deepEqual(await cli(["reload", "probe", ...common]), { code: 0, out: "plugin probe reloaded\n", err: "" });
+    assert.deepEqual(await adminCli(["disable", "probe", ...common]), { code: 0, out: "plugin probe disabled\n", err: "" });
+    assert.deepEqual(await adminCli(["enable", "probe", ...common]), { code: 0, out: "plugin probe enabled\n", err: "" });
+    assert.deepEqual(await adminCli(["reload", "probe", ...common]), { code: 0, out: "plugin probe reloaded\n", err: "" });
     const closed = new Promise<void>((r) => c.once("close", () => r()));
-    assert.deepEqual(await cli(["kick", "cli-client", ...common]), { code: 0, out: "client cli-client disconnected\n", err: "" });
+    assert.deepEqual(await adminCli(["kick", "cli-client", ...common]), { code: 0, out: "client cli-client disconnected\n", err: "" });
     await closed;
 
-    const missing = await cli(["kick", "nobody", ...common]);
+    const missing = await adminCli(["kick", "nobody", ...common]);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /no client connected with id "nobody" \(HTTP 404\)/);
-    const unauthorized = await cli(["plugins", "--url", broker.admin!.url, "--token", "wrong-token-0123456789"]);
+    const unauthorized = await adminCli(["plugins", "--url", broker.admin!.url, "--token", "wrong-token-0123456789"]);
     assert.equal(unauthorized.code, 1);
     assert.match(unauthorized.err, /HTTP 401/);
-    const usage = await cli(["frobnicate", ...common]);
+    const usage = await adminCli(["frobnicate", ...common]);
     assert.equal(usage.code, 2);
     assert.match(usage.err, /unknown admin command "frobnicate"/);
-    const noName = await cli(["reload", ...common]);
+    const noName = await adminCli(["reload", ...common]);
     assert.equal(noName.code, 2);
   });
 
   test("wasmq admin --config reads the address and token from the broker's config file", async () => {
     const file = join(tempDir(), "wasmq.json");
     writeFileSync(file, JSON.stringify({ metrics: { port: broker.admin!.address.port, token: TOKEN } }));
-    const plugins = await cli(["plugins", "--config", file]);
+    const plugins = await adminCli(["plugins", "--config", file]);
     assert.equal(plugins.code, 0, plugins.err);
     assert.match(plugins.out, /^probe\s/m);
   });
 
   test("an unreachable admin API is a clear error", async () => {
-    const r = await cli(["plugins", "--url", "http://127.0.0.1:9"]);
+    const r = await adminCli(["plugins", "--url", "http://127.0.0.1:9"]);
     assert.equal(r.code, 1);
     assert.match(r.err, /cannot reach the admin API at http:\/\/127\.0\.0\.1:9/);
   });

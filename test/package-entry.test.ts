@@ -13,24 +13,13 @@
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { promisify } from "node:util";
-import { ROOT, collect, connect, end, subscribe, tempDir } from "./helpers.js";
+import { collect, connect, end, ROOT, scratchDir, subscribe } from "./helpers.js";
 
 const run = promisify(execFile);
-
-// Temporary folders this file makes, removed when it ends.
-const scratchDirs: string[] = [];
-function scratch(prefix?: string): string {
-  const dir = tempDir(prefix);
-  scratchDirs.push(dir);
-  return dir;
-}
-after(() => {
-  for (const dir of scratchDirs) rmSync(dir, { recursive: true, force: true });
-});
 
 interface LockEntry {
   dev?: boolean;
@@ -40,7 +29,7 @@ interface LockEntry {
 
 /** Pack the repo, write the empty project and its lockfile, install offline; returns the project folder. */
 async function installPacked(): Promise<string> {
-  const dir = scratch("wasmq-pack-");
+  const dir = scratchDir("wasmq-pack-");
   // --ignore-scripts: `prepare` would rebuild everything; dist/ is already built by the test run.
   await run("npm", ["pack", "--ignore-scripts", "--pack-destination", dir], { cwd: ROOT });
   const tarball = readdirSync(dir).find((f) => f.endsWith(".tgz"));
@@ -103,7 +92,7 @@ describe("the wasmq package", { timeout: 180_000 }, () => {
 
   test("an installed package: import { createBroker } from \"wasmq\" starts a broker a client can use, and close() stops it", async () => {
     writeFileSync(join(app, "main.js"), PROGRAM);
-    const data = join(scratch(), "data");
+    const data = join(scratchDir(), "data");
     const child = spawn(process.execPath, ["main.js", data], { cwd: app, stdio: ["pipe", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));

@@ -22,6 +22,9 @@ Usage:
   wasmq admin clients                 list connected clients
   wasmq admin kick ID                 disconnect a client (its will is discarded; --will publishes it)
   wasmq admin bridges                 list bridges: connection, queue depth and age, forwarded/received/dropped/resent
+  wasmq admin cluster                 cluster mode: nodes, their clients and plugin digests, the Redis link
+  wasmq admin deploy NAME FILE        cluster mode: run a .wasm build on every node (refused everywhere if this node refuses it)
+  wasmq admin rollback NAME           cluster mode: every node back to the previously deployed build
 
 Options:
       --url URL        admin API address, http:// or https:// (default: from --config, else $WASMQ_ADMIN_URL, else http://127.0.0.1:9464)
@@ -266,6 +269,10 @@ export async function runAdmin(argv: string[]): Promise<string> {
   const [command, arg, ...extra] = positionals;
   if (values.help || command === undefined) return ADMIN_HELP;
   if (command === "upload") return upload(values, arg, extra);
+  if (command === "deploy" || command === "rollback" || command === "cluster") {
+    const { clusterCommand } = await import("./admin-cli-cluster.js");
+    return clusterCommand(command, arg, extra, { target: target(values), json: !!values.json, call });
+  }
   const needsArg = ["reload", "enable", "disable", "kick"].includes(command);
   if (!needsArg && !["plugins", "clients", "bridges"].includes(command)) {
     throw new AdminCliError(`unknown admin command "${command}"\nRun "wasmq admin --help" for the commands.`, 2);

@@ -22,7 +22,7 @@ import { HttpError, only, send, type AdminRequest } from "./admin.js";
 export const MAX_UPLOAD_BYTES = 32 * 1024 * 1024;
 const WASM_TYPES = new Set(["application/wasm", "application/octet-stream"]);
 
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (declared > max) throw new HttpError(413, `a build may be at most ${max} bytes, this one is ${declared}`);
   const chunks: Buffer[] = [];

@@ -20,6 +20,7 @@
  *   GET    /bridges[/:name]          bridge status, queue and counters (bridge/admin-route.ts)
  *   GET    /, /assets/*              the web dashboard (dashboard/assets.ts; no token needed: no data in it)
  *   *      /dashboard/api/*          the dashboard's live stream and views (dashboard/routes.ts)
+ *   GET    /cluster, POST /plugins/:name/deploy|rollback   cluster mode (admin-cluster.ts)
  *
  * Errors are {error: "..."} with 400/401/403/404/405/409/421/422/500.
  */
@@ -39,6 +40,8 @@ import type { BrokerMetrics } from "./metrics.js";
 import { pluginUploadRoute } from "./admin-upload.js";
 import { bridgesRoute } from "../bridge/admin-route.js";
 import { dashboardApiRoute, dashboardAssetsRoute, type Dashboard } from "./dashboard/index.js";
+import { clusterRoute } from "./admin-cluster.js";
+import type { Cluster } from "../cluster/index.js";
 import type { Observer } from "./observe.js";
 import { Reason, sendDisconnect } from "../protocol/mqtt5/index.js";
 
@@ -57,7 +60,7 @@ export interface AdminRequest {
 export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
 
 /** Routes kept in modules of their own, tried in order after the built-in ones. */
-const ROUTES: AdminRoute[] = [pluginUploadRoute, bridgesRoute, dashboardApiRoute];
+const ROUTES: AdminRoute[] = [pluginUploadRoute, bridgesRoute, clusterRoute, dashboardApiRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
@@ -74,6 +77,8 @@ export interface AdminDeps {
   queues(client: Client): { inflight: number; waiting: number; stored: number };
   /** The web dashboard's live state (history, log tail, stores); absent: its API answers 404. */
   dashboard?: Dashboard;
+  /** Cluster mode: GET /cluster, deploy, rollback (admin-cluster.ts). */
+  cluster?: Cluster;
 }
 
 export interface AdminServer {

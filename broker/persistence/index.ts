@@ -15,7 +15,7 @@ export interface OpenedPersistence {
   /** Plugin key-value store sharing the persistence's storage. */
   kv: KvStore;
   expiry: PersistenceExpiry;
-  mode: "lmdb" | "memory";
+  mode: "lmdb" | "memory" | "redis";
   /** The LMDB environment (lmdb mode), for stores of their own in named sub-databases (bridge queues). */
   lmdb?: { root: import("lmdb").RootDatabase; durability: "sync" | "async" };
   close(): Promise<void>;
@@ -34,4 +34,22 @@ export async function openPersistence(config: Pick<BrokerConfig, "persistence" |
   }
   const lmdb = await import("./lmdb.js");
   return lmdb.openForBroker({ path: config.data, durability: config.durability });
+}
+
+/** A node-local LMDB environment for stores of this machine's own. */
+export interface LocalLmdb {
+  root: import("lmdb").RootDatabase;
+  durability: "sync" | "async";
+  close(): Promise<void>;
+}
+
+/**
+ * Open `dir` as a node-local LMDB environment. In cluster mode sessions live in
+ * Redis, but a bridge's outbound queue belongs to the node that acknowledged
+ * the messages: it must survive that node's kill -9, so it stays on local disk.
+ */
+export async function openLocalLmdb(dir: string, durability: "sync" | "async"): Promise<LocalLmdb> {
+  const { openEnvironment } = await import("./lmdb/environment.js");
+  const { root } = openEnvironment({ path: dir });
+  return { root, durability, close: () => root.close() };
 }

@@ -261,13 +261,16 @@ interface DeliveringClient {
 function orderIndependentDedupe(client: Client): void {
   const c = client as unknown as DeliveringClient;
   const recent = new Float64Array(32).fill(-1);
+  // In a cluster every node numbers its messages from its own counter: a duplicate is the same broker and counter.
+  const recentBroker: (string | undefined)[] = new Array(32);
   let next = 0;
   let passing: AedesPublishPacket | null = null;
   const wrap = (deliver: Deliver): Deliver => (packet, cb) => {
     if (passing === packet || !packet.brokerId) return deliver(packet, cb); // nested call, or never deduped
     const counter = packet.brokerCounter;
-    for (let i = 0; i < recent.length; i++) if (recent[i] === counter) return cb();
+    for (let i = 0; i < recent.length; i++) if (recent[i] === counter && recentBroker[i] === packet.brokerId) return cb();
     recent[next] = counter;
+    recentBroker[next] = packet.brokerId;
     next = (next + 1) % recent.length;
     c.duplicates[packet.brokerId] = counter - 1;
     passing = packet;

@@ -36,12 +36,21 @@ function listPage(id: string, title: string, path: string): Page {
   };
 }
 
+/** Whether the broker has something to show there: the API answers, and its list is not empty (no bridges configured: no page). */
+async function hasEntries(path: string): Promise<boolean> {
+  const res = await request("GET", path).catch(() => null);
+  if (res?.ok !== true) return false;
+  const data = (await res.json().catch(() => null)) as Record<string, unknown> | null;
+  const list = data ? Object.values(data).find(Array.isArray) : undefined;
+  return list === undefined || list.length > 0;
+}
+
 /** The pages whose APIs this broker has. */
 export async function extraPages(): Promise<Page[]> {
   const candidates: [string, string, string][] = [
     ["nodes", "Nodes", "/cluster"],
     ["bridges", "Bridges", "/bridges"],
   ];
-  const found = await Promise.all(candidates.map(async ([, , path]) => (await request("GET", path).catch(() => null))?.ok === true));
+  const found = await Promise.all(candidates.map(([, , path]) => hasEntries(path)));
   return candidates.filter((_, i) => found[i]).map(([id, title, path]) => listPage(id, title, path));
 }

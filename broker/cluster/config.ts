@@ -1,0 +1,102 @@
+/**
+ * The `cluster` config key: several wasmq nodes sharing one fleet through Redis.
+ * Kept apart from config.ts so the cluster's options live with the cluster.
+ *
+ *   "cluster": {
+ *     "redis": "redis://host:6379/0",   // or rediss:// for TLS; credentials may be in the URL
+ *     "id": "node-a",                   // optional: derived and stored in the data dir when missing
+ *     "password": "...", "username": "...",
+ *     "tls": { "ca": "ca.pem", "cert": "...", "key": "...", "rejectUnauthorized": true },
+ *     "heartbeatMs": 1000,              // node liveness refresh
+ *     "willDelayMs": 10000,             // a dead node's wills are published within this bound
+ *     "connectTimeoutMs": 5000          // start-up: how long to try reaching Redis
+ *   }
+ */
+import { z } from "zod";
+
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export const clusterSchema = z
+  .object({
+    redis: z.string().refine(isRedisUrl, "expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379"),
+    // ':' separates fields in the Redis keys aedes-persistence-redis builds from the node id.
+    id: z.string().regex(NODE_ID_PATTERN, "1-64 letters, digits, '_', '.', '-'").optional(),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    tls: z
+      .object({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        rejectUnauthorized: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    heartbeatMs: z.number().int().min(100).max(60_000).optional(),
+    willDelayMs: z.number().int().min(500).max(600_000).optional(),
+    connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+  })
+  .strict()
+  .refine((c) => (c.willDelayMs ?? 10_000) > 2 * (c.heartbeatMs ?? 1000), {
+    message: "willDelayMs must be more than twice heartbeatMs",
+    path: ["willDelayMs"],
+  });
+
+export type RawClusterConfig = z.infer<typeof clusterSchema>;
+
+export interface ClusterConfig {
+  redis: string;
+  /** The configured node id, or null: derived at start (see cluster/identity.ts). */
+  id: string | null;
+  username?: string;
+  password?: string;
+  tls: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } | null;
+  heartbeatMs: number;
+  willDelayMs: number;
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_CLUSTER = { heartbeatMs: 1000, willDelayMs: 10_000, connectTimeoutMs: 5000 };
+
+function isRedisUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "redis:" || u.protocol === "rediss:") && u.hostname.length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The URL with any password replaced, for logs and error messages. */
+export function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { redis?: string; nodeId?: string }, resolvePath: (p: string) => string): ClusterConfig | null {
+  const redis = overrides.redis ?? raw?.redis;
+  if (!redis) return null;
+  const tls = raw?.tls
+    ? {
+        ...(raw.tls.ca ? { ca: resolvePath(raw.tls.ca) } : {}),
+        ...(raw.tls.cert ? { cert: resolvePath(raw.tls.cert) } : {}),
+        ...(raw.tls.key ? { key: resolvePath(raw.tls.key) } : {}),
+        rejectUnauthorized: raw.tls.rejectUnauthorized ?? true,
+      }
+    : null;
+  return {
+    redis,
+    id: overrides.nodeId ?? raw?.id ?? null,
+    ...(raw?.username ? { username: raw.username } : {}),
+    ...(raw?.password ? { password: raw.password } : {}),
+    tls,
+    heartbeatMs: raw?.heartbeatMs ?? DEFAULT_CLUSTER.heartbeatMs,
+    willDelayMs: raw?.willDelayMs ?? DEFAULT_CLUSTER.willDelayMs,
+    connectTimeoutMs: raw?.connectTimeoutMs ?? DEFAULT_CLUSTER.connectTimeoutMs,
+  };
+}

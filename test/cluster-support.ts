@@ -1,0 +1,194 @@
+/**
+ * Real parts for the cluster tests: a Debian `redis-server` on a free port with
+ * persistence off, and wasmq nodes as separate CLI processes (so kill -9 is
+ * real), each on its own data dir, found through their start-up log lines.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { CLI, freePort, tempDir } from "./helpers.js";
+
+export interface RedisServer {
+  port: number;
+  url: string;
+  /** A client for the test's own checks (CLIENT KILL, key reads). */
+  client(): Redis;
+  stop(): Promise<void>;
+  /** Kill and start again on the same port: persistence is off, so Redis comes back empty. */
+  restart(downMs?: number): Promise<void>;
+  /** Kill it (SIGKILL) / start it again on the same port. */
+  down(): Promise<void>;
+  up(): Promise<void>;
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+export { waitFor };
+
+export async function startRedis(extraArgs: string[] = [], password?: string): Promise<RedisServer> {
+  const port = await freePort();
+  let child: ChildProcess;
+  const clients: Redis[] = [];
+  const launch = async () => {
+    child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", ...extraArgs], { stdio: "ignore" });
+    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null, ...(password ? { password } : {}) });
+    probe.on("error", () => {});
+    await probe.connect().catch(() => {});
+    await waitFor(async () => (await probe.ping().catch(() => "")) === "PONG", "redis-server to answer");
+    probe.disconnect();
+  };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGKILL");
+    await once(child, "exit");
+  };
+  await launch();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    client() {
+      const c = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: null, ...(password ? { password } : {}) });
+      c.on("error", () => {});
+      clients.push(c);
+      return c;
+    },
+    async stop() {
+      for (const c of clients) c.disconnect();
+      await kill();
+    },
+    down: () => kill(),
+    up: () => launch(),
+    async restart(downMs = 500) {
+      await kill();
+      await new Promise((r) => setTimeout(r, downMs));
+      await launch();
+    },
+  };
+}
+
+export interface Node {
+  id: string;
+  port: number;
+  url: string;
+  admin: string;
+  dataDir: string;
+  child: ChildProcess;
+  log(): string;
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+  /** GET (or another method) on the admin API, JSON back. */
+  api<T = Record<string, unknown>>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
+}
+
+export interface NodeOptions {
+  /** Extra config keys (merged over the defaults). */
+  config?: Record<string, unknown>;
+  /** Extra keys of "cluster". */
+  cluster?: Record<string, unknown>;
+  dataDir?: string;
+  args?: string[];
+}
+
+const running = new Set<Node>();
+
+/** Start a node via the CLI; resolves once its MQTT and admin listeners are up. */
+export async function startNode(redis: RedisServer | string, id: string | null, opts: NodeOptions = {}): Promise<Node> {
+  const dataDir = opts.dataDir ?? tempDir("wasmq-cluster-");
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, "config.json");
+  const url = typeof redis === "string" ? redis : redis.url;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      host: "127.0.0.1",
+      port: 0,
+      ws: false,
+      data: dataDir,
+      sys: false,
+      metrics: { port: 0 },
+      log: { level: "info" },
+      plugins: [],
+      ...opts.config,
+      cluster: { redis: url, ...(id ? { id } : {}), ...opts.cluster },
+    }),
+  );
+  const child = spawn(process.execPath, [CLI, "--config", file, ...(opts.args ?? [])], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node ${id} did not start:\n${out}`)), 20_000);
+    const check = () => {
+      if (/"msg":"wasmq ready"/.test(out)) {
+        clearTimeout(timer);
+        child.stdout!.off("data", check);
+        resolve();
+      }
+    };
+    child.stdout!.on("data", check);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`node ${id} exited with ${code}:\n${out}`));
+    });
+  });
+  const port = Number(/mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+  const admin = /(http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(out)![1]!;
+  const nodeId = /"node":"([^"]+)"/.exec(out)![1]!;
+  const node: Node = {
+    id: nodeId,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    admin,
+    dataDir,
+    child,
+    log: () => out,
+    async kill9() {
+      running.delete(node);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGKILL");
+      await once(child, "exit");
+    },
+    async stop() {
+      running.delete(node);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        await once(child, "exit");
+      }
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+    async api(path, init) {
+      const res = await fetch(`${admin}${path}`, init);
+      const text = await res.text();
+      return { status: res.status, body: (text.startsWith("{") ? JSON.parse(text) : text) as never };
+    },
+  };
+  running.add(node);
+  return node;
+}
+
+/** Kill every node a test file left running (an after() hook's safety net). */
+export async function stopAllNodes(): Promise<void> {
+  await Promise.all([...running].map((n) => n.stop()));
+}
+
+/** Run the CLI to completion (e.g. `wasmq admin ...`, or a start-up that must fail). */
+export async function runCli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  const [code] = (await once(child, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
