@@ -10,6 +10,7 @@ import type { CallState } from "./instance.js";
 import type { MessageV5 } from "./message-v5.js";
 import { decodeTopic, type OutputRules } from "./output-rules.js";
 import * as v5 from "./v5-changes.js";
+import { writeUtf8 } from "./utf8.js";
 
 export { HEADER_SIZE_V2, SubscriptionOption };
 
@@ -19,21 +20,6 @@ export function v5RecordBytes(m: MessageV5 | undefined): number {
   let n = 3 * ((m.contentType?.length ?? 0) + (m.responseTopic?.length ?? 0)) + (m.correlationData?.length ?? 0);
   for (const [k, v] of m.userProperties) n += 4 + 3 * (k.length + v.length);
   return n;
-}
-
-/** UTF-8 encode; short ASCII strings (most property names and values) by a plain loop, cheaper than Buffer's native encoder at these sizes. */
-function writeText(buf: Buffer, s: string, off: number): number {
-  const n = s.length;
-  if (n <= 64) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      buf[off + i] = c;
-    }
-    if (i === n) return n;
-  }
-  return buf.write(s, off);
 }
 
 /** Zero the v2 header (a message without v5 fields) but for the protocol level. */
@@ -50,7 +36,7 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   }
   let presence = 0;
   const text = (s: string | null, field: number, bit: number): void => {
-    const n = s === null ? 0 : writeText(buf, s, off);
+    const n = s === null ? 0 : writeUtf8(buf, s, off);
     if (s !== null) presence |= bit;
     buf.writeUInt32LE(n, ptr + field);
     off += n;
@@ -66,8 +52,8 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   buf.writeUInt32LE(data?.length ?? 0, ptr + FieldV2.correlationDataLen);
   const start = off;
   for (const [name, value] of m.userProperties) {
-    const nameLen = writeText(buf, name, off + 4);
-    const valueLen = writeText(buf, value, off + 4 + nameLen);
+    const nameLen = writeUtf8(buf, name, off + 4);
+    const valueLen = writeUtf8(buf, value, off + 4 + nameLen);
     buf.writeUInt16LE(nameLen, off);
     buf.writeUInt16LE(valueLen, off + 2);
     off += 4 + nameLen + valueLen;

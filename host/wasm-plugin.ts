@@ -30,6 +30,7 @@ import { describeTrap, PluginAbortError, PluginMemoryError } from "./traps.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
 import { certFieldBytes, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
 import type { HostCrypto, WasmHostEnv } from "./wasm-env.js";
+import { writeUtf8 } from "./utf8.js";
 
 export interface WasmLimits {
   /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
@@ -123,25 +124,6 @@ export class WasmPluginFactory implements PluginFactory {
 }
 
 type HookFn = (ptr: number) => number;
-
-/**
- * UTF-8 encode into memory, returning the byte count. Short ASCII strings (most
- * topics and client ids) are copied by a plain loop, which beats a call into
- * Buffer's native encoder at these sizes.
- */
-function writeString(buf: Buffer, s: string, off: number): number {
-  const n = s.length;
-  if (n <= 64) {
-    let i = 0;
-    for (; i < n; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 0x80) break;
-      buf[off + i] = c;
-    }
-    if (i === n) return n;
-  }
-  return buf.write(s, off);
-}
 
 class WasmPluginInstance implements PluginInstance {
   readonly kind = "wasm" as const;
@@ -312,13 +294,13 @@ class WasmPluginInstance implements PluginInstance {
       off = this.prefixEnd;
     } else {
       off = ptr + this.headerSize;
-      const clientIdLen = writeString(buf, msg.clientId, off);
+      const clientIdLen = writeUtf8(buf, msg.clientId, off);
       off += clientIdLen;
-      const usernameLen = writeString(buf, username, off);
+      const usernameLen = writeUtf8(buf, username, off);
       off += usernameLen;
       buf.set(password, off);
       off += password.length;
-      const peerLen = writeString(buf, msg.peer, off);
+      const peerLen = writeUtf8(buf, msg.peer, off);
       off += peerLen;
       u32[h + Field.clientIdLen / 4] = clientIdLen;
       u32[h + Field.usernameLen / 4] = usernameLen;
@@ -331,7 +313,7 @@ class WasmPluginInstance implements PluginInstance {
       this.lastPeer = msg.peer;
       this.prefixEnd = off;
     }
-    const topicLen = writeString(buf, msg.topic, off);
+    const topicLen = writeUtf8(buf, msg.topic, off);
     buf.set(msg.payload, off + topicLen);
     u32[h + Field.topicLen / 4] = topicLen;
     u32[h + Field.payloadLen / 4] = msg.payload.length;
