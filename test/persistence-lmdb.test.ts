@@ -1,59 +1,22 @@
 /**
  * LMDB persistence beyond the abstract suite: restart durability, kill -9 of a
- * writer process, retained/queue expiry, open errors, the plugin KV store,
- * and aedes end to end (persistent session across a broker restart).
+ * writer process, retained/queue expiry, and aedes end to end (persistent
+ * session across a broker restart). Open errors and the plugin KV store:
+ * persistence-lmdb-open.test.ts.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
-import { createRequire } from "node:module";
+import { writeFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Aedes } from "aedes";
 import mqtt from "mqtt";
-import { KvLimitError } from "../host/kv.js";
-import {
-  createLmdbPersistence,
-  openForBroker,
-  openLmdbPersistence,
-  PersistenceOpenError,
-  setQueueExpiry,
-  setRetainedExpiry,
-  type LmdbPersistence,
-} from "../broker/persistence/lmdb.js";
+import { createLmdbPersistence, setQueueExpiry, setRetainedExpiry } from "../broker/persistence/lmdb.js";
 import { createMemoryPersistence } from "../broker/persistence/memory.js";
-import { createPluginStore, LmdbKvStore } from "../broker/persistence/plugin-kv.js";
-
-const require = createRequire(import.meta.url);
-const Packet = require("aedes-packet") as new (o: object, b?: { id: string; counter: number }) => Record<string, unknown>;
-
-const base = mkdtempSync(path.join(tmpdir(), "wasmq-lmdb-"));
-let n = 0;
-const freshDir = () => path.join(base, `db-${++n}`);
-after(() => rmSync(base, { recursive: true, force: true }));
-
-const broker = { id: "broker-1", counter: 0 };
-
-async function openP(dir: string, opts: Partial<Parameters<typeof createLmdbPersistence>[0]> = {}): Promise<LmdbPersistence> {
-  const p = createLmdbPersistence({ path: dir, sweepIntervalMs: 0, ...opts });
-  await p.setup(broker);
-  return p;
-}
-async function close(p: LmdbPersistence): Promise<void> {
-  await p.destroy();
-}
-async function list<T = Record<string, unknown>>(stream: Readable): Promise<T[]> {
-  const out: T[] = [];
-  for await (const item of stream) out.push(item as T);
-  return out;
-}
-const pub = (topic: string, payload: Buffer | string, extra: object = {}) =>
-  new Packet({ cmd: "publish", topic, payload, qos: 1, retain: false, ...extra }, broker);
+import { freshDir, broker, openP, close, list, pub, base, nextId } from "./lmdb-support.js";
 
 describe("restart durability", () => {
   test("retained, subscriptions, queues, in-flight ids, incoming QoS 2 and wills survive close + reopen", async () => {
@@ -182,7 +145,7 @@ describe("kill -9", () => {
     test(`every acknowledged write survives SIGKILL of the writer (durability ${durability})`, async () => {
       const dir = freshDir();
       const lmdbUrl = pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), "../broker/persistence/lmdb.js")).href;
-      const script = path.join(base, `writer-${n}.mjs`);
+      const script = path.join(base, `writer-${nextId()}.mjs`);
       writeFileSync(
         script,
         `import { createLmdbPersistence } from ${JSON.stringify(lmdbUrl)};
@@ -335,188 +298,6 @@ describe("expiry (persist-hook TTL)", () => {
     assert.deepEqual((await list(p.outgoingStream(client))).map((q) => String(q.payload)), ["fresh"]);
     assert.deepEqual((await list(p.outgoingStream(client))).map((q) => String(q.payload)), ["fresh"], "purged, not resurrected");
     await p.destroy();
-  });
-});
-
-describe("open errors", () => {
-  test("a path under a regular file names the path and the reason", () => {
-    const file = path.join(base, `plain-file-${++n}`);
-    writeFileSync(file, "not a directory");
-    const target = path.join(file, "data");
-    assert.throws(
-      () => createLmdbPersistence({ path: target }),
-      (err: unknown) => {
-        assert.ok(err instanceof PersistenceOpenError);
-        assert.ok(err.message.includes(target), err.message);
-        assert.match(err.message, /ENOTDIR|not a directory/);
-        return true;
-      },
-    );
-    assert.throws(() => createLmdbPersistence({ path: file }), /is not a directory/);
-  });
-
-  test("an unwritable directory is refused (as root too: the check then runs as user nobody)", async () => {
-    const dir = freshDir();
-    mkdirSync(dir);
-    chmodSync(dir, 0o500);
-    // Root's writes ignore file modes (and CI runs as root), so as root the store is
-    // opened by a child process that has dropped to nobody (uid/gid 65534).
-    const asRoot = process.getuid?.() === 0;
-    try {
-      let outcome: { name: string; message: string } | null;
-      if (asRoot) {
-        chmodSync(base, 0o755); // nobody must reach the directory to be refused writing to it
-        const lmdbModule = pathToFileURL(fileURLToPath(new URL("../broker/persistence/lmdb.js", import.meta.url))).href;
-        const script = `import(${JSON.stringify(lmdbModule)}).then((m) => { try { m.createLmdbPersistence({ path: ${JSON.stringify(dir)} }); console.log("null"); } catch (err) { console.log(JSON.stringify({ name: err.constructor.name, message: err.message })); } });`;
-        const child = spawn(process.execPath, ["--input-type=module", "-e", script], { uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "pipe"] });
-        let out = "";
-        let err = "";
-        child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-        child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
-        const [code] = (await once(child, "exit")) as [number | null];
-        assert.equal(code, 0, err);
-        outcome = JSON.parse(out) as { name: string; message: string } | null;
-      } else {
-        try {
-          createLmdbPersistence({ path: dir });
-          outcome = null;
-        } catch (err) {
-          outcome = { name: (err as Error).constructor.name, message: (err as Error).message };
-        }
-      }
-      assert.ok(outcome, "opening an unwritable directory must fail");
-      assert.equal(outcome.name, PersistenceOpenError.name);
-      assert.ok(outcome.message.includes(dir), outcome.message);
-      assert.match(outcome.message, /not writable|permission/i);
-    } finally {
-      chmodSync(dir, 0o700);
-    }
-  });
-
-  test("garbage in data.mdb is reported, not a segfault", async () => {
-    for (const garbage of [Buffer.from("hello world"), Buffer.alloc(65536, 7)]) {
-      const dir = freshDir();
-      mkdirSync(dir);
-      writeFileSync(path.join(dir, "data.mdb"), garbage);
-      await assert.rejects(openLmdbPersistence({ path: dir }), (err: unknown) => {
-        assert.ok(err instanceof PersistenceOpenError);
-        assert.ok(err.message.includes(dir), err.message);
-        assert.match(err.message, /not an LMDB data file or is corrupt/);
-        return true;
-      });
-    }
-  });
-
-  test("a truncated data file is reported (LMDB would SIGBUS)", async () => {
-    const dir = freshDir();
-    const p = await openP(dir);
-    await Promise.all(
-      Array.from({ length: 300 }, (_, i) =>
-        p.storeRetained({ cmd: "publish", topic: `t/${i}`, payload: Buffer.alloc(500, i), qos: 0, retain: true }),
-      ),
-    );
-    await close(p);
-    const file = path.join(dir, "data.mdb");
-    truncateSync(file, Math.floor(statSync(file).size / 2));
-    assert.throws(() => createLmdbPersistence({ path: dir }), /truncated/);
-  });
-
-  test("a corrupted meta page is reported", async () => {
-    const dir = freshDir();
-    await close(await openP(dir));
-    const file = path.join(dir, "data.mdb");
-    const fd = openSync(file, "r+");
-    const psize = readFileSync(file).readUInt32LE(0x30);
-    writeSync(fd, Buffer.alloc(64, 0x55), 0, 64, 0);
-    writeSync(fd, Buffer.alloc(64, 0x55), 0, 64, psize);
-    closeSync(fd);
-    assert.throws(() => createLmdbPersistence({ path: dir }), (err: unknown) => err instanceof PersistenceOpenError && err.message.includes(dir));
-  });
-
-  test("bad options", () => {
-    assert.throws(() => createLmdbPersistence({ path: "" }), /path/);
-    assert.throws(() => createLmdbPersistence({ path: freshDir(), durability: "maybe" as "sync" }), /durability/);
-  });
-});
-
-describe("plugin KV store", () => {
-  const limits = { maxValueBytes: 100, maxKeyBytes: 16, maxNamespaceBytes: 300 };
-  const b = (s: string) => Buffer.from(s);
-
-  test("namespaces are isolated, values round-trip as bytes", async () => {
-    const p = await openP(freshDir());
-    const kv = p.pluginStore(limits);
-    kv.put("a", b("bx"), b("in a"));
-    kv.put("ab", b("x"), b("in ab"));
-    kv.put("other", b("bx"), new Uint8Array([1, 2, 3]));
-    assert.equal(Buffer.from(kv.get("a", b("bx"))!).toString(), "in a");
-    assert.equal(Buffer.from(kv.get("ab", b("x"))!).toString(), "in ab");
-    assert.equal(kv.get("a", b("x")), undefined);
-    assert.equal(kv.get("ab", b("bx")), undefined);
-    assert.deepEqual([...kv.get("other", b("bx"))!], [1, 2, 3]);
-    assert.equal(kv.delete("a", b("bx")), true);
-    assert.equal(kv.delete("a", b("bx")), false);
-    assert.deepEqual([...kv.get("other", b("bx"))!], [1, 2, 3]);
-    assert.throws(() => kv.put("bad\0ns", b("k"), b("v")), KvLimitError);
-    // a view into a larger buffer (as from Wasm memory) stores only the view
-    const memory = new Uint8Array(64).fill(9);
-    kv.put("a", memory.subarray(0, 2), memory.subarray(10, 13));
-    assert.deepEqual([...kv.get("a", new Uint8Array([9, 9]))!], [9, 9, 9]);
-    await close(p);
-  });
-
-  test("limits: key, value and namespace total; overwrite and delete adjust the budget", async () => {
-    const p = await openP(freshDir());
-    const kv = p.pluginStore(limits);
-    assert.throws(() => kv.put("ns", Buffer.alloc(17, 1), b("v")), KvLimitError);
-    assert.throws(() => kv.put("ns", b("k"), Buffer.alloc(101)), KvLimitError);
-    assert.throws(() => kv.put("ns", new Uint8Array(0), b("v")), KvLimitError);
-    kv.put("ns", b("k1"), Buffer.alloc(98)); // 100
-    kv.put("ns", b("k2"), Buffer.alloc(98)); // 200
-    kv.put("ns", b("k3"), Buffer.alloc(98)); // 300 = limit
-    assert.throws(() => kv.put("ns", b("k4"), Buffer.alloc(1)), /would exceed 300/);
-    kv.put("ns", b("k3"), Buffer.alloc(50)); // overwrite shrinks: 252
-    kv.put("ns", b("k4"), Buffer.alloc(46)); // 300
-    assert.throws(() => kv.put("ns", b("k5"), Buffer.alloc(0)), KvLimitError);
-    kv.put("other", b("k1"), Buffer.alloc(98)); // other namespace has its own budget
-    assert.equal(kv.delete("ns", b("k1")), true); // 200
-    kv.put("ns", b("k5"), Buffer.alloc(98)); // 300
-    assert.equal((kv as LmdbKvStore).namespaceBytes("ns"), 300);
-    await close(p);
-  });
-
-  test("data and budgets survive reopen; a second store on the same root shares the budget", async () => {
-    const dir = freshDir();
-    let p = await openP(dir);
-    let kv = p.pluginStore(limits);
-    kv.put("ns", b("k1"), Buffer.alloc(98, 1));
-    kv.put("ns", b("k2"), Buffer.alloc(98, 2));
-    const twin = createPluginStore(p.root, limits);
-    twin.put("ns", b("k3"), Buffer.alloc(90, 3)); // 292
-    assert.throws(() => kv.put("ns", b("k4"), Buffer.alloc(10)), KvLimitError);
-    await close(p);
-
-    p = await openP(dir);
-    kv = p.pluginStore(limits);
-    assert.deepEqual(Buffer.from(kv.get("ns", b("k2"))!), Buffer.alloc(98, 2));
-    assert.equal((kv as LmdbKvStore).namespaceBytes("ns"), 292, "recomputed after reopen");
-    assert.throws(() => kv.put("ns", b("k4"), Buffer.alloc(10)), KvLimitError);
-    kv.put("ns", b("k4"), Buffer.alloc(4)); // 300
-    await close(p);
-  });
-
-  test("openForBroker returns persistence, kv and expiry helpers; close is idempotent", async () => {
-    const dir = freshDir();
-    const opened = await openForBroker({ path: dir, durability: "async", sweepIntervalMs: 0 });
-    assert.equal(opened.mode, "lmdb");
-    opened.kv.put("p", b("k"), b("v"));
-    assert.equal(typeof opened.expiry.setQueueExpiry, "function");
-    await opened.persistence.setup(broker);
-    await opened.close();
-    await opened.close();
-    const again = await openForBroker({ path: dir, sweepIntervalMs: 0 });
-    assert.equal(Buffer.from(again.kv.get("p", b("k"))!).toString(), "v");
-    await again.close();
   });
 });
 
