@@ -6,7 +6,8 @@
  * `$SYS/broker/connection/<name>/state`).
  */
 import type { Aedes } from "aedes";
-import { Counter, Gauge, type Registry } from "prom-client";
+import type { Registry } from "prom-client";
+import { gauge, mirroredCounter, type Labels } from "../ops/scrape-metrics.js";
 import type { Bridge } from "./bridge.js";
 import { bridgesOf } from "./index.js";
 
@@ -46,34 +47,6 @@ export function bridgeStatus(b: Bridge, now = Date.now()): Record<string, unknow
   };
 }
 
-type Labels = Record<string, string>;
-
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => [Labels, number][]): void {
-  new Gauge({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, value] of read()) this.set(labels, value);
-    },
-  });
-}
-
-function counter(registry: Registry, name: string, help: string, labelNames: string[], read: () => [Labels, number][]): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, value] of read()) this.inc(labels, value);
-    },
-  });
-}
-
 export function registerBridgeMetrics(registry: Registry, aedes: Aedes): void {
   const each = (f: (b: Bridge) => [Labels, number][]) => () => bridgesOf(aedes).flatMap(f);
   const one = (f: (b: Bridge) => number) => each((b) => [[{ bridge: b.cfg.name }, f(b)]]);
@@ -85,18 +58,18 @@ export function registerBridgeMetrics(registry: Registry, aedes: Aedes): void {
     return at === null ? 0 : Math.max(0, (Date.now() - at) / 1000);
   }));
   gauge(registry, "wasmq_bridge_inflight", "Messages sent to the upstream and not yet acknowledged", ["bridge"], one((b) => b.inflightCount));
-  counter(registry, "wasmq_bridge_connects_total", "Successful connections to the upstream", ["bridge"], one((b) => b.upstream.connects));
-  counter(registry, "wasmq_bridge_forwarded_total", "Messages the upstream acknowledged (QoS 0: written to it)", ["bridge"], one((b) => b.counters.forwarded));
-  counter(registry, "wasmq_bridge_received_total", "Messages from the upstream published locally", ["bridge"], one((b) => b.counters.received));
-  counter(registry, "wasmq_bridge_resent_total", "Messages sent again (DUP) after a reconnect or restart", ["bridge"], one((b) => b.counters.resent));
-  counter(registry, "wasmq_bridge_dropped_total", "Messages lost to a full queue (reason drop-oldest / drop-new) or refused by the upstream (rejected)", ["bridge", "reason"], each((b) =>
+  mirroredCounter(registry, "wasmq_bridge_connects_total", "Successful connections to the upstream", ["bridge"], one((b) => b.upstream.connects));
+  mirroredCounter(registry, "wasmq_bridge_forwarded_total", "Messages the upstream acknowledged (QoS 0: written to it)", ["bridge"], one((b) => b.counters.forwarded));
+  mirroredCounter(registry, "wasmq_bridge_received_total", "Messages from the upstream published locally", ["bridge"], one((b) => b.counters.received));
+  mirroredCounter(registry, "wasmq_bridge_resent_total", "Messages sent again (DUP) after a reconnect or restart", ["bridge"], one((b) => b.counters.resent));
+  mirroredCounter(registry, "wasmq_bridge_dropped_total", "Messages lost to a full queue (reason drop-oldest / drop-new) or refused by the upstream (rejected)", ["bridge", "reason"], each((b) =>
     Object.entries(b.counters.dropped).map(([reason, v]): [Labels, number] => [{ bridge: b.cfg.name, reason }, v]),
   ));
-  counter(registry, "wasmq_bridge_filtered_total", "Messages a plugin kept from crossing, by direction", ["bridge", "direction"], each((b) => [
+  mirroredCounter(registry, "wasmq_bridge_filtered_total", "Messages a plugin kept from crossing, by direction", ["bridge", "direction"], each((b) => [
     [{ bridge: b.cfg.name, direction: "out" }, b.counters.filtered.out],
     [{ bridge: b.cfg.name, direction: "in" }, b.counters.filtered.in],
   ]));
-  counter(registry, "wasmq_bridge_bytes_total", "Payload bytes that crossed, by direction", ["bridge", "direction"], each((b) => [
+  mirroredCounter(registry, "wasmq_bridge_bytes_total", "Payload bytes that crossed, by direction", ["bridge", "direction"], each((b) => [
     [{ bridge: b.cfg.name, direction: "out" }, b.counters.bytesOut],
     [{ bridge: b.cfg.name, direction: "in" }, b.counters.bytesIn],
   ]));

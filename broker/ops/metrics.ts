@@ -13,12 +13,13 @@
  * wasmq_plugin_calls_total for those.
  */
 import type { Aedes, Client } from "aedes";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { HookName, PluginChain, PluginSlot } from "../../host/index.js";
 import type { ConnectionTracker } from "../net/connections.js";
 import { LIMIT_NAMES, type BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
 import { registerBridgeMetrics } from "../bridge/ops.js";
+import { gauge, mirroredCounter, type Labels } from "./scrape-metrics.js";
 
 export interface MetricsSources {
   aedes: Aedes;
@@ -42,35 +43,6 @@ const QOS = ["0", "1", "2"] as const;
 const BREAKER_STATES = ["closed", "half-open", "open"] as const;
 /** From a microsecond (a native or small Wasm call) to a tenth of a second (a fuel-exhausting loop). */
 const CALL_BUCKETS = [1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 2.5e-3, 1e-2, 2.5e-2, 0.1];
-
-type Labels = Record<string, string>;
-
-/** A counter whose value lives elsewhere (monotonic), exported at scrape time. */
-function mirroredCounter(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<[Labels, number]>): void {
-  new Counter({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const [labels, value] of read()) this.inc(labels, value);
-    },
-  });
-}
-
-function gauge(registry: Registry, name: string, help: string, labelNames: string[], read: () => Iterable<[Labels, number]> | Promise<Iterable<[Labels, number]>>): void {
-  new Gauge({
-    name,
-    help,
-    labelNames,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      for (const [labels, value] of await read()) this.set(labels, value);
-    },
-  });
-}
 
 export function createMetrics(src: MetricsSources): BrokerMetrics {
   const registry = new Registry();
