@@ -7,11 +7,9 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "puppeteer-core";
-import { parseRawConfig, resolveConfig } from "../broker/config.js";
-import { createBrokerLogger } from "../broker/ops/logging.js";
-import { startBroker, type RunningBroker } from "../broker/server.js";
+import type { RunningBroker } from "../broker/server.js";
 import { createHarness, type HarnessMessage, type HarnessResult } from "../host/harness.js";
-import { CHROMIUM, launchBrowser, nullStream, openPage, show, signIn, waitForText } from "./dashboard-support.js";
+import { CHROMIUM, launchBrowser, openPage, show, signIn, waitForText, startQuietBroker } from "./dashboard-support.js";
 import { ROOT, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "playground-token-0123456789";
@@ -59,21 +57,17 @@ describe("dashboard playground", { skip: CHROMIUM ? false : "chromium is not ins
 
   before(async () => {
     dataDir = tempDir();
-    const config = resolveConfig(
-      parseRawConfig(
-        {
-          port: 0,
-          data: dataDir,
-          sys: false,
-          persistence: "memory",
-          metrics: { port: 0, token: TOKEN },
-          plugins: [{ name: "filter", wasm: wasm("filter"), watch: false, config: FILTER_CONFIG, limits: { fuel: FUEL } }],
-        },
-        "playground test config",
-      ),
-      null,
+    broker = await startQuietBroker(
+      {
+        port: 0,
+        data: dataDir,
+        sys: false,
+        persistence: "memory",
+        metrics: { port: 0, token: TOKEN },
+        plugins: [{ name: "filter", wasm: wasm("filter"), watch: false, config: FILTER_CONFIG, limits: { fuel: FUEL } }],
+      },
+      "playground test config", "warn",
     );
-    broker = await startBroker(config, { logger: createBrokerLogger("warn", { destination: nullStream() }) });
     browser = await launchBrowser();
   });
   after(async () => {

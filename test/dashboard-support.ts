@@ -6,6 +6,9 @@
 import { existsSync } from "node:fs";
 import { Writable } from "node:stream";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
+import { parseRawConfig, resolveConfig, type RawConfig } from "../broker/config.js";
+import { createBrokerLogger } from "../broker/ops/logging.js";
+import { startBroker, type RunningBroker } from "../broker/server.js";
 
 export const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].find((p) => existsSync(p)) ?? null;
 
@@ -85,4 +88,10 @@ export async function clickRow(page: Page, container: string, text: string, time
     container,
     text,
   );
+}
+
+/** A broker from a raw config (as a file would hold it) whose logs go nowhere but the dashboard's own tail. */
+export function startQuietBroker(raw: RawConfig, label: string, level = "info"): Promise<RunningBroker> {
+  const config = resolveConfig(parseRawConfig(raw, label), null);
+  return startBroker(config, { logger: createBrokerLogger(level, { destination: nullStream() }) });
 }

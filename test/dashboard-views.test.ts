@@ -9,10 +9,8 @@ import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "puppeteer-core";
-import { parseRawConfig, resolveConfig } from "../broker/config.js";
-import { createBrokerLogger } from "../broker/ops/logging.js";
-import { startBroker, type RunningBroker } from "../broker/server.js";
-import { CHROMIUM, clickRow, launchBrowser, nullStream, openPage, show, signIn, waitForText } from "./dashboard-support.js";
+import type { RunningBroker } from "../broker/server.js";
+import { CHROMIUM, clickRow, launchBrowser, openPage, show, signIn, waitForText, startQuietBroker } from "./dashboard-support.js";
 import { collect, connect, end, freePort, settle, subscribe, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "views-token-0123456789";
@@ -29,21 +27,17 @@ describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installe
     dir = tempDir();
     pluginFile = join(dir, "filter.wasm");
     copyFileSync(wasm("filter"), pluginFile);
-    const config = resolveConfig(
-      parseRawConfig(
-        {
-          port: 0,
-          ws: { port: 0 },
-          data: join(dir, "data"),
-          sys: false,
-          metrics: { port: 0, token: TOKEN },
-          plugins: [{ name: "filter", wasm: pluginFile, watch: false, config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "never/+/temp", field: "value", min: 0, max: 1 }] } }],
-        },
-        "views test config",
-      ),
-      null,
+    broker = await startQuietBroker(
+      {
+        port: 0,
+        ws: { port: 0 },
+        data: join(dir, "data"),
+        sys: false,
+        metrics: { port: 0, token: TOKEN },
+        plugins: [{ name: "filter", wasm: pluginFile, watch: false, config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "never/+/temp", field: "value", min: 0, max: 1 }] } }],
+      },
+      "views test config",
     );
-    broker = await startBroker(config, { logger: createBrokerLogger("info", { destination: nullStream() }) });
     base = broker.admin!.url;
     mqttUrl = `mqtt://127.0.0.1:${broker.port("tcp")}`;
     browser = await launchBrowser();
@@ -204,21 +198,17 @@ describe("dashboard: the Bridges page appears when bridges are configured", { sk
   test("a configured bridge (its upstream down) is listed with its state", async () => {
     const dir = tempDir();
     const nobody = await freePort();
-    const config = resolveConfig(
-      parseRawConfig(
-        {
-          port: 0,
-          ws: false,
-          data: join(dir, "data"),
-          sys: false,
-          metrics: { port: 0, token: TOKEN },
-          bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${nobody}`, clientId: "edge-view", out: [{ topic: "sensors/#", qos: 1 }] }],
-        },
-        "bridge view test config",
-      ),
-      null,
+    const edge = await startQuietBroker(
+      {
+        port: 0,
+        ws: false,
+        data: join(dir, "data"),
+        sys: false,
+        metrics: { port: 0, token: TOKEN },
+        bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${nobody}`, clientId: "edge-view", out: [{ topic: "sensors/#", qos: 1 }] }],
+      },
+      "bridge view test config",
     );
-    const edge = await startBroker(config, { logger: createBrokerLogger("info", { destination: nullStream() }) });
     const browser = await launchBrowser();
     try {
       const { page, errors } = await openPage(browser);

@@ -4,10 +4,8 @@ import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "puppeteer-core";
-import { parseRawConfig, resolveConfig } from "../broker/config.js";
-import { createBrokerLogger } from "../broker/ops/logging.js";
-import { startBroker, type RunningBroker } from "../broker/server.js";
-import { CHROMIUM, clickRow, launchBrowser, nullStream, openPage, show, signIn, waitForText } from "./dashboard-support.js";
+import type { RunningBroker } from "../broker/server.js";
+import { CHROMIUM, clickRow, launchBrowser, openPage, show, signIn, waitForText, startQuietBroker } from "./dashboard-support.js";
 import { collect, connect, end, settle, subscribe, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "dashboard-token-0123456789";
@@ -24,28 +22,24 @@ describe("dashboard in a real browser", { skip: CHROMIUM ? false : "chromium is 
 
   before(async () => {
     dataDir = tempDir();
-    const config = resolveConfig(
-      parseRawConfig(
-        {
-          port: 0,
-          ws: { port: 0 },
-          data: dataDir,
-          sys: false,
-          metrics: { port: 0, token: TOKEN },
-          plugins: [
-            {
-              name: "filter",
-              wasm: wasm("filter"),
-              watch: false,
-              config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "sensors/+/temp", field: "value", min: -40, max: 85 }] },
-            },
-          ],
-        },
-        "dashboard test config",
-      ),
-      null,
+    broker = await startQuietBroker(
+      {
+        port: 0,
+        ws: { port: 0 },
+        data: dataDir,
+        sys: false,
+        metrics: { port: 0, token: TOKEN },
+        plugins: [
+          {
+            name: "filter",
+            wasm: wasm("filter"),
+            watch: false,
+            config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "sensors/+/temp", field: "value", min: -40, max: 85 }] },
+          },
+        ],
+      },
+      "dashboard test config",
     );
-    broker = await startBroker(config, { logger: createBrokerLogger("info", { destination: nullStream() }) });
     base = broker.admin!.url;
     mqttUrl = `mqtt://127.0.0.1:${broker.port("tcp")}`;
     browser = await launchBrowser();
