@@ -13,6 +13,7 @@ const COLORS: Record<TargetName, string> = {
   wasm: "#d62728",
   "wasm-nofuel": "#ff9896",
   mosquitto: "#2ca02c",
+  "wasm-no-v5": "#9467bd",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

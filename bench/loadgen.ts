@@ -17,16 +17,21 @@ import type { Packet } from "mqtt-packet";
 import { BENCH_TOPIC_FILTER, benchTopic } from "./plugins.js";
 import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStamp, stamp, type Stamp } from "./payload.js";
 import type { FromLoad, LoadResult, LoadSpec, ToLoad } from "./protocol.js";
-import { encodePublish, puback, RawClient, type EncodedPublish } from "./raw-client.js";
+import { encodePublish, puback, RawClient, type PublishTemplates } from "./raw-client.js";
 import { GrowableBytes, GrowableFloats, percentile } from "./stats.js";
+import { TailMonitor } from "./tail.js";
 
 interface Publisher {
   index: number;
   client: RawClient;
-  template: EncodedPublish;
+  templates: PublishTemplates;
+  /** The first message (the one that sets an MQTT 5 topic alias) has been sent. */
+  sentFirst: boolean;
   nextSeq: number;
   inflight: number;
   nextMessageId: number;
+  /** QoS 1: most unacknowledged PUBLISHes (the spec's window, within an MQTT 5 broker's Receive Maximum). */
+  window: number;
   /** QoS 1: sequence number of the message carrying each packet identifier. */
   seqById: Int32Array;
   acked: GrowableBytes;
@@ -55,16 +60,27 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
   if (spec.publishers > MAX_PUBLISHERS) throw new Error(`at most ${MAX_PUBLISHERS} publishers`);
   const subs = spec.subscribers;
   const p2p = spec.publishers === 1;
+  const protocolVersion = spec.protocol ?? 4;
+  const aliases = protocolVersion === 5 && (spec.topicAliases ?? false);
   const subscribers = await connectAll(subs, async (i) => {
-    const c = await RawClient.connect({ port: spec.subscriberPort ?? spec.port, clientId: `bench-sub-${i}`, clean: !spec.persistentSubscribers, credentials: spec.credentials });
+    const c = await RawClient.connect({
+      port: spec.subscriberPort ?? spec.port,
+      clientId: `bench-sub-${i}`,
+      clean: !spec.persistentSubscribers,
+      credentials: spec.credentials,
+      protocolVersion,
+      ...(aliases ? { topicAliasMaximum: 10 } : {}),
+    });
     await c.subscribe(p2p ? benchTopic(0) : BENCH_TOPIC_FILTER, spec.qos);
     return c;
   });
   const payload = payloadTemplate(spec.payloadBytes);
   const publishers: Publisher[] = await connectAll(spec.publishers, async (i) => ({
     index: i,
-    client: await RawClient.connect({ port: spec.port, clientId: `bench-pub-${i}`, clean: true, credentials: spec.credentials }),
-    template: encodePublish(benchTopic(i), payload, spec.qos),
+    client: await RawClient.connect({ port: spec.port, clientId: `bench-pub-${i}`, clean: true, credentials: spec.credentials, protocolVersion }),
+    templates: encodePublish(benchTopic(i), payload, spec.qos, protocolVersion, aliases ? 1 : 0),
+    sentFirst: false,
+    window: spec.publisherWindow,
     nextSeq: 0,
     inflight: 0,
     nextMessageId: 1,
@@ -72,12 +88,15 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     acked: new GrowableBytes(),
     delivered: new GrowableBytes(),
   }));
+  // An MQTT 5 client keeps within the broker's Receive Maximum ([MQTT-3.3.4-7]); every broker alike.
+  for (const pub of publishers) pub.window = Math.min(pub.window, pub.client.receiveMaximum);
   send({ type: "connected" });
 
   // -- counters -------------------------------------------------------------
   let sent = 0; // published messages
   let received = 0; // deliveries, first copies only
   let duplicates = 0;
+  let aliasedDeliveries = 0; // MQTT 5 deliveries whose topic the broker sent as a topic alias
   let measuring = false;
   let sending = true;
   let t0Us = Infinity; // measurement start
@@ -126,7 +145,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     while (assigned < n && blocked < publishers.length) {
       const pub = publishers[rr]!;
       rr = rr + 1 === publishers.length ? 0 : rr + 1;
-      if (spec.qos === 1 && pub.inflight >= spec.publisherWindow) {
+      if (spec.qos === 1 && pub.inflight >= pub.window) {
         blocked++;
         continue;
       }
@@ -145,11 +164,15 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
       const n = planned[pub.index]!;
       if (n === 0) continue;
       planned[pub.index] = 0;
-      const t = pub.template;
-      const len = t.bytes.length;
-      const batch = Buffer.allocUnsafe(n * len);
+      const rest = pub.templates.rest;
+      const len = rest.bytes.length;
+      // the first message may be longer (an MQTT 5 topic alias is set with its topic)
+      const first = pub.sentFirst ? rest : pub.templates.first;
+      pub.sentFirst = true;
+      const batch = Buffer.allocUnsafe(first.bytes.length + (n - 1) * len);
       for (let i = 0; i < n; i++) {
-        const base = i * len;
+        const t = i === 0 ? first : rest;
+        const base = i === 0 ? 0 : first.bytes.length + (i - 1) * len;
         t.bytes.copy(batch, base);
         const seq = pub.nextSeq++;
         if (seq >= MAX_SEQ) return fail(new Error(`publisher ${pub.index} exceeded ${MAX_SEQ} messages`));
@@ -231,6 +254,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
   const onDelivery = (client: RawClient) => (p: Packet) => {
     if (p.cmd !== "publish") return fail(new Error(`a subscriber received an unexpected ${p.cmd}`));
     if (p.qos === 1) queueTo(client, puback(p.messageId!));
+    if (p.topic === "" && p.properties?.topicAlias !== undefined) aliasedDeliveries++;
     if (!readStamp(p.payload as Buffer, st)) return fail(new Error(`a delivered message on ${p.topic} carries no bench stamp`));
     const pub = publishers[st.publisher];
     if (!pub || st.seq >= pub.nextSeq) return fail(new Error(`a delivered message names publisher ${st.publisher} seq ${st.seq}, which was never sent`));
@@ -299,6 +323,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     }
   }, 500);
 
+  const genTail = new TailMonitor();
   const start = () => {
     if (spec.rate !== null) {
       rateStartMs = performance.now();
@@ -314,6 +339,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     // -- measure
     send({ type: "measure-start" });
     await Promise.race([go, failure]);
+    genTail.read(); // the window starts here
     const cpu0 = process.cpuUsage();
     t0Us = nowUs();
     if (!countMode) t1Us = t0Us + spec.durationSec * 1e6;
@@ -330,6 +356,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     sending = false;
     if (rateTimer) clearTimeout(rateTimer);
     const cpu1 = process.cpuUsage(cpu0);
+    const genTailFigures = genTail.read();
     if (process.env.WASMQ_BENCH_DEBUG) process.stderr.write(`gen cpu user ${cpu1.user / 1e3} ms sys ${cpu1.system / 1e3} ms\n`);
     send({ type: "measure-end" });
     const windowSec = (t1Us - t0Us) / 1e6;
@@ -389,8 +416,12 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
       genCpuSec,
       genCpuShare: genCpuSec / windowSec,
       behindSchedule,
+      genTail: genTailFigures,
+      publisherWindow: Math.min(...publishers.map((p) => p.window)),
+      aliasedDeliveries,
     };
   } finally {
+    genTail.dispose();
     sending = false;
     clearInterval(watchdog);
     if (tracer) clearInterval(tracer);

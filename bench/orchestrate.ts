@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BENCH_USER, chainNeedsCredentials, chainOfLength, standardChain, type ChainEntry } from "./plugins.js";
-import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
+import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TailFigures, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
 import type { Scenario, TargetName } from "./scenarios.js";
 
 const TARGET_JS = fileURLToPath(new URL("./target.js", import.meta.url));
@@ -24,6 +24,8 @@ export interface RunSettings {
   count: number | null;
   /** Persistence of scenarios that do not fix their own. */
   persistence: "memory" | "lmdb";
+  /** The window was fixed on the command line (--duration, --count, --quick): a scenario's minDurationSec does not lengthen it. */
+  fixedDuration?: boolean;
 }
 
 export interface RunRecord {
@@ -37,9 +39,11 @@ export interface RunRecord {
   /** Broker CPU seconds over the measurement window. */
   cpuSec: number;
   rssMB: number;
+  /** The broker's event loop and GC over the window (Node targets). */
+  brokerTail?: TailFigures;
 }
 
-const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel"];
+const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel", "wasm-no-v5"];
 
 export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
   if (!WASMQ_TARGETS.includes(target)) return [];
@@ -62,7 +66,8 @@ class Child<In, Out extends { type: string }> {
     script: string,
     execArgv: string[] = [],
   ) {
-    this.proc = fork(script, [], { stdio: ["ignore", "ignore", "pipe", "ipc"], execArgv });
+    this.proc = fork(script, [], { stdio: ["ignore", process.env.WASMQ_BENCH_NODE_ARGS ? "pipe" : "ignore", "pipe", "ipc"], execArgv });
+    this.proc.stdout?.on("data", (d: Buffer) => process.stderr.write(d));
     this.proc.stderr!.on("data", (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
       // WASMQ_BENCH_LOG=debug shows the brokers' logs while the bench runs.
@@ -133,6 +138,20 @@ class Child<In, Out extends { type: string }> {
   }
 }
 
+/**
+ * Extra Node flags for every target process alike (never the generator):
+ * WASMQ_BENCH_PROF=dir writes a V8 CPU profile per target process into dir
+ * (at its exit, named by Node: CPU.<date>.<pid>...cpuprofile);
+ * WASMQ_BENCH_NODE_ARGS="--trace-gc ..." adds any flags, and the targets'
+ * stdout (where --trace-gc prints) then goes to the bench's stderr.
+ */
+export function targetNodeArgs(): string[] {
+  const args: string[] = [];
+  if (process.env.WASMQ_BENCH_PROF) args.push("--cpu-prof", `--cpu-prof-dir=${process.env.WASMQ_BENCH_PROF}`);
+  if (process.env.WASMQ_BENCH_NODE_ARGS) args.push(...process.env.WASMQ_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
+  return args;
+}
+
 /** One long-lived process per target, started on first use. */
 export class TargetPool {
   private readonly procs = new Map<TargetName, Child<ToTarget, FromTarget>>();
@@ -140,7 +159,7 @@ export class TargetPool {
   get(target: TargetName): Child<ToTarget, FromTarget> {
     let proc = this.procs.get(target);
     if (!proc || !proc.alive) {
-      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc"]);
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc", ...targetNodeArgs()]);
       this.procs.set(target, proc);
     }
     return proc;
@@ -178,6 +197,11 @@ export class TargetPool {
   }
 }
 
+/** The measurement window of a run: the scenario's minimum unless the command line fixed it. */
+export function windowOf(s: Scenario, settings: RunSettings): number {
+  return s.minDurationSec && !settings.fixedDuration ? Math.max(settings.durationSec, s.minDurationSec) : settings.durationSec;
+}
+
 export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, rep: number, settings: RunSettings): Promise<RunRecord> {
   const persistence = s.persistence ?? settings.persistence;
   const chain = chainFor(s, target);
@@ -212,8 +236,11 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
       window: s.subscribers > 1 ? 500 : 256,
       publisherWindow: s.rate === null ? 256 : 10_000,
       warmupSec: settings.warmupSec,
-      durationSec: settings.durationSec,
+      durationSec: windowOf(s, settings),
       count: settings.count,
+      // aedes 1.2 refuses MQTT 5 (CONNACK "unsupported protocol version"): its v5 rows are its 3.1.1 run, labelled in the report
+      protocol: target === "aedes" ? 4 : (s.protocol ?? 4),
+      topicAliases: target !== "aedes" && (s.topicAliases ?? false),
     };
     const gen = new Child<ToLoad, FromLoad>(`load generator (${s.id} → ${target})`, LOADGEN_JS);
     load = gen;
@@ -231,7 +258,7 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
         after.catch(() => {});
       }
     };
-    const resultP = gen.expect("result", 60_000 + (settings.warmupSec + settings.durationSec) * 1000 + (settings.count ?? 0) * 10);
+    const resultP = gen.expect("result", 60_000 + (settings.warmupSec + spec.durationSec) * 1000 + (settings.count ?? 0) * 10);
     gen.send({ type: "run", spec });
     // A broker that crashes mid-run is the error to report, not the clients' resets that follow.
     const { result } = await Promise.race([resultP, broker.died]);
@@ -247,6 +274,7 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
       load: result,
       cpuSec: s1.cpuSec - s0.cpuSec,
       rssMB: s1.rssMB,
+      ...(s1.tail ? { brokerTail: s1.tail } : {}),
     };
   } finally {
     if (load) await load.stop(3000);

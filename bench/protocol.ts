@@ -16,6 +16,22 @@ export interface ProcessStats {
   cpuSec: number;
   /** Peak resident set size in MB while the current broker has been running. */
   rssMB: number;
+  /** Node targets: the event loop and GC since the previous stats reading (bench/tail.ts). */
+  tail?: TailFigures;
+}
+
+/** What delays a process's event loop over an interval: its loop delay histogram and its GC pauses. */
+export interface TailFigures {
+  /** monitorEventLoopDelay (1 ms resolution): how late the loop ran a timer, ms. */
+  loopP50Ms: number;
+  loopP99Ms: number;
+  loopMaxMs: number;
+  /** GC pauses (PerformanceObserver "gc"): count, longest and total, ms; scavenges (young generation) separately. */
+  gcCount: number;
+  gcMaxMs: number;
+  gcTotalMs: number;
+  scavenges: number;
+  scavengeMaxMs: number;
 }
 
 /** [preload → preloaded,] start → ready, stats → stats (any number), close → closed; then start again, or stop (exit). */
@@ -53,6 +69,10 @@ export interface LoadSpec {
   /** Measure for this long, or (when count is set) until `count` measured messages were delivered. */
   durationSec: number;
   count: number | null;
+  /** MQTT protocol level of every client (4 = 3.1.1, the default; 5 = MQTT 5). */
+  protocol?: 4 | 5;
+  /** MQTT 5: publishers use a topic alias, subscribers accept the broker's (Topic Alias Maximum 10). */
+  topicAliases?: boolean;
 }
 
 export interface LoadResult {
@@ -77,6 +97,12 @@ export interface LoadResult {
   genCpuShare: number;
   /** Fixed-rate runs: the generator could not send on schedule (broker backpressure). */
   behindSchedule: boolean;
+  /** QoS 1: the per-publisher window used (the spec's, capped by an MQTT 5 broker's Receive Maximum). */
+  publisherWindow?: number;
+  /** MQTT 5: deliveries the broker sent with a topic alias in place of the topic. */
+  aliasedDeliveries?: number;
+  /** The generator's own event loop and GC over the window: is the generator the tail? */
+  genTail: TailFigures;
 }
 
 export type ToLoad = { type: "run"; spec: LoadSpec } | { type: "go" };

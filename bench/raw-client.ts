@@ -1,5 +1,5 @@
 /**
- * A minimal MQTT 3.1.1 client over a raw TCP socket for the load generator:
+ * A minimal MQTT 3.1.1 / 5 client over a raw TCP socket for the load generator:
  * incoming packets are parsed with `mqtt-packet`; PUBLISHes are pre-encoded by
  * the caller and written in batches (one write per client per event-loop
  * turn), so the generator spends its time on the broker's traffic, not on a
@@ -13,6 +13,10 @@ export interface ConnectOptions {
   clientId: string;
   clean: boolean;
   credentials: { username: string; password: string } | null;
+  /** 4 = MQTT 3.1.1 (default), 5 = MQTT 5 (no CONNECT properties but the Topic Alias Maximum below). */
+  protocolVersion?: 4 | 5;
+  /** MQTT 5: aliases the broker may use on what it sends this client. */
+  topicAliasMaximum?: number;
 }
 
 export type PacketHandler = (packet: Packet) => void;
@@ -20,15 +24,20 @@ export type PacketHandler = (packet: Packet) => void;
 
 export class RawClient {
   readonly socket: Socket;
-  private readonly parser = mqttPacket.parser({ protocolVersion: 4 });
+  private readonly parser: ReturnType<typeof mqttPacket.parser>;
+  readonly protocolVersion: 4 | 5;
   private handler: PacketHandler = () => {};
   private pending: Buffer[] = [];
   /** Called after each chunk of incoming data has been parsed (the generator's pump point). */
   onChunk: () => void = () => {};
   closed = false;
+  /** MQTT 5: the broker's Receive Maximum from CONNACK ([MQTT-3.3.4-7]: QoS 1/2 PUBLISHes this client may have unacknowledged); 65535 when absent. */
+  receiveMaximum = 65535;
 
-  private constructor(socket: Socket) {
+  private constructor(socket: Socket, protocolVersion: 4 | 5) {
     this.socket = socket;
+    this.protocolVersion = protocolVersion;
+    this.parser = mqttPacket.parser({ protocolVersion });
     socket.setNoDelay(true);
     this.parser.on("packet", (p: Packet) => this.handler(p));
     this.parser.on("error", (err: Error) => socket.destroy(err));
@@ -42,7 +51,8 @@ export class RawClient {
   static connect(opts: ConnectOptions, timeoutMs = 10_000): Promise<RawClient> {
     return new Promise((resolve, reject) => {
       const socket = createConnection({ port: opts.port, host: "127.0.0.1" });
-      const client = new RawClient(socket);
+      const version = opts.protocolVersion ?? 4;
+      const client = new RawClient(socket, version);
       const timer = setTimeout(() => fail(new Error(`${opts.clientId}: no CONNACK within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: Error) => {
         clearTimeout(timer);
@@ -53,7 +63,10 @@ export class RawClient {
       socket.once("close", () => fail(new Error(`${opts.clientId}: connection closed before CONNACK`)));
       client.handler = (p) => {
         if (p.cmd !== "connack") return fail(new Error(`${opts.clientId}: expected CONNACK, got ${p.cmd}`));
-        if (p.returnCode !== 0) return fail(new Error(`${opts.clientId}: connection refused with return code ${p.returnCode}`));
+        const code = version === 5 ? p.reasonCode : p.returnCode;
+        if (code) return fail(new Error(`${opts.clientId}: connection refused with ${version === 5 ? "reason" : "return"} code ${code}`));
+        const receiveMaximum = (p.properties as { receiveMaximum?: number } | undefined)?.receiveMaximum;
+        if (version === 5 && receiveMaximum) client.receiveMaximum = receiveMaximum;
         clearTimeout(timer);
         socket.removeAllListeners("error");
         socket.removeAllListeners("close");
@@ -67,12 +80,14 @@ export class RawClient {
           mqttPacket.generate({
             cmd: "connect",
             protocolId: "MQTT",
-            protocolVersion: 4,
+            protocolVersion: version,
             clientId: opts.clientId,
             clean: opts.clean,
             keepalive: 0,
             ...(opts.credentials ? { username: opts.credentials.username, password: Buffer.from(opts.credentials.password) } : {}),
-          }),
+            // v5: a persistent subscriber's session must outlive the connection (Session Expiry Interval, [MQTT-3.1.2-11])
+            ...(version === 5 ? { properties: { ...(opts.clean ? {} : { sessionExpiryInterval: 0xffffffff }), ...(opts.topicAliasMaximum ? { topicAliasMaximum: opts.topicAliasMaximum } : {}) } } : {}),
+          }, { protocolVersion: version }),
         );
       });
     });
@@ -87,10 +102,10 @@ export class RawClient {
         clearTimeout(timer);
         this.handler = () => {};
         const granted = p.granted[0] as number;
-        if (granted === 128) reject(new Error(`subscription to ${topic} refused (SUBACK 0x80)`));
+        if (granted >= 0x80) reject(new Error(`subscription to ${topic} refused (SUBACK 0x${granted.toString(16)})`));
         else resolve();
       };
-      this.socket.write(mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic, qos }] }));
+      this.socket.write(mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic, qos }] }, { protocolVersion: this.protocolVersion }));
     });
   }
 
@@ -126,7 +141,7 @@ export class RawClient {
     return new Promise((resolve) => {
       if (this.closed) return resolve();
       this.socket.once("close", () => resolve());
-      this.socket.end(mqttPacket.generate({ cmd: "disconnect" }));
+      this.socket.end(mqttPacket.generate({ cmd: "disconnect" }, { protocolVersion: this.protocolVersion }));
       setTimeout(() => {
         this.socket.destroy();
         resolve();
@@ -143,11 +158,38 @@ export interface EncodedPublish {
   messageIdOffset: number;
 }
 
-export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1): EncodedPublish {
-  const packet: IPublishPacket = { cmd: "publish", topic, payload, qos, retain: false, dup: false, ...(qos ? { messageId: 1 } : {}) };
-  const bytes = mqttPacket.generate(packet);
-  const payloadOffset = bytes.length - payload.length;
-  return { bytes, payloadOffset, messageIdOffset: qos ? payloadOffset - 2 : -1 };
+/** How a publisher's messages are encoded: the first one may differ (MQTT 5 topic alias: it carries the topic that sets the alias). */
+export interface PublishTemplates {
+  first: EncodedPublish;
+  rest: EncodedPublish;
+}
+
+/**
+ * A publisher's PUBLISH templates. MQTT 5 messages carry no property but,
+ * with `topicAlias`, the Topic Alias: the first message sets it with the
+ * topic ([MQTT-3.3.2-12]), the others send an empty topic ([MQTT-3.3.4-?]).
+ */
+export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1, protocolVersion: 4 | 5 = 4, topicAlias = 0): PublishTemplates {
+  const encode = (t: string): EncodedPublish => {
+    const packet: IPublishPacket = {
+      cmd: "publish",
+      topic: t,
+      payload,
+      qos,
+      retain: false,
+      dup: false,
+      ...(qos ? { messageId: 1 } : {}),
+      ...(protocolVersion === 5 && topicAlias ? { properties: { topicAlias } } : {}),
+    };
+    const bytes = mqttPacket.generate(packet, { protocolVersion });
+    // fixed header (type byte + remaining length varint), topic (2 + length), then the packet identifier
+    let at = 1;
+    while (bytes[at]! & 0x80) at++;
+    const messageIdOffset = qos ? at + 1 + 2 + Buffer.byteLength(t) : -1;
+    return { bytes, payloadOffset: bytes.length - payload.length, messageIdOffset };
+  };
+  const first = encode(topic);
+  return { first, rest: protocolVersion === 5 && topicAlias ? encode("") : first };
 }
 
 const PUBACKS: Buffer[] = [];

@@ -115,6 +115,7 @@ export const RATIO_PAIRS: [TargetName, TargetName][] = [
   ["wasm", "wasm-nofuel"],
   ["native", "aedes"],
   ["wasm", "mosquitto"],
+  ["wasm", "wasm-no-v5"],
 ];
 
 export function allRatios(records: RunRecord[], scenarios: string[]): { throughput: Ratio[]; cpuPerMsg: Ratio[] } {

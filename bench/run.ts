@@ -11,10 +11,11 @@ import { parseArgs } from "node:util";
 import { renderChart } from "./chart.js";
 import { describeMachine, machineInfo } from "./machine.js";
 import { mosquittoInstalled, MOSQUITTO_BIN } from "./mosquitto.js";
-import { runOne, TargetPool, type RunRecord, type RunSettings } from "./orchestrate.js";
+import { runOne, TargetPool, windowOf, type RunRecord, type RunSettings } from "./orchestrate.js";
 import { chainOfLength, standardChain } from "./plugins.js";
 import { aggregate, allRatios, checkTargets, fmtMs, fmtNum, ratioTable, resultsTable, targetsText, type RunFailure } from "./report.js";
 import { isTarget, SCENARIOS, scenarioById, TARGETS, type Scenario, type TargetName } from "./scenarios.js";
+import { hotpathChecks, tailTable } from "./hotpath-report.js";
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 a subset of scenarios, 1 repetition, short windows (under a minute)
@@ -36,6 +37,8 @@ interface Options {
   scenarios: Scenario[];
   targets: TargetName[];
   reps: number;
+  /** --reps given: scenarios' minReps do not add repetitions. */
+  repsExplicit: boolean;
   settings: RunSettings;
   out: string | null;
   chart: string | null;
@@ -97,11 +100,13 @@ function parseOptions(argv: string[]): Options | null {
     scenarios,
     targets,
     reps: positive("reps", values.reps, quick ? 1 : 3, true),
+    repsExplicit: quick || values.reps !== undefined,
     settings: {
       warmupSec: positive("warmup", values.warmup, quick ? 0.4 : 0.5),
       durationSec: positive("duration", values.duration, quick ? 0.5 : 1),
       count: values.count === undefined ? null : positive("count", values.count, 0, true),
       persistence,
+      fixedDuration: quick || values.duration !== undefined || values.count !== undefined,
     },
     out: values.out ?? null,
     chart: values.chart ?? null,
@@ -147,9 +152,19 @@ async function main(): Promise<number> {
 
   // The plan: each repetition runs every scenario, and within a scenario every
   // target, rotating which target goes first from one repetition to the next.
+  // Scenarios that need more repetitions to be stable (minReps) get them unless --reps was given.
+  const repsOf = (s: Scenario) => (opts.repsExplicit ? opts.reps : Math.max(opts.reps, s.minReps ?? 0));
+  const maxReps = Math.max(...opts.scenarios.map(repsOf));
+  for (const s of opts.scenarios) {
+    if (repsOf(s) !== opts.reps || windowOf(s, opts.settings) !== opts.settings.durationSec) {
+      notes.push(`${s.id}: ${repsOf(s)} repetitions of a ${windowOf(s, opts.settings)} s window (the scenario's minimum for a stable tail)`);
+    }
+    if (s.protocol === 5 && s.targets.includes("aedes") && targets.includes("aedes")) notes.push(`${s.id}: aedes 1.2 refuses MQTT 5 clients; its row is the same traffic with 3.1.1 clients`);
+  }
   const plan: { rep: number; scenario: Scenario; target: TargetName }[] = [];
-  for (let rep = 1; rep <= opts.reps; rep++) {
+  for (let rep = 1; rep <= maxReps; rep++) {
     for (const scenario of opts.scenarios) {
+      if (rep > repsOf(scenario)) continue;
       const ts = scenario.targets.filter((t) => targets.includes(t));
       for (let i = 0; i < ts.length; i++) plan.push({ rep, scenario, target: ts[(i + rep - 1) % ts.length]! });
     }
@@ -229,6 +244,10 @@ async function main(): Promise<number> {
   }
   lines.push("", "Targets (issue #6; reported, never asserted):", targetsText(checks));
   lines.push("  (per-hook targets — wasm vs native per hook, fuel ≤ 10% and ≤ 150 ns — are reported by npm run bench:hooks)");
+  const hotpath = hotpathChecks(records).filter((c) => c.status !== "n/a" || !c.measured.startsWith("not measured"));
+  if (hotpath.length) lines.push("", "Targets (issue #17: 64 B throughput, latency tail, MQTT 5; reported, never asserted):", targetsText(hotpath));
+  const tail = tailTable(records, opts.scenarios);
+  if (tail) lines.push("", tail);
   const headroom = headroomNote(rows);
   if (headroom) lines.push("", headroom);
   for (const r of rows.filter((x) => x.errors)) lines.push(`FAILED ${r.scenario} ${r.target}: ${r.errors!.join("; ")}`);
@@ -236,7 +255,22 @@ async function main(): Promise<number> {
 
   if (opts.out) {
     mkdirSync(dirname(opts.out), { recursive: true });
-    writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks }, null, 2)}\n`);
+    // Per run: the protocol used, the tail and what stalled the loops (bench/hotpath-report.ts)
+    const runs = records.map((r) => ({
+      scenario: r.scenario,
+      target: r.target,
+      rep: r.rep,
+      protocol: opts.scenarios.find((s) => s.id === r.scenario)?.protocol === 5 && r.target !== "aedes" ? 5 : 4,
+      publisherWindow: r.load.publisherWindow ?? null,
+      aliasedDeliveries: r.load.aliasedDeliveries ?? 0,
+      msgsPerSec: r.load.msgsPerSec,
+      p99Ms: r.load.p99Ms,
+      p999Ms: r.load.p999Ms,
+      maxMs: r.load.maxMs,
+      broker: r.brokerTail ?? null,
+      generator: r.load.genTail ?? null,
+    }));
+    writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks, targets17: hotpath, runs }, null, 2)}\n`);
     progress(`results written to ${opts.out}`);
   }
   if (opts.chart) {

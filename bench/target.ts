@@ -10,12 +10,14 @@
  *   native       wasmq (startBroker) with the native TypeScript twins
  *   wasm         wasmq with the Wasm plugins, fuel metered
  *   wasm-nofuel  wasmq with the Wasm plugins, no fuel metering
+ *   wasm-no-v5   wasmq with the Wasm plugins, without the MQTT 5 protocol layer (measurement build)
  *   mosquitto    a fresh /usr/sbin/mosquitto per run, generated config (stats from /proc)
  */
 import { createServer, type Server } from "node:net";
 import { aedesVersion } from "./machine.js";
 import { BENCH_FUEL, nativePath, wasmPath } from "./plugins.js";
 import type { FromTarget, ProcessStats, TargetOptions, ToTarget } from "./protocol.js";
+import { TailMonitor } from "./tail.js";
 
 interface Started {
   port: number;
@@ -33,6 +35,8 @@ const AEDES_VERSION = aedesVersion();
 class OwnStats {
   private peak = 0;
   private readonly timer: NodeJS.Timeout;
+  /** Loop delay and GC pauses between two readings (the orchestrator reads at the start and end of the window). */
+  private readonly tail = new TailMonitor();
 
   constructor() {
     this.sample();
@@ -48,11 +52,12 @@ class OwnStats {
   read(): ProcessStats {
     this.sample();
     const cpu = process.cpuUsage();
-    return { cpuSec: (cpu.user + cpu.system) / 1e6, rssMB: this.peak / 2 ** 20 };
+    return { cpuSec: (cpu.user + cpu.system) / 1e6, rssMB: this.peak / 2 ** 20, tail: this.tail.read() };
   }
 
   dispose(): void {
     clearInterval(this.timer);
+    this.tail.dispose();
   }
 }
 
@@ -131,7 +136,7 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
   const config = resolveConfig(raw, null);
   // WASMQ_BENCH_LOG=debug shows the broker's log while the bench runs.
   const logger = pino({ level: process.env.WASMQ_BENCH_LOG ?? "silent" }, process.stderr);
-  const broker = await startBroker(config, { logger, meterFuel: opts.target !== "wasm-nofuel" });
+  const broker = await startBroker(config, { logger, meterFuel: opts.target !== "wasm-nofuel", ...(opts.target === "wasm-no-v5" ? { withoutMqtt5: true } : {}) });
   const stats = new OwnStats();
   return {
     port: broker.port("tcp"),
@@ -164,6 +169,7 @@ function start(opts: TargetOptions): Promise<Started> {
     case "native":
     case "wasm":
     case "wasm-nofuel":
+    case "wasm-no-v5":
       return startWasmq(opts);
     case "mosquitto":
       return startMosquittoTarget(opts);

@@ -92,7 +92,11 @@ function pluginSpecs(config: BrokerConfig): PluginSpec[] {
  * StartError (or PluginError / ListenError) whose message names what is wrong;
  * anything opened before the failure is closed again.
  */
-export async function startBroker(config: BrokerConfig, opts: { logger?: Logger; meterFuel?: boolean } = {}): Promise<RunningBroker> {
+export async function startBroker(
+  config: BrokerConfig,
+  // meterFuel: false and withoutMqtt5: true are measurement builds for the bench (bench/README.md), never user options
+  opts: { logger?: Logger; meterFuel?: boolean; withoutMqtt5?: boolean } = {},
+): Promise<RunningBroker> {
   const logger = opts.logger ?? createLogger(config);
   const cleanups: (() => Promise<void> | void)[] = [];
   const cleanup = async () => {
@@ -220,7 +224,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       },
     });
     const shared = installSharedSubscriptions(aedes);
-    const mqtt5 = installMqtt5(aedes, {
+    const mqtt5 = opts.withoutMqtt5 ? null : installMqtt5(aedes, {
       config: config.mqtt5,
       maxPacketSize: limits.maxPacketSize,
       maxInflight: limits.maxInflight,
@@ -229,7 +233,7 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       onError: (message, err) => logger.warn({ err: err.message }, message),
       onSessionEnded: (clientId) => shared.forget(clientId),
     });
-    cleanups.push(() => mqtt5.close());
+    if (mqtt5) cleanups.push(() => mqtt5.close());
     observed.install();
     installAedesFixes(aedes);
 

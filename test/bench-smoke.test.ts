@@ -68,6 +68,51 @@ test("npm run bench: a tiny run of every target gives well-formed JSON, deliveri
   }
 });
 
+test("npm run bench: MQTT 5 clients with topic aliases both ways, the wasm-no-v5 measurement build, and the latency-tail evidence", { timeout: 240_000 }, async () => {
+  const dir = tempDir("wasmq-bench-v5-smoke-");
+  try {
+    const out = join(dir, "bench.json");
+    const targets = ["aedes", "wasm", "wasm-no-v5"];
+    const scenarios = ["p2p-qos1-64B", "p2p-qos1-64B-v5-alias", "latency10k-qos0-64B"];
+    const { code, stdout, stderr } = await node([RUN, "--quick", "--count", "300", "--warmup", "0.1", "--prime", "0", "--targets", targets.join(","), "--scenarios", scenarios.join(","), "--out", out]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /p2p-qos1-64B-v5-alias: aedes 1\.2 refuses MQTT 5 clients; its row is the same traffic with 3\.1\.1 clients/);
+    assert.match(stdout, /Targets \(issue #17/);
+    assert.match(stdout, /Latency tail, per run/);
+    const json = JSON.parse(readFileSync(out, "utf8")) as {
+      results: Record<string, unknown>[];
+      targets17: { goal: string; measured: string }[];
+      runs: { scenario: string; target: string; protocol: number; aliasedDeliveries: number; broker: { loopMaxMs: number; gcCount: number } | null; generator: { loopMaxMs: number } | null }[];
+    };
+    for (const [scenario, target] of [
+      ["p2p-qos1-64B", "wasm-no-v5"],
+      ["p2p-qos1-64B-v5-alias", "aedes"],
+      ["p2p-qos1-64B-v5-alias", "wasm"],
+      ["latency10k-qos0-64B", "wasm"],
+    ]) {
+      const row = json.results.find((r) => r.scenario === scenario && r.target === target);
+      assert.ok(row, `a result for ${scenario} ${target}`);
+      assert.ok((row.deliveries as number) >= 300, `${scenario} ${target}: all 300 measured messages delivered`);
+      assert.equal(row.lostQos1, 0, `${scenario} ${target}: no acknowledged QoS 1 message lost`);
+      assert.equal(row.errors, undefined, `${scenario} ${target}: no failed repetition`);
+    }
+    const run = (scenario: string, target: string) => json.runs.find((r) => r.scenario === scenario && r.target === target)!;
+    assert.equal(run("p2p-qos1-64B-v5-alias", "wasm").protocol, 5);
+    assert.equal(run("p2p-qos1-64B-v5-alias", "aedes").protocol, 4, "aedes ran 3.1.1");
+    // wasmq offers outbound topic aliases: the subscriber saw deliveries without a topic
+    assert.ok(run("p2p-qos1-64B-v5-alias", "wasm").aliasedDeliveries > 0, "the broker used topic aliases towards the subscriber");
+    const tail = run("latency10k-qos0-64B", "wasm");
+    assert.ok(tail.broker && tail.broker.loopMaxMs > 0, "the broker's event-loop delay was measured");
+    assert.ok(tail.generator && tail.generator.loopMaxMs > 0, "the generator's event-loop delay was measured");
+    const v5 = json.targets17.find((c) => c.goal.startsWith("wasm MQTT 5 / 3.1.1 throughput (p2p-qos1-64B-v5-alias"));
+    assert.ok(v5 && /×/.test(v5.measured), `the v5/3.1.1 ratio is reported (${v5?.measured})`);
+    const layer = json.targets17.find((c) => c.goal.includes("(p2p-qos1-64B, wasm / wasm-no-v5)"));
+    assert.ok(layer && /×/.test(layer.measured), `the v5 layer's cost is reported (${layer?.measured})`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("npm run bench:hooks: a tiny run measures every built plugin, native vs wasm vs wasm-nofuel", { timeout: 120_000 }, async () => {
   const dir = tempDir("wasmq-hooks-smoke-");
   try {
