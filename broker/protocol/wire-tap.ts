@@ -8,9 +8,12 @@
  * Observers see the packet object before it is serialized and may correct it
  * (the CONNACK session-present fix in conformance.ts does). A connection may
  * also have an encoder, which serializes in place of mqtt-packet's default
- * (the MQTT 5 layer: mqtt5/encoder.ts), after the observers ran.
+ * (the MQTT 5 layer: mqtt5/encoder.ts), after the observers ran. Other
+ * connections marked with `writeWhole` get their PUBLISH and acknowledgements
+ * serialized in one piece (whole-packet.ts); the rest goes to mqtt-packet.
  */
 import { mqttPacket } from "./mqtt.js";
+import { writeWholePacket } from "./whole-packet.js";
 
 export interface OutgoingPacket {
   cmd: string;
@@ -29,7 +32,29 @@ export type OutgoingEncoder = (packet: OutgoingPacket, stream: object, write: (p
 
 const observers = new WeakMap<object, OutgoingObserver[]>();
 const encoders = new WeakMap<object, OutgoingEncoder>();
+const whole = new WeakSet<object>();
 let installed = false;
+
+interface CorkableStream {
+  cork(): void;
+  uncork(): void;
+  write(chunk: Buffer): boolean;
+}
+
+function uncork(stream: CorkableStream): void {
+  stream.uncork();
+}
+
+/**
+ * As mqtt-packet does for each packet: cork the stream and uncork it on the
+ * next tick (write-batching.ts turns the first cork of a turn into a hold
+ * until the turn ends), then write the packet whole.
+ */
+function writeWholeTo(packet: object, stream: CorkableStream): boolean | null {
+  stream.cork();
+  process.nextTick(uncork, stream);
+  return writeWholePacket(packet, stream);
+}
 
 function install(): void {
   if (installed) return;
@@ -40,6 +65,10 @@ function install(): void {
     if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket);
     const encoder = encoders.get(stream);
     if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, original as (packet: object, stream: object, opts?: object) => boolean);
+    if (whole.has(stream)) {
+      const written = writeWholeTo(packet, stream as unknown as CorkableStream);
+      if (written !== null) return written;
+    }
     return (original as (...args: unknown[]) => boolean)(packet, stream, ...rest);
   } as typeof original;
 }
@@ -50,6 +79,12 @@ export function observeOutgoing(stream: object, observer: OutgoingObserver): voi
   const list = observers.get(stream);
   if (list) list.push(observer);
   else observers.set(stream, [observer]);
+}
+
+/** Serialize the hot packets written to `stream` (MQTT 3.1.1 PUBLISH and acknowledgements) in one piece each. */
+export function writeWhole(stream: object): void {
+  install();
+  whole.add(stream);
 }
 
 /** Serialize every packet written to `stream` with `encoder` (one per stream; the last set wins). */

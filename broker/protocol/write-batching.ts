@@ -16,12 +16,17 @@
  * A batch is flushed early once FLUSH_BYTES wait: corked bytes count against
  * the stream's high-water mark, and a batch that crossed it would look like
  * a slow consumer to the send-queue limits (limits.ts).
+ *
+ * Each packet is also written whole (whole-packet.ts) rather than in the five
+ * or six pieces mqtt-packet writes, so a batch holds one chunk per packet.
  */
 import type { Writable } from "node:stream";
+import { writeWhole } from "./wire-tap.js";
 
 const FLUSH_BYTES = 8 * 1024;
 
 export function batchWrites(conn: Writable): void {
+  writeWhole(conn);
   let held = false;
   let scheduled = false;
   const cork = conn.cork.bind(conn);
