@@ -18,6 +18,7 @@ import { aedesVersion } from "./machine.js";
 import { BENCH_FUEL, nativePath, wasmPath } from "./plugins.js";
 import type { FromTarget, ProcessStats, TargetOptions, ToTarget } from "./protocol.js";
 import { TailMonitor } from "./tail.js";
+import { startHeapSampling, stopHeapSampling } from "./heap-sampler.js";
 
 interface Started {
   port: number;
@@ -186,11 +187,13 @@ if (!process.send) {
 }
 
 let running: Started | null = null;
+let runningTarget = "";
 
 async function closeRunning(): Promise<void> {
   const r = running;
   running = null;
   await r?.stop();
+  if (r) await stopHeapSampling(runningTarget);
   // Start the next run from a clean heap (the orchestrator starts this process with --expose-gc).
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -211,6 +214,8 @@ process.on("message", (msg: ToTarget) => {
         send({ type: "preloaded" });
       } else if (msg.type === "start") {
         if (running) throw new Error("a broker is already running in this target process");
+        await startHeapSampling();
+        runningTarget = msg.options.target;
         running = await start(msg.options);
         send({ type: "ready", port: running.port, version: running.version });
       } else if (msg.type === "stats") {

@@ -1,3 +1,4 @@
+import "./quiet-debug.js"; // first: before aedes and mqtt-packet load `debug`
 import { Aedes, type Client } from "aedes";
 import { join } from "node:path";
 import { readFileSync } from "node:fs";

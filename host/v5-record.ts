@@ -34,6 +34,15 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   if (m.userProperties.length === 0 && m.contentType === null && m.responseTopic === null && m.correlationData === null && m.messageExpiry === null && m.payloadFormat === null && m.sessionExpiry === 0 && m.subscriptionOptions === 0 && m.subscriptionIdentifier === 0) {
     return writeEmpty(buf, ptr, m.protocolVersion);
   }
+  writeFields(buf, ptr, off, m);
+}
+
+/**
+ * A separate function so that the common call above (a message without v5
+ * fields) does not allocate the closure context `text` needs: V8 creates it
+ * on entry to the function that declares the closure, before any early return.
+ */
+function writeFields(buf: Buffer, ptr: number, off: number, m: MessageV5): void {
   let presence = 0;
   const text = (s: string | null, field: number, bit: number): void => {
     const n = s === null ? 0 : writeUtf8(buf, s, off);

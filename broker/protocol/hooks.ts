@@ -202,17 +202,23 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       }
       if (out.propertiesModified) applyPublishFields(packet as PublishPacket & { messageExpiry?: number }, m.v5);
     }
-    if (packet.qos === 1 && client) {
-      // aedes writes PUBACK before it stores the message for offline sessions.
-      // Publishing (and so persisting) first makes PUBACK mean "stored".
-      return (originalPublish as (p: PublishPacket, c: unknown, d: (err?: Error) => void) => void)(packet, client, (err?: Error) => {
-        if (err) return done(err);
-        handled.add(packet);
-        done(null);
-      });
-    }
+    if (packet.qos === 1 && client) return publishBeforePuback(packet, client, done);
     done(null);
   };
+
+  /**
+   * aedes writes PUBACK before it stores the message for offline sessions.
+   * Publishing (and so persisting) first makes PUBACK mean "stored". (A
+   * function of its own: the closure's context is then allocated only for
+   * QoS 1 messages, not on every call of authorizePublish.)
+   */
+  function publishBeforePuback(packet: PublishPacket, client: Client, done: (err: Error | null) => void): void {
+    (originalPublish as (p: PublishPacket, c: unknown, d: (err?: Error) => void) => void)(packet, client, (err?: Error) => {
+      if (err) return done(err);
+      handled.add(packet);
+      done(null);
+    });
+  }
 
   aedes.authorizeForward = (client, original) => {
     // Replaying this client's own offline queue, aedes only asks whether to send

@@ -32,44 +32,28 @@ export type OutgoingEncoder = (packet: OutgoingPacket, stream: object, write: (p
 
 const observers = new WeakMap<object, OutgoingObserver[]>();
 const encoders = new WeakMap<object, OutgoingEncoder>();
-const whole = new WeakSet<object>();
+/** Connections whose hot packets are written whole, each with what holds its writes for the turn (write-batching.ts). */
+const whole = new WeakMap<object, () => void>();
 let installed = false;
-
-interface CorkableStream {
-  cork(): void;
-  uncork(): void;
-  write(chunk: Buffer): boolean;
-}
-
-function uncork(stream: CorkableStream): void {
-  stream.uncork();
-}
-
-/**
- * As mqtt-packet does for each packet: cork the stream and uncork it on the
- * next tick (write-batching.ts turns the first cork of a turn into a hold
- * until the turn ends), then write the packet whole.
- */
-function writeWholeTo(packet: object, stream: CorkableStream): boolean | null {
-  stream.cork();
-  process.nextTick(uncork, stream);
-  return writeWholePacket(packet, stream);
-}
 
 function install(): void {
   if (installed) return;
   installed = true;
   const original = mqttPacket.writeToStream;
-  mqttPacket.writeToStream = function tappedWriteToStream(packet: object, stream, ...rest: unknown[]) {
+  // Explicit parameters, not `...rest`: a rest array would be allocated for every packet written.
+  mqttPacket.writeToStream = function tappedWriteToStream(packet: object, stream, opts?: object) {
     const list = observers.get(stream);
     if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket);
     const encoder = encoders.get(stream);
     if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, original as (packet: object, stream: object, opts?: object) => boolean);
-    if (whole.has(stream)) {
-      const written = writeWholeTo(packet, stream as unknown as CorkableStream);
+    const hold = whole.get(stream);
+    if (hold !== undefined) {
+      // mqtt-packet corks each packet's pieces together; a whole packet needs no cork of its own, only the turn's hold
+      hold();
+      const written = writeWholePacket(packet, stream as { write(chunk: Buffer): boolean });
       if (written !== null) return written;
     }
-    return (original as (...args: unknown[]) => boolean)(packet, stream, ...rest);
+    return original(packet, stream, opts);
   } as typeof original;
 }
 
@@ -81,10 +65,13 @@ export function observeOutgoing(stream: object, observer: OutgoingObserver): voi
   else observers.set(stream, [observer]);
 }
 
-/** Serialize the hot packets written to `stream` (MQTT 3.1.1 PUBLISH and acknowledgements) in one piece each. */
-export function writeWhole(stream: object): void {
+/**
+ * Serialize the hot packets written to `stream` (MQTT 3.1.1 PUBLISH and
+ * acknowledgements) in one piece each, calling `hold` before each write.
+ */
+export function writeWhole(stream: object, hold: () => void): void {
   install();
-  whole.add(stream);
+  whole.set(stream, hold);
 }
 
 /** Serialize every packet written to `stream` with `encoder` (one per stream; the last set wins). */

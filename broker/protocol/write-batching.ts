@@ -26,7 +26,6 @@ import { writeWhole } from "./wire-tap.js";
 const FLUSH_BYTES = 8 * 1024;
 
 export function batchWrites(conn: Writable): void {
-  writeWhole(conn);
   let held = false;
   let scheduled = false;
   const cork = conn.cork.bind(conn);
@@ -40,7 +39,8 @@ export function batchWrites(conn: Writable): void {
     scheduled = false;
     flush();
   };
-  conn.cork = () => {
+  /** Hold the connection's writes until the end of this turn (or flush what waits past FLUSH_BYTES first). */
+  const hold = () => {
     if (held && conn.writableLength >= FLUSH_BYTES) flush();
     if (!held && !conn.destroyed) {
       held = true;
@@ -50,6 +50,10 @@ export function batchWrites(conn: Writable): void {
         setImmediate(endOfTurn);
       }
     }
+  };
+  conn.cork = () => {
+    hold();
     cork();
   };
+  writeWhole(conn, hold);
 }
