@@ -10,9 +10,9 @@ import { mqttPacket } from "../broker/protocol/mqtt.js";
 import { writeWholePacket } from "../broker/protocol/whole-packet.js";
 import { connect, startTestBroker } from "./helpers.js";
 
-function whole(packet: object): Buffer | null {
+function whole(packet: object, version = 4): Buffer | null {
   const chunks: Buffer[] = [];
-  const r = writeWholePacket(packet, { write: (c) => (chunks.push(c), true) });
+  const r = writeWholePacket(packet, { write: (c) => (chunks.push(c), true) }, version);
   return r === null ? null : Buffer.concat(chunks);
 }
 
@@ -45,6 +45,34 @@ test("acknowledgements: the same four bytes as mqtt-packet", () => {
       assert.deepEqual(whole(packet), mqttPacket.generate(packet), `${cmd} ${messageId}`);
     }
   }
+});
+
+test("MQTT 5: PUBLISH without properties or with a Topic Alias, acknowledgements with a reason code — mqtt-packet's bytes", () => {
+  const V5 = { protocolVersion: 5 };
+  for (const properties of [undefined, {}, { topicAlias: 1 }, { topicAlias: 300 }, { topicAlias: 65535 }, { topicAlias: undefined }]) {
+    for (const topic of ["bench/0/data", "", "ünï/✓"]) {
+      for (const size of [0, 64, 2049, 20_000]) {
+        for (const qos of [0, 1, 2] as const) {
+          const packet = { cmd: "publish" as const, topic, payload: Buffer.alloc(size, 0x62), qos, dup: qos === 1, retain: qos === 2, ...(qos ? { messageId: 4242 } : {}), ...(properties ? { properties } : {}) };
+          assert.deepEqual(whole(packet, 5), mqttPacket.generate(packet, V5), `${JSON.stringify(properties)} "${topic}" ${size} B qos ${qos}`);
+        }
+      }
+    }
+  }
+  for (const cmd of ["puback", "pubrec", "pubrel", "pubcomp"] as const) {
+    for (const reasonCode of [0, 0x10, 0x87, 0x92]) {
+      const packet = { cmd, messageId: 513, reasonCode };
+      assert.deepEqual(whole(packet, 5), mqttPacket.generate(packet, V5), `${cmd} 0x${reasonCode.toString(16)}`);
+    }
+  }
+  const refused: object[] = [
+    { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { userProperties: { a: "b" } } },
+    { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { topicAlias: 1, contentType: "text/plain" } },
+    { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { subscriptionIdentifier: 3 } },
+    { cmd: "puback", messageId: 1, reasonCode: 0x87, properties: { reasonString: "no" } },
+    { cmd: "puback", messageId: 1 }, // mqtt-packet writes an explicit 0x00 then
+  ];
+  for (const packet of refused) assert.equal(whole(packet, 5), null, JSON.stringify(packet));
 });
 
 test("what it does not handle is left to mqtt-packet, with nothing written", () => {

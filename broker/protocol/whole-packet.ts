@@ -10,8 +10,12 @@
  * that is ~8 writes per message through one broker; here it is 2. The bytes
  * are exactly mqtt-packet's (test/whole-packet.test.ts compares them).
  *
+ * MQTT 5 too, where the packet carries no property but a Topic Alias (a
+ * PUBLISH) or a reason code (an acknowledgement): what the bench's and most
+ * v5 traffic looks like once the encoder (mqtt5/encoder.ts) fitted it.
+ *
  * Payloads above INLINE_PAYLOAD go out as a second write instead of being
- * copied. Anything else — other packets, MQTT 5 (its properties), odd input
+ * copied. Anything else — other packets, other properties, odd input
  * mqtt-packet would refuse — returns null and goes through mqtt-packet.
  */
 
@@ -31,6 +35,23 @@ interface PublishLike {
   dup?: boolean;
   retain?: boolean;
   messageId?: unknown;
+  properties?: Record<string, unknown>;
+  reasonCode?: unknown;
+}
+
+/**
+ * Bytes of an MQTT 5 PUBLISH's properties this module writes (the length
+ * byte included): none (1), or a Topic Alias alone (4); -1 for anything else.
+ */
+function v5PublishProperties(props: Record<string, unknown> | undefined): number {
+  if (props === undefined) return 1;
+  let alias = false;
+  for (const name in props) {
+    if (props[name] === undefined) continue;
+    if (name !== "topicAlias" || typeof props[name] !== "number") return -1;
+    alias = true;
+  }
+  return alias ? 4 : 1;
 }
 
 function varByteIntLength(n: number): number {
@@ -53,7 +74,9 @@ function asciiLength(s: string): number {
   return s.length;
 }
 
-function publish(p: PublishLike, out: Sink): boolean | null {
+function publish(p: PublishLike, out: Sink, version: number): boolean | null {
+  const propsLength = version === 5 ? v5PublishProperties(p.properties) : 0;
+  if (propsLength < 0) return null;
   const topic = p.topic;
   const payload = p.payload ?? EMPTY;
   const qos = p.qos ?? 0;
@@ -62,7 +85,7 @@ function publish(p: PublishLike, out: Sink): boolean | null {
   const ascii = asciiLength(topic);
   const topicLength = ascii >= 0 ? ascii : Buffer.byteLength(topic);
   if (topicLength > 0xffff) return null;
-  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + payload.length;
+  const remaining = 2 + topicLength + (qos > 0 ? 2 : 0) + propsLength + payload.length;
   if (remaining > VARBYTEINT_MAX) return null;
   const inline = payload.length <= INLINE_PAYLOAD;
   const headLength = 1 + varByteIntLength(remaining) + remaining - (inline ? 0 : payload.length);
@@ -78,6 +101,15 @@ function publish(p: PublishLike, out: Sink): boolean | null {
     buf[at++] = id >> 8;
     buf[at++] = id & 0xff;
   }
+  if (propsLength === 1) buf[at++] = 0;
+  else if (propsLength === 4) {
+    // [MQTT-3.3.2.3.4] Topic Alias: identifier 0x23, two-byte integer
+    const alias = p.properties!.topicAlias as number;
+    buf[at++] = 3;
+    buf[at++] = 0x23;
+    buf[at++] = alias >> 8;
+    buf[at++] = alias & 0xff;
+  }
   if (!inline) {
     out.write(buf);
     return out.write(payload);
@@ -86,40 +118,53 @@ function publish(p: PublishLike, out: Sink): boolean | null {
   return out.write(buf);
 }
 
-/** PUBACK, PUBREC, PUBREL (QoS 1 bit set, [MQTT-3.6.1-1]) and PUBCOMP: four bytes. */
-function confirmation(p: PublishLike, type: number, out: Sink): boolean | null {
+/**
+ * PUBACK, PUBREC, PUBREL (QoS 1 bit set, [MQTT-3.6.1-1]) and PUBCOMP: four
+ * bytes; in MQTT 5 with a reason code other than Success, the code and an
+ * empty property length follow ([MQTT-3.4.2-1]: both may be left out for 0x00).
+ */
+function confirmation(p: PublishLike, type: number, out: Sink, version: number): boolean | null {
   const id = p.messageId;
   if (typeof id !== "number" || id < 0 || id > 0xffff) return null;
-  const buf = Buffer.allocUnsafe(4);
+  let code = 0;
+  if (version === 5) {
+    if (p.properties !== undefined || typeof p.reasonCode !== "number" || p.reasonCode < 0 || p.reasonCode > 0xff) return null;
+    code = p.reasonCode;
+  }
+  const buf = Buffer.allocUnsafe(code === 0 ? 4 : 6);
   buf[0] = type;
-  buf[1] = 2;
+  buf[1] = code === 0 ? 2 : 4;
   buf[2] = id >> 8;
   buf[3] = id & 0xff;
+  if (code !== 0) {
+    buf[4] = code;
+    buf[5] = 0;
+  }
   return out.write(buf);
 }
 
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Serialize `packet` (MQTT 3.1.1) and write it to `out` in one piece (two for
- * a large payload). Returns what the last write returned, or null when this
- * packet is not one of those handled here (nothing was written): the caller
- * then uses mqtt-packet.
+ * Serialize `packet` (MQTT 3.1.1, or 5 with `version` 5) and write it to `out`
+ * in one piece (two for a large payload). Returns what the last write
+ * returned, or null when this packet is not one of those handled here
+ * (nothing was written): the caller then uses mqtt-packet.
  */
-export function writeWholePacket(packet: object, out: Sink): boolean | null {
+export function writeWholePacket(packet: object, out: Sink, version = 4): boolean | null {
   const p = packet as PublishLike;
   switch (p.cmd) {
     case "publish":
-      return publish(p, out);
+      return publish(p, out, version);
     case "puback":
-      return confirmation(p, 0x40, out);
+      return confirmation(p, 0x40, out, version);
     case "pubrec":
-      return confirmation(p, 0x50, out);
+      return confirmation(p, 0x50, out, version);
     case "pubrel":
       // mqtt-packet sets DUP on a PUBREL when asked (a 3.1 habit); left to it
-      return p.dup ? null : confirmation(p, 0x62, out);
+      return p.dup ? null : confirmation(p, 0x62, out, version);
     case "pubcomp":
-      return confirmation(p, 0x70, out);
+      return confirmation(p, 0x70, out, version);
     default:
       return null;
   }

@@ -40,12 +40,22 @@ function install(): void {
   if (installed) return;
   installed = true;
   const original = mqttPacket.writeToStream;
+  /** What an encoder writes with: whole where whole-packet.ts can (MQTT 5 included), else mqtt-packet. */
+  const encoderWrite = (packet: object, stream: object, opts?: object): boolean => {
+    const hold = whole.get(stream);
+    if (hold !== undefined) {
+      hold();
+      const written = writeWholePacket(packet, stream as { write(chunk: Buffer): boolean }, (opts as { protocolVersion?: number } | undefined)?.protocolVersion ?? 4);
+      if (written !== null) return written;
+    }
+    return original(packet, stream as never, opts);
+  };
   // Explicit parameters, not `...rest`: a rest array would be allocated for every packet written.
   mqttPacket.writeToStream = function tappedWriteToStream(packet: object, stream, opts?: object) {
     const list = observers.get(stream);
     if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket);
     const encoder = encoders.get(stream);
-    if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, original as (packet: object, stream: object, opts?: object) => boolean);
+    if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, encoderWrite);
     const hold = whole.get(stream);
     if (hold !== undefined) {
       // mqtt-packet corks each packet's pieces together; a whole packet needs no cork of its own, only the turn's hold

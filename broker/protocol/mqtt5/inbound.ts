@@ -44,8 +44,8 @@ interface ClientInternals {
 export interface InboundOptions {
   config: Mqtt5Config;
   onViolation(client: Client, reason: string): void;
-  /** Whether any session (connected, away, or a shared group) subscribes to `topic`. */
-  hasSubscribers(topic: string): Promise<boolean>;
+  /** Whether any session (connected, away, or a shared group) subscribes to `topic`: at once when a connected one does. */
+  hasSubscribers(topic: string): boolean | Promise<boolean>;
   /** The client ends its connection with a new Session Expiry Interval. */
   onSessionExpiryChange(state: V5Connection, seconds: number): void;
 }
@@ -102,17 +102,26 @@ export function watchInbound(state: V5Connection, opts: InboundOptions): void {
       // which wasmq writes once the message is stored and routed; if not, 0x00 is sent (always allowed).
       const id = packet.messageId;
       state.noSubscribers.delete(id);
-      opts.hasSubscribers(packet.topic!).then(
-        (any) => {
-          if (!any && state.inboundUnacked.has(id)) state.noSubscribers.add(id);
-        },
-        () => {},
-      );
+      const any = opts.hasSubscribers(packet.topic!);
+      if (any !== true) noSubscribersYet(id, any);
     }
     if (props && typeof props.messageExpiryInterval === "number") {
       // absolute, so it counts down while queued; aedes-packet copies `messageExpiry` and the store honours it
       (packet as { messageExpiry?: number }).messageExpiry = Date.now() + props.messageExpiryInterval * 1000;
     }
+  }
+
+  function noSubscribersYet(id: number, any: false | Promise<boolean>): void {
+    if (any === false) {
+      state.noSubscribers.add(id);
+      return;
+    }
+    any.then(
+      (found) => {
+        if (!found && state.inboundUnacked.has(id)) state.noSubscribers.add(id);
+      },
+      () => {},
+    );
   }
 
   function subscribe(packet: ParsedPacket): void {

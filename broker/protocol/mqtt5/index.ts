@@ -85,10 +85,10 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
   };
   /** Live subscriptions and shared groups are the router's listeners; away sessions are in the store. */
   const router = (aedes as unknown as { mq: { _matcher: { match(topic: string): unknown[] } } }).mq;
-  const hasSubscribers = async (topic: string): Promise<boolean> => {
+  // A live subscriber answers at once (no promise per message); only otherwise is the store asked.
+  const hasSubscribers = (topic: string): boolean | Promise<boolean> => {
     if (router._matcher.match(topic).length > 0) return true;
-    const stored = (await (store() as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic)) ?? [];
-    return stored.length > 0;
+    return (store() as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic).then((stored) => (stored ?? []).length > 0);
   };
   const sessions = new SessionExpiry(
     wipeSession,
