@@ -14,6 +14,7 @@ const COLORS: Record<TargetName, string> = {
   "wasm-nofuel": "#ff9896",
   mosquitto: "#2ca02c",
   "wasm-no-v5": "#9467bd",
+  "wasm-baseline": "#8c564b",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

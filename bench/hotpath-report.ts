@@ -58,7 +58,7 @@ export function hotpathChecks(records: RunRecord[]): TargetCheck[] {
     checks.push({
       goal: `p99 stable across repetitions, max/min ≤ 2 (${scenario}, wasm)`,
       status: wasm.length < 2 ? "n/a" : s.max / s.min <= 2 ? "PASS" : "MISS",
-      measured: wasm.length < 2 ? "fewer than 2 repetitions" : `${(s.max / s.min).toFixed(2)} (p99 ${p99s.map((v) => fmtMs(v)).join(", ")} ms)`,
+      measured: wasm.length === 0 ? "not measured in this run" : wasm.length < 2 ? "fewer than 2 repetitions" : `${(s.max / s.min).toFixed(2)} (p99 ${p99s.map((v) => fmtMs(v)).join(", ")} ms)`,
     });
   }
   for (const [v5, base] of [

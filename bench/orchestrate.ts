@@ -43,7 +43,7 @@ export interface RunRecord {
   brokerTail?: TailFigures;
 }
 
-const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel", "wasm-no-v5"];
+const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel", "wasm-no-v5", "wasm-baseline"];
 
 export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
   if (!WASMQ_TARGETS.includes(target)) return [];

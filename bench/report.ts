@@ -116,6 +116,7 @@ export const RATIO_PAIRS: [TargetName, TargetName][] = [
   ["native", "aedes"],
   ["wasm", "mosquitto"],
   ["wasm", "wasm-no-v5"],
+  ["wasm", "wasm-baseline"],
 ];
 
 export function allRatios(records: RunRecord[], scenarios: string[]): { throughput: Ratio[]; cpuPerMsg: Ratio[] } {

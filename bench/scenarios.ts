@@ -1,6 +1,6 @@
 /** Bench targets and scenarios. Scenario ids are a contract (JSON output, README, CI). */
 
-export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-no-v5"] as const;
+export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-no-v5", "wasm-baseline"] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export function isTarget(s: string): s is TargetName {
@@ -43,7 +43,7 @@ export interface Scenario {
  * chain but without the MQTT 5 protocol layer, a measurement build only) runs
  * where the v5 layer's cost to 3.1.1 traffic is measured.
  */
-const ALL = TARGETS.filter((t) => t !== "wasm-no-v5");
+const ALL = TARGETS.filter((t) => t !== "wasm-no-v5" && t !== "wasm-baseline");
 const PLUGIN_TARGETS = ["aedes", "native", "wasm", "wasm-nofuel"] as const;
 const STANDARD: ChainSpec = { kind: "standard" };
 
@@ -146,7 +146,7 @@ function latency(qos: 0 | 1, quick: boolean): Scenario {
   };
 }
 
-export const SCENARIOS: readonly Scenario[] = [
+export const SCENARIOS: readonly Scenario[] = ([
   ...SIZES.map(([label, bytes]) => (label === "64B" ? withNoV5(p2p(0, label, bytes, true)) : p2p(0, label, bytes, false))),
   ...SIZES.map(([label, bytes]) => (label === "64B" ? withNoV5(p2p(1, label, bytes, true)) : p2p(1, label, bytes, false))),
   v5(false),
@@ -187,7 +187,16 @@ export const SCENARIOS: readonly Scenario[] = [
   persistenceScenario("memory"),
   latency(0, true),
   latency(1, false),
-];
+] as Scenario[]).map(withBaseline);
+
+/**
+ * WASMQ_BENCH_BASELINE=dir (a checkout of another commit, built): `wasm-baseline`
+ * runs that build's broker with this build's plugins and bench, next to `wasm`
+ * in every scenario that has it — before/after ratios from one interleaved run.
+ */
+export function withBaseline(s: Scenario): Scenario {
+  return process.env.WASMQ_BENCH_BASELINE && s.targets.includes("wasm") ? { ...s, targets: [...s.targets, "wasm-baseline"] } : s;
+}
 
 export function scenarioById(id: string): Scenario {
   const s = SCENARIOS.find((x) => x.id === id);
