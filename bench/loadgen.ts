@@ -13,6 +13,10 @@
  * Phases: connect → warm-up → (orchestrator snapshots the broker's CPU) →
  * measure → drain (every acknowledged QoS 1 message must arrive) → result.
  */
+// first, before mqtt-packet loads `debug`: the generator parses every delivery, and
+// a disabled debug logger allocates per call (broker/quiet-debug.ts) — garbage
+// and GC pauses in the generator would add to every target's latency alike
+import "../broker/quiet-debug.js";
 import type { Packet } from "mqtt-packet";
 import { BENCH_TOPIC_FILTER, benchTopic } from "./plugins.js";
 import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStamp, stamp, type Stamp } from "./payload.js";
