@@ -69,6 +69,8 @@ test("MQTT 5: PUBLISH without properties or with a Topic Alias, acknowledgements
     { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { userProperties: { a: "b" } } },
     { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { topicAlias: 1, contentType: "text/plain" } },
     { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { subscriptionIdentifier: 3 } },
+    { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { topicAlias: 70_000 } },
+    { cmd: "publish", topic: "a", payload: Buffer.alloc(1), qos: 0, properties: { topicAlias: 0 } },
     { cmd: "puback", messageId: 1, reasonCode: 0x87, properties: { reasonString: "no" } },
     { cmd: "puback", messageId: 1 }, // mqtt-packet writes an explicit 0x00 then
   ];

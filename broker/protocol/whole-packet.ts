@@ -48,7 +48,8 @@ function v5PublishProperties(props: Record<string, unknown> | undefined): number
   let alias = false;
   for (const name in props) {
     if (props[name] === undefined) continue;
-    if (name !== "topicAlias" || typeof props[name] !== "number") return -1;
+    const v = props[name];
+    if (name !== "topicAlias" || typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 0xffff) return -1;
     alias = true;
   }
   return alias ? 4 : 1;
