@@ -8,6 +8,18 @@ import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
 import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, u64, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
 
+/**
+ * How long the packet identifier of a QoS 1 delivery in flight may live in
+ * memory only. A PUBACK within this time means it is never written.
+ */
+export const ID_WRITE_DELAY_MS = 1000;
+
+/** The packet as stored, with the identifier memory knows (see outgoingUpdate). */
+function withId(p: StoredPacket, messageId: unknown): StoredPacket {
+  if (messageId === undefined || messageId === null || p.messageId === messageId) return p;
+  return { ...p, messageId: messageId as number };
+}
+
 export class QueueStore {
   /** Loaded offline queues (metadata only; payloads stay in LMDB). */
   #queues = new Map<string, ClientQueue>();
@@ -26,6 +38,42 @@ export class QueueStore {
 
   clear(): void {
     this.#queues.clear();
+    this.#idWrites.clear();
+    if (this.#idTimer) clearTimeout(this.#idTimer);
+    this.#idTimer = undefined;
+  }
+
+  /**
+   * QoS 1 packet identifiers of deliveries in flight, not yet written: the
+   * delivery → its queue. Written by #writeIds ID_WRITE_DELAY_MS later unless
+   * the PUBACK came first (the usual case: then nothing is written at all).
+   */
+  #idWrites = new Map<OutMeta, ClientQueue>();
+  #idTimer: NodeJS.Timeout | undefined;
+
+  #deferIdWrite(q: ClientQueue, meta: OutMeta): void {
+    this.#idWrites.set(meta, q);
+    if (!this.#idTimer) {
+      this.#idTimer = setTimeout(() => {
+        this.#idTimer = undefined;
+        this.writeDeferredIds();
+      }, ID_WRITE_DELAY_MS);
+      this.#idTimer.unref();
+    }
+  }
+
+  /** Write every deferred identifier now (the timer, and destroy() before the final flush). Returns the writes. */
+  writeDeferredIds(): Promise<unknown> {
+    const writes: Array<Promise<unknown>> = [];
+    for (const [meta, q] of this.#idWrites) {
+      if (q.entries.get(meta.seq) !== meta) continue;
+      const rec = this.#readOut(q, meta);
+      if (rec && rec.p.messageId !== meta.messageId) {
+        this.#writeOut(q, meta, { ...rec, p: withId(rec.p, meta.messageId) }, writes);
+      }
+    }
+    this.#idWrites.clear();
+    return Promise.all(writes).catch(noop);
   }
 
 
@@ -82,6 +130,8 @@ export class QueueStore {
   #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
     q.entries.delete(meta.seq);
     meta.pending = undefined;
+    // acknowledged before its identifier was written: nothing to write
+    this.#idWrites.delete(meta);
     const key = this.#outKey(q, meta.seq);
     writes.push(this.#track(q, this.ctx.dbs.outgoing.remove(key)));
     if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
@@ -134,6 +184,13 @@ export class QueueStore {
       if (meta.brokerId === packet.brokerId) {
         if (meta.brokerCounter === packet.brokerCounter) {
           meta.messageId = packet.messageId;
+          if (packet.cmd === "publish" && packet.qos === 1) {
+            // QoS 1 in flight: the identifier lives in memory and is written
+            // later (see #deferIdWrite); the message itself is already stored.
+            this.#deferIdWrite(q, meta);
+            return;
+          }
+          this.#idWrites.delete(meta);
           const rec = this.#readOut(q, meta);
           if (rec) {
             this.#writeOut(q, meta, { ...rec, p: { ...rec.p, messageId: packet.messageId } }, writes);
@@ -149,6 +206,7 @@ export class QueueStore {
         meta.brokerCounter = packet.brokerCounter;
         meta.messageId = packet.messageId;
         meta.e = undefined;
+        this.#idWrites.delete(meta);
         this.#writeOut(q, meta, { c: client.id, p: plainPacket(packet) }, writes);
         await this.ctx.settle(writes);
         return;
@@ -193,9 +251,10 @@ export class QueueStore {
     }
     const rec = this.#readOut(q, found);
     const writes: Array<Promise<unknown>> = [];
+    const messageId = found.messageId;
     this.#removeOut(q, found, writes);
     await this.ctx.settle(writes);
-    return rec?.p;
+    return rec ? withId(rec.p, messageId) : undefined;
   }
 
   outgoingStream(client: ClientLike): Readable {
@@ -216,7 +275,7 @@ export class QueueStore {
               continue;
             }
             const rec = self.#readOut(q, meta);
-            if (rec) yield { ...rec.p };
+            if (rec) yield withId({ ...rec.p }, meta.messageId);
           }
         } finally {
           if (expired.length > 0 && !self.ctx.destroyed) {
