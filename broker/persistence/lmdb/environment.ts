@@ -200,14 +200,3 @@ export interface StoreContext {
 
 export const noop = () => {};
 
-/**
- * The promise that the batch the caller's writes were just added to is
- * flushed to disk. lmdb-js' `root.flushed` looks up the current batch when
- * its `then` is called, so this must be called in the same synchronous run as
- * the writes (an executor runs synchronously).
- */
-export function flushedNow(root: RootDatabase): Promise<void> {
-  return new Promise((resolve, reject) => {
-    root.flushed.then(() => resolve(), reject);
-  });
-}

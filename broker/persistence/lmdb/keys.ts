@@ -133,6 +133,8 @@ export interface OutMeta {
 export interface ClientQueue {
   clientId: string;
   prefix: Buffer;
+  /** Scratch buffer for this queue's entry keys (see QueueStore #outKey). */
+  key?: Buffer;
   entries: Map<number, OutMeta>;
   lastSeq: number;
   writes: number;

@@ -71,8 +71,9 @@ import type { RootDatabase } from "lmdb";
 import { DEFAULT_KV_LIMITS, type KvLimits, type KvStore } from "../../../host/kv.js";
 import { createPluginStore, flushPluginStore, type LmdbKvStore } from "../plugin-kv.js";
 import { CallBackPersistenceBase, type ClientLike, type StoredPacket, type SubscriptionLike, type WasmqPersistence } from "./aedes-parts.js";
-import { flushedNow, noop, openEnvironment, type LmdbDatabases, type LmdbPersistenceOptions, type StoreContext } from "./environment.js";
+import { noop, openEnvironment, type LmdbDatabases, type LmdbPersistenceOptions, type StoreContext } from "./environment.js";
 import { setQueueExpiry, setRetainedExpiry } from "./expiry.js";
+import { GroupCommit } from "./group-commit.js";
 import { IncomingStore } from "./incoming.js";
 import { QueueStore } from "./queues.js";
 import { RetainedStore } from "./retained.js";
@@ -96,8 +97,7 @@ export class LmdbAsyncPersistence {
   readonly #incoming: IncomingStore;
   readonly #wills: WillStore;
   readonly #ctx: StoreContext;
-  /** The last settle in issue order (never rejects): see #settle. */
-  #settled: Promise<void> = Promise.resolve();
+  readonly #commits: GroupCommit;
 
   /** Opens (synchronously) and validates the environment; throws PersistenceOpenError. */
   constructor(opts: LmdbPersistenceOptions) {
@@ -107,6 +107,7 @@ export class LmdbAsyncPersistence {
       throw new TypeError(`durability must be "sync" or "async", got ${String(opts.durability)}`);
     }
     this.dbs = openEnvironment(opts);
+    this.#commits = new GroupCommit(this.dbs.root, this.durability);
     const self = this;
     this.#ctx = {
       dbs: this.dbs,
@@ -118,7 +119,7 @@ export class LmdbAsyncPersistence {
         return self.#broker?.id;
       },
       live: () => this.#live(),
-      settle: (writes) => this.#settle(writes),
+      settle: (writes) => this.#commits.settle(writes),
     };
     try {
       this.#subscriptions = new SubscriptionStore(this.#ctx, this.path);
@@ -164,34 +165,6 @@ export class LmdbAsyncPersistence {
     if (this.#destroyed) throw new Error(`LMDB persistence at "${this.path}" is closed`);
   }
 
-  // -- durability -----------------------------------------------------------
-
-  /**
-   * Resolves once `writes` committed and, with durability "sync", the batch
-   * holding them is flushed — and never before an earlier settle resolved.
-   *
-   * Called in the same synchronous run as the writes were issued, so the flush
-   * promise taken is the one of the batch holding these writes. (Taking
-   * `root.flushed` after the commit, as before 2026-12-06, picked whatever
-   * batch was open by then — under load a later one — and so waited for one
-   * more commit and fdatasync than needed.)
-   *
-   * lmdb-js resolves the flush promises of consecutive batches out of order
-   * now and then (a batch's resolvers can ride on a later write thread run),
-   * while the data is flushed in commit order (one file, fdatasync covers
-   * every earlier transaction). Callers act in completion order — aedes
-   * routes a message once its offline enqueue settled — so completions are
-   * chained: they resolve in the order the writes were issued, which keeps
-   * per-publisher message order [MQTT-4.6.0-6] and never waits longer than
-   * for the flush of the caller's own batch plus earlier ones.
-   */
-  #settle(writes: Array<Promise<unknown>>): Promise<void> {
-    if (writes.length === 0) return Promise.resolve();
-    const own = Promise.all(this.durability === "sync" ? [...writes, flushedNow(this.dbs.root)] : writes);
-    const inOrder = this.#settled.then(() => own);
-    this.#settled = inOrder.then(noop, noop);
-    return inOrder.then(noop);
-  }
 
 
   // -- retained ---------------------------------------------------------------

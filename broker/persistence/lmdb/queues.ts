@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
 import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
-import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, u64, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
+import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
 
 /**
  * How long the packet identifier of a QoS 1 delivery in flight may live in
@@ -97,18 +97,33 @@ export class QueueStore {
     if (q.entries.size === 0 && q.writes === 0 && this.#queues.get(q.clientId) === q) this.#queues.delete(q.clientId);
   }
 
-  #track(q: ClientQueue, write: Promise<unknown>): Promise<unknown> {
+  #track(q: ClientQueue, write: Promise<unknown>, meta?: OutMeta, rec?: OutRecord): Promise<unknown> {
     q.writes++;
     const done = () => {
       q.writes--;
+      if (meta && meta.pending === rec) meta.pending = undefined;
       this.#maybeForget(q);
     };
     write.then(done, done);
     return write;
   }
 
+  /**
+   * The key of a queue entry, in the queue's one key buffer: lmdb-js copies a
+   * key when a read or write is issued, so a key is only valid until the next
+   * #outKey call on the same queue (no allocation per message).
+   */
   #outKey(q: ClientQueue, seq: number): Buffer {
-    return Buffer.concat([q.prefix, u64(seq)]);
+    let key = q.key;
+    if (!key) {
+      key = Buffer.allocUnsafe(q.prefix.length + 8);
+      q.prefix.copy(key, 0);
+      q.key = key;
+    }
+    const at = q.prefix.length;
+    key.writeUInt32BE(Math.floor(seq / 0x100000000), at);
+    key.writeUInt32BE(seq >>> 0, at + 4);
+    return key;
   }
 
   #readOut(q: ClientQueue, meta: OutMeta): OutRecord | undefined {
@@ -117,14 +132,7 @@ export class QueueStore {
 
   #writeOut(q: ClientQueue, meta: OutMeta, rec: OutRecord, writes: Array<Promise<unknown>>): void {
     meta.pending = rec;
-    const w = this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec));
-    w.then(
-      () => {
-        if (meta.pending === rec) meta.pending = undefined;
-      },
-      noop,
-    );
-    writes.push(w);
+    writes.push(this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec), meta, rec));
   }
 
   #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
