@@ -1,6 +1,14 @@
 /**
  * Offline and in-flight QoS 1/2 queues (the `outgoing` database). Each loaded
  * client's queue keeps its entries' metadata in memory; payloads stay in LMDB.
+ *
+ * Per persistent QoS 1 delivery the disk sees one put (the enqueue, durable
+ * before the publisher's PUBACK) and one remove (the subscriber's PUBACK,
+ * committed with the next batch). The packet identifier the delivery got is
+ * memory's: written ID_WRITE_DELAY_MS later only if still unacknowledged, and
+ * at close. Losing it in a crash makes the redelivery a new delivery with a
+ * new identifier, which for QoS 1 is the duplicate at-least-once allows; QoS 2
+ * identifiers and PUBREL states are written before they are sent.
  */
 import { Readable } from "node:stream";
 import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
