@@ -269,7 +269,10 @@ export class QueueStore {
     const writes: Array<Promise<unknown>> = [];
     const messageId = found.messageId;
     this.#removeOut(q, found, writes);
-    await this.ctx.settle(writes);
+    // Committed with the next batch, not waited for: nothing is promised to
+    // anyone on it (a crash before the commit redelivers the message, as a
+    // crash just before this PUBACK arrived would).
+    Promise.all(writes).catch(noop);
     return rec ? withId(rec.p, messageId) : undefined;
   }
 
