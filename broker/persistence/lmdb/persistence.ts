@@ -278,7 +278,7 @@ export class LmdbAsyncPersistence {
     this.#destroyed = true;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    const ids = this.#queues.writeDeferredIds();
+    const ids = Promise.all([this.#queues.writeDeferredIds(), this.#queues.issueRemovals()]);
     this.#queues.clear();
     const { root } = this.dbs;
     try {

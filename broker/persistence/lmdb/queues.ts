@@ -22,6 +22,9 @@ import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue
  */
 export const ID_WRITE_DELAY_MS = 1000;
 
+/** At the latest this long after a subscriber's PUBACK its delivery's record removal is issued. */
+export const REMOVAL_DELAY_MS = 20;
+
 /** The packet as stored, with the identifier memory knows (see outgoingUpdate). */
 function withId(p: StoredPacket, messageId: unknown): StoredPacket {
   if (messageId === undefined || messageId === null || p.messageId === messageId) return p;
@@ -49,6 +52,51 @@ export class QueueStore {
     this.#idWrites.clear();
     if (this.#idTimer) clearTimeout(this.#idTimer);
     this.#idTimer = undefined;
+    this.#removals = [];
+    if (this.#removalTimer) clearTimeout(this.#removalTimer);
+    this.#removalTimer = undefined;
+  }
+
+  /**
+   * Deliveries acknowledged by their subscriber, gone from memory, whose
+   * records are still to be removed: issued with the next enqueue (same
+   * transaction, same fdatasync) or REMOVAL_DELAY_MS later. Nothing is
+   * promised on a removal (a crash before it commits redelivers the message,
+   * as a crash just before the PUBACK arrived would), and a transaction of
+   * removals alone would cost an fdatasync the next enqueue then waits behind.
+   */
+  #removals: Array<{ q: ClientQueue; seq: number; e: number | undefined }> = [];
+  #removalTimer: NodeJS.Timeout | undefined;
+
+  #deferRemoval(q: ClientQueue, meta: OutMeta): void {
+    q.entries.delete(meta.seq);
+    meta.pending = undefined;
+    // acknowledged before its identifier was written: nothing to write
+    this.#idWrites.delete(meta);
+    // the record is still in LMDB: keep the queue loaded (a reload would bring it back)
+    q.writes++;
+    this.#removals.push({ q, seq: meta.seq, e: meta.e });
+    if (!this.#removalTimer) {
+      this.#removalTimer = setTimeout(() => this.issueRemovals(), REMOVAL_DELAY_MS);
+      this.#removalTimer.unref();
+    }
+  }
+
+  /** Issue the deferred removals now (the next enqueue, the timer, destroy()). Returns their writes. */
+  issueRemovals(): Promise<unknown> {
+    if (this.#removalTimer) clearTimeout(this.#removalTimer);
+    this.#removalTimer = undefined;
+    if (this.#removals.length === 0) return Promise.resolve();
+    const list = this.#removals;
+    this.#removals = [];
+    const writes: Array<Promise<unknown>> = [];
+    for (const { q, seq, e } of list) {
+      const key = this.#outKey(q, seq);
+      writes.push(this.#track(q, this.ctx.dbs.outgoing.remove(key)));
+      if (e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(e, key))));
+      q.writes--; // #track holds the queue until the removal committed
+    }
+    return Promise.all(writes).catch(noop);
   }
 
   /**
@@ -154,6 +202,7 @@ export class QueueStore {
   }
 
   #enqueue(clientId: string, packet: StoredPacket, expiresAt: number | undefined, writes: Array<Promise<unknown>>): void {
+    if (this.#removals.length > 0) void this.issueRemovals();
     const q = this.#queue(clientId);
     const seq = ++q.lastSeq;
     const p = new Packet(packet);
@@ -266,13 +315,8 @@ export class QueueStore {
       return undefined;
     }
     const rec = this.#readOut(q, found);
-    const writes: Array<Promise<unknown>> = [];
     const messageId = found.messageId;
-    this.#removeOut(q, found, writes);
-    // Committed with the next batch, not waited for: nothing is promised to
-    // anyone on it (a crash before the commit redelivers the message, as a
-    // crash just before this PUBACK arrived would).
-    Promise.all(writes).catch(noop);
+    this.#deferRemoval(q, found);
     return rec ? withId(rec.p, messageId) : undefined;
   }
 
