@@ -14,6 +14,7 @@ import { Readable } from "node:stream";
 import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
 import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
+import { HeldRecords } from "./held-records.js";
 import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
 
 /**
@@ -32,8 +33,9 @@ function withId(p: StoredPacket, messageId: unknown): StoredPacket {
 }
 
 export class QueueStore {
-  /** Loaded offline queues (metadata only; payloads stay in LMDB). */
+  /** Loaded offline queues (metadata, and records while held; payloads stay in LMDB). */
   #queues = new Map<string, ClientQueue>();
+  readonly #held = new HeldRecords();
 
   constructor(private readonly ctx: StoreContext) {}
 
@@ -49,6 +51,7 @@ export class QueueStore {
 
   clear(): void {
     this.#queues.clear();
+    this.#held.clear();
     this.#idWrites.clear();
     if (this.#idTimer) clearTimeout(this.#idTimer);
     this.#idTimer = undefined;
@@ -70,6 +73,7 @@ export class QueueStore {
 
   #deferRemoval(q: ClientQueue, meta: OutMeta): void {
     q.entries.delete(meta.seq);
+    this.#held.release(meta);
     meta.pending = undefined;
     // acknowledged before its identifier was written: nothing to write
     this.#idWrites.delete(meta);
@@ -155,13 +159,26 @@ export class QueueStore {
 
   #track(q: ClientQueue, write: Promise<unknown>, meta?: OutMeta, rec?: OutRecord): Promise<unknown> {
     q.writes++;
-    const done = () => {
-      q.writes--;
-      if (meta && meta.pending === rec) meta.pending = undefined;
-      this.#maybeForget(q);
-    };
-    write.then(done, done);
+    write.then(
+      () => {
+        q.writes--;
+        if (meta && rec) this.#held.committed(meta, rec);
+        this.#maybeForget(q);
+      },
+      () => {
+        q.writes--;
+        if (meta && meta.pending === rec) meta.pending = undefined;
+        this.#maybeForget(q);
+      },
+    );
     return write;
+  }
+
+  /** Drop an expired entry (the sweep). */
+  dropEntry(q: ClientQueue, meta: OutMeta): void {
+    this.#held.release(meta);
+    meta.pending = undefined;
+    q.entries.delete(meta.seq);
   }
 
   /**
@@ -187,12 +204,14 @@ export class QueueStore {
   }
 
   #writeOut(q: ClientQueue, meta: OutMeta, rec: OutRecord, writes: Array<Promise<unknown>>): void {
+    this.#held.release(meta);
     meta.pending = rec;
     writes.push(this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec), meta, rec));
   }
 
   #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
     q.entries.delete(meta.seq);
+    this.#held.release(meta);
     meta.pending = undefined;
     // acknowledged before its identifier was written: nothing to write
     this.#idWrites.delete(meta);
