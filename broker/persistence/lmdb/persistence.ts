@@ -40,7 +40,7 @@
  * - `commitDelay: 0` + `eventTurnBatching` (default): every write issued in
  *   one event-loop turn lands in one transaction, committed on the next turn.
  *   Under load many clients' writes share a commit (and an fsync): measured
- *   one fdatasync per ~65 persistent QoS 1 messages (bench/README.md).
+ *   one fdatasync per ~110 persistent QoS 1 messages (bench/README.md).
  *
  * `durability: "sync"` (default): a write resolves after its transaction
  *   committed AND its batch's flush resolved (fdatasync done). Survives kill -9
