@@ -105,7 +105,7 @@ export class QueueStore {
 
   /**
    * QoS 1 packet identifiers of deliveries in flight, not yet written: the
-   * delivery → its queue. Written by #writeIds ID_WRITE_DELAY_MS later unless
+   * delivery → its queue. Written by writeDeferredIds ID_WRITE_DELAY_MS later unless
    * the PUBACK came first (the usual case: then nothing is written at all).
    */
   #idWrites = new Map<OutMeta, ClientQueue>();
