@@ -14,7 +14,9 @@ export const ABI_VERSION = 2;
 /** Versions this host loads: v1 binaries keep their v1 record and behave as before. */
 export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2];
 export * from "./abi-v2.js";
+export * from "./abi-auth.js";
 import { V2_HOST_IMPORTS } from "./abi-v2.js";
+import { AUTH_EXPORT, AUTH_HOST_IMPORTS } from "./abi-auth.js";
 
 /** Header field byte offsets. */
 export const Field = {
@@ -73,7 +75,7 @@ export function verdictCode(v: number): number {
   return (v >>> 8) & 0xff;
 }
 
-export const HOOKS = ["connect", "subscribe", "publish", "deliver", "persist", "tick"] as const;
+export const HOOKS = ["connect", "subscribe", "publish", "deliver", "persist", "tick", "auth"] as const;
 export type HookName = (typeof HOOKS)[number];
 
 /** Export name of each hook entry point. All take the record address and return a verdict, except tick. */
@@ -84,6 +86,8 @@ export const HOOK_EXPORTS: Record<HookName, string> = {
   deliver: "onDeliver",
   persist: "onPersist",
   tick: "onTick",
+  // v2, enhanced authentication (abi-auth.ts)
+  auth: AUTH_EXPORT,
 };
 
 /** Exports every plugin must provide. */
@@ -114,6 +118,7 @@ export const HOST_IMPORTS = [
   // Added to v1 without a version bump: binaries that do not import it load as before.
   "client_cert", // (field: CertField, outPtr, outCap) -> i32 field length (copied when <= outCap), -1 no certificate, -2 unknown field
   ...V2_HOST_IMPORTS,
+  ...AUTH_HOST_IMPORTS,
 ] as const;
 
 /**
