@@ -135,6 +135,32 @@ describe("SCRAM-SHA-256 exchange at CONNECT [MQTT-4.12.0-*]", { timeout: 60_000 
     await c.waitClosed();
   });
 
+  test("[MQTT-3.1.2-30] a PUBLISH before the exchange finished is a Protocol Error: CONNACK 0x82, and it is not delivered", async () => {
+    const watcher = await connect(url(wasmBroker), { protocolVersion: 5 });
+    const topic = uid("early");
+    await subscribe(watcher, topic, 0);
+    const seen: string[] = [];
+    watcher.on("message", (_t, p) => seen.push(String(p)));
+    const scram = new ScramClient("alice", "wonderland");
+    const { c } = await rawFirstStep(wasmBroker, scram);
+    c.send({ cmd: "publish", topic, payload: Buffer.from("too early"), qos: 0 });
+    assert.equal((await c.next("connack")).reasonCode, 0x82);
+    await c.waitClosed();
+    // a publish from another client afterwards arrives alone: the early one was never routed
+    const after = await connect(url(wasmBroker));
+    const got = new Promise<void>((r) => watcher.on("message", (_t, p) => String(p) === "later" && r()));
+    after.publish(topic, "later");
+    await got;
+    assert.deepEqual(seen, ["later"]);
+    await end(watcher, after);
+  });
+
+  test("Authentication Data without an Authentication Method is a Protocol Error: CONNACK 0x82 (section 3.1.2.11.10)", async () => {
+    const { c, connack } = await Raw5.connect(port(wasmBroker), { properties: { authenticationData: Buffer.from("x") } });
+    assert.equal(connack.reasonCode, 0x82);
+    c.destroy();
+  });
+
   test("aedes does not see the CONNECT before Success: the client id is not taken over by an unfinished exchange", async () => {
     const id = uid("held");
     const first = await rawAuthenticatedWithId(id);
@@ -239,7 +265,7 @@ describe("re-authentication [MQTT-4.12.1-*]", { timeout: 60_000 }, () => {
     await c.waitClosed();
   });
 
-  test("AUTH from a client that did not use enhanced authentication: DISCONNECT 0x82 [MQTT-4.12.0-6]", async () => {
+  test("AUTH from a client that did not use enhanced authentication: DISCONNECT 0x82 [MQTT-4.12.0-7]", async () => {
     const { c, connack } = await Raw5.connect(port(wasmBroker));
     assert.equal(connack.reasonCode, 0);
     c.send(authPacket(0x19, new ScramClient("alice", "wonderland").clientFirst()));

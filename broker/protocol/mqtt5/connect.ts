@@ -73,6 +73,10 @@ export function installConnect(aedes: Aedes, opts: ConnectOptions): void {
     if (bad) return refuse(directReason(bad.reasonCode), bad.reason);
     if (props.receiveMaximum === 0) return refuse(directReason(Reason.ProtocolError), "Receive Maximum 0");
     if (props.maximumPacketSize === 0) return refuse(directReason(Reason.ProtocolError), "Maximum Packet Size 0");
+    // section 3.1.2.11.10: Authentication Data without an Authentication Method is a Protocol Error
+    if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+      return refuse(directReason(Reason.ProtocolError), "Authentication Data without an Authentication Method");
+    }
     if (props.authenticationMethod !== undefined) {
       if (!opts.enhancedAuth.offers(String(props.authenticationMethod))) {
         return refuse(directReason(Reason.BadAuthenticationMethod), `authentication method ${JSON.stringify(props.authenticationMethod)} is not supported`);

@@ -9,18 +9,20 @@
  *  - CONNECT with an Authentication Method no plugin declared: CONNACK 0x8C
  *    ([MQTT-4.12.0-1] the Server does not support it).
  *  - The plugin answers each step: Continue → AUTH 0x18 with its data
- *    ([MQTT-4.12.0-2]); Success → CONNACK 0x00 carrying the method and its
- *    final data; Failure → CONNACK with its reason code ([MQTT-4.12.0-4]).
- *  - The client's AUTH must carry reason code 0x18 during an exchange and the
- *    CONNECT's method ([MQTT-4.12.0-5] same method as in CONNECT); anything else
- *    is a Protocol Error (CONNACK 0x82 before CONNACK, DISCONNECT 0x82 after).
+ *    ([MQTT-4.12.0-2]); Success → CONNACK 0x00 carrying the CONNECT's method
+ *    ([MQTT-4.12.0-5]) and the plugin's final data; Failure → CONNACK with its
+ *    reason code, and close ([MQTT-4.12.0-4]).
+ *  - The client's AUTH must carry reason code 0x18 during an exchange
+ *    ([MQTT-4.12.0-3]) and the CONNECT's method ([MQTT-4.12.0-5]); until CONNACK
+ *    it may send only AUTH or DISCONNECT ([MQTT-3.1.2-30]). Anything else is a
+ *    Protocol Error (CONNACK 0x82 before CONNACK, DISCONNECT 0x82 after).
  *  - AUTH from a client whose CONNECT had no Authentication Method: Protocol
- *    Error, DISCONNECT 0x82 ([MQTT-4.12.0-6] it must not send AUTH; [MQTT-4.13.1-1]).
+ *    Error, DISCONNECT 0x82 ([MQTT-4.12.0-7] the Client must not send AUTH).
  *  - Re-authentication ([MQTT-4.12.1-1]): AUTH 0x19 after CONNACK with the same
  *    method starts a new exchange (a different one is a Protocol Error, 0x82);
- *    Success → AUTH 0x00, Failure → DISCONNECT with the plugin's code (a
- *    CONNACK-only code such as 0x86 becomes 0x87). Other packets keep flowing
- *    meanwhile ([MQTT-4.12.1-2]).
+ *    Success → AUTH 0x00, Failure → DISCONNECT with the plugin's code and close
+ *    ([MQTT-4.12.1-2]; a CONNACK-only code such as 0x86 becomes 0x87). Other
+ *    packets keep flowing meanwhile (section 4.12.1).
  *  - An exchange not finished within `mqtt5.authTimeoutMs` (default: the
  *    connect timeout) fails with 0x87 (CONNACK, or DISCONNECT on re-authentication).
  *
@@ -98,6 +100,11 @@ export class EnhancedAuth {
       const packet = args[0] as AuthPacket | undefined;
       if (event === "packet" && packet?.cmd === "auth") {
         self.onAuthPacket(state, packet);
+        return true;
+      }
+      if (event === "packet" && packet && packet.cmd !== "disconnect" && self.exchanges.get(state)?.phase === "connect") {
+        // [MQTT-3.1.2-30] nothing but AUTH or DISCONNECT until CONNACK
+        self.protocolError(state, self.exchanges.get(state), Reason.ProtocolError, `${packet.cmd.toUpperCase()} before the enhanced authentication finished`);
         return true;
       }
       return emit.call(this, event, ...args);
@@ -186,7 +193,7 @@ export class EnhancedAuth {
   }
 
   /** A malformed or unexpected AUTH: CONNACK before the exchange is decided, DISCONNECT after. */
-  private protocolError(state: V5Connection, ex: Exchange | undefined, reasonCode: number, reason: string): void {
+  protocolError(state: V5Connection, ex: Exchange | undefined, reasonCode: number, reason: string): void {
     if (ex?.phase === "connect") return this.fail(state, ex, reasonCode, reason);
     if (ex) this.stopTimer(ex);
     this.opts.onViolation(state.client, reason);
