@@ -101,19 +101,19 @@ export function v5Imports(ctx: ImportContext): Record<string, (...args: number[]
   return {
     user_property_add(np, nl, vp, vl) {
       ctx.calls().charge("user_property_add", nl + vl);
-      v5.addUserProperty(ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
+      v5.addUserProperty(plugin, ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
     },
     user_property_set(np, nl, vp, vl) {
       ctx.calls().charge("user_property_set", nl + vl);
-      v5.setUserProperty(ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
+      v5.setUserProperty(plugin, ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
     },
     user_property_remove(np, nl) {
       ctx.calls().charge("user_property_remove", nl);
-      return v5.removeUserProperty(ctx.state(), text("user property name", np, nl));
+      return v5.removeUserProperty(plugin, ctx.state(), text("user property name", np, nl));
     },
     set_content_type(ptr, len) {
       ctx.calls().charge("set_content_type", Math.max(0, len));
-      v5.setContentType(ctx.state(), len < 0 ? null : text("content type", ptr, len));
+      v5.setContentType(plugin, ctx.state(), len < 0 ? null : text("content type", ptr, len));
     },
     set_response_topic(ptr, len) {
       ctx.calls().charge("set_response_topic", Math.max(0, len));

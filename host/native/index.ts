@@ -187,20 +187,22 @@ export class Message {
 
   addUserProperty(name: string, value: string): void {
     const { plugin } = names();
-    v5.addUserProperty(this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
+    v5.addUserProperty(plugin, this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
   }
   /** Replace every property called `name` by this one. */
   setUserProperty(name: string, value: string): void {
     const { plugin } = names();
-    v5.setUserProperty(this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
+    v5.setUserProperty(plugin, this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
   }
   /** Remove every property called `name`; returns how many there were. */
   removeUserProperty(name: string): number {
-    return v5.removeUserProperty(this.s, v5.checkText(names().plugin, "user property name", name));
+    const { plugin } = names();
+    return v5.removeUserProperty(plugin, this.s, v5.checkText(plugin, "user property name", name));
   }
   /** null removes it. */
   setContentType(value: string | null): void {
-    v5.setContentType(this.s, value === null ? null : v5.checkText(names().plugin, "content type", value));
+    const { plugin } = names();
+    v5.setContentType(plugin, this.s, value === null ? null : v5.checkText(plugin, "content type", value));
   }
   setResponseTopic(topic: string | null): void {
     const { plugin, rules } = names();

@@ -22,6 +22,7 @@ import { encodeWith, type OutgoingPacket } from "../wire-tap.js";
 import type { Mqtt5Config } from "./config.js";
 import { installConnect } from "./connect.js";
 import { EnhancedAuth } from "./enhanced-auth.js";
+import { detectRepeatedProperties } from "./repeated-properties.js";
 import { sendDisconnect } from "./disconnect.js";
 import { retainedExtras, v5Encoder } from "./encoder.js";
 import { watchInbound } from "./inbound.js";
@@ -103,6 +104,13 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     opts.kv,
   );
 
+  // every connection's parser: a repeated property is a Protocol Error even where mqtt-packet hides it
+  const handle = aedes.handle;
+  aedes.handle = (conn, req) => {
+    const client = handle.call(aedes, conn, req);
+    detectRepeatedProperties((client as unknown as ClientInternals)._parser);
+    return client;
+  };
   const enhancedAuth = new EnhancedAuth({ chain: opts.chain, timeoutMs: config.authTimeoutMs ?? opts.connectTimeoutMs, onViolation: opts.onViolation });
   installConnect(aedes, {
     config,
