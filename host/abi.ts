@@ -49,7 +49,11 @@ export const HEADER_SIZE = 32;
 export const BODY_ORDER = ["clientId", "username", "password", "peer", "topic", "payload"] as const;
 
 /** `flags` bits for the connect hook. */
-export const ConnectFlag = { cleanSession: 1 } as const;
+export const ConnectFlag = {
+  cleanSession: 1,
+  /** v2-r2: the client completed MQTT 5 enhanced authentication with a plugin (abi-auth.ts) before this CONNECT reached the chain. */
+  enhancedAuth: 2,
+} as const;
 
 /** `flags` value for the persist hook: what is about to be stored. */
 export const PersistKind = { retained: 0, offlineQueue: 1 } as const;

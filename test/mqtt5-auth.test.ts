@@ -23,10 +23,12 @@ before(async () => {
     persistence: "memory",
     mqtt5: { authTimeoutMs: 400 },
     plugins: [
-      { name: "scram", wasm: wasm("scram"), config: scramConfig },
+      // required: false — clients without SCRAM go on to the rest of the chain (here: none)
+      { name: "scram", wasm: wasm("scram"), config: { ...scramConfig, required: false } },
       { name: "authtrap", wasm: await buildFixture("authtrap"), limits: { fuel: 2_000_000 }, breaker: { failures: 1000 } },
     ],
   });
+  // required (the default): every client must complete SCRAM
   nativeBroker = await startTestBroker({ persistence: "memory", plugins: [{ name: "scram", native: native("scram"), config: scramConfig }] });
 });
 after(async () => {
@@ -85,7 +87,7 @@ describe("SCRAM-SHA-256 exchange at CONNECT [MQTT-4.12.0-*]", { timeout: 60_000 
   for (const [kind, broker] of [["wasm", () => wasmBroker], ["native", () => nativeBroker]] as const) {
     test(`${kind}: mqtt.js authenticates; CONNACK 0x00 carries the method and a server signature the client verifies; the session works`, async () => {
       const { client, connack, scram } = await scramConnect(broker(), "alice", "wonderland");
-      const other = await connect(url(broker()), { protocolVersion: 5 });
+      const { client: other } = await scramConnect(broker(), "bob,=x", "builder");
       try {
         assert.equal(connack.reasonCode, 0);
         assert.equal(connack.properties?.authenticationMethod, METHOD);
@@ -275,6 +277,17 @@ describe("re-authentication [MQTT-4.12.1-*]", { timeout: 60_000 }, () => {
 });
 
 describe("clients and binaries without enhanced authentication", { timeout: 120_000 }, () => {
+  test("scram with required (the default): its connect hook refuses clients that did not complete SCRAM (v5 0x87 with a reason string, 3.1.1 return code 5)", async () => {
+    const { c, connack } = await Raw5.connect(port(nativeBroker));
+    assert.equal(connack.reasonCode, 0x87);
+    assert.match(String(connack.properties?.reasonString), /SCRAM-SHA-256 authentication is required/);
+    c.destroy();
+    assert.equal(await connectRefused(url(nativeBroker), { username: "alice", password: "wonderland" }), 5);
+    // a SCRAM client passes the same connect hook (ConnectFlag.enhancedAuth)
+    const ok = await rawAuthenticated(nativeBroker);
+    ok.destroy();
+  });
+
   test("3.1.1 and plain v5 clients connect to a broker that runs SCRAM as before", async () => {
     const v4 = await connect(url(wasmBroker), { clientId: uid("v4"), username: "alice", password: "ignored" });
     const { client: v5, connack } = await connect5(url(wasmBroker), { clientId: uid("v5") });

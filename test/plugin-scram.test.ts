@@ -90,6 +90,19 @@ describe("scram plugin", { timeout: 120_000 }, () => {
     }
   });
 
+  test("connect hook: with required (default) only clients flagged as enhanced-authenticated pass; with required false all do (both builds)", async () => {
+    const users = [deriveCredentials("alice", "wonderland")];
+    for (const [config, expect] of [[{ users }, ["deny", "continue", "deny", "continue"]], [{ users, required: false }, ["continue", "continue", "continue", "continue"]]] as const) {
+      const pair = await twins(config, 5);
+      try {
+        const verdicts = [0, 2, 1, 3].map((flags, i) => both(pair, { hook: "connect", clientId: `k${i}`, username: "alice", flags, protocolVersion: i % 2 ? 5 : 4 }, i).verdict);
+        assert.deepEqual(verdicts, expect);
+      } finally {
+        for (const h of pair) h.close();
+      }
+    }
+  });
+
   test("a continue step with no exchange in progress, and another method, are refused with 0x87", async () => {
     const pair = await twins({ users: [deriveCredentials("alice", "wonderland")] }, 3);
     try {

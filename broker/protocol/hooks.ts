@@ -95,7 +95,7 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);
     m.password = password ?? null;
     m.cert = tls?.cert ?? null;
-    m.flags = client.clean ? ConnectFlag.cleanSession : 0;
+    m.flags = (client.clean ? ConnectFlag.cleanSession : 0) | (v5Of(client)?.enhancedAuth ? ConnectFlag.enhancedAuth : 0);
     m.v5 = connectFields(client);
     const out = chain.run("connect", m);
     if (out.verdict === Verdict.Continue) {

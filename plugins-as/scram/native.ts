@@ -3,7 +3,7 @@
 // the stored credentials the config expects from a password:
 //   node -e 'import("./dist/plugins-as/scram/native.js").then(m => console.log(JSON.stringify(m.deriveCredentials("alice", "secret"))))'
 import { pbkdf2Sync, createHash, createHmac } from "node:crypto";
-import { AuthStep, Config, Message, ReasonCode, auth, base64, crypto, log } from "../../host/native/index.js";
+import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../../host/native/index.js";
 
 const METHOD = "SCRAM-SHA-256";
 const KEY_BYTES = 32;
@@ -23,6 +23,8 @@ class User {
 let users = new Map<string, User>();
 // Unknown users get a salt derived from their name under this secret (stable per instance) and the first user's iterations.
 let decoySecret: Uint8Array = new Uint8Array(0);
+// required: every client must have completed SCRAM (the connect hook refuses the others)
+let required = true;
 let decoyIterations = MIN_ITERATIONS;
 
 const encoder = new TextEncoder();
@@ -65,6 +67,7 @@ export function init(config: Config): boolean {
     if (i === 0) decoyIterations = iterations;
     users.set(name, new User(salt, iterations, storedKey, serverKey));
   }
+  required = config.bool("required", true);
   decoySecret = crypto.randomBytes(KEY_BYTES)!;
   auth.declareMethod(METHOD);
   return true;
@@ -163,6 +166,13 @@ function final(data: string, state: string): number {
 }
 
 const decoder = new TextDecoder();
+
+/** With `required` (the default), a client that did not authenticate with SCRAM (3.1.1, or MQTT 5 without the method) is refused: 0x87 / return code 5. */
+export function onConnect(msg: Message): number {
+  if (!required || (msg.flags & ConnectFlag.enhancedAuth) !== 0) return Verdict.Continue;
+  msg.setReasonString(METHOD + " authentication is required");
+  return deny(ReasonCode.NotAuthorized);
+}
 
 export function onAuth(msg: Message): number {
   if (msg.authenticationMethod !== METHOD) return refuse("not " + METHOD);

@@ -16,7 +16,7 @@
 // decoy salt), so the answers do not tell which; a message that does not follow
 // RFC 5802 with 0x87 Not authorized. Channel binding is not offered (gs2 "n"
 // or "y" only). The server nonce comes from the host's CSPRNG.
-import { AuthStep, Config, Message, ReasonCode, auth, base64, crypto, log } from "../sdk";
+import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../sdk";
 export * from "../sdk/exports";
 
 const METHOD = "SCRAM-SHA-256";
@@ -37,6 +37,8 @@ class User {
 let users = new Map<string, User>();
 // Unknown users get a salt derived from their name under this secret (stable per instance) and the first user's iterations.
 let decoySecret = new Uint8Array(0);
+// required: every client must have completed SCRAM (the connect hook refuses the others)
+let required = true;
 let decoyIterations: i32 = MIN_ITERATIONS;
 
 function bytesOf(s: string): Uint8Array {
@@ -80,6 +82,7 @@ export function init(config: Config): bool {
     if (i == 0) decoyIterations = iterations;
     users.set(name, new User(salt, iterations, storedKey, serverKey));
   }
+  required = config.bool("required", true);
   decoySecret = crypto.randomBytes(KEY_BYTES)!;
   auth.declareMethod(METHOD);
   return true;
@@ -177,6 +180,13 @@ function final(data: string, state: string): i32 {
   auth.keepState(new Uint8Array(0));
   const serverSignature = crypto.hmacSha256(user.serverKey, authMessage);
   return auth.success(bytesOf("v=" + base64.encode(serverSignature)));
+}
+
+/** With `required` (the default), a client that did not authenticate with SCRAM (3.1.1, or MQTT 5 without the method) is refused: 0x87 / return code 5. */
+export function onConnect(msg: Message): i32 {
+  if (!required || (msg.flags & ConnectFlag.enhancedAuth) != 0) return Verdict.Continue;
+  msg.setReasonString(METHOD + " authentication is required");
+  return deny(ReasonCode.NotAuthorized);
 }
 
 export function onAuth(msg: Message): i32 {

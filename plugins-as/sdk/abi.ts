@@ -23,6 +23,8 @@ export namespace ReturnCode {
 /** `flags` bits for the connect hook. */
 export namespace ConnectFlag {
   export const cleanSession: i32 = 1;
+  /** The client completed MQTT 5 enhanced authentication (onAuth) before this CONNECT. */
+  export const enhancedAuth: i32 = 2;
 }
 
 /** `flags` for the persist hook: what is about to be stored. */
