@@ -4,7 +4,11 @@
 // config refusals. The broker side is in mqtt5-auth.test.ts.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { readFileSync } from "node:fs";
 import { createHarness, type Harness, type HarnessMessage, type HarnessResult } from "../host/harness.js";
+import { createPlayground } from "../host/playground.js";
+import { NODE_WASM_ENV } from "../host/wasm-node.js";
+import { wasm } from "./helpers.js";
 import { deriveCredentials } from "../plugins-as/scram/native.js";
 import { assertTwinsRefuse, randomWord, Rng, twinSpecs } from "./differential.js";
 import { ScramClient } from "./scram-client.js";
@@ -51,6 +55,21 @@ describe("scram plugin", { timeout: 120_000 }, () => {
       assert.deepEqual(bad.auth, { result: "failure", reasonCode: 0x86 });
     } finally {
       for (const h of pair) h.close();
+    }
+  });
+
+  test("the dashboard's playground runs the auth hook too (RFC 7677 final step: the same answer as the harness)", async () => {
+    const salt = Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64");
+    const config = { users: [deriveCredentials("user", "pencil", 4096, salt)] };
+    const playground = await createPlayground(readFileSync(wasm("scram")), { name: "scram", config, fuel: 100_000_000, env: NODE_WASM_ENV });
+    try {
+      const state = "n,,\nn=user,r=rOprNGfwEbeRWgbNEkqO\nr=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+      const r = playground.run(step("p", 1, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", { authState: state }), 0);
+      assert.deepEqual(r.auth, { result: "success", data: "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", state: "" });
+      assert.ok((r.fuel ?? 0) > 0, "metered");
+      assert.deepEqual(playground.run({ ...step("p", 0, "n,,n=user,r=x"), topic: "OTHER" }, 1).auth, { result: "failure", reasonCode: 0x8c });
+    } finally {
+      playground.close();
     }
   });
 
