@@ -96,18 +96,22 @@ export class EnhancedAuth {
   attach(state: V5Connection): void {
     const parser = (state.client as unknown as { _parser: NodeJS.EventEmitter })._parser;
     const emit = parser.emit;
-    parser.emit = function (this: NodeJS.EventEmitter, event: string | symbol, ...args: unknown[]) {
-      const packet = args[0] as AuthPacket | undefined;
-      if (event === "packet" && packet?.cmd === "auth") {
-        self.onAuthPacket(state, packet);
-        return true;
+    const client = state.client as unknown as { connackSent?: boolean };
+    // On the per-packet path of every v5 connection: no rest arguments, one property read in the common case.
+    parser.emit = function (this: NodeJS.EventEmitter, event: string | symbol, packet?: AuthPacket) {
+      if (event === "packet" && packet) {
+        if (packet.cmd === "auth") {
+          self.onAuthPacket(state, packet);
+          return true;
+        }
+        if (!client.connackSent && packet.cmd !== "disconnect" && self.exchanges.get(state)?.phase === "connect") {
+          // [MQTT-3.1.2-30] nothing but AUTH or DISCONNECT until CONNACK
+          self.protocolError(state, self.exchanges.get(state), Reason.ProtocolError, `${packet.cmd.toUpperCase()} before the enhanced authentication finished`);
+          return true;
+        }
       }
-      if (event === "packet" && packet && packet.cmd !== "disconnect" && self.exchanges.get(state)?.phase === "connect") {
-        // [MQTT-3.1.2-30] nothing but AUTH or DISCONNECT until CONNACK
-        self.protocolError(state, self.exchanges.get(state), Reason.ProtocolError, `${packet.cmd.toUpperCase()} before the enhanced authentication finished`);
-        return true;
-      }
-      return emit.call(this, event, ...args);
+      // eslint-disable-next-line prefer-rest-params
+      return arguments.length > 2 ? emit.apply(this, arguments as unknown as [string, ...unknown[]]) : emit.call(this, event, packet);
     } as typeof parser.emit;
     const self = this;
     (state.client.conn as Duplex).once("close", () => {

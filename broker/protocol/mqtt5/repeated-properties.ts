@@ -19,13 +19,12 @@ const constants = createRequire(import.meta.url)("mqtt-packet/constants") as {
   propertiesTypes: Record<string, string>;
 };
 
-/** The parts of mqtt-packet's Parser the walk uses (its own readers, so types and lengths are decoded as it does). */
+/** The parts of mqtt-packet's Parser the walk uses: its position, its buffer list, its length reader. */
 interface ParserInternals {
   _pos: number;
+  _list: { length: number; readUInt8(offset: number): number; readUInt16BE(offset: number): number };
   _parseProperties(): Record<string, unknown> | false;
   _parseVarByteNum(): number | false;
-  _parseByte(): number;
-  _parseByType(type: string): unknown;
 }
 
 /** Which identifiers may appear more than once in a client's packet: User Property only (the Subscription Identifier only server to client). */
@@ -48,18 +47,53 @@ export function detectRepeatedProperties(parser: object): void {
   };
 }
 
-/** The first single-value property seen twice in the section at the parser's position, or null. */
+/**
+ * The first single-value property seen twice in the section at the parser's
+ * position, or null. Values are skipped by their type's size, not decoded (this
+ * runs on every v5 packet with properties); the parse before it already
+ * validated the section.
+ */
 function walk(p: ParserInternals): string | null {
   const length = p._parseVarByteNum();
-  if (length === false) return null;
-  const end = p._pos + length;
-  const seen = new Set<string>();
-  while (p._pos < end) {
-    const name = constants.propertiesCodes[p._parseByte()];
-    if (!name) return null; // the parse above already refused it
-    if (seen.has(name) && !MULTIPLE.has(name)) return name;
-    seen.add(name);
-    p._parseByType(constants.propertiesTypes[name]!);
+  if (length === false || length === 0) return null;
+  const list = p._list;
+  let pos = p._pos;
+  const end = Math.min(pos + length, list.length);
+  // identifiers are 0x01..0x2A: one bit each in two 32-bit words
+  const seen = [0, 0];
+  while (pos < end) {
+    const id = list.readUInt8(pos++);
+    const name = constants.propertiesCodes[id];
+    if (!name) return null;
+    if (!MULTIPLE.has(name)) {
+      const word = id >>> 5;
+      const bit = 1 << (id & 31);
+      if (seen[word]! & bit) return name;
+      seen[word]! |= bit;
+    }
+    pos += valueBytes(list, pos, constants.propertiesTypes[name]!);
   }
   return null;
+}
+
+/** Bytes a property value of `type` takes at `pos` (mqtt-packet's property types). */
+function valueBytes(list: ParserInternals["_list"], pos: number, type: string): number {
+  switch (type) {
+    case "byte":
+    case "int8":
+      return 1;
+    case "int16":
+      return 2;
+    case "int32":
+      return 4;
+    case "var": {
+      let n = 1;
+      while (n < 4 && list.readUInt8(pos + n - 1) & 0x80) n++;
+      return n;
+    }
+    case "pair":
+      return 2 + list.readUInt16BE(pos) + 2 + list.readUInt16BE(pos + 2 + list.readUInt16BE(pos));
+    default: // string, binary
+      return 2 + list.readUInt16BE(pos);
+  }
 }
