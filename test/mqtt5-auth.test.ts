@@ -176,6 +176,20 @@ describe("SCRAM-SHA-256 exchange at CONNECT [MQTT-4.12.0-*]", { timeout: 60_000 
     first.destroy();
   });
 
+  test("the exchange state is the broker's: a plugin reloaded between two steps finishes the exchange", async () => {
+    const scram = new ScramClient("alice", "wonderland");
+    const { c, challenge } = await rawFirstStep(wasmBroker, scram);
+    const reloads = wasmBroker.chain.slot("scram")!.stats.reloads;
+    const [result] = await wasmBroker.chain.reload("scram");
+    assert.equal(result?.ok, true, result?.error ?? "");
+    assert.equal(wasmBroker.chain.slot("scram")!.stats.reloads, reloads + 1);
+    c.send(authPacket(0x18, scram.clientFinal(challenge.properties!.authenticationData as Buffer)));
+    const connack = await c.next("connack");
+    assert.equal(connack.reasonCode, 0);
+    assert.ok(scram.verifyServerFinal(connack.properties?.authenticationData as Buffer));
+    c.destroy();
+  });
+
   test("an exchange not finished within mqtt5.authTimeoutMs gets CONNACK 0x87 and the connection closes", async () => {
     const scram = new ScramClient("alice", "wonderland");
     const { c } = await rawFirstStep(wasmBroker, scram);
