@@ -102,6 +102,18 @@ describe("SCRAM-SHA-256 exchange at CONNECT [MQTT-4.12.0-*]", { timeout: 60_000 
       }
     });
 
+    test(`${kind}: a CONNECT User Name other than the SCRAM user is refused with 0x86 (it is the identity other plugins see); the same name passes`, async () => {
+      const scram = new ScramClient("alice", "wonderland");
+      const { c, connack } = await Raw5.connect(port(broker()), { username: "admin", properties: { authenticationMethod: METHOD, authenticationData: scram.clientFirst() } });
+      assert.equal(connack.reasonCode, 0x86);
+      c.destroy();
+      const same = new ScramClient("alice", "wonderland");
+      const { c: ok, challenge } = await rawFirstStep(broker(), same, { username: "alice" });
+      ok.send(authPacket(0x18, same.clientFinal(challenge.properties!.authenticationData as Buffer)));
+      assert.equal((await ok.next("connack")).reasonCode, 0);
+      ok.destroy();
+    });
+
     test(`${kind}: a user name with ',' and '=' (saslname escapes) authenticates`, async () => {
       const { client, connack } = await scramConnect(broker(), "bob,=x", "builder");
       assert.equal(connack.reasonCode, 0);

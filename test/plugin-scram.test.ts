@@ -89,7 +89,9 @@ describe("scram plugin", { timeout: 120_000 }, () => {
         const scram = new ScramClient(user, password);
         // sometimes a malformed client-first-message
         const first = rng.chance(0.15) ? rng.pick(["", "p=tls-unique,,n=a,r=b", "n,a=x,n=a,r=b", "n,,m=ext,n=a,r=b", "n,,n=a", "n,,n=a=,r=b", randomWord(rng)]) : scram.clientFirst().toString();
-        const start = both(pair, step(client, rng.chance(0.2) ? 2 : 0, first), index++);
+        // sometimes the CONNECT carries a User Name: the SCRAM user's, or another
+        const username = rng.chance(0.2) ? (rng.chance(0.5) ? user : randomWord(rng)) : undefined;
+        const start = both(pair, step(client, rng.chance(0.2) ? 2 : 0, first, username === undefined ? {} : { username }), index++);
         counts[`first:${start.auth?.result}`] = (counts[`first:${start.auth?.result}`] ?? 0) + 1;
         if (start.auth?.result !== "continue") continue;
         let final = scram.clientFinal(start.auth.data!);
@@ -99,6 +101,7 @@ describe("scram plugin", { timeout: 120_000 }, () => {
         counts[key] = (counts[key] ?? 0) + 1;
         if (end.auth?.result === "success") {
           assert.ok(known && password === passwords.get(user), `${user}/${password} must not authenticate`);
+          assert.ok(username === undefined || username === user, "a different CONNECT User Name never authenticates");
           assert.ok(scram.verifyServerFinal(end.auth.data!), "server-final-message verifies");
         }
       }
