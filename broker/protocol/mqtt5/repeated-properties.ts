@@ -40,8 +40,14 @@ export function detectRepeatedProperties(parser: object): void {
     if (!result) return result;
     const end = this._pos;
     this._pos = start;
-    const repeated = walk(this);
-    this._pos = end;
+    let repeated: string | null = null;
+    try {
+      repeated = walk(this);
+    } catch {
+      // bounded reads should make this unreachable; a check must never take the parser (and the broker) down
+    } finally {
+      this._pos = end;
+    }
     if (repeated !== null) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
     return result;
   };
@@ -50,8 +56,11 @@ export function detectRepeatedProperties(parser: object): void {
 /**
  * The first single-value property seen twice in the section at the parser's
  * position, or null. Values are skipped by their type's size, not decoded (this
- * runs on every v5 packet with properties); the parse before it already
- * validated the section.
+ * runs on every v5 packet with properties). mqtt-packet's parse does not check
+ * every length against the packet (a string running past it reads as null and
+ * the parse goes on), so every read here is bounded by the section and the
+ * buffer: a section that does not add up ends the walk (the packet is refused
+ * elsewhere or was already mis-parsed), it never throws out of the parser.
  */
 function walk(p: ParserInternals): string | null {
   const length = p._parseVarByteNum();
@@ -71,29 +80,43 @@ function walk(p: ParserInternals): string | null {
       if (seen[word]! & bit) return name;
       seen[word]! |= bit;
     }
-    pos += valueBytes(list, pos, constants.propertiesTypes[name]!);
+    const size = valueBytes(list, pos, end, constants.propertiesTypes[name]!);
+    if (size < 0) return null;
+    pos += size;
   }
   return null;
 }
 
-/** Bytes a property value of `type` takes at `pos` (mqtt-packet's property types). */
-function valueBytes(list: ParserInternals["_list"], pos: number, type: string): number {
+/** Bytes a property value of `type` takes at `pos` (mqtt-packet's property types); -1 when it runs past `end`. */
+function valueBytes(list: ParserInternals["_list"], pos: number, end: number, type: string): number {
+  const u16 = (at: number): number => (at + 2 <= end ? list.readUInt16BE(at) : -1);
+  let n: number;
   switch (type) {
     case "byte":
     case "int8":
-      return 1;
+      n = 1;
+      break;
     case "int16":
-      return 2;
+      n = 2;
+      break;
     case "int32":
-      return 4;
-    case "var": {
-      let n = 1;
-      while (n < 4 && list.readUInt8(pos + n - 1) & 0x80) n++;
-      return n;
+      n = 4;
+      break;
+    case "var":
+      n = 1;
+      while (n < 4 && pos + n - 1 < end && list.readUInt8(pos + n - 1) & 0x80) n++;
+      break;
+    case "pair": {
+      const name = u16(pos);
+      const value = name < 0 ? -1 : u16(pos + 2 + name);
+      n = value < 0 ? -1 : 4 + name + value;
+      break;
     }
-    case "pair":
-      return 2 + list.readUInt16BE(pos) + 2 + list.readUInt16BE(pos + 2 + list.readUInt16BE(pos));
-    default: // string, binary
-      return 2 + list.readUInt16BE(pos);
+    default: {
+      // string, binary
+      const len = u16(pos);
+      n = len < 0 ? -1 : 2 + len;
+    }
   }
+  return n < 0 || pos + n > end ? -1 : n;
 }
