@@ -86,6 +86,19 @@ describe("a repeated property whose first value is falsy is still a Protocol Err
     await c.waitClosed();
   });
 
+  test("a properties section whose lengths run past the packet (a user property name of 207 bytes in 21) does not take the broker down", async () => {
+    // found by the fuzz suite: the repeat check once read past the buffer here and threw out of the parser
+    const { c } = await Raw5.connect(port);
+    c.sendRaw(Buffer.from("30130003612f620b030001742600cf6b0001767879", "hex"));
+    await new Promise((r) => setTimeout(r, 200));
+    const { c: other, connack } = await Raw5.connect(port);
+    assert.equal(connack.reasonCode, 0);
+    other.send({ cmd: "pingreq" });
+    await other.next("pingresp");
+    other.destroy();
+    c.destroy();
+  });
+
   test("a single falsy property and repeated user properties are still accepted and delivered", async () => {
     const sub = await connect(broker.url, { protocolVersion: 5, clientId: uid("s") });
     const { c } = await Raw5.connect(port);
