@@ -4,7 +4,7 @@
  * array (properties.ts sees those), but one whose first value is falsy (two
  * Payload Format Indicator = 0, an empty Content Type, Message Expiry 0 …) is
  * overwritten by the next and looks single. So each properties section a v5
- * parser reads is walked again, with the parser's own readers, counting the
+ * parser reads is walked again (sizes from mqtt-packet's own type table), counting the
  * identifiers; a repeat marks the parsed object (REPEATED), which
  * checkProperties reports as 0x82. Only v5 packets have properties: 3.1.1
  * connections never reach this code.
@@ -22,13 +22,22 @@ const constants = createRequire(import.meta.url)("mqtt-packet/constants") as {
 /** The parts of mqtt-packet's Parser the walk uses: its position, its buffer list, its length reader. */
 interface ParserInternals {
   _pos: number;
-  _list: { length: number; readUInt8(offset: number): number; readUInt16BE(offset: number): number };
+  _list: { length: number; slice(start: number, end: number): Buffer };
   _parseProperties(): Record<string, unknown> | false;
   _parseVarByteNum(): number | false;
 }
 
-/** Which identifiers may appear more than once in a client's packet: User Property only (the Subscription Identifier only server to client). */
-const MULTIPLE = new Set(["userProperties"]);
+/** Per property identifier: how its value is sized (0: unknown identifier), from mqtt-packet's own tables. */
+const Size = { unknown: 0, one: 1, two: 2, four: 3, varint: 4, prefixed: 5, pair: 6 } as const;
+const SIZE_BY_TYPE: Record<string, number> = { byte: Size.one, int8: Size.one, int16: Size.two, int32: Size.four, var: Size.varint, string: Size.prefixed, binary: Size.prefixed, pair: Size.pair };
+const SIZE_BY_ID = new Uint8Array(256);
+const NAME_BY_ID: string[] = [];
+for (const [id, name] of Object.entries(constants.propertiesCodes)) {
+  SIZE_BY_ID[Number(id)] = SIZE_BY_TYPE[constants.propertiesTypes[name]!] ?? Size.unknown;
+  NAME_BY_ID[Number(id)] = name;
+}
+/** User Property (0x26) is the one a client's packet may repeat (the Subscription Identifier only server to client). */
+const USER_PROPERTY = 0x26;
 
 /** Mark repeated single-value properties on everything `parser` parses from now on. */
 export function detectRepeatedProperties(parser: object): void {
@@ -56,67 +65,66 @@ export function detectRepeatedProperties(parser: object): void {
 /**
  * The first single-value property seen twice in the section at the parser's
  * position, or null. Values are skipped by their type's size, not decoded (this
- * runs on every v5 packet with properties). mqtt-packet's parse does not check
- * every length against the packet (a string running past it reads as null and
- * the parse goes on), so every read here is bounded by the section and the
- * buffer: a section that does not add up ends the walk (the packet is refused
- * elsewhere or was already mis-parsed), it never throws out of the parser.
+ * runs on every v5 packet with properties), over one contiguous view of the
+ * section. mqtt-packet's parse does not check every length against the packet
+ * (a string running past it reads as null and the parse goes on), so every
+ * read is bounded by the section: a section that does not add up ends the walk
+ * (the packet is refused elsewhere or was already mis-parsed); it never throws.
  */
 function walk(p: ParserInternals): string | null {
   const length = p._parseVarByteNum();
   if (length === false || length === 0) return null;
-  const list = p._list;
-  let pos = p._pos;
-  const end = Math.min(pos + length, list.length);
+  const start = p._pos;
+  const end = Math.min(start + length, p._list.length);
+  if (end <= start) return null;
+  const b = p._list.slice(start, end);
+  const n = b.length;
   // identifiers are 0x01..0x2A: one bit each in two 32-bit words
-  const seen = [0, 0];
-  while (pos < end) {
-    const id = list.readUInt8(pos++);
-    const name = constants.propertiesCodes[id];
-    if (!name) return null;
-    if (!MULTIPLE.has(name)) {
-      const word = id >>> 5;
+  let low = 0;
+  let high = 0;
+  let pos = 0;
+  while (pos < n) {
+    const id = b[pos++]!;
+    const size = SIZE_BY_ID[id]!;
+    if (size === Size.unknown) return null;
+    if (id !== USER_PROPERTY) {
       const bit = 1 << (id & 31);
-      if (seen[word]! & bit) return name;
-      seen[word]! |= bit;
+      if (id < 32) {
+        if (low & bit) return NAME_BY_ID[id]!;
+        low |= bit;
+      } else {
+        if (high & bit) return NAME_BY_ID[id]!;
+        high |= bit;
+      }
     }
-    const size = valueBytes(list, pos, end, constants.propertiesTypes[name]!);
-    if (size < 0) return null;
-    pos += size;
+    let skip: number;
+    switch (size) {
+      case Size.one:
+        skip = 1;
+        break;
+      case Size.two:
+        skip = 2;
+        break;
+      case Size.four:
+        skip = 4;
+        break;
+      case Size.varint:
+        skip = 1;
+        while (skip < 4 && pos + skip - 1 < n && b[pos + skip - 1]! & 0x80) skip++;
+        break;
+      case Size.prefixed:
+        if (pos + 2 > n) return null;
+        skip = 2 + ((b[pos]! << 8) | b[pos + 1]!);
+        break;
+      default: {
+        // pair: two prefixed strings
+        if (pos + 2 > n) return null;
+        const name = 2 + ((b[pos]! << 8) | b[pos + 1]!);
+        if (pos + name + 2 > n) return null;
+        skip = name + 2 + ((b[pos + name]! << 8) | b[pos + name + 1]!);
+      }
+    }
+    pos += skip;
   }
   return null;
-}
-
-/** Bytes a property value of `type` takes at `pos` (mqtt-packet's property types); -1 when it runs past `end`. */
-function valueBytes(list: ParserInternals["_list"], pos: number, end: number, type: string): number {
-  const u16 = (at: number): number => (at + 2 <= end ? list.readUInt16BE(at) : -1);
-  let n: number;
-  switch (type) {
-    case "byte":
-    case "int8":
-      n = 1;
-      break;
-    case "int16":
-      n = 2;
-      break;
-    case "int32":
-      n = 4;
-      break;
-    case "var":
-      n = 1;
-      while (n < 4 && pos + n - 1 < end && list.readUInt8(pos + n - 1) & 0x80) n++;
-      break;
-    case "pair": {
-      const name = u16(pos);
-      const value = name < 0 ? -1 : u16(pos + 2 + name);
-      n = value < 0 ? -1 : 4 + name + value;
-      break;
-    }
-    default: {
-      // string, binary
-      const len = u16(pos);
-      n = len < 0 ? -1 : 2 + len;
-    }
-  }
-  return n < 0 || pos + n > end ? -1 : n;
 }
