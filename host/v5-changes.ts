@@ -35,7 +35,8 @@ export function decodeText(plugin: string, what: string, bytes: Uint8Array): str
  * of the chain see them, and the broker keeps them as the connection's. Every
  * other change has no packet to go to — a SUBSCRIBE's properties end with it,
  * a CONNECT has no content type — and is refused where it is asked for
- * (invalid-output), rather than silently dropped.
+ * (invalid-output), rather than silently dropped. tick has no message: its
+ * changes go nowhere and are ignored, as they always were.
  */
 function checkEditable(plugin: string, state: CallState, what: string, userProperties: boolean): void {
   const hook = state.hook;
