@@ -29,7 +29,13 @@ before(async () => {
     ],
   });
   // required (the default): every client must complete SCRAM
-  nativeBroker = await startTestBroker({ persistence: "memory", plugins: [{ name: "scram", native: native("scram"), config: scramConfig }] });
+  nativeBroker = await startTestBroker({
+    persistence: "memory",
+    plugins: [
+      { name: "scram", native: native("scram"), config: scramConfig },
+      { name: "authtrap", wasm: await buildFixture("authtrap"), onError: "fail-open", limits: { fuel: 2_000_000 }, breaker: { failures: 1000 } },
+    ],
+  });
 });
 after(async () => {
   await wasmBroker?.stop();
@@ -212,7 +218,7 @@ describe("SCRAM-SHA-256 exchange at CONNECT [MQTT-4.12.0-*]", { timeout: 60_000 
     await c.waitClosed();
   });
 
-  test("a plugin that traps (or runs out of fuel) mid-exchange: CONNACK 0x87, and the broker keeps serving", async () => {
+  test("a plugin that traps (or runs out of fuel) mid-exchange: CONNACK 0x87 (fail-closed) or 0x80 (fail-open), and the broker keeps serving", async () => {
     for (const method of ["TRAP", "LOOP"]) {
       const c = await Raw5.open(port(wasmBroker));
       c.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, clientId: uid("trap"), keepalive: 0, properties: { authenticationMethod: method } });
@@ -222,6 +228,13 @@ describe("SCRAM-SHA-256 exchange at CONNECT [MQTT-4.12.0-*]", { timeout: 60_000 
       assert.equal((await c.next("connack")).reasonCode, 0x87, method);
       await c.waitClosed();
     }
+    // fail-open cannot let a client in: the exchange fails with 0x80 Unspecified error instead of 0x87
+    const c = await Raw5.open(port(nativeBroker));
+    c.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, clientId: uid("trap"), keepalive: 0, properties: { authenticationMethod: "TRAP" } });
+    await c.next("auth");
+    c.send(authPacket(0x18, Buffer.from("answer"), "TRAP"));
+    assert.equal((await c.next("connack")).reasonCode, 0x80, "fail-open");
+    await c.waitClosed();
     const traps = wasmBroker.chain.slot("authtrap")!.stats.traps;
     assert.equal(traps.unreachable ?? 0, 1, JSON.stringify(traps));
     assert.equal(traps.fuel ?? 0, 1, JSON.stringify(traps));
