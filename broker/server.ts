@@ -230,6 +230,8 @@ export async function startBroker(
       maxPacketSize: limits.maxPacketSize,
       maxInflight: limits.maxInflight,
       kv: persistence.kv,
+      chain,
+      connectTimeoutMs: limits.connectTimeoutMs,
       onViolation: (client, reason) => observed.noteReason(client, reason),
       onError: (message, err) => logger.warn({ err: err.message }, message),
       onSessionEnded: (clientId) => shared.forget(clientId),
