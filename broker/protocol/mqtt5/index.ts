@@ -94,8 +94,14 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
   const router = (aedes as unknown as { mq: { _matcher: { match(topic: string): unknown[] } } }).mq;
   // A live subscriber answers at once (no promise per message); only otherwise is the store asked.
   const hasSubscribers = (topic: string): boolean | Promise<boolean> => {
-    if (router._matcher.match(topic).length > 0) return true;
-    return (store() as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic).then((stored) => (stored ?? []).length > 0);
+    try {
+      if (router._matcher.match(topic).length > 0) return true;
+      return (store() as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic).then((stored) => (stored ?? []).length > 0);
+    } catch {
+      // qlobber throws on a topic with too many levels (aedes refuses that PUBLISH itself): not
+      // "no subscribers", and never a throw in the parser's listener, which would end the process
+      return true;
+    }
   };
   const sessions = new SessionExpiry(
     wipeSession,
