@@ -204,7 +204,7 @@ describe("sdk json: SIMD build vs byte-loop build vs native twin vs JSON.parse",
     const problems: string[] = [];
     for (const [, special] of SPECIALS) {
       for (let lead = 0; lead < 4; lead++) {
-        for (let before = 0; before <= 34; before++) {
+        for (let before = 0; before <= 80; before++) {
           for (const after of [0, 1, 15, 16, 17]) {
             // The string value starts at a different alignment for each `lead`.
             const doc = bytes(" ".repeat(lead), '{"k":"', "a".repeat(before), special, "b".repeat(after), '","v":-1.5e3}');

@@ -77,3 +77,7 @@ export declare function set_reason_string(ptr: usize, len: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "publish_with_properties")
 export declare function publish_with_properties(topicPtr: usize, topicLen: i32, payloadPtr: usize, payloadLen: i32, qos: i32, retain: i32): i32;
+// Added to ABI v2 (host/deferred-payload.ts): writes a deferred payload into the record.
+// @ts-ignore: decorator
+@external("wasmq", "payload_fetch")
+export declare function payload_fetch(): i32;
