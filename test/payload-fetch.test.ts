@@ -215,6 +215,25 @@ describe("large readings: Wasm (SIMD scan, deferred payload) and native twins ag
   });
 });
 
+describe("large documents: transform (SIMD string skip) and its native twin agree", () => {
+  test("redact and convert fields around long strings with escapes", async () => {
+    const rng = new Rng(1718);
+    const messages: HarnessMessage[] = [];
+    for (let i = 0; i < 120; i++) {
+      const pad = "p".repeat(rng.int(20000));
+      const odd = rng.pick(['\\"', "\\\\", "\\u00e9", "é", "\\n", ""]);
+      const cut = rng.int(pad.length + 1);
+      const long = pad.slice(0, cut) + odd + pad.slice(cut);
+      const parts = [`"password":"${long}"`, `"note":"${long}"`, `"card":{"number":"4111${odd}","x":"${long}"}`, `"temp":${rng.int(100)}`, `"password":1`];
+      const picked = parts.filter(() => rng.chance(0.7));
+      messages.push({ hook: "publish", topic: "accounts/a/b", payload: `{${picked.join(",")}}` });
+    }
+    const config = { rules: [{ topic: "accounts/#", redact: ["password", "card.number"], convert: [{ field: "temp", from: "F", to: "C" }] }] };
+    const counts = verdictCounts(await assertTwinsAgree("transform", config, messages));
+    assert.ok((counts.changed ?? 0) > 50, `too few changed: ${JSON.stringify(counts)}`);
+  });
+});
+
 describe("16 KB readings through a broker: acl + filter + router (Wasm)", () => {
   let broker: TestBroker;
   before(async () => {
