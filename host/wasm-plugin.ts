@@ -187,7 +187,11 @@ class WasmPluginInstance implements PluginInstance {
     this.abiVersion = version;
     if (version >= 2) this.headerSize = HEADER_SIZE_V2;
     this.reserve = this.exports.wasmq_reserve as (size: number) => number;
-    if (wantsDeferredPayload(this.exports, version)) this.deferred = new DeferredPayload();
+    try {
+      if (wantsDeferredPayload(this.exports, version)) this.deferred = new DeferredPayload();
+    } catch (err) {
+      throw new PluginError(name, `refused: wasmq_features() failed: ${describeTrap(err)}`);
+    }
     for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
     this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
     this.budget = limits.fuel ?? 0;

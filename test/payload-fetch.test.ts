@@ -128,6 +128,18 @@ describe("deferred payloads: copied into a plugin only when it reads them", () =
     assert.ok(readLarge - skipLarge >= size * FUEL_PER_BYTE, `reading 16 KB cost only ${readLarge - skipLarge} fuel more than skipping it`);
   });
 
+  test("a module whose wasmq_features traps is refused, naming it", async () => {
+    const broken = await buildSource(
+      `import { Message, Verdict } from "SDK_PATH";
+export { wasmq_abi_version, wasmq_reserve } from "SDK_PATH/exports";
+export function wasmq_features(): i32 { unreachable(); return 1; }
+export function onPublish(msg: Message): i32 { return Verdict.Continue; }
+`,
+      join(dir, "broken-features.wasm"),
+    );
+    await assert.rejects(chainOf({ name: "broken", wasm: broken }), /plugin "broken": refused: wasmq_features\(\) failed/);
+  });
+
   test("a module without the feature export gets the payload in the record, as before", async () => {
     const chain = await chainOf({ name: "legacy", wasm: legacy });
     for (const [i, size] of [16384, 64, 70000, 16384].entries()) {
