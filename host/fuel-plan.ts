@@ -16,9 +16,9 @@
  *   - static functions: a function without loops, exception handling, indirect calls or
  *     calls to anything but other static functions, and that nothing outside the module
  *     can call (not exported, not in a table, not `ref.func`'d, not the start function),
- *     is charged at each call site, in the caller's site, for its longest path (the
- *     dearer arm of every `if`, plus its static callees). It runs no fuel code of its own,
- *     and a cached caller keeps its counter in a register across the call.
+ *     is charged by its caller, right before each call (a bare subtract), for its longest
+ *     path (the dearer arm of every `if`, plus its static callees). It runs no fuel code
+ *     of its own, and a cached caller keeps its counter in a register across the call.
  */
 import binaryen from "binaryen";
 import {
@@ -73,6 +73,10 @@ export interface Exit {
   slot: Slot;
   parent: Ref;
   index: number;
+  /** A call to a static function: charged this much right before it (settlePlans). */
+  staticCost?: number;
+  /** A return_call: leaves the function even when its callee is static. */
+  isReturn?: boolean;
 }
 
 /** An `if`: the site that holds it and its arms' sites (`else` null when there is none). */
@@ -196,23 +200,27 @@ export function planFunction(fn: Ref, name: string): FunctionPlan {
   return plan;
 }
 
-/** Adds the static callees' costs to the call sites and drops the exits they no longer need. */
-function chargeStaticCalls(plan: FunctionPlan, staticCost: ReadonlyMap<string, number>): void {
-  const dropped = new Set<Exit>();
+/**
+ * Marks the calls to static callees with their cost, charged right before the call (not
+ * with the site that holds it: a `br_if` may skip the call), and returns what they add
+ * to each site at most.
+ */
+function chargeStaticCalls(plan: FunctionPlan, staticCost: ReadonlyMap<string, number>): Map<Site, number> {
+  const extra = new Map<Site, number>();
   for (const call of plan.calls) {
     const cost = staticCost.get(call.callee);
     if (cost === undefined) continue;
-    call.owner.cost += cost;
-    // A return_call still leaves this function: the counter must be written back first.
-    if (!call.isReturn) dropped.add(call.exit);
+    call.exit.staticCost = cost;
+    call.exit.isReturn = call.isReturn;
+    extra.set(call.owner, (extra.get(call.owner) ?? 0) + cost);
   }
-  if (dropped.size) plan.exits = plan.exits.filter((e) => !dropped.has(e));
+  return extra;
 }
 
-/** Longest path through a loop-free plan: each `if` counts its dearer arm. */
-function longestPath(plan: FunctionPlan): number {
+/** Longest path through a loop-free plan: each `if` counts its dearer arm, each static call its callee's longest path. */
+function longestPath(plan: FunctionPlan, extra: ReadonlyMap<Site, number>): number {
   const longest = new Map<Site, number>();
-  const of = (s: Site) => longest.get(s) ?? s.cost;
+  const of = (s: Site) => longest.get(s) ?? s.cost + (extra.get(s) ?? 0);
   // Branches are in pre-order: walking them backwards settles nested ifs before the ifs around them.
   for (let k = plan.branches.length - 1; k >= 0; k--) {
     const b = plan.branches[k]!;
@@ -222,7 +230,7 @@ function longestPath(plan: FunctionPlan): number {
 }
 
 /** Moves the cheaper arm's cost of every `if` up to the site that holds it (see the module comment). */
-function hoist(plan: FunctionPlan): void {
+function hoist(plan: FunctionPlan, extra: ReadonlyMap<Site, number>): void {
   for (let k = plan.branches.length - 1; k >= 0; k--) {
     const b = plan.branches[k]!;
     const shared = Math.min(b.then.cost, b.else ? b.else.cost : 0);
@@ -231,7 +239,7 @@ function hoist(plan: FunctionPlan): void {
     b.then.cost -= shared;
     b.else!.cost -= shared;
   }
-  const total = plan.sites.reduce((n, s) => n + s.cost, plan.entry.cost);
+  const total = [...extra.values()].reduce((n, c) => n + c, plan.sites.reduce((n, s) => n + s.cost, plan.entry.cost));
   plan.uncheckedArms = total <= MAX_COST;
 }
 
@@ -287,16 +295,16 @@ export function settlePlans(plans: FunctionPlan[], pinned: ReadonlySet<string>, 
       const plan = top.plan;
       open.delete(plan.name);
       settled.add(plan.name);
-      chargeStaticCalls(plan, staticCost);
+      const extra = chargeStaticCalls(plan, staticCost);
       const isStatic = candidate(plan) && plan.calls.every((c) => staticCost.has(c.callee));
       if (isStatic) {
-        const cost = Math.max(1, longestPath(plan));
+        const cost = Math.max(1, longestPath(plan, extra));
         if (cost <= MAX_STATIC_COST) {
           staticCost.set(plan.name, cost);
           continue;
         }
       }
-      hoist(plan);
+      hoist(plan, extra);
     }
   };
   for (const plan of plans) if (!settled.has(plan.name)) settle(plan);

@@ -38,9 +38,9 @@
  * normal callee is charged at its own entry. A static function — no loops, no
  * exception handling, no indirect calls, only calls to other static functions, and not
  * reachable from outside the module's direct calls (not exported, in a table,
- * `ref.func`'d or the start function) — runs no fuel code: each call site is charged
- * its longest path (the dearer arm of every `if`, plus its callees), at most
- * MAX_STATIC_COST. The count is deterministic: identical calls on identical state use
+ * `ref.func`'d or the start function) — runs no fuel code: its caller is charged, with a
+ * bare subtract right before each call, the callee's longest path (the dearer arm of
+ * every `if`, plus its callees), at most MAX_STATIC_COST. The count is deterministic: identical calls on identical state use
  * identical fuel.
  *
  * Two shapes of check, chosen per function:
@@ -97,7 +97,7 @@
  */
 import binaryen from "binaryen";
 import { addVar, CallId, CallIndirectId, CallRefId, callNumOperands, callTarget, getFunctionBody, PURE_LEAVES, readBinary, ReturnId, returnValue, setFunctionBody, type Ref, type Slot } from "./fuel-ir.js";
-import { MAX_COST, pinnedFunctions, planFunction, settlePlans, type FunctionPlan, type Site } from "./fuel-plan.js";
+import { MAX_COST, pinnedFunctions, planFunction, settlePlans, type Exit, type FunctionPlan, type Site } from "./fuel-plan.js";
 
 export { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME } from "./fuel-names.js";
 import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_NEUTRAL_IMPORTS } from "./fuel-names.js";
@@ -241,11 +241,23 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
     return m.block(null, [m.local.set(t, expr), after, m.local.get(t, type)], type);
   };
 
-  if (cached) {
-    // Children before parents (reverse pre-order), re-reading each slot, so nested
-    // rewrites compose: an inner call's wrapper is what the outer one wraps.
-    for (let k = plan.exits.length - 1; k >= 0; k--) {
-      const exit = plan.exits[k]!;
+  /** A static callee's charge, right before the call (before its operands are evaluated). */
+  const chargeStaticCall = (exit: Exit): void => {
+    if (exit.staticCost === 0) return; // a neutral import: the call itself is counted in its site
+    const next = m.i32.sub(cached ? getCounter() : m.global.get(fuel, i32), cost(exit.staticCost!));
+    const charge = cached ? m.local.set(counter, next) : m.global.set(fuel, next);
+    exit.slot.set(exit.parent, exit.index, m.block(null, [charge, exit.slot.get(exit.parent, exit.index)], auto));
+  };
+  // Children before parents (reverse pre-order), re-reading each slot, so nested
+  // rewrites compose: an inner call's wrapper is what the outer one wraps.
+  for (let k = plan.exits.length - 1; k >= 0; k--) {
+    const exit = plan.exits[k]!;
+    // A static callee never touches the global: no write-back, no reload (unless it is a return_call).
+    if (exit.staticCost !== undefined && !exit.isReturn) {
+      chargeStaticCall(exit);
+      continue;
+    }
+    if (cached) {
       // The operand evaluated last: after it, nothing changes the counter before the exit.
       let last: { slot: Slot; parent: Ref; index: number } | null = null;
       const target = callTarget.get(exit.id);
@@ -272,6 +284,7 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
         exit.slot.set(exit.parent, exit.index, then(exit.slot.get(exit.parent, exit.index), reload()));
       }
     }
+    if (exit.staticCost !== undefined) chargeStaticCall(exit);
   }
   for (let k = plan.sites.length - 1; k >= 0; k--) prepend(plan.sites[k]!, !cached);
   if (cached) {
