@@ -45,10 +45,10 @@ const MODULE = `
   (func (export "spin_in_arms") (param $p i32)
     (loop $l
       (if (local.get $p) (then (br $l)) (else (br $l)))))
-  ;; A loop-free helper (100 instructions of work on one arm) called from a loop.
+  ;; A loop-free helper (80 instructions of work on one arm) called from a loop.
   (func $leaf (param $v i32) (result i32)
     (if (result i32) (i32.and (local.get $v) (i32.const 1))
-      (then ${chain(50)})
+      (then ${chain(40)})
       (else (local.get $v))))
   (func (export "calls_leaf") (param $n i32) (result i32) (local $i i32) (local $acc i32)
     (loop $l
@@ -56,8 +56,11 @@ const MODULE = `
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
     (local.get $acc))
+  ;; Loop-free but with a longest path over MAX_STATIC_COST: keeps its own entry charge.
+  (func $big (param $v i32) (result i32) ${chain(60)})
+  (func (export "calls_big") (param $v i32) (result i32) (call $big (local.get $v)))
   ;; The same helper shape, but reachable through the table: it keeps its own entry charge.
-  (func $in_table (param $v i32) (result i32) ${chain(50)})
+  (func $in_table (param $v i32) (result i32) ${chain(40)})
   (func (export "calls_table") (param $n i32) (result i32) (local $i i32) (local $acc i32)
     (loop $l
       (local.set $acc (i32.add (local.get $acc) (call_indirect (type $un) (local.get $i) (i32.const 0))))
@@ -142,7 +145,7 @@ test("a budget of exactly the fuel a call uses suffices; one less traps as fuel,
     ["branchy", [100, 0], 200],
     ["tail", [1], 50],
     ["tail", [0], 0],
-    ["calls_leaf", [100], 100 * 99 / 2 + 50 * 50],
+    ["calls_leaf", [100], (100 * 99) / 2 + 40 * 50],
   ] as const) {
     metered.call(name, BIG, ...args);
     const exact = metered.used();
@@ -161,15 +164,17 @@ test("an infinite loop whose back-edges are in if arms still runs out of fuel", 
   assert.throws(() => again.call("spin_in_arms", 1_000_000, 0), isFuelExhausted);
 });
 
-test("a loop-free helper is charged at its call site for its longest path; one reachable through a table is charged at its entry", async () => {
+test("a small loop-free helper is charged at its call site for its longest path; one reachable through a table, or too big, is charged at its entry", async () => {
   const result = instrumentFuel(wat(MODULE));
-  assert.equal(result.functionsChargedAtCallSites, 1, "only $leaf: $in_table is in the table");
+  assert.equal(result.functionsChargedAtCallSites, 1, "only $leaf: $in_table is in the table, $big's longest path is over MAX_STATIC_COST");
   const metered = await instantiate(result.binary);
-  // $leaf's longest path is its dear arm: 100 instructions of additions, charged on every call.
+  // $leaf's longest path is its dear arm: 80 instructions of additions, charged on every call.
   metered.call("calls_leaf", BIG, 1000);
-  assert.ok(metered.used() >= 100 * 1000, `calls_leaf(1000) used ${metered.used()}`);
+  assert.ok(metered.used() >= 80 * 1000, `calls_leaf(1000) used ${metered.used()}`);
   metered.call("calls_table", BIG, 1000);
-  assert.ok(metered.used() >= 100 * 1000, `calls_table(1000) used ${metered.used()}`);
+  assert.ok(metered.used() >= 80 * 1000, `calls_table(1000) used ${metered.used()}`);
+  assert.equal(metered.call("calls_big", BIG, 1), 61);
+  assert.ok(metered.used() >= 120, `calls_big used ${metered.used()}`);
 });
 
 test("the filter plugin through the host: same message, same fuel, and the budget still bounds it", async () => {
