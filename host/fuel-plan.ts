@@ -108,7 +108,7 @@ export interface FunctionPlan {
   loops: number;
   /** Has try/rethrow or a node that could not be taken apart: use the "global" shape. */
   uncacheable: boolean;
-  /** Arms are charged without a check (a later check catches a negative counter); false if the function is too big to rule out wrap-around. */
+  /** Arm and static-call charges are bare subtracts (a later check catches a negative counter); false if the function is too big to rule out wrap-around. */
   uncheckedArms: boolean;
   branches: Branch[];
   calls: DirectCall[];

@@ -40,8 +40,8 @@
  * reachable from outside the module's direct calls (not exported, in a table,
  * `ref.func`'d or the start function) — runs no fuel code: its caller is charged, with a
  * bare subtract right before each call, the callee's longest path (the dearer arm of
- * every `if`, plus its callees), at most MAX_STATIC_COST. The count is deterministic: identical calls on identical state use
- * identical fuel.
+ * every `if`, plus its callees), at most MAX_STATIC_COST. The count is deterministic:
+ * identical calls on identical state use identical fuel.
  *
  * Two shapes of check, chosen per function:
  *
@@ -126,10 +126,9 @@ const INITIAL_FUEL = 0x7fffffff;
 /**
  * Value the global is pinned to on exhaustion. Pinning (rather than leaving the
  * decremented value) keeps the global within [-1 - 2 × MAX_COST, 0x7fffffff] (one
- * function's unchecked arm charges, at most MAX_COST in all, then one checked
- * charge) even if a
- * `catch_all` handler catches the host's error and gets charged again: it can never
- * wrap around to a large positive budget.
+ * function's unchecked charges, at most MAX_COST in all, then one checked charge) even
+ * if a `catch_all` handler catches the host's error and gets charged again: it can
+ * never wrap around to a large positive budget.
  */
 const EXHAUSTED = -1;
 
@@ -245,7 +244,12 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
   const chargeStaticCall = (exit: Exit): void => {
     if (exit.staticCost === 0) return; // a neutral import: the call itself is counted in its site
     const next = m.i32.sub(cached ? getCounter() : m.global.get(fuel, i32), cost(exit.staticCost!));
-    const charge = cached ? m.local.set(counter, next) : m.global.set(fuel, next);
+    // Checked only in a function too big to rule out wrap-around (see FunctionPlan.uncheckedArms).
+    const charge = !plan.uncheckedArms
+      ? m.block(null, [cached ? m.local.set(counter, next) : m.global.set(fuel, m.local.tee(counter, next, i32)), trapIfNegative()])
+      : cached
+        ? m.local.set(counter, next)
+        : m.global.set(fuel, next);
     exit.slot.set(exit.parent, exit.index, m.block(null, [charge, exit.slot.get(exit.parent, exit.index)], auto));
   };
   // Children before parents (reverse pre-order), re-reading each slot, so nested
