@@ -51,7 +51,7 @@ export const FieldV2 = {
    * validated as JSON already").
    */
   callScratch: 67,
-  /** Reserved, zero. */
+  /** Reserved, zero (the auth hook puts its state's length here: abi-auth.ts FieldAuth). */
   reserved: 68,
 } as const;
 
