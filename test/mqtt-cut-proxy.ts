@@ -63,7 +63,7 @@ export class CutProxy {
   private constructor(
     readonly port: number,
     private readonly upstreamPort: number,
-    rule: CutRule,
+    rule: CutRule | null,
     server: Server,
   ) {
     this.rule = rule;
@@ -72,7 +72,7 @@ export class CutProxy {
     server.on("connection", (s) => this.accept(s));
   }
 
-  static async start(upstreamPort: number, rule: CutRule): Promise<CutProxy> {
+  static async start(upstreamPort: number, rule: CutRule | null = null): Promise<CutProxy> {
     const server = createServer();
     server.listen(0, "127.0.0.1");
     await once(server, "listening");
@@ -82,6 +82,15 @@ export class CutProxy {
 
   get url(): string {
     return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** Clear the bridge bit (0x80) of CONNECT's protocol level on its way up: the upstream sees a plain client (and echoes). */
+  stripBridgeFlag = false;
+
+  /** Refuse connections (and cut the current ones) until passThrough(): the upstream looks down. */
+  block(): void {
+    this.blocked = true;
+    for (const s of this.sockets) s.destroy();
   }
 
   /** Forward everything from now on, and accept connections again. */
@@ -110,7 +119,7 @@ export class CutProxy {
     const pipe = (from: Socket, to: Socket, direction: Direction) => {
       const splitter = new FrameSplitter();
       from.on("data", (chunk: Buffer) => {
-        for (const frame of splitter.push(chunk)) {
+        for (let frame of splitter.push(chunk)) {
           if (dead || to.destroyed) return;
           const type = frame[0]! >> 4;
           const name = Object.keys(TYPES).find((k) => TYPES[k] === type) ?? String(type);
@@ -124,6 +133,13 @@ export class CutProxy {
             else closeBoth();
             this.cutResolve();
             return;
+          }
+          if (this.stripBridgeFlag && direction === "toUpstream" && type === TYPES.connect) {
+            let i = 1;
+            while (frame[i]! & 0x80) i++;
+            const level = i + 1 + 2 + 4; // after the remaining length: 00 04 "MQTT", then the level
+            frame = Buffer.from(frame);
+            frame[level] = frame[level]! & 0x7f;
           }
           to.write(frame);
         }
