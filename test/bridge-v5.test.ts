@@ -13,7 +13,8 @@ import { after, describe, test } from "node:test";
 import mqtt, { type IClientPublishOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { bridgesOf } from "../broker/bridge/index.js";
 import { FAST, Mosquitto, hasMosquitto, sleep, startLoggedBroker, until } from "./bridge-support.js";
-import { tempDir } from "./helpers.js";
+import { writeFileSync } from "node:fs";
+import { ROOT, tempDir } from "./helpers.js";
 import { CutProxy } from "./mqtt-cut-proxy.js";
 
 const dir = tempDir("wasmq-bridge-v5-");
@@ -145,3 +146,54 @@ for (const [kind, startUpstream, available] of UPSTREAMS) {
     });
   });
 }
+
+describe("plugins see and change the v5 fields of bridged messages", () => {
+  test("a plugin tags what crosses, out (deliver to $bridge/cloud) and in (publish from it); each message keeps its own fields", async () => {
+    // A native plugin written for this test: it adds a user property naming the direction and the content type it saw.
+    const plugin = join(dir, "tag-native.mjs");
+    writeFileSync(
+      plugin,
+      [
+        `import { Verdict } from ${JSON.stringify(join(ROOT, "dist/host/native/index.js"))};`,
+        "export function init() { return true; }",
+        "const tag = (msg, dir) => { if (msg.clientId === '$bridge/cloud') msg.addUserProperty('via', dir + ':' + (msg.contentType ?? 'none')); return Verdict.Continue; };",
+        "export function onPublish(msg) { return tag(msg, 'in'); }",
+        "export function onDeliver(msg) { return tag(msg, 'out'); }",
+        "",
+      ].join("\n"),
+    );
+    const cloudBroker = await startLoggedBroker({}, join(dir, `cloud-${n++}`));
+    const edge = await startLoggedBroker(
+      {
+        plugins: [{ name: "tag", native: plugin }],
+        bridges: [{ name: "cloud", url: cloudBroker.url, protocolVersion: 5, ...FAST, out: [{ topic: "sensors/#" }], in: [{ topic: "commands/#" }] }],
+      },
+      join(dir, `edge-${n++}`),
+    );
+    const cloud = await v5Client(cloudBroker.url, `cloud-app-${n++}`);
+    const app = await v5Client(edge.url, `edge-app-${n++}`);
+    try {
+      await cloud.client.subscribeAsync("sensors/#", { qos: 1 });
+      await app.client.subscribeAsync("commands/#", { qos: 1 });
+      await edge.waitLine(/bridge cloud connected/);
+      await app.client.publishAsync("sensors/a", "r1", { qos: 1, properties: { contentType: "text/plain", userProperties: { k: "v" } } });
+      await until("reading upstream", () => cloud.got.length > 0);
+      assert.deepEqual({ ...cloud.got[0]!.properties?.userProperties }, { k: "v", via: "out:text/plain" });
+      for (let i = 0; !app.got.some((m) => m.payload.toString() === "probe") && i < 400; i++) {
+        await cloud.client.publishAsync("commands/probe", "probe", { qos: 1 });
+        await sleep(25);
+      }
+      // No content type on this one: the plugin must not see the previous message's fields.
+      await cloud.client.publishAsync("commands/go", "go", { qos: 1, properties: { userProperties: { c: "1" } } });
+      await until("command at the edge", () => app.got.some((m) => m.payload.toString() === "go"));
+      const got = app.got.find((m) => m.payload.toString() === "go")!;
+      assert.deepEqual({ ...got.properties?.userProperties }, { c: "1", via: "in:none" });
+      assert.equal(got.properties?.contentType, undefined);
+    } finally {
+      await cloud.client.endAsync();
+      await app.client.endAsync();
+      await edge.broker.close();
+      await cloudBroker.broker.close();
+    }
+  });
+});

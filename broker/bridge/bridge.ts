@@ -418,6 +418,12 @@ export class Bridge {
     let body = payload;
     let qos = Math.min(packet.qos, mapped.qos) as 0 | 1 | 2;
     let retain = packet.retain;
+    // v5 upstream: the message's properties cross; its expiry keeps counting down here ([MQTT-3.3.2-6]).
+    const fields: { properties?: Record<string, unknown>; messageExpiry?: number } = {};
+    const properties = crossing(packet.properties as Record<string, unknown> | undefined);
+    if (properties) fields.properties = properties as Record<string, unknown>;
+    const expiresAt = deadlineOf(packet.properties as Record<string, unknown> | undefined);
+    if (expiresAt !== undefined) fields.messageExpiry = expiresAt;
     const { chain } = this.deps;
     if (chain?.has("publish")) {
       const m = this.msg;
@@ -431,6 +437,8 @@ export class Bridge {
       m.dup = packet.dup;
       m.flags = 0;
       m.peer = "";
+      // The plugin sees the v5 fields as the upstream sent them (the bridge's protocol level).
+      m.v5 = publishFields(fields, this.cfg.protocolVersion);
       const out = chain.run("publish", m);
       if (out.verdict !== Verdict.Continue) {
         this.counters.filtered.in++;
@@ -442,13 +450,15 @@ export class Bridge {
         qos = Math.min(qos, m.qos) as 0 | 1 | 2;
         retain = m.retain;
       }
+      if (out.propertiesModified) {
+        delete fields.properties;
+        delete fields.messageExpiry;
+        applyPublishFields(fields, m.v5);
+      }
     }
-    const local: PublishPacket & { properties?: CrossingProperties; messageExpiry?: number } = { cmd: "publish", topic, payload: body, qos, retain, dup: false };
-    // v5 upstream: the message's properties cross; its expiry keeps counting down here ([MQTT-3.3.2-6]).
-    const properties = crossing(packet.properties as Record<string, unknown> | undefined);
-    if (properties) local.properties = properties;
-    const expiresAt = deadlineOf(packet.properties as Record<string, unknown> | undefined);
-    if (expiresAt !== undefined) local.messageExpiry = expiresAt;
+    const local: PublishPacket & { properties?: Record<string, unknown>; messageExpiry?: number } = { cmd: "publish", topic, payload: body, qos, retain, dup: false };
+    if (fields.properties && Object.keys(fields.properties).length) local.properties = fields.properties;
+    if (fields.messageExpiry !== undefined) local.messageExpiry = fields.messageExpiry;
     this.deps.markInbound(local, this);
     this.deps.aedes.publish(local, (err?: Error) => {
       if (err) {

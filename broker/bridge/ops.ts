@@ -42,7 +42,7 @@ export function bridgeStatus(b: Bridge, now = Date.now()): Record<string, unknow
     echoesSuppressed: c.echoes,
     echoFilter: { mode: b.cfg.echoFilter, active: b.echoFilterOn(), windowMs: b.cfg.echoWindowMs },
     bridgeFlag: b.upstream.bridgeFlag,
-    qos2: { awaitingPubcomp: b.queue.releasedSeqs().length },
+    qos2: { awaitingPubcomp: b.queue.releasedSeqs().length, awaitingPubrel: b.inbound.size },
     bytesOut: c.bytesOut,
     bytesIn: c.bytesIn,
     out: b.cfg.out,
