@@ -53,7 +53,7 @@ export class ChosenIds {
  * there. test/bridge-flag.test.ts reads the CONNECT's bytes off a raw socket and
  * fails if a future mqtt.js stops honouring this.
  */
-export function flagAsBridge(client: MqttClient): void {
+function flagAsBridge(client: MqttClient): void {
   client.on("packetsend", (packet) => {
     if (packet.cmd === "connect") (packet as { bridgeMode?: boolean }).bridgeMode = true;
   });
