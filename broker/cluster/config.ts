@@ -18,7 +18,10 @@ export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export const clusterSchema = z
   .object({
-    redis: z.string().refine(isRedisUrl, "expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379"),
+    redis: z.string().superRefine((s, ctx) => {
+      const problem = redisUrlProblem(s);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
     // ':' separates fields in the Redis keys aedes-persistence-redis builds from the node id.
     id: z.string().regex(NODE_ID_PATTERN, "1-64 letters, digits, '_', '.', '-'").optional(),
     username: z.string().min(1).optional(),
@@ -58,13 +61,18 @@ export interface ClusterConfig {
 
 export const DEFAULT_CLUSTER = { heartbeatMs: 1000, willDelayMs: 10_000, connectTimeoutMs: 5000 };
 
-function isRedisUrl(s: string): boolean {
+/** What is wrong with a `cluster.redis` / --redis URL, or null. The database index is the path ("/0"), as redis-cli and ioredis read it. */
+export function redisUrlProblem(s: string): string | null {
+  let u: URL;
   try {
-    const u = new URL(s);
-    return (u.protocol === "redis:" || u.protocol === "rediss:") && u.hostname.length > 0;
+    u = new URL(s);
   } catch {
-    return false;
+    u = new URL("x:");
   }
+  if ((u.protocol !== "redis:" && u.protocol !== "rediss:") || u.hostname.length === 0) return "expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379";
+  if (u.pathname.length > 1 && !/^\/\d{1,5}$/.test(u.pathname)) return `the path must be a database index (e.g. redis://host:6379/2), got "${u.pathname}"`;
+  if (u.search) return `query options are not read (got "${u.search}"): use the cluster keys (password, username, tls)`;
+  return null;
 }
 
 /** The URL with any password replaced, for logs and error messages. */
