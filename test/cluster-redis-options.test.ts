@@ -1,12 +1,15 @@
 /**
  * Issue #13, the Redis options a Redis user expects, against real
  * redis-servers: TLS (rediss://, CA, client certificate), an ACL user name
- * and password, a database index; and what is refused at start-up with an
+ * and password, a database index, Redis Sentinel with a failover; and what is refused at start-up with an
  * error naming `cluster.redis`: a Redis Cluster node, a database index out of
  * range, a URL path that is not an index.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { writeFileSync } from "node:fs";
+import { Redis } from "ioredis";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseRawConfig } from "../broker/config.js";
@@ -90,6 +93,58 @@ describe("Redis options", () => {
       assert.match(await refused({ redis: `${redis.url}/99` }), /\(cluster\.redis\): .*DB index is out of range/);
     } finally {
       await redis.stop();
+    }
+  });
+
+  test("Redis Sentinel: nodes find the master through cluster.sentinels and follow a failover; unreachable sentinels are refused naming the key", async () => {
+    const dir = tempDir();
+    // No 5 s wait for more replicas before the first sync (Redis' default).
+    const master = await startRedis(["--repl-diskless-sync-delay", "0", "--dir", dir]);
+    const replica = await startRedis(["--replicaof", "127.0.0.1", String(master.port), "--dir", dir]);
+    const sentinelPort = await freePort();
+    const conf = join(dir, "sentinel.conf");
+    writeFileSync(conf, [`port ${sentinelPort}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor wasmqmaster 127.0.0.1 ${master.port} 1`, "sentinel down-after-milliseconds wasmqmaster 500", "sentinel failover-timeout wasmqmaster 3000", ""].join("\n"));
+    const sentinel = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+    const ask = new Redis({ port: sentinelPort, host: "127.0.0.1", retryStrategy: () => 100, maxRetriesPerRequest: null, lazyConnect: true });
+    ask.on("error", () => {});
+    try {
+      await ask.connect().catch(() => {});
+      await waitFor(async () => /master_link_status:up/.test(await replica.client().info("replication")), "the replica in sync", 30_000);
+      // A failover needs the sentinel to know the replica (it learns it from the master's INFO).
+      await waitFor(async () => ((await ask.call("SENTINEL", "REPLICAS", "wasmqmaster").catch(() => [])) as unknown[]).length === 1, "the sentinel to discover the replica", 30_000);
+      const sentinels = [`127.0.0.1:${sentinelPort}`];
+      const [a, b] = await Promise.all(["sa", "sb"].map((id) => startNode("redis://wasmqmaster", id, { cluster: { sentinels } })));
+      const sub = await connectCollecting(b!.url, { clientId: "after-failover", clean: false });
+      await subscribe(sub.client, "ha/#", 1);
+      const pub = await connect(a!.url, { reconnectPeriod: 0 });
+      await pub.publishAsync("ha/before", "1", { qos: 1, retain: true });
+      await waitFor(() => sub.got.messages.length === 1, "the message before the failover");
+      await master.down();
+      await waitFor(async () => ((await ask.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "wasmqmaster")) as string[])[1] === String(replica.port), "the sentinel to promote the replica", 30_000);
+      for (const n of [a!, b!]) {
+        await waitFor(async () => (await n.api<{ redis: { state: string; disconnects: number } }>("/cluster")).body.redis.state === "up", `node ${n.id} back on the new master`, 30_000);
+      }
+      // Cross-node traffic flows through the promoted replica; the retained message survived on it.
+      await waitFor(async () => {
+        await pub.publishAsync("ha/after", "2", { qos: 1 });
+        return sub.got.messages.some((m) => m.topic === "ha/after");
+      }, "a message across nodes after the failover", 30_000);
+      assert.equal(await replica.client().hexists("retained", "ha/before"), 1, "the retained message replicated before the failover");
+      const late = await connectCollecting(b!.url, {});
+      await subscribe(late.client, "ha/before", 0);
+      await waitFor(() => late.got.messages.length === 1, "the retained message after the failover");
+      assert.equal(late.got.messages[0]!.payload.toString(), "1");
+      assert.equal(await replica.client().hexists("retained", "ha/before"), 1);
+      await end(pub, sub.client, late.client);
+      await a!.stop();
+      await b!.stop();
+      assert.match(await refused({ redis: "redis://wasmqmaster", sentinels: [`127.0.0.1:${await freePort()}`] }), /cannot reach Redis at redis:\/\/wasmqmaster\/? \(cluster\.redis\) through cluster\.sentinels 127\.0\.0\.1:\d+: /);
+    } finally {
+      ask.disconnect();
+      sentinel.kill("SIGKILL");
+      await once(sentinel, "exit");
+      await replica.stop();
+      await master.stop();
     }
   });
 

@@ -9,7 +9,9 @@
  *     "tls": { "ca": "ca.pem", "cert": "...", "key": "...", "rejectUnauthorized": true },
  *     "heartbeatMs": 1000,              // node liveness refresh
  *     "willDelayMs": 10000,             // a dead node's wills are published within this bound
- *     "connectTimeoutMs": 5000          // start-up: how long to try reaching Redis
+ *     "connectTimeoutMs": 5000,         // start-up: how long to try reaching Redis
+ *     "sentinels": ["s1:26379", "s2:26379"],  // Redis Sentinel: the URL's host is then the master
+ *     "sentinelPassword": "..."               //   group's name (redis://mymaster/0), as redis-rb reads it
  *   }
  */
 import { z } from "zod";
@@ -38,6 +40,8 @@ export const clusterSchema = z
     heartbeatMs: z.number().int().min(100).max(60_000).optional(),
     willDelayMs: z.number().int().min(500).max(600_000).optional(),
     connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
+    sentinels: z.array(z.string().regex(/^[^:\s]+:\d{1,5}$/, 'expected "host:port"')).min(1).optional(),
+    sentinelPassword: z.string().min(1).optional(),
   })
   .strict()
   .refine((c) => (c.willDelayMs ?? 10_000) > 2 * (c.heartbeatMs ?? 1000), {
@@ -57,6 +61,9 @@ export interface ClusterConfig {
   heartbeatMs: number;
   willDelayMs: number;
   connectTimeoutMs: number;
+  /** Redis Sentinel addresses; the URL's host names the master group. */
+  sentinels?: { host: string; port: number }[];
+  sentinelPassword?: string;
 }
 
 export const DEFAULT_CLUSTER = { heartbeatMs: 1000, willDelayMs: 10_000, connectTimeoutMs: 5000 };
@@ -106,5 +113,14 @@ export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { r
     heartbeatMs: raw?.heartbeatMs ?? DEFAULT_CLUSTER.heartbeatMs,
     willDelayMs: raw?.willDelayMs ?? DEFAULT_CLUSTER.willDelayMs,
     connectTimeoutMs: raw?.connectTimeoutMs ?? DEFAULT_CLUSTER.connectTimeoutMs,
+    ...(raw?.sentinels
+      ? {
+          sentinels: raw.sentinels.map((s) => {
+            const at = s.lastIndexOf(":");
+            return { host: s.slice(0, at), port: Number(s.slice(at + 1)) };
+          }),
+        }
+      : {}),
+    ...(raw?.sentinelPassword ? { sentinelPassword: raw.sentinelPassword } : {}),
   };
 }

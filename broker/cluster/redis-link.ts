@@ -47,6 +47,16 @@ export function redisOptions(config: ClusterConfig): RedisOptions {
           },
         }
       : {}),
+    ...(config.sentinels
+      ? {
+          // Sentinel: ask them for the master of the group the URL's host names (and again after a failover).
+          sentinels: config.sentinels,
+          name: url.hostname,
+          ...(config.sentinelPassword ? { sentinelPassword: config.sentinelPassword } : {}),
+          ...(tlsWanted ? { enableTLSForSentinelMode: true } : {}),
+          sentinelRetryStrategy: reconnectDelay,
+        }
+      : {}),
     retryStrategy: reconnectDelay,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
@@ -67,7 +77,7 @@ export function redisOptions(config: ClusterConfig): RedisOptions {
 export function checkServer(url: string, version: string, clusterMode: boolean): string {
   if (clusterMode) {
     throw new ClusterError(
-      `Redis at ${url} (cluster.redis) runs in cluster mode (cluster_enabled:1): not supported — wasmq's fan-out is Redis pub/sub, which a Redis Cluster broadcasts to every shard, and its records are updated by multi-key scripts; point cluster.redis at a standalone primary (with replicas behind a failover endpoint)`,
+      `Redis at ${url} (cluster.redis) runs in cluster mode (cluster_enabled:1): not supported — wasmq's fan-out is Redis pub/sub, which a Redis Cluster broadcasts to every shard, and its records are updated by multi-key scripts; point cluster.redis at a standalone primary (with replicas: cluster.sentinels, or a failover endpoint)`,
     );
   }
   const [major, minor] = version.split(".").map(Number);
@@ -150,7 +160,7 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
   async probe(): Promise<string> {
     const options = redisOptions(this.config);
     // The database is selected by hand: a SELECT ioredis sends itself while connecting fails silently and the probe would hang.
-    const conn = new Redis({ ...options, db: 0, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    const conn = new Redis({ ...options, db: 0, lazyConnect: true, retryStrategy: () => null, sentinelRetryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
     let cause: NodeJS.ErrnoException | null = null;
     let version = "unknown";
     let clusterMode = false;
@@ -165,7 +175,8 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
       const e = cause ?? (err as NodeJS.ErrnoException);
       // One line: OpenSSL's messages span several.
       const message = (e.message ?? "").replace(/\s+/g, " ").trim();
-      throw new ClusterError(`cannot reach Redis at ${this.url} (cluster.redis): ${e.code ?? message}${e.code && message && !message.includes(e.code) ? ` (${message})` : ""}`);
+      const via = this.config.sentinels ? ` through cluster.sentinels ${this.config.sentinels.map((s) => `${s.host}:${s.port}`).join(",")}` : "";
+      throw new ClusterError(`cannot reach Redis at ${this.url} (cluster.redis)${via}: ${e.code ?? message}${e.code && message && !message.includes(e.code) ? ` (${message})` : ""}`);
     } finally {
       conn.disconnect();
     }
