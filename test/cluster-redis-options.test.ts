@@ -13,13 +13,13 @@ import { Redis } from "ioredis";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseRawConfig } from "../broker/config.js";
-import { connect, connectCollecting, end, freePort, subscribe, tempDir } from "./helpers.js";
+import { connect, connectCollecting, end, freePort, scratchDir, subscribe } from "./helpers.js";
 import { runCli, startNode, startRedis, waitFor } from "./cluster-support.js";
 import { TestCa } from "./pki.js";
 
 /** Start a node config through the CLI, expecting it to refuse; stderr back. */
 async function refused(cluster: Record<string, unknown>): Promise<string> {
-  const dir = tempDir();
+  const dir = scratchDir();
   const file = join(dir, "c.json");
   writeFileSync(file, JSON.stringify({ port: 0, ws: false, data: dir, cluster: { id: "x", connectTimeoutMs: 2000, ...cluster } }));
   const r = await runCli(["--config", file]);
@@ -30,7 +30,7 @@ async function refused(cluster: Record<string, unknown>): Promise<string> {
 
 describe("Redis options", () => {
   test("rediss:// with a CA and a client certificate; a missing client certificate or an unknown CA is refused naming cluster.redis", async () => {
-    const dir = tempDir();
+    const dir = scratchDir();
     const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
     const rogue = new TestCa(dir, "rogue-ca", "Other CA");
     const server = ca.issue("localhost", { server: true });
@@ -97,7 +97,7 @@ describe("Redis options", () => {
   });
 
   test("Redis Sentinel: nodes find the master through cluster.sentinels and follow a failover; unreachable sentinels are refused naming the key", async () => {
-    const dir = tempDir();
+    const dir = scratchDir();
     // No 5 s wait for more replicas before the first sync (Redis' default).
     const master = await startRedis(["--repl-diskless-sync-delay", "0", "--dir", dir]);
     const replica = await startRedis(["--replicaof", "127.0.0.1", String(master.port), "--dir", dir]);
@@ -149,7 +149,7 @@ describe("Redis options", () => {
   });
 
   test("a Redis Cluster node is refused at start-up, naming cluster.redis and why", async () => {
-    const dir = tempDir();
+    const dir = scratchDir();
     const redis = await startRedis(["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--dir", dir]);
     try {
       const stderr = await refused({ redis: redis.url });
