@@ -24,6 +24,12 @@
  *
  * Retained messages are not sent for a shared subscription ([MQTT-3.8.4-?]):
  * aedes looks them up by the literal "$share/..." filter and finds none.
+ *
+ * In cluster mode a ShareDispatcher (broker/cluster/shared-groups.ts) makes
+ * the choice over the members of every node, and records membership changes
+ * in Redis; this module then still owns the local members and delivers to
+ * them (deliverTo, enqueueFor), and falls back to the choice above while
+ * Redis is unreachable (deliverLocally).
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 
