@@ -280,6 +280,8 @@ export async function installSharedGroups(opts: {
 
   const inbox = link.connect(`wasmq-share-inbox:${node}`);
   let closed = false;
+  /** Hand-overs being delivered here (base64 of the list entry), so a resync does not start them twice. */
+  const delivering = new Set<string>();
 
   async function deliverHandover(raw: Buffer): Promise<void> {
     let entry: ReturnType<typeof parseEntry>;
@@ -292,12 +294,18 @@ export async function installSharedGroups(opts: {
     }
     figures.received++;
     const { clientId, handover: h } = entry;
-    await new Promise<void>((resolve) => {
-      const done = () => resolve();
-      if (shared.deliverTo(h.g, clientId, h.p, done)) return;
-      rechoose(h.g, h.p, h.h, clientId, done);
-    });
-    await redis.lrem(runKey(node), 1, raw);
+    const key = raw.toString("base64");
+    delivering.add(key);
+    try {
+      await new Promise<void>((resolve) => {
+        const done = () => resolve();
+        if (shared.deliverTo(h.g, clientId, h.p, done)) return;
+        rechoose(h.g, h.p, h.h, clientId, done);
+      });
+      await redis.lrem(runKey(node), 1, raw);
+    } finally {
+      delivering.delete(key);
+    }
   }
 
   async function consume(): Promise<void> {
@@ -345,9 +353,24 @@ export async function installSharedGroups(opts: {
       redis.wasmqShareForget(clientKey(clientId), clientId, channel).catch(warn("removing an ended session from its groups failed"));
     },
     async resync() {
-      for (const m of shared.localMembers()) {
+      const local = shared.localMembers();
+      // Members that left here while the link was down are still recorded as connected here: they leave now.
+      const connectedHere = new Set(local.filter((m) => !m.away).map((m) => `${m.topic}\n${m.clientId}`));
+      for (const group of await redis.smembers(ofNodeKey(node))) {
+        const members = await redis.hgetall(membersKey(group));
+        for (const [clientId, v] of Object.entries(members)) {
+          const [kind, at, qos] = v.split(" ");
+          if (at !== node || kind === "A" || connectedHere.has(`${group}\n${clientId}`)) continue;
+          await redis.wasmqShareLeave(membersKey(group), clientKey(clientId), group, clientId, kind === "P" ? value("A", Number(qos)) : "", channel, node);
+        }
+      }
+      for (const m of local) {
         const v = m.away ? value("A", m.qos) : value(m.persistent ? "P" : "L", m.qos);
         await redis.wasmqShareJoin(membersKey(m.topic), ofNodeKey(node), clientKey(m.clientId), m.topic, m.clientId, v, channel, m.away ? "nx" : "set");
+      }
+      // A BLMOVE whose reply a lost connection swallowed left its entry in the run list: deliver it now.
+      for (const raw of (await redis.lrangeBuffer(runKey(node), 0, -1)) as Buffer[]) {
+        if (!delivering.has(raw.toString("base64"))) void deliverHandover(raw).catch(warn("delivering a hand-over failed"));
       }
       const groups = new Set(await redis.smembers(GROUPS));
       for (const g of shared.describe()) if (!groups.has(g.topic)) shared.hold(g.topic, false);
