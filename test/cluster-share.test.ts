@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { after, afterEach, before, describe, test } from "node:test";
 import type { MqttClient } from "mqtt";
-import { connect, connectCollecting, end, subscribe } from "./helpers.js";
+import { connect, connectCollecting, end, scratchDir, subscribe } from "./helpers.js";
 import { startNode, startRedis, stopAllNodes, waitFor, type Node, type RedisServer } from "./cluster-support.js";
 
 type Collected = Awaited<ReturnType<typeof connectCollecting>>;
@@ -196,6 +196,26 @@ describe("$share groups under failure", () => {
     const deliveries = beforeKill.size + payloads(onB).length + payloads(back).length;
     t.diagnostic(`${rechosen[0]! + rechosen[1]!} re-chosen after the kill; 300 acknowledged; member-b ${payloads(onB).length}, member-c ${beforeKill.size} before the kill + ${payloads(back).length} after; ${deliveries - 300} delivered twice (at-least-once)`);
     await end(pub, onB.client, onC.client, back.client);
+  });
+
+  test("a member that disconnects while Redis is down leaves the group in Redis when the link is back", async () => {
+    // Redis keeps its data across the outage here (append-only file, fsync always), as a production Redis would.
+    redis = await startRedis(["--appendonly", "yes", "--appendfsync", "always", "--dir", scratchDir()]);
+    const [a, b] = await Promise.all(["a", "b"].map((id) => startNode(redis, id)));
+    const gone = await connectCollecting(a!.url, { clientId: "gone-while-down" });
+    const stays = await connectCollecting(b!.url, { clientId: "stays-on-b" });
+    for (const m of [gone, stays]) await subscribe(m.client, "$share/outage/outage/#", 1);
+    await groupReady([a!, b!], redis, "$share/outage/outage/#", 2);
+    await redis.down();
+    await waitFor(async () => (await a!.api<{ redis: { state: string } }>("/cluster")).body.redis.state === "down", "node a to see Redis down");
+    await end(gone.client);
+    await redis.up();
+    await groupReady([a!, b!], redis, "$share/outage/outage/#", 1);
+    assert.deepEqual(Object.keys(await redis.client().hgetall("wasmq:share:m:$share/outage/outage/#")), ["stays-on-b"]);
+    const pub = await connect(a!.url);
+    const sent = await publishAll(pub, "outage/x", 6, 1);
+    await exactly([stays], sent);
+    await end(pub, stays.client);
   });
 
   test("Redis unreachable: each node delivers to its own members, counted; the group is whole again when Redis is back", async () => {
