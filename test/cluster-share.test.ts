@@ -19,12 +19,13 @@ type Collected = Awaited<ReturnType<typeof connectCollecting>>;
 /** Until every node routes the group and Redis records `members` members of it. */
 async function groupReady(nodes: Node[], redis: RedisServer, group: string, members: number): Promise<void> {
   const r = redis.client();
-  await waitFor(async () => (await r.hlen(`wasmq:share:m:${group}`)) === members, `${members} member(s) of ${group} recorded in Redis`);
+  // Generous: after a Redis outage the nodes reconnect with a backoff of up to 5 s, and this machine is shared.
+  await waitFor(async () => (await r.hlen(`wasmq:share:m:${group}`)) === members, `${members} member(s) of ${group} recorded in Redis`, 30_000);
   for (const n of nodes) {
     await waitFor(async () => {
       const view = await n.api<{ shared: { groups: { topic: string }[] } }>("/cluster");
       return view.body.shared.groups.some((g) => g.topic === group);
-    }, `node ${n.id} to route ${group}`);
+    }, `node ${n.id} to route ${group}`, 30_000);
   }
 }
 
@@ -42,7 +43,7 @@ const payloads = (c: Collected) => c.got.messages.map((m) => m.payload.toString(
 /** Wait until the members together received `expected` messages, then check nothing more trickles in (a round trip on each member's node). */
 async function exactly(members: Collected[], expected: string[]): Promise<void> {
   const all = () => members.flatMap(payloads);
-  await waitFor(() => all().length >= expected.length, `${expected.length} deliveries (got ${all().length})`);
+  await waitFor(() => all().length >= expected.length, `${expected.length} deliveries (got ${all().length})`, 30_000);
   for (const m of members) await m.client.publishAsync("share-test/flush", "", { qos: 1 });
   assert.deepEqual(all().sort(), [...expected].sort(), "each message once, in the whole cluster");
 }
