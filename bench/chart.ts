@@ -14,7 +14,8 @@ const COLORS: Record<TargetName, string> = {
   "wasm-nofuel": "#ff9896",
   mosquitto: "#2ca02c",
   "wasm-no-v5": "#9467bd",
-  "wasm-baseline": "#8c564b",
+  "wasm-base": "#8c564b",
+  "native-base": "#aec7e8",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

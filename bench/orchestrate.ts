@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { BENCH_USER, chainNeedsCredentials, chainOfLength, standardChain, type ChainEntry } from "./plugins.js";
 import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TailFigures, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
 import type { Scenario, TargetName } from "./scenarios.js";
+import { isBaseTarget, wireTarget, type Baseline } from "./baseline.js";
 
 const TARGET_JS = fileURLToPath(new URL("./target.js", import.meta.url));
 const LOADGEN_JS = fileURLToPath(new URL("./loadgen.js", import.meta.url));
@@ -43,7 +44,7 @@ export interface RunRecord {
   brokerTail?: TailFigures;
 }
 
-const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel", "wasm-no-v5", "wasm-baseline"];
+const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel", "wasm-no-v5", "wasm-base", "native-base"];
 
 export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
   if (!WASMQ_TARGETS.includes(target)) return [];
@@ -156,10 +157,18 @@ export function targetNodeArgs(): string[] {
 export class TargetPool {
   private readonly procs = new Map<TargetName, Child<ToTarget, FromTarget>>();
 
+  /** baseline: where wasm-base / native-base run from (--baseline). */
+  constructor(private readonly baseline: Baseline | null = null) {}
+
   get(target: TargetName): Child<ToTarget, FromTarget> {
     let proc = this.procs.get(target);
     if (!proc || !proc.alive) {
-      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc", ...targetNodeArgs()]);
+      let script = TARGET_JS;
+      if (isBaseTarget(target)) {
+        if (!this.baseline) throw new Error(`target ${target} needs --baseline DIR`);
+        script = this.baseline.targetScript;
+      }
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...targetNodeArgs()]);
       this.procs.set(target, proc);
     }
     return proc;
@@ -171,7 +180,7 @@ export class TargetPool {
       targets.map(async (target) => {
         const proc = this.get(target);
         const done = proc.expect("preloaded", 120_000);
-        proc.send({ type: "preload", target });
+        proc.send({ type: "preload", target: wireTarget(target) });
         await Promise.race([done, proc.died]);
       }),
     );
@@ -210,7 +219,7 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
   let load: Child<ToLoad, FromLoad> | null = null;
   let started = false;
   try {
-    const options: TargetOptions = { target, persistence, dataDir, chain };
+    const options: TargetOptions = { target: wireTarget(target), persistence, dataDir, chain };
     const readyP = broker.expect("ready", 60_000);
     broker.send({ type: "start", options });
     const ready = await Promise.race([readyP, broker.died]);

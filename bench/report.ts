@@ -116,7 +116,9 @@ export const RATIO_PAIRS: [TargetName, TargetName][] = [
   ["native", "aedes"],
   ["wasm", "mosquitto"],
   ["wasm", "wasm-no-v5"],
-  ["wasm", "wasm-baseline"],
+  // --baseline: the current build against the older one, same run.
+  ["wasm", "wasm-base"],
+  ["native", "native-base"],
 ];
 
 export function allRatios(records: RunRecord[], scenarios: string[]): { throughput: Ratio[]; cpuPerMsg: Ratio[] } {

@@ -1,6 +1,7 @@
 /** Bench targets and scenarios. Scenario ids are a contract (JSON output, README, CI). */
 
-export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-no-v5", "wasm-baseline"] as const;
+/** wasm-base / native-base: an older build's wasm and native targets (--baseline, bench/baseline.ts). */
+export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-base", "native-base", "wasm-no-v5"] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export function isTarget(s: string): s is TargetName {
@@ -43,7 +44,7 @@ export interface Scenario {
  * chain but without the MQTT 5 protocol layer, a measurement build only) runs
  * where the v5 layer's cost to 3.1.1 traffic is measured.
  */
-const ALL = TARGETS.filter((t) => t !== "wasm-no-v5" && t !== "wasm-baseline");
+const ALL = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto"] as const;
 const PLUGIN_TARGETS = ["aedes", "native", "wasm", "wasm-nofuel"] as const;
 const STANDARD: ChainSpec = { kind: "standard" };
 
@@ -146,7 +147,26 @@ function latency(qos: 0 | 1, quick: boolean): Scenario {
   };
 }
 
-export const SCENARIOS: readonly Scenario[] = ([
+/**
+ * The 16 KB path at the same pace for every target: with no target saturated,
+ * CPU µs per message compares the work each does per message, which holds up
+ * on a loaded machine where closed-loop rates do not.
+ */
+function paced16KB(qos: 0 | 1): Scenario {
+  return {
+    ...latency(qos, false),
+    id: `rate2k-qos${qos}-16KB`,
+    payloadBytes: 16 * 1024,
+    rate: 2_000,
+    targets: ["aedes", "native", "wasm", "wasm-nofuel"],
+    about: `p2p QoS ${qos} 16 KB JSON at a fixed 2,000 msg/s, standard chain: CPU per message at an equal pace`,
+    // not the latency scenarios' longer window and extra repetitions
+    minDurationSec: undefined,
+    minReps: undefined,
+  };
+}
+
+export const SCENARIOS: readonly Scenario[] = [
   ...SIZES.map(([label, bytes]) => (label === "64B" ? withNoV5(p2p(0, label, bytes, true)) : p2p(0, label, bytes, false))),
   ...SIZES.map(([label, bytes]) => (label === "64B" ? withNoV5(p2p(1, label, bytes, true)) : p2p(1, label, bytes, false))),
   v5(false),
@@ -187,16 +207,9 @@ export const SCENARIOS: readonly Scenario[] = ([
   persistenceScenario("memory"),
   latency(0, true),
   latency(1, false),
-] as Scenario[]).map(withBaseline);
-
-/**
- * WASMQ_BENCH_BASELINE=dir (a checkout of another commit, built): `wasm-baseline`
- * runs that build's broker with this build's plugins and bench, next to `wasm`
- * in every scenario that has it — before/after ratios from one interleaved run.
- */
-export function withBaseline(s: Scenario): Scenario {
-  return process.env.WASMQ_BENCH_BASELINE && s.targets.includes("wasm") ? { ...s, targets: [...s.targets, "wasm-baseline"] } : s;
-}
+  paced16KB(0),
+  paced16KB(1),
+];
 
 export function scenarioById(id: string): Scenario {
   const s = SCENARIOS.find((x) => x.id === id);

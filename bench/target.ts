@@ -11,12 +11,9 @@
  *   wasm         wasmq with the Wasm plugins, fuel metered
  *   wasm-nofuel  wasmq with the Wasm plugins, no fuel metering
  *   wasm-no-v5   wasmq with the Wasm plugins, without the MQTT 5 protocol layer (measurement build)
- *   wasm-baseline  the broker of another build (WASMQ_BENCH_BASELINE=dir) with this build's Wasm plugins
  *   mosquitto    a fresh /usr/sbin/mosquitto per run, generated config (stats from /proc)
  */
 import { createServer, type Server } from "node:net";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import { aedesVersion } from "./machine.js";
 import { BENCH_FUEL, nativePath, wasmPath } from "./plugins.js";
 import type { FromTarget, ProcessStats, TargetOptions, ToTarget } from "./protocol.js";
@@ -111,18 +108,10 @@ async function startBareAedes(opts: TargetOptions): Promise<Started> {
   };
 }
 
-/** The broker's modules: this build's, or for wasm-baseline the baseline build's (WASMQ_BENCH_BASELINE). */
-function brokerModule(path: string, target: TargetOptions["target"]): string {
-  const base = process.env.WASMQ_BENCH_BASELINE;
-  if (target !== "wasm-baseline") return `../broker/${path}`;
-  if (!base) throw new Error("wasm-baseline needs WASMQ_BENCH_BASELINE=<a built checkout of the baseline commit>");
-  return pathToFileURL(join(resolve(base), "dist/broker", path)).href;
-}
-
 async function startWasmq(opts: TargetOptions): Promise<Started> {
   const { pino } = await import("pino");
-  const { parseRawConfig, resolveConfig } = (await import(brokerModule("config.js", opts.target))) as typeof import("../broker/config.js");
-  const { startBroker } = (await import(brokerModule("server.js", opts.target))) as typeof import("../broker/server.js");
+  const { parseRawConfig, resolveConfig } = await import("../broker/config.js");
+  const { startBroker } = await import("../broker/server.js");
   const wasm = opts.target !== "native";
   const raw = parseRawConfig(
     {
@@ -171,7 +160,7 @@ async function startMosquittoTarget(opts: TargetOptions): Promise<Started> {
 async function preload(target: TargetOptions["target"]): Promise<void> {
   if (target === "aedes") await Promise.all([import("aedes"), import("../broker/persistence/memory.js")]);
   else if (target === "mosquitto") await import("./mosquitto.js");
-  else await Promise.all([import("pino"), import(brokerModule("config.js", target)), import(brokerModule("server.js", target))]);
+  else await Promise.all([import("pino"), import("../broker/config.js"), import("../broker/server.js")]);
 }
 
 function start(opts: TargetOptions): Promise<Started> {
@@ -182,7 +171,6 @@ function start(opts: TargetOptions): Promise<Started> {
     case "wasm":
     case "wasm-nofuel":
     case "wasm-no-v5":
-    case "wasm-baseline":
       return startWasmq(opts);
     case "mosquitto":
       return startMosquittoTarget(opts);

@@ -237,8 +237,10 @@ function markRedeliveries(aedes: Aedes): void {
   persistence.outgoingStream = (client) => {
     const marked = new Transform({
       objectMode: true,
-      transform(packet: { messageId?: number; dup?: boolean }, _enc, callback) {
-        if (packet.messageId) packet.dup = true;
+      transform(packet: { cmd?: string; messageId?: number; dup?: boolean }, _enc, callback) {
+        // Only a PUBLISH: a stored PUBREL (PUBREC received, PUBCOMP not) is resent as it is ([MQTT-4.4.0-1]);
+        // its fixed-header flags are fixed at 0010 ([MQTT-3.6.1-1]) and mqtt-packet cannot even write one with DUP.
+        if (packet.messageId && (packet.cmd ?? "publish") === "publish") packet.dup = true;
         callback(null, packet);
       },
     });
