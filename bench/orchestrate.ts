@@ -47,7 +47,7 @@ export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
 }
 
 /** A child process speaking the bench's IPC messages, with its stderr kept for error reports. */
-class Child<In, Out extends { type: string }> {
+export class Child<In, Out extends { type: string }> {
   readonly proc: ChildProcess;
   private stderr = "";
   private waiters: { type: string; resolve: (m: Out) => void; reject: (e: Error) => void }[] = [];

@@ -29,6 +29,8 @@ export interface Scenario {
   quick: boolean;
   /** One line on what it shows. */
   about: string;
+  /** Idle-connection scenario (bench/idle-run.ts): this many clients connect, subscribe and stay idle (--conns overrides); no traffic. */
+  conns?: number;
 }
 
 const ALL = TARGETS;
@@ -111,6 +113,25 @@ function latency(qos: 0 | 1, quick: boolean): Scenario {
   };
 }
 
+/** Idle devices: the 19,000 fits the 20,000 open files a process may have on this machine class. */
+function idle(id: string, chain: ChainSpec, targets: readonly TargetName[], what: string): Scenario {
+  return {
+    id,
+    publishers: 0,
+    subscribers: 0,
+    qos: 1,
+    payloadBytes: 0,
+    persistentSubscribers: false,
+    persistence: null,
+    chain,
+    rate: null,
+    targets,
+    quick: false,
+    conns: 19_000,
+    about: `19,000 clients connect and subscribe to one topic each (QoS 1), then stay idle: KB per connection, RSS, connect rate; ${what}`,
+  };
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   ...SIZES.map(([label, bytes]) => p2p(0, label, bytes, label === "64B")),
   ...SIZES.map(([label, bytes]) => p2p(1, label, bytes, label === "64B")),
@@ -150,6 +171,8 @@ export const SCENARIOS: readonly Scenario[] = [
   persistenceScenario("memory"),
   latency(0, true),
   latency(1, false),
+  idle("idle19k-conns", STANDARD, ["aedes", "native", "wasm", "mosquitto"], "standard chain (auth hashes each password)"),
+  idle("idle19k-conns-noauth", { kind: "length", length: 3 }, ["aedes", "native", "wasm"], "acl + filter + router, no auth: the connect path comparable to bare aedes"),
 ];
 
 export function scenarioById(id: string): Scenario {
