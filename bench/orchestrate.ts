@@ -140,7 +140,9 @@ export class TargetPool {
   get(target: TargetName): Child<ToTarget, FromTarget> {
     let proc = this.procs.get(target);
     if (!proc || !proc.alive) {
-      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc"]);
+      // WASMQ_BENCH_TARGET_ARGS: extra Node flags for the broker processes, e.g. "--cpu-prof --cpu-prof-dir=prof" (not allowed in NODE_OPTIONS).
+      const extra = (process.env.WASMQ_BENCH_TARGET_ARGS ?? "").split(" ").filter(Boolean);
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc", ...extra]);
       this.procs.set(target, proc);
     }
     return proc;

@@ -262,7 +262,7 @@ async function main(): Promise<number> {
   if (ratios.throughput.length) {
     lines.push("", "Ratios, paired by repetition (median, min–max). Throughput: >1 = first target faster. CPU per msg: <1 = first target cheaper.", ratioTable(ratios.throughput, ratios.cpuPerMsg));
   }
-  lines.push("", "Targets (issues #6 and #17; reported, never asserted):", targetsText([...checks, ...checkIdleTargets(idleRecords)]));
+  lines.push("", "Targets (issue #6 and #17; reported, never asserted):", targetsText([...checks, ...checkIdleTargets(idleRecords)]));
   lines.push("  (per-hook targets — wasm vs native per hook, fuel ≤ 10% and ≤ 150 ns — are reported by npm run bench:hooks)");
   const headroom = headroomNote(rows);
   if (headroom) lines.push("", headroom);

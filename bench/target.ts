@@ -120,6 +120,8 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
       persistence: opts.persistence,
       allowAnonymous: !opts.chain.some((e) => e.plugin === "auth"),
       log: { level: "silent" },
+      // The idle-connection scenarios hold 19,300 clients; the default cap (10,000) would refuse the rest. aedes and Mosquitto have none.
+      limits: { maxConnections: 20_000 },
       metrics: false,
       sys: false,
       plugins: opts.chain.map((e) => ({

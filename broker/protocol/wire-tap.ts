@@ -23,7 +23,8 @@ export interface OutgoingPacket {
   messageId?: number;
 }
 
-export type OutgoingObserver = (packet: OutgoingPacket) => void;
+/** `stream` is the connection written to (aedes sets `stream.client`): one shared observer can serve every connection, which saves a closure per client. */
+export type OutgoingObserver = (packet: OutgoingPacket, stream: object) => void;
 /** Serialize `packet` onto `stream` (through `write`, mqtt-packet's own writeToStream); returns what writeToStream returns. */
 export type OutgoingEncoder = (packet: OutgoingPacket, stream: object, write: (packet: object, stream: object, opts?: object) => boolean) => boolean;
 
@@ -37,7 +38,7 @@ function install(): void {
   const original = mqttPacket.writeToStream;
   mqttPacket.writeToStream = function tappedWriteToStream(packet: object, stream, ...rest: unknown[]) {
     const list = observers.get(stream);
-    if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket);
+    if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket, stream);
     const encoder = encoders.get(stream);
     if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, original as (packet: object, stream: object, opts?: object) => boolean);
     return (original as (...args: unknown[]) => boolean)(packet, stream, ...rest);
