@@ -139,6 +139,8 @@ export function idleRatioTable(records: IdleRecord[]): string | null {
   const rows: string[][] = [];
   for (const s of scenarios) {
     rows.push([s, "KB per conn", ...labels.map(([a, b]) => fmtPaired(paired(records, s, a, b, kbPerConn)))]);
+    // The live part: V8 keeps pages it committed while clients connected, so RSS deltas swing from run to run.
+    rows.push(["", "heap per conn", ...labels.map(([a, b]) => fmtPaired(paired(records, s, a, b, heapKbPerConn)))]);
     rows.push(["", "connect time", ...labels.map(([a, b]) => fmtPaired(paired(records, s, a, b, (r) => 1 / connectRate(r))))]);
     rows.push(["", "CPU per conn", ...labels.map(([a, b]) => fmtPaired(paired(records, s, a, b, cpuUsPerConn)))]);
   }

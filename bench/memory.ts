@@ -12,11 +12,16 @@ import type { MemoryStats } from "./protocol.js";
 
 const MB = 2 ** 20;
 
-export function nodeMemory(label: string): MemoryStats {
+/** V8 returns freed pages to the system from background threads after a GC: read RSS once they have had time. */
+const SETTLE_MS = 500;
+
+export async function nodeMemory(label: string): Promise<MemoryStats> {
   const gc = (globalThis as { gc?: () => void }).gc;
   // Twice: the first pass can leave objects whose finalizers free more.
-  gc?.();
-  gc?.();
+  for (let i = 0; i < 2; i++) {
+    gc?.();
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+  }
   const m = process.memoryUsage();
   const dir = process.env.WASMQ_BENCH_HEAPSNAPSHOT;
   if (dir) writeHeapSnapshot(join(dir, `${label}-${process.pid}-${Date.now()}.heapsnapshot`));

@@ -23,7 +23,7 @@ interface Started {
   version: string;
   stats(): ProcessStats;
   /** Memory now, after a full GC (the idle-connection scenarios). */
-  memory(): MemoryStats;
+  memory(): MemoryStats | Promise<MemoryStats>;
   stop(): Promise<void>;
 }
 
@@ -219,7 +219,7 @@ process.on("message", (msg: ToTarget) => {
         send({ type: "stats", stats: running.stats() });
       } else if (msg.type === "memory") {
         if (!running) throw new Error("memory requested with no broker running");
-        send({ type: "memory", memory: running.memory() });
+        send({ type: "memory", memory: await running.memory() });
       } else if (msg.type === "close") {
         await closeRunning();
         send({ type: "closed" });

@@ -10,9 +10,10 @@
  * `conn.client`, timers get the guard as an argument. Only `deliverQoS`, which
  * aedes' router calls without a receiver, needs a function of its own. The
  * set of unacknowledged packet identifiers and the queue of held messages are
- * created by the first QoS 1/2 delivery, and the close listener that cleans up
- * by the first timer or held message: with a third 'close' listener Node grows
- * the socket's listener array to 17 slots.
+ * created by the first QoS 1/2 delivery (with the PUBACK/PUBCOMP listener),
+ * and the close listener that cleans up by the first timer or held message:
+ * past two listeners for an event, Node grows the emitter's listener array to
+ * about 20 slots.
  */
 import type { AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
@@ -279,7 +280,12 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
   function countSent(packet: OutgoingPacket, stream: object): void {
     if (packet.messageId === undefined || !((packet.cmd === "publish" && packet.qos) || packet.cmd === "pubrel")) return;
     const g = guards.get((stream as { client: Client }).client);
-    if (g) (g.unacked ??= new Set()).add(packet.messageId);
+    if (!g) return;
+    if (g.unacked === null) {
+      g.unacked = new Set();
+      g.client._parser.on("packet", countAcknowledged);
+    }
+    g.unacked.add(packet.messageId);
   }
   /** Incoming packets (`this` is the parser): PUBACK/PUBCOMP frees a slot. */
   function countAcknowledged(this: { client: Client }, packet: { cmd: string; messageId?: number }): void {
@@ -315,7 +321,6 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
       // Also without maxInflightOutbound: MQTT 5 clients' Receive Maximum. (aedes' router calls this without a receiver.)
       c.deliverQoS = (packet, callback) => deliverThroughWindow(g, packet, callback);
       observeOutgoing(c.conn, countSent);
-      c._parser.on("packet", countAcknowledged);
     },
     outbound(client) {
       const g = guards.get(client);
