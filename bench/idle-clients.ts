@@ -87,7 +87,7 @@ export interface OpenedIdleClients {
  * Open `count` clients; resolves once every one has its CONNACK and SUBACK.
  * Rejects on the first refusal, unexpected answer or error (closing what it opened).
  */
-export function openIdleClients(spec: IdleClientsSpec, timeoutMs = 120_000): Promise<OpenedIdleClients> {
+export function openIdleClients(spec: IdleClientsSpec, timeoutMs = 600_000): Promise<OpenedIdleClients> {
   const t = template(spec);
   const sockets: Socket[] = [];
   let dropped = 0;
