@@ -136,6 +136,7 @@ class WasmPluginInstance implements PluginInstance {
   private readonly reserve: (size: number) => number;
   private readonly fuel: WebAssembly.Global | null;
   private readonly budget: number;
+  private hooked = false;
   /** Every host import charges and checks through this (host-calls.ts). */
   private readonly calls: HostCalls;
   private buf: Buffer;
@@ -213,10 +214,12 @@ class WasmPluginInstance implements PluginInstance {
   }
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
+    this.hooked = true;
     return this.invoke(this.fns[hook]!, msg);
   }
 
   tick(nowMs: number): void {
+    this.hooked = true;
     try {
       (this.fns.tick as unknown as (now: number) => void)(nowMs);
     } catch (err) {
@@ -226,7 +229,8 @@ class WasmPluginInstance implements PluginInstance {
 
   /** Fuel the last call used; reads the global, so only on demand (metrics). */
   get lastFuelUsed(): number {
-    return this.fuel ? this.budget - (this.fuel.value as number) : -1;
+    // Before its first hook call the counter still holds what init left of INIT_FUEL.
+    return this.fuel && this.hooked ? this.budget - (this.fuel.value as number) : -1;
   }
 
   dispose(): void {

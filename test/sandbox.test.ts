@@ -48,6 +48,9 @@ describe("sandbox: faults are contained", () => {
         await subscribe(sub, ["fault/#", "ok/#"], 1);
         const pub = await connect(broker.url);
         await pub.publishAsync(`fault/${fault}`, "boom", { qos: 1 });
+        // The fresh instance's fuel reading: -1 until its first call, never the init budget's remainder.
+        const fuelAfterTrap = slot.stats.fuelUsedLast;
+        assert.ok(fuelAfterTrap >= -1 && fuelAfterTrap <= 2_000_000, `fuelUsedLast after a trap: ${fuelAfterTrap}`);
         // A well-behaved message right after: served by a fresh instance.
         await pub.publishAsync("ok/after", "fine", { qos: 1 });
         await got.waitFor(delivered ? 2 : 1);
