@@ -13,6 +13,8 @@ const COLORS: Record<TargetName, string> = {
   wasm: "#d62728",
   "wasm-nofuel": "#ff9896",
   mosquitto: "#2ca02c",
+  "wasm-base": "#9467bd",
+  "native-base": "#aec7e8",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

@@ -24,6 +24,10 @@ import { BENCH_FUEL, benchSetup, benchTopic, builtPlugins, BENCH_TOPIC_FILTER, B
 import { table } from "./report.js";
 import { BUILDS, measureLanguages, type LanguageRow } from "./languages.js";
 import { median } from "./stats.js";
+import { DISTRIBUTION_HEADER, distributionRows, measureDistribution, timerOverhead, type DistributionRow } from "./hook-distribution.js";
+
+/** Plugins whose publish hook at the smallest size gets the per-call distribution (--calls). */
+const DISTRIBUTION_PLUGINS = ["acl", "filter", "router"];
 
 type MessageHook = Exclude<HookName, "tick">;
 const VARIANTS = ["native", "wasm", "wasm-nofuel"] as const;
@@ -39,6 +43,9 @@ const USAGE = `usage: npm run bench:hooks -- [options]
   --rounds N            repeat every measurement N times, variants rotated (default 7)
   --time MS             time per measurement and round (default 100)
   --iterations N        minimum batches per measurement (default 64)
+  --calls N             per-call distribution (p50/p99/p99.9/max) of acl, filter and router
+                        publish at the smallest size: N timed calls per variant
+                        (default 1000000, quick 20000; 0 = skip)
   --out FILE            write the results as JSON`;
 
 interface Case {
@@ -188,6 +195,7 @@ async function main(): Promise<number> {
       rounds: { type: "string" },
       time: { type: "string" },
       iterations: { type: "string" },
+      calls: { type: "string" },
       out: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -211,6 +219,8 @@ async function main(): Promise<number> {
     iterations: intOpt("iterations", values.iterations, quick ? 16 : 64),
     warmMs: 0,
   };
+  const distCalls = values.calls === "0" ? 0 : intOpt("calls", values.calls, quick ? 20_000 : 1_000_000);
+  const distribution: DistributionRow[] = [];
   // Warm each variant for up to 50 ms before its first round (less when --time asks for less).
   opts.warmMs = Math.min(50, opts.time);
   const sizes = values.sizes ? values.sizes.split(",").map((s) => intOpt("sizes", s.trim(), 0)) : [64, 1024, 16 * 1024];
@@ -222,6 +232,7 @@ async function main(): Promise<number> {
   const machine = machineInfo();
   process.stderr.write(`wasmq hook bench: ${plugins.join(", ")} · ${describeMachine(machine)}\n`);
   const results: CaseResult[] = [];
+  let distributionOut: unknown = null;
   const configs: Record<string, string> = {};
   const skipped: { plugin: string; reason: string }[] = [];
   const unloadable: string[] = [];
@@ -260,6 +271,11 @@ async function main(): Promise<number> {
           const batch = batchSize(calls.wasm);
           const { ns, fuelNs, wasmOverNative } = await measure(calls, batch, opts);
           results.push({ plugin, hook, size, ns, fuelNs, wasmOverNative, verdict, fuelUsed, batch });
+          if (distCalls > 0 && hook === "publish" && size === Math.min(...sizes) && DISTRIBUTION_PLUGINS.includes(plugin)) {
+            const dists = measureDistribution(calls, distCalls);
+            for (const v of VARIANTS) distribution.push({ plugin, hook, size, variant: v, dist: dists[v]! });
+            process.stderr.write(`${plugin} ${hook} ${sizeLabel(size)} per call: ${VARIANTS.map((v) => `${v} p50 ${dists[v]!.p50} ns p99.9 ${dists[v]!.p999} ns`).join(", ")}\n`);
+          }
           process.stderr.write(
             `${plugin} ${hook} ${sizeLabel(size)}: native ${fmtNs(ns.native)} ns, wasm ${fmtNs(ns.wasm)} ns, nofuel ${fmtNs(ns["wasm-nofuel"])} ns (${verdict.wasm})\n`,
           );
@@ -331,6 +347,15 @@ async function main(): Promise<number> {
       ),
     );
   }
+  if (distribution.length) {
+    const timer = timerOverhead(distCalls);
+    lines.push(
+      "",
+      `One call at a time (${distCalls.toLocaleString("en-US")} timed calls per variant, variants interleaved in slices; performance.now() around each call; the timer row is the same loop around an empty function, included in every figure):`,
+      table(DISTRIBUTION_HEADER, distributionRows(distribution, timer, sizeLabel), 4),
+    );
+    distributionOut = { calls: distCalls, timer, rows: distribution };
+  }
   const checks = judge(results, sizes);
   const overBudget = results.filter((r) => r.fuelUsed > DEFAULT_PLUGIN_LIMITS.fuel);
   if (overBudget.length) {
@@ -345,7 +370,7 @@ async function main(): Promise<number> {
   console.log(lines.join("\n"));
   if (values.out) {
     mkdirSync(dirname(values.out), { recursive: true });
-    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes }, configs, results, skipped, targets: checks }, null, 2)}\n`);
+    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
     process.stderr.write(`results written to ${values.out}\n`);
   }
   const differing = results.filter((r) => r.verdict.native !== r.verdict.wasm || r.verdict.wasm !== r.verdict["wasm-nofuel"]);

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { wireTarget } from "./baseline.js";
 import { chainFor, Child, type TargetPool } from "./orchestrate.js";
 import { BENCH_USER, chainNeedsCredentials } from "./plugins.js";
 import type { FromIdle, ToIdle } from "./idle-loadgen.js";
@@ -63,7 +64,7 @@ export async function runIdle(pool: TargetPool, s: Scenario, target: TargetName,
   const gen = new Child<ToIdle, FromIdle>(`idle generator (${s.id} → ${target})`, IDLE_LOADGEN_JS);
   let started = false;
   try {
-    const options: TargetOptions = { target, persistence, dataDir, chain };
+    const options: TargetOptions = { target: wireTarget(target), persistence, dataDir, chain };
     const readyP = broker.expect("ready", 60_000);
     broker.send({ type: "start", options });
     const ready = await Promise.race([readyP, broker.died]);

@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { BENCH_USER, chainNeedsCredentials, chainOfLength, standardChain, type ChainEntry } from "./plugins.js";
 import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
 import type { Scenario, TargetName } from "./scenarios.js";
+import { isBaseTarget, wireTarget, type Baseline } from "./baseline.js";
 
 const TARGET_JS = fileURLToPath(new URL("./target.js", import.meta.url));
 const LOADGEN_JS = fileURLToPath(new URL("./loadgen.js", import.meta.url));
@@ -39,7 +40,7 @@ export interface RunRecord {
   rssMB: number;
 }
 
-const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel"];
+const WASMQ_TARGETS: readonly TargetName[] = ["native", "wasm", "wasm-nofuel", "wasm-base", "native-base"];
 
 export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
   if (!WASMQ_TARGETS.includes(target)) return [];
@@ -137,12 +138,20 @@ export class Child<In, Out extends { type: string }> {
 export class TargetPool {
   private readonly procs = new Map<TargetName, Child<ToTarget, FromTarget>>();
 
+  /** baseline: where wasm-base / native-base run from (--baseline). */
+  constructor(private readonly baseline: Baseline | null = null) {}
+
   get(target: TargetName): Child<ToTarget, FromTarget> {
     let proc = this.procs.get(target);
     if (!proc || !proc.alive) {
+      let script = TARGET_JS;
+      if (isBaseTarget(target)) {
+        if (!this.baseline) throw new Error(`target ${target} needs --baseline DIR`);
+        script = this.baseline.targetScript;
+      }
       // WASMQ_BENCH_TARGET_ARGS: extra Node flags for the broker processes, e.g. "--cpu-prof --cpu-prof-dir=prof" (not allowed in NODE_OPTIONS).
       const extra = (process.env.WASMQ_BENCH_TARGET_ARGS ?? "").split(" ").filter(Boolean);
-      proc = new Child<ToTarget, FromTarget>(`target ${target}`, TARGET_JS, ["--expose-gc", ...extra]);
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...extra]);
       this.procs.set(target, proc);
     }
     return proc;
@@ -154,7 +163,7 @@ export class TargetPool {
       targets.map(async (target) => {
         const proc = this.get(target);
         const done = proc.expect("preloaded", 120_000);
-        proc.send({ type: "preload", target });
+        proc.send({ type: "preload", target: wireTarget(target) });
         await Promise.race([done, proc.died]);
       }),
     );
@@ -188,7 +197,7 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
   let load: Child<ToLoad, FromLoad> | null = null;
   let started = false;
   try {
-    const options: TargetOptions = { target, persistence, dataDir, chain };
+    const options: TargetOptions = { target: wireTarget(target), persistence, dataDir, chain };
     const readyP = broker.expect("ready", 60_000);
     broker.send({ type: "start", options });
     const ready = await Promise.race([readyP, broker.died]);

@@ -2,8 +2,11 @@
 import type { ChainEntry } from "./plugins.js";
 import type { TargetName } from "./scenarios.js";
 
+/** What a target process is asked to run: never a --baseline name (bench/baseline.ts addresses those by their counterpart). */
+export type WireTarget = Exclude<TargetName, "wasm-base" | "native-base">;
+
 export interface TargetOptions {
-  target: TargetName;
+  target: WireTarget;
   persistence: "memory" | "lmdb";
   /** LMDB directory (removed by the orchestrator afterwards). */
   dataDir: string;
@@ -29,7 +32,7 @@ export interface MemoryStats {
 
 /** [preload → preloaded,] start → ready, stats → stats and memory → memory (any number), close → closed; then start again, or stop (exit). */
 export type ToTarget =
-  | { type: "preload"; target: TargetName }
+  | { type: "preload"; target: WireTarget }
   | { type: "start"; options: TargetOptions }
   | { type: "stats" }
   | { type: "memory" }

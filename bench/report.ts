@@ -115,6 +115,9 @@ export const RATIO_PAIRS: [TargetName, TargetName][] = [
   ["wasm", "wasm-nofuel"],
   ["native", "aedes"],
   ["wasm", "mosquitto"],
+  // --baseline: the current build against the older one, same run.
+  ["wasm", "wasm-base"],
+  ["native", "native-base"],
 ];
 
 export function allRatios(records: RunRecord[], scenarios: string[]): { throughput: Ratio[]; cpuPerMsg: Ratio[] } {

@@ -17,10 +17,15 @@ import { aggregateIdle, checkIdleTargets, idleRatioTable, idleTable } from "./id
 import { MAX_IDLE_CONNS, runIdle, type IdleRecord } from "./idle-run.js";
 import { aggregate, allRatios, checkTargets, fmtMs, fmtNum, ratioTable, resultsTable, targetsText, type RunFailure } from "./report.js";
 import { isTarget, SCENARIOS, scenarioById, TARGETS, type Scenario, type TargetName } from "./scenarios.js";
+import { BASE_TARGETS, isBaseTarget, openBaseline, type Baseline } from "./baseline.js";
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 a subset of scenarios, 1 repetition, short windows (under a minute)
-  --targets a,b,...       ${TARGETS.join(", ")} (default: all; mosquitto only when installed)
+  --targets a,b,...       ${TARGETS.join(", ")} (default: all; mosquitto only when installed;
+                          wasm-base and native-base only with --baseline)
+  --baseline DIR          also run DIR's build (a built checkout of an older commit) as the
+                          targets wasm-base and native-base, interleaved, with ratios
+                          wasm/wasm-base and native/native-base (bench/baseline.ts)
   --scenarios a,b,...     scenario ids (default: all, or the quick subset); --list shows them
   --reps N                repetitions, targets interleaved in each (default 3, quick 1)
   --duration SEC          measurement window per run (default 1, quick 0.5)
@@ -44,6 +49,7 @@ interface Options {
   conns: number | null;
   out: string | null;
   chart: string | null;
+  baseline: Baseline | null;
 }
 
 class UsageError extends Error {}
@@ -71,6 +77,7 @@ function parseOptions(argv: string[]): Options | null {
       conns: { type: "string" },
       out: { type: "string" },
       chart: { type: "string" },
+      baseline: { type: "string" },
       list: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -93,7 +100,10 @@ function parseOptions(argv: string[]): Options | null {
       if (!isTarget(name)) throw new UsageError(`unknown target "${name}"; known: ${TARGETS.join(", ")}`);
       return name;
     });
-  } else targets = [...TARGETS];
+  } else targets = TARGETS.filter((t) => values.baseline !== undefined || !isBaseTarget(t));
+  const baseline = values.baseline === undefined ? null : openBaseline(values.baseline);
+  const base = targets.filter(isBaseTarget);
+  if (base.length && !baseline) throw new UsageError(`target ${base.join(", ")} needs --baseline DIR`);
   const persistence = values.persistence ?? "memory";
   if (persistence !== "memory" && persistence !== "lmdb") throw new UsageError(`--persistence must be memory or lmdb, got "${persistence}"`);
   const primeSec = values.prime === undefined ? DEFAULT_PRIME_SEC : Number(values.prime);
@@ -114,6 +124,7 @@ function parseOptions(argv: string[]): Options | null {
     },
     out: values.out ?? null,
     chart: values.chart ?? null,
+    baseline,
   };
 }
 
@@ -148,6 +159,7 @@ async function main(): Promise<number> {
   const std = standardChain().map((e) => e.name);
   const missing = ["auth", "acl", "filter", "router"].filter((n) => !std.includes(n));
   if (missing.length) notes.push(`standard chain runs without ${missing.join(", ")} (not built or not configurable by the bench): ${std.join(" + ") || "no plugins"}`);
+  if (opts.baseline) notes.push(`baseline (wasm-base, native-base): ${opts.baseline.describe}`);
   for (const s of opts.scenarios) {
     if (s.chain.kind === "length" && s.chain.length > 0) {
       notes.push(`${s.id}: ${chainOfLength(s.chain.length).map((e) => e.name).join(" + ")}`);
@@ -159,7 +171,9 @@ async function main(): Promise<number> {
   const plan: { rep: number; scenario: Scenario; target: TargetName }[] = [];
   for (let rep = 1; rep <= opts.reps; rep++) {
     for (const scenario of opts.scenarios) {
-      const ts = scenario.targets.filter((t) => targets.includes(t));
+      // A base target runs wherever its counterpart does.
+      const applies = [...scenario.targets, ...(Object.keys(BASE_TARGETS) as (keyof typeof BASE_TARGETS)[]).filter((b) => scenario.targets.includes(BASE_TARGETS[b]))];
+      const ts = applies.filter((t) => targets.includes(t));
       for (let i = 0; i < ts.length; i++) plan.push({ rep, scenario, target: ts[(i + rep - 1) % ts.length]! });
     }
   }
@@ -177,7 +191,7 @@ async function main(): Promise<number> {
   const idleRecords: IdleRecord[] = [];
   const idleFailures: RunFailure[] = [];
   const started = Date.now();
-  const pool = new TargetPool();
+  const pool = new TargetPool(opts.baseline);
   const interrupted = () => {
     void pool.close().finally(() => process.exit(130));
   };

@@ -1,6 +1,7 @@
 /** Bench targets and scenarios. Scenario ids are a contract (JSON output, README, CI). */
 
-export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto"] as const;
+/** wasm-base / native-base: an older build's wasm and native targets (--baseline, bench/baseline.ts). */
+export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-base", "native-base"] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export function isTarget(s: string): s is TargetName {
@@ -33,7 +34,7 @@ export interface Scenario {
   conns?: number;
 }
 
-const ALL = TARGETS;
+const ALL = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto"] as const;
 const PLUGIN_TARGETS = ["aedes", "native", "wasm", "wasm-nofuel"] as const;
 const STANDARD: ChainSpec = { kind: "standard" };
 

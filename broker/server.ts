@@ -225,6 +225,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
       maxPacketSize: limits.maxPacketSize,
       maxInflight: limits.maxInflight,
       kv: persistence.kv,
+      chain,
+      connectTimeoutMs: limits.connectTimeoutMs,
       onViolation: (client, reason) => observed.noteReason(client, reason),
       onError: (message, err) => logger.warn({ err: err.message }, message),
       onSessionEnded: (clientId) => shared.forget(clientId),

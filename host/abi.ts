@@ -14,7 +14,9 @@ export const ABI_VERSION = 2;
 /** Versions this host loads: v1 binaries keep their v1 record and behave as before. */
 export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2];
 export * from "./abi-v2.js";
+export * from "./abi-auth.js";
 import { V2_HOST_IMPORTS } from "./abi-v2.js";
+import { AUTH_EXPORT, AUTH_HOST_IMPORTS } from "./abi-auth.js";
 
 /** Header field byte offsets. */
 export const Field = {
@@ -47,7 +49,11 @@ export const HEADER_SIZE = 32;
 export const BODY_ORDER = ["clientId", "username", "password", "peer", "topic", "payload"] as const;
 
 /** `flags` bits for the connect hook. */
-export const ConnectFlag = { cleanSession: 1 } as const;
+export const ConnectFlag = {
+  cleanSession: 1,
+  /** v2-r2: the client completed MQTT 5 enhanced authentication with a plugin (abi-auth.ts) before this CONNECT reached the chain. */
+  enhancedAuth: 2,
+} as const;
 
 /** `flags` value for the persist hook: what is about to be stored. */
 export const PersistKind = { retained: 0, offlineQueue: 1 } as const;
@@ -73,7 +79,7 @@ export function verdictCode(v: number): number {
   return (v >>> 8) & 0xff;
 }
 
-export const HOOKS = ["connect", "subscribe", "publish", "deliver", "persist", "tick"] as const;
+export const HOOKS = ["connect", "subscribe", "publish", "deliver", "persist", "tick", "auth"] as const;
 export type HookName = (typeof HOOKS)[number];
 
 /** Export name of each hook entry point. All take the record address and return a verdict, except tick. */
@@ -84,6 +90,8 @@ export const HOOK_EXPORTS: Record<HookName, string> = {
   deliver: "onDeliver",
   persist: "onPersist",
   tick: "onTick",
+  // v2, enhanced authentication (abi-auth.ts)
+  auth: AUTH_EXPORT,
 };
 
 /** Exports every plugin must provide. */
@@ -114,6 +122,7 @@ export const HOST_IMPORTS = [
   // Added to v1 without a version bump: binaries that do not import it load as before.
   "client_cert", // (field: CertField, outPtr, outCap) -> i32 field length (copied when <= outCap), -1 no certificate, -2 unknown field
   ...V2_HOST_IMPORTS,
+  ...AUTH_HOST_IMPORTS,
 ] as const;
 
 /**

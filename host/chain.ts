@@ -30,6 +30,8 @@ export interface ChainOptions {
   vetReload?: (slot: PluginSlot, hooks: ReadonlySet<HookName>) => string | null;
   /** The broker's rules for what plugins hand back (topic length, packet size, reserved prefixes). */
   output?: OutputRules;
+  /** What plugins get from random_bytes; the harness may pin it, the broker uses the platform CSPRNG. */
+  random?: (n: number) => Uint8Array;
 }
 
 export interface ChainEvents {
@@ -72,7 +74,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
     };
-    this.slots = specs.map((spec) => new PluginSlot(opts.trust && !spec.trust ? { ...spec, trust: opts.trust } : spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output));
+    this.slots = specs.map((spec) => new PluginSlot(opts.trust && !spec.trust ? { ...spec, trust: opts.trust } : spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output, opts.random));
   }
 
   /** Load every plugin; the first one that cannot load rejects with a PluginError naming it. */
@@ -92,6 +94,15 @@ export class PluginChain extends EventEmitter<ChainEvents> {
 
   has(hook: HookName): boolean {
     return this.byHook[hook].length > 0;
+  }
+
+  /**
+   * The plugin that runs enhanced-authentication method `method` (abi-auth.ts):
+   * the first in chain order that declared it, or null (CONNACK 0x8C).
+   */
+  authenticator(method: string): PluginSlot | null {
+    for (const slot of this.byHook.auth) if (slot.authMethods.includes(method)) return slot;
+    return null;
   }
 
   slot(name: string): PluginSlot | undefined {
@@ -209,5 +220,5 @@ export class PluginChain extends EventEmitter<ChainEvents> {
 }
 
 function emptyIndex(): Record<HookName, PluginSlot[]> {
-  return { connect: [], subscribe: [], publish: [], deliver: [], persist: [], tick: [] };
+  return { connect: [], subscribe: [], publish: [], deliver: [], persist: [], tick: [], auth: [] };
 }

@@ -2,7 +2,7 @@
  * The child-process side of fuel-offload.ts: instruments modules with binaryen,
  * one message at a time, so binaryen's heap lives and dies with this process.
  */
-import { instrumentFuel } from "./fuel.js";
+import { instrumentFuel, type FuelInstrumentResult } from "./fuel.js";
 
 export interface InstrumentRequest {
   id: number;
@@ -10,7 +10,7 @@ export interface InstrumentRequest {
 }
 
 export type InstrumentReply =
-  | { id: number; ok: true; binary: Uint8Array; functionsInstrumented: number; loopsInstrumented: number }
+  | ({ id: number; ok: true } & FuelInstrumentResult)
   | { id: number; ok: false; message: string };
 
 const send = process.send?.bind(process);

@@ -27,3 +27,11 @@ export class FuelExhaustedError extends Error {
     this.name = "FuelExhaustedError";
   }
 }
+
+/**
+ * Imports ("module.name") the host promises never read or charge the fuel global:
+ * fuel metering treats a call to one as a plain instruction, with no write-back of a
+ * cached counter around it. `env.abort` (AssemblyScript's assertion failure) only
+ * throws.
+ */
+export const FUEL_NEUTRAL_IMPORTS: readonly string[] = ["env.abort"];

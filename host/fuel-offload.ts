@@ -48,8 +48,8 @@ function start(): Child {
     if (!p) return;
     child.pending.delete(reply.id);
     if (reply.ok) {
-      const { binary, functionsInstrumented, loopsInstrumented } = reply;
-      p.resolve({ binary, functionsInstrumented, loopsInstrumented });
+      const { binary, functionsInstrumented, functionsChargedAtCallSites, loopsInstrumented } = reply;
+      p.resolve({ binary, functionsInstrumented, functionsChargedAtCallSites, loopsInstrumented });
     } else {
       p.reject(new Error(reply.message));
     }

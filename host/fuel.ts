@@ -3,26 +3,44 @@
  *
  * Timers cannot interrupt synchronous Wasm on Node's main thread, so the budget is
  * enforced inside the module: `instrumentFuel` adds a mutable i32 global
- * `__wasmq_fuel` (exported under that name) and charges it
+ * `__wasmq_fuel` (exported under that name) and charges it on the path the code
+ * actually takes (fuel-plan.ts computes where and how much):
  *
- *   - at the entry of every defined function (AssemblyScript runtime included),
+ *   - at the entry of every defined function (AssemblyScript runtime included), except
+ *     "static" functions, which are charged at their call sites (below),
  *   - at the top of every loop body, i.e. once per iteration, whatever branch
  *     (`br`, `br_if`, `br_table`, `br_on_*`) re-enters the loop,
- *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below).
+ *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below),
+ *   - at the entry of an `if` arm, for what that arm costs beyond its sibling.
  *
- * A charge is `fuel -= COST; if (fuel < 0) { fuel = -1; call $fuel_exhausted; unreachable }`,
- * all inlined: the import `"wasmq" "fuel_exhausted"` (the host throws from it) is called
- * only once the budget is exhausted, and `unreachable` traps should it return.
+ * A checked charge is `fuel -= COST; if (fuel < 0) { fuel = -1; call $fuel_exhausted;
+ * unreachable }`, all inlined: the import `"wasmq" "fuel_exhausted"` (the host throws
+ * from it) is called only once the budget is exhausted, and `unreachable` traps should
+ * it return. Function entries, loop headers and catch_all bodies are checked. An arm's
+ * charge is a bare subtract: every path out of an arm reaches a check (the next loop
+ * header, a callee's entry, a host import, which refuses to work for a negative
+ * counter, or the end of the call from the host: each exported function is wrapped,
+ * and the wrapper traps when the call returns with the counter below zero). So a
+ * plugin never runs more than its budget plus one loop-free stretch of one function
+ * (with the static functions it calls), and a call that needed more than its budget
+ * always ends in the "fuel" trap: a budget of exactly the fuel a call uses suffices,
+ * one less does not.
  *
- * Cost model — fuel ≈ Wasm instructions executed, counted per function entry and per
- * loop iteration. COST is static: the number of Binaryen IR expressions in the
- * function body (resp. the loop body, resp. the catch body), not counting structural
- * nodes that execute no instruction (`block`, `loop`, `nop`, `pop`) and not counting
- * what sits inside a nested loop (that is charged per iteration of the nested loop),
- * with a minimum of 1. Calls count 1 at the call site; the callee is charged at its
- * own entry. Both arms of an `if` are counted, so COST is an upper bound on one pass
- * through the block (an early `return` or `br` out is still charged in full): one unit
- * is roughly one executed Wasm instruction, never fewer. The count is deterministic:
+ * Cost model — fuel ≈ Wasm instructions executed. A site's COST is static: the number
+ * of Binaryen IR expressions that belong to it, not counting structural nodes that
+ * execute no instruction (`block`, `loop`, `nop`, `pop`), nor what sits in a nested
+ * loop (charged per iteration of that loop) or a nested `if` arm (charged when taken).
+ * An `if` costs its condition, itself and the arm taken; the cheaper arm's cost is
+ * charged with the `if` (both arms cost at least that much) and only the difference
+ * inside the dearer arm, so an arm no dearer than its sibling carries no charge. A site
+ * is charged in full on entry, even if an early `return` or `br` leaves it: one unit is
+ * roughly one executed Wasm instruction, never fewer. Calls count 1 at the call site; a
+ * normal callee is charged at its own entry. A static function — no loops, no
+ * exception handling, no indirect calls, only calls to other static functions, and not
+ * reachable from outside the module's direct calls (not exported, in a table,
+ * `ref.func`'d or the start function) — runs no fuel code: its caller is charged, with a
+ * bare subtract right before each call, the callee's longest path (the dearer arm of
+ * every `if`, plus its callees), at most MAX_STATIC_COST. The count is deterministic:
  * identical calls on identical state use identical fuel.
  *
  * Two shapes of check, chosen per function:
@@ -34,16 +52,15 @@
  *   - "cached" (functions with loops): the remaining fuel lives in a local `$f` so that
  *     a loop iteration costs a register subtract, compare and not-taken branch, with no
  *     memory traffic. `$f` is loaded from the global at entry, written back right
- *     before every call, `return`, `throw` and the end of the body (after their
- *     operands are evaluated, so the callee sees the exact value), and reloaded after
- *     every call (the callee, or a host import, may have charged the global). A tight
- *     loop with a call in it pays one store and one load per call on top of the callee's
- *     own entry charge.
+ *     before every call to a non-static function, `return`, `throw` and the end of the
+ *     body (after their operands are evaluated, so the callee sees the exact value), and
+ *     reloaded after each such call (the callee, or a host import, may have charged the
+ *     global). A call to a static function needs neither.
  *
  * The global starts at 0x7fffffff so the module's start function (e.g. AssemblyScript's
- * static initialisers) can run at instantiation; the host sets
- * `instance.exports.__wasmq_fuel.value = budget` (a non-negative i32) before every call
- * and reads the remainder afterwards (fuel used = budget - value). After a normal return
+ * static initialisers) can run at instantiation; the host sets the budget global once,
+ * every exported function's wrapper copies it into `__wasmq_fuel` on entry, and the
+ * host reads the remainder afterwards (fuel used = budget - value). After a normal return
  * the global is exact; on exhaustion it is pinned to -1 before the import is called;
  * after another trap it may be stale (the instance is discarded anyway).
  *
@@ -55,8 +72,8 @@
  * negative. (Functions with `try` always use the "global" shape, so a handler never
  * works from a stale cached counter.) Typed `catch $tag` clauses are not checked (a JS
  * exception does not match a Wasm tag on Node 20), nor are `try_table` handlers
- * (exnref, which Node 20's engine does not support). A strict host should still treat
- * "the call returned but the global is < 0" as an exhaustion.
+ * (exnref, which Node 20's engine does not support). The export wrapper's final check
+ * turns "the call returned but the global is < 0" into the exhaustion trap.
  *
  * Supported input: any module valid under READ_FEATURES (roughly what Node 20 runs: MVP,
  * mutable globals, sign-ext, non-trapping float-to-int, bulk memory, SIMD, reference
@@ -73,17 +90,25 @@
  * binaryen's own warm-up (~0.8 s on a loaded 2-core machine). Importing this module
  * instantiates binaryen.js (top-level await, ~0.5–1 s). Code grows by ~15–45%
  * (write-back/reload around calls in "cached" functions).
+ *
+ * Until 2026-12 both arms of an `if` were charged on every pass and every function paid
+ * its own entry: a loop body with a rarely taken branch cost its whole text per
+ * iteration (the JSON string scan: 381 fuel per byte, now ~20).
  */
 import binaryen from "binaryen";
+import { addVar, CallId, CallIndirectId, CallRefId, callNumOperands, callTarget, getFunctionBody, PURE_LEAVES, readBinary, ReturnId, returnValue, setFunctionBody, type Ref, type Slot } from "./fuel-ir.js";
+import { MAX_COST, pinnedFunctions, planFunction, settlePlans, type Exit, type FunctionPlan, type Site } from "./fuel-plan.js";
 
 export { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME } from "./fuel-names.js";
-import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME } from "./fuel-names.js";
+import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_NEUTRAL_IMPORTS } from "./fuel-names.js";
 
 export interface FuelInstrumentResult {
   /** The instrumented module. */
   binary: Uint8Array;
   /** Defined functions that got an entry check. */
   functionsInstrumented: number;
+  /** Static functions: no fuel code of their own, charged at their call sites. */
+  functionsChargedAtCallSites: number;
   /** Loops that got a per-iteration check. */
   loopsInstrumented: number;
 }
@@ -98,13 +123,12 @@ export function isFuelExhausted(err: unknown): boolean {
 
 /** Initial value of the fuel global, so the start function can run at instantiation. */
 const INITIAL_FUEL = 0x7fffffff;
-/** Upper bound for one static charge, so `fuel - cost` can never wrap around. */
-const MAX_COST = 0x3fffffff;
 /**
  * Value the global is pinned to on exhaustion. Pinning (rather than leaving the
- * decremented value) keeps the global within [-1 - MAX_COST, 0x7fffffff] even if a
- * `catch_all` handler catches the host's error and gets charged again: it can never
- * wrap around to a large positive budget.
+ * decremented value) keeps the global within [-1 - 2 × MAX_COST, 0x7fffffff] (one
+ * function's unchecked charges, at most MAX_COST in all, then one checked charge) even
+ * if a `catch_all` handler catches the host's error and gets charged again: it can
+ * never wrap around to a large positive budget.
  */
 const EXHAUSTED = -1;
 
@@ -125,271 +149,6 @@ const READ_FEATURES =
   F.ExtendedConst |
   F.RelaxedSIMD;
 
-type Ref = number;
-/** binaryen.js 132 takes the features as readBinary's optional 2nd argument (its .d.ts names a missing readBinaryWithFeatures). */
-const readBinary = binaryen.readBinary as (data: Uint8Array, features?: binaryen.Features) => binaryen.Module;
-type Accessor = (expr: Ref, ...args: number[]) => Ref;
-/** binaryen.js's class-style expression wrappers (`binaryen.Loop.getBody(expr)` etc.), untyped in its .d.ts. */
-const classes = binaryen as unknown as Record<string, Record<string, Accessor> | undefined>;
-const raw = binaryen as unknown as Record<string, ((...args: number[]) => number) | undefined>;
-
-function accessor(cls: string, name: string): Accessor {
-  const fn = classes[cls]?.[name];
-  if (typeof fn !== "function") throw new Error(`fuel: binaryen.${cls}.${name} is missing (unsupported binaryen version)`);
-  return fn;
-}
-
-function rawFn(name: string): (...args: number[]) => number {
-  const fn = raw[name];
-  if (typeof fn !== "function") throw new Error(`fuel: binaryen.${name} is missing (unsupported binaryen version)`);
-  return fn;
-}
-
-function expressionId(cls: string): number {
-  return rawFn(`_Binaryen${cls}Id`)();
-}
-
-const addVar = rawFn("_BinaryenFunctionAddVar");
-
-/** One child position of a parent: read and replace the child at `index` (list slots) or the only one. */
-interface Slot {
-  get(parent: Ref, index: number): Ref;
-  set(parent: Ref, index: number, child: Ref): void;
-}
-
-/** Child positions of one expression kind: single getters, then `[count, at]` lists. */
-interface Shape {
-  singles: Slot[];
-  lists: { count: Accessor; slot: Slot }[];
-}
-
-function shape(cls: string, singles: string[], lists: string[] = []): Shape {
-  return {
-    singles: singles.map((name) => {
-      const get = accessor(cls, `get${name}`);
-      const set = accessor(cls, `set${name}`);
-      return { get: (p: Ref) => get(p), set: (p: Ref, _i: number, c: Ref) => void set(p, c) };
-    }),
-    lists: lists.map((spec) => {
-      // "Operand" -> getNumOperands / getOperandAt / setOperandAt; "Child:Children" for irregular plurals.
-      const [name, plural = `${name}s`] = spec.split(":") as [string, string?];
-      const count = accessor(cls, `getNum${plural}`);
-      const get = accessor(cls, `get${name}At`);
-      const set = accessor(cls, `set${name}At`);
-      return { count, slot: { get: (p: Ref, i: number) => get(p, i), set: (p: Ref, i: number, c: Ref) => void set(p, i, c) } };
-    }),
-  };
-}
-
-const LEAF: Shape = { singles: [], lists: [] };
-
-/** Child positions of every expression kind binaryen.js can take apart, by expression id. */
-const SHAPES = new Map<number, Shape>();
-/** Kinds that do not execute an instruction of their own. */
-const STRUCTURAL = new Set<number>();
-
-for (const cls of [
-  "Nop", "Unreachable", "Pop", "RefNull", "LocalGet", "GlobalGet", "Const", "MemorySize", "TableSize",
-  "DataDrop", "ElemDrop", "AtomicFence", "Pause", "Rethrow", "RefFunc", "StringConst",
-]) {
-  SHAPES.set(expressionId(cls), LEAF);
-}
-for (const [cls, singles, lists] of [
-  ["Block", [], ["Child:Children"]],
-  ["If", ["Condition", "IfTrue", "IfFalse"]],
-  ["Loop", ["Body"]],
-  ["Break", ["Condition", "Value"]],
-  ["Switch", ["Condition", "Value"]],
-  ["Call", [], ["Operand"]],
-  ["CallIndirect", ["Target"], ["Operand"]],
-  ["CallRef", ["Target"], ["Operand"]],
-  ["LocalSet", ["Value"]],
-  ["GlobalSet", ["Value"]],
-  ["TableGet", ["Index"]],
-  ["TableSet", ["Index", "Value"]],
-  ["TableGrow", ["Value", "Delta"]],
-  ["MemoryGrow", ["Delta"]],
-  ["Load", ["Ptr"]],
-  ["Store", ["Ptr", "Value"]],
-  ["Unary", ["Value"]],
-  ["Binary", ["Left", "Right"]],
-  ["Select", ["IfTrue", "IfFalse", "Condition"]],
-  ["Drop", ["Value"]],
-  ["Return", ["Value"]],
-  ["AtomicRMW", ["Ptr", "Value"]],
-  ["AtomicCmpxchg", ["Ptr", "Expected", "Replacement"]],
-  ["AtomicWait", ["Ptr", "Expected", "Timeout"]],
-  ["AtomicNotify", ["Ptr", "NotifyCount"]],
-  ["SIMDExtract", ["Vec"]],
-  ["SIMDReplace", ["Vec", "Value"]],
-  ["SIMDShuffle", ["Left", "Right"]],
-  ["SIMDTernary", ["A", "B", "C"]],
-  ["SIMDShift", ["Vec", "Shift"]],
-  ["SIMDLoad", ["Ptr"]],
-  ["SIMDLoadStoreLane", ["Ptr", "Vec"]],
-  ["MemoryInit", ["Dest", "Offset", "Size"]],
-  ["MemoryCopy", ["Dest", "Source", "Size"]],
-  ["MemoryFill", ["Dest", "Value", "Size"]],
-  ["RefIsNull", ["Value"]],
-  ["RefAs", ["Value"]],
-  ["RefEq", ["Left", "Right"]],
-  ["Try", ["Body"], ["CatchBody:CatchBodies"]],
-  ["Throw", [], ["Operand"]],
-  ["TupleMake", [], ["Operand"]],
-  ["TupleExtract", ["Tuple"]],
-  ["RefI31", ["Value"]],
-  ["I31Get", ["I31"]],
-  ["RefTest", ["Ref"]],
-  ["RefCast", ["Ref"]],
-  ["BrOn", ["Ref"]],
-  ["StructNew", [], ["Operand"]],
-  ["StructGet", ["Ref"]],
-  ["StructSet", ["Ref", "Value"]],
-  ["ArrayNew", ["Init", "Size"]],
-  ["ArrayNewFixed", [], ["Value"]],
-  ["ArrayNewData", ["Offset", "Size"]],
-  ["ArrayNewElem", ["Offset", "Size"]],
-  ["ArrayGet", ["Ref", "Index"]],
-  ["ArraySet", ["Ref", "Index", "Value"]],
-  ["ArrayLen", ["Ref"]],
-  ["ArrayFill", ["Ref", "Index", "Value", "Size"]],
-  ["ArrayCopy", ["DestRef", "DestIndex", "SrcRef", "SrcIndex", "Length"]],
-  ["ArrayInitData", ["Ref", "Index", "Offset", "Size"]],
-  ["ArrayInitElem", ["Ref", "Index", "Offset", "Size"]],
-] as [string, string[], string[]?][]) {
-  SHAPES.set(expressionId(cls), shape(cls, singles, lists));
-}
-for (const cls of ["Block", "Loop", "Nop", "Pop"]) STRUCTURAL.add(expressionId(cls));
-
-const LoopId = expressionId("Loop");
-const TryId = expressionId("Try");
-const RethrowId = expressionId("Rethrow");
-const CallId = expressionId("Call");
-const CallIndirectId = expressionId("CallIndirect");
-const CallRefId = expressionId("CallRef");
-const ReturnId = expressionId("Return");
-const ThrowId = expressionId("Throw");
-/** Leaves that neither read nor change the cached counter: a write-back can go before them. */
-const PURE_LEAVES = new Set(["LocalGet", "GlobalGet", "Const", "RefNull", "RefFunc"].map(expressionId));
-
-const loopBody: Slot = shape("Loop", ["Body"]).singles[0]!;
-const getFunctionBody = accessor("Function", "getBody");
-const setFunctionBody = accessor("Function", "setBody");
-const functionBody: Slot = { get: (fn) => getFunctionBody(fn), set: (fn, _i, body) => void setFunctionBody(fn, body) };
-const tryHasCatchAll = accessor("Try", "hasCatchAll");
-const tryNumCatchBodies = accessor("Try", "getNumCatchBodies");
-const callNumOperands = new Map([CallId, CallIndirectId, CallRefId, ThrowId].map((id) => [id, SHAPES.get(id)!.lists[0]!] as const));
-const returnValue = SHAPES.get(ReturnId)!.singles[0]!;
-/** call_indirect / call_ref evaluate their target after the operands. */
-const callTarget = new Map([CallIndirectId, CallRefId].map((id) => [id, SHAPES.get(id)!.singles[0]!] as const));
-
-/** A place that gets a charge: a function body, a loop body or a catch_all body. */
-interface Site {
-  slot: Slot;
-  parent: Ref;
-  index: number;
-  cost: number;
-}
-
-/** A call, return or throw: where a cached counter must be written back (and reloaded after a call). */
-interface Exit {
-  expr: Ref;
-  id: number;
-  slot: Slot;
-  parent: Ref;
-  index: number;
-}
-
-interface FunctionPlan {
-  fn: Ref;
-  name: string;
-  entry: Site;
-  sites: Site[];
-  exits: Exit[];
-  loops: number;
-  /** Has try/rethrow or a node that could not be taken apart: use the "global" shape. */
-  uncacheable: boolean;
-}
-
-/** Static cost of a subtree binaryen.js cannot take apart; refuses it if it hides a loop. */
-function opaqueCost(expr: Ref, fnName: string): number {
-  const text = binaryen.emitText(expr);
-  if (/\(loop\b/.test(text)) {
-    const head = /^\(?([\w.]+)/.exec(text.trimStart())?.[1] ?? `expression id ${binaryen.getExpressionId(expr)}`;
-    throw new Error(
-      `cannot meter function "${fnName}": a loop is nested inside "${head}", whose operands binaryen.js does not expose`,
-    );
-  }
-  // Roughly one instruction per parenthesised node.
-  return Math.max(1, (text.match(/\(/g) ?? []).length);
-}
-
-/**
- * Walks one function body iteratively (deep expression trees must not overflow the JS
- * stack), computing the static costs and recording the sites and exits, each with the
- * slot it sits in. Nothing is modified here.
- */
-function planFunction(fn: Ref, name: string): FunctionPlan {
-  const entry: Site = { slot: functionBody, parent: fn, index: 0, cost: 0 };
-  const plan: FunctionPlan = { fn, name, entry, sites: [], exits: [], loops: 0, uncacheable: false };
-  // Parallel stacks: the expression, where it sits, and the site its cost goes to.
-  const exprs: Ref[] = [getFunctionBody(fn)];
-  const slots: Slot[] = [functionBody];
-  const parents: Ref[] = [fn];
-  const indices: number[] = [0];
-  const owners: Site[] = [entry];
-  const push = (expr: Ref, slot: Slot, parent: Ref, index: number, owner: Site): void => {
-    exprs.push(expr);
-    slots.push(slot);
-    parents.push(parent);
-    indices.push(index);
-    owners.push(owner);
-  };
-  while (exprs.length > 0) {
-    const expr = exprs.pop()!;
-    const slot = slots.pop()!;
-    const parent = parents.pop()!;
-    const index = indices.pop()!;
-    let owner = owners.pop()!;
-    const id = binaryen.getExpressionId(expr);
-    const shape = SHAPES.get(id);
-    if (!shape) {
-      owner.cost += opaqueCost(expr, name);
-      plan.uncacheable = true;
-      continue;
-    }
-    if (!STRUCTURAL.has(id)) owner.cost++;
-    if (id === LoopId) {
-      owner = { slot: loopBody, parent: expr, index: 0, cost: 0 };
-      plan.sites.push(owner);
-      plan.loops++;
-    } else if (id === TryId || id === RethrowId) {
-      plan.uncacheable = true;
-    } else if (id === CallId || id === CallIndirectId || id === CallRefId || id === ReturnId || id === ThrowId) {
-      plan.exits.push({ expr, id, slot, parent, index });
-    }
-    for (const single of shape.singles) {
-      const child = single.get(expr, 0);
-      if (child) push(child, single, expr, 0, owner);
-    }
-    const catchAll = id === TryId && tryHasCatchAll(expr) ? tryNumCatchBodies(expr) - 1 : -1;
-    for (const list of shape.lists) {
-      for (let i = 0, n = list.count(expr); i < n; i++) {
-        const child = list.slot.get(expr, i);
-        if (!child) continue;
-        if (i === catchAll) {
-          // The catch_all body is charged on its own, when the handler is entered.
-          const site: Site = { slot: list.slot, parent: expr, index: i, cost: 0 };
-          plan.sites.push(site);
-          push(child, list.slot, expr, i, site);
-        } else {
-          push(child, list.slot, expr, i, owner);
-        }
-      }
-    }
-  }
-  return plan;
-}
 
 function reservedNameError(what: string): Error {
   return new Error(`module already has ${what}, a name reserved for fuel metering`);
@@ -461,10 +220,15 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
     );
   const charge = (site: Site, fromGlobal: boolean): Ref => {
     const next = m.i32.sub(fromGlobal ? m.global.get(fuel, i32) : getCounter(), cost(site.cost));
+    if (site.kind === "arm" && plan.uncheckedArms) {
+      // A bare subtract: the next check on every path out of the arm sees it (fuel.ts, module comment).
+      return cached ? m.local.set(counter, next) : m.global.set(fuel, next);
+    }
     // "global" shape: global.set $fuel (local.tee $t next); "cached": local.set $f next.
     return m.block(null, [cached ? m.local.set(counter, next) : m.global.set(fuel, m.local.tee(counter, next, i32)), trapIfNegative()]);
   };
   const prepend = (site: Site, fromGlobal: boolean): void => {
+    if (site.kind === "arm" && site.cost === 0) return; // no dearer than its sibling: charged with the if
     const body = site.slot.get(site.parent, site.index);
     site.slot.set(site.parent, site.index, m.block(null, [charge(site, fromGlobal), body], auto));
   };
@@ -476,11 +240,28 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
     return m.block(null, [m.local.set(t, expr), after, m.local.get(t, type)], type);
   };
 
-  if (cached) {
-    // Children before parents (reverse pre-order), re-reading each slot, so nested
-    // rewrites compose: an inner call's wrapper is what the outer one wraps.
-    for (let k = plan.exits.length - 1; k >= 0; k--) {
-      const exit = plan.exits[k]!;
+  /** A static callee's charge, right before the call (before its operands are evaluated). */
+  const chargeStaticCall = (exit: Exit): void => {
+    if (exit.staticCost === 0) return; // a neutral import: the call itself is counted in its site
+    const next = m.i32.sub(cached ? getCounter() : m.global.get(fuel, i32), cost(exit.staticCost!));
+    // Checked only in a function too big to rule out wrap-around (see FunctionPlan.uncheckedArms).
+    const charge = !plan.uncheckedArms
+      ? m.block(null, [cached ? m.local.set(counter, next) : m.global.set(fuel, m.local.tee(counter, next, i32)), trapIfNegative()])
+      : cached
+        ? m.local.set(counter, next)
+        : m.global.set(fuel, next);
+    exit.slot.set(exit.parent, exit.index, m.block(null, [charge, exit.slot.get(exit.parent, exit.index)], auto));
+  };
+  // Children before parents (reverse pre-order), re-reading each slot, so nested
+  // rewrites compose: an inner call's wrapper is what the outer one wraps.
+  for (let k = plan.exits.length - 1; k >= 0; k--) {
+    const exit = plan.exits[k]!;
+    // A static callee never touches the global: no write-back, no reload (unless it is a return_call).
+    if (exit.staticCost !== undefined && !exit.isReturn) {
+      chargeStaticCall(exit);
+      continue;
+    }
+    if (cached) {
       // The operand evaluated last: after it, nothing changes the counter before the exit.
       let last: { slot: Slot; parent: Ref; index: number } | null = null;
       const target = callTarget.get(exit.id);
@@ -507,6 +288,7 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
         exit.slot.set(exit.parent, exit.index, then(exit.slot.get(exit.parent, exit.index), reload()));
       }
     }
+    if (exit.staticCost !== undefined) chargeStaticCall(exit);
   }
   for (let k = plan.sites.length - 1; k >= 0; k--) prepend(plan.sites[k]!, !cached);
   if (cached) {
@@ -530,8 +312,13 @@ function invalidReason(wasm: Uint8Array): string {
   }
 }
 
-/** Export, in place of each exported function, a wrapper that starts the call with a full budget. */
-function wrapExports(mod: binaryen.Module, taken: Set<string>): void {
+/**
+ * Export, in place of each exported function, a wrapper that starts the call with a full
+ * budget and traps as "fuel" if the call comes back with the counter below zero (an
+ * arm's unchecked charge taken on the way out: see the module comment).
+ */
+function wrapExports(mod: binaryen.Module, taken: Set<string>, exhausted: string): void {
+  const { i32, none } = binaryen;
   const exports: { name: string; value: string }[] = [];
   for (let i = 0, n = mod.getNumExports(); i < n; i++) {
     const info = binaryen.getExportInfo(mod.getExportByIndex(i));
@@ -543,7 +330,17 @@ function wrapExports(mod: binaryen.Module, taken: Set<string>): void {
     const wrapper = uniqueName(`__wasmq_entry_${name}`, taken);
     taken.add(wrapper);
     const call = mod.call(value, params.map((type, i) => mod.local.get(i, type)), fn.results);
-    mod.addFunction(wrapper, fn.params, fn.results, [], mod.block(null, [mod.global.set(FUEL_GLOBAL, mod.global.get(FUEL_BUDGET_GLOBAL, binaryen.i32)), call], binaryen.auto));
+    const overdrawn = mod.if(
+      mod.i32.lt_s(mod.global.get(FUEL_GLOBAL, i32), mod.i32.const(0)),
+      mod.block(null, [mod.global.set(FUEL_GLOBAL, mod.i32.const(EXHAUSTED)), mod.call(exhausted, [], none), mod.unreachable()]),
+    );
+    const start = mod.global.set(FUEL_GLOBAL, mod.global.get(FUEL_BUDGET_GLOBAL, i32));
+    const result = params.length; // the local after the parameters
+    const body =
+      fn.results === none
+        ? mod.block(null, [start, call, overdrawn], none)
+        : mod.block(null, [start, mod.local.set(result, call), overdrawn, mod.local.get(result, fn.results)], fn.results);
+    mod.addFunction(wrapper, fn.params, fn.results, fn.results === none ? [] : [fn.results], body);
     mod.removeExport(name);
     mod.addFunctionExport(wrapper, name);
   }
@@ -566,13 +363,18 @@ export function instrumentFuel(wasm: Uint8Array): FuelInstrumentResult {
     const exhausted = uniqueName("__wasmq_fuel_exhausted", functions);
 
     const plans: FunctionPlan[] = [];
+    const neutral: string[] = [];
     for (let i = 0, n = mod.getNumFunctions(); i < n; i++) {
       const fn = mod.getFunctionByIndex(i);
       const info = binaryen.getFunctionInfo(fn);
-      if (!info.module) plans.push(planFunction(fn, info.name)); // skip imports
+      if (!info.module) plans.push(planFunction(fn, info.name));
+      else if (FUEL_NEUTRAL_IMPORTS.includes(`${info.module}.${info.base}`)) neutral.push(info.name);
     }
+    const staticCost = settlePlans(plans, pinnedFunctions(mod, plans), neutral);
+    const chargedAtCallSites = staticCost.size - neutral.length;
     let loopsInstrumented = 0;
     for (const plan of plans) {
+      if (staticCost.has(plan.name)) continue; // charged at its call sites
       rewriteFunction(mod, plan, exhausted);
       loopsInstrumented += plan.loops;
     }
@@ -581,14 +383,14 @@ export function instrumentFuel(wasm: Uint8Array): FuelInstrumentResult {
     mod.addGlobalExport(FUEL_GLOBAL, FUEL_GLOBAL);
     mod.addGlobal(FUEL_BUDGET_GLOBAL, binaryen.i32, true, mod.i32.const(INITIAL_FUEL));
     mod.addGlobalExport(FUEL_BUDGET_GLOBAL, FUEL_BUDGET_GLOBAL);
-    wrapExports(mod, functions);
+    wrapExports(mod, functions, exhausted);
     mod.addFunctionImport(exhausted, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, binaryen.none, binaryen.none);
 
     if (!mod.validate()) throw new Error(invalidReason(wasm));
     // Keep the name section, so traps still show the plugin's function names.
     binaryen.setDebugInfo(true);
     const binary = mod.emitBinary();
-    return { binary, functionsInstrumented: plans.length, loopsInstrumented };
+    return { binary, functionsInstrumented: plans.length - chargedAtCallSites, functionsChargedAtCallSites: chargedAtCallSites, loopsInstrumented };
   } finally {
     binaryen.setDebugInfo(savedDebugInfo);
     mod?.dispose();

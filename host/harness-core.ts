@@ -7,6 +7,7 @@
 import { HOOKS, Verdict, type HookName } from "./abi.js";
 import { emptyMessage, type ClientCertificate, type HookMessage, type HookOutcome, type InjectedMessage } from "./message.js";
 import { harnessV5, v5Changes, v5Shown, type HarnessV5Fields } from "./harness-v5.js";
+import { runAuthStep, type AuthRunner, type HarnessAuthResult } from "./harness-auth.js";
 
 /** One input. `payload` may be a string, a JSON value (serialised), or { base64 }. MQTT 5 fields: HarnessV5Fields. */
 export interface HarnessMessage extends HarnessV5Fields {
@@ -25,6 +26,8 @@ export interface HarnessMessage extends HarnessV5Fields {
   cert?: ClientCertificate | null;
   /** The time the plugin sees (now() and onTick's argument), ms; defaults to the real clock. */
   now?: number;
+  /** auth: the exchange state to start from (default: what the last auth step of this client id kept). */
+  authState?: string | { base64: string };
 }
 
 export interface HarnessResult {
@@ -42,12 +45,16 @@ export interface HarnessResult {
   logs: string[];
   /** The trap kind when the plugin failed on this message (the verdict is then its failure policy's). */
   trap?: string;
+  /** auth hook: the step's answer (harness-auth.ts). */
+  auth?: HarnessAuthResult;
 }
 
 /** What a harness runs messages through: a plugin chain, or the playground's single plugin. */
 export interface HarnessTarget {
   run(hook: Exclude<HookName, "tick">, msg: HookMessage): HookOutcome;
   tick(nowMs: number): void;
+  /** auth: one step with the plugin that declared the method (absent: this target cannot run it). */
+  authenticate?: AuthRunner;
 }
 
 /** What the target reported during one message: filled by its event handlers, reset by runStep. */
@@ -57,10 +64,12 @@ export interface HarnessCollector {
   trap: string | undefined;
   /** The message's `now`, for the target's clock. */
   pinnedNow: number | undefined;
+  /** auth: the state each client id's exchange kept. */
+  authStates: Map<string, Uint8Array | null>;
 }
 
 export function newCollector(): HarnessCollector {
-  return { published: [], logs: [], trap: undefined, pinnedNow: undefined };
+  return { published: [], logs: [], trap: undefined, pinnedNow: undefined, authStates: new Map() };
 }
 
 const LEVEL_NAMES = ["trace", "debug", "info", "warn", "error"];
@@ -136,6 +145,14 @@ export function runStep(target: HarnessTarget, collector: HarnessCollector, mess
   const result: HarnessResult = { index, hook, verdict: "continue", published: [], logs: [] };
   if (hook === "tick") {
     target.tick(message.now ?? Date.now());
+  } else if (hook === "auth") {
+    const msg = toHookMessage(message);
+    if (message.authState !== undefined) msg.authState = payloadBytes(message.authState);
+    result.auth = runAuthStep(target.authenticate, msg, collector.authStates, showBytes);
+    if (result.auth.result === "failure") {
+      result.verdict = "deny";
+      result.reasonCode = result.auth.reasonCode!;
+    }
   } else {
     const msg = toHookMessage(message);
     const before = { topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, v5: msg.v5 };

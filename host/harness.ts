@@ -20,20 +20,28 @@ export interface Harness {
 }
 
 /** Load one plugin for repeated runs; its state (and its key-value store) persists across them. */
-export async function createHarness(spec: PluginSpec, opts: { kv?: KvStore; meterFuel?: boolean } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  kv?: KvStore;
+  meterFuel?: boolean;
+  /** What random_bytes / crypto.randomBytes return (e.g. seeded, to compare a plugin with its twin); default the CSPRNG. */
+  random?: (n: number) => Uint8Array;
+}
+
+export async function createHarness(spec: PluginSpec, opts: HarnessOptions = {}): Promise<Harness> {
   const collector = newCollector();
   const chain = await PluginChain.load([spec], {
     clock: () => collector.pinnedNow ?? Date.now(),
     kv: opts.kv ?? new MemoryKvStore(),
     publish: (m) => collector.published.push(m),
     meterFuel: opts.meterFuel ?? true,
+    ...(opts.random ? { random: opts.random } : {}),
   });
   chain.on("log", (_plugin, level, message) => collector.logs.push(harnessLogLine(level, message)));
   chain.on("trap", (_plugin, _hook, kind) => {
     collector.trap = kind;
   });
   return {
-    run: (message, index = 0) => runStep(chain, collector, message, index),
+    run: (message, index = 0) => runStep({ run: (h, m) => chain.run(h, m), tick: (n) => chain.tick(n), authenticate: (m) => chain.authenticator(m.topic)?.runAuth(m) ?? null }, collector, message, index),
     lastFuelUsed: () => chain.slots[0]!.stats.fuelUsedLast,
     close() {
       chain.close();
@@ -42,7 +50,7 @@ export async function createHarness(spec: PluginSpec, opts: { kv?: KvStore; mete
 }
 
 /** Run a plugin over a list of messages in order and return every verdict. */
-export async function runPlugin(spec: PluginSpec, messages: HarnessMessage[], opts: { kv?: KvStore; meterFuel?: boolean } = {}): Promise<HarnessResult[]> {
+export async function runPlugin(spec: PluginSpec, messages: HarnessMessage[], opts: HarnessOptions = {}): Promise<HarnessResult[]> {
   const harness = await createHarness(spec, opts);
   try {
     return messages.map((m, i) => harness.run(m, i));

@@ -19,6 +19,7 @@
  */
 import type { HookName } from "./abi.js";
 import { V2_HOST_CALL_FUEL } from "./abi-v2.js";
+import { AUTH_HOST_CALL_FUEL } from "./abi-auth.js";
 import { FuelExhaustedError } from "./fuel-names.js";
 import type { CallState } from "./instance.js";
 import type { HookMessage } from "./message.js";
@@ -57,6 +58,7 @@ export const HOST_CALL_FUEL = {
   trace: 5_000,
   client_cert: 500,
   ...V2_HOST_CALL_FUEL,
+  ...AUTH_HOST_CALL_FUEL,
 } as const;
 export type HostCallName = keyof typeof HOST_CALL_FUEL;
 
@@ -102,6 +104,8 @@ export class HostCalls {
   fuel: FuelTank | null = null;
   /** While init runs (control plane): log lines are not capped. */
   initializing = false;
+  /** Enhanced-authentication methods the instance declared during init (abi-auth.ts). */
+  readonly authMethods: string[] = [];
 
   constructor(
     private readonly plugin: string,

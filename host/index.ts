@@ -13,3 +13,4 @@ export { emptyV5, type MessageV5, type UserProperty } from "./message-v5.js";
 export { ReasonCode, returnCodeFor } from "./reason-codes.js";
 export { readPublicKey, SignatureError, type TrustPolicy, type TrustStatus, type PublicKeyEntry } from "./signing.js";
 export { readManifest, type PluginManifest } from "./manifest.js";
+export type { AuthOutcome } from "./auth-calls.js";

@@ -16,6 +16,8 @@ export interface PluginServices {
   hostLimits: HostCallLimits;
   /** How the broker validates what the plugin hands back. */
   output: OutputRules;
+  /** The random source of random_bytes / crypto.randomBytes (the harness may pin it); default: the platform CSPRNG. */
+  random?: (n: number) => Uint8Array;
 }
 
 /**
@@ -32,6 +34,9 @@ export class CallState {
   /** ABI v2: changed MQTT 5 fields (null: none), and the reason string of a refusal. */
   v5: V5Changes | null = null;
   reasonString: string | null = null;
+  /** auth hook: the Authentication Data of the answer, and the exchange state to keep (null: unchanged). */
+  authData: Uint8Array | null = null;
+  authState: Uint8Array | null = null;
   readonly extras: InjectedMessage[] = [];
   /** The hook being called and its message (null for tick): what output is validated against. */
   hook: HookName = "tick";
@@ -50,6 +55,8 @@ export class CallState {
     this.ttlSec = -1;
     this.v5 = null;
     this.reasonString = null;
+    this.authData = null;
+    this.authState = null;
     if (this.extras.length) this.extras.length = 0;
   }
 
@@ -64,6 +71,8 @@ export interface PluginInstance {
   /** The plugin ABI version it was built for (native plugins: the current one). */
   readonly abiVersion: number;
   readonly hooks: ReadonlySet<HookName>;
+  /** Enhanced-authentication methods declared in init (abi-auth.ts). */
+  readonly authMethods: readonly string[];
   call(hook: Exclude<HookName, "tick">, msg: HookMessage, state: CallState): number;
   tick(nowMs: number, state: CallState): void;
   /** Fuel the last call used, or -1 when unmetered (may cost a read of Wasm state: not per call). */

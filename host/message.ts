@@ -28,6 +28,8 @@ export interface HookMessage {
   cert?: ClientCertificate | null;
   /** MQTT 5 fields and the protocol level (ABI v2, message-v5.ts); absent = a 3.1.1 message with none. */
   v5?: MessageV5;
+  /** auth hook: the exchange state the plugin kept for this connection (abi-auth.ts); absent or empty = none. */
+  authState?: Uint8Array | null;
 }
 
 /**

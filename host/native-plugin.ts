@@ -68,6 +68,7 @@ class NativePluginInstance implements PluginInstance {
   private readonly fns: Partial<Record<HookName, NativeHook>> = {};
   private readonly message = new Message();
   private readonly call_: ActiveCall;
+  readonly authMethods: readonly string[];
 
   constructor(
     private readonly mod: NativeModule,
@@ -79,6 +80,7 @@ class NativePluginInstance implements PluginInstance {
     for (const hook of hooks) this.fns[hook] = mod[HOOK_EXPORTS[hook]] as NativeHook;
     const calls = new HostCalls(services.name, services.hostLimits, services.output);
     this.call_ = { services, state: state(), calls };
+    this.authMethods = calls.authMethods;
     calls.initializing = true;
     const init = mod[INIT_EXPORT];
     if (typeof init === "function") {

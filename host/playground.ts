@@ -9,6 +9,7 @@
  * fresh instance, and the circuit breaker (breaker.ts) opens after repeated
  * traps, as in the broker.
  */
+import { authOutcome, failedAuthOutcome } from "./auth-calls.js";
 import { Verdict, verdictCode, verdictKind, type HookName } from "./abi.js";
 import { CircuitBreaker, type BreakerOptions } from "./breaker.js";
 import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
@@ -125,6 +126,24 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
       // As the chain: a denied publish sends nothing it caused.
       if (!(hook === "publish" && out.verdict === Verdict.Deny)) collector.published.push(...extras);
       return out;
+    },
+    // As the plugin slot's runAuth: one enhanced-authentication step; a trap is a failure.
+    authenticate(msg) {
+      fuel = null;
+      if (!factory.hooks.has("auth") || !instance || !instance.authMethods.includes(msg.topic)) return null;
+      if (!breaker.allow()) return failedAuthOutcome(opts.name, onError);
+      state.reset();
+      state.hook = "auth";
+      state.message = msg;
+      try {
+        const out = authOutcome(opts.name, instance.call("auth", msg, state), state);
+        if (opts.fuel !== null) fuel = instance.lastFuelUsed;
+        breaker.success();
+        return out;
+      } catch (err) {
+        trapped("auth", err);
+        return failedAuthOutcome(opts.name, onError);
+      }
     },
     tick(nowMs) {
       fuel = null;

@@ -14,6 +14,7 @@ import type { TrustPolicy } from "./signing.js";
 import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
 import { NODE_WASM_ENV } from "./wasm-node.js";
 import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
+import { authOutcome, failedAuthOutcome, type AuthOutcome } from "./auth-calls.js";
 
 export type { FailurePolicy };
 
@@ -79,7 +80,7 @@ const MAX_FUEL = 0x7fffffff;
 const DEFAULT_PAGES = 256;
 
 function zeroCalls(): Record<HookName, number> {
-  return { connect: 0, subscribe: 0, publish: 0, deliver: 0, persist: 0, tick: 0 };
+  return { connect: 0, subscribe: 0, publish: 0, deliver: 0, persist: 0, tick: 0, auth: 0 };
 }
 
 /**
@@ -130,6 +131,7 @@ export class PluginSlot {
     private readonly meterFuel = true,
     clock: () => number = Date.now,
     output: OutputRules = DEFAULT_OUTPUT_RULES,
+    random?: (n: number) => Uint8Array,
   ) {
     if ((spec.wasm === undefined) === (spec.native === undefined)) {
       throw new PluginError(spec.name, "give exactly one of wasm or native");
@@ -149,6 +151,7 @@ export class PluginSlot {
       now: clock,
       hostLimits: hostCallLimits(spec),
       output,
+      ...(random ? { random } : {}),
     };
   }
 
@@ -356,6 +359,37 @@ export class PluginSlot {
     }
     if (state.extras.length) for (const e of state.extras) out.extras.push(e);
     return verdict;
+  }
+
+  /** Enhanced-authentication methods the running build declared in init (abi-auth.ts). */
+  get authMethods(): readonly string[] {
+    return this.enabled ? (this.instance?.authMethods ?? []) : [];
+  }
+
+  /**
+   * One step of an enhanced-authentication exchange (abi-auth.ts). A trap, an
+   * open breaker or a missing instance is a failure (failedAuthOutcome); extra
+   * publishes are not offered to this hook.
+   */
+  runAuth(msg: HookMessage): AuthOutcome {
+    this.stats.calls.auth++;
+    const instance = this.available();
+    if (instance) {
+      const state = this.state;
+      state.reset();
+      state.hook = "auth";
+      state.message = msg;
+      try {
+        const out = authOutcome(this.name, instance.call("auth", msg, state), state);
+        this.breaker.success();
+        if (out.result === "failure") this.stats.verdicts.deny++;
+        else this.stats.verdicts.continue++;
+        return out;
+      } catch (err) {
+        this.fail("auth", err);
+      }
+    } else this.stats.failures++;
+    return failedAuthOutcome(this.name, this.onError);
   }
 
   /** Run the tick hook; returns the messages it asked to publish. */

@@ -29,24 +29,41 @@ export function decodeText(plugin: string, what: string, bytes: Uint8Array): str
   return text;
 }
 
+/**
+ * Which hooks may change which v5 fields. publish, deliver and persist change
+ * the PUBLISH. connect may change the CONNECT's user properties: later plugins
+ * of the chain see them, and the broker keeps them as the connection's. Every
+ * other change has no packet to go to — a SUBSCRIBE's properties end with it,
+ * a CONNECT has no content type — and is refused where it is asked for
+ * (invalid-output), rather than silently dropped. tick has no message: its
+ * changes go nowhere and are ignored, as they always were.
+ */
+function checkEditable(plugin: string, state: CallState, what: string, userProperties: boolean): void {
+  const hook = state.hook;
+  if (hook === "publish" || hook === "deliver" || hook === "persist" || hook === "tick") return;
+  if (hook === "connect" && userProperties) return;
+  throw new InvalidOutputError(plugin, `the ${hook} hook cannot change ${what}: ${hook === "connect" ? "only user properties of a CONNECT can be changed" : `no packet carries it on from the ${hook} hook`}`);
+}
+
 /** The plugin's edits to the v5 fields, created on the first one. */
-function changes(state: CallState): V5Changes {
+function changes(plugin: string, state: CallState, what: string, userProperties = false): V5Changes {
+  checkEditable(plugin, state, what, userProperties);
   return (state.v5 ??= {});
 }
 
 /** The user properties as this call has left them so far (copied from the message on the first edit). */
-function properties(state: CallState): UserProperty[] {
-  const c = changes(state);
+function properties(plugin: string, state: CallState): UserProperty[] {
+  const c = changes(plugin, state, "user properties", true);
   return (c.userProperties ??= (state.message?.v5?.userProperties ?? []).slice());
 }
 
-export function addUserProperty(state: CallState, name: string, value: string): void {
-  properties(state).push([name, value]);
+export function addUserProperty(plugin: string, state: CallState, name: string, value: string): void {
+  properties(plugin, state).push([name, value]);
 }
 
 /** Replace every property called `name` by one with this value (added at the end when there was none). */
-export function setUserProperty(state: CallState, name: string, value: string): void {
-  const list = properties(state);
+export function setUserProperty(plugin: string, state: CallState, name: string, value: string): void {
+  const list = properties(plugin, state);
   const first = list.findIndex(([n]) => n === name);
   if (first === -1) {
     list.push([name, value]);
@@ -56,8 +73,8 @@ export function setUserProperty(state: CallState, name: string, value: string): 
   for (let i = list.length - 1; i > first; i--) if (list[i]![0] === name) list.splice(i, 1);
 }
 
-export function removeUserProperty(state: CallState, name: string): number {
-  const list = properties(state);
+export function removeUserProperty(plugin: string, state: CallState, name: string): number {
+  const list = properties(plugin, state);
   let removed = 0;
   for (let i = list.length - 1; i >= 0; i--) {
     if (list[i]![0] === name) {
@@ -68,37 +85,39 @@ export function removeUserProperty(state: CallState, name: string): number {
   return removed;
 }
 
-export function setContentType(state: CallState, value: string | null): void {
-  changes(state).contentType = value;
+export function setContentType(plugin: string, state: CallState, value: string | null): void {
+  changes(plugin, state, "the content type").contentType = value;
 }
 
 export function setResponseTopic(plugin: string, rules: OutputRules, state: CallState, topic: string | null): void {
   // [MQTT-3.3.2-13/14] a UTF-8 topic name without wildcards
   if (topic !== null) checkTopic(plugin, rules, "publish", topic, Buffer.byteLength(topic), null);
-  changes(state).responseTopic = topic;
+  changes(plugin, state, "the response topic").responseTopic = topic;
 }
 
 export function setCorrelationData(plugin: string, state: CallState, data: Uint8Array | null): void {
   if (data !== null && data.length > MAX_FIELD_BYTES) throw new InvalidOutputError(plugin, `correlation data of ${data.length} bytes exceeds ${MAX_FIELD_BYTES}`);
-  changes(state).correlationData = data === null ? null : Buffer.from(data);
+  changes(plugin, state, "correlation data").correlationData = data === null ? null : Buffer.from(data);
 }
 
 export function setMessageExpiry(plugin: string, state: CallState, seconds: number): void {
+  const c = changes(plugin, state, "the message expiry");
   if (seconds < 0) {
-    changes(state).messageExpiry = null;
+    c.messageExpiry = null;
     return;
   }
   if (!Number.isInteger(seconds) || seconds > MAX_MESSAGE_EXPIRY) throw new InvalidOutputError(plugin, `message expiry ${seconds} is not an integer from 0 to ${MAX_MESSAGE_EXPIRY}`);
-  changes(state).messageExpiry = seconds;
+  c.messageExpiry = seconds;
 }
 
 export function setPayloadFormat(plugin: string, state: CallState, format: number): void {
+  const c = changes(plugin, state, "the payload format indicator");
   if (format < 0) {
-    changes(state).payloadFormat = null;
+    c.payloadFormat = null;
     return;
   }
   if (format !== 0 && format !== 1) throw new InvalidOutputError(plugin, `payload format indicator ${format} (must be 0 or 1)`);
-  changes(state).payloadFormat = format;
+  c.payloadFormat = format;
 }
 
 export function setReasonString(plugin: string, state: CallState, reason: string): void {
@@ -125,12 +144,14 @@ export function checkText(plugin: string, what: string, text: string): string {
 
 /**
  * Before a Continue's changes apply: the message with its changed properties
- * must still fit one PUBLISH (limits.maxPacketSize). Hooks with no PUBLISH to
- * change (connect, subscribe) ignore property edits (false: nothing to apply).
+ * must still fit one PUBLISH (limits.maxPacketSize). connect: its user
+ * properties apply as they are (checkEditable let nothing else through).
  */
 export function checkFinalV5(plugin: string, rules: OutputRules, hook: HookName, msg: HookMessage, state: CallState): boolean {
   const c = state.v5;
-  if (c === null || !carriesPayload(hook)) return false;
+  if (c === null) return false;
+  if (hook === "connect") return c.userProperties !== undefined;
+  if (!carriesPayload(hook)) return false;
   const probe = { v5: msg.v5 ?? emptyV5() };
   applyV5Changes(probe, c);
   const topic = state.topic ?? msg.topic;

@@ -5,6 +5,7 @@
  * anything and validates like client input (v5-changes.ts).
  */
 import { FieldV2, HEADER_SIZE_V2, SubscriptionOption, V5Presence } from "./abi-v2.js";
+import { FieldAuth } from "./abi-auth.js";
 import type { HostCalls } from "./host-calls.js";
 import type { CallState } from "./instance.js";
 import type { MessageV5 } from "./message-v5.js";
@@ -28,11 +29,15 @@ function writeEmpty(buf: Buffer, ptr: number, version: number): void {
   buf[ptr + FieldV2.protocolVersion] = version;
 }
 
-/** Write the v2 header fields at `ptr` and the v5 byte fields at `off` (just after the payload). */
-export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV5 | undefined): void {
-  if (!m) return writeEmpty(buf, ptr, 4);
+/** Write the v2 header fields at `ptr` and the v5 byte fields at `off` (just after the payload); returns where they end. */
+export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV5 | undefined): number {
+  if (!m) {
+    writeEmpty(buf, ptr, 4);
+    return off;
+  }
   if (m.userProperties.length === 0 && m.contentType === null && m.responseTopic === null && m.correlationData === null && m.messageExpiry === null && m.payloadFormat === null && m.sessionExpiry === 0 && m.subscriptionOptions === 0 && m.subscriptionIdentifier === 0) {
-    return writeEmpty(buf, ptr, m.protocolVersion);
+    writeEmpty(buf, ptr, m.protocolVersion);
+    return off;
   }
   let presence = 0;
   const text = (s: string | null, field: number, bit: number): void => {
@@ -70,6 +75,14 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   buf[ptr + FieldV2.v5Presence] = presence;
   buf[ptr + FieldV2.subscriptionOptions] = m.subscriptionOptions;
   for (let i = ptr + FieldV2.reserved; i < ptr + HEADER_SIZE_V2; i++) buf[i] = 0;
+  return off;
+}
+
+/** auth hook: the exchange state after the v5 fields, its length in the reserved header bytes (abi-auth.ts). */
+export function writeAuthState(buf: Buffer, ptr: number, off: number, state: Uint8Array | null | undefined): void {
+  const n = state?.length ?? 0;
+  if (n > 0) buf.set(state!, off);
+  buf.writeUInt32LE(n, ptr + FieldAuth.authStateLen);
 }
 
 interface ImportContext {
@@ -88,19 +101,19 @@ export function v5Imports(ctx: ImportContext): Record<string, (...args: number[]
   return {
     user_property_add(np, nl, vp, vl) {
       ctx.calls().charge("user_property_add", nl + vl);
-      v5.addUserProperty(ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
+      v5.addUserProperty(plugin, ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
     },
     user_property_set(np, nl, vp, vl) {
       ctx.calls().charge("user_property_set", nl + vl);
-      v5.setUserProperty(ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
+      v5.setUserProperty(plugin, ctx.state(), text("user property name", np, nl), text("user property value", vp, vl));
     },
     user_property_remove(np, nl) {
       ctx.calls().charge("user_property_remove", nl);
-      return v5.removeUserProperty(ctx.state(), text("user property name", np, nl));
+      return v5.removeUserProperty(plugin, ctx.state(), text("user property name", np, nl));
     },
     set_content_type(ptr, len) {
       ctx.calls().charge("set_content_type", Math.max(0, len));
-      v5.setContentType(ctx.state(), len < 0 ? null : text("content type", ptr, len));
+      v5.setContentType(plugin, ctx.state(), len < 0 ? null : text("content type", ptr, len));
     },
     set_response_topic(ptr, len) {
       ctx.calls().charge("set_response_topic", Math.max(0, len));

@@ -17,7 +17,8 @@ import {
   SUPPORTED_ABI_VERSIONS,
   type HookName,
 } from "./abi.js";
-import { HEADER_SIZE_V2, v5Imports, v5RecordBytes, writeV5Record } from "./v5-record.js";
+import { HEADER_SIZE_V2, v5Imports, v5RecordBytes, writeAuthState, writeV5Record } from "./v5-record.js";
+import { authImports } from "./auth-calls.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
 export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
@@ -227,6 +228,10 @@ class WasmPluginInstance implements PluginInstance {
     }
   }
 
+  get authMethods(): readonly string[] {
+    return this.calls.authMethods;
+  }
+
   /** Fuel the last call used; reads the global, so only on demand (metrics). */
   get lastFuelUsed(): number {
     // Before its first hook call the counter still holds what init left of INIT_FUEL.
@@ -277,7 +282,7 @@ class WasmPluginInstance implements PluginInstance {
     const v2 = this.headerSize === HEADER_SIZE_V2;
     const need =
       this.headerSize +
-      (v2 ? v5RecordBytes(msg.v5) : 0) +
+      (v2 ? v5RecordBytes(msg.v5) + (msg.authState?.length ?? 0) : 0) +
       3 * (msg.topic.length + msg.clientId.length + username.length + msg.peer.length) +
       password.length +
       msg.payload.length;
@@ -325,7 +330,7 @@ class WasmPluginInstance implements PluginInstance {
     buf[ptr + Field.retain] = msg.retain ? 1 : 0;
     buf[ptr + Field.dup] = msg.dup ? 1 : 0;
     buf[ptr + Field.flags] = msg.flags;
-    if (v2) writeV5Record(buf, ptr, off + topicLen + msg.payload.length, msg.v5);
+    if (v2) writeAuthState(buf, ptr, writeV5Record(buf, ptr, off + topicLen + msg.payload.length, msg.v5), msg.authState);
     return ptr;
   }
 
@@ -450,6 +455,7 @@ class WasmPluginInstance implements PluginInstance {
         return bytes.length;
       },
       ...v5Imports({ plugin: services.name, rules: services.output, calls, state, bytes: (p, l) => self.bytes(p, l) }),
+      ...authImports({ plugin: services.name, services, calls, state, bytes: (p, l) => self.bytes(p, l) }),
       [FUEL_IMPORT_NAME]() {
         throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);
       },

@@ -72,11 +72,12 @@ test("npm run bench:hooks: a tiny run measures every built plugin, native vs was
   const dir = tempDir("wasmq-hooks-smoke-");
   try {
     const out = join(dir, "hooks.json");
-    const { code, stdout, stderr } = await node([HOOKS, "--rounds", "1", "--time", "1", "--iterations", "2", "--sizes", "64,1024", "--out", out]);
+    const { code, stdout, stderr } = await node([HOOKS, "--rounds", "1", "--time", "1", "--iterations", "2", "--sizes", "64,1024", "--calls", "2000", "--out", out]);
     assert.equal(code, 0, `bench:hooks exited ${code}\n${stdout}\n${stderr}`);
     const json = JSON.parse(readFileSync(out, "utf8")) as {
       results: { plugin: string; hook: string; size: number | null; ns: Record<string, number>; verdict: Record<string, string> }[];
       skipped: { plugin: string }[];
+      distribution: { calls: number; timer: { p50: number }; rows: { plugin: string; variant: string; dist: { calls: number; p50: number; p999: number; max: number } }[] } | null;
     };
     const plugins = builtPlugins();
     assert.ok(plugins.length > 0, "some plugin is built");
@@ -92,6 +93,19 @@ test("npm run bench:hooks: a tiny run measures every built plugin, native vs was
         assert.ok(stdout.includes(plugin), `${plugin} appears in the printed table`);
       }
     }
+    // The per-call distribution: every timed call counted, percentiles ordered.
+    const dist = json.distribution;
+    assert.ok(dist, "the per-call distribution is reported");
+    assert.ok(dist.timer.p50 > 0, "the timer's own cost is measured");
+    for (const plugin of ["acl", "filter", "router"].filter((p) => plugins.includes(p))) {
+      for (const variant of ["native", "wasm", "wasm-nofuel"]) {
+        const row: (typeof dist.rows)[number] | undefined = dist.rows.find((r) => r.plugin === plugin && r.variant === variant);
+        assert.ok(row, `${plugin} ${variant}: distribution measured`);
+        assert.equal(row.dist.calls, 2000);
+        assert.ok(row.dist.p50 > 0 && row.dist.p50 <= row.dist.p999 && row.dist.p999 <= row.dist.max, `${plugin} ${variant}: ${JSON.stringify(row.dist)}`);
+      }
+    }
+    assert.match(stdout, /p99\.9 ns/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

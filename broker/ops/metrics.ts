@@ -38,7 +38,7 @@ export interface BrokerMetrics {
   readonly contentType: string;
 }
 
-const HOOKS: HookName[] = ["connect", "subscribe", "publish", "deliver", "persist", "tick"];
+const HOOKS: HookName[] = ["connect", "subscribe", "publish", "deliver", "persist", "tick", "auth"];
 const QOS = ["0", "1", "2"] as const;
 const BREAKER_STATES = ["closed", "half-open", "open"] as const;
 /** From a microsecond (a native or small Wasm call) to a tenth of a second (a fuel-exhausting loop). */

@@ -24,7 +24,7 @@ import { ConnectFlag, emptyMessage, PersistKind, Verdict, type HookMessage, type
 import type { PersistenceExpiry } from "../persistence/index.js";
 import { topicMatches } from "../../host/native/topic.js";
 import type { TlsPeer } from "../net/tls-peer.js";
-import { applyPublishFields, connectFields, protocolVersionOf, publishFields, subscribeFields } from "./mqtt5/plugin-fields.js";
+import { applyConnectFields, applyPublishFields, connectFields, protocolVersionOf, publishFields, subscribeFields } from "./mqtt5/plugin-fields.js";
 import { recordSubackCode, refuseAckWith, refuseConnectWith } from "./mqtt5/plugin-verdicts.js";
 import { Reason } from "./mqtt5/reason-codes.js";
 import { v5Of } from "./mqtt5/state.js";
@@ -95,10 +95,14 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);
     m.password = password ?? null;
     m.cert = tls?.cert ?? null;
-    m.flags = client.clean ? ConnectFlag.cleanSession : 0;
+    m.flags = (client.clean ? ConnectFlag.cleanSession : 0) | (v5Of(client)?.enhancedAuth ? ConnectFlag.enhancedAuth : 0);
     m.v5 = connectFields(client);
     const out = chain.run("connect", m);
-    if (out.verdict === Verdict.Continue) return done(null, true);
+    if (out.verdict === Verdict.Continue) {
+      // user properties a plugin changed: later plugins saw them; the connection keeps them (ABI v2)
+      if (out.propertiesModified) applyConnectFields(client, m.v5);
+      return done(null, true);
+    }
     decided("connect", client.id, out.verdict, out.decidedBy, "");
     // v5: the plugin's CONNACK reason code and reason string; 3.1.1 gets the nearest return code (out.returnCode)
     const v5 = v5Of(client);

@@ -2,6 +2,8 @@
 // (where the host does the same work and charges fuel for it).
 import { createHash, createHmac, pbkdf2Sync, timingSafeEqual as nodeTimingSafeEqual } from "node:crypto";
 import { PBKDF2_MAX_ITERATIONS, PBKDF2_MAX_KEY } from "../abi.js";
+import { randomBytes } from "../auth-calls.js";
+import { activeCall } from "./context.js";
 
 export const crypto = {
   /** SHA-256 digest (32 bytes). */
@@ -17,6 +19,10 @@ export const crypto = {
     if (!Number.isInteger(iterations) || iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS) return null;
     if (!Number.isInteger(keyLength) || keyLength < 1 || keyLength > PBKDF2_MAX_KEY) return null;
     return pbkdf2Sync(password, salt, iterations, keyLength, "sha256");
+  },
+  /** n bytes (1..1024) from the host's CSPRNG (pinned by the harness), null otherwise. */
+  randomBytes(n: number): Uint8Array | null {
+    return randomBytes(activeCall().services, n);
   },
   /** Equal bytes, compared without an early exit so the time taken does not reveal where they differ. */
   timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {

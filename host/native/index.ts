@@ -20,6 +20,8 @@ export { Verdict, ReturnCode, ConnectFlag, PersistKind, ReasonCode };
 export * from "./json.js";
 export * from "./topic.js";
 export { crypto } from "./crypto.js";
+export { auth, AuthResult, AuthStep } from "./auth.js";
+export { base64 } from "./base64.js";
 /** The connect hook's verified client certificate; the same fields as the AssemblyScript SDK's Certificate. */
 export type Certificate = ClientCertificate;
 
@@ -185,20 +187,22 @@ export class Message {
 
   addUserProperty(name: string, value: string): void {
     const { plugin } = names();
-    v5.addUserProperty(this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
+    v5.addUserProperty(plugin, this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
   }
   /** Replace every property called `name` by this one. */
   setUserProperty(name: string, value: string): void {
     const { plugin } = names();
-    v5.setUserProperty(this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
+    v5.setUserProperty(plugin, this.s, v5.checkText(plugin, "user property name", name), v5.checkText(plugin, "user property value", value));
   }
   /** Remove every property called `name`; returns how many there were. */
   removeUserProperty(name: string): number {
-    return v5.removeUserProperty(this.s, v5.checkText(names().plugin, "user property name", name));
+    const { plugin } = names();
+    return v5.removeUserProperty(plugin, this.s, v5.checkText(plugin, "user property name", name));
   }
   /** null removes it. */
   setContentType(value: string | null): void {
-    v5.setContentType(this.s, value === null ? null : v5.checkText(names().plugin, "content type", value));
+    const { plugin } = names();
+    v5.setContentType(plugin, this.s, value === null ? null : v5.checkText(plugin, "content type", value));
   }
   setResponseTopic(topic: string | null): void {
     const { plugin, rules } = names();
@@ -219,6 +223,25 @@ export class Message {
   setReasonString(reason: string): void {
     const { plugin } = names();
     v5.setReasonString(plugin, this.s, v5.checkText(plugin, "reason string", reason));
+  }
+
+  // ---- enhanced authentication (onAuth, host/abi-auth.ts) ----
+
+  /** auth: the Authentication Method (the record's topic). */
+  get authenticationMethod(): string {
+    return this.m.topic;
+  }
+  /** auth: the Authentication Data of the CONNECT or AUTH packet (the record's payload). */
+  get authenticationData(): Uint8Array {
+    return this.m.payload;
+  }
+  /** auth: AuthStep.start, continue or reauthenticate. */
+  get authStep(): number {
+    return this.m.flags;
+  }
+  /** auth: what the plugin kept with auth.keepState in an earlier step of this connection (a copy; empty when none). */
+  get authState(): Uint8Array {
+    return Uint8Array.from(this.m.authState ?? []);
   }
 
   topicEquals(topic: string): boolean {

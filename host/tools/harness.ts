@@ -18,7 +18,10 @@ const USAGE = `usage: npm run harness -- (--plugin NAME [--native] | --wasm FILE
 
 MESSAGES is a JSON array or JSON Lines file of messages:
   {"hook":"publish","topic":"sensors/1/temp","payload":{"value":21.5},"clientId":"dev-1","username":"alice","qos":1}
-hook is one of connect, subscribe, publish (default), deliver, persist, tick.
+hook is one of connect, subscribe, publish (default), deliver, persist, tick, auth.
+auth (enhanced authentication): "topic" is the method, "payload" the data, "flags" the step
+(0 CONNECT, 1 AUTH 0x18, 2 AUTH 0x19); the state a step keeps goes to the next step of the same
+"clientId" (or give "authState").
 MQTT 5 fields (ABI v2): "protocolVersion", "userProperties":[["k","v"]], "contentType",
 "responseTopic", "correlationData" (string or {"base64":...}), "payloadFormat", "messageExpiry",
 "sessionExpiry" (connect), "noLocal", "retainAsPublished", "retainHandling",
@@ -37,6 +40,7 @@ function formatResult(r: HarnessResult, topic: string | undefined): string {
   if (r.trap) line += ` [trap: ${r.trap}]`;
   if (r.changed) line += `  changed ${JSON.stringify(r.changed)}`;
   if (r.ttlSec !== undefined) line += `  ttl ${r.ttlSec}s`;
+  if (r.auth) line += `  auth ${r.auth.result}${r.auth.data !== undefined ? ` data ${JSON.stringify(r.auth.data)}` : ""}${r.auth.state !== undefined ? ` state ${JSON.stringify(r.auth.state)}` : ""}`;
   for (const p of r.published) line += `\n    publish ${p.topic} ${JSON.stringify(p.payload)} qos=${p.qos}${p.retain ? " retain" : ""}${p.properties ? ` properties ${JSON.stringify(p.properties)}` : ""}`;
   for (const l of r.logs) line += `\n    log ${l}`;
   return line;

@@ -23,6 +23,8 @@ export namespace ReturnCode {
 /** `flags` bits for the connect hook. */
 export namespace ConnectFlag {
   export const cleanSession: i32 = 1;
+  /** The client completed MQTT 5 enhanced authentication (onAuth) before this CONNECT. */
+  export const enhancedAuth: i32 = 2;
 }
 
 /** `flags` for the persist hook: what is about to be stored. */
@@ -115,3 +117,23 @@ export namespace CertField {
   export const fingerprint: i32 = 7;
   export const serialNumber: i32 = 8;
 }
+
+/** Enhanced authentication (host/abi-auth.ts): the step an onAuth record stands for (its flags). */
+export namespace AuthStep {
+  /** CONNECT with an Authentication Method. */
+  export const start: i32 = 0;
+  /** AUTH 0x18 Continue authentication. */
+  export const continue_: i32 = 1;
+  /** AUTH 0x19 Re-authenticate (after CONNACK). */
+  export const reauthenticate: i32 = 2;
+}
+
+/** onAuth's answer (low byte); Failure carries a CONNACK reason code in bits 8..15. */
+export namespace AuthResult {
+  export const Success: i32 = 0;
+  export const Failure: i32 = 2;
+  export const Continue: i32 = 3;
+}
+
+/** What random_bytes returns at most per call. */
+export const MAX_RANDOM_BYTES: i32 = 1024;

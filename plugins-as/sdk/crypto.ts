@@ -3,8 +3,8 @@
 // wrong. The host charges fuel for the work before doing it (host/abi.ts,
 // CRYPTO_FUEL_PER_BLOCK), so it cannot be used to escape the CPU budget.
 // Mirrors `crypto` in host/native/crypto.ts.
-import { PBKDF2_MAX_KEY } from "./abi";
-import { hmac_sha256, pbkdf2_sha256, sha256_ } from "./imports";
+import { MAX_RANDOM_BYTES, PBKDF2_MAX_KEY } from "./abi";
+import { hmac_sha256, pbkdf2_sha256, random_bytes, sha256_ } from "./imports";
 
 export namespace crypto {
   /** SHA-256 digest (32 bytes). */
@@ -26,6 +26,14 @@ export namespace crypto {
     if (keyLength < 1 || keyLength > PBKDF2_MAX_KEY) return null; // the host checks iterations
     const out = new Uint8Array(keyLength);
     if (pbkdf2_sha256(password.dataStart, password.length, salt.dataStart, salt.length, iterations, out.dataStart, keyLength) != 0) return null;
+    return out;
+  }
+
+  /** n bytes (1..1024) from the host's CSPRNG, null otherwise. */
+  export function randomBytes(n: i32): Uint8Array | null {
+    if (n < 1 || n > MAX_RANDOM_BYTES) return null;
+    const out = new Uint8Array(n);
+    if (random_bytes(out.dataStart, n) != 0) return null;
     return out;
   }
 

@@ -77,3 +77,16 @@ export declare function set_reason_string(ptr: usize, len: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "publish_with_properties")
 export declare function publish_with_properties(topicPtr: usize, topicLen: i32, payloadPtr: usize, payloadLen: i32, qos: i32, retain: i32): i32;
+// Enhanced authentication (host/abi-auth.ts); imported only by plugins that use it.
+// @ts-ignore: decorator
+@external("wasmq", "auth_method")
+export declare function auth_method(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_auth_data")
+export declare function set_auth_data(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "set_auth_state")
+export declare function set_auth_state(ptr: usize, len: i32): void;
+// @ts-ignore: decorator
+@external("wasmq", "random_bytes")
+export declare function random_bytes(ptr: usize, len: i32): i32;

@@ -6,14 +6,17 @@
 //   export function init(config: Config): bool { ... }
 //   export function onPublish(msg: Message): i32 { return Verdict.Continue; }
 //
-// Hooks: onConnect, onSubscribe, onPublish, onDeliver, onPersist (msg: Message): i32
-// and onTick(nowMs: f64): void. Its native TypeScript twin imports the same names
+// Hooks: onConnect, onSubscribe, onPublish, onDeliver, onPersist (msg: Message): i32,
+// onTick(nowMs: f64): void, and onAuth(msg: Message): i32 (enhanced authentication, see auth.ts). Its native TypeScript twin imports the same names
 // from host/native/index.ts.
 export { ABI_VERSION, Verdict, ReturnCode, ReasonCode, ConnectFlag, PersistKind, SubscriptionOption, deny, drop } from "./abi";
 export { Message, Config } from "./message";
 export { Certificate } from "./certificate";
 export { now, publish, publishWithProperties, log, kv } from "./host";
 export { crypto } from "./crypto";
+export { auth } from "./auth";
+export { base64 } from "./base64";
+export { AuthStep, AuthResult } from "./abi";
 export * from "./json";
 export * from "./topic";
 export { bytesEqualString, copyBytes, decodeString } from "./bytes";

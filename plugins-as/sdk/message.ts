@@ -46,7 +46,8 @@ export class Message {
   _v5Presence: u8;
   _subscriptionOptions: u8;
   _reserved3: u16;
-  _reserved4: u32;
+  // auth hook only (host/abi-auth.ts FieldAuth): the exchange state's length
+  _authStateLen: u32;
 
   @inline get clientIdPtr(): usize { return changetype<usize>(this) + HEADER_SIZE; }
   @inline get clientIdLen(): i32 { return <i32>this._clientIdLen; }
@@ -198,6 +199,19 @@ export class Message {
     const b = String.UTF8.encode(reason);
     set_reason_string(changetype<usize>(b), b.byteLength);
   }
+
+  // ---- enhanced authentication (onAuth, host/abi-auth.ts) ----
+
+  /** auth: the Authentication Method (the record's topic). */
+  get authenticationMethod(): string { return this.topic; }
+  /** auth: the Authentication Data of the CONNECT or AUTH packet (a copy). */
+  get authenticationData(): Uint8Array { return this.payload; }
+  /** auth: AuthStep.start, continue_ or reauthenticate. */
+  @inline get authStep(): i32 { return <i32>this._flags; }
+  @inline get authStatePtr(): usize { return this.userPropertiesPtr + <usize>this._userPropertiesLen; }
+  @inline get authStateLen(): i32 { return <i32>this._authStateLen; }
+  /** auth: what the plugin kept with auth.keepState in an earlier step of this connection (a copy; empty when none). */
+  get authState(): Uint8Array { return copyBytes(this.authStatePtr, this.authStateLen); }
 
   topicEquals(topic: string): bool { return bytesEqualString(this.topicPtr, this.topicLen, topic); }
   clientIdEquals(id: string): bool { return bytesEqualString(this.clientIdPtr, this.clientIdLen, id); }

@@ -194,7 +194,7 @@ export interface StoreContext {
   readonly brokerId: string | undefined;
   /** Throws once the persistence is destroyed (see LmdbAsyncPersistence). */
   live(): void;
-  /** Wait for `writes` to commit (and, with durability "sync", to be flushed). */
+  /** Wait for `writes` to commit (and, with durability "sync", their batch to be flushed): see group-commit.ts. Call it in the same synchronous run as the writes. */
   settle(writes: Array<Promise<unknown>>): Promise<void>;
 }
 

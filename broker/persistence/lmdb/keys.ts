@@ -127,12 +127,16 @@ export interface OutMeta {
   brokerCounter: unknown;
   messageId: unknown;
   e?: number;
-  /** The record while its put is not yet committed (reads go to LMDB otherwise). */
+  /** The record as last written: until its put committed, and after while held (held-records.ts); reads go to LMDB otherwise. */
   pending?: OutRecord;
+  /** Bytes accounted while `pending` is held after its commit. */
+  held?: number;
 }
 export interface ClientQueue {
   clientId: string;
   prefix: Buffer;
+  /** Scratch buffer for this queue's entry keys (see QueueStore #outKey). */
+  key?: Buffer;
   entries: Map<number, OutMeta>;
   lastSeq: number;
   writes: number;

@@ -1,16 +1,41 @@
 /**
  * Offline and in-flight QoS 1/2 queues (the `outgoing` database). Each loaded
  * client's queue keeps its entries' metadata in memory; payloads stay in LMDB.
+ *
+ * Per persistent QoS 1 delivery the disk sees one put (the enqueue, durable
+ * before the publisher's PUBACK) and one remove (the subscriber's PUBACK,
+ * committed with the next batch). The packet identifier the delivery got is
+ * memory's: written ID_WRITE_DELAY_MS later only if still unacknowledged, and
+ * at close. Losing it in a crash makes the redelivery a new delivery with a
+ * new identifier, which for QoS 1 is the duplicate at-least-once allows; QoS 2
+ * identifiers and PUBREL states are written before they are sent.
  */
 import { Readable } from "node:stream";
 import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
 import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
-import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, u64, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
+import { HeldRecords } from "./held-records.js";
+import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
+
+/**
+ * How long the packet identifier of a QoS 1 delivery in flight may live in
+ * memory only. A PUBACK within this time means it is never written.
+ */
+export const ID_WRITE_DELAY_MS = 1000;
+
+/** At the latest this long after a subscriber's PUBACK its delivery's record removal is issued. */
+export const REMOVAL_DELAY_MS = 20;
+
+/** The packet as stored, with the identifier memory knows (see outgoingUpdate). */
+function withId(p: StoredPacket, messageId: unknown): StoredPacket {
+  if (messageId === undefined || messageId === null || p.messageId === messageId) return p;
+  return { ...p, messageId: messageId as number };
+}
 
 export class QueueStore {
-  /** Loaded offline queues (metadata only; payloads stay in LMDB). */
+  /** Loaded offline queues (metadata, and records while held; payloads stay in LMDB). */
   #queues = new Map<string, ClientQueue>();
+  readonly #held = new HeldRecords();
 
   constructor(private readonly ctx: StoreContext) {}
 
@@ -26,6 +51,89 @@ export class QueueStore {
 
   clear(): void {
     this.#queues.clear();
+    this.#held.clear();
+    this.#idWrites.clear();
+    if (this.#idTimer) clearTimeout(this.#idTimer);
+    this.#idTimer = undefined;
+    this.#removals = [];
+    if (this.#removalTimer) clearTimeout(this.#removalTimer);
+    this.#removalTimer = undefined;
+  }
+
+  /**
+   * Deliveries acknowledged by their subscriber, gone from memory, whose
+   * records are still to be removed: issued with the next enqueue (same
+   * transaction, same fdatasync) or REMOVAL_DELAY_MS later. Nothing is
+   * promised on a removal (a crash before it commits redelivers the message,
+   * as a crash just before the PUBACK arrived would), and a transaction of
+   * removals alone would cost an fdatasync the next enqueue then waits behind.
+   */
+  #removals: Array<{ q: ClientQueue; seq: number; e: number | undefined }> = [];
+  #removalTimer: NodeJS.Timeout | undefined;
+
+  #deferRemoval(q: ClientQueue, meta: OutMeta): void {
+    q.entries.delete(meta.seq);
+    this.#held.release(meta);
+    meta.pending = undefined;
+    // acknowledged before its identifier was written: nothing to write
+    this.#idWrites.delete(meta);
+    // the record is still in LMDB: keep the queue loaded (a reload would bring it back)
+    q.writes++;
+    this.#removals.push({ q, seq: meta.seq, e: meta.e });
+    if (!this.#removalTimer) {
+      this.#removalTimer = setTimeout(() => this.issueRemovals(), REMOVAL_DELAY_MS);
+      this.#removalTimer.unref();
+    }
+  }
+
+  /** Issue the deferred removals now (the next enqueue, the timer, destroy()). Returns their writes. */
+  issueRemovals(): Promise<unknown> {
+    if (this.#removalTimer) clearTimeout(this.#removalTimer);
+    this.#removalTimer = undefined;
+    if (this.#removals.length === 0) return Promise.resolve();
+    const list = this.#removals;
+    this.#removals = [];
+    const writes: Array<Promise<unknown>> = [];
+    for (const { q, seq, e } of list) {
+      const key = this.#outKey(q, seq);
+      writes.push(this.#track(q, this.ctx.dbs.outgoing.remove(key)));
+      if (e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(e, key))));
+      q.writes--; // #track holds the queue until the removal committed
+    }
+    return Promise.all(writes).catch(noop);
+  }
+
+  /**
+   * QoS 1 packet identifiers of deliveries in flight, not yet written: the
+   * delivery → its queue. Written by writeDeferredIds ID_WRITE_DELAY_MS later unless
+   * the PUBACK came first (the usual case: then nothing is written at all).
+   */
+  #idWrites = new Map<OutMeta, ClientQueue>();
+  #idTimer: NodeJS.Timeout | undefined;
+
+  #deferIdWrite(q: ClientQueue, meta: OutMeta): void {
+    this.#idWrites.set(meta, q);
+    if (!this.#idTimer) {
+      this.#idTimer = setTimeout(() => {
+        this.#idTimer = undefined;
+        this.writeDeferredIds();
+      }, ID_WRITE_DELAY_MS);
+      this.#idTimer.unref();
+    }
+  }
+
+  /** Write every deferred identifier now (the timer, and destroy() before the final flush). Returns the writes. */
+  writeDeferredIds(): Promise<unknown> {
+    const writes: Array<Promise<unknown>> = [];
+    for (const [meta, q] of this.#idWrites) {
+      if (q.entries.get(meta.seq) !== meta) continue;
+      const rec = this.#readOut(q, meta);
+      if (rec && rec.p.messageId !== meta.messageId) {
+        this.#writeOut(q, meta, { ...rec, p: withId(rec.p, meta.messageId) }, writes);
+      }
+    }
+    this.#idWrites.clear();
+    return Promise.all(writes).catch(noop);
   }
 
 
@@ -49,18 +157,46 @@ export class QueueStore {
     if (q.entries.size === 0 && q.writes === 0 && this.#queues.get(q.clientId) === q) this.#queues.delete(q.clientId);
   }
 
-  #track(q: ClientQueue, write: Promise<unknown>): Promise<unknown> {
+  #track(q: ClientQueue, write: Promise<unknown>, meta?: OutMeta, rec?: OutRecord): Promise<unknown> {
     q.writes++;
-    const done = () => {
-      q.writes--;
-      this.#maybeForget(q);
-    };
-    write.then(done, done);
+    write.then(
+      () => {
+        q.writes--;
+        if (meta && rec) this.#held.committed(meta, rec);
+        this.#maybeForget(q);
+      },
+      () => {
+        q.writes--;
+        if (meta && meta.pending === rec) meta.pending = undefined;
+        this.#maybeForget(q);
+      },
+    );
     return write;
   }
 
+  /** Drop an expired entry (the sweep). */
+  dropEntry(q: ClientQueue, meta: OutMeta): void {
+    this.#held.release(meta);
+    meta.pending = undefined;
+    q.entries.delete(meta.seq);
+  }
+
+  /**
+   * The key of a queue entry, in the queue's one key buffer: lmdb-js copies a
+   * key when a read or write is issued, so a key is only valid until the next
+   * #outKey call on the same queue (no allocation per message).
+   */
   #outKey(q: ClientQueue, seq: number): Buffer {
-    return Buffer.concat([q.prefix, u64(seq)]);
+    let key = q.key;
+    if (!key) {
+      key = Buffer.allocUnsafe(q.prefix.length + 8);
+      q.prefix.copy(key, 0);
+      q.key = key;
+    }
+    const at = q.prefix.length;
+    key.writeUInt32BE(Math.floor(seq / 0x100000000), at);
+    key.writeUInt32BE(seq >>> 0, at + 4);
+    return key;
   }
 
   #readOut(q: ClientQueue, meta: OutMeta): OutRecord | undefined {
@@ -68,26 +204,24 @@ export class QueueStore {
   }
 
   #writeOut(q: ClientQueue, meta: OutMeta, rec: OutRecord, writes: Array<Promise<unknown>>): void {
+    this.#held.release(meta);
     meta.pending = rec;
-    const w = this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec));
-    w.then(
-      () => {
-        if (meta.pending === rec) meta.pending = undefined;
-      },
-      noop,
-    );
-    writes.push(w);
+    writes.push(this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec), meta, rec));
   }
 
   #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
     q.entries.delete(meta.seq);
+    this.#held.release(meta);
     meta.pending = undefined;
+    // acknowledged before its identifier was written: nothing to write
+    this.#idWrites.delete(meta);
     const key = this.#outKey(q, meta.seq);
     writes.push(this.#track(q, this.ctx.dbs.outgoing.remove(key)));
     if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
   }
 
   #enqueue(clientId: string, packet: StoredPacket, expiresAt: number | undefined, writes: Array<Promise<unknown>>): void {
+    if (this.#removals.length > 0) void this.issueRemovals();
     const q = this.#queue(clientId);
     const seq = ++q.lastSeq;
     const p = new Packet(packet);
@@ -134,6 +268,13 @@ export class QueueStore {
       if (meta.brokerId === packet.brokerId) {
         if (meta.brokerCounter === packet.brokerCounter) {
           meta.messageId = packet.messageId;
+          if (packet.cmd === "publish" && packet.qos === 1) {
+            // QoS 1 in flight: the identifier lives in memory and is written
+            // later (see #deferIdWrite); the message itself is already stored.
+            this.#deferIdWrite(q, meta);
+            return;
+          }
+          this.#idWrites.delete(meta);
           const rec = this.#readOut(q, meta);
           if (rec) {
             this.#writeOut(q, meta, { ...rec, p: { ...rec.p, messageId: packet.messageId } }, writes);
@@ -149,6 +290,7 @@ export class QueueStore {
         meta.brokerCounter = packet.brokerCounter;
         meta.messageId = packet.messageId;
         meta.e = undefined;
+        this.#idWrites.delete(meta);
         this.#writeOut(q, meta, { c: client.id, p: plainPacket(packet) }, writes);
         await this.ctx.settle(writes);
         return;
@@ -192,10 +334,9 @@ export class QueueStore {
       return undefined;
     }
     const rec = this.#readOut(q, found);
-    const writes: Array<Promise<unknown>> = [];
-    this.#removeOut(q, found, writes);
-    await this.ctx.settle(writes);
-    return rec?.p;
+    const messageId = found.messageId;
+    this.#deferRemoval(q, found);
+    return rec ? withId(rec.p, messageId) : undefined;
   }
 
   outgoingStream(client: ClientLike): Readable {
@@ -216,7 +357,7 @@ export class QueueStore {
               continue;
             }
             const rec = self.#readOut(q, meta);
-            if (rec) yield { ...rec.p };
+            if (rec) yield withId({ ...rec.p }, meta.messageId);
           }
         } finally {
           if (expired.length > 0 && !self.ctx.destroyed) {

@@ -37,7 +37,7 @@ export async function sweepExpired(ctx: StoreContext, queues: QueueStore, now: n
             outgoingTtl.remove(k);
             continue;
           }
-          q.entries.delete(seq);
+          if (meta) queues.dropEntry(q, meta);
         }
         outgoing.remove(key);
         qd++;

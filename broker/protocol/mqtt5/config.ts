@@ -16,6 +16,8 @@ export const mqtt5Schema = z
     maxSessionExpiry: z.number().int().min(0).max(0xffffffff).optional(),
     /** Use topic aliases on messages sent to clients that accept them (their Topic Alias Maximum). */
     outboundTopicAliases: z.boolean().optional(),
+    /** Longest an enhanced-authentication exchange (CONNECT or AUTH 0x19 to its last step) may take, ms; default limits.connectTimeoutMs. */
+    authTimeoutMs: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -27,6 +29,8 @@ export interface Mqtt5Config {
   serverKeepAlive: number;
   maxSessionExpiry: number;
   outboundTopicAliases: boolean;
+  /** null: the connect timeout (limits.connectTimeoutMs). */
+  authTimeoutMs: number | null;
 }
 
 export const DEFAULT_MQTT5: Mqtt5Config = {
@@ -36,10 +40,11 @@ export const DEFAULT_MQTT5: Mqtt5Config = {
   /** 0xFFFFFFFF: "the session does not expire" ([MQTT-3.1.2-11] semantics). */
   maxSessionExpiry: 0xffffffff,
   outboundTopicAliases: true,
+  authTimeoutMs: null,
 };
 
 export function resolveMqtt5(raw: Mqtt5RawConfig | undefined): Mqtt5Config {
   const out = { ...DEFAULT_MQTT5 };
-  for (const [k, v] of Object.entries(raw ?? {})) if (v !== undefined) (out as Record<string, number | boolean>)[k] = v;
+  for (const [k, v] of Object.entries(raw ?? {})) if (v !== undefined) (out as Record<string, number | boolean | null>)[k] = v;
   return out;
 }

@@ -4,8 +4,8 @@
  *
  *  - [MQTT-2.2.2-2] properties not allowed in CONNECT / the will, or repeated: CONNACK 0x81/0x82.
  *  - [MQTT-3.1.2-?] Receive Maximum 0 or Maximum Packet Size 0: Protocol Error, CONNACK 0x82.
- *  - Authentication Method: enhanced authentication is not offered yet, CONNACK 0x8C
- *    ([MQTT-4.12.0-1]).
+ *  - Authentication Method: the exchange runs with the plugin that declared it before aedes
+ *    goes on (enhanced-auth.ts); a method no plugin declared gets CONNACK 0x8C ([MQTT-4.12.0-1]).
  *  - [MQTT-3.1.3-6] an empty client identifier gets one assigned, with Clean Start 0 as well as
  *    1, returned as Assigned Client Identifier ([MQTT-3.2.2-16]).
  *  - [MQTT-3.1.2-21] Server Keep Alive: a keep alive above `mqtt5.serverKeepAlive` (or 0) is
@@ -20,6 +20,7 @@ import { refuseConnect } from "../mqtt.js";
 import type { Mqtt5Config } from "./config.js";
 import { checkPacketProperties } from "./properties.js";
 import { Reason } from "./reason-codes.js";
+import type { EnhancedAuth } from "./enhanced-auth.js";
 import { registerV5, type V5Connection } from "./state.js";
 
 /** 3.1.1 return codes refuseConnect writes; the encoder maps them, so v5 codes without a 3.1.1 twin go out directly. */
@@ -32,6 +33,8 @@ export interface ConnectOptions {
   /** A v5 connection is set up (its encoder and listeners attach here). */
   onV5(state: V5Connection): void;
   onViolation(client: Client, reason: string): void;
+  /** Runs enhanced authentication (MQTT 5.0 section 4.12) with plugins. */
+  enhancedAuth: EnhancedAuth;
 }
 
 type V5ConnectPacket = Omit<ConnectPacket, "properties" | "will"> & { properties?: Record<string, unknown>; will?: { properties?: Record<string, unknown> } };
@@ -70,10 +73,27 @@ export function installConnect(aedes: Aedes, opts: ConnectOptions): void {
     if (bad) return refuse(directReason(bad.reasonCode), bad.reason);
     if (props.receiveMaximum === 0) return refuse(directReason(Reason.ProtocolError), "Receive Maximum 0");
     if (props.maximumPacketSize === 0) return refuse(directReason(Reason.ProtocolError), "Maximum Packet Size 0");
-    if (props.authenticationMethod !== undefined) {
-      return refuse(directReason(Reason.BadAuthenticationMethod), `authentication method ${JSON.stringify(props.authenticationMethod)} is not supported`);
+    // section 3.1.2.11.10: Authentication Data without an Authentication Method is a Protocol Error
+    if (props.authenticationData !== undefined && props.authenticationMethod === undefined) {
+      return refuse(directReason(Reason.ProtocolError), "Authentication Data without an Authentication Method");
     }
+    if (props.authenticationMethod !== undefined) {
+      if (!opts.enhancedAuth.offers(String(props.authenticationMethod))) {
+        return refuse(directReason(Reason.BadAuthenticationMethod), `authentication method ${JSON.stringify(props.authenticationMethod)} is not supported`);
+      }
+      // aedes sees the CONNECT only once the plugin said Success
+      return opts.enhancedAuth.begin(state, packet, {
+        admit: () => admit(state, packet, raw, callback),
+        refuse: (code, reason) => refuse(directReason(code), reason),
+      });
+    }
+    admit(state, packet, raw, callback);
+  };
 
+  /** The CONNECT, authenticated as far as the MQTT 5 layer goes, given its v5 meaning and handed to aedes. */
+  function admit(state: V5Connection, packet: V5ConnectPacket, raw: ConnectPacket, callback: (err: Error | null, ok: boolean) => void): void {
+    const client = state.client;
+    const granted = state.sessionExpiry;
     if (!packet.clientId) {
       state.assignedClientIdentifier = `wasmq-${randomUUID()}`;
       packet.clientId = state.assignedClientIdentifier;
@@ -95,7 +115,7 @@ export function installConnect(aedes: Aedes, opts: ConnectOptions): void {
       () => inner.call(aedes, client, raw, callback),
       (err: Error) => callback(err, false),
     );
-  };
+  }
 }
 
 export { directReason };

@@ -116,6 +116,11 @@ function connack(state: V5Connection, p: Packet, ctx: EncoderContext): object {
   if (state.sessionExpiry !== state.requestedSessionExpiry) properties.sessionExpiryInterval = state.sessionExpiry;
   if (state.assignedClientIdentifier !== null) properties.assignedClientIdentifier = state.assignedClientIdentifier;
   if (state.serverKeepAlive !== null) properties.serverKeepAlive = state.serverKeepAlive;
+  // [MQTT-3.2.2-?] enhanced authentication: the method of the CONNECT and the plugin's final data
+  if (state.enhancedAuth) {
+    properties.authenticationMethod = state.enhancedAuth.method;
+    if (state.enhancedAuth.data !== null) properties.authenticationData = Buffer.from(state.enhancedAuth.data);
+  }
   // [MQTT-3.2.2-2] Clean Start 1: Session Present 0
   const sessionPresent = state.cleanStart ? false : !!p.sessionPresent;
   return { cmd: "connack", reasonCode, sessionPresent, properties };

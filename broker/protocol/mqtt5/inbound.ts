@@ -75,8 +75,7 @@ export function watchInbound(state: V5Connection, opts: InboundOptions): void {
       }
       case "disconnect":
         return disconnect(packet);
-      case "auth":
-        return refuse(packet, Reason.ProtocolError, "AUTH without an authentication method in CONNECT");
+      // AUTH never gets here: enhanced-auth.ts takes it off the parser first
     }
   });
 

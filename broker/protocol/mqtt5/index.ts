@@ -4,6 +4,7 @@
  * lists what is covered). One place per concern:
  *
  *   connect.ts     CONNECT: checks, assigned id, keep alive, session expiry → aedes
+ *   enhanced-auth.ts  AUTH: enhanced authentication and re-authentication with plugins
  *   encoder.ts     everything written to a v5 connection (CONNACK, PUBLISH fitting, acks)
  *   inbound.ts     everything read from a v5 connection (aliases, flow control, options)
  *   session.ts     session expiry after the connection ends
@@ -15,12 +16,14 @@
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Readable } from "node:stream";
 import { tapPushes } from "../stream-tap.js";
-import type { KvStore } from "../../../host/index.js";
+import type { KvStore, PluginChain } from "../../../host/index.js";
 import { SESSION_NAMESPACE } from "../conformance.js";
 import { matchesFilter } from "../mqtt.js";
 import { encodeWith, type OutgoingPacket } from "../wire-tap.js";
 import type { Mqtt5Config } from "./config.js";
 import { installConnect } from "./connect.js";
+import { EnhancedAuth } from "./enhanced-auth.js";
+import { detectRepeatedProperties } from "./repeated-properties.js";
 import { sendDisconnect } from "./disconnect.js";
 import { retainedExtras, v5Encoder } from "./encoder.js";
 import { watchInbound } from "./inbound.js";
@@ -39,6 +42,10 @@ export interface Mqtt5Options {
   /** limits.maxInflight: aedes closes (without a reason code) past it, so Receive Maximum never exceeds it. */
   maxInflight: number;
   kv: KvStore;
+  /** Plugins that run enhanced authentication (onAuth); null: none, an Authentication Method gets 0x8C. */
+  chain: PluginChain | null;
+  /** limits.connectTimeoutMs: the default of mqtt5.authTimeoutMs. */
+  connectTimeoutMs: number;
   onViolation(client: Client, reason: string): void;
   onError(message: string, err: Error): void;
   /** A session ended (expired): e.g. it leaves shared-subscription groups. */
@@ -98,11 +105,21 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
     opts.kv,
   );
 
+  // every connection's parser: a repeated property is a Protocol Error even where mqtt-packet hides it
+  const handle = aedes.handle;
+  aedes.handle = (conn, req) => {
+    const client = handle.call(aedes, conn, req);
+    detectRepeatedProperties((client as unknown as ClientInternals)._parser);
+    return client;
+  };
+  const enhancedAuth = new EnhancedAuth({ chain: opts.chain, timeoutMs: config.authTimeoutMs ?? opts.connectTimeoutMs, onViolation: opts.onViolation });
   installConnect(aedes, {
     config,
     wipeSession,
+    enhancedAuth,
     onViolation: opts.onViolation,
     onV5: (state) => {
+      enhancedAuth.attach(state);
       encodeWith(state.client.conn, v5Encoder(state, { config, maxPacketSize: opts.maxPacketSize, sharedSubscriptions: true, onDropped }));
       watchInbound(state, {
         config,

@@ -102,6 +102,20 @@ export function connectFields(client: Client): MessageV5 {
   return v5;
 }
 
+/**
+ * connect hook: a Continue's user-property changes (the only v5 field the
+ * connect hook may change, host/v5-changes.ts) become the connection's CONNECT
+ * user properties, what the broker keeps for it.
+ */
+export function applyConnectFields(client: Client, v5: MessageV5): void {
+  const state = v5Of(client);
+  if (!state) return;
+  const props = state.connectProperties as Props;
+  const list = toObject(v5.userProperties);
+  if (list === undefined) delete props.userProperties;
+  else props.userProperties = list;
+}
+
 /** subscribe hook: the subscription's options and identifier, and the SUBSCRIBE's user properties. */
 export function subscribeFields(
   client: Client,

@@ -7,10 +7,12 @@
  *  - a property other than User Property (and a server-sent Subscription
  *    Identifier) included more than once is a Protocol Error ([MQTT-2.2.2-2],
  *    section 2.2.2.2): 0x82.
- * Known gap: mqtt-packet keeps only the last copy of a repeated property whose
- * first value was falsy (0, false, ""), so such a repeat is not seen here.
+ * mqtt-packet keeps only the last copy of a repeated property whose first value
+ * was falsy (0, false, ""); repeated-properties.ts finds those in the bytes and
+ * marks the parsed object (REPEATED).
  */
 import { Reason } from "./reason-codes.js";
+import { REPEATED } from "./repeated-properties.js";
 
 type Kind = "connect" | "will" | "publish" | "puback" | "pubrec" | "pubrel" | "pubcomp" | "subscribe" | "unsubscribe" | "disconnect" | "auth";
 
@@ -49,6 +51,8 @@ export interface PropertyViolation {
 
 export function checkProperties(kind: Kind, properties: Record<string, unknown> | undefined): PropertyViolation | null {
   if (!properties) return null;
+  const repeated = (properties as { [REPEATED]?: string })[REPEATED];
+  if (repeated !== undefined) return { reasonCode: Reason.ProtocolError, reason: `property ${repeated} included more than once in ${kind.toUpperCase()}` };
   for (const name of Object.keys(properties)) {
     const allowed = ALLOWED[name];
     if (!allowed || !allowed.includes(kind)) {

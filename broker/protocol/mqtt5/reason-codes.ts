@@ -8,6 +8,8 @@ export const enum Reason {
   GrantedQoS2 = 0x02,
   NoMatchingSubscribers = 0x10,
   NoSubscriptionExisted = 0x11,
+  ContinueAuthentication = 0x18,
+  ReAuthenticate = 0x19,
   UnspecifiedError = 0x80,
   MalformedPacket = 0x81,
   ProtocolError = 0x82,

@@ -50,12 +50,14 @@ export interface V5Connection {
   /** Packet identifiers of messages dropped as too large, whose acknowledgement the broker plays itself. */
   readonly selfAcked: Set<number>;
   disconnectSent: boolean;
+  /** Enhanced authentication succeeded (enhanced-auth.ts): CONNACK carries the method and the plugin's final data. */
+  enhancedAuth: { method: string; data: Uint8Array | null } | null;
 }
 
 const byClient = new WeakMap<object, V5Connection>();
 const byConn = new WeakMap<object, V5Connection>();
 
-export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "noSubscribers" | "outboundAliases" | "selfAcked" | "disconnectSent" | "refusal">): V5Connection {
+export function registerV5(client: Client, init: Omit<V5Connection, "client" | "aliases" | "inboundUnacked" | "subscriptionIds" | "unsubackCodes" | "retainWanted" | "noSubscribers" | "outboundAliases" | "selfAcked" | "disconnectSent" | "refusal" | "enhancedAuth">): V5Connection {
   const state: V5Connection = {
     client,
     ...init,
@@ -69,6 +71,7 @@ export function registerV5(client: Client, init: Omit<V5Connection, "client" | "
     outboundAliases: new Map(),
     selfAcked: new Set(),
     disconnectSent: false,
+    enhancedAuth: null,
   };
   byClient.set(client, state);
   byConn.set(client.conn, state);

@@ -1,0 +1,201 @@
+// scram, native twin of plugin.ts: the same exchange, verdicts and log lines,
+// with the native SDK's crypto, base64 and auth. deriveCredentials() computes
+// the stored credentials the config expects from a password:
+//   node -e 'import("./dist/plugins-as/scram/native.js").then(m => console.log(JSON.stringify(m.deriveCredentials("alice", "secret"))))'
+import { pbkdf2Sync, createHash, createHmac } from "node:crypto";
+import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../../host/native/index.js";
+
+const METHOD = "SCRAM-SHA-256";
+const KEY_BYTES = 32;
+const NONCE_BYTES = 18;
+const MIN_ITERATIONS = 4096; // RFC 7677 section 4
+const MAX_ITERATIONS = 10_000_000;
+
+class User {
+  constructor(
+    public salt: Uint8Array,
+    public iterations: number,
+    public storedKey: Uint8Array,
+    public serverKey: Uint8Array,
+  ) {}
+}
+
+let users = new Map<string, User>();
+// Unknown users get a salt derived from their name under this secret (stable per instance) and the first user's iterations.
+let decoySecret: Uint8Array = new Uint8Array(0);
+// required: every client must have completed SCRAM (the connect hook refuses the others)
+let required = true;
+let decoyIterations = MIN_ITERATIONS;
+
+const encoder = new TextEncoder();
+const bytesOf = (s: string): Uint8Array => encoder.encode(s);
+
+function parseIterations(v: number): number {
+  if (v !== Math.floor(v) || v < MIN_ITERATIONS || v > MAX_ITERATIONS) return -1;
+  return v;
+}
+
+export function init(config: Config): boolean {
+  const n = config.arrayLength("users");
+  if (n < 0) {
+    log.error("scram: users must be an array");
+    return false;
+  }
+  for (let i = 0; i < n; i++) {
+    const at = "users." + i.toString();
+    const name = config.string(at + ".username", "");
+    const salt = base64.decode(config.string(at + ".salt", ""));
+    const storedKey = base64.decode(config.string(at + ".storedKey", ""));
+    const serverKey = base64.decode(config.string(at + ".serverKey", ""));
+    const iterations = parseIterations(config.number(at + ".iterations", 0));
+    if (name.length === 0) {
+      log.error("scram: " + at + ".username must be a non-empty string");
+      return false;
+    }
+    if (salt === null || salt.length < 8) {
+      log.error("scram: " + at + ".salt must be base64 of at least 8 bytes");
+      return false;
+    }
+    if (storedKey === null || storedKey.length !== KEY_BYTES || serverKey === null || serverKey.length !== KEY_BYTES) {
+      log.error("scram: " + at + ".storedKey and .serverKey must be base64 of 32 bytes");
+      return false;
+    }
+    if (iterations < 0) {
+      log.error("scram: " + at + ".iterations must be an integer from 4096 to 10000000");
+      return false;
+    }
+    if (i === 0) decoyIterations = iterations;
+    users.set(name, new User(salt, iterations, storedKey, serverKey));
+  }
+  required = config.bool("required", true);
+  decoySecret = crypto.randomBytes(KEY_BYTES)!;
+  auth.declareMethod(METHOD);
+  return true;
+}
+
+/** RFC 5802 saslname: "=2C" is ',', "=3D" is '='; any other '=' makes it invalid (null). */
+function decodeSaslName(s: string): string | null {
+  let out = "";
+  let i = 0;
+  while (i < s.length) {
+    const c = s.charCodeAt(i);
+    if (c === 0x2c) return null;
+    if (c !== 0x3d) {
+      out += String.fromCharCode(c);
+      i++;
+      continue;
+    }
+    const esc = s.substr(i, 3);
+    if (esc === "=2C") out += ",";
+    else if (esc === "=3D") out += "=";
+    else return null;
+    i += 3;
+  }
+  return out;
+}
+
+/** A nonce is printable ASCII without ',' (RFC 5802 section 7). */
+function validNonce(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c === 0x2c) return false;
+  }
+  return true;
+}
+
+function refuse(why: string): number {
+  log.info("scram: " + why);
+  return auth.failure(ReasonCode.NotAuthorized);
+}
+
+function credentialsFor(name: string): User {
+  const known = users.get(name);
+  if (known) return known;
+  const salt = crypto.hmacSha256(decoySecret, bytesOf(name)).subarray(0, 16);
+  return new User(salt, decoyIterations, new Uint8Array(KEY_BYTES), new Uint8Array(KEY_BYTES));
+}
+
+/** client-first-message → server-first-message; keeps "gs2 header \n client-first-bare \n server-first". */
+function first(msg: Message, data: string): number {
+  if (!(data.startsWith("n,,") || data.startsWith("y,,"))) return refuse('only gs2 header "n,," or "y,," is supported (no channel binding, no authzid)');
+  const gs2 = data.substring(0, 3);
+  const bare = data.substring(3);
+  const parts = bare.split(",");
+  if (parts.length < 2 || !parts[0]!.startsWith("n=") || !parts[1]!.startsWith("r=")) return refuse('client-first-message is not "n=<user>,r=<nonce>"');
+  const name = decodeSaslName(parts[0]!.substring(2));
+  const clientNonce = parts[1]!.substring(2);
+  if (name === null || name.length === 0) return refuse("invalid user name in client-first-message");
+  if (!validNonce(clientNonce)) return refuse("invalid client nonce");
+  // The CONNECT's User Name is what other plugins (acl) take as the identity: when given, it must be the SCRAM user.
+  if (msg.hasUsername && msg.username !== name) {
+    log.info("scram: the CONNECT's user name is not the SCRAM user name " + name);
+    return auth.failure(ReasonCode.BadUserNameOrPassword);
+  }
+  const user = credentialsFor(name);
+  const serverNonce = base64.encode(crypto.randomBytes(NONCE_BYTES)!);
+  const serverFirst = "r=" + clientNonce + serverNonce + ",s=" + base64.encode(user.salt) + ",i=" + user.iterations.toString();
+  auth.keepState(bytesOf(gs2 + "\n" + bare + "\n" + serverFirst));
+  return auth.challenge(bytesOf(serverFirst));
+}
+
+/** client-final-message → server-final-message, against the state of the first step. */
+function final(data: string, state: string): number {
+  const lines = state.split("\n");
+  if (lines.length !== 3) return refuse("no exchange in progress");
+  const [gs2, bare, serverFirst] = lines as [string, string, string];
+  const cut = data.lastIndexOf(",p=");
+  if (cut < 0) return refuse("client-final-message has no proof");
+  const withoutProof = data.substring(0, cut);
+  const proof = base64.decode(data.substring(cut + 3));
+  const parts = withoutProof.split(",");
+  if (parts.length < 2 || parts[0] !== "c=" + base64.encode(bytesOf(gs2))) return refuse("channel binding data does not match the gs2 header");
+  const nonce = serverFirst.substring(2, serverFirst.indexOf(","));
+  if (parts[1] !== "r=" + nonce) return refuse("nonce does not match");
+  if (proof === null || proof.length !== KEY_BYTES) return refuse("the proof is not base64 of 32 bytes");
+  const name = decodeSaslName(bare.split(",")[0]!.substring(2))!;
+  const user = credentialsFor(name);
+  // RFC 5802 section 3: ClientKey = ClientProof XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must be StoredKey
+  const authMessage = bytesOf(bare + "," + serverFirst + "," + withoutProof);
+  const signature = crypto.hmacSha256(user.storedKey, authMessage);
+  const clientKey = new Uint8Array(KEY_BYTES);
+  for (let i = 0; i < KEY_BYTES; i++) clientKey[i] = proof[i]! ^ signature[i]!;
+  const known = users.has(name);
+  if (!crypto.timingSafeEqual(crypto.sha256(clientKey), user.storedKey) || !known) {
+    log.info("scram: authentication failed for " + name);
+    return auth.failure(ReasonCode.BadUserNameOrPassword);
+  }
+  auth.keepState(new Uint8Array(0));
+  const serverSignature = crypto.hmacSha256(user.serverKey, authMessage);
+  return auth.success(bytesOf("v=" + base64.encode(serverSignature)));
+}
+
+const decoder = new TextDecoder();
+
+/** With `required` (the default), a client that did not authenticate with SCRAM (3.1.1, or MQTT 5 without the method) is refused: 0x87 / return code 5. */
+export function onConnect(msg: Message): number {
+  if (!required || (msg.flags & ConnectFlag.enhancedAuth) !== 0) return Verdict.Continue;
+  msg.setReasonString(METHOD + " authentication is required");
+  return deny(ReasonCode.NotAuthorized);
+}
+
+export function onAuth(msg: Message): number {
+  if (msg.authenticationMethod !== METHOD) return refuse("not " + METHOD);
+  const data = decoder.decode(msg.authenticationData);
+  if (msg.authStep === AuthStep.continue) return final(data, decoder.decode(msg.authState));
+  return first(msg, data);
+}
+
+/** The stored credentials for a password (RFC 5802 section 3), as the config takes them. */
+export function deriveCredentials(username: string, password: string, iterations = 4096, salt: Uint8Array = globalThis.crypto.getRandomValues(new Uint8Array(16))): Record<string, string | number> {
+  // SaltedPassword := Hi(Normalize(password), salt, i); the password is used as given (no SASLprep)
+  const salted = pbkdf2Sync(password, salt, iterations, KEY_BYTES, "sha256");
+  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+  return {
+    username,
+    salt: Buffer.from(salt).toString("base64"),
+    iterations,
+    storedKey: createHash("sha256").update(clientKey).digest("base64"),
+    serverKey: createHmac("sha256", salted).update("Server Key").digest("base64"),
+  };
+}

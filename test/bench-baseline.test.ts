@@ -1,0 +1,79 @@
+// `npm run bench -- --baseline DIR`: an older build's targets run from DIR's own
+// target.js, interleaved with the current ones and paired in the ratio table.
+// No speed is asserted.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ROOT, tempDir } from "./helpers.js";
+
+const RUN = join(ROOT, "dist/bench/run.js");
+
+function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test("--baseline DIR runs wasm-base and native-base from DIR's target.js and reports wasm/wasm-base", { timeout: 240_000 }, async () => {
+  const dir = tempDir("wasmq-bench-baseline-");
+  try {
+    // A stand-in "older checkout": its target.js leaves a mark per process, then runs this build's target.
+    const base = join(dir, "base");
+    mkdirSync(join(base, "dist", "bench"), { recursive: true });
+    writeFileSync(
+      join(base, "dist", "bench", "target.js"),
+      `import { appendFileSync } from "node:fs";\n` +
+        `appendFileSync(${JSON.stringify(join(dir, "started"))}, process.pid + "\\n");\n` +
+        `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
+    );
+    const out = join(dir, "bench.json");
+    const { code, stdout, stderr } = await node([
+      RUN, "--quick", "--count", "200", "--warmup", "0.1", "--prime", "0", "--baseline", base,
+      "--targets", "wasm,wasm-base,native,native-base", "--scenarios", "p2p-qos0-64B", "--out", out,
+    ]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    const marks = readFileSync(join(dir, "started"), "utf8").trim().split("\n");
+    assert.equal(marks.length, 2, "one process per base target, started from the baseline's target.js");
+    assert.match(stdout, new RegExp(`baseline \\(wasm-base, native-base\\): ${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    const json = JSON.parse(readFileSync(out, "utf8")) as {
+      results: { scenario: string; target: string; deliveries: number }[];
+      ratios: { throughput: { label: string; median: number }[] };
+    };
+    for (const target of ["wasm", "wasm-base", "native", "native-base"]) {
+      const row = json.results.find((r) => r.scenario === "p2p-qos0-64B" && r.target === target);
+      assert.ok(row && row.deliveries >= 200, `${target} delivered all 200 measured messages`);
+    }
+    for (const label of ["wasm/wasm-base", "native/native-base"]) {
+      const ratio = json.ratios.throughput.find((r) => r.label === label);
+      assert.ok(ratio && ratio.median > 0, `${label} is in the ratio table`);
+      assert.ok(stdout.includes(label), `${label} is printed`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("--baseline refuses a directory without a built target.js, and base targets need --baseline", async () => {
+  const missing = join(tempDir("wasmq-bench-nobase-"), "nothing-here");
+  try {
+    const r = await node([RUN, "--baseline", missing, "--scenarios", "p2p-qos0-64B"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--baseline .*nothing-here: no such directory/);
+    mkdirSync(missing);
+    const unbuilt = await node([RUN, "--baseline", missing, "--scenarios", "p2p-qos0-64B"]);
+    assert.equal(unbuilt.code, 2);
+    assert.match(unbuilt.stderr, /dist\/bench\/target\.js not found; build that checkout first/);
+    const noDir = await node([RUN, "--targets", "wasm,wasm-base", "--scenarios", "p2p-qos0-64B"]);
+    assert.equal(noDir.code, 2);
+    assert.match(noDir.stderr, /wasm-base needs --baseline DIR/);
+    assert.ok(!existsSync(join(missing, "dist")), "nothing written into the baseline directory");
+  } finally {
+    rmSync(join(missing, ".."), { recursive: true, force: true });
+  }
+});

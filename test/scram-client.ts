@@ -1,0 +1,53 @@
+// The client side of SCRAM-SHA-256 (RFC 5802 / RFC 7677), written here from the
+// RFC with node:crypto, to drive the scram plugin from real MQTT clients.
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+
+export class ScramClient {
+  readonly nonce = randomBytes(18).toString("base64");
+  readonly first: string;
+  private serverFirst = "";
+  private serverSignature: Buffer | null = null;
+
+  constructor(
+    private readonly username: string,
+    private readonly password: string,
+  ) {
+    this.first = `n,,${this.bare()}`;
+  }
+
+  private bare(): string {
+    return `n=${this.username.replace(/=/g, "=3D").replace(/,/g, "=2C")},r=${this.nonce}`;
+  }
+
+  /** client-first-message, the CONNECT's Authentication Data. */
+  clientFirst(): Buffer {
+    return Buffer.from(this.first);
+  }
+
+  /** server-first-message → client-final-message. */
+  clientFinal(serverFirst: Buffer | string): Buffer {
+    this.serverFirst = String(serverFirst);
+    const attrs = new Map(this.serverFirst.split(",").map((kv) => [kv[0]!, kv.slice(2)] as const));
+    const nonce = attrs.get("r")!;
+    if (!nonce.startsWith(this.nonce)) throw new Error(`server nonce ${nonce} does not extend ours`);
+    const salted = pbkdf2Sync(this.password, Buffer.from(attrs.get("s")!, "base64"), Number(attrs.get("i")), 32, "sha256");
+    const clientKey = createHmac("sha256", salted).update("Client Key").digest();
+    const storedKey = createHash("sha256").update(clientKey).digest();
+    const withoutProof = `c=${Buffer.from("n,,").toString("base64")},r=${nonce}`;
+    const authMessage = `${this.bare()},${this.serverFirst},${withoutProof}`;
+    const signature = createHmac("sha256", storedKey).update(authMessage).digest();
+    const proof = Buffer.alloc(32);
+    for (let i = 0; i < 32; i++) proof[i] = clientKey[i]! ^ signature[i]!;
+    const serverKey = createHmac("sha256", salted).update("Server Key").digest();
+    this.serverSignature = createHmac("sha256", serverKey).update(authMessage).digest();
+    return Buffer.from(`${withoutProof},p=${proof.toString("base64")}`);
+  }
+
+  /** Does server-final-message "v=..." prove the server knows our credentials? */
+  verifyServerFinal(serverFinal: Buffer | string | undefined): boolean {
+    const text = String(serverFinal ?? "");
+    if (!text.startsWith("v=") || !this.serverSignature) return false;
+    const got = Buffer.from(text.slice(2), "base64");
+    return got.length === 32 && timingSafeEqual(got, this.serverSignature);
+  }
+}
