@@ -3,7 +3,7 @@ import { dirname, resolve, isAbsolute } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { bridgeSchema, resolveBridges, type BridgeConfig } from "./bridge/config.js";
-import { clusterSchema, resolveCluster, NODE_ID_PATTERN, type ClusterConfig } from "./cluster/config.js";
+import { clusterSchema, redisUrlProblem, resolveCluster, NODE_ID_PATTERN, type ClusterConfig } from "./cluster/config.js";
 import { publicKeyProblem } from "../host/signing.js";
 import { isLoopbackHost } from "./net/loopback.js";
 import { parseAllowedHost } from "./ops/admin-guard.js";
@@ -394,9 +394,8 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
 }
 
 function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base: string, source: string): ClusterConfig | null {
-  if (overrides.redis !== undefined && !/^rediss?:\/\/[^/]/.test(overrides.redis)) {
-    throw new ConfigError(`--redis: expected a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379, got "${overrides.redis}"`);
-  }
+  const redisProblem = overrides.redis === undefined ? null : redisUrlProblem(overrides.redis);
+  if (redisProblem) throw new ConfigError(`--redis: ${redisProblem}, got "${overrides.redis}"`);
   if (overrides.nodeId !== undefined && !NODE_ID_PATTERN.test(overrides.nodeId)) {
     throw new ConfigError(`--node-id: 1-64 letters, digits, '_', '.', '-', got "${overrides.nodeId}"`);
   }

@@ -31,7 +31,7 @@ import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { batchWrites } from "./protocol/write-batching.js";
 import { installBridges } from "./bridge/index.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
-import { clusterFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
+import { clusterFigures, clusterSysFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
 
 export interface RunningBroker {
   readonly aedes: Aedes;
@@ -299,6 +299,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
         logger,
         mqttUrl: () => `mqtt://${fmt(tcp.address.address, tcp.address.port)}`,
         adminUrl: () => admin?.url ?? null,
+        shared,
+        sysFigures: () => clusterSysFigures(stats, tracker, broker),
       });
       const running = cluster;
       cleanups.push(() => running.close());
@@ -307,7 +309,8 @@ export async function startBroker(config: BrokerConfig, opts: { logger?: Logger;
     const figures = clusterStore ? clusterFigures(storeFigures(persistence), clusterStore) : storeFigures(persistence);
     let sys: SysPublisher | null = null;
     if (config.sys) {
-      sys = startSysPublisher({ aedes, stats, tracker, store: figures, version: VERSION, logger }, config.sys.intervalSec);
+      const sysPrefix = cluster ? `$SYS/broker/nodes/${cluster.store.identity.id}/` : "$SYS/broker/";
+      sys = startSysPublisher({ aedes, stats, tracker, store: figures, version: VERSION, logger }, config.sys.intervalSec, sysPrefix);
       const running = sys;
       cleanups.push(() => running.stop());
       if (cluster) {

@@ -76,3 +76,59 @@ test("maxBytes: drop-oldest makes room by removing the oldest, drop-new refuses 
     await p.close();
   }
 });
+
+test("record format: a version 1 record (before MQTT 5 properties) still drains; version 2 keeps properties in order and the expiry deadline", async () => {
+  const p = await open("format");
+  try {
+    // What the queue wrote before format 2: no `v`, no properties, no expiry.
+    const db = p.lmdb!.root.openDB<unknown, [string, number]>({ name: "bridges" });
+    await db.put(["old", 0], { t: "t/old", p: Buffer.from("v1"), q: 1, r: false, a: Date.now() });
+    const old = new BridgeQueue("old", LIMITS, p.lmdb);
+    const m = old.next()!;
+    assert.deepEqual([m.topic, m.payload.toString(), m.qos, m.properties, m.expiresAt], ["t/old", "v1", 1, undefined, undefined]);
+
+    const props = { userProperties: { z: "1", a: ["2", "3"] }, contentType: "text/plain", payloadFormatIndicator: true, responseTopic: "r/1", correlationData: Buffer.from([0, 1, 2]) };
+    const expiresAt = Date.now() + 60_000;
+    let q = new BridgeQueue("v2", LIMITS, p.lmdb);
+    await q.enqueue("t/new", Buffer.from("v2"), 2, false, { properties: props, expiresAt }).durable;
+    await q.enqueue("t/gone", Buffer.from("expired"), 1, false, { expiresAt: Date.now() - 1 }).durable;
+    q = new BridgeQueue("v2", LIMITS, p.lmdb);
+    const n = q.next()!;
+    assert.equal(n.payload.toString(), "v2");
+    assert.deepEqual(n.properties, props);
+    assert.deepEqual(Object.keys(n.properties!.userProperties!), ["z", "a"], "user property order kept");
+    assert.equal(n.expiresAt, expiresAt);
+    // The expired one is dropped, not returned, and counted.
+    assert.equal(q.next(), null);
+    assert.equal(q.expired, 1);
+    assert.equal(q.depth, 1);
+  } finally {
+    await p.close();
+  }
+});
+
+test("PUBREC marks survive a reopen: the message is not handed out again as a PUBLISH; acknowledging it removes the mark", async () => {
+  const p = await open("released");
+  try {
+    let q = new BridgeQueue("cloud", LIMITS, p.lmdb);
+    for (let i = 0; i < 3; i++) await q.enqueue("t/x", Buffer.from(`r${i}`), 2, false).durable;
+    const first = q.next()!;
+    await q.markReleased(first.seq);
+    q = new BridgeQueue("cloud", LIMITS, p.lmdb);
+    assert.deepEqual(q.releasedSeqs(), [first.seq]);
+    assert.deepEqual([q.next()!.payload.toString(), q.next()!.payload.toString(), q.next()], ["r1", "r2", null]);
+    q.ack(first.seq);
+    await p.lmdb!.root.flushed;
+    q = new BridgeQueue("cloud", LIMITS, p.lmdb);
+    assert.deepEqual(q.releasedSeqs(), []);
+    assert.equal(q.depth, 2);
+    // A lost session: the marks are forgotten and the messages go out as PUBLISH again.
+    const again = q.next()!;
+    await q.markReleased(again.seq);
+    assert.equal(q.forgetReleased(), 1);
+    q.rewind();
+    assert.equal(q.next()!.seq, again.seq);
+  } finally {
+    await p.close();
+  }
+});

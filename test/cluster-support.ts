@@ -34,13 +34,13 @@ async function waitFor(check: () => Promise<boolean> | boolean, what: string, ti
 }
 export { waitFor };
 
-export async function startRedis(extraArgs: string[] = [], password?: string): Promise<RedisServer> {
+export async function startRedis(extraArgs: string[] = [], password?: string, username?: string): Promise<RedisServer> {
   const port = await freePort();
   let child: ChildProcess;
   const clients: Redis[] = [];
   const launch = async () => {
     child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", ...extraArgs], { stdio: "ignore" });
-    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null, ...(password ? { password } : {}) });
+    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null, ...(password ? { password } : {}), ...(username ? { username } : {}) });
     probe.on("error", () => {});
     await probe.connect().catch(() => {});
     await waitFor(async () => (await probe.ping().catch(() => "")) === "PONG", "redis-server to answer");
@@ -56,7 +56,7 @@ export async function startRedis(extraArgs: string[] = [], password?: string): P
     port,
     url: `redis://127.0.0.1:${port}`,
     client() {
-      const c = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: null, ...(password ? { password } : {}) });
+      const c = new Redis({ port, host: "127.0.0.1", maxRetriesPerRequest: null, ...(password ? { password } : {}), ...(username ? { username } : {}) });
       c.on("error", () => {});
       clients.push(c);
       return c;

@@ -12,14 +12,20 @@
  * Inbound: remote PUBLISH → `in` mapping → publish chain as client
  * `$bridge/<name>` → local publish; the upstream gets its PUBACK only once the
  * local publish completed (stored for offline persistent sessions).
+ *
+ * QoS 2 is exactly once both ways while the upstream keeps the session
+ * (qos2.ts); MQTT 5 properties cross when the bridge speaks v5 (properties.ts).
  */
 import { createHash } from "node:crypto";
 import type { Aedes, PublishPacket } from "aedes";
-import type { IConnackPacket, IPublishPacket, MqttClient } from "mqtt";
+import type { IConnackPacket, IPublishPacket, IStore, MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { emptyMessage, Verdict, type PluginChain } from "../../host/index.js";
+import { applyPublishFields, publishFields } from "../protocol/mqtt5/plugin-fields.js";
 import type { BridgeConfig } from "./config.js";
-import { BridgeQueue } from "./queue.js";
+import { crossing, deadlineOf, secondsLeft, type CrossingProperties } from "./properties.js";
+import { InboundQoS2Store, OutgoingSession, type ReleaseTracker } from "./qos2.js";
+import { BridgeQueue, type MessageExtras } from "./queue.js";
 import { remoteFilters, toLocal, toRemote } from "./topics.js";
 import { Upstream, type ChosenIds } from "./upstream.js";
 
@@ -37,8 +43,8 @@ export interface BridgeCounters {
   forwarded: number;
   /** Messages received from the upstream and published locally. */
   received: number;
-  /** Messages lost to a full queue (by policy) or refused by the upstream. */
-  dropped: { "drop-oldest": number; "drop-new": number; rejected: number };
+  /** Messages lost to a full queue (by policy), refused by the upstream, or expired while queued. */
+  dropped: { "drop-oldest": number; "drop-new": number; rejected: number; expired: number };
   /** Messages sent again after a reconnect or restart (DUP). */
   resent: number;
   /** Messages a plugin kept from crossing, by direction. */
@@ -51,7 +57,6 @@ export interface BridgeCounters {
 
 /** Pacing: at most this many sends per event-loop turn, so local clients are served between batches. */
 const SENDS_PER_TURN = 500;
-const ECHO_WINDOW_MS = 60_000;
 /**
  * Packet ids of queued messages are 1..ID_SPACE, derived from the queue
  * sequence; ids above it are left to mqtt.js for SUBSCRIBE. Two messages in
@@ -67,7 +72,7 @@ export class Bridge {
   readonly counters: BridgeCounters = {
     forwarded: 0,
     received: 0,
-    dropped: { "drop-oldest": 0, "drop-new": 0, rejected: 0 },
+    dropped: { "drop-oldest": 0, "drop-new": 0, rejected: 0, expired: 0 },
     resent: 0,
     filtered: { out: 0, in: 0 },
     echoes: 0,
@@ -89,6 +94,12 @@ export class Bridge {
   private readonly recentOut = new Map<string, { count: number; at: number }>();
   private readonly msg = emptyMessage();
   private closed = false;
+  /** Packet id → queue seq of the QoS 2 messages sent on the current connection and not yet complete. */
+  private readonly qos2ById = new Map<number, number>();
+  /** Inbound QoS 2 messages between PUBREC and PUBREL, kept across connections and restarts. */
+  readonly inbound: InboundQoS2Store;
+  /** The QoS 2 tracker of the current connection attempt (resumed PUBRELs answer to it only). */
+  private session: ReleaseTracker | null = null;
 
   constructor(
     readonly cfg: BridgeConfig,
@@ -97,11 +108,14 @@ export class Bridge {
     this.clientId = `$bridge/${cfg.name}`;
     this.window = cfg.inflight;
     this.queue = new BridgeQueue(cfg.name, cfg, deps.lmdb);
+    this.inbound = new InboundQoS2Store(cfg.name, deps.lmdb);
     if (this.queue.depth > 0) deps.logger.info({ bridge: cfg.name, queued: this.queue.depth }, `bridge ${cfg.name}: ${this.queue.depth} messages queued from before the restart`);
     this.upstream = new Upstream(cfg, deps.logger, {
       connected: (client, connack, _url, ids) => this.onConnected(client, connack, ids),
       disconnected: () => this.onDisconnected(),
       message: (packet, done) => this.onMessage(packet, done),
+      stores: () => this.sessionStores(),
+      connack: (connack) => this.onConnack(connack),
     });
     this.timer = setInterval(() => this.watch(), Math.min(1000, Math.max(50, cfg.ackTimeoutMs / 4)));
     this.timer.unref();
@@ -132,7 +146,7 @@ export class Bridge {
    * A local message that may cross. Resolves once it is stored in the queue (or
    * decided not to cross); QoS 0 resolves without waiting for the disk.
    */
-  async offer(topic: string, payload: Buffer, qos: number, retain: boolean, publisher: string): Promise<void> {
+  async offer(topic: string, payload: Buffer, qos: number, retain: boolean, publisher: string, v5?: { properties?: Record<string, unknown>; messageExpiry?: number }): Promise<void> {
     // Never inside the caller's synchronous stack: this may run from within another
     // chain call (a plugin's extra publish), and the chain's outcome object is shared.
     await null;
@@ -142,6 +156,9 @@ export class Bridge {
     let remoteTopic = mapped.topic;
     let body = payload;
     let q = Math.min(qos, mapped.qos) as 0 | 1 | 2;
+    // Properties cross only to a v5 upstream; the expiry counts down in the queue either way.
+    let fields: { properties?: Record<string, unknown>; messageExpiry?: number } | null = v5 && (v5.properties || v5.messageExpiry !== undefined) ? { ...v5 } : null;
+    if (fields && this.cfg.protocolVersion !== 5) delete fields.properties;
     const { chain } = this.deps;
     if (chain?.has("deliver")) {
       const m = this.msg;
@@ -155,6 +172,7 @@ export class Bridge {
       m.dup = false;
       m.flags = 0;
       m.peer = publisher;
+      m.v5 = publishFields(fields ?? {}, this.cfg.protocolVersion);
       const out = chain.run("deliver", m);
       if (out.verdict !== Verdict.Continue) {
         this.counters.filtered.out++;
@@ -166,8 +184,16 @@ export class Bridge {
         body = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
         q = Math.min(q, m.qos) as 0 | 1 | 2;
       }
+      if (out.propertiesModified) {
+        const changed: { properties?: Record<string, unknown>; messageExpiry?: number } = {};
+        applyPublishFields(changed, m.v5);
+        fields = changed;
+      }
     }
-    const r = this.queue.enqueue(remoteTopic, body, q, retain);
+    const extras: MessageExtras | undefined = fields
+      ? { properties: this.cfg.protocolVersion === 5 ? crossing(fields.properties) : undefined, expiresAt: fields.messageExpiry ?? deadlineOf(fields.properties) }
+      : undefined;
+    const r = this.queue.enqueue(remoteTopic, body, q, retain, extras);
     if (!r.stored) this.full("drop-new", 1);
     else if (r.dropped > 0) this.full("drop-oldest", r.dropped);
     else if (this.fullSince !== null) this.roomAgain();
@@ -214,26 +240,69 @@ export class Bridge {
     const client = this.client;
     if (!client || this.closed) return;
     let budget = SENDS_PER_TURN;
+    const expiredBefore = this.queue.expired;
     while (this.inflight.size < this.window && budget > 0) {
-      const oldest = this.inflight.keys().next();
+      // The oldest queued message may be in flight or awaiting PUBCOMP: its id is still taken.
+      const oldest = this.queue.oldestSeq;
       const upcoming = this.queue.peekSeq();
-      if (upcoming === null || (!oldest.done && upcoming - oldest.value >= ID_SPACE)) break;
+      if (upcoming === null || (oldest !== null && upcoming - oldest >= ID_SPACE)) break;
       const m = this.queue.next();
       if (!m) break;
       budget--;
       this.send(client, m);
     }
+    this.counters.dropped.expired += this.queue.expired - expiredBefore;
     if (budget === 0) this.scheduleDrain();
+  }
+
+  /** mqtt.js session stores for a new connection attempt (qos2.ts). */
+  private sessionStores(): { outgoingStore: IStore; incomingStore: IStore } {
+    const resumed = new Map<number, number>();
+    const tracker: ReleaseTracker = {
+      released: (id) => {
+        const seq = this.qos2ById.get(id);
+        return seq === undefined ? Promise.resolve() : this.queue.markReleased(seq);
+      },
+      resumable: () =>
+        this.queue.releasedSeqs().map((seq) => {
+          const id = idOf(seq);
+          resumed.set(id, seq);
+          return id;
+        }),
+      completed: (id) => {
+        const seq = resumed.get(id);
+        if (seq === undefined || this.session !== tracker) return;
+        resumed.delete(id);
+        this.counters.forwarded++;
+        this.queue.ack(seq);
+        this.scheduleDrain();
+      },
+    };
+    this.session = tracker;
+    return { outgoingStore: new OutgoingSession(tracker), incomingStore: this.inbound };
+  }
+
+  /** Before mqtt.js resumes the session: if the upstream lost it, nothing can be resumed. */
+  private onConnack(connack: IConnackPacket): void {
+    if (connack.sessionPresent) return;
+    // [MQTT-4.4.0-1] applies to a kept session only. Without one, a QoS 2 message whose PUBREC arrived
+    // goes out again as a PUBLISH (it may be a duplicate at the upstream; not sending it could lose it).
+    const n = this.queue.forgetReleased();
+    if (n > 0) this.deps.logger.warn({ bridge: this.cfg.name, messages: n }, `bridge ${this.cfg.name}: the upstream did not keep the session; ${n} QoS 2 messages awaiting PUBCOMP are published again (exactly-once needs a kept session)`);
+    this.inbound.clear();
   }
 
   private send(client: MqttClient, m: NonNullable<ReturnType<BridgeQueue["next"]>>): void {
     const gen = this.generation;
     if (m.dup) this.counters.resent++;
     this.inflight.set(m.seq, Date.now());
-    if (this.cfg.protocolVersion === 4 && this.cfg.in.length) this.rememberOut(m.topic, m.payload);
+    if (this.echoFilterOn() && this.cfg.in.length) this.rememberOut(m.topic, m.payload);
+    const id = idOf(m.seq);
+    if (m.qos === 2) this.qos2ById.set(id, m.seq);
     const done = (err?: Error & { code?: number }) => {
       if (gen !== this.generation) return; // that connection is gone; the message goes out again
       this.inflight.delete(m.seq);
+      if (m.qos === 2) this.qos2ById.delete(id);
       if (err) {
         // The upstream answered with a failure reason code (v5): it will not take this message.
         this.counters.dropped.rejected++;
@@ -246,8 +315,9 @@ export class Bridge {
       this.scheduleDrain();
     };
     // [MQTT-4.4.0-1] a resend reuses the packet identifier: derived from the sequence number.
-    if (m.qos > 0) this.ids!.push((m.seq % ID_SPACE) + 1);
-    client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, dup: m.dup && m.qos > 0 }, (err) => {
+    if (m.qos > 0) this.ids!.push(id);
+    const properties = this.cfg.protocolVersion === 5 ? outgoingProperties(m.properties, m.expiresAt) : undefined;
+    client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain, dup: m.dup && m.qos > 0, ...(properties ? { properties } : {}) }, (err) => {
       // mqtt.js reports a closed connection as an error too; only a live connection's answer counts.
       if (err && !client.connected) return;
       done(err as (Error & { code?: number }) | undefined);
@@ -259,6 +329,7 @@ export class Bridge {
     this.client = client;
     this.ids = ids;
     this.inflight.clear();
+    this.qos2ById.clear();
     // [MQTT-3.3.4-9] v5: never more unacknowledged QoS 1/2 PUBLISHes than the remote's Receive Maximum.
     const receiveMaximum = connack.properties?.receiveMaximum;
     this.window = Math.max(1, Math.min(this.cfg.inflight, receiveMaximum ?? Infinity));
@@ -281,7 +352,9 @@ export class Bridge {
     this.generation++;
     this.client = null;
     this.ids = null;
+    this.session = null;
     this.inflight.clear();
+    this.qos2ById.clear();
     this.queue.rewind();
   }
 
@@ -293,10 +366,22 @@ export class Bridge {
     if (!oldest.done && Date.now() - oldest.value > this.cfg.ackTimeoutMs) {
       this.upstream.drop(`no acknowledgement from the upstream for ${Math.round((Date.now() - oldest.value) / 1000)} s (ackTimeoutMs ${this.cfg.ackTimeoutMs})`);
     }
+    this.counters.dropped.expired += this.queue.dropExpired();
     if (this.recentOut.size) {
-      const cutoff = Date.now() - ECHO_WINDOW_MS;
+      const cutoff = Date.now() - this.cfg.echoWindowMs;
       for (const [k, v] of this.recentOut) if (v.at < cutoff) this.recentOut.delete(k);
     }
+  }
+
+  /**
+   * The topic+payload echo heuristic, for an upstream that may send the bridge's
+   * own messages back: "auto" only over MQTT 3.1.1 when the upstream refused the
+   * bridge flag (with it, Mosquitto and wasmq never echo; v5 has no-local).
+   */
+  echoFilterOn(): boolean {
+    const mode = this.cfg.echoFilter;
+    if (mode !== "auto") return mode === "on";
+    return this.cfg.protocolVersion === 4 && !this.upstream.bridgeFlag;
   }
 
   private echoKey(topic: string, payload: Buffer): string {
@@ -323,7 +408,7 @@ export class Bridge {
 
   private onMessage(packet: IPublishPacket, done: (err?: Error) => void): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    if (this.isEcho(packet.topic, payload)) {
+    if (this.echoFilterOn() && this.isEcho(packet.topic, payload)) {
       this.counters.echoes++;
       return done();
     }
@@ -333,6 +418,12 @@ export class Bridge {
     let body = payload;
     let qos = Math.min(packet.qos, mapped.qos) as 0 | 1 | 2;
     let retain = packet.retain;
+    // v5 upstream: the message's properties cross; its expiry keeps counting down here ([MQTT-3.3.2-6]).
+    const fields: { properties?: Record<string, unknown>; messageExpiry?: number } = {};
+    const properties = crossing(packet.properties as Record<string, unknown> | undefined);
+    if (properties) fields.properties = properties as Record<string, unknown>;
+    const expiresAt = deadlineOf(packet.properties as Record<string, unknown> | undefined);
+    if (expiresAt !== undefined) fields.messageExpiry = expiresAt;
     const { chain } = this.deps;
     if (chain?.has("publish")) {
       const m = this.msg;
@@ -346,6 +437,8 @@ export class Bridge {
       m.dup = packet.dup;
       m.flags = 0;
       m.peer = "";
+      // The plugin sees the v5 fields as the upstream sent them (the bridge's protocol level).
+      m.v5 = publishFields(fields, this.cfg.protocolVersion);
       const out = chain.run("publish", m);
       if (out.verdict !== Verdict.Continue) {
         this.counters.filtered.in++;
@@ -357,8 +450,15 @@ export class Bridge {
         qos = Math.min(qos, m.qos) as 0 | 1 | 2;
         retain = m.retain;
       }
+      if (out.propertiesModified) {
+        delete fields.properties;
+        delete fields.messageExpiry;
+        applyPublishFields(fields, m.v5);
+      }
     }
-    const local: PublishPacket = { cmd: "publish", topic, payload: body, qos, retain, dup: false };
+    const local: PublishPacket & { properties?: Record<string, unknown>; messageExpiry?: number } = { cmd: "publish", topic, payload: body, qos, retain, dup: false };
+    if (fields.properties && Object.keys(fields.properties).length) local.properties = fields.properties;
+    if (fields.messageExpiry !== undefined) local.messageExpiry = fields.messageExpiry;
     this.deps.markInbound(local, this);
     this.deps.aedes.publish(local, (err?: Error) => {
       if (err) {
@@ -378,4 +478,17 @@ export class Bridge {
     this.queue.persistSentMark();
     await this.upstream.stop();
   }
+}
+
+/** Packet id of a queued message: derived from its sequence number, so a resend reuses it. */
+function idOf(seq: number): number {
+  return (seq % ID_SPACE) + 1;
+}
+
+/** PUBLISH properties for a v5 upstream: the crossing ones plus what is left of the expiry interval. */
+function outgoingProperties(props: CrossingProperties | undefined, expiresAt: number | undefined): Record<string, unknown> | undefined {
+  if (!props && expiresAt === undefined) return undefined;
+  const out: Record<string, unknown> = { ...props };
+  if (expiresAt !== undefined) out.messageExpiryInterval = Math.max(1, secondsLeft(expiresAt));
+  return out;
 }

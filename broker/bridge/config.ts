@@ -55,6 +55,8 @@ export const bridgeSchema = z
     maxBytes: z.number().int().positive().optional(),
     onFull: z.enum(["drop-oldest", "drop-new"]).optional(),
     forwardBridged: z.boolean().optional(),
+    echoFilter: z.enum(["auto", "on", "off"]).optional(),
+    echoWindowMs: z.number().int().positive().optional(),
     tls: z
       .object({
         ca: z.string().min(1).optional(),
@@ -101,6 +103,13 @@ export interface BridgeConfig {
   onFull: "drop-oldest" | "drop-new";
   /** Forward messages that reached this broker over a bridge (its own or a remote broker's); off = one hop. */
   forwardBridged: boolean;
+  /**
+   * Drop an inbound message equal (topic + payload) to one this bridge sent up
+   * within `echoWindowMs`: "auto" only when nothing better prevents echoes
+   * (MQTT 3.1.1 and the upstream refused the bridge flag).
+   */
+  echoFilter: "auto" | "on" | "off";
+  echoWindowMs: number;
   tls: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; servername?: string };
   out: TopicMapping[];
   in: TopicMapping[];
@@ -181,6 +190,8 @@ export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail:
       maxBytes: b.maxBytes ?? BRIDGE_DEFAULTS.maxBytes,
       onFull: b.onFull ?? BRIDGE_DEFAULTS.onFull,
       forwardBridged: b.forwardBridged ?? false,
+      echoFilter: b.echoFilter ?? "auto",
+      echoWindowMs: b.echoWindowMs ?? 60_000,
       tls,
       out: (b.out ?? []).map(mapping),
       in: (b.in ?? []).map(mapping),

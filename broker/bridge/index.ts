@@ -103,7 +103,10 @@ export function installBridges(aedes: Aedes, opts: BridgeInstallOptions): Bridge
         if (err && !failure) failure = err;
         if (--pending === 0) cb?.(failure);
       };
-      for (const b of targets) b.offer(topic, payload, qos, retain, publisher).then(() => settle(), settle);
+      // MQTT 5 fields (inbound.ts keeps the expiry as an absolute deadline, `messageExpiry`).
+      const v5 = packet as { properties?: Record<string, unknown>; messageExpiry?: number };
+      const fields = v5.properties || v5.messageExpiry !== undefined ? { ...(v5.properties ? { properties: v5.properties } : {}), ...(v5.messageExpiry !== undefined ? { messageExpiry: v5.messageExpiry } : {}) } : undefined;
+      for (const b of targets) b.offer(topic, payload, qos, retain, publisher, fields).then(() => settle(), settle);
       innerPublish(packet, from, settle);
     } as Aedes["publish"];
   }

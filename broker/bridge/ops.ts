@@ -40,6 +40,9 @@ export function bridgeStatus(b: Bridge, now = Date.now()): Record<string, unknow
     resent: c.resent,
     filtered: { ...c.filtered },
     echoesSuppressed: c.echoes,
+    echoFilter: { mode: b.cfg.echoFilter, active: b.echoFilterOn(), windowMs: b.cfg.echoWindowMs },
+    bridgeFlag: b.upstream.bridgeFlag,
+    qos2: { awaitingPubcomp: b.queue.releasedSeqs().length, awaitingPubrel: b.inbound.size },
     bytesOut: c.bytesOut,
     bytesIn: c.bytesIn,
     out: b.cfg.out,
@@ -62,7 +65,8 @@ export function registerBridgeMetrics(registry: Registry, aedes: Aedes): void {
   mirroredCounter(registry, "wasmq_bridge_forwarded_total", "Messages the upstream acknowledged (QoS 0: written to it)", ["bridge"], one((b) => b.counters.forwarded));
   mirroredCounter(registry, "wasmq_bridge_received_total", "Messages from the upstream published locally", ["bridge"], one((b) => b.counters.received));
   mirroredCounter(registry, "wasmq_bridge_resent_total", "Messages sent again (DUP) after a reconnect or restart", ["bridge"], one((b) => b.counters.resent));
-  mirroredCounter(registry, "wasmq_bridge_dropped_total", "Messages lost to a full queue (reason drop-oldest / drop-new) or refused by the upstream (rejected)", ["bridge", "reason"], each((b) =>
+  mirroredCounter(registry, "wasmq_bridge_echoes_suppressed_total", "Inbound messages dropped by the echo heuristic (topic and payload equal to one sent up within echoWindowMs)", ["bridge"], one((b) => b.counters.echoes));
+  mirroredCounter(registry, "wasmq_bridge_dropped_total", "Messages lost to a full queue (reason drop-oldest / drop-new), refused by the upstream (rejected) or expired while queued (expired)", ["bridge", "reason"], each((b) =>
     Object.entries(b.counters.dropped).map(([reason, v]): [Labels, number] => [{ bridge: b.cfg.name, reason }, v]),
   ));
   mirroredCounter(registry, "wasmq_bridge_filtered_total", "Messages a plugin kept from crossing, by direction", ["bridge", "direction"], each((b) => [
@@ -89,7 +93,7 @@ export function bridgeSysFigures(aedes: Aedes): [string, number][] {
       [`${p}/queue/oldest age`, oldest === null ? 0 : Math.round((Date.now() - oldest) / 1000)],
       [`${p}/messages/forwarded`, c.forwarded],
       [`${p}/messages/received`, c.received],
-      [`${p}/messages/dropped`, c.dropped["drop-oldest"] + c.dropped["drop-new"] + c.dropped.rejected],
+      [`${p}/messages/dropped`, c.dropped["drop-oldest"] + c.dropped["drop-new"] + c.dropped.rejected + c.dropped.expired],
       [`${p}/messages/resent`, c.resent],
     ];
   });

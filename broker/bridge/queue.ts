@@ -11,12 +11,21 @@
  * bridge's entries are one contiguous, ordered range). A second key per bridge,
  * [bridgeName, "sent"], records how far the drain got, so messages that may
  * already have reached the upstream before a crash go out again with DUP set.
+ * [bridgeName, "rel", seq] marks a QoS 2 message whose PUBREC arrived: it is
+ * written (and, with durability "sync", flushed) before PUBREL goes out, and
+ * after a reconnect or restart such a message is resumed with PUBREL, never
+ * sent again as a PUBLISH ([MQTT-4.4.0-1], [MQTT-4.3.3-*]; see qos2.ts).
+ *
+ * Record format: version 1 (no `v`) is topic, payload, QoS, retain, time;
+ * version 2 (`v: 2`) adds the MQTT 5 properties that cross (`x`) and the
+ * message expiry deadline (`e`). Both are read, so an older queue still drains.
  *
  * Memory holds only the order and sizes of entries (12 bytes or so each);
  * payloads are read back from LMDB when sent. In `persistence: "memory"` mode
  * the queue lives in memory and a restart loses it (documented).
  */
 import type { Database, RootDatabase } from "lmdb";
+import { fromStored, toStored, type CrossingProperties, type StoredProperties } from "./properties.js";
 
 export interface QueuedMessage {
   seq: number;
@@ -28,14 +37,28 @@ export interface QueuedMessage {
   at: number;
   /** It may have been sent before (a resend after reconnect or restart): DUP. */
   dup: boolean;
+  /** MQTT 5 properties that cross (v5 publisher); undefined for a plain message. */
+  properties?: CrossingProperties;
+  /** Epoch ms when the message expires (its Message Expiry Interval counted from arrival). */
+  expiresAt?: number;
+}
+
+/** What a message brings besides topic, payload, QoS and retain. */
+export interface MessageExtras {
+  properties?: CrossingProperties | undefined;
+  expiresAt?: number | undefined;
 }
 
 interface StoredRecord {
+  /** Format version: absent = 1, 2 = with `x` and `e`. */
+  v?: 2;
   t: string;
   p: Uint8Array;
   q: number;
   r: boolean;
   a: number;
+  x?: StoredProperties;
+  e?: number;
 }
 
 interface Backend {
@@ -45,17 +68,24 @@ interface Backend {
   remove(seq: number): void;
   sentMark(): number;
   setSentMark(seq: number): void;
+  /** Sequence numbers marked PUBREC-received. */
+  releasedSeqs(): number[];
+  putReleased(seq: number): Promise<void>;
+  removeReleased(seq: number): void;
 }
 
+/** [bridge, seq] an entry, [bridge, "sent"] the drain's mark, [bridge, "rel", seq] a PUBREC received. */
+type QueueKey = [string, number | string] | [string, "rel", number];
+
 class LmdbBackend implements Backend {
-  private readonly db: Database<StoredRecord | number, [string, number | string]>;
+  private readonly db: Database<StoredRecord | number, QueueKey>;
 
   constructor(
     root: RootDatabase,
     private readonly name: string,
     private readonly durability: "sync" | "async",
   ) {
-    this.db = root.openDB<StoredRecord | number, [string, number | string]>({ name: "bridges" });
+    this.db = root.openDB<StoredRecord | number, QueueKey>({ name: "bridges" });
     this.root = root;
   }
 
@@ -89,6 +119,21 @@ class LmdbBackend implements Backend {
   setSentMark(seq: number): void {
     void this.db.put([this.name, "sent"], seq).catch(() => {});
   }
+
+  releasedSeqs(): number[] {
+    const out: number[] = [];
+    for (const key of this.db.getKeys({ start: [this.name, "rel", 0], end: [this.name, "rel", Number.MAX_SAFE_INTEGER] })) out.push((key as [string, "rel", number])[2]);
+    return out;
+  }
+
+  async putReleased(seq: number): Promise<void> {
+    await this.db.put([this.name, "rel", seq], 1);
+    if (this.durability === "sync") await this.root.flushed;
+  }
+
+  removeReleased(seq: number): void {
+    void this.db.remove([this.name, "rel", seq]).catch(() => {});
+  }
 }
 
 class MemoryBackend implements Backend {
@@ -111,6 +156,16 @@ class MemoryBackend implements Backend {
   }
   setSentMark(seq: number) {
     this.mark = seq;
+  }
+  private readonly rel = new Set<number>();
+  releasedSeqs() {
+    return [...this.rel];
+  }
+  async putReleased(seq: number) {
+    this.rel.add(seq);
+  }
+  removeReleased(seq: number) {
+    this.rel.delete(seq);
   }
 }
 
@@ -146,6 +201,12 @@ export class BridgeQueue {
   private markWritten: number;
   private count = 0;
   private byteCount = 0;
+  /** QoS 2 messages whose PUBREC arrived: resumed with PUBREL, never published again. */
+  private readonly released = new Set<number>();
+  /** Deadlines of the queued messages that expire (only those: most never do). */
+  private readonly expiring = new Map<number, number>();
+  /** Messages dropped because their Message Expiry Interval ran out while queued. */
+  expired = 0;
 
   constructor(
     name: string,
@@ -155,7 +216,12 @@ export class BridgeQueue {
     this.backend = lmdb ? new LmdbBackend(lmdb.root, name, lmdb.durability) : new MemoryBackend();
     for (const { seq, rec } of this.backend.entries()) {
       this.index(seq, sizeOf(rec.t, rec.p), rec.a);
+      if (rec.e !== undefined) this.expiring.set(seq, rec.e);
       this.nextSeq = seq + 1;
+    }
+    for (const seq of this.backend.releasedSeqs()) {
+      if (this.sizes.has(seq)) this.released.add(seq);
+      else this.backend.removeReleased(seq); // its message was acknowledged; only the mark's delete was lost
     }
     this.sentUpTo = this.backend.sentMark();
     this.markWritten = this.sentUpTo;
@@ -180,7 +246,7 @@ export class BridgeQueue {
    * Store one message. Full (by count or bytes): "drop-oldest" removes the oldest
    * entries to make room, "drop-new" refuses this one.
    */
-  enqueue(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean): EnqueueResult {
+  enqueue(topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, extras?: MessageExtras): EnqueueResult {
     const size = sizeOf(topic, payload);
     let dropped = 0;
     const fits = () => this.count < this.limits.maxMessages && this.byteCount + size <= this.limits.maxBytes;
@@ -196,6 +262,14 @@ export class BridgeQueue {
     const at = Date.now();
     this.index(seq, size, at);
     const rec: StoredRecord = { t: topic, p: payload, q: qos, r: retain, a: at };
+    if (extras?.properties || extras?.expiresAt !== undefined) {
+      rec.v = 2;
+      if (extras.properties) rec.x = toStored(extras.properties);
+      if (extras.expiresAt !== undefined) {
+        rec.e = extras.expiresAt;
+        this.expiring.set(seq, extras.expiresAt);
+      }
+    }
     // Readable (and sendable) at once; durable when the put resolves.
     this.pending.set(seq, rec);
     const durable = this.backend.put(seq, rec).then(
@@ -211,18 +285,76 @@ export class BridgeQueue {
     return { stored: true, dropped, durable };
   }
 
-  /** The next message to send, or null when everything queued is in flight or sent. */
-  next(): QueuedMessage | null {
+  /**
+   * The next message to send, or null when everything queued is in flight or sent.
+   * Skips QoS 2 messages awaiting PUBCOMP (resumed with PUBREL instead) and drops
+   * those whose expiry has passed ([MQTT-3.3.2-5]: not published after it).
+   */
+  next(now = Date.now()): QueuedMessage | null {
     while (this.cursor < this.seqs.length) {
       const seq = this.seqs[this.cursor++]!;
-      if (!this.sizes.has(seq)) continue;
+      if (!this.sizes.has(seq) || this.released.has(seq)) continue;
+      const expiresAt = this.expiring.get(seq);
+      if (expiresAt !== undefined && expiresAt <= now) {
+        this.expired++;
+        this.remove(seq);
+        continue;
+      }
       const rec = this.pending.get(seq) ?? this.backend.get(seq);
       if (!rec) continue;
       const dup = seq <= this.sentUpTo;
       if (seq > this.sentUpTo) this.sentUpTo = seq;
-      return { seq, topic: rec.t, payload: Buffer.from(rec.p.buffer, rec.p.byteOffset, rec.p.byteLength), qos: rec.q as 0 | 1 | 2, retain: rec.r, at: rec.a, dup };
+      const m: QueuedMessage = { seq, topic: rec.t, payload: Buffer.from(rec.p.buffer, rec.p.byteOffset, rec.p.byteLength), qos: rec.q as 0 | 1 | 2, retain: rec.r, at: rec.a, dup };
+      if (rec.x) m.properties = fromStored(rec.x);
+      if (rec.e !== undefined) m.expiresAt = rec.e;
+      return m;
     }
     return null;
+  }
+
+  /** Drop queued messages whose expiry passed (those not in flight), so the depth and the metrics tell the truth while the link is down. */
+  dropExpired(now = Date.now()): number {
+    let n = 0;
+    // seqs is ascending: everything from the cursor on is not sent yet.
+    const nextUnsent = this.hasUnsent() ? this.seqs[this.cursor]! : Infinity;
+    for (const [seq, at] of this.expiring) {
+      if (at > now || this.released.has(seq)) continue;
+      if (seq < nextUnsent) continue; // sent and awaiting its acknowledgement
+      this.remove(seq);
+      n++;
+    }
+    this.expired += n;
+    return n;
+  }
+
+  /** PUBREC arrived for this QoS 2 message: resolves once that is recorded (durably, as the queue's durability). */
+  markReleased(seq: number): Promise<void> {
+    if (!this.sizes.has(seq)) return DONE;
+    this.released.add(seq);
+    return this.backend.putReleased(seq);
+  }
+
+  /** QoS 2 messages awaiting PUBCOMP, oldest first: on a reconnect with the session kept, each gets its PUBREL again. */
+  releasedSeqs(): number[] {
+    return [...this.released].filter((s) => this.sizes.has(s)).sort((a, b) => a - b);
+  }
+
+  /**
+   * The upstream lost the session (CONNACK Session Present 0): it holds no
+   * state for these messages and will not answer a PUBREL meaningfully, so they
+   * are published again (with DUP). Exactly-once cannot hold across a lost session.
+   */
+  forgetReleased(): number {
+    const n = this.released.size;
+    for (const seq of this.released) this.backend.removeReleased(seq);
+    this.released.clear();
+    return n;
+  }
+
+  /** Sequence number of the oldest queued message (in flight, awaiting PUBCOMP or not yet sent), or null. */
+  get oldestSeq(): number | null {
+    this.skipHoles();
+    return this.head < this.seqs.length ? this.seqs[this.head]! : null;
   }
 
   /** Sequence number next() would return, or null. */
@@ -269,6 +401,8 @@ export class BridgeQueue {
     this.count--;
     this.byteCount -= entry.size;
     this.backend.remove(seq);
+    if (this.released.delete(seq)) this.backend.removeReleased(seq);
+    this.expiring.delete(seq);
     this.skipHoles();
   }
 

@@ -11,7 +11,7 @@
  * answered, e.g. SIGSTOP) is detected by the last three.
  */
 import { readFileSync } from "node:fs";
-import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type MqttClient } from "mqtt";
+import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type IStore, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import type { BridgeConfig } from "./config.js";
 
@@ -45,20 +45,18 @@ export class ChosenIds {
 
 /**
  * Mosquitto's try_private: 0x80 added to the protocol level of CONNECT tells the
- * remote this is a bridge (it may then skip echoes; a wasmq remote keeps what
- * arrives this way to one hop). mqtt-packet writes the bit when the CONNECT
- * packet has `bridgeMode`, but mqtt.js builds that packet without it, so the
- * bridge sets it on the way out. If mqtt.js ever renames its writer the flag
- * is simply not sent: the echo filter and no-local still apply.
+ * remote this is a bridge (Mosquitto then never sends the bridge's own messages
+ * back to it; a wasmq remote also keeps what arrives this way to one hop).
+ * mqtt-packet writes the bit when the CONNECT packet has `bridgeMode`, but
+ * mqtt.js builds that packet without it. mqtt.js emits its public `packetsend`
+ * event with the packet object just before it serialises it, so the flag is set
+ * there. test/bridge-flag.test.ts reads the CONNECT's bytes off a raw socket and
+ * fails if a future mqtt.js stops honouring this.
  */
 function flagAsBridge(client: MqttClient): void {
-  const c = client as unknown as { _writePacket?: (packet: Record<string, unknown>, ...rest: unknown[]) => unknown };
-  const write = c._writePacket;
-  if (typeof write !== "function") return;
-  c._writePacket = function (packet, ...rest) {
-    if (packet.cmd === "connect") packet.bridgeMode = true;
-    return write.call(this, packet, ...rest);
-  };
+  client.on("packetsend", (packet) => {
+    if (packet.cmd === "connect") (packet as { bridgeMode?: boolean }).bridgeMode = true;
+  });
 }
 
 /** CONNECT user property by which a v5 bridge tells a wasmq upstream what it is (see broker/bridge/index.ts). */
@@ -71,6 +69,13 @@ export interface UpstreamHandlers {
   disconnected(reason: string): void;
   /** A PUBLISH from upstream; call done() when it is safe to acknowledge it. */
   message(packet: IPublishPacket, done: (err?: Error) => void): void;
+  /**
+   * The QoS 1/2 session state mqtt.js keeps for one connection (see qos2.ts):
+   * asked for once per attempt, before CONNECT is sent.
+   */
+  stores(): { outgoingStore: IStore; incomingStore: IStore };
+  /** CONNACK arrived, before mqtt.js resumes the session (sends PUBRELs kept in the outgoing store) and before `connected`. */
+  connack(connack: IConnackPacket): void;
 }
 
 export class Upstream {
@@ -98,6 +103,11 @@ export class Upstream {
 
   get connected(): boolean {
     return this.up;
+  }
+
+  /** Whether connections carry the bridge flag (MQTT 3.1.1 and not refused by the upstream). */
+  get bridgeFlag(): boolean {
+    return this.cfg.protocolVersion === 4 && this.tryPrivate;
   }
 
   start(): void {
@@ -154,8 +164,11 @@ export class Upstream {
     const ids = new ChosenIds();
     let client: MqttClient;
     try {
-      client = mqtt.connect(this.url, { ...this.options(), messageIdProvider: ids, manualConnect: true });
+      client = mqtt.connect(this.url, { ...this.options(), ...this.on.stores(), messageIdProvider: ids, manualConnect: true });
       if (this.cfg.protocolVersion === 4 && this.tryPrivate) flagAsBridge(client);
+      client.on("packetreceive", (packet) => {
+        if (packet.cmd === "connack" && this.client === client && !packet.reasonCode && !packet.returnCode) this.on.connack(packet);
+      });
       client.connect();
     } catch (err) {
       this.failed(`cannot connect to ${this.url}: ${(err as Error).message}`);

@@ -11,6 +11,7 @@
  *   wills.ts        a dead node's wills, published by a survivor within willDelayMs
  *   queue-limit.ts  maxQueuedMessages counted in Redis
  *   rollout.ts      deploy / rollback of plugin builds to every node
+ *   shared-groups.ts  $share groups: one delivery per group across the cluster
  *   status.ts       GET /cluster, metrics, $SYS/broker/cluster/...
  */
 import type { Aedes } from "aedes";
@@ -26,6 +27,8 @@ import { installOwnership, ownedKey, type Ownership } from "./ownership.js";
 import { RedisLink, type LinkStatus } from "./redis-link.js";
 import { Rollout } from "./rollout.js";
 import { WillTakeover } from "./wills.js";
+import { installSharedGroups, type SharedGroupFigures, type SharedGroups } from "./shared-groups.js";
+import type { SharedSubscriptions } from "../protocol/shared-subscriptions.js";
 import type { Redis } from "ioredis";
 
 export { ClusterError } from "./redis-link.js";
@@ -83,6 +86,10 @@ export interface ClusterDeps {
   /** The MQTT TCP listener's address, for the node record. */
   mqttUrl: () => string | null;
   adminUrl: () => string | null;
+  /** The $share groups (protocol/shared-subscriptions.ts): decided cluster-wide from now on. */
+  shared: SharedSubscriptions;
+  /** This node's own figures for the cluster-wide $SYS aggregates (name → value). */
+  sysFigures?: () => Record<string, number>;
 }
 
 export interface ClusterView {
@@ -94,6 +101,8 @@ export interface ClusterView {
   deployed: Record<string, string>;
   /** This node's plugins that do not run the deployed digest, and why. */
   deployFailures: Record<string, { sha256: string; error: string }>;
+  /** $share groups this node routes (members connected here / away sessions known here) and its share counters. */
+  shared: { groups: { topic: string; members: number; away: number }[] } & SharedGroupFigures;
 }
 
 export interface Cluster {
@@ -101,6 +110,7 @@ export interface Cluster {
   readonly ownership: Ownership;
   readonly rollout: Rollout;
   readonly wills: WillTakeover;
+  readonly sharedGroups: SharedGroups;
   view(): Promise<ClusterView>;
   /** Client ids a node holds (its ownership set in Redis), up to `limit`; null for an unknown node. */
   clientsOf(nodeId: string, limit: number): Promise<{ node: string; incarnation: string | null; state: "up" | "down"; clients: string[]; total: number } | null>;
@@ -115,7 +125,16 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
   const startedAt = new Date().toISOString();
 
   const ownership = await installOwnership({ aedes, redis: records, notices, link, node: identity.incarnation, logger });
-  const wills = new WillTakeover(records, aedes, { incarnation: identity.incarnation, heartbeatMs: cluster.heartbeatMs, logger, isUp: () => link.up });
+  const sharedGroups = await installSharedGroups({ aedes, shared: deps.shared, link, redis: records, notices, node: identity.incarnation, logger });
+  deps.shared.setDispatcher(sharedGroups);
+  await sharedGroups.resync();
+  const wills = new WillTakeover(records, aedes, {
+    incarnation: identity.incarnation,
+    heartbeatMs: cluster.heartbeatMs,
+    logger,
+    isUp: () => link.up,
+    onNodeGone: (dead) => sharedGroups.nodeGone(dead),
+  });
   const record = (): NodeRecord => ({
     id: identity.id,
     incarnation: identity.incarnation,
@@ -128,6 +147,7 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
     redis: link.status(),
     takenOver: ownership.takenOver,
     willsPublished: wills.published,
+    ...(deps.sysFigures ? { sys: deps.sysFigures() } : {}),
   });
   const membership = new Membership(records, link, { id: identity.id, incarnation: identity.incarnation, heartbeatMs: cluster.heartbeatMs, willDelayMs: cluster.willDelayMs, record });
   await membership.start();
@@ -145,6 +165,7 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
       await membership.beat();
       await store.opened.kv.resync();
       await ownership.reconcile();
+      await sharedGroups.resync();
       await wills.restoreWills(store.opened.persistence as never);
       await rollout.sync();
       void wills.sweep();
@@ -157,6 +178,7 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
     ownership,
     rollout,
     wills,
+    sharedGroups,
     record,
     async view() {
       return {
@@ -166,6 +188,7 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
         nodes: link.up ? await membership.nodes() : [{ ...record(), state: "up" }],
         deployed: link.up ? await rollout.current() : {},
         deployFailures: Object.fromEntries(rollout.failures),
+        shared: { groups: deps.shared.describe(), ...sharedGroups.figures },
       };
     },
     async clientsOf(nodeId, limit) {
@@ -179,6 +202,8 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
       link.off("up", resync);
       chain.off("reload", beatNow);
       await wills.stop();
+      deps.shared.setDispatcher(null);
+      await sharedGroups.close();
       await membership.leave().catch(() => {});
       // Redis unreachable: commands would wait in the offline queues forever and
       // hold up closing the clients; fail them now instead.

@@ -29,6 +29,8 @@ export interface NodeRecord {
   redis: ReturnType<RedisLink["status"]>;
   takenOver: number;
   willsPublished: number;
+  /** The node's own $SYS figures, summed into the cluster-wide ones. */
+  sys?: Record<string, number>;
 }
 
 export interface NodeView extends Partial<NodeRecord> {

@@ -10,6 +10,7 @@ export const CHANNELS = {
   takeover: "wasmq:notice:takeover",
   kv: "wasmq:notice:kv",
   deploy: "wasmq:notice:deploy",
+  share: "wasmq:notice:share",
 } as const;
 
 export type Channel = (typeof CHANNELS)[keyof typeof CHANNELS];

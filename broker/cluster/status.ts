@@ -9,12 +9,43 @@
  *   $SYS/broker/cluster/node/<id>/clients           clients connected to that node
  *   $SYS/broker/cluster/node/<id>/redis             "up" or "down"
  *   $SYS/broker/cluster/node/<id>/plugins           JSON {plugin: sha256}
+ *   $SYS/broker/cluster/<figure>                    cluster-wide sums (AGGREGATED below) over the
+ *                                                   live nodes, published by one node: the live one
+ *                                                   with the lowest id
+ * Each node's own Mosquitto-style figures are under $SYS/broker/nodes/<id>/
+ * (ops/sys.ts with a prefix).
  */
 import type { Aedes } from "aedes";
 import { Gauge, type Registry } from "prom-client";
 import type { Redis } from "ioredis";
 import type { Cluster } from "./index.js";
 import type { StoreFigures } from "../ops/store-figures.js";
+import type { BrokerStats } from "../ops/stats.js";
+import type { ConnectionTracker } from "../net/connections.js";
+
+/** Figures every node reports in its record (membership.ts) and the cluster sums: counters since each node started, summed over the live nodes. */
+const AGGREGATED = [
+  "clients/connected",
+  "messages/received",
+  "messages/sent",
+  "publish/messages/received",
+  "publish/messages/sent",
+  "bytes/received",
+  "bytes/sent",
+] as const;
+
+/** This node's figures for the cluster sums (the same names as its $SYS/broker/nodes/<id>/ topics). */
+export function clusterSysFigures(stats: BrokerStats, tracker: ConnectionTracker, aedes: Aedes): Record<(typeof AGGREGATED)[number], number> {
+  return {
+    "clients/connected": aedes.connectedClients,
+    "messages/received": stats.packetsReceived,
+    "messages/sent": stats.packetsSent,
+    "publish/messages/received": stats.publishReceivedTotal(),
+    "publish/messages/sent": stats.publishSentTotal(),
+    "bytes/received": tracker.bytesReceived(),
+    "bytes/sent": tracker.bytesSent(),
+  };
+}
 
 export function instrumentCluster(registry: Registry, cluster: Cluster): void {
   const { store, ownership, wills } = cluster;
@@ -38,6 +69,12 @@ export function instrumentCluster(registry: Registry, cluster: Cluster): void {
   gauge("wasmq_cluster_unconfirmed_sessions", "Connections admitted while Redis was unreachable, ownership not yet recorded", () => ownership.unconfirmed);
   gauge("wasmq_cluster_dead_node_wills", "Wills of dead nodes' clients this node published", () => wills.published);
   gauge("wasmq_cluster_kv_failed_writes", "Plugin KV writes Redis refused", () => store.opened.kv.failedWrites);
+  const shared = cluster.sharedGroups.figures;
+  gauge("wasmq_cluster_shared_forwarded", "$share messages this node chose a member on another node for (handed over through Redis)", () => shared.forwarded);
+  gauge("wasmq_cluster_shared_received", "$share messages delivered here for a choice made on another node", () => shared.received);
+  gauge("wasmq_cluster_shared_queued", "$share QoS 1/2 messages queued for an away member (no member connected anywhere)", () => shared.queued);
+  gauge("wasmq_cluster_shared_local_only", "$share messages delivered to this node's members only because Redis was unreachable", () => shared.localOnly);
+  gauge("wasmq_cluster_shared_rechosen", "$share messages whose member had left (or whose node died) and were given to another", () => shared.rechosen);
 }
 
 export function startClusterSys(aedes: Aedes, cluster: Cluster, intervalSec: number): { stop(): void } {
@@ -61,7 +98,13 @@ export function startClusterSys(aedes: Aedes, cluster: Cluster, intervalSec: num
     put(`$SYS/broker/cluster/node/${id}/clients`, String(r.clients));
     put(`$SYS/broker/cluster/node/${id}/redis`, r.redis.state);
     put(`$SYS/broker/cluster/node/${id}/plugins`, JSON.stringify(r.plugins));
-    if (cluster.store.link.up) put("$SYS/broker/cluster/nodes", String((await cluster.view()).nodes.filter((n) => n.state === "up").length));
+    if (!cluster.store.link.up) return;
+    const live = (await cluster.view()).nodes.filter((n) => n.state === "up");
+    put("$SYS/broker/cluster/nodes", String(live.length));
+    // One node writes the sums, so they do not flap between nodes' slightly different reads.
+    if (live.length === 0 || live.map((n) => n.id).sort()[0] !== id) return;
+    for (const name of AGGREGATED) put(`$SYS/broker/cluster/${name}`, String(live.reduce((sum, n) => sum + (n.sys?.[name] ?? 0), 0)));
+    put("$SYS/broker/cluster/retained messages/count", String(await cluster.store.records.hlen("retained")));
   };
   void publish().catch(() => {});
   const timer = setInterval(() => void publish().catch(() => {}), intervalSec * 1000);

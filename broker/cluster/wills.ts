@@ -46,7 +46,7 @@ export class WillTakeover {
   constructor(
     private readonly redis: Redis,
     private readonly aedes: Aedes,
-    private readonly opts: { incarnation: string; heartbeatMs: number; logger: Logger; isUp: () => boolean },
+    private readonly opts: { incarnation: string; heartbeatMs: number; logger: Logger; isUp: () => boolean; onNodeGone?: (incarnation: string) => Promise<void> },
   ) {
     redis.defineCommand("wasmqRelease", { numberOfKeys: 2, lua: RELEASE });
   }
@@ -94,6 +94,8 @@ export class WillTakeover {
     const owned = await this.redis.smembers(ownedKey(incarnation));
     const release = (this.redis as unknown as { wasmqRelease(a: string, b: string, c: string, d: string): Promise<number> }).wasmqRelease.bind(this.redis);
     for (const clientId of owned) await release(ownerKey(clientId), ownedKey(incarnation), incarnation, clientId);
+    // Before it is forgotten: what else the dead node left waiting (its shared-subscription hand-overs).
+    await this.opts.onNodeGone?.(incarnation);
     await this.redis.pipeline().del(ownedKey(incarnation)).srem(INCARNATIONS, incarnation).exec();
     this.published += count;
     this.opts.logger.info({ node: incarnation, wills: count, sessions: owned.length }, `cluster: node ${incarnation} is gone: published ${count} will(s), released ${owned.length} session(s)`);

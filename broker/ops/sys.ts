@@ -53,7 +53,12 @@ export interface SysPublisher {
   stop(): Promise<void>;
 }
 
-export function startSysPublisher(src: SysSources, intervalSec: number): SysPublisher {
+/**
+ * `prefix`: where the figures go, "$SYS/broker/" on a single node; in cluster
+ * mode each node has its own subtree ("$SYS/broker/nodes/<id>/"), since
+ * retained messages are shared by the cluster and would overwrite each other.
+ */
+export function startSysPublisher(src: SysSources, intervalSec: number, prefix = "$SYS/broker/"): SysPublisher {
   const { aedes, stats, tracker, store } = src;
   const previous = new Map<string, string>();
   const loads = {
@@ -133,7 +138,7 @@ export function startSysPublisher(src: SysSources, intervalSec: number): SysPubl
       changed.map(
         ([name, value]) =>
           new Promise<void>((resolve) => {
-            const topic = `$SYS/broker/${name}`;
+            const topic = `${prefix}${name}`;
             const payload = String(value);
             if (aedes.closed) return resolve();
             aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, (err) => {

@@ -243,8 +243,10 @@ function markRedeliveries(aedes: Aedes): void {
   persistence.outgoingStream = (client) => tapPushes(outgoingStream(client), markRedelivery);
 }
 
-function markRedelivery(packet: { messageId?: number; dup?: boolean }): void {
-  if (packet.messageId) packet.dup = true;
+function markRedelivery(packet: { cmd?: string; messageId?: number; dup?: boolean }): void {
+  // Only a PUBLISH: a stored PUBREL (PUBREC received, PUBCOMP not) is resent as it is ([MQTT-4.4.0-1]);
+  // its fixed-header flags are fixed at 0010 ([MQTT-3.6.1-1]) and mqtt-packet cannot even write one with DUP.
+  if (packet.messageId && (packet.cmd ?? "publish") === "publish") packet.dup = true;
 }
 
 type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;

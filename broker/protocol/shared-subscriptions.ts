@@ -24,6 +24,12 @@
  *
  * Retained messages are not sent for a shared subscription ([MQTT-3.8.4-?]):
  * aedes looks them up by the literal "$share/..." filter and finds none.
+ *
+ * In cluster mode a ShareDispatcher (broker/cluster/shared-groups.ts) makes
+ * the choice over the members of every node, and records membership changes
+ * in Redis; this module then still owns the local members and delivers to
+ * them (deliverTo, enqueueFor), and falls back to the choice above while
+ * Redis is unreachable (deliverLocally).
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 
@@ -58,6 +64,8 @@ interface Group {
   /** Away members with persistent sessions: client id → granted QoS. */
   readonly away: Map<string, number>;
   cursor: number;
+  /** Kept by the cluster: the group has members on other nodes (its route must stay). */
+  held: boolean;
   readonly route: Deliver;
 }
 
@@ -68,11 +76,39 @@ interface ClientInternals {
   subscriptions: Record<string, { qos: number; func: Deliver }>;
 }
 
+/**
+ * Who decides which member gets a message when several brokers share the
+ * groups (cluster mode, broker/cluster/shared-groups.ts). Without one, the
+ * members of this broker are the whole group.
+ */
+export interface ShareDispatcher {
+  /** A message matched the group's filter here; hand it to one member of the whole group, then call `done` once. */
+  dispatch(topic: string, packet: AedesPublishPacket, done: () => void): void;
+  /** A member joined here (SUBSCRIBE, or a persistent session restored on connect); resolves when recorded. */
+  joined(topic: string, clientId: string, qos: number, persistent: boolean): Promise<void>;
+  /** A member left here: unsubscribed (`awayQos` null) or its persistent session's connection closed. */
+  left(topic: string, clientId: string, awayQos: number | null): void;
+  /** The session of `clientId` ended (or it connected with a clean session): it leaves every group. */
+  sessionEnded(clientId: string): void;
+}
+
 export interface SharedSubscriptions {
   /** The session of `clientId` ended: it leaves every group it was away from. */
   forget(clientId: string): void;
   /** Groups and their connected/away member counts (admin, tests). */
   describe(): { topic: string; members: number; away: number }[];
+  /** Cluster mode: decide through `dispatcher` from now on. */
+  setDispatcher(dispatcher: ShareDispatcher | null): void;
+  /** The single-broker choice: a connected member here, else a QoS 1/2 message queued for an away one. */
+  deliverLocally(topic: string, packet: AedesPublishPacket, done: () => void): void;
+  /** Deliver to this member if it is connected here and still in the group; false (done not called) if not. */
+  deliverTo(topic: string, clientId: string, packet: AedesPublishPacket, done: () => void): boolean;
+  /** Queue a QoS 1/2 message in the session of an away member, at most at `grantedQos`. */
+  enqueueFor(clientId: string, grantedQos: number, packet: AedesPublishPacket, done: () => void): void;
+  /** Keep (or stop keeping) a route for a group whose members are on other brokers. */
+  hold(topic: string, held: boolean): void;
+  /** Members connected here and away members known here, per group (to record them again). */
+  localMembers(): { topic: string; clientId: string; qos: number; persistent: boolean; away: boolean }[];
 }
 
 export function installSharedSubscriptions(aedes: Aedes): SharedSubscriptions {
@@ -85,6 +121,7 @@ export function installSharedSubscriptions(aedes: Aedes): SharedSubscriptions {
   const groups = new Map<string, Group>();
   /** Which client a member's delivery function belongs to. */
   const owners = new WeakMap<Deliver, ClientInternals>();
+  let dispatcher: ShareDispatcher | null = null;
 
   const ownerOf = (topic: string, func: Deliver): ClientInternals | undefined => {
     let owner = owners.get(func);
@@ -100,31 +137,47 @@ export function installSharedSubscriptions(aedes: Aedes): SharedSubscriptions {
   const subscribe = broker.subscribe.bind(aedes);
   const unsubscribe = broker.unsubscribe.bind(aedes);
 
+  // the member's own delivery function, at most at its granted QoS ([MQTT-3.8.4-6])
+  const capped = (packet: AedesPublishPacket, granted: number) => (packet.qos > granted ? ({ ...packet, qos: granted } as AedesPublishPacket) : packet);
+
+  function enqueueFor(clientId: string, granted: number, packet: AedesPublishPacket, done: () => void): void {
+    const qos = Math.min(packet.qos, granted);
+    if (qos === 0) return done();
+    broker.persistence.outgoingEnqueue({ clientId }, { ...packet, qos } as AedesPublishPacket).then(done, done);
+  }
+
+  function deliverLocally(topic: string, packet: AedesPublishPacket, done: () => void): void {
+    const group = groups.get(topic);
+    if (!group) return done();
+    const n = group.members.length;
+    if (n > 0) {
+      const func = group.members[group.cursor++ % n]!;
+      return func(capped(packet, ownerOf(topic, func)?.subscriptions[topic]?.qos ?? 0), done);
+    }
+    if (packet.qos === 0 || group.away.size === 0) return done();
+    const ids = [...group.away.keys()];
+    const clientId = ids[group.cursor++ % ids.length]!;
+    enqueueFor(clientId, group.away.get(clientId)!, packet, done);
+  }
+
   function makeGroup(topic: string, filter: string): Group {
     const group: Group = {
       filter,
       members: [],
       away: new Map(),
       cursor: 0,
-      route: (packet, callback) => {
-        const n = group.members.length;
-        if (n > 0) {
-          const func = group.members[group.cursor++ % n]!;
-          // the member's own delivery function, at most at its granted QoS ([MQTT-3.8.4-6])
-          const granted = ownerOf(topic, func)?.subscriptions[topic]?.qos ?? 0;
-          return func(packet.qos > granted ? ({ ...packet, qos: granted } as AedesPublishPacket) : packet, callback);
-        }
-        if (packet.qos === 0 || group.away.size === 0) return callback();
-        const ids = [...group.away.keys()];
-        const clientId = ids[group.cursor++ % ids.length]!;
-        const qos = Math.min(packet.qos, group.away.get(clientId)!);
-        if (qos === 0) return callback();
-        broker.persistence.outgoingEnqueue({ clientId }, { ...packet, qos } as AedesPublishPacket).then(callback, callback);
-      },
+      held: false,
+      route: (packet, callback) => (dispatcher ? dispatcher.dispatch(topic, packet, callback) : deliverLocally(topic, packet, callback)),
     };
     groups.set(topic, group);
     subscribe(filter, group.route);
     return group;
+  }
+
+  function dropIfIdle(topic: string, group: Group): void {
+    if (group.members.length > 0 || group.away.size > 0 || group.held) return;
+    groups.delete(topic);
+    unsubscribe(group.filter, group.route);
   }
 
   broker.subscribe = (topic, func, done) => {
@@ -134,7 +187,12 @@ export function installSharedSubscriptions(aedes: Aedes): SharedSubscriptions {
     if (!group.members.includes(func)) group.members.push(func);
     const owner = ownerOf(topic, func);
     if (owner) group.away.delete(owner.id);
-    done?.();
+    // A restored subscription's client is not registered yet: it joins on the "client" event.
+    if (!dispatcher || !owner) return done?.();
+    dispatcher.joined(topic, owner.id, owner.subscriptions[topic]?.qos ?? 0, !owner.clean).then(
+      () => done?.(),
+      () => done?.(),
+    );
   };
 
   broker.unsubscribe = (topic, func, done) => {
@@ -144,11 +202,11 @@ export function installSharedSubscriptions(aedes: Aedes): SharedSubscriptions {
     if (at >= 0) group.members.splice(at, 1);
     const owner = ownerOf(topic, func);
     // aedes unsubscribes everything when a connection closes; a persistent session stays a member
-    if (owner && owner.closed && !owner.clean) group.away.set(owner.id, owner.subscriptions[topic]?.qos ?? 0);
-    if (group.members.length === 0 && group.away.size === 0) {
-      groups.delete(topic);
-      unsubscribe(group.filter, group.route);
-    }
+    const away = !!owner && owner.closed && !owner.clean;
+    const qos = owner?.subscriptions[topic]?.qos ?? 0;
+    if (owner && away) group.away.set(owner.id, qos);
+    if (owner && at >= 0) dispatcher?.left(topic, owner.id, away ? qos : null);
+    dropIfIdle(topic, group);
     done?.();
   };
 
@@ -168,20 +226,58 @@ export function installSharedSubscriptions(aedes: Aedes): SharedSubscriptions {
   aedes.on("client", (client) => {
     const c = client as unknown as ClientInternals;
     if (c.clean) forget(c.id);
+    // Subscriptions restored from a persistent session were made before the client was registered.
+    for (const topic in c.subscriptions) {
+      const group = parseShare(topic) ? groups.get(topic) : undefined;
+      const sub = c.subscriptions[topic]!;
+      if (!group || !group.members.includes(sub.func)) continue;
+      owners.set(sub.func, c);
+      group.away.delete(c.id);
+      void dispatcher?.joined(topic, c.id, sub.qos, !c.clean).catch(() => {});
+    }
   });
 
   function forget(clientId: string): void {
+    dispatcher?.sessionEnded(clientId);
     for (const [topic, group] of groups) {
-      if (!group.away.delete(clientId)) continue;
-      if (group.members.length === 0 && group.away.size === 0) {
-        groups.delete(topic);
-        unsubscribe(group.filter, group.route);
-      }
+      if (group.away.delete(clientId)) dropIfIdle(topic, group);
     }
   }
 
   return {
     forget,
     describe: () => [...groups].map(([topic, g]) => ({ topic, members: g.members.length, away: g.away.size })),
+    setDispatcher: (d) => {
+      dispatcher = d;
+    },
+    deliverLocally,
+    deliverTo(topic, clientId, packet, done) {
+      const group = groups.get(topic);
+      const client = broker.clients[clientId] as unknown as ClientInternals | undefined;
+      const sub = client && !client.closed ? client.subscriptions[topic] : undefined;
+      if (!group || !sub || !group.members.includes(sub.func)) return false;
+      sub.func(capped(packet, sub.qos), done);
+      return true;
+    },
+    enqueueFor,
+    hold(topic, held) {
+      const share = parseShare(topic);
+      if (!share || share === "invalid") return;
+      const group = groups.get(topic) ?? (held ? makeGroup(topic, share.filter) : undefined);
+      if (!group) return;
+      group.held = held;
+      dropIfIdle(topic, group);
+    },
+    localMembers() {
+      const out: ReturnType<SharedSubscriptions["localMembers"]> = [];
+      for (const [topic, group] of groups) {
+        for (const func of group.members) {
+          const owner = ownerOf(topic, func);
+          if (owner) out.push({ topic, clientId: owner.id, qos: owner.subscriptions[topic]?.qos ?? 0, persistent: !owner.clean, away: false });
+        }
+        for (const [clientId, qos] of group.away) out.push({ topic, clientId, qos, persistent: true, away: true });
+      }
+      return out;
+    },
   };
 }

@@ -41,6 +41,10 @@ export class PersistenceOpenError extends Error {
 
 const LMDB_MAGIC = 0xbeefc0de;
 const P_META = 0x08;
+/** An empty tree's root (all ones), as readU64le returns it. */
+const P_INVALID = 0xffffffff * 0x100000000 + 0xffffffff;
+/** Unwritten trailing pages an intact file may have after a crash (see validateDataFile). */
+const LOOSE_PAGE_ALLOWANCE = 16;
 
 /**
  * Cheap structural check of data.mdb before handing it to LMDB, which trusts
@@ -77,11 +81,21 @@ function validateDataFile(dir: string, file: string): void {
     fs.readSync(fd, head1, 0, head1.length, psize);
     const metas = [head, head1]
       .filter(metaOk)
-      .map((m) => ({ lastPg: readU64le(m, 0x90), txnid: readU64le(m, 0x98) }))
+      .map((m) => ({ freeRoot: readU64le(m, 0x58), mainRoot: readU64le(m, 0x88), lastPg: readU64le(m, 0x90), txnid: readU64le(m, 0x98) }))
       .sort((a, b) => b.txnid - a.txnid);
     const newest = metas[0];
     if (!newest) throw corrupt("no valid meta page");
-    if ((newest.lastPg + 1) * psize > st.size) {
+    // The meta's last page may lie a few pages past the end of an intact file:
+    // pages allocated and freed in the same transaction ("loose" pages) count
+    // towards it but are never written, and kill -9 right after such a commit
+    // leaves the file that short. They sit on the free list and are written
+    // before reuse, so only a larger gap, or a tree root past the end, means a
+    // truncated file.
+    const pagesInFile = Math.floor(st.size / psize);
+    for (const [what, root] of [["main tree root", newest.mainRoot], ["free list root", newest.freeRoot]] as const) {
+      if (root !== P_INVALID && root >= pagesInFile) throw corrupt(`truncated: the ${what} is page ${root}, file has ${pagesInFile} pages`);
+    }
+    if (newest.lastPg + 1 - pagesInFile > LOOSE_PAGE_ALLOWANCE) {
       throw corrupt(`truncated: meta says ${(newest.lastPg + 1) * psize} bytes, file has ${st.size}`);
     }
   } catch (err) {

@@ -1,0 +1,167 @@
+/**
+ * Issue #13, the Redis options a Redis user expects, against real
+ * redis-servers: TLS (rediss://, CA, client certificate), an ACL user name
+ * and password, a database index, Redis Sentinel with a failover; and what is refused at start-up with an
+ * error naming `cluster.redis`: a Redis Cluster node, a database index out of
+ * range, a URL path that is not an index.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { writeFileSync } from "node:fs";
+import { Redis } from "ioredis";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { parseRawConfig } from "../broker/config.js";
+import { connect, connectCollecting, end, freePort, scratchDir, subscribe } from "./helpers.js";
+import { runCli, startNode, startRedis, waitFor } from "./cluster-support.js";
+import { TestCa } from "./pki.js";
+
+/** Start a node config through the CLI, expecting it to refuse; stderr back. */
+async function refused(cluster: Record<string, unknown>): Promise<string> {
+  const dir = scratchDir();
+  const file = join(dir, "c.json");
+  writeFileSync(file, JSON.stringify({ port: 0, ws: false, data: dir, cluster: { id: "x", connectTimeoutMs: 2000, ...cluster } }));
+  const r = await runCli(["--config", file]);
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  return r.stderr;
+}
+
+describe("Redis options", () => {
+  test("rediss:// with a CA and a client certificate; a missing client certificate or an unknown CA is refused naming cluster.redis", async () => {
+    const dir = scratchDir();
+    const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
+    const rogue = new TestCa(dir, "rogue-ca", "Other CA");
+    const server = ca.issue("localhost", { server: true });
+    const client = ca.issue("wasmq-node");
+    const tlsPort = await freePort();
+    const redis = await startRedis(["--tls-port", String(tlsPort), "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", ca.certFile, "--tls-auth-clients", "yes"]);
+    try {
+      const url = `rediss://localhost:${tlsPort}`;
+      const node = await startNode(url, "tls", { cluster: { tls: { ca: ca.certFile, cert: client.certFile, key: client.keyFile } } });
+      const view = await node.api<{ redis: { state: string; url: string } }>("/cluster");
+      assert.equal(view.body.redis.state, "up");
+      // The node's connections are the TLS ones (CLIENT LIST shows the port each came in on).
+      const names = (await redis.client().client("LIST")) as string;
+      assert.match(names, new RegExp(`laddr=127\\.0\\.0\\.1:${tlsPort} fd=\\d+ name=wasmq-records:tls`));
+      const { client: sub, got } = await connectCollecting(node.url, {});
+      await subscribe(sub, "over/tls", 1);
+      const pub = await connect(node.url);
+      await pub.publishAsync("over/tls", "x", { qos: 1, retain: true });
+      await got.waitFor(1);
+      assert.equal(await redis.client().hexists("retained", "over/tls"), 1, "the retained message went to Redis over TLS");
+      await end(sub, pub);
+      await node.stop();
+      assert.match(await refused({ redis: url, tls: { ca: ca.certFile } }), /cannot reach Redis at rediss:\/\/localhost:\d+\/? \(cluster\.redis\)/);
+      assert.match(await refused({ redis: url, tls: { ca: rogue.certFile, cert: client.certFile, key: client.keyFile } }), /\(cluster\.redis\): .*(certificate|CERT)/i);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test("an ACL user: cluster.username + cluster.password authenticate; a wrong user is refused naming cluster.redis", async () => {
+    const redis = await startRedis(["--user", "default", "off", "--user", "wasmq", "on", ">node-secret", "~*", "&*", "+@all"], "node-secret", "wasmq");
+    try {
+      const node = await startNode(redis, "acl", { cluster: { username: "wasmq", password: "node-secret" } });
+      assert.equal((await node.api<{ redis: { state: string } }>("/cluster")).body.redis.state, "up");
+      const names = (await redis.client().client("LIST")) as string;
+      assert.match(names, /user=wasmq .*name=wasmq-records:acl|name=wasmq-records:acl.* user=wasmq/);
+      await node.stop();
+      assert.match(await refused({ redis: redis.url, username: "intruder", password: "node-secret" }), /\(cluster\.redis\): .*WRONGPASS/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test("a database index in the URL path keeps every key in that database", async () => {
+    const redis = await startRedis();
+    try {
+      const node = await startNode(`${redis.url}/3`, "db3");
+      const durable = await connectCollecting(node.url, { clientId: "in-db-3", clean: false });
+      await subscribe(durable.client, "db/#", 1);
+      const pub = await connect(node.url);
+      await pub.publishAsync("db/x", "r", { qos: 1, retain: true });
+      await durable.got.waitFor(1);
+      const db3 = redis.client();
+      await db3.select(3);
+      await waitFor(async () => (await db3.hexists("retained", "db/x")) === 1, "the retained message in database 3");
+      assert.ok((await db3.exists("wasmq:node:db3")) === 1, "the node record in database 3");
+      assert.equal(await redis.client().dbsize(), 0, "nothing in database 0");
+      await end(durable.client, pub);
+      await node.stop();
+      assert.match(await refused({ redis: `${redis.url}/99` }), /\(cluster\.redis\): .*DB index is out of range/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test("Redis Sentinel: nodes find the master through cluster.sentinels and follow a failover; unreachable sentinels are refused naming the key", async () => {
+    const dir = scratchDir();
+    // No 5 s wait for more replicas before the first sync (Redis' default).
+    const master = await startRedis(["--repl-diskless-sync-delay", "0", "--dir", dir]);
+    const replica = await startRedis(["--replicaof", "127.0.0.1", String(master.port), "--dir", dir]);
+    const sentinelPort = await freePort();
+    const conf = join(dir, "sentinel.conf");
+    writeFileSync(conf, [`port ${sentinelPort}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor wasmqmaster 127.0.0.1 ${master.port} 1`, "sentinel down-after-milliseconds wasmqmaster 500", "sentinel failover-timeout wasmqmaster 3000", ""].join("\n"));
+    const sentinel = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
+    const ask = new Redis({ port: sentinelPort, host: "127.0.0.1", retryStrategy: () => 100, maxRetriesPerRequest: null, lazyConnect: true });
+    ask.on("error", () => {});
+    try {
+      await ask.connect().catch(() => {});
+      await waitFor(async () => /master_link_status:up/.test(await replica.client().info("replication")), "the replica in sync", 30_000);
+      // A failover needs the sentinel to know the replica (it learns it from the master's INFO).
+      await waitFor(async () => ((await ask.call("SENTINEL", "REPLICAS", "wasmqmaster").catch(() => [])) as unknown[]).length === 1, "the sentinel to discover the replica", 30_000);
+      const sentinels = [`127.0.0.1:${sentinelPort}`];
+      const [a, b] = await Promise.all(["sa", "sb"].map((id) => startNode("redis://wasmqmaster", id, { cluster: { sentinels } })));
+      const sub = await connectCollecting(b!.url, { clientId: "after-failover", clean: false });
+      await subscribe(sub.client, "ha/#", 1);
+      const pub = await connect(a!.url, { reconnectPeriod: 0 });
+      await pub.publishAsync("ha/before", "1", { qos: 1, retain: true });
+      await waitFor(() => sub.got.messages.length === 1, "the message before the failover");
+      await master.down();
+      await waitFor(async () => ((await ask.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "wasmqmaster")) as string[])[1] === String(replica.port), "the sentinel to promote the replica", 30_000);
+      for (const n of [a!, b!]) {
+        await waitFor(async () => (await n.api<{ redis: { state: string; disconnects: number } }>("/cluster")).body.redis.state === "up", `node ${n.id} back on the new master`, 30_000);
+      }
+      // Cross-node traffic flows through the promoted replica; the retained message survived on it.
+      await waitFor(async () => {
+        await pub.publishAsync("ha/after", "2", { qos: 1 });
+        return sub.got.messages.some((m) => m.topic === "ha/after");
+      }, "a message across nodes after the failover", 30_000);
+      assert.equal(await replica.client().hexists("retained", "ha/before"), 1, "the retained message replicated before the failover");
+      const late = await connectCollecting(b!.url, {});
+      await subscribe(late.client, "ha/before", 0);
+      await waitFor(() => late.got.messages.length === 1, "the retained message after the failover");
+      assert.equal(late.got.messages[0]!.payload.toString(), "1");
+      assert.equal(await replica.client().hexists("retained", "ha/before"), 1);
+      await end(pub, sub.client, late.client);
+      await a!.stop();
+      await b!.stop();
+      assert.match(await refused({ redis: "redis://wasmqmaster", sentinels: [`127.0.0.1:${await freePort()}`] }), /cannot reach Redis at redis:\/\/wasmqmaster\/? \(cluster\.redis\) through cluster\.sentinels 127\.0\.0\.1:\d+: /);
+    } finally {
+      ask.disconnect();
+      sentinel.kill("SIGKILL");
+      await once(sentinel, "exit");
+      await replica.stop();
+      await master.stop();
+    }
+  });
+
+  test("a Redis Cluster node is refused at start-up, naming cluster.redis and why", async () => {
+    const dir = scratchDir();
+    const redis = await startRedis(["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--dir", dir]);
+    try {
+      const stderr = await refused({ redis: redis.url });
+      assert.match(stderr, /Redis at redis:\/\/127\.0\.0\.1:\d+\/? \(cluster\.redis\) runs in cluster mode \(cluster_enabled:1\): not supported/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test("a URL path that is not a database index, or query options, name the key", () => {
+    assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/zero" } }, "t.json"), /key "cluster\.redis": the path must be a database index/);
+    assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/0?tls=true" } }, "t.json"), /key "cluster\.redis": query options are not read/);
+    parseRawConfig({ cluster: { redis: "rediss://user:pw@h:6380/15" } }, "t.json");
+  });
+});
