@@ -114,6 +114,22 @@ function latency(qos: 0 | 1, quick: boolean): Scenario {
   };
 }
 
+/**
+ * The 16 KB path at the same pace for every target: with no target saturated,
+ * CPU µs per message compares the work each does per message, which holds up
+ * on a loaded machine where closed-loop rates do not.
+ */
+function paced16KB(qos: 0 | 1): Scenario {
+  return {
+    ...latency(qos, false),
+    id: `rate2k-qos${qos}-16KB`,
+    payloadBytes: 16 * 1024,
+    rate: 2_000,
+    targets: ["aedes", "native", "wasm", "wasm-nofuel"],
+    about: `p2p QoS ${qos} 16 KB JSON at a fixed 2,000 msg/s, standard chain: CPU per message at an equal pace`,
+  };
+}
+
 /** Idle devices: the 19,000 fits the 20,000 open files a process may have on this machine class. */
 function idle(id: string, chain: ChainSpec, targets: readonly TargetName[], what: string): Scenario {
   return {
@@ -172,6 +188,8 @@ export const SCENARIOS: readonly Scenario[] = [
   persistenceScenario("memory"),
   latency(0, true),
   latency(1, false),
+  paced16KB(0),
+  paced16KB(1),
   idle("idle19k-conns", STANDARD, ["aedes", "native", "wasm", "mosquitto"], "standard chain (auth hashes each password)"),
   idle("idle19k-conns-noauth", { kind: "length", length: 3 }, ["aedes", "native", "wasm"], "acl + filter + router, no auth: the connect path comparable to bare aedes"),
 ];

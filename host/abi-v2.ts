@@ -43,8 +43,36 @@ export const FieldV2 = {
   v5Presence: 64,
   /** subscribe: SubscriptionOption bits. */
   subscriptionOptions: 65,
-  /** Reserved, zero. */
-  reserved: 66,
+  /** RecordFlag bits the host sets for this call (zero for modules without Feature bits). */
+  recordFlags: 66,
+  /**
+   * Zero when each call starts; the one byte of the record a plugin may write,
+   * to remember something for the rest of the call (the SDK: "the payload was
+   * validated as JSON already").
+   */
+  callScratch: 67,
+  /** Reserved, zero (the auth hook puts its state's length here: abi-auth.ts FieldAuth). */
+  reserved: 68,
+} as const;
+
+/** `recordFlags` bits. */
+export const RecordFlag = {
+  /**
+   * The payload's bytes are not in the record yet (its length and its space
+   * are): the plugin calls `payload_fetch` before reading them, which writes
+   * them in place and clears this bit. Only for modules with Feature.deferredPayload.
+   */
+  payloadDeferred: 1,
+} as const;
+
+/**
+ * Optional export `wasmq_features: () -> i32`: what the module handles beyond
+ * its ABI version. Modules without it get every record exactly as before.
+ */
+export const FEATURES_EXPORT = "wasmq_features";
+export const Feature = {
+  /** It fetches a deferred payload (RecordFlag.payloadDeferred) before reading it. */
+  deferredPayload: 1,
 } as const;
 
 export const V5Presence = {
@@ -77,6 +105,8 @@ export const V2_HOST_IMPORTS = [
   // As publish, and the extra message carries the current message's MQTT 5 properties
   // (user properties, content type, payload format, response topic, correlation data, expiry).
   "publish_with_properties", // (topicPtr, topicLen, payloadPtr, payloadLen, qos, retain) -> i32 (0 ok, -1 bad qos)
+  // Added to v2 without a version bump (modules that never call it do not import it):
+  "payload_fetch", // () -> i32: writes a deferred payload into the record (RecordFlag.payloadDeferred); the bytes it copied
 ] as const;
 
 /** Base fuel of each v2 import, charged before any work; bytes are charged on top (host-calls.ts FUEL_PER_BYTE). */
@@ -91,4 +121,5 @@ export const V2_HOST_CALL_FUEL = {
   set_payload_format: 500,
   set_reason_string: 1_000,
   publish_with_properties: 25_000,
+  payload_fetch: 500,
 } as const;

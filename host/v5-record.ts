@@ -74,7 +74,8 @@ export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV
   buf[ptr + FieldV2.payloadFormat] = m.payloadFormat ?? 0;
   buf[ptr + FieldV2.v5Presence] = presence;
   buf[ptr + FieldV2.subscriptionOptions] = m.subscriptionOptions;
-  for (let i = ptr + FieldV2.reserved; i < ptr + HEADER_SIZE_V2; i++) buf[i] = 0;
+  // recordFlags and callScratch start at zero every call (the host sets flags after), then reserved.
+  for (let i = ptr + FieldV2.recordFlags; i < ptr + HEADER_SIZE_V2; i++) buf[i] = 0;
   return off;
 }
 

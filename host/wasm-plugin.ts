@@ -32,6 +32,7 @@ import { inspectModule, WasmFormatError } from "./wasm-binary.js";
 import { certFieldBytes, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
 import type { HostCrypto, WasmHostEnv } from "./wasm-env.js";
 import { writeUtf8 } from "./utf8.js";
+import { DeferredPayload, wantsDeferredPayload } from "./deferred-payload.js";
 
 export interface WasmLimits {
   /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
@@ -154,6 +155,8 @@ class WasmPluginInstance implements PluginInstance {
   private disposed = false;
   /** The message of the call in progress, for imports that read it on demand (client_cert). */
   private current: HookMessage | null = null;
+  /** Set when the module fetches large payloads itself (deferred-payload.ts). */
+  private deferred: DeferredPayload | null = null;
 
   constructor(
     private readonly services: PluginServices,
@@ -185,6 +188,11 @@ class WasmPluginInstance implements PluginInstance {
     this.abiVersion = version;
     if (version >= 2) this.headerSize = HEADER_SIZE_V2;
     this.reserve = this.exports.wasmq_reserve as (size: number) => number;
+    try {
+      if (wantsDeferredPayload(this.exports, version)) this.deferred = new DeferredPayload();
+    } catch (err) {
+      throw new PluginError(name, `refused: wasmq_features() failed: ${describeTrap(err)}`);
+    }
     for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
     this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
     this.budget = limits.fuel ?? 0;
@@ -216,7 +224,7 @@ class WasmPluginInstance implements PluginInstance {
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
     this.hooked = true;
-    return this.invoke(this.fns[hook]!, msg);
+    return this.invoke(this.fns[hook]!, msg, true);
   }
 
   tick(nowMs: number): void {
@@ -242,8 +250,9 @@ class WasmPluginInstance implements PluginInstance {
     this.disposed = true;
   }
 
-  private invoke(fn: HookFn, msg: HookMessage): number {
-    const ptr = this.writeRecord(msg);
+  /** `deferPayload`: hook calls may leave a large payload for the plugin to fetch; init (the config) never does. */
+  private invoke(fn: HookFn, msg: HookMessage, deferPayload = false): number {
+    const ptr = this.writeRecord(msg, deferPayload);
     this.current = msg;
     try {
       return fn(ptr);
@@ -251,6 +260,7 @@ class WasmPluginInstance implements PluginInstance {
       throw this.explain(err);
     } finally {
       this.current = null;
+      this.deferred?.clear();
     }
   }
 
@@ -276,7 +286,7 @@ class WasmPluginInstance implements PluginInstance {
   }
 
   /** Write the record into the input region; strings straight from JS, bytes by one copy each. */
-  private writeRecord(msg: HookMessage): number {
+  private writeRecord(msg: HookMessage, deferPayload: boolean): number {
     const username = msg.username ?? "";
     const password = msg.password ?? EMPTY;
     const v2 = this.headerSize === HEADER_SIZE_V2;
@@ -323,7 +333,8 @@ class WasmPluginInstance implements PluginInstance {
       this.prefixEnd = off;
     }
     const topicLen = writeUtf8(buf, msg.topic, off);
-    buf.set(msg.payload, off + topicLen);
+    const hold = deferPayload && this.deferred !== null && DeferredPayload.worth(msg.payload);
+    if (!hold) buf.set(msg.payload, off + topicLen);
     u32[h + Field.topicLen / 4] = topicLen;
     u32[h + Field.payloadLen / 4] = msg.payload.length;
     buf[ptr + Field.qos] = msg.qos;
@@ -331,6 +342,7 @@ class WasmPluginInstance implements PluginInstance {
     buf[ptr + Field.dup] = msg.dup ? 1 : 0;
     buf[ptr + Field.flags] = msg.flags;
     if (v2) writeAuthState(buf, ptr, writeV5Record(buf, ptr, off + topicLen + msg.payload.length, msg.v5), msg.authState);
+    if (hold) this.deferred!.defer(buf, ptr, off + topicLen, msg.payload);
     return ptr;
   }
 
@@ -453,6 +465,13 @@ class WasmPluginInstance implements PluginInstance {
         calls().charge("client_cert", copies ? bytes.length : 0);
         if (copies) self.bytes(op, bytes.length).set(bytes);
         return bytes.length;
+      },
+      payload_fetch() {
+        const deferred = self.deferred;
+        calls().charge("payload_fetch", deferred?.size ?? 0);
+        if (!deferred) return 0;
+        self.refreshViews();
+        return deferred.fetch(self.buf);
       },
       ...v5Imports({ plugin: services.name, rules: services.output, calls, state, bytes: (p, l) => self.bytes(p, l) }),
       ...authImports({ plugin: services.name, services, calls, state, bytes: (p, l) => self.bytes(p, l) }),

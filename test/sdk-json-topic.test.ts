@@ -147,7 +147,7 @@ async function compile(entryName: string, source: string, runtime: string): Prom
   writeFileSync(join(workDir, entryName + ".ts"), source);
   const out = entryName + ".wasm";
   const { error, stderr } = await asc.main(
-    [entryName + ".ts", "--baseDir", workDir, "--outFile", out, "--runtime", runtime, "--exportRuntime", "-O3"],
+    [entryName + ".ts", "--baseDir", workDir, "--outFile", out, "--runtime", runtime, "--exportRuntime", "-O3", "--enable", "simd"],
     {},
   );
   if (error) throw new Error(`asc failed for ${entryName}: ${error.message}\n${stderr.toString()}`);

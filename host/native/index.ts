@@ -8,7 +8,7 @@
  */
 import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
-import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json.js";
+import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonTrustNext, jsonValid } from "./json.js";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate, validTopicName } from "./topic.js";
 import type { ClientCertificate, HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
@@ -51,9 +51,13 @@ export class Message {
   /** @internal */ m!: HookMessage;
   /** @internal */ s!: CallState;
 
+  /** Set once this call's payload was validated as JSON (the AssemblyScript SDK's callScratch). */
+  private jsonChecked = false;
+
   /** @internal */ bind(m: HookMessage, s: CallState): this {
     this.m = m;
     this.s = s;
+    this.jsonChecked = false;
     return this;
   }
 
@@ -268,20 +272,26 @@ export class Message {
     return topicCapture(filter, this.m.topic, index);
   }
 
+  /** The payload for the json* readers: the first in a call validates it, later ones reuse that (one pass per call). */
+  private jsonPayload(): Uint8Array {
+    if (this.jsonChecked) jsonTrustNext();
+    else this.jsonChecked = true;
+    return this.m.payload;
+  }
   jsonValid(): boolean {
-    return jsonValid(this.m.payload);
+    return jsonValid(this.jsonPayload());
   }
   jsonHas(path: string): boolean {
-    return jsonHas(this.m.payload, path);
+    return jsonHas(this.jsonPayload(), path);
   }
   jsonNumber(path: string, fallback: number): number {
-    return jsonNumber(this.m.payload, path, fallback);
+    return jsonNumber(this.jsonPayload(), path, fallback);
   }
   jsonString(path: string, fallback: string | null): string | null {
-    return jsonString(this.m.payload, path, fallback);
+    return jsonString(this.jsonPayload(), path, fallback);
   }
   jsonBool(path: string, fallback: boolean): boolean {
-    return jsonBool(this.m.payload, path, fallback);
+    return jsonBool(this.jsonPayload(), path, fallback);
   }
 
   setTopic(topic: string): void {

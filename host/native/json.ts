@@ -62,6 +62,29 @@ let gDoc: Uint8Array = EMPTY;
 let gLen = 0;
 let gNext = 0;
 
+// What the last validate() learnt (as in the AssemblyScript twin): the
+// document and its validity, and while gRootN >= 0 the root object's members
+// (key content start, end, value start; at most ROOT_CAP of them).
+const ROOT_CAP = 32;
+const rootTable = new Int32Array(ROOT_CAP * 3);
+let gRootN = -1;
+let gRecording = false;
+let gChecked: Uint8Array | null = null;
+let gCheckedValid = false;
+let gTrustNext = false;
+
+function recordRootMember(ks: number, ke: number, v: number): void {
+  if (gRootN < 0) return;
+  if (gRootN >= ROOT_CAP) {
+    gRootN = -1;
+    return;
+  }
+  rootTable[gRootN * 3] = ks;
+  rootTable[gRootN * 3 + 1] = ke;
+  rootTable[gRootN * 3 + 2] = v;
+  gRootN++;
+}
+
 function byteAt(i: number): number {
   return gDoc[i]!;
 }
@@ -197,11 +220,15 @@ function parseValue(p: number, depth: number): number {
     if (peek(p) === C_RBRACE) return p + 1;
     for (;;) {
       if (peek(p) !== C_QUOTE) return -1;
+      const ks = p + 1;
       p = scanString(p);
       if (p < 0) return -1;
+      const ke = p - 1;
       p = skipWs(p);
       if (peek(p) !== C_COLON) return -1;
-      p = parseValue(skipWs(p + 1), depth + 1);
+      p = skipWs(p + 1);
+      if (depth === 0 && gRecording) recordRootMember(ks, ke, p);
+      p = parseValue(p, depth + 1);
       if (p < 0) return -1;
       p = skipWs(p);
       c = peek(p);
@@ -239,10 +266,35 @@ function parseValue(p: number, depth: number): number {
 function validate(doc: Uint8Array): boolean {
   gDoc = doc;
   gLen = doc.length;
-  if (gLen <= 0) return false;
-  const p = parseValue(skipWs(0), 0);
-  if (p < 0) return false;
-  return skipWs(p) === gLen;
+  gChecked = doc;
+  gRootN = 0;
+  gRecording = true;
+  const v = skipWs(0);
+  const p = gLen > 0 ? parseValue(v, 0) : -1;
+  gRecording = false;
+  gCheckedValid = p >= 0 && skipWs(p) === gLen;
+  if (!gCheckedValid || byteAt(v) !== C_LBRACE) gRootN = -1;
+  return gCheckedValid;
+}
+
+/** Validates doc unless jsonTrustNext vouched that the last validation was of these same unchanged bytes. */
+function check(doc: Uint8Array): boolean {
+  const trust = gTrustNext;
+  gTrustNext = false;
+  if (trust && doc === gChecked) {
+    gDoc = doc;
+    gLen = doc.length;
+    return gCheckedValid;
+  }
+  return validate(doc);
+}
+
+/** Start of the value of the last root member whose key equals path[s, e), or -1 (the current document is gChecked). */
+function rootLookup(path: string, s: number, e: number): number {
+  for (let i = gRootN - 1; i >= 0; i--) {
+    if (keyEqualsPath(rootTable[i * 3]!, rootTable[i * 3 + 1]!, path, s, e)) return rootTable[i * 3 + 2]!;
+  }
+  return -1;
 }
 
 // One unit of validated string content at p: a code point from UTF-8, or one
@@ -395,7 +447,7 @@ function indexLookup(v: number, path: string, s: number, e: number): number {
 }
 
 function locate(doc: Uint8Array, path: string): number {
-  if (!validate(doc)) return -1;
+  if (!check(doc)) return -1;
   return walk(path, null);
 }
 
@@ -409,7 +461,8 @@ function walk(path: string, index: JsonIndex | null): number {
     let e = s;
     while (e < plen && path.charCodeAt(e) !== C_DOT) e++;
     const c = byteAt(v);
-    if (c === C_LBRACE) v = index ? index.member(v, path.substring(s, e)) : memberLookup(v, path, s, e);
+    if (c === C_LBRACE && !index && s === 0 && gRootN >= 0 && gDoc === gChecked) v = rootLookup(path, s, e);
+    else if (c === C_LBRACE) v = index ? index.member(v, path.substring(s, e)) : memberLookup(v, path, s, e);
     else if (c === C_LBRACKET) v = index ? index.element(v, arrayIndex(path, s, e)) : indexLookup(v, path, s, e);
     else return -1;
     if (v < 0) return -1;
@@ -536,7 +589,16 @@ function buildString(s: number, e: number): string {
 
 /** The whole document is valid JSON (strict RFC 8259, UTF-8, depth <= 64). */
 export function jsonValid(doc: Uint8Array): boolean {
-  return validate(doc);
+  return check(doc);
+}
+
+/**
+ * For the SDK's Message (as in the AssemblyScript twin): the next json* call on
+ * the same document as the last validation may reuse it, because the caller
+ * knows its bytes have not changed since (this hook call's payload).
+ */
+export function jsonTrustNext(): void {
+  gTrustNext = true;
 }
 
 // What the value starting at v (in the current document; -1 = missing) is.

@@ -3,7 +3,7 @@
 // hashPassword() produces the hash strings the config expects:
 //   node -e 'import("./dist/plugins-as/auth/native.js").then(m => console.log(m.hashPassword("secret")))'
 import { pbkdf2Sync, randomBytes } from "node:crypto";
-import { Config, Message, ReturnCode, Verdict, crypto, deny, log } from "../../host/native/index.js";
+import { Config, Message, ReturnCode, Verdict, base64, crypto, deny, log } from "../../host/native/index.js";
 
 const SCHEME = "pbkdf2-sha256";
 const MAX_ITERATIONS = 10_000_000;
@@ -35,38 +35,7 @@ let clientIdParts: string[] = [];
 let clientIdExact = true;
 let checkClientId = false;
 
-function base64Value(c: number): number {
-  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
-  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
-  if (c == 0x2b) return 62;
-  if (c == 0x2f) return 63;
-  return -1;
-}
 
-/** Standard base64 (padding optional, nothing else allowed), or null. */
-function base64Decode(s: string): Uint8Array | null {
-  let n = s.length;
-  while (n > 0 && s.charCodeAt(n - 1) == 0x3d) n--;
-  if (s.length - n > 2 || n % 4 == 1 || (s.length % 4 != 0 && s.length != n)) return null;
-  const out = new Uint8Array((n * 3) >> 2);
-  let acc = 0;
-  let bits = 0;
-  let o = 0;
-  for (let i = 0; i < n; i++) {
-    const v = base64Value(s.charCodeAt(i));
-    if (v < 0) return null;
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
-  }
-  // Leftover bits must be zero, so every key has exactly one spelling.
-  if ((acc & ((1 << bits) - 1)) != 0) return null;
-  return out;
-}
 
 function parseIterations(s: string): number {
   if (s.length == 0 || s.length > 8 || s.charCodeAt(0) == 0x30) return -1;
@@ -91,12 +60,12 @@ function parseHash(where: string, name: string, hash: string): User | null {
     log.error(where + ": iterations must be a whole number from 1 to " + MAX_ITERATIONS.toString());
     return null;
   }
-  const salt = base64Decode(parts[2]!);
+  const salt = base64.decode(parts[2]!);
   if (salt === null || salt.length > MAX_SALT) {
     log.error(where + ": the salt must be base64 of at most " + MAX_SALT.toString() + " bytes");
     return null;
   }
-  const key = base64Decode(parts[3]!);
+  const key = base64.decode(parts[3]!);
   if (key === null || key.length < MIN_KEY || key.length > MAX_KEY) {
     log.error(where + ": the key must be base64 of " + MIN_KEY.toString() + " to " + MAX_KEY.toString() + " bytes");
     return null;
@@ -220,10 +189,6 @@ export function onConnect(msg: Message): number {
   return Verdict.Continue;
 }
 
-function base64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
-}
-
 /**
  * The config's hash string for a password: "pbkdf2-sha256$<iterations>$<salt>$<key>",
  * a fresh 16-byte salt unless one is given, a 32-byte key.
@@ -234,5 +199,5 @@ export function hashPassword(password: string, iterations = 10_000, salt: Uint8A
   }
   if (salt.length > MAX_SALT) throw new RangeError(`the salt must be at most ${MAX_SALT} bytes`);
   const key = pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
-  return `${SCHEME}$${iterations}$${base64(salt)}$${base64(key)}`;
+  return `${SCHEME}$${iterations}$${base64.encode(salt)}$${base64.encode(key)}`;
 }

@@ -94,6 +94,17 @@ export namespace V5Presence {
   export const payloadFormat: u8 = 16;
 }
 
+/** `recordFlags` bits the host sets per call (host/abi-v2.ts RecordFlag). */
+export namespace RecordFlag {
+  /** The payload's bytes are not in the record until payload_fetch() writes them. */
+  export const payloadDeferred: u8 = 1;
+}
+
+/** What `wasmq_features()` says this module handles (host/abi-v2.ts Feature). */
+export namespace Feature {
+  export const deferredPayload: i32 = 1;
+}
+
 /** subscribe hook: subscription option bits (host/abi-v2.ts). */
 export namespace SubscriptionOption {
   export const noLocal: i32 = 1;

@@ -1,9 +1,17 @@
 // The ABI entry points every plugin exports. A plugin re-exports them with
 //   export * from "../sdk/exports";
-import { ABI_VERSION } from "./abi";
+import { ABI_VERSION, Feature } from "./abi";
 
 export function wasmq_abi_version(): i32 {
   return ABI_VERSION;
+}
+
+/**
+ * The SDK's Message fetches a large payload from the host the first time the
+ * plugin reads it (payloadPtr), so plugins that never read it never copy it.
+ */
+export function wasmq_features(): i32 {
+  return Feature.deferredPayload;
 }
 
 let inputPtr: usize = 0;

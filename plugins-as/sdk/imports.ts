@@ -90,3 +90,7 @@ export declare function set_auth_state(ptr: usize, len: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "random_bytes")
 export declare function random_bytes(ptr: usize, len: i32): i32;
+// Added to ABI v2 (host/deferred-payload.ts): writes a deferred payload into the record.
+// @ts-ignore: decorator
+@external("wasmq", "payload_fetch")
+export declare function payload_fetch(): i32;

@@ -83,6 +83,34 @@ let gBase: usize = 0;
 let gLen: i32 = 0;
 let gNext: i32 = 0;
 
+// What the last validate() learnt, so a lookup in the document it just checked
+// needs no second pass: the document and its validity, and (while gRootN >= 0)
+// the members of its root object — key content [start, end) and value start,
+// three i32 per member, in document order. gRootN is -1 when the root is not an
+// object or has more than ROOT_CAP members (lookups then scan, as before).
+const ROOT_CAP: i32 = 32;
+const ROOT_TABLE = memory.data(ROOT_CAP * 12);
+let gRootN: i32 = -1;
+let gRecording = false;
+let gDocBase: usize = 0;
+let gDocLen: i32 = -1;
+let gDocValid = false;
+// Set by jsonTrustNext: the next lookup may reuse the last validation.
+let gTrustNext = false;
+
+function recordRootMember(ks: i32, ke: i32, v: i32): void {
+  if (gRootN < 0) return;
+  if (gRootN >= ROOT_CAP) {
+    gRootN = -1;
+    return;
+  }
+  let at = ROOT_TABLE + <usize>(gRootN * 12);
+  store<i32>(at, ks);
+  store<i32>(at, ke, 4);
+  store<i32>(at, v, 8);
+  gRootN++;
+}
+
 // @ts-ignore: decorator
 @inline function byteAt(i: i32): i32 {
   return <i32>load<u8>(gBase + <usize>i);
@@ -148,10 +176,56 @@ function utf8SeqLen(p: i32): i32 {
   return 0;
 }
 
+// Position of the first byte at or after p that the string scanner must look
+// at (a quote, a backslash, a control character or a non-ASCII byte), 16 bytes
+// per step with Wasm SIMD; p itself when fewer than 16 bytes are left. Built
+// without SIMD (asc without `--enable simd`) it is the identity and the byte
+// loop below does all the work: the answers are the same either way.
+// @ts-ignore: decorator
+@inline function skipPlain(p: i32): i32 {
+  if (ASC_FEATURE_SIMD) {
+    const quote = i8x16.splat(<i8>C_QUOTE);
+    const backslash = i8x16.splat(<i8>C_BACKSLASH);
+    const space = i8x16.splat(<i8>C_SPACE);
+    const printable = i8x16.splat(0x5f); // plain ASCII 0x20..0x7f: (b - 0x20) as u8 <= 0x5f
+    // 64 bytes per iteration while they last (fewer loop-header fuel checks), then 16.
+    let last64 = gLen - 64;
+    while (p <= last64) {
+      let at = gBase + <usize>p;
+      let a = v128.load(at);
+      let b = v128.load(at, 16);
+      let c = v128.load(at, 32);
+      let d = v128.load(at, 48);
+      let sa = v128.or(v128.or(i8x16.eq(a, quote), i8x16.eq(a, backslash)), i8x16.gt_u(i8x16.sub(a, space), printable));
+      let sb = v128.or(v128.or(i8x16.eq(b, quote), i8x16.eq(b, backslash)), i8x16.gt_u(i8x16.sub(b, space), printable));
+      let sc = v128.or(v128.or(i8x16.eq(c, quote), i8x16.eq(c, backslash)), i8x16.gt_u(i8x16.sub(c, space), printable));
+      let sd = v128.or(v128.or(i8x16.eq(d, quote), i8x16.eq(d, backslash)), i8x16.gt_u(i8x16.sub(d, space), printable));
+      if (v128.any_true(v128.or(v128.or(sa, sb), v128.or(sc, sd)))) {
+        let mask = <u64>i8x16.bitmask(sa) | (<u64>i8x16.bitmask(sb) << 16) |
+                   (<u64>i8x16.bitmask(sc) << 32) | (<u64>i8x16.bitmask(sd) << 48);
+        return p + <i32>ctz(mask);
+      }
+      p += 64;
+    }
+    let last = gLen - 16;
+    while (p <= last) {
+      let v = v128.load(gBase + <usize>p);
+      let special = v128.or(
+        v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)),
+        i8x16.gt_u(i8x16.sub(v, space), printable),
+      );
+      if (v128.any_true(special)) return p + ctz(i8x16.bitmask(special));
+      p += 16;
+    }
+  }
+  return p;
+}
+
 // p at the opening quote; returns the index after the closing quote, or -1.
 function scanString(p: i32): i32 {
   p++;
   while (true) {
+    p = skipPlain(p);
     if (p >= gLen) return -1;
     let c = byteAt(p);
     if (c == C_QUOTE) return p + 1;
@@ -228,11 +302,15 @@ function parseValue(p: i32, depth: i32): i32 {
     if (peek(p) == C_RBRACE) return p + 1;
     while (true) {
       if (peek(p) != C_QUOTE) return -1;
+      let ks = p + 1;
       p = scanString(p);
       if (p < 0) return -1;
+      let ke = p - 1;
       p = skipWs(p);
       if (peek(p) != C_COLON) return -1;
-      p = parseValue(skipWs(p + 1), depth + 1);
+      p = skipWs(p + 1);
+      if (depth == 0 && gRecording) recordRootMember(ks, ke, p);
+      p = parseValue(p, depth + 1);
       if (p < 0) return -1;
       p = skipWs(p);
       c = peek(p);
@@ -270,10 +348,39 @@ function parseValue(p: i32, depth: i32): i32 {
 function validate(ptr: usize, len: i32): bool {
   gBase = ptr;
   gLen = len;
-  if (len <= 0) return false;
-  let p = parseValue(skipWs(0), 0);
-  if (p < 0) return false;
-  return skipWs(p) == len;
+  gDocBase = ptr;
+  gDocLen = len;
+  gRootN = 0;
+  gRecording = true;
+  let v = skipWs(0);
+  let p = len > 0 ? parseValue(v, 0) : -1;
+  gRecording = false;
+  gDocValid = p >= 0 && skipWs(p) == len;
+  if (!gDocValid || byteAt(v) != C_LBRACE) gRootN = -1;
+  return gDocValid;
+}
+
+// Validates (ptr, len) unless jsonTrustNext vouched that the last validation
+// was of these same unchanged bytes; leaves the document current either way.
+function check(ptr: usize, len: i32): bool {
+  let trust = gTrustNext;
+  gTrustNext = false;
+  if (trust && ptr == gDocBase && len == gDocLen) {
+    gBase = ptr;
+    gLen = len;
+    return gDocValid;
+  }
+  return validate(ptr, len);
+}
+
+// Start of the value of the last root member whose key equals path[s, e), or
+// -1, from the table validate() filled (the current document must be gDoc).
+function rootLookup(path: string, s: i32, e: i32): i32 {
+  for (let i = gRootN - 1; i >= 0; i--) {
+    let at = ROOT_TABLE + <usize>(i * 12);
+    if (keyEqualsPath(load<i32>(at), load<i32>(at, 4), path, s, e)) return load<i32>(at, 8);
+  }
+  return -1;
 }
 
 // Decodes one unit of string content at p (inside a validated string):
@@ -433,7 +540,7 @@ function indexLookup(v: i32, path: string, s: i32, e: i32): i32 {
 
 // Validates the document and returns the start of the value at path, or -1.
 function locate(ptr: usize, len: i32, path: string): i32 {
-  if (!validate(ptr, len)) return -1;
+  if (!check(ptr, len)) return -1;
   return walk(path, null);
 }
 
@@ -448,7 +555,8 @@ function walk(path: string, index: JsonIndex | null): i32 {
     let e = s;
     while (e < plen && charAt(path, e) != C_DOT) e++;
     let c = byteAt(v);
-    if (c == C_LBRACE) v = index !== null ? index.member(v, path.substring(s, e)) : memberLookup(v, path, s, e);
+    if (c == C_LBRACE && index === null && s == 0 && gRootN >= 0 && gBase == gDocBase && gLen == gDocLen) v = rootLookup(path, s, e);
+    else if (c == C_LBRACE) v = index !== null ? index.member(v, path.substring(s, e)) : memberLookup(v, path, s, e);
     else if (c == C_LBRACKET) v = index !== null ? index.element(v, arrayIndex(path, s, e)) : indexLookup(v, path, s, e);
     else return -1;
     if (v < 0) return -1;
@@ -798,7 +906,39 @@ function buildString(s: i32, e: i32): string {
 
 /** The whole document is valid JSON (strict RFC 8259, UTF-8, depth <= 64). */
 export function jsonValid(ptr: usize, len: i32): bool {
-  return validate(ptr, len);
+  return check(ptr, len);
+}
+
+/**
+ * In a document already known to be valid (jsonValid): p at the opening quote
+ * of a string, the index just after its closing quote. Skips the content 16 to
+ * 64 bytes at a time (Wasm SIMD), for plugins that walk a validated document
+ * themselves. Checks nothing: on an invalid document the answer is
+ * meaningless (at most len).
+ */
+export function jsonStringEnd(ptr: usize, len: i32, p: i32): i32 {
+  gBase = ptr;
+  gLen = len;
+  p++;
+  while (true) {
+    p = skipPlain(p);
+    if (p >= len) return len;
+    let c = byteAt(p);
+    if (c == C_QUOTE) return p + 1;
+    p += c == C_BACKSLASH ? 2 : 1;
+  }
+  return len; // not reached (keeps AS flow analysis happy)
+}
+
+/**
+ * For the SDK's Message: the next json* call on the same (ptr, len) as the
+ * last validation may reuse that validation (and the root member table it
+ * recorded), because the caller knows those bytes have not changed since —
+ * they are this hook call's payload. Affects one call; any other document
+ * validates as usual.
+ */
+export function jsonTrustNext(): void {
+  gTrustNext = true;
 }
 
 // What the value starting at v (in the current document; -1 = missing) is.

@@ -1,10 +1,10 @@
-import { HEADER_SIZE, Presence, SubscriptionOption, V5Presence } from "./abi";
+import { HEADER_SIZE, Presence, RecordFlag, SubscriptionOption, V5Presence } from "./abi";
 import {
-  set_content_type, set_correlation_data, set_message_expiry, set_payload, set_payload_format, set_qos, set_reason_string,
+  payload_fetch, set_content_type, set_correlation_data, set_message_expiry, set_payload, set_payload_format, set_qos, set_reason_string,
   set_response_topic, set_retain, set_topic, set_ttl, user_property_add, user_property_remove, user_property_set,
 } from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
-import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonValid } from "./json";
+import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonTrustNext, jsonValid } from "./json";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
 import { Certificate, hasCertificate, readCertificate } from "./certificate";
 
@@ -45,7 +45,9 @@ export class Message {
   _payloadFormat: u8;
   _v5Presence: u8;
   _subscriptionOptions: u8;
-  _reserved3: u16;
+  _recordFlags: u8;
+  /** Zeroed by the host for every call: set once this call's payload was validated as JSON. */
+  _callScratch: u8;
   // auth hook only (host/abi-auth.ts FieldAuth): the exchange state's length
   _authStateLen: u32;
 
@@ -59,9 +61,19 @@ export class Message {
   @inline get peerLen(): i32 { return <i32>this._peerLen; }
   @inline get topicPtr(): usize { return this.peerPtr + <usize>this._peerLen; }
   @inline get topicLen(): i32 { return <i32>this._topicLen; }
-  @inline get payloadPtr(): usize { return this.topicPtr + <usize>this._topicLen; }
+  /**
+   * Address of the payload's bytes. A large payload reaches the plugin only
+   * when it first asks for it here (the host defers it, RecordFlag.payloadDeferred):
+   * plugins that never read the payload never pay for copying it.
+   */
+  @inline get payloadPtr(): usize {
+    if (this._recordFlags & RecordFlag.payloadDeferred) payload_fetch();
+    return this.payloadSlot;
+  }
   @inline get payloadLength(): i32 { return <i32>this._payloadLen; }
-  @inline get contentTypePtr(): usize { return this.payloadPtr + <usize>this._payloadLen; }
+  /** Where the payload's bytes are (or will be, once fetched): what the fields after it are laid out from. */
+  @inline private get payloadSlot(): usize { return this.topicPtr + <usize>this._topicLen; }
+  @inline get contentTypePtr(): usize { return this.payloadSlot + <usize>this._payloadLen; }
   @inline get contentTypeLen(): i32 { return <i32>this._contentTypeLen; }
   @inline get responseTopicPtr(): usize { return this.contentTypePtr + <usize>this._contentTypeLen; }
   @inline get responseTopicLen(): i32 { return <i32>this._responseTopicLen; }
@@ -228,11 +240,22 @@ export class Message {
   topicLevel(index: i32): string { return topicLevel(this.topicPtr, this.topicLen, index); }
   topicCapture(filter: string, index: i32): string | null { return topicCapture(filter, this.topicPtr, this.topicLen, index); }
 
-  jsonValid(): bool { return jsonValid(this.payloadPtr, this.payloadLength); }
-  jsonHas(path: string): bool { return jsonHas(this.payloadPtr, this.payloadLength, path); }
-  jsonNumber(path: string, fallback: f64): f64 { return jsonNumber(this.payloadPtr, this.payloadLength, path, fallback); }
-  jsonString(path: string, fallback: string | null): string | null { return jsonString(this.payloadPtr, this.payloadLength, path, fallback); }
-  jsonBool(path: string, fallback: bool): bool { return jsonBool(this.payloadPtr, this.payloadLength, path, fallback); }
+  /**
+   * The payload, for the json* readers: the first of them in a hook call
+   * validates it; the later ones reuse that validation and the root object's
+   * member positions it recorded (one pass over the payload per call).
+   */
+  private jsonPayload(): usize {
+    const ptr = this.payloadPtr;
+    if (this._callScratch != 0) jsonTrustNext();
+    else this._callScratch = 1;
+    return ptr;
+  }
+  jsonValid(): bool { return jsonValid(this.jsonPayload(), this.payloadLength); }
+  jsonHas(path: string): bool { return jsonHas(this.jsonPayload(), this.payloadLength, path); }
+  jsonNumber(path: string, fallback: f64): f64 { return jsonNumber(this.jsonPayload(), this.payloadLength, path, fallback); }
+  jsonString(path: string, fallback: string | null): string | null { return jsonString(this.jsonPayload(), this.payloadLength, path, fallback); }
+  jsonBool(path: string, fallback: bool): bool { return jsonBool(this.jsonPayload(), this.payloadLength, path, fallback); }
 
   setTopic(topic: string): void {
     const b = String.UTF8.encode(topic);

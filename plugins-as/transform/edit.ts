@@ -3,7 +3,7 @@
 // simple. Unlike the SDK's jsonFind, which gives the LAST of duplicate keys,
 // findAll returns EVERY value at a path: a redaction must not leave the first
 // "password" of {"password":"s3cret","password":"x"} behind.
-import { jsonString } from "../sdk";
+import { jsonString, jsonStringEnd } from "../sdk";
 
 /** A field path ("a.b.0.c") split once at init. Keys compare as the SDK's do (after unescaping). */
 export class FieldPath {
@@ -54,27 +54,22 @@ function skipWsBack(ptr: usize, p: i32): i32 {
   return p;
 }
 
-/** p at an opening quote; the index after the closing quote. */
-function stringEnd(ptr: usize, p: i32): i32 {
-  p++;
-  while (true) {
-    const c = at(ptr, p);
-    if (c == 0x22) return p + 1;
-    p += c == 0x5c ? 2 : 1;
-  }
-  return p; // not reached
+/** p at an opening quote; the index after the closing quote (the SDK's SIMD skip: long strings are most of a reading). */
+// @ts-ignore: decorator
+@inline function stringEnd(ptr: usize, len: i32, p: i32): i32 {
+  return jsonStringEnd(ptr, len, p);
 }
 
 /** p at the first byte of a value; the index after its last byte. */
 function valueEnd(ptr: usize, len: i32, p: i32): i32 {
   const c = at(ptr, p);
-  if (c == 0x22) return stringEnd(ptr, p);
+  if (c == 0x22) return stringEnd(ptr, len, p);
   if (c == 0x7b || c == 0x5b) {
     let depth = 0;
     while (true) {
       const b = at(ptr, p);
       if (b == 0x22) {
-        p = stringEnd(ptr, p);
+        p = stringEnd(ptr, len, p);
         continue;
       }
       if (b == 0x7b || b == 0x5b) {
@@ -123,7 +118,7 @@ function walk(ptr: usize, len: i32, p: i32, path: FieldPath, level: i32, out: i3
     p = skipWs(ptr, len, p + 1);
     if (at(ptr, p) == 0x7d) return;
     while (true) {
-      const keyEnd = stringEnd(ptr, p);
+      const keyEnd = stringEnd(ptr, len, p);
       const value = skipWs(ptr, len, skipWs(ptr, len, keyEnd) + 1);
       const end = valueEnd(ptr, len, value);
       if (keyMatches(ptr, p, keyEnd, path, level)) walk(ptr, len, value, path, level + 1, out);
