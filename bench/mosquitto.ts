@@ -42,6 +42,7 @@ function accepts(port: number): Promise<boolean> {
 
 export interface RunningMosquitto {
   port: number;
+  pid: number;
   version: string;
   stats(): ProcessStats;
   stop(): Promise<void>;
@@ -106,6 +107,7 @@ export async function startMosquitto(dir: string): Promise<RunningMosquitto> {
         const pid = child.pid!;
         return {
           port,
+          pid,
           version,
           stats: () => procStats(pid),
           stop: () =>

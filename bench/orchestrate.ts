@@ -52,7 +52,7 @@ export function chainFor(s: Scenario, target: TargetName): ChainEntry[] {
 }
 
 /** A child process speaking the bench's IPC messages, with its stderr kept for error reports. */
-class Child<In, Out extends { type: string }> {
+export class Child<In, Out extends { type: string }> {
   readonly proc: ChildProcess;
   private stderr = "";
   private waiters: { type: string; resolve: (m: Out) => void; reject: (e: Error) => void }[] = [];
@@ -168,7 +168,9 @@ export class TargetPool {
         if (!this.baseline) throw new Error(`target ${target} needs --baseline DIR`);
         script = this.baseline.targetScript;
       }
-      proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...targetNodeArgs()]);
+      // WASMQ_BENCH_TARGET_ARGS (main) and WASMQ_BENCH_PROF / WASMQ_BENCH_NODE_ARGS (targetNodeArgs): extra Node flags for the broker processes
+      const extra = (process.env.WASMQ_BENCH_TARGET_ARGS ?? "").split(" ").filter(Boolean);
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...extra, ...targetNodeArgs()]);
       this.procs.set(target, proc);
     }
     return proc;

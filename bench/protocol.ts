@@ -37,17 +37,28 @@ export interface TailFigures {
   scavengeMaxMs: number;
 }
 
-/** [preload → preloaded,] start → ready, stats → stats (any number), close → closed; then start again, or stop (exit). */
+/** The broker process's memory now, after a full garbage collection (Node targets): the idle-connection scenarios. */
+export interface MemoryStats {
+  /** Resident set size (VmRSS), MB. */
+  rssMB: number;
+  /** V8 heap in use and memory held outside it (Buffers, ArrayBuffers), MB; null for Mosquitto. */
+  heapUsedMB: number | null;
+  externalMB: number | null;
+}
+
+/** [preload → preloaded,] start → ready, stats → stats and memory → memory (any number), close → closed; then start again, or stop (exit). */
 export type ToTarget =
   | { type: "preload"; target: WireTarget }
   | { type: "start"; options: TargetOptions }
   | { type: "stats" }
+  | { type: "memory" }
   | { type: "close" }
   | { type: "stop" };
 export type FromTarget =
   | { type: "preloaded" }
   | { type: "ready"; port: number; version: string }
   | { type: "stats"; stats: ProcessStats }
+  | { type: "memory"; memory: MemoryStats }
   | { type: "closed" }
   | { type: "error"; message: string };
 

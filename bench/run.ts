@@ -13,6 +13,8 @@ import { describeMachine, machineInfo } from "./machine.js";
 import { mosquittoInstalled, MOSQUITTO_BIN } from "./mosquitto.js";
 import { runOne, TargetPool, windowOf, type RunRecord, type RunSettings } from "./orchestrate.js";
 import { chainOfLength, standardChain } from "./plugins.js";
+import { aggregateIdle, checkIdleTargets, idleRatioTable, idleTable } from "./idle-report.js";
+import { MAX_IDLE_CONNS, runIdle, type IdleRecord } from "./idle-run.js";
 import { aggregate, allRatios, checkTargets, fmtMs, fmtNum, ratioTable, resultsTable, targetsText, type RunFailure } from "./report.js";
 import { isTarget, SCENARIOS, scenarioById, TARGETS, type Scenario, type TargetName } from "./scenarios.js";
 import { hotpathChecks, tailTable } from "./hotpath-report.js";
@@ -33,6 +35,7 @@ const USAGE = `usage: npm run bench -- [options]
                           first run (default 1.2; 0 = none)
   --count N               measure exactly N published messages per run instead of a window
   --persistence P         memory (default) or lmdb, for scenarios that do not fix their own
+  --conns N               clients per idle-connection scenario (idle19k-*; default 19000, at most ${MAX_IDLE_CONNS})
   --out FILE              write the results as JSON
   --chart FILE.svg        write a chart of throughput and p99 per target
   --list                  list the scenarios and exit`;
@@ -45,6 +48,8 @@ interface Options {
   /** --reps given: scenarios' minReps do not add repetitions. */
   repsExplicit: boolean;
   settings: RunSettings;
+  /** Overrides the idle scenarios' client count. */
+  conns: number | null;
   out: string | null;
   chart: string | null;
   baseline: Baseline | null;
@@ -72,6 +77,7 @@ function parseOptions(argv: string[]): Options | null {
       count: { type: "string" },
       prime: { type: "string" },
       persistence: { type: "string" },
+      conns: { type: "string" },
       out: { type: "string" },
       chart: { type: "string" },
       baseline: { type: "string" },
@@ -105,7 +111,10 @@ function parseOptions(argv: string[]): Options | null {
   if (persistence !== "memory" && persistence !== "lmdb") throw new UsageError(`--persistence must be memory or lmdb, got "${persistence}"`);
   const primeSec = values.prime === undefined ? DEFAULT_PRIME_SEC : Number(values.prime);
   if (!Number.isFinite(primeSec) || primeSec < 0) throw new UsageError(`--prime must be a number of seconds >= 0, got "${values.prime}"`);
+  const conns = values.conns === undefined ? null : positive("conns", values.conns, 0, true);
+  if (conns !== null && conns > MAX_IDLE_CONNS) throw new UsageError(`--conns must be at most ${MAX_IDLE_CONNS} (20,000 open files per process here, minus the warm-up clients and the process's own files)`);
   return {
+    conns,
     primeSec,
     scenarios,
     targets,
@@ -194,6 +203,8 @@ async function main(): Promise<number> {
 
   const records: RunRecord[] = [];
   const failures: RunFailure[] = [];
+  const idleRecords: IdleRecord[] = [];
+  const idleFailures: RunFailure[] = [];
   const started = Date.now();
   const pool = new TargetPool(opts.baseline);
   const interrupted = () => {
@@ -207,7 +218,8 @@ async function main(): Promise<number> {
   // for loading and JIT-compiling aedes, the host and the plugins (about a second
   // of traffic), which a per-run warm-up of half a second would not absorb.
   const primer = scenarioById("p2p-qos0-64B");
-  for (const target of TARGETS.filter((t) => opts.primeSec > 0 && t !== "mosquitto" && plan.some((p) => p.target === t))) {
+  // (Idle-connection runs start a fresh process of their own.)
+  for (const target of TARGETS.filter((t) => opts.primeSec > 0 && t !== "mosquitto" && plan.some((p) => p.target === t && !p.scenario.conns))) {
     try {
       await runOne(pool, primer, target, 0, { ...opts.settings, warmupSec: opts.primeSec, durationSec: 0.1, count: null });
       progress(`primed ${target} (${fmtDuration(Date.now() - started)})`);
@@ -219,6 +231,22 @@ async function main(): Promise<number> {
   for (let i = 0; i < plan.length; i++) {
     const { rep, scenario, target } = plan[i]!;
     const prefix = `[${String(i + 1).padStart(String(plan.length).length)}/${plan.length}] rep ${rep} ${scenario.id} ${target}`;
+    if (scenario.conns) {
+      try {
+        const r = await runIdle(pool, scenario, target, rep, opts.settings.persistence, opts.conns ?? scenario.conns);
+        idleRecords.push(r);
+        progress(
+          `${prefix}: ${fmtNum(r.conns)} clients in ${fmtNum(r.connectMs / 1000, 2)} s (${fmtNum(r.conns / (r.connectMs / 1000))}/s), ` +
+            `RSS ${fmtNum(r.before.rssMB)} → ${fmtNum(r.after.rssMB)} MB (${fmtNum(((r.after.rssMB - r.before.rssMB) * 1024) / r.conns, 1)} KB/conn)` +
+            `${r.dropped || r.unexpected ? `, DROPPED ${r.dropped}, unexpected data ${r.unexpected}` : ""}`,
+        );
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        idleFailures.push({ scenario: scenario.id, target, rep, error: message });
+        progress(`${prefix}: FAILED: ${message}`);
+      }
+      continue;
+    }
     try {
       const r = await runOne(pool, scenario, target, rep, opts.settings);
       records.push(r);
@@ -252,11 +280,18 @@ async function main(): Promise<number> {
       `medians, (min–max) over repetitions; persistence ${opts.settings.persistence} unless the scenario says otherwise`,
   );
   for (const n of notes) lines.push(`note: ${n}`);
-  lines.push("", resultsTable(rows));
+  if (rows.length) lines.push("", resultsTable(rows));
+  const idleRows = aggregateIdle(idleRecords, idleFailures).sort((a, b) => order(a) - order(b));
+  if (idleRows.length) {
+    lines.push("", "Idle connections: KB/conn = (RSS after − RSS before, both after GC) / conns; heap/ext KB = the same for the V8 heap and off-heap memory; conn/s = CONNACK + SUBACK completed per second; µs CPU/conn = broker CPU over the connect phase / conns.");
+    lines.push(idleTable(idleRows));
+    const idleRatios = idleRatioTable(idleRecords);
+    if (idleRatios) lines.push("", "Idle-connection ratios, paired by repetition (median, min–max); below 1 = the first target is cheaper.", idleRatios);
+  }
   if (ratios.throughput.length) {
     lines.push("", "Ratios, paired by repetition (median, min–max). Throughput: >1 = first target faster. CPU per msg: <1 = first target cheaper.", ratioTable(ratios.throughput, ratios.cpuPerMsg));
   }
-  lines.push("", "Targets (issue #6; reported, never asserted):", targetsText(checks));
+  lines.push("", "Targets (issue #6 and #17; reported, never asserted):", targetsText([...checks, ...checkIdleTargets(idleRecords)]));
   lines.push("  (per-hook targets — wasm vs native per hook, fuel ≤ 10% and ≤ 150 ns — are reported by npm run bench:hooks)");
   const hotpath = hotpathChecks(records).filter((c) => c.status !== "n/a" || !c.measured.startsWith("not measured"));
   if (hotpath.length) lines.push("", "Targets (issue #17: 64 B throughput, latency tail, MQTT 5; reported, never asserted):", targetsText(hotpath));
@@ -264,7 +299,7 @@ async function main(): Promise<number> {
   if (tail) lines.push("", tail);
   const headroom = headroomNote(rows);
   if (headroom) lines.push("", headroom);
-  for (const r of rows.filter((x) => x.errors)) lines.push(`FAILED ${r.scenario} ${r.target}: ${r.errors!.join("; ")}`);
+  for (const r of [...rows, ...idleRows].filter((x) => x.errors)) lines.push(`FAILED ${r.scenario} ${r.target}: ${r.errors!.join("; ")}`);
   console.log(lines.join("\n"));
 
   if (opts.out) {
@@ -284,7 +319,7 @@ async function main(): Promise<number> {
       broker: r.brokerTail ?? null,
       generator: r.load.genTail ?? null,
     }));
-    writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks, targets17: hotpath, runs }, null, 2)}\n`);
+    writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks, targets17: hotpath, runs, ...(idleRows.length ? { idle: idleRows } : {}) }, null, 2)}\n`);
     progress(`results written to ${opts.out}`);
   }
   if (opts.chart) {
@@ -295,7 +330,9 @@ async function main(): Promise<number> {
   progress(`done in ${fmtDuration(Date.now() - started)}`);
   const lost = rows.reduce((n, r) => n + r.lostQos1, 0);
   if (lost > 0) console.log(`\nLOST QoS 1 MESSAGES: ${lost} acknowledged QoS 1 message(s) never reached a subscriber.`);
-  return failures.length || lost ? 1 : 0;
+  const droppedIdle = idleRows.reduce((n, r) => n + r.dropped + r.unexpected, 0);
+  if (droppedIdle > 0) console.log(`\nIDLE CLIENTS DISTURBED: ${droppedIdle} idle client(s) were closed or sent data by the broker while held.`);
+  return failures.length || idleFailures.length || lost || droppedIdle ? 1 : 0;
 }
 
 /**

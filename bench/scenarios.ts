@@ -37,6 +37,8 @@ export interface Scenario {
   /** Measurement window and repetitions this scenario needs to be stable, used unless --duration/--reps/--count/--quick say otherwise. */
   minDurationSec?: number;
   minReps?: number;
+  /** Idle-connection scenario (bench/idle-run.ts): this many clients connect, subscribe and stay idle (--conns overrides); no traffic. */
+  conns?: number;
 }
 
 /**
@@ -166,6 +168,25 @@ function paced16KB(qos: 0 | 1): Scenario {
   };
 }
 
+/** Idle devices: the 19,000 fits the 20,000 open files a process may have on this machine class. */
+function idle(id: string, chain: ChainSpec, targets: readonly TargetName[], what: string): Scenario {
+  return {
+    id,
+    publishers: 0,
+    subscribers: 0,
+    qos: 1,
+    payloadBytes: 0,
+    persistentSubscribers: false,
+    persistence: null,
+    chain,
+    rate: null,
+    targets,
+    quick: false,
+    conns: 19_000,
+    about: `19,000 clients connect and subscribe to one topic each (QoS 1), then stay idle: KB per connection, RSS, connect rate; ${what}`,
+  };
+}
+
 export const SCENARIOS: readonly Scenario[] = [
   ...SIZES.map(([label, bytes]) => (label === "64B" ? withNoV5(p2p(0, label, bytes, true)) : p2p(0, label, bytes, false))),
   ...SIZES.map(([label, bytes]) => (label === "64B" ? withNoV5(p2p(1, label, bytes, true)) : p2p(1, label, bytes, false))),
@@ -209,6 +230,8 @@ export const SCENARIOS: readonly Scenario[] = [
   latency(1, false),
   paced16KB(0),
   paced16KB(1),
+  idle("idle19k-conns", STANDARD, ["aedes", "native", "wasm", "mosquitto"], "standard chain (auth hashes each password)"),
+  idle("idle19k-conns-noauth", { kind: "length", length: 3 }, ["aedes", "native", "wasm"], "acl + filter + router, no auth: the connect path comparable to bare aedes"),
 ];
 
 export function scenarioById(id: string): Scenario {

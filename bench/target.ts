@@ -16,7 +16,8 @@
 import { createServer, type Server } from "node:net";
 import { aedesVersion } from "./machine.js";
 import { BENCH_FUEL, nativePath, wasmPath } from "./plugins.js";
-import type { FromTarget, ProcessStats, TargetOptions, ToTarget } from "./protocol.js";
+import { nodeMemory, procMemory } from "./memory.js";
+import type { FromTarget, MemoryStats, ProcessStats, TargetOptions, ToTarget } from "./protocol.js";
 import { TailMonitor } from "./tail.js";
 import { startHeapSampling, stopHeapSampling } from "./heap-sampler.js";
 
@@ -24,6 +25,8 @@ interface Started {
   port: number;
   version: string;
   stats(): ProcessStats;
+  /** Memory now, after a full GC (the idle-connection scenarios). */
+  memory(): MemoryStats | Promise<MemoryStats>;
   stop(): Promise<void>;
 }
 
@@ -99,6 +102,7 @@ async function startBareAedes(opts: TargetOptions): Promise<Started> {
     port: (server.address() as { port: number }).port,
     version: `aedes ${AEDES_VERSION}`,
     stats: () => stats.read(),
+    memory: () => nodeMemory(opts.target),
     async stop() {
       stats.dispose();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -122,6 +126,8 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
       persistence: opts.persistence,
       allowAnonymous: !opts.chain.some((e) => e.plugin === "auth"),
       log: { level: "silent" },
+      // The idle-connection scenarios hold 19,300 clients; the default cap (10,000) would refuse the rest. aedes and Mosquitto have none.
+      limits: { maxConnections: 20_000 },
       metrics: false,
       sys: false,
       plugins: opts.chain.map((e) => ({
@@ -143,6 +149,7 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
     port: broker.port("tcp"),
     version: `wasmq on aedes ${AEDES_VERSION}, ${opts.chain.length} plugin(s)`,
     stats: () => stats.read(),
+    memory: () => nodeMemory(opts.target),
     async stop() {
       stats.dispose();
       await broker.close();
@@ -153,7 +160,7 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
 async function startMosquittoTarget(opts: TargetOptions): Promise<Started> {
   const { startMosquitto } = await import("./mosquitto.js");
   const m = await startMosquitto(opts.dataDir);
-  return { port: m.port, version: `mosquitto ${m.version}`, stats: m.stats, stop: m.stop };
+  return { port: m.port, version: `mosquitto ${m.version}`, stats: m.stats, memory: () => procMemory(m.pid), stop: m.stop };
 }
 
 /** Import what a target needs ahead of its first run (the orchestrator preloads every target in parallel). */
@@ -221,6 +228,9 @@ process.on("message", (msg: ToTarget) => {
       } else if (msg.type === "stats") {
         if (!running) throw new Error("stats requested with no broker running");
         send({ type: "stats", stats: running.stats() });
+      } else if (msg.type === "memory") {
+        if (!running) throw new Error("memory requested with no broker running");
+        send({ type: "memory", memory: await running.memory() });
       } else if (msg.type === "close") {
         await closeRunning();
         send({ type: "closed" });

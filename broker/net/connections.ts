@@ -44,13 +44,17 @@ export class ConnectionTracker {
     }
     this.accepted++;
     this.live.add(socket);
-    socket.once("close", () => {
-      if (!this.live.delete(socket)) return;
-      this.closedBytesRead += socket.bytesRead;
-      this.closedBytesWritten += socket.bytesWritten;
-    });
+    socket.on("close", this.onClose);
     return true;
   }
+
+  /** One listener for every socket (`this` is the socket): a closure per connection plus once()'s wrapper and its state object would stay alive as long as the socket. */
+  private readonly onClose = ((tracker: ConnectionTracker) =>
+    function onSocketClose(this: Socket): void {
+      if (!tracker.live.delete(this)) return;
+      tracker.closedBytesRead += this.bytesRead;
+      tracker.closedBytesWritten += this.bytesWritten;
+    })(this);
 
   bytesReceived(): number {
     let total = this.closedBytesRead;

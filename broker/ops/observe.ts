@@ -133,39 +133,39 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
     });
   }
 
-  function countIncoming(client: Client) {
-    return (packet: { cmd: string; qos?: number; topic?: string; retain?: boolean; payload?: Buffer }) => {
-      stats.packetsReceived++;
-      if (packet.cmd !== "publish") return;
-      stats.publishReceived[packet.qos as 0 | 1 | 2]++;
-      if (trace) {
-        logger.trace(
-          { clientId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, bytes: packet.payload?.length ?? 0 },
-          "publish received",
-        );
-      }
-    };
+  // Shared by every client (a closure per client would stay alive as long as the connection):
+  // aedes names the client on its parser (`parser.client`) and on its stream (`conn.client`).
+  function countIncoming(this: { client: Client }, packet: { cmd: string; qos?: number; topic?: string; retain?: boolean; payload?: Buffer }): void {
+    const client = this.client;
+    stats.packetsReceived++;
+    if (packet.cmd !== "publish") return;
+    stats.publishReceived[packet.qos as 0 | 1 | 2]++;
+    if (trace) {
+      logger.trace(
+        { clientId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, bytes: packet.payload?.length ?? 0 },
+        "publish received",
+      );
+    }
   }
 
-  function countOutgoing(client: Client) {
-    return (packet: OutgoingPacket) => {
-      stats.packetsSent++;
-      if (packet.cmd === "publish") {
-        stats.publishSent[(packet.qos ?? 0) as 0 | 1 | 2]++;
-        if (trace) logger.trace({ clientId: client.id, topic: packet.topic, qos: packet.qos ?? 0, retain: !!packet.retain }, "publish sent");
-      } else if (packet.cmd === "connack") {
-        if (packet.returnCode === 0) {
-          stats.connectsAccepted++;
-          return;
-        }
-        stats.connectsRefused++;
-        const s = sessions.get(client);
-        logger.info(
-          { clientId: s?.clientId ?? client.id, username: s?.username ?? usernameOf(client), remote: s?.remote, returnCode: packet.returnCode, reason: s?.reason ?? undefined },
-          "client refused",
-        );
+  function countOutgoing(packet: OutgoingPacket, stream: object): void {
+    const client = (stream as { client: Client }).client;
+    stats.packetsSent++;
+    if (packet.cmd === "publish") {
+      stats.publishSent[(packet.qos ?? 0) as 0 | 1 | 2]++;
+      if (trace) logger.trace({ clientId: client.id, topic: packet.topic, qos: packet.qos ?? 0, retain: !!packet.retain }, "publish sent");
+    } else if (packet.cmd === "connack") {
+      if (packet.returnCode === 0) {
+        stats.connectsAccepted++;
+        return;
       }
-    };
+      stats.connectsRefused++;
+      const s = sessions.get(client);
+      logger.info(
+        { clientId: s?.clientId ?? client.id, username: s?.username ?? usernameOf(client), remote: s?.remote, returnCode: packet.returnCode, reason: s?.reason ?? undefined },
+        "client refused",
+      );
+    }
   }
 
   return {
@@ -174,8 +174,8 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       const socket = (req?.socket ?? stream) as { remoteAddress?: string; remotePort?: number };
       const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "";
       sessions.set(client, { remote, clientId: null, username: null, connectedAt: Date.now(), reason: null, counted: false });
-      (client as unknown as ClientInternals)._parser.on("packet", countIncoming(client));
-      observeOutgoing(stream, countOutgoing(client));
+      (client as unknown as ClientInternals)._parser.on("packet", countIncoming);
+      observeOutgoing(stream, countOutgoing);
     },
     noteReason(client, reason) {
       const s = sessions.get(client);

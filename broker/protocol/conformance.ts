@@ -44,7 +44,8 @@
  *    and their subscriptions) are not delivered to clients.
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
-import { pipeline, Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
+import { tapPushes } from "./stream-tap.js";
 import type { KvStore } from "../../host/index.js";
 import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, matchesFilter, refuseConnect } from "./mqtt.js";
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
@@ -156,18 +157,21 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
   markRedeliveries(aedes);
 
   const sessions = new SessionRecords(opts.kv, opts.onSessionStoreError);
+  const refuseZeroPacketIds = zeroPacketIdGuard(opts.onViolation);
+  // [MQTT-3.2.2-2] Session Present from the broker's own record of sessions; shared by every connection (aedes sets `conn.client`).
+  const correctSessionPresent = (packet: OutgoingPacket, stream: object) => {
+    if (packet.cmd !== "connack" || packet.returnCode !== 0) return;
+    const c = (stream as { client: ClientInternals }).client;
+    const existed = sessions.accept(c.id, c.clean);
+    if (existed && !c.clean && !packet.sessionPresent) packet.sessionPresent = true;
+  };
   return {
     attachClient(client) {
       const c = client as unknown as ClientInternals & Client;
       checkProtocolLevel(c, opts.onViolation);
-      refuseZeroPacketIds(c, opts.onViolation);
+      c._parser.prependListener("packet", refuseZeroPacketIds);
       deliverAtHighestQos(c);
-      observeOutgoing(client.conn, (packet: OutgoingPacket) => {
-        if (packet.cmd !== "connack" || packet.returnCode !== 0) return;
-        const c = client as unknown as ClientInternals;
-        const existed = sessions.accept(c.id, c.clean);
-        if (existed && !c.clean && !packet.sessionPresent) packet.sessionPresent = true;
-      });
+      observeOutgoing(client.conn, correctSessionPresent);
     },
   };
 }
@@ -213,16 +217,18 @@ function connectLevel(buf: Buffer): number | null {
  * connection is closed and the packet's type made unknown, which aedes answers
  * by dropping it (and closing, already done).
  */
-function refuseZeroPacketIds(client: ClientInternals & Client, onViolation: (client: Client, reason: string) => void): void {
-  client._parser.prependListener("packet", (packet: { cmd: string; qos?: number; messageId?: number }) => {
+function zeroPacketIdGuard(onViolation: (client: Client, reason: string) => void) {
+  // One listener for every client (aedes names the client on its parser): no closure per connection.
+  return function refuseZeroPacketIds(this: { client: Client }, packet: { cmd: string; qos?: number; messageId?: number }): void {
     if (packet.messageId !== 0) return;
     if (packet.cmd === "subscribe" || packet.cmd === "unsubscribe" || (packet.cmd === "publish" && (packet.qos ?? 0) > 0)) {
+      const client = this.client;
       const reason = `${packet.cmd.toUpperCase()} with packet identifier 0`;
       onViolation(client, reason);
       packet.cmd = "refused";
       client.conn.destroy(new ProtocolViolation(reason));
     }
-  });
+  };
 }
 
 /**
@@ -234,18 +240,13 @@ function refuseZeroPacketIds(client: ClientInternals & Client, onViolation: (cli
 function markRedeliveries(aedes: Aedes): void {
   const persistence = (aedes as unknown as { persistence: { outgoingStream(client: Client): Readable } }).persistence;
   const outgoingStream = persistence.outgoingStream.bind(persistence);
-  persistence.outgoingStream = (client) => {
-    const marked = new Transform({
-      objectMode: true,
-      transform(packet: { cmd?: string; messageId?: number; dup?: boolean }, _enc, callback) {
-        // Only a PUBLISH: a stored PUBREL (PUBREC received, PUBCOMP not) is resent as it is ([MQTT-4.4.0-1]);
-        // its fixed-header flags are fixed at 0010 ([MQTT-3.6.1-1]) and mqtt-packet cannot even write one with DUP.
-        if (packet.messageId && (packet.cmd ?? "publish") === "publish") packet.dup = true;
-        callback(null, packet);
-      },
-    });
-    return pipeline(outgoingStream(client), marked, () => {});
-  };
+  persistence.outgoingStream = (client) => tapPushes(outgoingStream(client), markRedelivery);
+}
+
+function markRedelivery(packet: { cmd?: string; messageId?: number; dup?: boolean }): void {
+  // Only a PUBLISH: a stored PUBREL (PUBREC received, PUBCOMP not) is resent as it is ([MQTT-4.4.0-1]);
+  // its fixed-header flags are fixed at 0010 ([MQTT-3.6.1-1]) and mqtt-packet cannot even write one with DUP.
+  if (packet.messageId && (packet.cmd ?? "publish") === "publish") packet.dup = true;
 }
 
 type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;

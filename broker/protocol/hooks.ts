@@ -135,22 +135,24 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   // authorizeSubscribe returns. So the subscribe hook runs as the packet is
   // parsed, editing the packet's subscriptions in place, before aedes reads them.
   const checked = new WeakMap<object, boolean>();
+  // One listener for every client (aedes names the client on its parser): no closure per connection.
+  function checkSubscribe(this: { client: Client }, packet: { cmd: string; messageId?: number; subscriptions?: Subscription[]; properties?: Record<string, unknown> }): void {
+    const client = this.client;
+    if (packet.cmd !== "subscribe" || !packet.subscriptions || !client.connected || !chain?.has("subscribe")) return;
+    const v5 = v5Of(client);
+    packet.subscriptions.forEach((sub, i) => {
+      const ok = runSubscribe(client, sub, packet.properties);
+      checked.set(sub, ok);
+      // v5: the SUBACK carries the plugin's reason code for this filter (0x87 when it chose none)
+      if (!ok && v5 && packet.messageId !== undefined && (refusal.code || refusal.reason !== null)) {
+        recordSubackCode(v5, packet.messageId, i, refusal.code, refusal.reason);
+      }
+    });
+  }
   const attachClient = (client: Client) => {
     orderIndependentDedupe(client);
     if (!chain?.has("subscribe")) return;
-    const parser = (client as unknown as { _parser: NodeJS.EventEmitter })._parser;
-    parser.prependListener("packet", (packet: { cmd: string; messageId?: number; subscriptions?: Subscription[]; properties?: Record<string, unknown> }) => {
-      if (packet.cmd !== "subscribe" || !packet.subscriptions || !client.connected || !chain.has("subscribe")) return;
-      const v5 = v5Of(client);
-      packet.subscriptions.forEach((sub, i) => {
-        const ok = runSubscribe(client, sub, packet.properties);
-        checked.set(sub, ok);
-        // v5: the SUBACK carries the plugin's reason code for this filter (0x87 when it chose none)
-        if (!ok && v5 && packet.messageId !== undefined && (refusal.code || refusal.reason !== null)) {
-          recordSubackCode(v5, packet.messageId, i, refusal.code, refusal.reason);
-        }
-      });
-    });
+    (client as unknown as { _parser: NodeJS.EventEmitter })._parser.prependListener("packet", checkSubscribe);
   };
 
   aedes.authorizeSubscribe = (client, sub, done) => {
@@ -250,6 +252,8 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);
+/** Deliveries remembered per client to recognise a duplicate. */
+const DEDUPE_RING = 32;
 
 type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
 interface DeliveringClient {
@@ -270,14 +274,20 @@ interface DeliveringClient {
  */
 function orderIndependentDedupe(client: Client): void {
   const c = client as unknown as DeliveringClient;
-  const recent = new Float64Array(32).fill(-1);
+  // The ring of recent deliveries is allocated at the first delivery: an idle
+  // client (most of a device fleet) never needs it (~700 bytes each).
+  let recent: Float64Array | null = null;
   // In a cluster every node numbers its messages from its own counter: a duplicate is the same broker and counter.
-  const recentBroker: (string | undefined)[] = new Array(32);
+  let recentBroker: (string | undefined)[] | null = null;
   let next = 0;
   let passing: AedesPublishPacket | null = null;
-  const wrap = (deliver: Deliver): Deliver => (packet, cb) => {
+  const dedupe = (packet: AedesPublishPacket, cb: () => void, deliver: Deliver): void => {
     if (passing === packet || !packet.brokerId) return deliver(packet, cb); // nested call, or never deduped
     const counter = packet.brokerCounter;
+    if (recent === null || recentBroker === null) {
+      recent = new Float64Array(DEDUPE_RING).fill(-1);
+      recentBroker = new Array<string | undefined>(DEDUPE_RING);
+    }
     for (let i = 0; i < recent.length; i++) if (recent[i] === counter && recentBroker[i] === packet.brokerId) return cb();
     recent[next] = counter;
     recentBroker[next] = packet.brokerId;
@@ -290,8 +300,11 @@ function orderIndependentDedupe(client: Client): void {
       passing = null;
     }
   };
-  c.deliver0 = wrap(c.deliver0);
-  c.deliverQoS = wrap(c.deliverQoS);
+  // Both wrappers share this one scope (a wrapper factory would add a scope per wrapper to every client).
+  const deliver0 = c.deliver0;
+  const deliverQoS = c.deliverQoS;
+  c.deliver0 = (packet, cb) => dedupe(packet, cb, deliver0);
+  c.deliverQoS = (packet, cb) => dedupe(packet, cb, deliverQoS);
 }
 
 /**

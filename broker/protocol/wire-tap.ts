@@ -26,14 +26,16 @@ export interface OutgoingPacket {
   messageId?: number;
 }
 
-export type OutgoingObserver = (packet: OutgoingPacket) => void;
+/** `stream` is the connection written to (aedes sets `stream.client`): one shared observer can serve every connection, which saves a closure per client. */
+export type OutgoingObserver = (packet: OutgoingPacket, stream: object) => void;
 /** Serialize `packet` onto `stream` (through `write`, mqtt-packet's own writeToStream); returns what writeToStream returns. */
 export type OutgoingEncoder = (packet: OutgoingPacket, stream: object, write: (packet: object, stream: object, opts?: object) => boolean) => boolean;
 
 const observers = new WeakMap<object, OutgoingObserver[]>();
 const encoders = new WeakMap<object, OutgoingEncoder>();
-/** Connections whose hot packets are written whole, each with what holds its writes for the turn (write-batching.ts). */
-const whole = new WeakMap<object, () => void>();
+/** Connections whose hot packets are written whole, and what holds a connection's writes for the turn (write-batching.ts; one shared function, no closure per connection). */
+const whole = new WeakSet<object>();
+let holdTurn: (stream: object) => void = () => {};
 let installed = false;
 
 function install(): void {
@@ -42,9 +44,8 @@ function install(): void {
   const original = mqttPacket.writeToStream;
   /** What an encoder writes with: whole where whole-packet.ts can (MQTT 5 included), else mqtt-packet. */
   const encoderWrite = (packet: object, stream: object, opts?: object): boolean => {
-    const hold = whole.get(stream);
-    if (hold !== undefined) {
-      hold();
+    if (whole.has(stream)) {
+      holdTurn(stream);
       const written = writeWholePacket(packet, stream as { write(chunk: Buffer): boolean }, (opts as { protocolVersion?: number } | undefined)?.protocolVersion ?? 4);
       if (written !== null) return written;
     }
@@ -53,13 +54,12 @@ function install(): void {
   // Explicit parameters, not `...rest`: a rest array would be allocated for every packet written.
   mqttPacket.writeToStream = function tappedWriteToStream(packet: object, stream, opts?: object) {
     const list = observers.get(stream);
-    if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket);
+    if (list !== undefined) for (let i = 0; i < list.length; i++) list[i]!(packet as OutgoingPacket, stream);
     const encoder = encoders.get(stream);
     if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, encoderWrite);
-    const hold = whole.get(stream);
-    if (hold !== undefined) {
+    if (whole.has(stream)) {
       // mqtt-packet corks each packet's pieces together; a whole packet needs no cork of its own, only the turn's hold
-      hold();
+      holdTurn(stream);
       const written = writeWholePacket(packet, stream as { write(chunk: Buffer): boolean });
       if (written !== null) return written;
     }
@@ -77,11 +77,13 @@ export function observeOutgoing(stream: object, observer: OutgoingObserver): voi
 
 /**
  * Serialize the hot packets written to `stream` (MQTT 3.1.1 PUBLISH and
- * acknowledgements) in one piece each, calling `hold` before each write.
+ * acknowledgements) in one piece each, calling `hold(stream)` before each
+ * write (the same function for every connection).
  */
-export function writeWhole(stream: object, hold: () => void): void {
+export function writeWhole(stream: object, hold: (stream: object) => void): void {
   install();
-  whole.set(stream, hold);
+  holdTurn = hold;
+  whole.add(stream);
 }
 
 /** Serialize every packet written to `stream` with `encoder` (one per stream; the last set wins). */

@@ -14,7 +14,8 @@
  *                  retained messages' properties, dropped messages' acknowledgements
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
-import { Transform, pipeline, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
+import { tapPushes } from "../stream-tap.js";
 import type { KvStore, PluginChain } from "../../../host/index.js";
 import { SESSION_NAMESPACE } from "../conformance.js";
 import { matchesFilter } from "../mqtt.js";
@@ -282,20 +283,14 @@ function explainPublishRefusals(aedes: Aedes): void {
 function keepRetainedProperties(broker: { persistence: Store }): void {
   const s = broker.persistence;
   const inner = s.createRetainedStreamCombi.bind(s);
-  s.createRetainedStreamCombi = (patterns) => {
-    const tag = new Transform({
-      objectMode: true,
-      transform(packet: { payload?: object; properties?: Record<string, unknown>; messageExpiry?: number }, _enc, cb) {
-        if (packet.payload && typeof packet.payload === "object") {
-          retainedExtras.set(packet.payload, {
-            patterns,
-            ...(packet.properties ? { properties: packet.properties } : {}),
-            ...(packet.messageExpiry ? { messageExpiry: packet.messageExpiry } : {}),
-          });
-        }
-        cb(null, packet);
-      },
+  s.createRetainedStreamCombi = (patterns) =>
+    tapPushes(inner(patterns), (packet: { payload?: object; properties?: Record<string, unknown>; messageExpiry?: number }) => {
+      if (packet.payload && typeof packet.payload === "object") {
+        retainedExtras.set(packet.payload, {
+          patterns,
+          ...(packet.properties ? { properties: packet.properties } : {}),
+          ...(packet.messageExpiry ? { messageExpiry: packet.messageExpiry } : {}),
+        });
+      }
     });
-    return pipeline(inner(patterns), tag, () => {});
-  };
 }

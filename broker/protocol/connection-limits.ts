@@ -1,0 +1,330 @@
+/**
+ * The limits enforced per connection (see limits.ts for where every limit
+ * lives): the packet-size scan in front of aedes' parser, the send queue, and
+ * the outbound QoS 1/2 window.
+ *
+ * A broker holds tens of thousands of mostly idle clients, so what each one
+ * costs while idle matters (bench: idle19k-conns). Each connection gets one
+ * state object (`ConnectionGuard`) and the functions are shared: parser and
+ * stream listeners find their client through aedes' `parser.client` and
+ * `conn.client`, timers get the guard as an argument. Only `deliverQoS`, which
+ * aedes' router calls without a receiver, needs a function of its own. The
+ * set of unacknowledged packet identifiers and the queue of held messages are
+ * created by the first QoS 1/2 delivery (with the PUBACK/PUBCOMP listener),
+ * and the close listener that cleans up by the first timer or held message:
+ * past two listeners for an event, Node grows the emitter's listener array to
+ * about 20 slots.
+ */
+import type { AedesPublishPacket, Client } from "aedes";
+import type { Duplex } from "node:stream";
+import type { BrokerConfig } from "../config.js";
+import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
+import { LimitError } from "./limit-error.js";
+import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
+import type { LimitName } from "../ops/stats.js";
+import { Reason, sendDisconnect, v5Of } from "./mqtt5/index.js";
+
+type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
+
+/** aedes internals this module relies on (aedes 1.2 lib/client.js). */
+export interface ClientInternals {
+  conn: Duplex;
+  connecting: boolean;
+  _parser: { parse(buf: Buffer): number; on(event: "packet", listener: (packet: { cmd: string; messageId?: number }) => void): void };
+  waitForDrain(callback: (err: Error | null, client: Client) => void): void;
+  deliverQoS: Deliver;
+  /** brokerId -> highest broker counter delivered; aedes skips a message at or below it. */
+  duplicates: Record<string, number>;
+}
+
+type GuardedClient = Client & ClientInternals;
+
+interface Held {
+  packet: AedesPublishPacket;
+  /** Kept only for retained messages, whose sender waits for it. */
+  callback: (() => void) | null;
+}
+
+class ConnectionGuard {
+  readonly framer: PacketFramer;
+  /** aedes' parse and waitForDrain, and deliverQoS as the layers below left it. */
+  readonly parse: (buf: Buffer) => number;
+  readonly waitForDrain: ClientInternals["waitForDrain"];
+  readonly deliverQoS: Deliver;
+  // -- the send queue
+  queued = 0;
+  drainTimer: NodeJS.Timeout | null = null;
+  tripped: LimitError | null = null;
+  // -- the outbound window
+  unacked: Set<number> | null = null;
+  /** Handed to aedes and not yet written, or dropped by it. */
+  admitted = 0;
+  /** Waiting for the window, in order; `bytes` counts the payloads of those without a callback. */
+  held: Held[] | null = null;
+  bytes = 0;
+  stalled: NodeJS.Timeout | null = null;
+  closed = false;
+  /** Whether the connection's 'close' cleans up after this guard (set once there is something to clean up). */
+  closeWatched = false;
+
+  constructor(
+    readonly shared: Shared,
+    readonly client: GuardedClient,
+  ) {
+    this.framer = new PacketFramer(shared.limits.maxPacketSize);
+    this.parse = client._parser.parse;
+    this.waitForDrain = client.waitForDrain;
+    this.deliverQoS = client.deliverQoS;
+  }
+
+  get inflight(): number {
+    return this.unacked?.size ?? 0;
+  }
+
+  get waiting(): number {
+    return this.held?.length ?? 0;
+  }
+
+  /** Closed, whether or not the 'close' listener has run (it is added only once there is something to clean up). */
+  get gone(): boolean {
+    return this.closed || this.client.conn.destroyed;
+  }
+}
+
+interface Shared {
+  limits: BrokerConfig["limits"];
+  onViolation: (limit: LimitName, client: Client, detail: string) => void;
+  guards: WeakMap<object, ConnectionGuard>;
+}
+
+export interface ConnectionLimits {
+  /** Call for every new connection, right after aedes created its client. */
+  attach(client: Client): void;
+  /** QoS 1/2 messages sent to the client and not yet acknowledged, and those waiting behind its full window. */
+  outbound(client: Client): { inflight: number; waiting: number };
+}
+
+export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Shared["onViolation"]): ConnectionLimits {
+  const shared: Shared = { limits, onViolation, guards: new WeakMap() };
+  const { guards } = shared;
+
+  // -- maxPacketSize ------------------------------------------------------------
+  /** In front of aedes' parser (`this` is the parser): a packet declaring too large a size is refused at its first bytes. */
+  function guardedParse(this: { client: GuardedClient }, buf: Buffer): number {
+    const g = guards.get(this.client)!;
+    const verdict = g.framer.scan(buf);
+    if (verdict === FRAME_OK) return g.parse.call(this, buf);
+    const client = g.client;
+    if (verdict === FRAME_MALFORMED) {
+      client.conn.destroy(new Error("malformed remaining length"));
+      return 0;
+    }
+    const detail = `packet of ${verdict} bytes (limit ${limits.maxPacketSize})`;
+    onViolation("maxPacketSize", client, detail);
+    sendDisconnect(client, Reason.PacketTooLarge); // [MQTT-3.2.2-15] v5 clients are told why
+    client.conn.destroy(new LimitError("maxPacketSize", detail));
+    return 0;
+  }
+
+  // -- the send queue ---------------------------------------------------------------
+  /**
+   * The send queue is what the socket buffers for a client that reads slower
+   * than it is sent to. aedes waits for the socket to drain before it calls a
+   * delivery's callback, and the router (mqemitter) holds a slot per message
+   * until every subscriber's callback has run: one client that never reads
+   * would stall delivery for everyone once 100 messages were pending. So the
+   * callback is released at once and this client's backlog is bounded instead:
+   * past `queueLimit` packets or `maxQueuedBytes` bytes buffered, or no drain
+   * within `drainTimeoutMs`, it is disconnected. Its persistent session (if any)
+   * keeps QoS 1/2 messages for its return.
+   *
+   * While the client is still connecting, aedes is replaying its stored queue,
+   * and there waiting for the drain is the backpressure that paces the replay.
+   */
+  function waitForDrain(this: GuardedClient, callback: (err: Error | null, client: Client) => void): void {
+    const g = guards.get(this)!;
+    const client = g.client;
+    if (client.connecting) return g.waitForDrain.call(client, callback);
+    // Writes racing the close of a client already cut off.
+    if (g.tripped) return void setImmediate(callback, g.tripped, client);
+    g.queued++;
+    const conn = client.conn;
+    if (g.queued > limits.queueLimit) {
+      tripSendQueue(g, "queueLimit", `slow consumer: ${g.queued} packets waiting to be sent (limit ${limits.queueLimit})`);
+    } else if (conn.writableLength > limits.maxQueuedBytes) {
+      tripSendQueue(g, "maxQueuedBytes", `slow consumer: ${conn.writableLength} bytes waiting to be sent (limit ${limits.maxQueuedBytes})`);
+    } else if (!g.drainTimer) {
+      watchClose(g);
+      conn.once("drain", drained);
+      g.drainTimer = setTimeout(drainTimedOut, limits.drainTimeoutMs, g);
+      g.drainTimer.unref();
+    }
+    setImmediate(callback, null, client);
+  }
+  function drainTimedOut(g: ConnectionGuard): void {
+    if (g.client.conn.destroyed) return; // closed meanwhile: nothing to cut off
+    tripSendQueue(g, "drainTimeoutMs", `slow consumer: nothing drained for ${limits.drainTimeoutMs} ms`);
+  }
+  /** `this` is the connection. */
+  function drained(this: { client: GuardedClient }): void {
+    const g = guards.get(this.client);
+    if (!g) return;
+    g.queued = 0;
+    if (g.drainTimer) clearTimeout(g.drainTimer);
+    g.drainTimer = null;
+  }
+  function tripSendQueue(g: ConnectionGuard, limit: LimitName, detail: string): void {
+    if (g.drainTimer) clearTimeout(g.drainTimer);
+    g.drainTimer = null;
+    if (g.tripped) return;
+    g.tripped = new LimitError(limit, detail);
+    onViolation(limit, g.client, detail);
+    sendDisconnect(g.client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
+    g.client.conn.destroy(g.tripped);
+  }
+
+  // -- the outbound window ------------------------------------------------------------
+  /**
+   * Like Mosquitto's max_inflight_messages: at most `maxInflightOutbound` QoS
+   * 1/2 messages are sent to a client and not yet acknowledged (PUBACK, or
+   * PUBCOMP for QoS 2); later ones wait here, in order, and go out as
+   * acknowledgements come back. It spares small devices a burst they cannot
+   * hold and keeps packet identifiers (65535 of them) from being reused while
+   * still in flight. QoS 0 is not held (MQTT orders messages per QoS).
+   * Retained messages sent for a new subscription are paced by the window.
+   *
+   * The router's callback is released when a message is held, so a client
+   * that stops acknowledging stalls only itself, and what waits for it is
+   * bounded like its send queue: more than `maxQueuedBytes` of payload held,
+   * or no acknowledgement for `drainTimeoutMs` while messages wait, and it is
+   * disconnected as a slow consumer (a persistent session's held messages are
+   * already in its stored queue and go out when it returns). A pause of a
+   * fast consumer is not one: at 10,000 msg/s a 200 ms stall of the bench's
+   * subscriber was, when the bound was a message count. A returning session's
+   * stored queue is replayed by aedes at the pace the socket drains; those
+   * messages fill the window too.
+   */
+  const configured = limits.maxInflightOutbound > 0 ? limits.maxInflightOutbound : Infinity;
+  // [MQTT-3.3.4-9] an MQTT 5 client's Receive Maximum narrows the window (known once it has connected)
+  const hasRoom = (g: ConnectionGuard) => g.inflight + g.admitted < Math.min(configured, v5Of(g.client)?.receiveMaximum ?? Infinity);
+  const noop = () => {};
+
+  function deliverThroughWindow(g: ConnectionGuard, packet: AedesPublishPacket, callback: () => void): void {
+    if (packet.qos === 0 || g.gone) return g.deliverQoS(packet, callback);
+    if (g.waiting === 0 && hasRoom(g)) return admit(g, packet, callback);
+    watchClose(g);
+    const held = (g.held ??= []);
+    if (packet.retain) {
+      // Retained messages for a new subscription: aedes sends the next one
+      // when this callback runs, so keeping it paces them with the window.
+      held.push({ packet, callback });
+      if (held.length === 1) watch(g);
+      return;
+    }
+    held.push({ packet, callback: null });
+    if (held.length === 1) watch(g);
+    g.bytes += packet.payload.length;
+    if (g.bytes > limits.maxQueuedBytes) {
+      cutOff(g, "maxQueuedBytes", `slow consumer: ${g.bytes} bytes waiting behind ${g.inflight} unacknowledged messages (limit ${limits.maxQueuedBytes})`);
+    }
+    setImmediate(callback);
+  }
+  function admit(g: ConnectionGuard, packet: AedesPublishPacket, callback: () => void): void {
+    g.admitted++;
+    g.deliverQoS(packet, () => {
+      g.admitted--;
+      callback();
+      release(g);
+    });
+  }
+  function release(g: ConnectionGuard): void {
+    const held = g.held;
+    while (held !== null && held.length > 0 && hasRoom(g) && !g.gone) {
+      const { packet, callback } = held.shift()!;
+      if (!callback) g.bytes -= packet.payload.length;
+      // aedes drops a delivery whose counter is not above the last one it
+      // delivered; later messages have gone out while this one waited.
+      if (packet.brokerId) g.client.duplicates[packet.brokerId] = packet.brokerCounter - 1;
+      admit(g, packet, callback ?? noop);
+    }
+  }
+  /** Armed while messages wait; every acknowledgement that frees a slot re-arms it. */
+  function watch(g: ConnectionGuard): void {
+    if (g.stalled) clearTimeout(g.stalled);
+    g.stalled = null;
+    if (g.waiting === 0 || g.gone) return;
+    g.stalled = setTimeout(stalledTooLong, limits.drainTimeoutMs, g);
+    g.stalled.unref();
+  }
+  function stalledTooLong(g: ConnectionGuard): void {
+    if (g.gone) return drop(g); // closed meanwhile: nothing to cut off
+    cutOff(g, "drainTimeoutMs", `slow consumer: ${g.waiting} messages waiting and no acknowledgement for ${limits.drainTimeoutMs} ms`);
+  }
+  function cutOff(g: ConnectionGuard, limit: LimitName, detail: string): void {
+    if (g.closed) return;
+    onViolation(limit, g.client, detail);
+    sendDisconnect(g.client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
+    g.client.conn.destroy(new LimitError(limit, detail));
+    drop(g);
+  }
+  function drop(g: ConnectionGuard): void {
+    g.closed = true;
+    if (g.stalled) clearTimeout(g.stalled);
+    g.stalled = null;
+    const waiting = g.held;
+    g.held = null;
+    g.bytes = 0;
+    if (waiting) for (const h of waiting) if (h.callback) setImmediate(h.callback); // let a retained-message stream finish
+  }
+  /** Outgoing packets (`stream` is the connection): a QoS 1/2 PUBLISH or a PUBREL takes a slot of the window. */
+  function countSent(packet: OutgoingPacket, stream: object): void {
+    if (packet.messageId === undefined || !((packet.cmd === "publish" && packet.qos) || packet.cmd === "pubrel")) return;
+    const g = guards.get((stream as { client: Client }).client);
+    if (!g) return;
+    if (g.unacked === null) {
+      g.unacked = new Set();
+      g.client._parser.on("packet", countAcknowledged);
+    }
+    g.unacked.add(packet.messageId);
+  }
+  /** Incoming packets (`this` is the parser): PUBACK/PUBCOMP frees a slot. */
+  function countAcknowledged(this: { client: Client }, packet: { cmd: string; messageId?: number }): void {
+    if ((packet.cmd !== "puback" && packet.cmd !== "pubcomp") || packet.messageId === undefined) return;
+    const g = guards.get(this.client);
+    if (g && g.unacked !== null && g.unacked.delete(packet.messageId)) {
+      release(g);
+      watch(g);
+    }
+  }
+
+  function watchClose(g: ConnectionGuard): void {
+    if (g.closeWatched) return;
+    g.closeWatched = true;
+    g.client.conn.on("close", connectionClosed);
+  }
+  /** `this` is the connection. */
+  function connectionClosed(this: { client: GuardedClient }): void {
+    const g = guards.get(this.client);
+    if (!g) return;
+    if (g.drainTimer) clearTimeout(g.drainTimer);
+    g.drainTimer = null;
+    drop(g);
+  }
+
+  return {
+    attach(client) {
+      const c = client as GuardedClient;
+      const g = new ConnectionGuard(shared, c);
+      guards.set(c, g);
+      c._parser.parse = guardedParse;
+      c.waitForDrain = waitForDrain;
+      // Also without maxInflightOutbound: MQTT 5 clients' Receive Maximum. (aedes' router calls this without a receiver.)
+      c.deliverQoS = (packet, callback) => deliverThroughWindow(g, packet, callback);
+      observeOutgoing(c.conn, countSent);
+    },
+    outbound(client) {
+      const g = guards.get(client);
+      return g ? { inflight: g.inflight, waiting: g.waiting } : { inflight: 0, waiting: 0 };
+    },
+  };
+}
