@@ -215,6 +215,29 @@ describe("cluster failures", () => {
     await end(client);
   });
 
+  test("a hung Redis (SIGSTOP: connections open, no answers) does not hang the admin API or a scrape", { timeout: 60_000 }, async () => {
+    redis = await startRedis();
+    const a = await startNode(redis, "a");
+    const client = await connect(a.url, { clientId: "held", clean: false });
+    redis.freeze();
+    try {
+      // Before the fix these waited in the Redis link's offline queue for as long as Redis stayed hung.
+      const view = await a.api<{ node: string; nodes: { id: string }[] }>("/cluster");
+      assert.equal(view.status, 200);
+      assert.deepEqual(view.body.nodes.map((n) => n.id), ["a"]);
+      const owner = await a.api<{ error: string }>("/cluster/clients/held");
+      assert.equal(owner.status, 503);
+      assert.match(owner.body.error, /Redis did not answer/);
+      const metrics = await a.api<string>("/metrics");
+      assert.equal(metrics.status, 200);
+      assert.match(metrics.body, /wasmq_cluster_nodes_up/);
+    } finally {
+      redis.thaw();
+    }
+    await waitFor(async () => (await a.api<{ connected: boolean }>("/cluster/clients/held")).body.connected === true, "the owner record once Redis answers again");
+    await end(client);
+  });
+
   test("CLIENT KILL of a node's Redis connection mid-stream: it reconnects and the persistent session loses nothing", async (t) => {
     redis = await startRedis();
     const [a, b] = await Promise.all(["a", "b"].map((id) => startNode(redis, id)));

@@ -181,7 +181,10 @@ describe("$share groups under failure", () => {
     for (let i = 0; i < 300; i++) {
       await pub.publishAsync("crash/x", String(i), { qos: 1 });
       acked.add(String(i));
-      if (i === 100) await c!.kill9();
+      // Frozen first, so messages chosen for member-c are certainly still waiting
+      // in c's Redis list when it dies (a running c may have drained them all).
+      if (i === 100) c!.child.kill("SIGSTOP");
+      if (i === 140) await c!.kill9();
     }
     const beforeKill = new Set(payloads(onC));
     // member-c comes back on b and gets what its session held; what waited for c was given to member-b.

@@ -22,6 +22,9 @@ export interface RedisServer {
   /** Kill it (SIGKILL) / start it again on the same port. */
   down(): Promise<void>;
   up(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections stay open and nothing answers (a hung Redis). */
+  freeze(): void;
+  thaw(): void;
 }
 
 async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
@@ -67,6 +70,8 @@ export async function startRedis(extraArgs: string[] = [], password?: string, us
     },
     down: () => kill(),
     up: () => launch(),
+    freeze: () => void child.kill("SIGSTOP"),
+    thaw: () => void child.kill("SIGCONT"),
     async restart(downMs = 500) {
       await kill();
       await new Promise((r) => setTimeout(r, downMs));

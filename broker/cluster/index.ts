@@ -27,6 +27,7 @@ import { installOwnership, ownedKey, type Ownership } from "./ownership.js";
 import { RedisLink, type LinkStatus } from "./redis-link.js";
 import { Rollout } from "./rollout.js";
 import { WillTakeover } from "./wills.js";
+import { readOr, within } from "./bounded-read.js";
 import { installSharedGroups, type SharedGroupFigures, type SharedGroups } from "./shared-groups.js";
 import type { SharedSubscriptions } from "../protocol/shared-subscriptions.js";
 import type { Redis } from "ioredis";
@@ -185,17 +186,17 @@ export async function startCluster(store: ClusterStore, deps: ClusterDeps): Prom
         node: identity.id,
         incarnation: identity.incarnation,
         redis: { ...link.status(), url: link.url, version: store.redisVersion },
-        nodes: link.up ? await membership.nodes() : [{ ...record(), state: "up" }],
-        deployed: link.up ? await rollout.current() : {},
+        nodes: link.up ? await readOr(membership.nodes(), () => [{ ...record(), state: "up" as const }]) : [{ ...record(), state: "up" as const }],
+        deployed: link.up ? await readOr(rollout.current(), () => ({})) : {},
         deployFailures: Object.fromEntries(rollout.failures),
         shared: { groups: deps.shared.describe(), ...sharedGroups.figures },
       };
     },
     async clientsOf(nodeId, limit) {
-      const node = (await membership.nodes()).find((n) => n.id === nodeId);
+      const node = (await within(membership.nodes(), "the node list")).find((n) => n.id === nodeId);
       if (!node) return null;
       if (!node.incarnation) return { node: nodeId, incarnation: null, state: node.state, clients: [], total: 0 };
-      const ids = await records.smembers(ownedKey(node.incarnation));
+      const ids = await within(records.smembers(ownedKey(node.incarnation)), "the node's client list");
       return { node: nodeId, incarnation: node.incarnation, state: node.state, clients: ids.sort().slice(0, limit), total: ids.length };
     },
     async close() {

@@ -15,6 +15,7 @@
  * Each node's own Mosquitto-style figures are under $SYS/broker/nodes/<id>/
  * (ops/sys.ts with a prefix).
  */
+import { readOr, within } from "./bounded-read.js";
 import type { Aedes } from "aedes";
 import { Gauge, type Registry } from "prom-client";
 import type { Redis } from "ioredis";
@@ -104,7 +105,7 @@ export function startClusterSys(aedes: Aedes, cluster: Cluster, intervalSec: num
     // One node writes the sums, so they do not flap between nodes' slightly different reads.
     if (live.length === 0 || live.map((n) => n.id).sort()[0] !== id) return;
     for (const name of AGGREGATED) put(`$SYS/broker/cluster/${name}`, String(live.reduce((sum, n) => sum + (n.sys?.[name] ?? 0), 0)));
-    put("$SYS/broker/cluster/retained messages/count", String(await cluster.store.records.hlen("retained")));
+    put("$SYS/broker/cluster/retained messages/count", String(await within(cluster.store.records.hlen("retained"), "the retained count")));
   };
   void publish().catch(() => {});
   const timer = setInterval(() => void publish().catch(() => {}), intervalSec * 1000);
@@ -131,11 +132,11 @@ export function clusterFigures(figures: StoreFigures, cluster: { link: { up: boo
   let offline = { subsCount: 0, clientsCount: 0 };
   return {
     async retainedCount() {
-      if (cluster.link.up) retained = await cluster.records.hlen("retained");
+      if (cluster.link.up) retained = await readOr(cluster.records.hlen("retained"), () => retained);
       return retained;
     },
     async offline() {
-      if (cluster.link.up) offline = await figures.offline();
+      if (cluster.link.up) offline = await readOr(figures.offline(), () => offline);
       return offline;
     },
     queuedCount: async () => null,

@@ -12,6 +12,7 @@
 import { HttpError, only, send, type AdminRequest } from "./admin.js";
 import { MAX_UPLOAD_BYTES, readBody } from "./admin-upload.js";
 import { RolloutError } from "../cluster/rollout.js";
+import { RedisReadTimeout, within } from "../cluster/bounded-read.js";
 
 export async function clusterRoute(r: AdminRequest): Promise<boolean> {
   const [root, name, action] = r.segs;
@@ -27,14 +28,14 @@ export async function clusterRoute(r: AdminRequest): Promise<boolean> {
   if (root === "cluster" && name === "nodes" && r.segs.length === 4 && r.segs[3] === "clients") {
     only(r.method, ["GET"]);
     const limit = Math.max(1, Math.min(100_000, Number(r.url.searchParams.get("limit") ?? 10_000) || 10_000));
-    const held = await cluster.clientsOf(r.segs[2]!, limit);
+    const held = await unavailableOnTimeout(cluster.clientsOf(r.segs[2]!, limit));
     if (!held) throw new HttpError(404, `no node "${r.segs[2]}" in the cluster`);
     send(r.res, 200, held);
     return true;
   }
   if (root === "cluster" && name === "clients" && r.segs.length === 3) {
     only(r.method, ["GET"]);
-    const owner = await cluster.ownership.ownerOf(r.segs[2]!);
+    const owner = await unavailableOnTimeout(within(cluster.ownership.ownerOf(r.segs[2]!), "the owner record"));
     send(r.res, 200, { client: r.segs[2], connected: owner.node !== null, node: owner.node, generation: owner.gen });
     return true;
   }
@@ -61,4 +62,14 @@ export async function clusterRoute(r: AdminRequest): Promise<boolean> {
     throw err;
   }
   return true;
+}
+
+/** Redis not answering in time (a link that has not yet noticed an outage) is a 503, not a hung request. */
+async function unavailableOnTimeout<T>(read: Promise<T>): Promise<T> {
+  try {
+    return await read;
+  } catch (err) {
+    if (err instanceof RedisReadTimeout) throw new HttpError(503, err.message);
+    throw err;
+  }
 }
