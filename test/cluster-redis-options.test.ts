@@ -119,6 +119,8 @@ describe("Redis options", () => {
       const pub = await connect(a!.url, { reconnectPeriod: 0 });
       await pub.publishAsync("ha/before", "1", { qos: 1, retain: true });
       await waitFor(() => sub.got.messages.length === 1, "the message before the failover");
+      // Redis replicates asynchronously: what the test claims survives must have reached the replica first.
+      await waitFor(async () => (await replica.client().hexists("retained", "ha/before")) === 1, "the retained message on the replica", 30_000);
       await master.down();
       await waitFor(async () => ((await ask.call("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "wasmqmaster")) as string[])[1] === String(replica.port), "the sentinel to promote the replica", 30_000);
       for (const n of [a!, b!]) {

@@ -166,7 +166,15 @@ export async function startNode(redis: RedisServer | string, id: string | null, 
       running.delete(node);
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
-        await once(child, "exit");
+        // The CLI force-exits 10 s after SIGTERM; a node still alive at 20 s is a
+        // failure to report, not a reason to hang the suite.
+        const exited = once(child, "exit");
+        const late = setTimeout(() => child.kill("SIGKILL"), 20_000);
+        const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+        clearTimeout(late);
+        if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+        assert.notEqual(signal, "SIGKILL", `node ${id} did not exit within 20 s of SIGTERM (exit code ${code}); its log:\n${out.slice(-4000)}`);
+        return;
       }
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
