@@ -80,7 +80,7 @@ async function build(name: string, extra: string[]): Promise<Uint8Array> {
 before(async () => {
   workDir = mkdtempSync(join(tmpdir(), "wasmq-sdk-json-simd-"));
   mkdirSync(join(workDir, "sdk"));
-  copyFileSync(join(ROOT, "plugins-as", "sdk", "json.ts"), join(workDir, "sdk", "json.ts"));
+  for (const f of ["json.ts", "json-number.ts"]) copyFileSync(join(ROOT, "plugins-as", "sdk", f), join(workDir, "sdk", f));
   writeFileSync(join(workDir, "entry.ts"), ENTRY);
   simdWasm = await build("simd", ["--enable", "simd"]);
   const scalarWasm = await build("scalar", []);

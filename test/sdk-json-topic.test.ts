@@ -158,7 +158,7 @@ before(async () => {
   const root = projectRoot();
   workDir = mkdtempSync(join(tmpdir(), "wasmq-sdk-json-topic-"));
   mkdirSync(join(workDir, "sdk"));
-  for (const f of ["json.ts", "topic.ts"]) {
+  for (const f of ["json.ts", "json-number.ts", "topic.ts"]) {
     copyFileSync(join(root, "plugins-as", "sdk", f), join(workDir, "sdk", f));
   }
   const main = await compile("entry", ENTRY, "incremental");
