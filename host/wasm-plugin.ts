@@ -10,6 +10,7 @@ import {
   HOOKS,
   HOST_IMPORTS,
   INIT_EXPORT,
+  SCRUB_EXPORT,
   PBKDF2_MAX_ITERATIONS,
   PBKDF2_MAX_KEY,
   Presence,
@@ -151,6 +152,8 @@ class WasmPluginInstance implements PluginInstance {
   private lastUsername: string | null = null;
   private lastPassword: Uint8Array | null = null;
   private lastPeer: string | null = null;
+  /** Where the last record put the password and the payload, for scrubSecrets. */
+  private readonly secretRegion = { passwordAt: 0, passwordLen: 0, payloadAt: 0, payloadLen: 0 };
   private prefixEnd = 0;
   private disposed = false;
   /** The message of the call in progress, for imports that read it on demand (client_cert). */
@@ -224,7 +227,42 @@ class WasmPluginInstance implements PluginInstance {
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
     this.hooked = true;
-    return this.invoke(this.fns[hook]!, msg, true);
+    if (hook !== "connect" && hook !== "auth") return this.invoke(this.fns[hook]!, msg, true);
+    let returned = false;
+    try {
+      const result = this.invoke(this.fns[hook]!, msg, true);
+      returned = true;
+      return result;
+    } finally {
+      this.scrubSecrets(hook === "auth", returned);
+    }
+  }
+
+  /**
+   * The password (and an AUTH step's authentication data, in the payload field)
+   * stay in the input region until a later record overwrites them, and a
+   * heap or core dump would show them: zero them once the hook has read them,
+   * and forget the cached prefix so the next record writes it afresh. A module
+   * built with the current SDK also zeroes the copies msg.password handed out
+   * (wasmq_scrub); older modules have no such export and keep theirs.
+   */
+  private scrubSecrets(authData: boolean, returned: boolean): void {
+    this.refreshViews();
+    const s = this.secretRegion;
+    this.buf.fill(0, s.passwordAt, s.passwordAt + s.passwordLen);
+    if (authData) this.buf.fill(0, s.payloadAt, s.payloadAt + s.payloadLen);
+    this.lastClientId = null;
+    this.lastPassword = null;
+    const scrub = this.exports[SCRUB_EXPORT];
+    if (!returned || typeof scrub !== "function") return;
+    // Keep the hook's fuel reading (lastFuelUsed) rather than the scrub's.
+    const left = this.fuel?.value as number | undefined;
+    try {
+      (scrub as () => void)();
+    } catch (err) {
+      throw this.explain(err);
+    }
+    if (this.fuel && left !== undefined) this.fuel.value = left;
   }
 
   tick(nowMs: number): void {
@@ -318,6 +356,8 @@ class WasmPluginInstance implements PluginInstance {
       const usernameLen = writeUtf8(buf, username, off);
       off += usernameLen;
       buf.set(password, off);
+      this.secretRegion.passwordAt = off;
+      this.secretRegion.passwordLen = password.length;
       off += password.length;
       const peerLen = writeUtf8(buf, msg.peer, off);
       off += peerLen;
@@ -335,6 +375,8 @@ class WasmPluginInstance implements PluginInstance {
     const topicLen = writeUtf8(buf, msg.topic, off);
     const hold = deferPayload && this.deferred !== null && DeferredPayload.worth(msg.payload);
     if (!hold) buf.set(msg.payload, off + topicLen);
+    this.secretRegion.payloadAt = off + topicLen;
+    this.secretRegion.payloadLen = msg.payload.length; // a deferred payload is fetched into this same place
     u32[h + Field.topicLen / 4] = topicLen;
     u32[h + Field.payloadLen / 4] = msg.payload.length;
     buf[ptr + Field.qos] = msg.qos;
