@@ -41,15 +41,19 @@ interface ReplayState {
   /** Live deliveries that arrived before the replay ended; null once it has. */
   waiting: AedesPublishPacket[] | null;
   /**
-   * Entries the replay took (broker id + counter). Kept for the connection's
-   * life: a message stored before the snapshot may be emitted after the
-   * replay ended (its queue write and its emit are separate steps). Each live
-   * duplicate removes its key.
+   * The last REPLAYED_KEPT entries the replay took (broker id + counter), for
+   * the connection's life: a message stored before the snapshot may be emitted
+   * after the replay ended (its queue write and its emit are separate steps).
+   * Only the newest entries of a queue can be such messages (the ones whose
+   * publish was between its queue write and its emit at reconnect time), so a
+   * long backlog does not need all its keys. Each live duplicate removes its key.
    */
   replayed: Set<string>;
 }
 
 const noop = () => {};
+/** Far more than the publishes that can be between their queue write and their emit at one moment. */
+const REPLAYED_KEPT = 4096;
 const entryKey = (p: { brokerId?: string | null; brokerCounter?: number }) => `${p.brokerId}\u0000${p.brokerCounter}`;
 
 export interface SessionReplay {
@@ -64,7 +68,11 @@ export function installSessionReplay(aedes: Aedes): SessionReplay {
   // Until CONNACK's series ends, only the replay numbers entries for this client (live ones wait below).
   persistence.outgoingUpdate = (client, packet) => {
     const state = states.get(client);
-    if (state?.waiting && packet.brokerId) state.replayed.add(entryKey(packet));
+    if (state?.waiting && packet.brokerId) {
+      state.replayed.add(entryKey(packet));
+      // a Set iterates in insertion order: drop the oldest
+      if (state.replayed.size > REPLAYED_KEPT) state.replayed.delete(state.replayed.values().next().value!);
+    }
     return outgoingUpdate(client, packet);
   };
 
