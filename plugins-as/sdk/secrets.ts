@@ -8,9 +8,13 @@
 
 const handedOut: Uint8Array[] = [];
 
-/** Remember a copy of a secret so wasmq_scrub can zero it; returns it. */
+/**
+ * Remember a copy of a secret so wasmq_scrub can zero it; returns it. Only
+ * connect and auth records carry a password (and are followed by wasmq_scrub);
+ * elsewhere it is empty and not tracked, so the list cannot grow.
+ */
 export function handOutSecret(copy: Uint8Array): Uint8Array {
-  handedOut.push(copy);
+  if (copy.length > 0) handedOut.push(copy);
   return copy;
 }
 
