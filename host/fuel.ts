@@ -220,7 +220,7 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
     );
   const charge = (site: Site, fromGlobal: boolean): Ref => {
     const next = m.i32.sub(fromGlobal ? m.global.get(fuel, i32) : getCounter(), cost(site.cost));
-    if (site.kind === "arm" && plan.uncheckedArms) {
+    if (site.kind === "arm" && plan.uncheckedArms && !site.checked) {
       // A bare subtract: the next check on every path out of the arm sees it (fuel.ts, module comment).
       return cached ? m.local.set(counter, next) : m.global.set(fuel, next);
     }
@@ -229,6 +229,7 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
   };
   const prepend = (site: Site, fromGlobal: boolean): void => {
     if (site.kind === "arm" && site.cost === 0) return; // no dearer than its sibling: charged with the if
+    if (site.free) return; // a loop header paid by its back-edge arm and the code before the loop (fuel-loop-merge.ts)
     const body = site.slot.get(site.parent, site.index);
     site.slot.set(site.parent, site.index, m.block(null, [charge(site, fromGlobal), body], auto));
   };
