@@ -10,6 +10,9 @@
  *     "static" functions, which are charged at their call sites (below),
  *   - at the top of every loop body, i.e. once per iteration, whatever branch
  *     (`br`, `br_if`, `br_table`, `br_on_*`) re-enters the loop,
+ *     (a `while`-shaped loop whose only way round is the `br` that ends an arm pays
+ *     its header with that arm instead, and its first header before the loop:
+ *     fuel-loop-merge.ts),
  *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below),
  *   - at the entry of an `if` arm, for what that arm costs beyond its sibling.
  *
