@@ -411,7 +411,7 @@ async function main(): Promise<number> {
   console.log(lines.join("\n"));
   if (values.out) {
     mkdirSync(dirname(values.out), { recursive: true });
-    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
+    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes, baseline: baseline?.describe ?? null }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
     process.stderr.write(`results written to ${values.out}\n`);
   }
   const differing = results.filter((r) => active.some((v) => r.verdict[v] !== r.verdict.wasm));
