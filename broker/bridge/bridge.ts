@@ -92,11 +92,14 @@ export class Bridge {
   /** seq → when sent; insertion order is send order, so the first entry is the oldest. */
   private readonly inflight = new Map<number, number>();
   /**
-   * seq → when resumed, for the QoS 2 messages whose PUBREL went out again on
-   * this connection: their PUBCOMP is under ackTimeoutMs like any PUBLISH's
-   * acknowledgement (a stalled upstream is dropped, and the PUBREL resent on the next connection).
+   * The QoS 2 messages whose PUBREL goes out again on this connection attempt:
+   * their PUBCOMP is under ackTimeoutMs like any PUBLISH's acknowledgement (a
+   * stalled upstream is dropped, and the PUBREL resent on the next connection).
+   * mqtt.js sends them one at a time, each after the previous PUBCOMP, so the
+   * timeout runs from the resume's last progress (CONNACK, then each PUBCOMP).
    */
-  private readonly resumedAt = new Map<number, number>();
+  private readonly resumedSeqs = new Set<number>();
+  private resumeProgressAt = 0;
   private window: number;
   private drainScheduled = false;
   private readonly timer: NodeJS.Timeout;
@@ -280,7 +283,8 @@ export class Bridge {
         this.queue.releasedSeqs().map((seq) => {
           const id = idOf(seq);
           resumed.set(id, seq);
-          this.resumedAt.set(seq, Date.now());
+          this.resumedSeqs.add(seq);
+          this.resumeProgressAt = Date.now();
           this.counters.pubrelResent++;
           return id;
         }),
@@ -288,14 +292,15 @@ export class Bridge {
         const seq = resumed.get(id);
         if (seq === undefined || this.session !== tracker) return;
         resumed.delete(id);
-        this.resumedAt.delete(seq);
+        this.resumedSeqs.delete(seq);
+        this.resumeProgressAt = Date.now();
         this.counters.forwarded++;
         this.queue.ack(seq);
         this.scheduleDrain();
       },
     };
     this.session = tracker;
-    this.resumedAt.clear(); // a new attempt: what an earlier one resumed is resumed again (or published, session lost)
+    this.resumedSeqs.clear(); // a new attempt: what an earlier one resumed is resumed again (or published, session lost)
     return { outgoingStore: new OutgoingSession(tracker), incomingStore: this.inbound };
   }
 
@@ -371,7 +376,7 @@ export class Bridge {
     this.ids = null;
     this.session = null;
     this.inflight.clear();
-    this.resumedAt.clear();
+    this.resumedSeqs.clear();
     this.qos2ById.clear();
     this.queue.rewind();
   }
@@ -383,11 +388,12 @@ export class Bridge {
     // The oldest unanswered PUBLISH, or resumed PUBREL ([MQTT-4.4.0-1]: resent on the next connection).
     // mqtt.js reports "connect" only once every resumed PUBREL is complete, so these are timed from CONNACK on.
     const sent = this.inflight.values().next();
-    const resumed = this.resumedAt.values().next();
-    const oldest = Math.min(sent.done ? Infinity : sent.value, resumed.done ? Infinity : resumed.value);
+    const sentAt = sent.done ? Infinity : sent.value;
+    const resumeAt = this.resumedSeqs.size ? this.resumeProgressAt : Infinity;
+    const oldest = Math.min(sentAt, resumeAt);
     if (Date.now() - oldest > this.cfg.ackTimeoutMs) {
       this.counters.ackTimeouts++;
-      const what = resumed.done || (!sent.done && sent.value <= resumed.value) ? "acknowledgement" : "PUBCOMP for a resumed PUBREL";
+      const what = resumeAt < sentAt ? "PUBCOMP for a resumed PUBREL" : "acknowledgement";
       this.upstream.drop(`no ${what} from the upstream for ${Math.round((Date.now() - oldest) / 1000)} s (ackTimeoutMs ${this.cfg.ackTimeoutMs})`);
     }
     this.counters.dropped.expired += this.queue.dropExpired();
