@@ -33,13 +33,13 @@ let n = 0;
 const data = () => join(dir, `edge-${n++}`);
 
 /** The first CONNECT a bridge sends to a listening socket (nothing is answered). */
-async function firstConnect(protocolVersion: 4 | 5): Promise<Buffer> {
+async function firstConnect(protocolVersion: 4 | 5, extra: Record<string, unknown> = {}): Promise<Buffer> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as { port: number }).port;
   const bytes = new Promise<Buffer>((resolve) => server.once("connection", (s) => s.once("data", (d: Buffer) => (resolve(d), s.destroy()))));
-  const edge = await startLoggedBroker({ bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${port}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data());
+  const edge = await startLoggedBroker({ bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${port}`, protocolVersion, ...FAST, ...extra, out: [{ topic: "t/#" }] }] }, data());
   try {
     return await bytes;
   } finally {
@@ -60,6 +60,10 @@ function levelOf(frame: Buffer): number {
 describe("bridge flag on the wire", () => {
   test("MQTT 3.1.1: CONNECT carries protocol level 0x84 (4 | 0x80, Mosquitto's try_private)", async () => {
     assert.equal(levelOf(await firstConnect(4)), 0x84);
+  });
+
+  test("MQTT 3.1.1 with bridgeFlag: false (an upstream that closes the connection on 0x84, e.g. AWS IoT): plain level 4", async () => {
+    assert.equal(levelOf(await firstConnect(4, { bridgeFlag: false })), 4);
   });
 
   test("MQTT 5: level 5 (no bridge bit exists) and the CONNECT user property wasmq-bridge", async () => {

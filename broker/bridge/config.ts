@@ -57,6 +57,7 @@ export const bridgeSchema = z
     onFull: z.enum(["drop-oldest", "drop-new"]).optional(),
     forwardBridged: z.boolean().optional(),
     echoFilter: z.enum(["auto", "on", "off"]).optional(),
+    bridgeFlag: z.boolean().optional(),
     echoWindowMs: z.number().int().positive().optional(),
     notifications: z.boolean().optional(),
     notificationTopic: z
@@ -117,6 +118,8 @@ export interface BridgeConfig {
    */
   echoFilter: "auto" | "on" | "off";
   echoWindowMs: number;
+  /** Send Mosquitto's bridge flag (try_private) over MQTT 3.1.1; false for upstreams that close the connection on it instead of refusing it. */
+  bridgeFlag: boolean;
   /** Mosquitto's bridge notifications: retained "1" at the upstream on connect, "0" as the will and on a clean stop; null = off. */
   notificationTopic: string | null;
   tls: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; servername?: string };
@@ -213,6 +216,7 @@ export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail:
       forwardBridged: b.forwardBridged ?? false,
       echoFilter: b.echoFilter ?? "auto",
       echoWindowMs: b.echoWindowMs ?? 60_000,
+      bridgeFlag: b.bridgeFlag ?? true,
       notificationTopic: b.notifications ? (b.notificationTopic ?? `$SYS/broker/connection/${clientId}/state`) : null,
       tls,
       out: (b.out ?? []).map(mapping),

@@ -98,7 +98,7 @@ export class Upstream {
     private readonly on: UpstreamHandlers,
   ) {
     this.url = cfg.urls[0]!;
-    this.tryPrivate = cfg.protocolVersion === 4;
+    this.tryPrivate = cfg.protocolVersion === 4 && cfg.bridgeFlag;
   }
 
   get connected(): boolean {
