@@ -101,14 +101,16 @@ export class WireClient {
   private constructor(
     readonly raw: Raw5,
     private readonly recorded: Frames,
+    readonly clientId: string,
   ) {}
 
   static async connect(port: number, connect: Record<string, unknown> = {}): Promise<{ c: WireClient; connack: Packet5 }> {
     const raw = await Raw5.open(port);
     const recorded = new Frames(raw.socket); // before anything can arrive
-    raw.send({ cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, clientId: `wire-${Math.random().toString(36).slice(2, 10)}`, keepalive: 0, ...connect });
+    const packet = { cmd: "connect", protocolId: "MQTT", protocolVersion: 5, clean: true, clientId: `wire-${Math.random().toString(36).slice(2, 10)}`, keepalive: 0, ...connect };
+    raw.send(packet);
     const connack = await raw.next("connack");
-    return { c: new WireClient(raw, recorded), connack };
+    return { c: new WireClient(raw, recorded, packet.clientId), connack };
   }
 
   async subscribe(filter: string, qos = 1): Promise<void> {
@@ -151,7 +153,7 @@ export class WireClient {
 export function publishFrame(topic: string, pairs: Pairs, opts: { qos?: 0 | 1; retain?: boolean; payload?: string } = {}): Buffer {
   const qos = opts.qos ?? 1;
   const frame = mqttPacket.generate(
-    { cmd: "publish", topic, payload: opts.payload ?? "x", qos, retain: !!opts.retain, ...(qos ? { messageId: 7 } : {}), properties: { userProperties: inOrder(pairs) } },
+    { cmd: "publish", topic, payload: opts.payload ?? "x", qos, retain: !!opts.retain, ...(qos ? { messageId: 7 } : {}), ...(pairs.length ? { properties: { userProperties: inOrder(pairs) } } : {}) },
     V5,
   );
   assert.deepEqual(publishOnWire(frame).userProperties, pairs, "the test sends the user properties in this order");

@@ -15,6 +15,7 @@
  * [MQTT-3.3.2-18]).
  */
 import { createRequire } from "node:module";
+import { mqttPacket } from "../mqtt.js";
 import { orderedFromWire, UserPropertyOrder } from "./user-property-order.js";
 
 /** The name of the property a parsed properties object had twice (non-enumerable). */
@@ -47,8 +48,41 @@ const USER_PROPERTY = 0x26;
 /** Where the walk notes the User Properties of the section (one per process: parsing is synchronous). */
 const order = new UserPropertyOrder();
 
-/** Mark repeated single-value properties on everything `parser` parses from now on. */
+/** Mark repeated single-value properties on everything `parser` parses from now on (and keep user properties in wire order). */
 export function detectRepeatedProperties(parser: object): void {
+  scanProperties(parser, true);
+}
+
+/**
+ * Keep user properties in wire order on everything `parser` parses from now
+ * on, marking nothing: for a parser of messages the broker receives from
+ * elsewhere (a bridge's upstream connection).
+ */
+export function keepUserPropertyOrder(parser: object): void {
+  scanProperties(parser, false);
+}
+
+/**
+ * Run `connect` (mqtt.js' `client.connect()`, which creates its parser with
+ * mqtt-packet's `parser()` synchronously) so that the parser it creates keeps
+ * user properties in wire order. mqtt.js offers no other way to its parser.
+ */
+export function connectKeepingOrder(connect: () => void): void {
+  const module = mqttPacket as unknown as { parser(opts?: object): object };
+  const parser = module.parser;
+  module.parser = function orderedParser(opts?: object) {
+    const created = parser.call(module, opts);
+    keepUserPropertyOrder(created);
+    return created;
+  };
+  try {
+    connect();
+  } finally {
+    module.parser = parser;
+  }
+}
+
+function scanProperties(parser: object, markRepeated: boolean): void {
   const p = parser as ParserInternals;
   const parse = p._parseProperties;
   p._parseProperties = function (this: ParserInternals) {
@@ -69,7 +103,7 @@ export function detectRepeatedProperties(parser: object): void {
       order.release();
       this._pos = end;
     }
-    if (repeated !== null) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
+    if (repeated !== null && markRepeated) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
     return result;
   };
 }
