@@ -92,7 +92,6 @@ function scanProperties(parser: object, markRepeated: boolean): void {
     const end = this._pos;
     this._pos = start;
     let repeated: string | null = null;
-    order.reset();
     try {
       repeated = walk(this);
       // only a whole, well-formed section is re-read in order; anything else is refused elsewhere
@@ -100,7 +99,7 @@ function scanProperties(parser: object, markRepeated: boolean): void {
     } catch {
       // bounded reads should make this unreachable; a check must never take the parser (and the broker) down
     } finally {
-      order.release();
+      if (order.section !== null) order.release();
       this._pos = end;
     }
     if (repeated !== null && markRepeated) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
@@ -125,6 +124,7 @@ function walk(p: ParserInternals): string | null {
   if (end <= start) return null;
   const b = p._list.slice(start, end);
   const n = b.length;
+  order.reset();
   order.section = b;
   // identifiers are 0x01..0x2A: one bit each in two 32-bit words
   let low = 0;

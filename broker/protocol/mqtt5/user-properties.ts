@@ -87,12 +87,8 @@ export function groupedKeepsOrder(list: readonly UserPropertyPair[]): boolean {
 
 /** `list` in the ordered form: one single-entry object per property. */
 export function orderedForm(list: readonly UserPropertyPair[]): OrderedUserProperties {
-  return list.map(([name, value]) => {
-    const entry: Record<string, string> = {};
-    // defineProperty: a name "__proto__" is a property like any other
-    Object.defineProperty(entry, name, { value, enumerable: true, writable: true, configurable: true });
-    return entry;
-  });
+  // a computed key defines an own property, "__proto__" included (only a literal `__proto__:` sets the prototype)
+  return list.map(([name, value]) => ({ [name]: value }));
 }
 
 /** `list` as `properties.userProperties`: grouped when that keeps the order, else ordered; undefined when empty. */

@@ -42,9 +42,11 @@ export class UserPropertyOrder {
     this.sawOther = false;
   }
 
-  /** Forget the bytes (the section may be a view of a large packet). */
+  /** Forget the bytes (the section may be a view of a large packet) and what was found in them. */
   release(): void {
     this.section = null;
+    this.complete = false;
+    this.interleaved = false;
   }
 
   /** One User Property at these offsets of `section`. */
