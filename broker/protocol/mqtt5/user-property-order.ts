@@ -20,6 +20,8 @@ import { orderedForm, type OrderedUserProperties } from "./user-properties.js";
 
 /** Properties whose names are compared pairwise; more than this many are re-read in order without checking. */
 const MAX_COMPARED = 64;
+/** Scratch entries kept between packets (4 per property). */
+const KEPT_OFFSETS = 4 * 256;
 
 export class UserPropertyOrder {
   /** The section being walked (a view of the parser's bytes, dropped by release). */
@@ -47,6 +49,8 @@ export class UserPropertyOrder {
     this.section = null;
     this.complete = false;
     this.interleaved = false;
+    // a packet with thousands of user properties does not keep its scratch space for good
+    if (this.offsets.length > KEPT_OFFSETS) this.offsets = new Uint32Array(4 * 8);
   }
 
   /** One User Property at these offsets of `section`. */
