@@ -73,6 +73,20 @@ describe("user properties keep their order on one broker", { timeout: 60_000 }, 
     }
   });
 
+  test("QoS 2: the message kept in the store (LMDB) from PUBLISH to PUBREL", async () => {
+    const topic = `qos2/${uid("t")}`;
+    const { c: sub } = await WireClient.connect(port(broker));
+    const { c: pub } = await WireClient.connect(port(broker));
+    try {
+      await sub.subscribe(topic, 2);
+      await pub.publish(topic, INTERLEAVED, { qos: 2 });
+      assert.deepEqual(await sub.nextOn(topic), INTERLEAVED);
+    } finally {
+      sub.end();
+      pub.end();
+    }
+  });
+
   test("a will's user properties keep their order in the will PUBLISH [MQTT-3.1.3-10]", async () => {
     const willTopic = `will/${uid("t")}`;
     const { c: sub } = await WireClient.connect(port(broker));

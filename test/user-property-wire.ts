@@ -123,6 +123,7 @@ export class WireClient {
   async nextOn(topic: string): Promise<Pairs> {
     const p = await this.raw.next("publish", (x) => x.topic === topic);
     if (p.qos === 1) this.raw.send({ cmd: "puback", messageId: p.messageId });
+    if (p.qos === 2) this.raw.send({ cmd: "pubrec", messageId: p.messageId });
     // the n-th PUBLISH parsed on this topic is the n-th such frame
     const n = this.taken.get(topic) ?? 0;
     this.taken.set(topic, n + 1);
@@ -132,11 +133,16 @@ export class WireClient {
   }
 
   /** Send a PUBLISH whose user properties are `pairs` in this order (checked on the bytes before sending). */
-  async publish(topic: string, pairs: Pairs, opts: { qos?: 0 | 1; retain?: boolean; payload?: string } = {}): Promise<void> {
+  async publish(topic: string, pairs: Pairs, opts: { qos?: 0 | 1 | 2; retain?: boolean; payload?: string } = {}): Promise<void> {
     const qos = opts.qos ?? 1;
     const frame = publishFrame(topic, pairs, { ...opts, qos });
     this.raw.sendRaw(frame);
     if (qos === 1) await this.raw.next("puback", (p) => p.messageId === 7);
+    if (qos === 2) {
+      await this.raw.next("pubrec", (p) => p.messageId === 7);
+      this.raw.send({ cmd: "pubrel", messageId: 7 });
+      await this.raw.next("pubcomp", (p) => p.messageId === 7);
+    }
   }
 
   end(): void {
@@ -150,7 +156,7 @@ export class WireClient {
 }
 
 /** A PUBLISH frame (packet id 7) with `pairs` as its user properties, in order. */
-export function publishFrame(topic: string, pairs: Pairs, opts: { qos?: 0 | 1; retain?: boolean; payload?: string } = {}): Buffer {
+export function publishFrame(topic: string, pairs: Pairs, opts: { qos?: 0 | 1 | 2; retain?: boolean; payload?: string } = {}): Buffer {
   const qos = opts.qos ?? 1;
   const frame = mqttPacket.generate(
     { cmd: "publish", topic, payload: opts.payload ?? "x", qos, retain: !!opts.retain, ...(qos ? { messageId: 7 } : {}), ...(pairs.length ? { properties: { userProperties: inOrder(pairs) } } : {}) },
