@@ -185,6 +185,7 @@ export async function startBroker(
       ...(clusterStore ? { id: clusterStore.identity.incarnation, mq: clusterStore.opened.emitter } : {}),
     });
     await aedes.listen();
+    flushAfterRouting(aedes);
     aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));
@@ -239,7 +240,6 @@ export async function startBroker(
     if (mqtt5) cleanups.push(() => mqtt5.close());
     observed.install();
     installAedesFixes(aedes);
-    flushAfterRouting(aedes); // after every authorizeForward wrapper
 
     const handle = (stream: Duplex, req?: IncomingMessage) => {
       batchWrites(stream);
