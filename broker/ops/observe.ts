@@ -12,6 +12,7 @@ import { usernameOf } from "../protocol/hooks.js";
 import { LimitError } from "../protocol/limits.js";
 import type { BrokerStats, LimitName } from "./stats.js";
 import { observeOutgoing, type OutgoingPacket } from "../protocol/wire-tap.js";
+import { inspectInbound } from "../protocol/inbound-tap.js";
 
 interface Session {
   remote: string;
@@ -174,7 +175,7 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       const socket = (req?.socket ?? stream) as { remoteAddress?: string; remotePort?: number };
       const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "";
       sessions.set(client, { remote, clientId: null, username: null, connectedAt: Date.now(), reason: null, counted: false });
-      (client as unknown as ClientInternals)._parser.on("packet", countIncoming);
+      inspectInbound(client, countIncoming);
       observeOutgoing(stream, countOutgoing);
     },
     noteReason(client, reason) {

@@ -49,6 +49,7 @@ import { tapPushes } from "./stream-tap.js";
 import type { KvStore } from "../../host/index.js";
 import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, matchesFilter, refuseConnect } from "./mqtt.js";
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
+import { inspectInbound } from "./inbound-tap.js";
 
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */
 export const SESSION_NAMESPACE = "$wasmq.sessions";
@@ -169,7 +170,7 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
     attachClient(client) {
       const c = client as unknown as ClientInternals & Client;
       checkProtocolLevel(c, opts.onViolation);
-      c._parser.prependListener("packet", refuseZeroPacketIds);
+      inspectInbound(client, refuseZeroPacketIds);
       deliverAtHighestQos(c);
       observeOutgoing(client.conn, correctSessionPresent);
     },

@@ -28,6 +28,7 @@ import { applyConnectFields, applyPublishFields, connectFields, protocolVersionO
 import { recordSubackCode, refuseAckWith, refuseConnectWith } from "./mqtt5/plugin-verdicts.js";
 import { Reason } from "./mqtt5/reason-codes.js";
 import { v5Of } from "./mqtt5/state.js";
+import { inspectInbound, type InboundInspector } from "./inbound-tap.js";
 
 interface ClientIdentity {
   username: string | null;
@@ -152,7 +153,7 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   const attachClient = (client: Client) => {
     orderIndependentDedupe(client);
     if (!chain?.has("subscribe")) return;
-    (client as unknown as { _parser: NodeJS.EventEmitter })._parser.prependListener("packet", checkSubscribe);
+    inspectInbound(client, checkSubscribe as InboundInspector);
   };
 
   aedes.authorizeSubscribe = (client, sub, done) => {
