@@ -80,7 +80,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     innerSubscribe.call(aedes, client, sub, done);
   };
 
-  const perConnection = connectionLimits(limits, onViolation);
+  const perConnection = connectionLimits(aedes, limits, onViolation);
   return {
     attachClient: (client) => perConnection.attach(client),
     outbound: (client) => perConnection.outbound(client),
