@@ -71,7 +71,8 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
   // The remote address is read from the socket when a line or the admin API needs it. A closed socket
   // no longer knows its peer unless it was asked while open (Node caches the answer): asked at attach,
   // only when the connect/disconnect lines are logged at all.
-  const remoteOnClose = logger.isLevelEnabled("info");
+  const infoLogged = logger.isLevelEnabled("info");
+  const debug = logger.isLevelEnabled("debug");
 
   function install(): void {
     const innerPreConnect = aedes.preConnect;
@@ -101,13 +102,15 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       if (s) s.connectedAt = Date.now();
       if (aedes.connectedClients > stats.maxClients) stats.maxClients = aedes.connectedClients;
       const c = client as unknown as ClientInternals;
-      logger.info({ clientId: client.id, username: usernameOf(client), remote: remoteOf(s), clean: c.clean, protocol: c.version }, "client connected");
+      // The line's fields only when it is logged: reading the remote address makes Node cache the peer on the socket.
+      if (infoLogged) logger.info({ clientId: client.id, username: usernameOf(client), remote: remoteOf(s), clean: c.clean, protocol: c.version }, "client connected");
     });
 
     aedes.on("clientDisconnect", (client) => {
       stats.disconnects++;
       const s = sessions.get(client);
       const reason = s?.reason ?? ((client as unknown as ClientInternals)._disconnected ? "client sent DISCONNECT" : "connection closed");
+      if (!infoLogged) return;
       logger.info(
         { clientId: client.id, username: usernameOf(client), remote: remoteOf(s), reason, connectedMs: s ? Date.now() - s.connectedAt : undefined },
         "client disconnected",
@@ -126,7 +129,7 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       const limit = AEDES_LIMIT_ERRORS.find(([re]) => re.test(err.message));
       if (limit) stats.limitRejections[limit[1]]++;
       else if (!NOT_PROTOCOL_ERRORS.has(err.message)) stats.protocolErrors++;
-      logger.debug({ clientId: client.id ?? s?.connectClientId ?? undefined, remote: remoteOf(s), err: err.message }, "client error");
+      if (debug) logger.debug({ clientId: client.id ?? s?.connectClientId ?? undefined, remote: remoteOf(s), err: err.message }, "client error");
     };
     aedes.on("clientError", onError);
     aedes.on("connectionError", onError);
@@ -163,6 +166,7 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
         return;
       }
       stats.connectsRefused++;
+      if (!infoLogged) return;
       const s = sessions.get(client);
       logger.info(
         { clientId: s?.connectClientId ?? client.id, username: s?.connectUsername ?? usernameOf(client), remote: remoteOf(s), returnCode: packet.returnCode, reason: s?.reason ?? undefined },
@@ -177,7 +181,7 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       const s = stateOf(client);
       s.connectedAt = Date.now();
       if (req?.socket && req.socket !== stream) s.peerSocket = req.socket;
-      if (remoteOnClose) void (req?.socket ?? (stream as { remoteAddress?: string })).remoteAddress;
+      if (infoLogged) void (req?.socket ?? (stream as { remoteAddress?: string })).remoteAddress;
       inspectInbound(client, countIncoming);
       observeOutgoing(stream, countOutgoing);
     },

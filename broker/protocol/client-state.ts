@@ -9,15 +9,10 @@
  */
 import type { AedesPublishPacket, Client } from "aedes";
 import type { FrameState } from "./framing.js";
-import type { LimitError } from "./limit-error.js";
+import type { OutboundLimits } from "./connection-limits.js";
+import type { RecentDeliveries } from "./delivery.js";
 
 export type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
-
-export interface HeldDelivery {
-  packet: AedesPublishPacket;
-  /** Kept only for retained messages, whose sender waits for it. */
-  callback: (() => void) | null;
-}
 
 const STATE = Symbol("wasmq.clientState");
 
@@ -37,13 +32,10 @@ export class ClientState implements FrameState {
   /** The TCP socket under a WebSocket stream (null: the connection is the socket). */
   peerSocket: object | null = null;
 
-  // -- delivery.ts: aedes' own delivery functions, and the dedupe ring (allocated at the first delivery)
+  // -- delivery.ts: aedes' own delivery functions, and the dedupe ring (created at the first numbered delivery)
   deliver0: Deliver | null = null;
   deliverQoS: Deliver | null = null;
-  recent: Float64Array | null = null;
-  recentBroker: (string | undefined)[] | null = null;
-  recentNext = 0;
-  passing: AedesPublishPacket | null = null;
+  recent: RecentDeliveries | null = null;
 
   // -- connection-limits.ts: the packet framer (framing.ts)
   frameState = 0;
@@ -51,21 +43,8 @@ export class ClientState implements FrameState {
   frameMultiplier = 1;
   frameLengthBytes = 0;
   frameRemaining = 0;
-  // -- connection-limits.ts: the send queue
-  queued = 0;
-  drainTimer: NodeJS.Timeout | null = null;
-  tripped: LimitError | null = null;
-  // -- connection-limits.ts: the outbound window
-  unacked: Set<number> | null = null;
-  /** Handed to aedes and not yet written, or dropped by it. */
-  admitted = 0;
-  /** Waiting for the window, in order; `bytes` counts the payloads of those without a callback. */
-  held: HeldDelivery[] | null = null;
-  bytes = 0;
-  stalled: NodeJS.Timeout | null = null;
-  closed = false;
-  /** Whether the connection's 'close' cleans up after the limits (set once there is something to clean up). */
-  closeWatched = false;
+  /** connection-limits.ts: the send queue and the outbound window, created when the client first has something queued or in flight. */
+  limits: OutboundLimits | null = null;
 
   constructor(readonly client: Client) {}
 }

@@ -37,8 +37,46 @@ export interface ClientInternals {
 }
 
 type GuardedClient = Client & ClientInternals;
-/** The limits' fields of the client's state (client-state.ts). */
-type Guard = ClientState;
+
+interface Held {
+  packet: AedesPublishPacket;
+  /** Kept only for retained messages, whose sender waits for it. */
+  callback: (() => void) | null;
+}
+
+/**
+ * The send queue and the outbound window of one client, in its ClientState
+ * (`limits`), created by the first write that had to wait or the first QoS 1/2
+ * delivery: an idle client never needs one.
+ */
+export class OutboundLimits {
+  // -- the send queue
+  queued = 0;
+  drainTimer: NodeJS.Timeout | null = null;
+  tripped: LimitError | null = null;
+  // -- the outbound window
+  unacked: Set<number> | null = null;
+  /** Handed to aedes and not yet written, or dropped by it. */
+  admitted = 0;
+  /** Waiting for the window, in order; `bytes` counts the payloads of those without a callback. */
+  held: Held[] | null = null;
+  bytes = 0;
+  stalled: NodeJS.Timeout | null = null;
+  closed = false;
+  /** Whether the connection's 'close' cleans up after this (set once there is something to clean up). */
+  closeWatched = false;
+
+  constructor(readonly state: ClientState) {}
+
+  get client(): GuardedClient {
+    return this.state.client as GuardedClient;
+  }
+}
+type Guard = OutboundLimits;
+
+function limitsOf(st: ClientState): Guard {
+  return (st.limits ??= new OutboundLimits(st));
+}
 
 function inflightOf(g: Guard): number {
   return g.unacked?.size ?? 0;
@@ -59,7 +97,8 @@ export interface ConnectionLimits {
 }
 
 export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], onViolation: (limit: LimitName, client: Client, detail: string) => void): ConnectionLimits {
-  const guards = { get: (client: object): Guard | undefined => existingStateOf(client as Client) };
+  /** A client's limits, if it has any yet. */
+  const guards = { get: (client: object): Guard | undefined => existingStateOf(client as Client)?.limits ?? undefined };
   /** aedes' own parse and waitForDrain (prototype methods, shadowed per client below). */
   let parse: ((buf: Buffer) => number) | null = null;
   let waitForDrainOf: ClientInternals["waitForDrain"] | null = null;
@@ -67,10 +106,10 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   // -- maxPacketSize ------------------------------------------------------------
   /** In front of aedes' parser (`this` is the parser): a packet declaring too large a size is refused at its first bytes. */
   function guardedParse(this: { client: GuardedClient }, buf: Buffer): number {
-    const g = guards.get(this.client)!;
-    const verdict = scanFrames(g, buf, limits.maxPacketSize);
+    const st = existingStateOf(this.client)!;
+    const verdict = scanFrames(st, buf, limits.maxPacketSize);
     if (verdict === FRAME_OK) return parse!.call(this, buf);
-    const client = g.client;
+    const client = st.client as GuardedClient;
     if (verdict === FRAME_MALFORMED) {
       client.conn.destroy(new Error("malformed remaining length"));
       return 0;
@@ -98,9 +137,9 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
    * and there waiting for the drain is the backpressure that paces the replay.
    */
   function waitForDrain(this: GuardedClient, callback: (err: Error | null, client: Client) => void): void {
-    const g = guards.get(this)!;
-    const client = g.client as GuardedClient;
-    if (client.connecting) return waitForDrainOf!.call(client, callback);
+    if (this.connecting) return waitForDrainOf!.call(this, callback);
+    const g = limitsOf(stateOf(this));
+    const client = g.client;
     // Writes racing the close of a client already cut off.
     if (g.tripped) return void setImmediate(callback, g.tripped, client);
     g.queued++;
@@ -165,8 +204,10 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   const hasRoom = (g: Guard) => inflightOf(g) + g.admitted < Math.min(configured, v5Of(g.client)?.receiveMaximum ?? Infinity);
   const noop = () => {};
 
-  function deliverThroughWindow(g: Guard, packet: AedesPublishPacket, callback: () => void): void {
-    if (packet.qos === 0 || goneOf(g)) return g.deliverQoS!(packet, callback);
+  function deliverThroughWindow(st: ClientState, packet: AedesPublishPacket, callback: () => void): void {
+    if (packet.qos === 0) return st.deliverQoS!(packet, callback);
+    const g = limitsOf(st);
+    if (goneOf(g)) return st.deliverQoS!(packet, callback);
     if (waitingOf(g) === 0 && hasRoom(g)) return admit(g, packet, callback);
     watchClose(g);
     const held = (g.held ??= []);
@@ -187,7 +228,7 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   }
   function admit(g: Guard, packet: AedesPublishPacket, callback: () => void): void {
     g.admitted++;
-    g.deliverQoS!(packet, () => {
+    g.state.deliverQoS!(packet, () => {
       g.admitted--;
       callback();
       release(g);
@@ -200,7 +241,7 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
       if (!callback) g.bytes -= packet.payload.length;
       // aedes drops a delivery whose counter is not above the last one it
       // delivered; later messages have gone out while this one waited.
-      if (packet.brokerId) (g.client as GuardedClient).duplicates[packet.brokerId] = packet.brokerCounter - 1;
+      if (packet.brokerId) g.client.duplicates[packet.brokerId] = packet.brokerCounter - 1;
       admit(g, packet, callback ?? noop);
     }
   }
@@ -235,11 +276,12 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   /** Outgoing packets (`stream` is the connection): a QoS 1/2 PUBLISH or a PUBREL takes a slot of the window. */
   function countSent(packet: OutgoingPacket, stream: object): void {
     if (packet.messageId === undefined || !((packet.cmd === "publish" && packet.qos) || packet.cmd === "pubrel")) return;
-    const g = guards.get((stream as { client: Client }).client);
-    if (!g) return;
+    const st = existingStateOf((stream as { client: Client }).client);
+    if (!st) return;
+    const g = limitsOf(st);
     if (g.unacked === null) {
       g.unacked = new Set();
-      (g.client as GuardedClient)._parser.on("packet", countAcknowledged);
+      g.client._parser.on("packet", countAcknowledged);
     }
     g.unacked.add(packet.messageId);
   }

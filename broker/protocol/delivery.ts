@@ -50,6 +50,15 @@ export function deliveryStages(aedes: Aedes): Stages {
 /** Deliveries remembered per client to recognise a duplicate. */
 const DEDUPE_RING = 32;
 
+/** A client's last DEDUPE_RING numbered deliveries (in a cluster every node numbers its messages from its own counter: a duplicate is the same broker and counter). */
+export class RecentDeliveries {
+  readonly counters = new Float64Array(DEDUPE_RING).fill(-1);
+  readonly brokers = new Array<string | undefined>(DEDUPE_RING);
+  next = 0;
+  /** The packet being handed down (aedes' deliverQoS hands a QoS 0 packet back to deliver0: not a duplicate). */
+  passing: AedesPublishPacket | null = null;
+}
+
 /**
  * Route `client`'s deliveries through its broker's stages (idempotent: every
  * layer's attach may call it; the first one wraps).
@@ -67,14 +76,15 @@ export function composeDeliveries(client: Client): void {
 }
 
 function deliver(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
-  // Nested call (aedes' deliverQoS hands a QoS 0 packet to deliver0), or a message that was never numbered.
-  if (!stages.dedupe || st.passing === packet || !packet.brokerId) return afterDedupe(stages, st, packet, callback, qosPath);
-  if (isDuplicate(st, packet)) return callback();
-  st.passing = packet;
+  // A message that was never numbered, or the nested call.
+  if (!stages.dedupe || !packet.brokerId || st.recent?.passing === packet) return afterDedupe(stages, st, packet, callback, qosPath);
+  const recent = (st.recent ??= new RecentDeliveries());
+  if (isDuplicate(st, recent, packet)) return callback();
+  recent.passing = packet;
   try {
     afterDedupe(stages, st, packet, callback, qosPath);
   } finally {
-    st.passing = null;
+    recent.passing = null;
   }
 }
 
@@ -89,19 +99,14 @@ function deliver(stages: Stages, st: ClientState, packet: AedesPublishPacket, ca
  * dropped; anything else passes aedes' check. The ring is allocated at the
  * first delivery: an idle client (most of a device fleet) never needs it.
  */
-function isDuplicate(st: ClientState, packet: AedesPublishPacket): boolean {
+function isDuplicate(st: ClientState, recent: RecentDeliveries, packet: AedesPublishPacket): boolean {
   const counter = packet.brokerCounter;
   const brokerId = packet.brokerId;
-  if (st.recent === null || st.recentBroker === null) {
-    st.recent = new Float64Array(DEDUPE_RING).fill(-1);
-    st.recentBroker = new Array<string | undefined>(DEDUPE_RING);
-  }
-  const recent = st.recent;
-  // In a cluster every node numbers its messages from its own counter: a duplicate is the same broker and counter.
-  for (let i = 0; i < recent.length; i++) if (recent[i] === counter && st.recentBroker[i] === brokerId) return true;
-  recent[st.recentNext] = counter;
-  st.recentBroker[st.recentNext] = brokerId;
-  st.recentNext = (st.recentNext + 1) % recent.length;
+  const counters = recent.counters;
+  for (let i = 0; i < counters.length; i++) if (counters[i] === counter && recent.brokers[i] === brokerId) return true;
+  counters[recent.next] = counter;
+  recent.brokers[recent.next] = brokerId;
+  recent.next = (recent.next + 1) % counters.length;
   (st.client as unknown as DeliveringClient).duplicates[brokerId] = counter - 1;
   return false;
 }
