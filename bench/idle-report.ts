@@ -139,6 +139,9 @@ const IDLE_PAIRS: [TargetName, TargetName][] = [
   ["native", "aedes"],
   ["wasm", "native"],
   ["wasm", "mosquitto"],
+  // before/after with --baseline (a baseline that knows the idle scenarios)
+  ["wasm", "wasm-base"],
+  ["native", "native-base"],
 ];
 
 /** Ratios paired by repetition: memory per connection, connect time (aedes' rate / the target's), CPU per connection. Below 1 = the first target is cheaper. */
