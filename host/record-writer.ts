@@ -22,6 +22,7 @@
  */
 import { Field, Presence } from "./abi.js";
 import { FieldV2, HEADER_SIZE_V2 } from "./abi-v2.js";
+import { FieldAuth } from "./abi-auth.js";
 import { DeferredPayload } from "./deferred-payload.js";
 import { EMPTY, type HookMessage } from "./message.js";
 import { PluginError } from "./instance.js";
@@ -46,10 +47,13 @@ class Lane {
   /** The topic written right after the prefix, and where it ends; null = not cached. */
   topic: string | null = null;
   topicLen = 0;
+  /** The protocol level of the last record when it had no v5 field (its v2 header then zero but for that), else -1. */
+  bareLevel = -1;
 
   forget(): void {
     this.clientId = null;
     this.topic = null;
+    this.bareLevel = -1;
   }
 
   /** Last byte this lane's cached fields reach (0 when nothing is cached). */
@@ -169,11 +173,22 @@ export class RecordWriter {
       const v5 = msg.v5;
       const auth = msg.authState;
       if (v5 === undefined || isBareV5(v5)) {
-        // Header bytes 32..71 zero but for the protocol level (byte 62), as whole words.
-        for (let w = h + FieldV2.contentTypeLen / 4; w < h + HEADER_SIZE_V2 / 4; w++) u32[w] = 0;
-        u32[h + FieldV2.userPropertyCount / 4] = (v5 === undefined ? 4 : v5.protocolVersion) << 16;
+        const level = v5 === undefined ? 4 : v5.protocolVersion;
+        if (lane.bareLevel !== level) {
+          // Header bytes 32..71 zero but for the protocol level (byte 62), as whole words.
+          for (let w = h + FieldV2.contentTypeLen / 4; w < h + HEADER_SIZE_V2 / 4; w++) u32[w] = 0;
+          u32[h + FieldV2.userPropertyCount / 4] = level << 16;
+          lane.bareLevel = level;
+        } else {
+          // The same as the lane's last record but for the bytes a call changes: the
+          // record flags and callScratch (bytes 64..67, with the presence and options
+          // bytes that are zero here) and the auth state's length (68..71).
+          u32[h + FieldV2.v5Presence / 4] = 0;
+          u32[h + FieldAuth.authStateLen / 4] = 0;
+        }
         if (auth) writeAuthState(buf, ptr, at + payload.length, auth);
       } else {
+        lane.bareLevel = -1;
         writeAuthState(buf, ptr, writeV5Record(buf, ptr, at + payload.length, v5), auth);
       }
     }

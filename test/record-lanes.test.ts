@@ -6,13 +6,16 @@
 // every field it reads; a seeded sequence mixes hooks, clients, topics, MQTT 5
 // fields and payload sizes across the lanes' boundary and past the region.
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { Verdict } from "../host/abi.js";
 import { PluginChain } from "../host/chain.js";
 import { MemoryKvStore } from "../host/kv.js";
 import { emptyMessage, type HookMessage } from "../host/message.js";
 import { emptyV5, type MessageV5 } from "../host/message-v5.js";
 import { Rng } from "./differential.js";
 import { buildFixture } from "./fixtures.js";
+import { ROOT } from "./helpers.js";
 
 const CLIENTS = [
   { clientId: "pub-a", username: "alice" as string | null },
@@ -107,6 +110,20 @@ describe("message records written by lane (record-writer.ts)", () => {
       { hook: "deliver", m: message("sub", "t", small, "pub") },
     ]);
     assert.deepEqual(got, want);
+  });
+
+  test("callScratch starts at zero every call when the lane's header is reused: filter validates each reading itself", async () => {
+    // The SDK marks "this call's payload was validated" in callScratch; a mark left from
+    // the previous call would let an invalid reading through on its first field.
+    const filter = join(ROOT, "dist/plugins/filter.wasm");
+    const config = { rules: [{ topic: "bench/+/data", field: "value", min: -40, max: 85 }], onInvalid: "drop" };
+    const chain = await PluginChain.load([{ name: "filter", wasm: filter, config }], { kv: new MemoryKvStore(), publish: () => {} });
+    try {
+      const verdicts = ['{"value":5}', '{"value":5,', '{"value":5}', '{"value":5} x'].map((p) => chain.run("publish", message("dev", "bench/1/data", Buffer.from(p))).verdict);
+      assert.deepEqual(verdicts, [Verdict.Continue, Verdict.Drop, Verdict.Continue, Verdict.Drop]);
+    } finally {
+      chain.close();
+    }
   });
 
   for (const seed of [1, 2, 3]) {
