@@ -98,7 +98,7 @@ export class Upstream {
     private readonly on: UpstreamHandlers,
   ) {
     this.url = cfg.urls[0]!;
-    this.tryPrivate = cfg.protocolVersion === 4;
+    this.tryPrivate = cfg.protocolVersion === 4 && cfg.bridgeFlag;
   }
 
   get connected(): boolean {
@@ -126,7 +126,10 @@ export class Upstream {
     if (this.timer) clearTimeout(this.timer);
     const c = this.client;
     this.client = null;
+    const wasUp = this.up;
     this.up = false;
+    // A clean stop sends DISCONNECT, so the will is not published: say "0" first (written before the socket closes).
+    if (c && wasUp && this.cfg.notificationTopic) await c.publishAsync(this.cfg.notificationTopic, "0", { qos: 0, retain: true }).catch(() => {});
     if (c) await new Promise<void>((resolve) => c.end(true, {}, () => resolve()));
   }
 
@@ -149,6 +152,8 @@ export class Upstream {
       ...(cfg.protocolVersion === 5
         ? { properties: { sessionExpiryInterval: cfg.cleanSession ? 0 : 0xffffffff, userProperties: { [BRIDGE_USER_PROPERTY]: cfg.name } } }
         : {}),
+      // Mosquitto's notifications: the upstream publishes "0" (retained) when the link dies without DISCONNECT.
+      ...(cfg.notificationTopic ? { will: { topic: cfg.notificationTopic, payload: Buffer.from("0"), qos: 1 as const, retain: true } } : {}),
       ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
       ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
       ...(tls.key ? { key: readFileSync(tls.key) } : {}),
@@ -193,6 +198,8 @@ export class Upstream {
       this.connects++;
       this.lastError = null;
       this.logger.info({ bridge: this.cfg.name, url: this.url, sessionPresent: connack.sessionPresent }, `bridge ${this.cfg.name} connected to ${this.url}`);
+      // Before the drain starts, so it takes a control packet id, not a queued message's.
+      if (this.cfg.notificationTopic) client.publish(this.cfg.notificationTopic, "1", { qos: 1, retain: true });
       this.on.connected(client, connack, this.url, ids);
     });
     client.on("close", () => {
