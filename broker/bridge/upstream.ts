@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type IStore, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import type { BridgeConfig } from "./config.js";
+import { connectKeepingOrder } from "../protocol/mqtt5/repeated-properties.js";
 
 /** mqtt.js message ids chosen by the bridge (derived from queue sequence numbers, so a resend reuses the id). */
 export class ChosenIds {
@@ -174,7 +175,8 @@ export class Upstream {
       client.on("packetreceive", (packet) => {
         if (packet.cmd === "connack" && this.client === client && !packet.reasonCode && !packet.returnCode) this.on.connack(packet);
       });
-      client.connect();
+      // [MQTT-3.3.2-18] what the upstream sends keeps its user properties' order (mqtt-packet groups them by name)
+      connectKeepingOrder(() => client.connect());
     } catch (err) {
       this.failed(`cannot connect to ${this.url}: ${(err as Error).message}`);
       return;
