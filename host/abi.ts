@@ -15,8 +15,10 @@ export const ABI_VERSION = 2;
 export const SUPPORTED_ABI_VERSIONS: readonly number[] = [1, 2];
 export * from "./abi-v2.js";
 export * from "./abi-auth.js";
+export * from "./abi-idle.js";
 import { V2_HOST_IMPORTS } from "./abi-v2.js";
 import { AUTH_EXPORT, AUTH_HOST_IMPORTS } from "./abi-auth.js";
+import { IDLE_HOST_IMPORTS } from "./abi-idle.js";
 
 /** Header field byte offsets. */
 export const Field = {
@@ -125,6 +127,7 @@ export const HOST_IMPORTS = [
   "client_cert", // (field: CertField, outPtr, outCap) -> i32 field length (copied when <= outCap), -1 no certificate, -2 unknown field
   ...V2_HOST_IMPORTS,
   ...AUTH_HOST_IMPORTS,
+  ...IDLE_HOST_IMPORTS,
 ] as const;
 
 /**

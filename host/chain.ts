@@ -73,6 +73,7 @@ export class PluginChain extends EventEmitter<ChainEvents> {
       trap: (slot: PluginSlot, hook: HookName, kind: TrapKind, error: unknown) => this.emit("trap", slot.name, hook, kind, error),
       breaker: (slot: PluginSlot, state: BreakerState) => this.emit("breaker", slot.name, state),
       log: (slot: PluginSlot, level: number, message: string) => this.emit("log", slot.name, level, message),
+      hooksChanged: () => this.reindex(),
     };
     this.slots = specs.map((spec) => new PluginSlot(opts.trust && !spec.trust ? { ...spec, trust: opts.trust } : spec, opts.kv, listener, opts.meterFuel ?? true, opts.clock ?? Date.now, opts.output, opts.random));
   }

@@ -20,6 +20,7 @@
 import type { HookName } from "./abi.js";
 import { V2_HOST_CALL_FUEL } from "./abi-v2.js";
 import { AUTH_HOST_CALL_FUEL } from "./abi-auth.js";
+import { IDLE_HOST_CALL_FUEL, type IdleHook } from "./abi-idle.js";
 import { FuelExhaustedError } from "./fuel-names.js";
 import type { CallState } from "./instance.js";
 import type { HookMessage } from "./message.js";
@@ -59,6 +60,7 @@ export const HOST_CALL_FUEL = {
   client_cert: 500,
   ...V2_HOST_CALL_FUEL,
   ...AUTH_HOST_CALL_FUEL,
+  ...IDLE_HOST_CALL_FUEL,
 } as const;
 export type HostCallName = keyof typeof HOST_CALL_FUEL;
 
@@ -106,6 +108,8 @@ export class HostCalls {
   initializing = false;
   /** Enhanced-authentication methods the instance declared during init (abi-auth.ts). */
   readonly authMethods: string[] = [];
+  /** Hooks the instance declared idle during init (abi-idle.ts): the host does not call them. */
+  readonly idleHooks = new Set<IdleHook>();
 
   constructor(
     private readonly plugin: string,

@@ -73,6 +73,8 @@ export interface PluginInstance {
   readonly hooks: ReadonlySet<HookName>;
   /** Enhanced-authentication methods declared in init (abi-auth.ts). */
   readonly authMethods: readonly string[];
+  /** Hooks declared idle in init (abi-idle.ts): never called for this instance. */
+  readonly idleHooks: ReadonlySet<HookName>;
   call(hook: Exclude<HookName, "tick">, msg: HookMessage, state: CallState): number;
   tick(nowMs: number, state: CallState): void;
   /** Fuel the last call used, or -1 when unmetered (may cost a read of Wasm state: not per call). */

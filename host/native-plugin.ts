@@ -69,6 +69,7 @@ class NativePluginInstance implements PluginInstance {
   private readonly message = new Message();
   private readonly call_: ActiveCall;
   readonly authMethods: readonly string[];
+  readonly idleHooks: ReadonlySet<HookName>;
 
   constructor(
     private readonly mod: NativeModule,
@@ -81,6 +82,7 @@ class NativePluginInstance implements PluginInstance {
     const calls = new HostCalls(services.name, services.hostLimits, services.output);
     this.call_ = { services, state: state(), calls };
     this.authMethods = calls.authMethods;
+    this.idleHooks = calls.idleHooks;
     calls.initializing = true;
     const init = mod[INIT_EXPORT];
     if (typeof init === "function") {

@@ -60,6 +60,8 @@ export interface SlotListener {
   trap(slot: PluginSlot, hook: HookName, kind: TrapKind, error: unknown): void;
   breaker(slot: PluginSlot, state: BreakerState): void;
   log(slot: PluginSlot, level: number, message: string): void;
+  /** The running instance's idle hooks changed outside a reload (a restart): rebuild the index. */
+  hooksChanged?(slot: PluginSlot): void;
 }
 
 export interface SlotStats {
@@ -123,6 +125,7 @@ export class PluginSlot {
   private readonly stateRef = (): CallState => this.state;
   private restarting: Promise<void> | null = null;
   private reloading: Promise<boolean> | null = null;
+  private idle: ReadonlySet<HookName> = new Set();
 
   constructor(
     private readonly spec: PluginSpec,
@@ -177,8 +180,18 @@ export class PluginSlot {
     return this.instance !== null;
   }
 
+  /**
+   * Whether the chain should call this plugin's `hook`: it is enabled, exports
+   * the hook, and the running instance did not declare it idle in init
+   * (abi-idle.ts). The chain's per-hook index is built from this.
+   */
   has(hook: HookName): boolean {
-    return this.enabled && this.factory !== null && this.factory.hooks.has(hook);
+    return this.enabled && this.factory !== null && this.factory.hooks.has(hook) && !this.idle.has(hook);
+  }
+
+  /** Hooks the running instance declared idle (abi-idle.ts); kept across a restart until the new instance says otherwise. */
+  get idleHooks(): ReadonlySet<HookName> {
+    return this.idle;
   }
 
   /** Load the build and start an instance. Throws PluginError naming the reason. */
@@ -186,6 +199,7 @@ export class PluginSlot {
     const bytes = await this.readSource();
     const factory = await this.build(bytes);
     this.instance = await factory.instantiate(this.config, this.stateRef);
+    this.idle = this.instance.idleHooks;
     this.factory = factory;
     this.admission = this.admissions.get(factory) ?? null;
     this.sha256 = bytes && sha256Hex(bytes);
@@ -285,6 +299,7 @@ export class PluginSlot {
         const old = this.instance;
         this.factory = factory;
         this.instance = instance;
+        this.idle = instance.idleHooks;
         this.admission = this.admissions.get(factory) ?? null;
         this.sha256 = bytes ? sha256Hex(bytes) : null;
         this.breaker.reset();
@@ -471,6 +486,11 @@ export class PluginSlot {
     }
     this.instance = instance;
     this.stats.restarts++;
+    // init may read kv, so a fresh instance can differ: the chain rebuilds its index then.
+    if (!sameSet(this.idle, instance.idleHooks)) {
+      this.idle = instance.idleHooks;
+      this.listener.hooksChanged?.(this);
+    }
   }
 
   /** Half-open breakers need time to pass; the chain asks before each call anyway. */
@@ -485,6 +505,8 @@ export class PluginSlot {
       enabled: this.enabled,
       ready: this.ready,
       hooks: [...this.hooks],
+      // Declared idle by the running instance: not called, so their call counts stay 0.
+      idleHooks: [...this.idle],
       onError: this.onError,
       breaker: this.breaker.state,
       lastError: this.lastError,
@@ -523,6 +545,12 @@ function hostCallLimits(spec: PluginSpec): HostCallLimits {
 }
 
 export { describeTrap };
+
+function sameSet<T>(a: ReadonlySet<T>, b: ReadonlySet<T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");

@@ -18,6 +18,7 @@ import {
 } from "./abi.js";
 import { HEADER_SIZE_V2, v5Imports } from "./v5-record.js";
 import { authImports } from "./auth-calls.js";
+import { idleImports } from "./idle-calls.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
 export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
@@ -263,6 +264,10 @@ class WasmPluginInstance implements PluginInstance {
     return this.calls.authMethods;
   }
 
+  get idleHooks(): ReadonlySet<HookName> {
+    return this.calls.idleHooks;
+  }
+
   /** Fuel the last call used; reads the global, so only on demand (metrics). */
   get lastFuelUsed(): number {
     // Before its first hook call the counter still holds what init left of INIT_FUEL.
@@ -444,6 +449,7 @@ class WasmPluginInstance implements PluginInstance {
       },
       ...v5Imports({ plugin: services.name, rules: services.output, calls, state, bytes: (p, l) => self.bytes(p, l) }),
       ...authImports({ plugin: services.name, services, calls, state, bytes: (p, l) => self.bytes(p, l) }),
+      ...idleImports({ plugin: services.name, calls }),
       [FUEL_IMPORT_NAME]() {
         throw new FuelExhaustedError(`plugin "${services.name}" ran out of fuel`);
       },

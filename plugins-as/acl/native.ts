@@ -1,6 +1,6 @@
 // acl, native twin of plugin.ts: same rules, same verdicts.
 // (Read access is checked at SUBSCRIBE: the filter must lie within a rule's filter.)
-import { Config, Message, ReasonCode, Verdict, deny, drop, log, filterCovers, validTopicFilter } from "../../host/native/index.js";
+import { Config, Hook, Message, ReasonCode, Verdict, declareIdle, deny, drop, log, filterCovers, validTopicFilter } from "../../host/native/index.js";
 
 const READ = 1;
 const WRITE = 2;
@@ -72,6 +72,9 @@ export function init(config: Config): boolean {
     return false;
   }
   disconnectOnDeniedPublish = action == "disconnect";
+  // Without deny rules onDeliver always answers Continue unchanged (a delivery
+  // follows a subscription this plugin already allowed): the host need not call it.
+  if (!hasDenyRules) declareIdle(Hook.deliver);
   return true;
 }
 

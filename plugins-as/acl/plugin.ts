@@ -5,7 +5,7 @@
 // allows it; otherwise "default" decides. %u and %c in a rule's topic stand for
 // the client's username and client id (a rule is skipped for clients whose
 // username or id contains '/', '+' or '#', so they cannot widen it).
-import { Config, Message, ReasonCode, Verdict, deny, drop, log, filterCovers, validTopicFilter } from "../sdk";
+import { Config, Hook, Message, ReasonCode, Verdict, declareIdle, deny, drop, log, filterCovers, validTopicFilter } from "../sdk";
 export * from "../sdk/exports";
 
 const READ: i32 = 1;
@@ -78,6 +78,9 @@ export function init(config: Config): bool {
     return false;
   }
   disconnectOnDeniedPublish = action == "disconnect";
+  // Without deny rules onDeliver always answers Continue unchanged (a delivery
+  // follows a subscription this plugin already allowed): the host need not call it.
+  if (!hasDenyRules) declareIdle(Hook.deliver);
   return true;
 }
 

@@ -94,3 +94,7 @@ export declare function random_bytes(ptr: usize, len: i32): i32;
 // @ts-ignore: decorator
 @external("wasmq", "payload_fetch")
 export declare function payload_fetch(): i32;
+// Idle hooks (ABI v2-r3, host/abi-idle.ts); imported only by plugins that use it.
+// @ts-ignore: decorator
+@external("wasmq", "hook_idle")
+export declare function hook_idle(hook: i32): void;

@@ -15,6 +15,7 @@ export { Certificate } from "./certificate";
 export { now, publish, publishWithProperties, log, kv } from "./host";
 export { crypto } from "./crypto";
 export { auth } from "./auth";
+export { Hook, declareIdle } from "./idle";
 export { base64 } from "./base64";
 export { AuthStep, AuthResult } from "./abi";
 export * from "./json";
