@@ -41,6 +41,8 @@ export interface PlaygroundResult extends HarnessResult {
 
 export interface Playground {
   readonly hooks: ReadonlySet<HookName>;
+  /** Hooks the current instance declared idle in init (abi-idle.ts): like the broker, the playground does not call them. */
+  readonly idleHooks: ReadonlySet<HookName>;
   run(message: HarnessMessage, index: number): PlaygroundResult;
   close(): void;
 }
@@ -87,7 +89,7 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
       const out: HookOutcome = { verdict: Verdict.Continue, returnCode: 0, modified: false, ttlSec: 0, decidedBy: null, reasonCode: 0, reasonString: null, propertiesModified: false };
       let v5Changed = false;
       fuel = null;
-      if (!factory.hooks.has(hook)) return out;
+      if (!factory.hooks.has(hook) || instance?.idleHooks.has(hook)) return out;
       let verdict: number;
       const extras = [];
       if (!breaker.allow() || !instance) {
@@ -163,6 +165,9 @@ export async function createPlayground(bytes: Uint8Array, opts: PlaygroundOption
 
   return {
     hooks: factory.hooks,
+    get idleHooks() {
+      return instance?.idleHooks ?? new Set<HookName>();
+    },
     run(message, index) {
       const result = runStep(target, collector, message, index);
       return { ...result, fuel };

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { MemoryKvStore, PluginChain, emptyMessage } from "../host/index.js";
 import { ACL_LIMITS as LIMITS } from "./acl-messages.js";
 import { buildSource, readBytes } from "./fixtures.js";
-import { collect, connect, end, native, scratchDir, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
+import { adminCli, collect, connect, end, native, scratchDir, settle, startTestBroker, subscribe, wasm, type TestBroker } from "./helpers.js";
 
 const SETTLE_RULE = { topic: "wasmq-test/settle/#", access: "readwrite" };
 /** No deny rule: acl's deliver hook can only answer Continue. */
@@ -80,6 +81,14 @@ describe("acl declares deliver idle when no rule can deny at delivery", () => {
       assert.ok(view.stats.calls.publish >= 4, `${name}: publish calls ${view.stats.calls.publish}`);
       assert.ok(view.stats.calls.subscribe >= 2, `${name}: subscribe calls ${view.stats.calls.subscribe}`);
     }
+  });
+
+  test("wasmq admin plugins marks the idle hook, so an operator sees why it has 0 calls", async () => {
+    const listing = await adminCli(["plugins", "--url", broker.admin!.url]);
+    assert.equal(listing.code, 0, listing.err);
+    const rows = listing.out.split("\n").filter((line) => line.startsWith("acl-"));
+    assert.equal(rows.length, 2, listing.out);
+    for (const row of rows) assert.match(row, /subscribe,publish,deliver\(idle\)/);
   });
 });
 
@@ -208,5 +217,32 @@ describe("hook_idle is init-only and for skippable hooks only", () => {
       startTestBroker({ persistence: "memory", plugins: [{ name: "misuse", wasm: misuse, watch: false, config: { idle: "bogus" } }] }),
       /plugin "misuse": init failed: .*hook_idle: 42 is not a hook number/,
     );
+  });
+});
+
+describe("transform declares deliver idle when it has no deliver rule", () => {
+  const publishOnly = { rules: [{ topic: "accounts/#", redact: ["password"] }] };
+  const withDeliver = { rules: [...publishOnly.rules, { topic: "fleet/#", hook: "deliver", redact: ["gps"], redactMode: "remove" }] };
+
+  test("Wasm and native twin agree; a deliver rule keeps the hook and still rewrites per subscriber", async () => {
+    for (const [config, idle] of [[publishOnly, true], [withDeliver, false]] as const) {
+      const chain = await PluginChain.load(
+        [
+          { name: "t-wasm", wasm: wasm("transform"), config },
+          { name: "t-native", native: native("transform"), config },
+        ],
+        { kv: new MemoryKvStore(), publish: () => {} },
+      );
+      try {
+        for (const slot of chain.slots) assert.deepEqual([...slot.idleHooks], idle ? ["deliver"] : [], `${slot.name} ${JSON.stringify(config)}`);
+        assert.equal(chain.has("deliver"), !idle);
+        const msg = { ...emptyMessage(), topic: "fleet/truck-1", payload: Buffer.from('{"gps":[1,2],"speed":3}') };
+        chain.run("deliver", msg);
+        assert.equal(msg.payload.toString(), idle ? '{"gps":[1,2],"speed":3}' : '{"speed":3}');
+        for (const slot of chain.slots) assert.equal(slot.stats.calls.deliver, idle ? 0 : 1, slot.name);
+      } finally {
+        chain.close();
+      }
+    }
   });
 });

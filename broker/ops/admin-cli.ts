@@ -169,6 +169,8 @@ interface PluginView {
   ready: boolean;
   breaker: string;
   hooks: string[];
+  /** Declared idle by the running instance (host/abi-idle.ts): not called. */
+  idleHooks?: string[];
   lastError: string | null;
   stats: { calls: Record<string, number>; traps: Record<string, number>; reloads: number };
   signature?: SignatureView | null;
@@ -295,7 +297,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
           p.enabled ? "yes" : "no",
           p.ready ? "yes" : "no",
           p.breaker,
-          p.hooks.join(",") || "-",
+          p.hooks.map((hook) => (p.idleHooks?.includes(hook) ? `${hook}(idle)` : hook)).join(",") || "-",
           signatureText(p.signature),
           String(sum(p.stats.calls)),
           String(sum(p.stats.traps)),

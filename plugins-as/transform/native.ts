@@ -1,6 +1,6 @@
 // transform, native twin of plugin.ts (with buffer.ts, format.ts and edit.ts
 // in one module, in that order): same rules, same bytes out.
-import { Config, JsonType, Message, Verdict, jsonNumber, jsonString, jsonType, jsonValid, log, validTopicFilter } from "../../host/native/index.js";
+import { Config, Hook, JsonType, Message, Verdict, declareIdle, jsonNumber, jsonString, jsonType, jsonValid, log, validTopicFilter } from "../../host/native/index.js";
 
 // ---------------------------------------------------------------------------
 // buffer.ts: a growable byte buffer, reused from message to message; JSON string writers.
@@ -766,6 +766,8 @@ export function init(config: Config): boolean {
     return false;
   }
   dropInvalid = invalid == "drop";
+  // No rule with "hook": "deliver": onDeliver always answers Continue unchanged (ABI v2-r3).
+  if (deliverRules.length == 0) declareIdle(Hook.deliver);
   return true;
 }
 

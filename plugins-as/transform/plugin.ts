@@ -5,7 +5,7 @@
 // changed values into the original bytes, so every other byte stays as sent.
 // Rules run on PUBLISH (once, for everyone) or, with "hook": "deliver", per
 // subscriber, skipping subscribers listed in "exceptUsers".
-import { Config, JsonType, Message, Verdict, jsonNumber, jsonType, jsonValid, log, validTopicFilter } from "../sdk";
+import { Config, Hook, JsonType, Message, Verdict, declareIdle, jsonNumber, jsonType, jsonValid, log, validTopicFilter } from "../sdk";
 // The raw host import: Message.setPayload wants a Uint8Array, which would be one
 // more allocation per message for bytes that already sit in `work`.
 import { set_payload } from "../sdk/imports";
@@ -324,6 +324,8 @@ export function init(config: Config): bool {
     return false;
   }
   dropInvalid = invalid == "drop";
+  // No rule with "hook": "deliver": onDeliver always answers Continue unchanged (ABI v2-r3).
+  if (deliverRules.length == 0) declareIdle(Hook.deliver);
   return true;
 }
 

@@ -15,6 +15,8 @@ export interface PluginInfo {
   enabled: boolean;
   ready: boolean;
   hooks: string[];
+  /** Hooks the running instance declared idle (never called, so 0 calls). */
+  idleHooks?: string[];
   onError: string;
   breaker: string;
   lastError: string | null;
@@ -112,7 +114,7 @@ export const pluginsPage: Page = {
               h("span", { class: "order" }, `${i + 1}.`),
               h("h3", null, p.name),
               h("span", { class: `badge ${state.replace(/\s.*/, "")}`, data: { state } }, state),
-              h("span", { class: "muted" }, `${p.kind} · ${p.hooks.join(", ")} · ${p.onError}`),
+              h("span", { class: "muted" }, `${p.kind} · ${hookList(p)} · ${p.onError}`),
               h("span", { class: "spacer" }),
               h("button", { type: "button", class: p.enabled ? "disable" : "enable", on: { click: () => void act(p.name, p.enabled ? "disable" : "enable") } }, p.enabled ? "Disable" : "Enable"),
               h("button", { type: "button", class: "reload", on: { click: () => void act(p.name, "reload") } }, "Reload"),
@@ -171,3 +173,8 @@ export const pluginsPage: Page = {
     return () => clearInterval(timer);
   },
 };
+
+/** The plugin's hooks, idle ones (abi-idle.ts: not called for this config) marked as such. */
+function hookList(p: PluginInfo): string {
+  return p.hooks.map((hook) => (p.idleHooks?.includes(hook) ? `${hook} (idle)` : hook)).join(", ");
+}
