@@ -219,8 +219,11 @@ function covers(filter: string, ptr: usize, len: i32): bool {
  * is every topic it can match also matched by `filter`? Allocates nothing.
  */
 export function filterCoversBytes(filter: string, ptr: usize, len: i32): bool {
-  if (!validTopicFilter(filter) || !validTopicFilterBytes(ptr, len)) return false;
-  return covers(filter, ptr, len);
+  if (!validTopicFilter(filter)) return false;
+  // covers() stays within the subscription's bytes whatever they hold, so the
+  // subscription is validated only when it would be covered (the usual
+  // refusal, a first level that differs, skips that pass): same answer.
+  return covers(filter, ptr, len) && validTopicFilterBytes(ptr, len);
 }
 
 /**
@@ -231,14 +234,19 @@ export function filterCoversBytes(filter: string, ptr: usize, len: i32): bool {
  * covers nothing; substitutions are taken literally. Allocates nothing.
  */
 export function filterCoversTemplate(filter: string, ptr: usize, len: i32, userPtr: usize, userLen: i32, idPtr: usize, idLen: i32): bool {
-  if (!validTopicFilter(filter) || !validTopicFilterBytes(ptr, len)) return false;
+  if (!validTopicFilter(filter)) return false;
   substUser = userPtr;
   substUserLen = substitutionLength(userPtr, userLen);
   substId = idPtr;
   substIdLen = substitutionLength(idPtr, idLen);
   templating = true;
-  let expanded = expandedLength(filter);
-  let r = expanded >= 0 && expanded <= MAX_TOPIC_BYTES && covers(filter, ptr, len);
+  // As filterCoversBytes: the subscription (and the expanded rule's length, the
+  // one way an expansion of a valid rule can be invalid) checked only when covered.
+  let r = covers(filter, ptr, len);
+  if (r) {
+    let expanded = expandedLength(filter);
+    r = expanded >= 0 && expanded <= MAX_TOPIC_BYTES && validTopicFilterBytes(ptr, len);
+  }
   templating = false;
   return r;
 }
