@@ -91,6 +91,21 @@ let substUserLen: i32 = -1;
 let substId: usize = 0;
 let substIdLen: i32 = -1;
 
+// The substitutions' usable lengths are worked out on first use (NOT_YET before):
+// a rule with only "%c" never scans the username.
+const NOT_YET: i32 = -2;
+let substUserRaw: i32 = -1;
+let substIdRaw: i32 = -1;
+
+function substLen(user: bool): i32 {
+  if (user) {
+    if (substUserLen == NOT_YET) substUserLen = substitutionLength(substUser, substUserRaw);
+    return substUserLen;
+  }
+  if (substIdLen == NOT_YET) substIdLen = substitutionLength(substId, substIdRaw);
+  return substIdLen;
+}
+
 // Usable as a substitution: non-empty, no '/', '+', '#' or U+0000 (which would
 // widen the rule or make it invalid). -1 when not.
 function substitutionLength(ptr: usize, len: i32): i32 {
@@ -112,7 +127,7 @@ function expandedLength(filter: string): i32 {
     if (c == C_PERCENT && templating && i + 1 < n) {
       let token = fch(filter, i + 1);
       if (token == C_u || token == C_c) {
-        let sl = token == C_u ? substUserLen : substIdLen;
+        let sl = substLen(token == C_u);
         if (sl < 0) return -1;
         bytes += sl;
         i++;
@@ -139,7 +154,7 @@ function literalLevel(filter: string, fi: i32, ptr: usize, len: i32, ti: i32): i
       let token = fch(filter, fi + 1);
       if (token == C_u || token == C_c) {
         let sp = token == C_u ? substUser : substId;
-        let sl = token == C_u ? substUserLen : substIdLen;
+        let sl = substLen(token == C_u);
         if (sl < 0 || ti + sl > len) return -1;
         for (let k = 0; k < sl; k++) {
           if (tb(ptr, ti + k) != tb(sp, k)) return -1;
@@ -236,9 +251,11 @@ export function filterCoversBytes(filter: string, ptr: usize, len: i32): bool {
 export function filterCoversTemplate(filter: string, ptr: usize, len: i32, userPtr: usize, userLen: i32, idPtr: usize, idLen: i32): bool {
   if (!validTopicFilter(filter)) return false;
   substUser = userPtr;
-  substUserLen = substitutionLength(userPtr, userLen);
+  substUserRaw = userLen;
+  substUserLen = NOT_YET;
   substId = idPtr;
-  substIdLen = substitutionLength(idPtr, idLen);
+  substIdRaw = idLen;
+  substIdLen = NOT_YET;
   templating = true;
   // As filterCoversBytes: the subscription (and the expanded rule's length, the
   // one way an expansion of a valid rule can be invalid) checked only when covered.
