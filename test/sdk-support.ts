@@ -1,5 +1,5 @@
 // What the SDK differential suites (test/sdk-*.test.ts) share: the seed of
-// their random inputs, a seeded PRNG, UTF-8 encoding and a collector of
+// their random inputs, the seeded PRNG, UTF-8 encoding and a collector of
 // mismatches that reports the first few with the seed.
 //
 // Random inputs come from a seeded PRNG; set WASMQ_TEST_SEED to reproduce or
@@ -12,29 +12,8 @@ export const SEED = process.env.WASMQ_TEST_SEED ? Number(process.env.WASMQ_TEST_
 const enc = new TextEncoder();
 export const utf8 = (s: string): Uint8Array => enc.encode(s);
 
-/** mulberry32, seeded. */
-export class Rng {
-  private s: number;
-  constructor(seed: number) {
-    this.s = seed >>> 0;
-  }
-  next(): number {
-    // mulberry32
-    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  pick<X>(xs: readonly X[]): X {
-    return xs[this.int(xs.length)]!;
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-}
+/** The seeded PRNG of the differential suites (mulberry32: the same sequence for the same seed). */
+export { Rng } from "./differential.js";
 
 /** Mismatches found by a differential check: counted, the first 25 kept for the message. */
 export class Failures {
