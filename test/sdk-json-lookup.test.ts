@@ -4,24 +4,14 @@
 // and duplicate keys, surrogates, array indexes, depth 64, a 62 KB document),
 // the documented examples, and no allocation outside jsonString's result.
 
-import { after, before, describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as J from "../host/native/json.js";
-import { AsWorkspace, put, withString, type AsCore } from "./as-build.js";
-import { JSON_BUILD, JSON_ENTRY, checkJson, show, type AsJson } from "./sdk-json-support.js";
+import { put, withString, type AsCore } from "./as-build.js";
+import { checkJson, checkValidDocs, jsonReader } from "./sdk-json-support.js";
 import { Failures, utf8 } from "./sdk-support.js";
 
-let ws: AsWorkspace | undefined;
-let asm!: AsJson;
-let probe!: JsonProbe; // the JSON_PROBE build, below
-
-before(async () => {
-  ws = AsWorkspace.create("wasmq-sdk-json-lookup-");
-  asm = await ws.load<AsJson>("entry", JSON_ENTRY, JSON_BUILD);
-  probe = await ws.load<JsonProbe>("probe", JSON_PROBE, ["--runtime", "stub"]);
-});
-
-after(() => ws?.remove());
+const reader = jsonReader("wasmq-sdk-json-lookup-");
 
 // Built with the bump-allocating stub runtime: the distance between two
 // heap.alloc calls around the code under test shows any allocation inside it.
@@ -44,6 +34,12 @@ interface JsonProbe extends AsCore {
   probeBase(): number;
   probeJson(p: number, n: number, path: number, fb: number): number;
 }
+
+let probe!: JsonProbe;
+
+before(async () => {
+  probe = await reader.workspace.load<JsonProbe>("probe", JSON_PROBE, ["--runtime", "stub", "--enable", "simd"]);
+});
 
 const VALID_DOCS: [string, string[]][] = [
   ["0", [""]],
@@ -97,14 +93,10 @@ function bigDoc(): string {
 describe("sdk json lookup: AssemblyScript vs native TypeScript vs JSON.parse", () => {
   test("hand-written valid documents", () => {
     const fail = new Failures();
-    for (const [text, paths] of VALID_DOCS) {
-      const doc = utf8(text);
-      assert.equal(J.jsonValid(doc), true, `TS rejects ${show(doc)}`);
-      checkJson(asm, fail, doc, paths, "valid-table");
-    }
+    checkValidDocs(reader.asm, fail, VALID_DOCS, "valid-table");
     const big = utf8(bigDoc());
     assert.ok(big.length > 60000 && big.length <= 65536);
-    checkJson(asm, fail, big, ["", "0", "0.name", "1000.v", "1500.ok", "99999"], "big-doc");
+    checkJson(reader.asm, fail, big, ["", "0", "0.name", "1000.v", "1500.ok", "99999"], "big-doc");
     fail.assertNone("valid-table");
   });
 
@@ -118,11 +110,11 @@ describe("sdk json lookup: AssemblyScript vs native TypeScript vs JSON.parse", (
     assert.equal(J.jsonType(doc, "a"), J.JsonType.Array);
     assert.equal(J.jsonString(utf8('{"s":"\\ud83d\\ude00\\n"}'), "s", null), "😀\n");
     assert.equal(J.jsonNumber(utf8("[1,]"), "0", 9), 9);
-    const p = put(asm, doc);
+    const p = put(reader.asm, doc);
     try {
-      withString(asm, "a", (sp) => assert.equal(asm.t_jsonFind(p, doc.length, sp), (40n << 32n) | 46n));
+      withString(reader.asm, "a", (sp) => assert.equal(reader.asm.t_jsonFind(p, doc.length, sp), (40n << 32n) | 46n));
     } finally {
-      asm.free(p);
+      reader.asm.free(p);
     }
   });
 

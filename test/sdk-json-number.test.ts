@@ -5,22 +5,11 @@
 // mantissas) and exact halfway points between doubles. WASMQ_TEST_SEED varies
 // the random halfway points.
 
-import { after, before, describe, test } from "node:test";
-import assert from "node:assert/strict";
-import * as J from "../host/native/json.js";
-import { AsWorkspace } from "./as-build.js";
-import { JSON_BUILD, JSON_ENTRY, checkJson, show, type AsJson } from "./sdk-json-support.js";
+import { describe, test } from "node:test";
+import { checkJson, checkValidDocs, jsonReader } from "./sdk-json-support.js";
 import { Failures, Rng, SEED, utf8 } from "./sdk-support.js";
 
-let ws: AsWorkspace | undefined;
-let asm!: AsJson;
-
-before(async () => {
-  ws = AsWorkspace.create("wasmq-sdk-json-number-");
-  asm = await ws.load<AsJson>("entry", JSON_ENTRY, JSON_BUILD);
-});
-
-after(() => ws?.remove());
+const reader = jsonReader("wasmq-sdk-json-number-");
 
 const NUMBER_DOCS: [string, string[]][] = [
   [
@@ -39,11 +28,7 @@ const NUMBER_DOCS: [string, string[]][] = [
 describe("sdk json numbers: AssemblyScript vs native TypeScript vs JSON.parse", () => {
   test("hand-written numbers", () => {
     const fail = new Failures();
-    for (const [text, paths] of NUMBER_DOCS) {
-      const doc = utf8(text);
-      assert.equal(J.jsonValid(doc), true, `TS rejects ${show(doc)}`);
-      checkJson(asm, fail, doc, paths, "number-table");
-    }
+    checkValidDocs(reader.asm, fail, NUMBER_DOCS, "number-table");
     fail.assertNone("number-table");
   });
 
@@ -74,7 +59,7 @@ describe("sdk json numbers: AssemblyScript vs native TypeScript vs JSON.parse", 
       }
       // exact halfway, just above (also beyond the 800 kept digits: sticky), just below
       const group = [s, s + "000000001", s + "0".repeat(rng.int(900)) + "1", s.slice(0, -1), "-" + s];
-      checkJson(asm, fail, utf8("[" + group.join(",") + "]"), ["0", "1", "2", "3", "4"], "halfway");
+      checkJson(reader.asm, fail, utf8("[" + group.join(",") + "]"), ["0", "1", "2", "3", "4"], "halfway");
     }
     // mantissas around 2^53 (the fast-path bound) with every fast-path exponent
     const near: string[] = [];
@@ -87,7 +72,7 @@ describe("sdk json numbers: AssemblyScript vs native TypeScript vs JSON.parse", 
     }
     for (let i = 0; i < near.length; i += 50) {
       const chunk = near.slice(i, i + 50);
-      checkJson(asm, fail, utf8("[" + chunk.join(",") + "]"), chunk.map((_, j) => String(j)), "near-2^53");
+      checkJson(reader.asm, fail, utf8("[" + chunk.join(",") + "]"), chunk.map((_, j) => String(j)), "near-2^53");
     }
     fail.assertNone("halfway");
   });

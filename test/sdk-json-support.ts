@@ -5,9 +5,10 @@
 
 import assert from "node:assert/strict";
 import { isUtf8 } from "node:buffer";
+import { after, before } from "node:test";
 import * as J from "../host/native/json.js";
-import { put, withString, type AsCore } from "./as-build.js";
-import type { Failures } from "./sdk-support.js";
+import { AsWorkspace, put, withString, type AsCore } from "./as-build.js";
+import { utf8, type Failures } from "./sdk-support.js";
 
 /** The AS side of the JSON suites: the SDK's json functions and a JsonIndex, one export each. */
 export const JSON_BUILD = ["--runtime", "incremental", "--enable", "simd"];
@@ -59,6 +60,30 @@ export interface AsJson extends AsCore {
   t_ixBool(path: number, fb: number): number;
   t_ixHas(path: number): number;
   t_ixLength(path: number): number;
+}
+
+/**
+ * Registers the calling suite's hooks: before its tests the AS JSON reader
+ * (JSON_ENTRY) is built in a fresh workspace, after them the workspace is
+ * removed. `asm` is that build and `workspace` can build more, once the
+ * hook has run.
+ */
+export function jsonReader(prefix: string): { readonly asm: AsJson; readonly workspace: AsWorkspace } {
+  let ws: AsWorkspace | undefined;
+  let asm: AsJson | undefined;
+  before(async () => {
+    ws = AsWorkspace.create(prefix);
+    asm = await ws.load<AsJson>("entry", JSON_ENTRY, JSON_BUILD);
+  });
+  after(() => ws?.remove());
+  return {
+    get asm() {
+      return asm!;
+    },
+    get workspace() {
+      return ws!;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -291,5 +316,14 @@ export function checkJson(asm: AsJson, fail: Failures, doc: Uint8Array, paths: s
   } finally {
     asm.t_ixClose();
     asm.free(p);
+  }
+}
+
+/** Every document is valid JSON to the native reader, and all readers agree with the oracle at its paths. */
+export function checkValidDocs(asm: AsJson, fail: Failures, docs: [string, string[]][], label: string): void {
+  for (const [text, paths] of docs) {
+    const doc = utf8(text);
+    assert.equal(J.jsonValid(doc), true, `TS rejects ${show(doc)}`);
+    checkJson(asm, fail, doc, paths, label);
   }
 }

@@ -4,25 +4,16 @@
 // byte-level mutations, must get the same verdict and the same (missing)
 // answers from every reader. WASMQ_TEST_SEED varies the random corpus.
 
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as J from "../host/native/json.js";
-import { AsWorkspace } from "./as-build.js";
-import { JSON_BUILD, JSON_ENTRY, checkJson, show, oracleParse, type AsJson } from "./sdk-json-support.js";
+import { checkJson, jsonReader, show, oracleParse } from "./sdk-json-support.js";
 import { Failures, Rng, SEED, utf8 } from "./sdk-support.js";
 import { genDoc, mutate, pickPaths } from "./sdk-json-gen.js";
 
 const RANDOM_DOCS = 4000;
 
-let ws: AsWorkspace | undefined;
-let asm!: AsJson;
-
-before(async () => {
-  ws = AsWorkspace.create("wasmq-sdk-json-validate-");
-  asm = await ws.load<AsJson>("entry", JSON_ENTRY, JSON_BUILD);
-});
-
-after(() => ws?.remove());
+const reader = jsonReader("wasmq-sdk-json-validate-");
 
 const INVALID_DOCS: (string | number[])[] = [
   "", " ", "\n\t", "{} x", "{}{}", "[1,]", '{"a":1,}', "[,]", "{,}", "[1 2]", '{"a" 1}', '{"a":}', '{"a"}',
@@ -53,7 +44,7 @@ describe("sdk json validation: AssemblyScript vs native TypeScript vs JSON.parse
     for (const d of INVALID_DOCS) {
       const doc = typeof d === "string" ? utf8(d) : Uint8Array.from(d);
       assert.equal(J.jsonValid(doc), false, `TS accepts ${show(doc)}`);
-      checkJson(asm, fail, doc, ["", "a", "0"], "invalid-table");
+      checkJson(reader.asm, fail, doc, ["", "a", "0"], "invalid-table");
     }
     fail.assertNone("invalid-table");
   });
@@ -68,11 +59,11 @@ describe("sdk json validation: AssemblyScript vs native TypeScript vs JSON.parse
       const g = genDoc(rng);
       const doc = utf8(g.text);
       const paths = pickPaths(rng, g.paths);
-      checkJson(asm, fail, doc, paths, `random#${i}`);
+      checkJson(reader.asm, fail, doc, paths, `random#${i}`);
       if (oracleParse(doc).ok) valid++;
       if (rng.chance(0.6)) {
         const m = mutate(rng, doc);
-        checkJson(asm, fail, m, paths, `random#${i}-mutated`);
+        checkJson(reader.asm, fail, m, paths, `random#${i}-mutated`);
         mutated++;
         if (oracleParse(m).ok) mutatedValid++;
       }
