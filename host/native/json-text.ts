@@ -62,16 +62,31 @@ function nextUnit(p: number, end: number, pend: number): number {
   return 0xd800 | (cp >> 10);
 }
 
-/** Key content [ks, ke) equals path characters [s, e)? */
+/** Key content [ks, ke) equals path characters [s, e)? (Written out, not through nextUnit: as in the AS twin, where this is the per-message lookup.) */
 export function keyEqualsPath(ks: number, ke: number, path: string, s: number, e: number): boolean {
   let p = ks;
+  let i = s;
   let pend = -1;
-  for (let i = s; ; i++) {
-    const u = nextUnit(p, ke, pend);
-    p = gNext;
-    pend = gPend;
-    if (u < 0) return i === e;
+  for (;;) {
+    let u: number;
+    if (pend >= 0) {
+      u = pend;
+      pend = -1;
+    } else if (p >= ke) {
+      return i === e;
+    } else {
+      let cp = decodeAt(p);
+      p = gNext;
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        u = 0xd800 | (cp >> 10);
+        pend = 0xdc00 | (cp & 0x3ff);
+      } else {
+        u = cp;
+      }
+    }
     if (i >= e || path.charCodeAt(i) !== u) return false;
+    i++;
   }
 }
 

@@ -45,6 +45,11 @@ export function rootMembers(): number {
   return gRootN >= 0 && gDoc === gChecked ? gRootN : -1;
 }
 
+/** The number of root members in rootTable, once rootMembers() said the table is the current document's. */
+export function rootMemberCount(): number {
+  return gRootN;
+}
+
 // Length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), or 0.
 function utf8SeqLen(p: number): number {
   const c = byteAt(p);

@@ -23,7 +23,7 @@
 // what it records for lookups), json-text.ts (string content), json-number.ts
 // (number conversion).
 import { C_COMMA, C_DOT, C_LBRACE, C_LBRACKET, C_MINUS, C_QUOTE, C_RBRACE, C_RBRACKET, C_0, C_f, C_n, C_t, setDocument, byteAt, isDigit, skipWs } from "./json-doc.js";
-import { rootTable, rootMembers, check, validate, parseValue, scanNumber, scanString } from "./json-validate.js";
+import { rootTable, rootMemberCount, rootMembers, check, validate, parseValue, scanNumber, scanString } from "./json-validate.js";
 import { buildString, keyEqualsKey, keyEqualsPath } from "./json-text.js";
 import { numberValue } from "./json-number.js";
 
@@ -41,7 +41,7 @@ export enum JsonType {
 
 /** Start of the value of the last root member whose key equals path[s, e), or -1 (only while rootMembers() >= 0). */
 function rootLookup(path: string, s: number, e: number): number {
-  for (let i = rootMembers() - 1; i >= 0; i--) {
+  for (let i = rootMemberCount() - 1; i >= 0; i--) {
     if (keyEqualsPath(rootTable[i * 3]!, rootTable[i * 3 + 1]!, path, s, e)) return rootTable[i * 3 + 2]!;
   }
   return -1;

@@ -64,18 +64,34 @@ function decodeAt(p: i32): i32 {
   return 0xd800 | (cp >> 10);
 }
 
-// Key content [ks, ke) equals path characters [s, e)?
+// Key content [ks, ke) equals path characters [s, e)? Written out rather than
+// through nextUnit: this is the per-message lookup, and nextUnit's second
+// return values (globals) cost fuel on every key character.
 export function keyEqualsPath(ks: i32, ke: i32, path: string, s: i32, e: i32): bool {
   let p = ks;
+  let i = s;
   let pend = -1;
-  for (let i = s; ; i++) {
-    let u = nextUnit(p, ke, pend);
-    p = gNext;
-    pend = gPend;
-    if (u < 0) return i == e;
+  while (true) {
+    let u: i32;
+    if (pend >= 0) {
+      u = pend;
+      pend = -1;
+    } else if (p >= ke) {
+      return i == e;
+    } else {
+      let cp = decodeAt(p);
+      p = gNext;
+      if (cp >= 0x10000) {
+        cp -= 0x10000;
+        u = 0xd800 | (cp >> 10);
+        pend = 0xdc00 | (cp & 0x3ff);
+      } else {
+        u = cp;
+      }
+    }
     if (i >= e || charAt(path, i) != u) return false;
+    i++;
   }
-  return false; // not reached (keeps AS flow analysis happy)
 }
 
 // Two keys' contents [sa, ea) and [sb, eb) are equal after unescaping?

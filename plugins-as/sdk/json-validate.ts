@@ -51,6 +51,12 @@ function recordRootMember(ks: i32, ke: i32, v: i32): void {
   return gRootN >= 0 && gBase == gDocBase && gLen == gDocLen ? gRootN : -1;
 }
 
+/** The number of root members in ROOT_TABLE, once rootMembers() said the table is the current document's. */
+// @ts-ignore: decorator
+@inline export function rootMemberCount(): i32 {
+  return gRootN;
+}
+
 // Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80),
 // or 0 when it is ill-formed (Unicode Table 3-7).
 function utf8SeqLen(p: i32): i32 {

@@ -45,7 +45,7 @@
 // (string content: key comparison, building strings), json-number.ts (number
 // conversion).
 import { C_COMMA, C_DOT, C_LBRACE, C_LBRACKET, C_MINUS, C_QUOTE, C_RBRACE, C_RBRACKET, C_0, C_f, C_n, C_t, gBase, setDocument, byteAt, charAt, isDigit, skipWs } from "./json-doc";
-import { ROOT_TABLE, rootMembers, check, validate, parseValue, scanNumber, scanString } from "./json-validate";
+import { ROOT_TABLE, rootMemberCount, rootMembers, check, validate, parseValue, scanNumber, scanString } from "./json-validate";
 import { buildString, keyEqualsKey, keyEqualsPath } from "./json-text";
 import { jsonNumberValue } from "./json-number";
 
@@ -64,7 +64,7 @@ export enum JsonType {
 // Start of the value of the last root member whose key equals path[s, e), or
 // -1, from the table validate() filled (only while rootMembers() >= 0).
 function rootLookup(path: string, s: i32, e: i32): i32 {
-  for (let i = rootMembers() - 1; i >= 0; i--) {
+  for (let i = rootMemberCount() - 1; i >= 0; i--) {
     let at = ROOT_TABLE + <usize>(i * 12);
     if (keyEqualsPath(load<i32>(at), load<i32>(at, 4), path, s, e)) return load<i32>(at, 8);
   }
