@@ -25,13 +25,20 @@ import { table } from "./report.js";
 import { BUILDS, measureLanguages, type LanguageRow } from "./languages.js";
 import { median } from "./stats.js";
 import { DISTRIBUTION_HEADER, distributionRows, measureDistribution, timerOverhead, type DistributionRow } from "./hook-distribution.js";
+import { openHookBaseline, type BaseChain, type HookBaseline } from "./hooks-baseline.js";
 
 /** Plugins whose publish hook at the smallest size gets the per-call distribution (--calls). */
 const DISTRIBUTION_PLUGINS = ["acl", "filter", "router"];
 
 type MessageHook = Exclude<HookName, "tick">;
 const VARIANTS = ["native", "wasm", "wasm-nofuel"] as const;
-type Variant = (typeof VARIANTS)[number];
+/** With --baseline DIR: DIR's host and .wasm, metered and not (hooks-baseline.ts). */
+const BASE_VARIANTS = ["wasm-base", "wasm-base-nofuel"] as const;
+type Variant = (typeof VARIANTS)[number] | (typeof BASE_VARIANTS)[number];
+/** The variants this run measures (VARIANTS, plus BASE_VARIANTS with --baseline). */
+let active: readonly Variant[] = VARIANTS;
+/** What `caller` needs of a chain: the current PluginChain or an older build's. */
+type RunChain = Pick<PluginChain, "run"> | BaseChain;
 /** Hooks whose input includes the payload are measured at every size; the others once. */
 const PAYLOAD_HOOKS: readonly MessageHook[] = ["publish", "deliver", "persist"];
 const MESSAGE_HOOKS: readonly MessageHook[] = ["connect", "subscribe", "publish", "deliver", "persist"];
@@ -46,6 +53,8 @@ const USAGE = `usage: npm run bench:hooks -- [options]
   --calls N             per-call distribution (p50/p99/p99.9/max) of acl, filter and router
                         publish at the smallest size: N timed calls per variant
                         (default 1000000, quick 20000; 0 = skip)
+  --baseline DIR        also measure DIR's build (a built older checkout: its host and .wasm),
+                        metered and unmetered, in the same rounds: fuel before/after in one run
   --out FILE            write the results as JSON`;
 
 interface Case {
@@ -57,11 +66,14 @@ interface Case {
 
 interface CaseResult extends Case {
   /** Median ns per call over the rounds. */
-  ns: Record<Variant, number>;
+  ns: Partial<Record<Variant, number>> & Record<(typeof VARIANTS)[number], number>;
   /** Paired within each round (runs ~100 ms apart), then the median: steadier than a difference of medians. */
   fuelNs: number;
+  /** With --baseline: the same for the baseline build (wasm-base − wasm-base-nofuel), and the fuel it charged. */
+  baseFuelNs?: number;
+  baseFuelUsed?: number;
   wasmOverNative: number;
-  verdict: Record<Variant, string>;
+  verdict: Partial<Record<Variant, string>>;
   /** Fuel one metered call used (the default budget per call is DEFAULT_PLUGIN_LIMITS.fuel). */
   fuelUsed: number;
   batch: number;
@@ -107,7 +119,7 @@ async function loadChain(plugin: string, variant: Variant, config: Record<string
 }
 
 /** One call with a fresh copy of the input (a plugin may have modified the last one). */
-function caller(chain: PluginChain, hook: MessageHook, template: HookMessage): () => number {
+function caller(chain: RunChain, hook: MessageHook, template: HookMessage): () => number {
   const msg = { ...template };
   return () => {
     msg.topic = template.topic;
@@ -146,18 +158,19 @@ function batchSize(call: () => number): number {
 }
 
 interface Measured {
-  ns: Record<Variant, number>;
+  ns: CaseResult["ns"];
   fuelNs: number;
+  baseFuelNs?: number;
   wasmOverNative: number;
 }
 
-async function measure(calls: Record<Variant, () => number>, batch: number, opts: { time: number; iterations: number; rounds: number; warmMs: number }): Promise<Measured> {
-  const perRound: Record<Variant, number[]> = { native: [], wasm: [], "wasm-nofuel": [] };
+async function measure(calls: Partial<Record<Variant, () => number>>, batch: number, opts: { time: number; iterations: number; rounds: number; warmMs: number }): Promise<Measured> {
+  const perRound = Object.fromEntries(active.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
   for (let round = 0; round < opts.rounds; round++) {
     const bench = new Bench({ time: opts.time, iterations: opts.iterations, warmupTime: Math.max(1, opts.time / 5), warmupIterations: Math.min(16, opts.iterations), throws: true });
-    for (let i = 0; i < VARIANTS.length; i++) {
-      const variant = VARIANTS[(i + round) % VARIANTS.length]!;
-      const call = calls[variant];
+    for (let i = 0; i < active.length; i++) {
+      const variant = active[(i + round) % active.length]!;
+      const call = calls[variant]!;
       bench.add(variant, () => {
         for (let k = 0; k < batch; k++) call();
       });
@@ -169,9 +182,11 @@ async function measure(calls: Record<Variant, () => number>, batch: number, opts
       perRound[task.name as Variant].push((r.latency.p50 * 1e6) / batch);
     }
   }
+  const base = active.includes("wasm-base") ? perRound["wasm-base"] : undefined;
   return {
-    ns: { native: median(perRound.native), wasm: median(perRound.wasm), "wasm-nofuel": median(perRound["wasm-nofuel"]) },
+    ns: Object.fromEntries(active.map((v) => [v, median(perRound[v])])) as CaseResult["ns"],
     fuelNs: median(perRound.wasm.map((w, i) => w - perRound["wasm-nofuel"][i]!)),
+    baseFuelNs: base ? median(base.map((w, i) => w - perRound["wasm-base-nofuel"][i]!)) : undefined,
     wasmOverNative: median(perRound.wasm.map((w, i) => w / perRound.native[i]!)),
   };
 }
@@ -197,6 +212,7 @@ async function main(): Promise<number> {
       iterations: { type: "string" },
       calls: { type: "string" },
       out: { type: "string" },
+      baseline: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -229,8 +245,14 @@ async function main(): Promise<number> {
   for (const p of plugins) if (!built.includes(p)) throw new Error(`plugin "${p}" is not built as both dist/plugins/${p}.wasm and dist/plugins-as/${p}/native.js (run npm run build)`);
   if (plugins.length === 0) throw new Error("no plugin is built (run npm run build)");
 
+  let baseline: HookBaseline | null = null;
+  if (values.baseline !== undefined) {
+    baseline = await openHookBaseline(values.baseline);
+    active = [...VARIANTS, ...BASE_VARIANTS];
+  }
   const machine = machineInfo();
   process.stderr.write(`wasmq hook bench: ${plugins.join(", ")} · ${describeMachine(machine)}\n`);
+  if (baseline) process.stderr.write(`baseline (wasm-base, wasm-base-nofuel): ${baseline.describe}\n`);
   const results: CaseResult[] = [];
   let distributionOut: unknown = null;
   const configs: Record<string, string> = {};
@@ -240,11 +262,22 @@ async function main(): Promise<number> {
     const setup = benchSetup(plugin);
     const config = setup?.config ?? exampleConfig(plugin);
     configs[plugin] = setup ? "bench config (bench/plugins.ts)" : "config.example.json";
-    const chains = {} as Record<Variant, PluginChain>;
+    const chains = {} as Record<(typeof VARIANTS)[number], PluginChain>;
+    const baseChains: Partial<Record<Variant, BaseChain>> = {};
     try {
       for (const v of VARIANTS) chains[v] = await loadChain(plugin, v, config);
+      if (baseline) {
+        for (const v of BASE_VARIANTS) {
+          const chain = await baseline.load(plugin, config, BENCH_FUEL, v === "wasm-base");
+          if (!chain) throw new Error(`the baseline has no build of ${plugin} (dist/plugins/${plugin}.wasm)`);
+          chain.on("trap", (name, hook, kind, error) => {
+            if (traps.length < 20) traps.push(`${name} (${v}) trapped in ${hook}: ${kind}: ${error instanceof Error ? error.message : String(error)}`);
+          });
+          baseChains[v] = chain;
+        }
+      }
     } catch (err) {
-      for (const c of Object.values(chains)) c.close();
+      for (const c of [...Object.values(chains), ...Object.values(baseChains)]) c.close();
       const reason = `cannot load with ${configs[plugin]}: ${err instanceof Error ? err.message : String(err)}`;
       skipped.push({ plugin, reason });
       unloadable.push(plugin);
@@ -262,17 +295,18 @@ async function main(): Promise<number> {
           const template = buildMessage(hook, size);
           const calls = {} as Record<Variant, () => number>;
           const verdict = {} as Record<Variant, string>;
-          for (const v of VARIANTS) {
-            calls[v] = caller(chains[v], hook, template);
+          for (const v of active) {
+            calls[v] = caller(v in chains ? chains[v as (typeof VARIANTS)[number]] : baseChains[v]!, hook, template);
             verdict[v] = verdictName(calls[v]());
           }
           const fuelUsed = chains.wasm.slots[0]!.stats.fuelUsedLast;
-          for (const v of VARIANTS) warm(calls[v], opts.warmMs);
+          const baseFuelUsed = baseChains["wasm-base"]?.slots[0]!.stats.fuelUsedLast;
+          for (const v of active) warm(calls[v], opts.warmMs);
           const batch = batchSize(calls.wasm);
-          const { ns, fuelNs, wasmOverNative } = await measure(calls, batch, opts);
-          results.push({ plugin, hook, size, ns, fuelNs, wasmOverNative, verdict, fuelUsed, batch });
+          const { ns, fuelNs, baseFuelNs, wasmOverNative } = await measure(calls, batch, opts);
+          results.push({ plugin, hook, size, ns, fuelNs, baseFuelNs, baseFuelUsed, wasmOverNative, verdict, fuelUsed, batch });
           if (distCalls > 0 && hook === "publish" && size === Math.min(...sizes) && DISTRIBUTION_PLUGINS.includes(plugin)) {
-            const dists = measureDistribution(calls, distCalls);
+            const dists = measureDistribution(Object.fromEntries(VARIANTS.map((v) => [v, calls[v]])), distCalls);
             for (const v of VARIANTS) distribution.push({ plugin, hook, size, variant: v, dist: dists[v]! });
             process.stderr.write(`${plugin} ${hook} ${sizeLabel(size)} per call: ${VARIANTS.map((v) => `${v} p50 ${dists[v]!.p50} ns p99.9 ${dists[v]!.p999} ns`).join(", ")}\n`);
           }
@@ -283,6 +317,7 @@ async function main(): Promise<number> {
       }
     } finally {
       for (const v of VARIANTS) chains[v].close();
+      for (const c of Object.values(baseChains)) c.close();
     }
   }
 
@@ -302,13 +337,18 @@ async function main(): Promise<number> {
   lines.push(`wasmq hook bench — ${describeMachine(machine)}`);
   lines.push(`ns per call through PluginChain.run (median of ${opts.rounds} round(s) × ${opts.time} ms); fuel ns = wasm − wasm-nofuel and wasm/native paired per round, then the median; wasm/native < 1 = Wasm faster`);
   lines.push(`fuel used = fuel units one call consumed; the default budget per call is ${DEFAULT_PLUGIN_LIMITS.fuel.toLocaleString("en-US")} (the bench runs with ${BENCH_FUEL.toLocaleString("en-US")})`);
+  if (baseline) lines.push(`base fuel % = (wasm-base − wasm-base-nofuel) / wasm-base, paired per round, for the baseline ${baseline.describe}; base fuel used = what its metering charged for the same call`);
   lines.push(
     "",
     table(
-      ["plugin", "hook", "size", "native ns", "wasm ns", "nofuel ns", "wasm/native", "fuel ns", "fuel %", "fuel used", "verdict"],
+      ["plugin", "hook", "size", "native ns", "wasm ns", "nofuel ns", "wasm/native", "fuel ns", "fuel %", "fuel used", ...(baseline ? ["base fuel %", "base fuel used"] : []), "verdict"],
       results.map((r) => {
         const fuel = r.fuelNs;
-        const sameVerdict = r.verdict.native === r.verdict.wasm && r.verdict.wasm === r.verdict["wasm-nofuel"];
+        const sameVerdict = active.every((v) => r.verdict[v] === r.verdict.wasm);
+        const base =
+          baseline && r.baseFuelNs !== undefined && r.ns["wasm-base"] !== undefined
+            ? [`${((r.baseFuelNs / r.ns["wasm-base"]) * 100).toFixed(1)}%`, (r.baseFuelUsed ?? 0).toLocaleString("en-US")]
+            : [];
         return [
           r.plugin,
           r.hook,
@@ -320,7 +360,8 @@ async function main(): Promise<number> {
           fuel.toFixed(0),
           `${((fuel / r.ns.wasm) * 100).toFixed(1)}%`,
           `${r.fuelUsed.toLocaleString("en-US")}${r.fuelUsed > DEFAULT_PLUGIN_LIMITS.fuel ? " > default!" : ""}`,
-          sameVerdict ? r.verdict.wasm : `DIFFERS: ${VARIANTS.map((v) => `${v} ${r.verdict[v]}`).join(", ")}`,
+          ...base,
+          sameVerdict ? r.verdict.wasm! : `DIFFERS: ${active.map((v) => `${v} ${r.verdict[v]}`).join(", ")}`,
         ];
       }),
       3,
@@ -370,10 +411,10 @@ async function main(): Promise<number> {
   console.log(lines.join("\n"));
   if (values.out) {
     mkdirSync(dirname(values.out), { recursive: true });
-    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
+    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes, baseline: baseline?.describe ?? null }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
     process.stderr.write(`results written to ${values.out}\n`);
   }
-  const differing = results.filter((r) => r.verdict.native !== r.verdict.wasm || r.verdict.wasm !== r.verdict["wasm-nofuel"]);
+  const differing = results.filter((r) => active.some((v) => r.verdict[v] !== r.verdict.wasm));
   if (traps.length) console.log(`\nPLUGIN TRAPS while measuring (those figures measure the failure path):\n${traps.join("\n")}`);
   if (differing.length) console.log(`\nVERDICTS DIFFER between native and Wasm for: ${differing.map((r) => `${r.plugin} ${r.hook} ${sizeLabel(r.size)}`).join(", ")}`);
   if (unloadable.length) console.log(`\nNOT MEASURED, the plugin refused its bench config: ${unloadable.join(", ")} (update bench/plugins.ts)`);

@@ -13,15 +13,14 @@
  * Phases: connect → warm-up → (orchestrator snapshots the broker's CPU) →
  * measure → drain (every acknowledged QoS 1 message must arrive) → result.
  */
-// first, before mqtt-packet loads `debug`: the generator parses every delivery, and
-// a disabled debug logger allocates per call (broker/quiet-debug.ts) — garbage
-// and GC pauses in the generator would add to every target's latency alike
+// first, before mqtt-packet loads `debug`: the handshake's packets are parsed with it, and
+// a disabled debug logger allocates per call (broker/quiet-debug.ts)
 import "../broker/quiet-debug.js";
-import type { Packet } from "mqtt-packet";
+import { skipLengthPrefixed, type FrameHandler } from "./frame-scanner.js";
 import { BENCH_TOPIC_FILTER, benchTopic } from "./plugins.js";
-import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStamp, stamp, type Stamp } from "./payload.js";
+import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStampAt, stamp, type Stamp } from "./payload.js";
 import type { FromLoad, LoadResult, LoadSpec, ToLoad } from "./protocol.js";
-import { encodePublish, puback, RawClient, type PublishTemplates } from "./raw-client.js";
+import { encodePublish, RawClient, type PublishTemplates } from "./raw-client.js";
 import { GrowableBytes, GrowableFloats, percentile } from "./stats.js";
 import { TailMonitor } from "./tail.js";
 
@@ -254,12 +253,28 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
   }
 
   // -- receive paths ----------------------------------------------------------
+  // Frames are read in place (bench/frame-scanner.ts): a delivery's topic
+  // length, packet identifier and stamp at fixed offsets, no parse, no
+  // allocation per message.
   const st: Stamp = { timeUs: 0, publisher: 0, seq: 0 };
-  const onDelivery = (client: RawClient) => (p: Packet) => {
-    if (p.cmd !== "publish") return fail(new Error(`a subscriber received an unexpected ${p.cmd}`));
-    if (p.qos === 1) queueTo(client, puback(p.messageId!));
-    if (p.topic === "" && p.properties?.topicAlias !== undefined) aliasedDeliveries++;
-    if (!readStamp(p.payload as Buffer, st)) return fail(new Error(`a delivered message on ${p.topic} carries no bench stamp`));
+  const PUBLISH = 3;
+  const PUBACK = 4;
+  const onDelivery = (client: RawClient): FrameHandler => (buf, header, body, end) => {
+    if (header >> 4 !== PUBLISH) return fail(new Error(`a subscriber received an unexpected packet of type ${header >> 4}`));
+    const qos = (header >> 1) & 3;
+    const topicLength = (buf[body]! << 8) | buf[body + 1]!;
+    let at = body + 2 + topicLength;
+    if (qos > 0) {
+      if (client.queueAck((buf[at]! << 8) | buf[at + 1]!)) dirty.push(client);
+      at += 2;
+    }
+    if (client.protocolVersion === 5) {
+      // an empty topic is only allowed with a Topic Alias property ([MQTT-3.3.2-8])
+      if (topicLength === 0) aliasedDeliveries++;
+      at = skipLengthPrefixed(buf, at, end);
+      if (at < 0) return fail(new Error("a delivery has a malformed property length"));
+    }
+    if (at > end || !readStampAt(buf, at, end, st)) return fail(new Error(`a delivered message carries no bench stamp`));
     const pub = publishers[st.publisher];
     if (!pub || st.seq >= pub.nextSeq) return fail(new Error(`a delivered message names publisher ${st.publisher} seq ${st.seq}, which was never sent`));
     const count = pub.delivered.get(st.seq);
@@ -281,15 +296,16 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     }
   };
   for (const c of subscribers) {
-    c.onPacket(onDelivery(c));
+    c.onFrames(onDelivery(c));
     c.onChunk = scheduleTurn;
   }
   for (const pub of publishers) {
-    pub.client.onPacket((p) => {
-      if (p.cmd !== "puback") return fail(new Error(`a publisher received an unexpected ${p.cmd}`));
-      const seq = pub.seqById[p.messageId!]!;
+    pub.client.onFrames((buf, header, body) => {
+      if (header >> 4 !== PUBACK) return fail(new Error(`a publisher received an unexpected packet of type ${header >> 4}`));
+      const id = (buf[body]! << 8) | buf[body + 1]!;
+      const seq = pub.seqById[id]!;
       if (seq < 0) return;
-      pub.seqById[p.messageId!] = -1;
+      pub.seqById[id] = -1;
       pub.acked.set(seq, 1);
       pub.inflight--;
       lastProgressMs = performance.now();
@@ -344,6 +360,8 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     send({ type: "measure-start" });
     await Promise.race([go, failure]);
     genTail.read(); // the window starts here
+    const allClients = [...subscribers, ...publishers.map((p) => p.client)];
+    const readsBefore = allClients.reduce((n, c) => n + c.reads, 0);
     const cpu0 = process.cpuUsage();
     t0Us = nowUs();
     if (!countMode) t1Us = t0Us + spec.durationSec * 1e6;
@@ -360,6 +378,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     sending = false;
     if (rateTimer) clearTimeout(rateTimer);
     const cpu1 = process.cpuUsage(cpu0);
+    const genReads = allClients.reduce((n, c) => n + c.reads, 0) - readsBefore;
     const genTailFigures = genTail.read();
     if (process.env.WASMQ_BENCH_DEBUG) process.stderr.write(`gen cpu user ${cpu1.user / 1e3} ms sys ${cpu1.system / 1e3} ms\n`);
     send({ type: "measure-end" });
@@ -421,6 +440,8 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
       genCpuShare: genCpuSec / windowSec,
       behindSchedule,
       genTail: genTailFigures,
+      genReads,
+      genUserSec: cpu1.user / 1e6,
       publisherWindow: Math.min(...publishers.map((p) => p.window)),
       aliasedDeliveries,
     };

@@ -70,16 +70,21 @@ const T_KEY = Buffer.from(HEAD, "latin1");
  * the payload, in which case they are searched for. Returns false when absent.
  */
 export function readStamp(payload: Buffer, out: Stamp): boolean {
-  let base = 0;
-  if (payload[0] !== 0x7b || payload[1] !== 0x22 || payload[2] !== 0x74) {
-    const at = payload.indexOf(T_KEY);
-    if (at < 0) return false;
+  return readStampAt(payload, 0, payload.length, out);
+}
+
+/** readStamp of the payload at buf[start, end), in place (the generator's frame path: no slice per message). */
+export function readStampAt(buf: Buffer, start: number, end: number, out: Stamp): boolean {
+  let base = start;
+  if (buf[start] !== 0x7b || buf[start + 1] !== 0x22 || buf[start + 2] !== 0x74) {
+    const at = buf.indexOf(T_KEY, start);
+    if (at < 0 || at >= end) return false;
     base = at;
   }
-  if (payload.length < base + S_OFFSET + P_DIGITS + SEQ_DIGITS) return false;
-  const t = readDigits(payload, base + T_OFFSET, T_DIGITS);
-  const p = readDigits(payload, base + S_OFFSET, P_DIGITS);
-  const s = readDigits(payload, base + S_OFFSET + P_DIGITS, SEQ_DIGITS);
+  if (end < base + S_OFFSET + P_DIGITS + SEQ_DIGITS) return false;
+  const t = readDigits(buf, base + T_OFFSET, T_DIGITS);
+  const p = readDigits(buf, base + S_OFFSET, P_DIGITS);
+  const s = readDigits(buf, base + S_OFFSET + P_DIGITS, SEQ_DIGITS);
   if (t < 0 || p < 0 || s < 0) return false;
   out.timeUs = t;
   out.publisher = p;

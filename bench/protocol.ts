@@ -117,6 +117,10 @@ export interface LoadResult {
   aliasedDeliveries?: number;
   /** The generator's own event loop and GC over the window: is the generator the tail? */
   genTail: TailFigures;
+  /** Socket reads by all the generator's clients over the window (per delivery: how many packets the broker's writes carry each). */
+  genReads?: number;
+  /** Of genCpuSec, the generator's own code (user time); the rest is the kernel's socket work (system time). */
+  genUserSec?: number;
 }
 
 export type ToLoad = { type: "run"; spec: LoadSpec } | { type: "go" };

@@ -1,12 +1,16 @@
 /**
  * A minimal MQTT 3.1.1 / 5 client over a raw TCP socket for the load generator:
- * incoming packets are parsed with `mqtt-packet`; PUBLISHes are pre-encoded by
- * the caller and written in batches (one write per client per event-loop
- * turn), so the generator spends its time on the broker's traffic, not on a
- * client library's bookkeeping.
+ * incoming bytes are framed by a FrameScanner; the handshake's packets
+ * (CONNACK, SUBACK) are parsed with `mqtt-packet`, while on the measurement
+ * path (`onFrames`) the generator reads each frame's few fields in place.
+ * PUBLISHes are pre-encoded by the caller and written in batches, PUBACKs are
+ * packed into one buffer (one write per client per event-loop turn), so the
+ * generator spends its time on the broker's traffic, not on a client
+ * library's bookkeeping — and costs every target alike.
  */
 import { createConnection, type Socket } from "node:net";
 import mqttPacket, { type IPublishPacket, type Packet } from "mqtt-packet";
+import { FrameScanner, type FrameHandler } from "./frame-scanner.js";
 
 export interface ConnectOptions {
   port: number;
@@ -27,10 +31,18 @@ export class RawClient {
   private readonly parser: ReturnType<typeof mqttPacket.parser>;
   readonly protocolVersion: 4 | 5;
   private handler: PacketHandler = () => {};
+  /** The measurement path: frames handed over unparsed (onFrames). */
+  private frames: FrameHandler | null = null;
+  private readonly scanner: FrameScanner;
   private pending: Buffer[] = [];
+  /** PUBACKs packed for the next flush (4 bytes each). */
+  private acks: Buffer | null = null;
+  private ackLength = 0;
   /** Called after each chunk of incoming data has been parsed (the generator's pump point). */
   onChunk: () => void = () => {};
   closed = false;
+  /** Reads from the socket so far (per message: how batched the broker's writes arrive). */
+  reads = 0;
   /** MQTT 5: the broker's Receive Maximum from CONNACK ([MQTT-3.3.4-7]: QoS 1/2 PUBLISHes this client may have unacknowledged); 65535 when absent. */
   receiveMaximum = 65535;
 
@@ -41,18 +53,44 @@ export class RawClient {
     socket.setNoDelay(true);
     this.parser.on("packet", (p: Packet) => this.handler(p));
     this.parser.on("error", (err: Error) => socket.destroy(err));
-    socket.on("data", (chunk: Buffer) => {
-      this.parser.parse(chunk);
-      this.onChunk();
-    });
+    this.scanner = new FrameScanner(
+      (buf, header, body, end, start) => {
+        if (this.frames) this.frames(buf, header, body, end, start);
+        else this.parser.parse(Buffer.from(buf.subarray(start, end))); // a copy: the scanner reuses buf
+      },
+      (err) => socket.destroy(err),
+    );
     socket.on("close", () => (this.closed = true));
+  }
+
+  /** Bytes read from the socket (reads into one reused buffer: `onread`). */
+  private received(buf: Buffer, length: number): void {
+    this.reads++;
+    this.scanner.push(buf, length);
+    this.onChunk();
   }
 
   static connect(opts: ConnectOptions, timeoutMs = 10_000): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = createConnection({ port: opts.port, host: "127.0.0.1" });
+      // `onread`: libuv reads into this one buffer and calls back, with no Buffer
+      // allocated and no Readable stream machinery per read — per-read cost is
+      // most of the generator's when a broker sends each packet in its own segment
+      const holder: { client: RawClient | null } = { client: null };
+      const readBuffer = Buffer.allocUnsafe(READ_BUFFER);
+      const socket = createConnection({
+        port: opts.port,
+        host: "127.0.0.1",
+        onread: {
+          buffer: readBuffer,
+          callback: (n) => {
+            holder.client!.received(readBuffer, n);
+            return true;
+          },
+        },
+      });
       const version = opts.protocolVersion ?? 4;
       const client = new RawClient(socket, version);
+      holder.client = client;
       const timer = setTimeout(() => fail(new Error(`${opts.clientId}: no CONNACK within ${timeoutMs} ms`)), timeoutMs);
       const fail = (err: Error) => {
         clearTimeout(timer);
@@ -109,9 +147,37 @@ export class RawClient {
     });
   }
 
-  /** Route every further packet to `handler` (the measurement path). */
+  /** Route every further packet to `handler`, parsed by mqtt-packet. */
   onPacket(handler: PacketHandler): void {
     this.handler = handler;
+  }
+
+  /** Hand every further frame to `handler` unparsed (the measurement path: no allocation per packet). */
+  onFrames(handler: FrameHandler): void {
+    this.frames = handler;
+  }
+
+  /** Queue a PUBACK for the next flush, packed with the others of this turn; returns true when nothing was queued before. */
+  queueAck(messageId: number): boolean {
+    const first = this.pending.length === 0 && this.ackLength === 0;
+    if (!this.acks) this.acks = Buffer.allocUnsafe(ACK_BATCH);
+    const b = this.acks;
+    const at = this.ackLength;
+    b[at] = 0x40; // PUBACK, remaining length 2, packet identifier
+    b[at + 1] = 0x02;
+    b[at + 2] = messageId >> 8;
+    b[at + 3] = messageId & 0xff;
+    this.ackLength = at + 4;
+    if (this.ackLength === ACK_BATCH) this.takeAcks();
+    return first;
+  }
+
+  /** Move the packed PUBACKs to the write queue (the socket keeps the buffer: a fresh one is taken for the next). */
+  private takeAcks(): void {
+    if (this.ackLength === 0) return;
+    this.pending.push(this.acks!.subarray(0, this.ackLength));
+    this.acks = null;
+    this.ackLength = 0;
   }
 
   /** Queue bytes for the next flush; returns true when the queue was empty (the caller tracks clients to flush). */
@@ -121,6 +187,7 @@ export class RawClient {
   }
 
   flush(): void {
+    this.takeAcks();
     const n = this.pending.length;
     if (n === 0) return;
     if (this.closed) {
@@ -192,13 +259,8 @@ export function encodePublish(topic: string, payload: Buffer, qos: 0 | 1, protoc
   return { first, rest: protocolVersion === 5 && topicAlias ? encode("") : first };
 }
 
-const PUBACKS: Buffer[] = [];
-/** PUBACK for a packet identifier (cached: a subscriber acknowledges every QoS 1 delivery). */
-export function puback(messageId: number): Buffer {
-  let b = PUBACKS[messageId];
-  if (!b) {
-    b = Buffer.from([0x40, 0x02, messageId >> 8, messageId & 0xff]);
-    PUBACKS[messageId] = b;
-  }
-  return b;
-}
+/** The reused read buffer per client: as large as one read from a loopback socket usually is. */
+const READ_BUFFER = 64 * 1024;
+
+/** PUBACKs per packed buffer: below Buffer.poolSize / 2, so each comes from Node's shared pool. */
+const ACK_BATCH = 4 * 512;

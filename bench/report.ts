@@ -164,10 +164,10 @@ export function table(header: string[], rows: string[][], leftAligned = 2): stri
 }
 
 export function resultsTable(rows: Aggregate[]): string {
-  const header = ["scenario", "target", "msg/s", "(min–max)", "p50 ms", "p99 ms", "p999 ms", "CPU s", "µs CPU/msg", "RSS MB", "gen CPU", "lost QoS1"];
+  const header = ["scenario", "target", "msg/s", "(min–max)", "p50 ms", "p99 ms", "p999 ms", "CPU s", "µs CPU/msg", "RSS MB", "broker CPU", "gen CPU", "lost QoS1"];
   const body = rows.map((r) =>
     r.msgsPerSec === null
-      ? [r.scenario, r.target, "FAILED", "", "", "", "", "", "", "", "", ""]
+      ? [r.scenario, r.target, "FAILED", "", "", "", "", "", "", "", "", "", ""]
       : [
           r.scenario,
           r.target,
@@ -179,6 +179,7 @@ export function resultsTable(rows: Aggregate[]): string {
           fmtNum(r.cpuSec, 2),
           fmtNum(r.cpuUsPerMsg, 1),
           fmtNum(r.rssMB),
+          r.brokerCpuShare === null ? "-" : `${Math.round(r.brokerCpuShare * 100)}%`,
           r.genCpuShare === null ? "-" : `${Math.round(r.genCpuShare * 100)}%`,
           String(r.lostQos1),
         ],

@@ -318,6 +318,10 @@ async function main(): Promise<number> {
       maxMs: r.load.maxMs,
       broker: r.brokerTail ?? null,
       generator: r.load.genTail ?? null,
+      brokerCpuShare: r.cpuSec / r.load.windowSec,
+      generatorCpuShare: r.load.genCpuShare,
+      generatorUserShare: r.load.genUserSec === undefined ? null : r.load.genUserSec / r.load.windowSec,
+      generatorReadsPerDelivery: r.load.genReads === undefined ? null : r.load.genReads / r.load.deliveries,
     }));
     writeFileSync(opts.out, `${JSON.stringify({ machine, settings: { reps: opts.reps, ...opts.settings }, notes, results: rows, ratios, targets: checks, targets17: hotpath, runs, ...(idleRows.length ? { idle: idleRows } : {}) }, null, 2)}\n`);
     progress(`results written to ${opts.out}`);

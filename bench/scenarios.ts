@@ -144,7 +144,8 @@ function latency(qos: 0 | 1, quick: boolean): Scenario {
     quick,
     about: `p2p QoS ${qos} 64B at a fixed 10k msg/s: latency at a realistic load, standard chain`,
     // a p99 over 1 s (10,000 samples) is set by one or two stalls: longer windows and more repetitions
-    minDurationSec: 5,
+    // (10 s: the quiet run's one-off 1.00 ms repetition at 5 s broke max/min ≤ 2; bench/README.md "tail2")
+    minDurationSec: 10,
     minReps: 5,
   };
 }

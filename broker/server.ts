@@ -29,7 +29,7 @@ import { openLocalLmdb, openPersistence, type OpenedPersistence } from "./persis
 import { BrokerStats } from "./ops/stats.js";
 import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
-import { batchWrites } from "./protocol/write-batching.js";
+import { batchWrites, flushAfterRouting } from "./protocol/write-batching.js";
 import { installBridges } from "./bridge/index.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
 import { clusterFigures, clusterSysFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
@@ -185,6 +185,7 @@ export async function startBroker(
       ...(clusterStore ? { id: clusterStore.identity.incarnation, mq: clusterStore.opened.emitter } : {}),
     });
     await aedes.listen();
+    flushAfterRouting(aedes);
     aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));

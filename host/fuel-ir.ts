@@ -178,6 +178,10 @@ export function opaqueCost(expr: Ref, fnName: string): number {
 }
 
 export const IfId = expressionId("If");
+export const BlockId = expressionId("Block");
+export const BreakId = expressionId("Break");
+export const SwitchId = expressionId("Switch");
+export const BrOnId = expressionId("BrOn");
 export const RefFuncId = expressionId("RefFunc");
 const ifShape = SHAPES.get(IfId)!.singles;
 /** The three children of an `if`. */

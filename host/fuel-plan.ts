@@ -19,10 +19,16 @@
  *     is charged by its caller, right before each call (a bare subtract), for its longest
  *     path (the dearer arm of every `if`, plus its static callees). It runs no fuel code
  *     of its own, and a cached caller keeps its counter in a register across the call.
+ *   - back-edge charging (fuel-loop-merge.ts): a `while`-shaped loop whose only way round is an
+ *     arm ending in `br $loop` pays its header with that arm, one checked charge per
+ *     iteration instead of a check plus a subtract.
  */
 import binaryen from "binaryen";
 import {
   accessor,
+  BlockId,
+  BreakId,
+  BrOnId,
   CallId,
   CallIndirectId,
   CallRefId,
@@ -38,6 +44,7 @@ import {
   ReturnId,
   SHAPES,
   STRUCTURAL,
+  SwitchId,
   ThrowId,
   TryId,
   tryHasCatchAll,
@@ -45,6 +52,7 @@ import {
   type Ref,
   type Slot,
 } from "./fuel-ir.js";
+import { mergeLoopHeaders } from "./fuel-loop-merge.js";
 
 /** Upper bound for one static charge, so `fuel - cost` can never wrap around. */
 export const MAX_COST = 0x3fffffff;
@@ -68,6 +76,24 @@ export interface Site {
   parent: Ref;
   index: number;
   cost: number;
+  /** Header site of the innermost loop whose body holds this site (a loop's own header: itself). */
+  inLoop?: Site;
+  /** An arm charge that must be checked: it is the only charge on its loop's way round (fuel-loop-merge.ts). */
+  checked?: boolean;
+  /** A loop header whose cost was moved to its back-edge arm and to the code before the loop: no charge of its own. */
+  free?: boolean;
+}
+
+/** A loop, and how its label is branched to (fuel-loop-merge.ts decides from this whether its header can be merged). */
+export interface LoopInfo {
+  header: Site;
+  /** The site that holds the `loop` expression: entering the loop from outside passes its charge. */
+  owner: Site;
+  label: string | null;
+  /** Branches to the label, of any kind. */
+  branches: number;
+  /** The one kind that allows merging: an unconditional `br` without value, last in the body of an arm of this loop. */
+  tailArm: Site | null;
 }
 
 /** A call, return or throw: where a cached counter must be written back (and reloaded after a call). */
@@ -116,11 +142,21 @@ export interface FunctionPlan {
   indirect: boolean;
   /** Functions whose address this one takes (ref.func). */
   refFuncs: string[];
+  /** Loops in pre-order. */
+  loopInfos: LoopInfo[];
 }
 
 const callIsReturn = accessor("Call", "isReturn") as unknown as (expr: Ref) => boolean;
 const callTargetName = accessor("Call", "getTarget") as unknown as (expr: Ref) => string;
 const refFuncName = accessor("RefFunc", "getFunc") as unknown as (expr: Ref) => string;
+const loopName = accessor("Loop", "getName") as unknown as (expr: Ref) => string | null;
+const breakName = accessor("Break", "getName") as unknown as (expr: Ref) => string;
+const breakCondition = accessor("Break", "getCondition");
+const breakValue = accessor("Break", "getValue");
+const switchNames = accessor("Switch", "getNames") as unknown as (expr: Ref) => string[];
+const switchDefault = accessor("Switch", "getDefaultName") as unknown as (expr: Ref) => string | null;
+const brOnName = accessor("BrOn", "getName") as unknown as (expr: Ref) => string;
+const blockNumChildren = accessor("Block", "getNumChildren") as unknown as (expr: Ref) => number;
 
 /**
  * Walks one function body iteratively (deep expression trees must not overflow the JS
@@ -130,7 +166,15 @@ const refFuncName = accessor("RefFunc", "getFunc") as unknown as (expr: Ref) => 
 export function planFunction(fn: Ref, name: string): FunctionPlan {
   const entry: Site = { kind: "entry", slot: functionBody, parent: fn, index: 0, cost: 0 };
   const plan: FunctionPlan = {
-    fn, name, entry, sites: [], exits: [], loops: 0, uncacheable: false, uncheckedArms: true, branches: [], calls: [], indirect: false, refFuncs: [],
+    fn, name, entry, sites: [], exits: [], loops: 0, uncacheable: false, uncheckedArms: true, branches: [], calls: [], indirect: false, refFuncs: [], loopInfos: [],
+  };
+  const loopsByLabel = new Map<string, LoopInfo>();
+  /** Counts a branch to `label`; a label that names no loop (a block) is none of our business. */
+  const branchTo = (label: string | null, tailArm: Site | null = null): void => {
+    const loop = label === null ? undefined : loopsByLabel.get(label);
+    if (!loop) return;
+    loop.branches++;
+    loop.tailArm = loop.branches === 1 && tailArm?.inLoop === loop.header ? tailArm : null;
   };
   // Parallel stacks: the expression, where it sits, and the site its cost goes to.
   const exprs: Ref[] = [getFunctionBody(fn)];
@@ -145,8 +189,8 @@ export function planFunction(fn: Ref, name: string): FunctionPlan {
     indices.push(index);
     owners.push(owner);
   };
-  const newSite = (kind: SiteKind, slot: Slot, parent: Ref, index: number): Site => {
-    const site: Site = { kind, slot, parent, index, cost: 0 };
+  const newSite = (kind: SiteKind, slot: Slot, parent: Ref, index: number, inLoop: Site | undefined): Site => {
+    const site: Site = { kind, slot, parent, index, cost: 0, inLoop };
     plan.sites.push(site);
     return site;
   };
@@ -167,16 +211,33 @@ export function planFunction(fn: Ref, name: string): FunctionPlan {
     if (id === IfId) {
       // The condition (and the if itself) belong to the current site; each arm is a site.
       push(ifSlots.condition.get(expr, 0), ifSlots.condition, expr, 0, owner);
-      const then = newSite("arm", ifSlots.ifTrue, expr, 0);
-      const otherwise = ifSlots.ifFalse.get(expr, 0) ? newSite("arm", ifSlots.ifFalse, expr, 0) : null;
+      const then = newSite("arm", ifSlots.ifTrue, expr, 0, owner.inLoop);
+      const otherwise = ifSlots.ifFalse.get(expr, 0) ? newSite("arm", ifSlots.ifFalse, expr, 0, owner.inLoop) : null;
       plan.branches.push({ owner, then, else: otherwise });
       push(ifSlots.ifTrue.get(expr, 0), ifSlots.ifTrue, expr, 0, then);
       if (otherwise) push(ifSlots.ifFalse.get(expr, 0), ifSlots.ifFalse, expr, 0, otherwise);
       continue;
     }
     if (id === LoopId) {
-      owner = newSite("loop", loopBody, expr, 0);
+      const header = newSite("loop", loopBody, expr, 0, undefined);
+      header.inLoop = header;
+      const info: LoopInfo = { header, owner, label: loopName(expr), branches: 0, tailArm: null };
+      plan.loopInfos.push(info);
+      if (info.label !== null) {
+        // Names are unique per function as binaryen reads a binary; should one repeat, neither loop is merged.
+        if (loopsByLabel.has(info.label)) loopsByLabel.get(info.label)!.branches = Infinity;
+        else loopsByLabel.set(info.label, info);
+      }
+      owner = header;
       plan.loops++;
+    } else if (id === BreakId) {
+      const tail = owner.kind === "arm" && !breakCondition(expr) && !breakValue(expr) && isLastInArm(owner, expr, parent, index);
+      branchTo(breakName(expr), tail ? owner : null);
+    } else if (id === SwitchId) {
+      for (const label of switchNames(expr)) branchTo(label);
+      branchTo(switchDefault(expr));
+    } else if (id === BrOnId) {
+      branchTo(brOnName(expr));
     } else if (id === TryId || id === RethrowId) {
       plan.uncacheable = true;
     } else if (id === RefFuncId) {
@@ -197,11 +258,18 @@ export function planFunction(fn: Ref, name: string): FunctionPlan {
         const child = list.slot.get(expr, i);
         if (!child) continue;
         // The catch_all body is charged on its own, when the handler is entered.
-        push(child, list.slot, expr, i, i === catchAll ? newSite("catch", list.slot, expr, i) : owner);
+        push(child, list.slot, expr, i, i === catchAll ? newSite("catch", list.slot, expr, i, owner.inLoop) : owner);
       }
     }
   }
   return plan;
+}
+
+/** True when `expr` (at `index` of `parent`) is the body of arm `arm`, or the last child of the block that is. */
+function isLastInArm(arm: Site, expr: Ref, parent: Ref, index: number): boolean {
+  const body = arm.slot.get(arm.parent, arm.index);
+  if (body === expr) return true;
+  return body === parent && binaryen.getExpressionId(parent) === BlockId && index === blockNumChildren(parent) - 1;
 }
 
 /**
@@ -243,6 +311,8 @@ function hoist(plan: FunctionPlan, extra: ReadonlyMap<Site, number>): void {
     b.then.cost -= shared;
     b.else!.cost -= shared;
   }
+  // After hoisting: a header's final cost (with what was hoisted into it) is what moves.
+  mergeLoopHeaders(plan);
   const total = [...extra.values()].reduce((n, c) => n + c, plan.sites.reduce((n, s) => n + s.cost, plan.entry.cost));
   plan.uncheckedArms = total <= MAX_COST;
 }

@@ -10,6 +10,9 @@
  *     "static" functions, which are charged at their call sites (below),
  *   - at the top of every loop body, i.e. once per iteration, whatever branch
  *     (`br`, `br_if`, `br_table`, `br_on_*`) re-enters the loop,
+ *     (a `while`-shaped loop whose only way round is the `br` that ends an arm pays
+ *     its header with that arm instead, and its first header before the loop:
+ *     fuel-loop-merge.ts),
  *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below),
  *   - at the entry of an `if` arm, for what that arm costs beyond its sibling.
  *
@@ -220,7 +223,7 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
     );
   const charge = (site: Site, fromGlobal: boolean): Ref => {
     const next = m.i32.sub(fromGlobal ? m.global.get(fuel, i32) : getCounter(), cost(site.cost));
-    if (site.kind === "arm" && plan.uncheckedArms) {
+    if (site.kind === "arm" && plan.uncheckedArms && !site.checked) {
       // A bare subtract: the next check on every path out of the arm sees it (fuel.ts, module comment).
       return cached ? m.local.set(counter, next) : m.global.set(fuel, next);
     }
@@ -229,6 +232,7 @@ function rewriteFunction(m: binaryen.Module, plan: FunctionPlan, exhausted: stri
   };
   const prepend = (site: Site, fromGlobal: boolean): void => {
     if (site.kind === "arm" && site.cost === 0) return; // no dearer than its sibling: charged with the if
+    if (site.free) return; // a loop header paid by its back-edge arm and the code before the loop (fuel-loop-merge.ts)
     const body = site.slot.get(site.parent, site.index);
     site.slot.set(site.parent, site.index, m.block(null, [charge(site, fromGlobal), body], auto));
   };

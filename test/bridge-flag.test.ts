@@ -8,7 +8,12 @@
  *   crosses every time (the heuristic used to drop the second one);
  * - where the upstream does echo (here: a proxy that strips the flag, so
  *   Mosquitto sees a plain client), `echoFilter: "on"` keeps the echo out and
- *   counts it in wasmq_bridge_echoes_suppressed_total.
+ *   counts it in wasmq_bridge_echoes_suppressed_total;
+ * - an upstream that refuses the flag (a 3.1.1 broker that answers CONNACK 1,
+ *   "unacceptable protocol version", to level 0x84: here the proxy does, with
+ *   a real Mosquitto behind it) gets a retry without it, and "auto" turns the
+ *   echo heuristic on: messages cross both ways, echoes are dropped and
+ *   counted, nothing loops.
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
@@ -28,13 +33,13 @@ let n = 0;
 const data = () => join(dir, `edge-${n++}`);
 
 /** The first CONNECT a bridge sends to a listening socket (nothing is answered). */
-async function firstConnect(protocolVersion: 4 | 5): Promise<Buffer> {
+async function firstConnect(protocolVersion: 4 | 5, extra: Record<string, unknown> = {}): Promise<Buffer> {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   const port = (server.address() as { port: number }).port;
   const bytes = new Promise<Buffer>((resolve) => server.once("connection", (s) => s.once("data", (d: Buffer) => (resolve(d), s.destroy()))));
-  const edge = await startLoggedBroker({ bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${port}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data());
+  const edge = await startLoggedBroker({ bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${port}`, protocolVersion, ...FAST, ...extra, out: [{ topic: "t/#" }] }] }, data());
   try {
     return await bytes;
   } finally {
@@ -57,6 +62,10 @@ describe("bridge flag on the wire", () => {
     assert.equal(levelOf(await firstConnect(4)), 0x84);
   });
 
+  test("MQTT 3.1.1 with bridgeFlag: false (an upstream that closes the connection on 0x84, e.g. AWS IoT): plain level 4", async () => {
+    assert.equal(levelOf(await firstConnect(4, { bridgeFlag: false })), 4);
+  });
+
   test("MQTT 5: level 5 (no bridge bit exists) and the CONNECT user property wasmq-bridge", async () => {
     const frame = await firstConnect(5);
     assert.equal(levelOf(frame), 5);
@@ -68,11 +77,13 @@ type Sub = { client: MqttClient; got: { messages: Received[] } };
 const copies = (s: Sub, payload: string) => s.got.messages.filter((m) => m.payload.toString() === payload).length;
 
 describe("echoes over MQTT 3.1.1 to Mosquitto", { skip: !hasMosquitto && "mosquitto not installed" }, () => {
-  async function twoWay(bridgeExtra: Record<string, unknown>, strip: boolean, top: Record<string, unknown> = {}) {
+  /** proxyMode: "strip" clears the flag on the way up (the upstream echoes), "refuse" answers a flagged CONNECT with CONNACK 1. */
+  async function twoWay(bridgeExtra: Record<string, unknown>, proxyMode: "pass" | "strip" | "refuse", top: Record<string, unknown> = {}) {
     const mdir = tempDir("wasmq-bridge-flag-mq-");
     const upstream = await Mosquitto.start(mdir);
     const proxy = await CutProxy.start(upstream.port);
-    proxy.stripBridgeFlag = strip;
+    proxy.stripBridgeFlag = proxyMode === "strip";
+    proxy.refuseBridgeFlag = proxyMode === "refuse";
     const edge = await startLoggedBroker({ ...top, bridges: [{ name: "cloud", url: proxy.url, ...FAST, out: [{ topic: "t/#" }], in: [{ topic: "t/#" }], ...bridgeExtra }] }, data());
     const atEdge = await connectCollecting(edge.url, { clientId: "sub-edge" });
     const atCloud = await connectCollecting(upstream.url, { clientId: "sub-cloud" });
@@ -87,6 +98,7 @@ describe("echoes over MQTT 3.1.1 to Mosquitto", { skip: !hasMosquitto && "mosqui
     const bridge = bridgesOf(edge.broker.aedes)[0]!;
     return {
       edge,
+      proxy,
       atEdge,
       atCloud,
       bridge,
@@ -101,7 +113,7 @@ describe("echoes over MQTT 3.1.1 to Mosquitto", { skip: !hasMosquitto && "mosqui
   }
 
   test("flag accepted (auto): a reading repeated with the same payload, once at the edge and once at the cloud, crosses both times; no echo", async () => {
-    const t = await twoWay({}, false);
+    const t = await twoWay({}, "pass");
     try {
       assert.equal(t.bridge.echoFilterOn(), false, "the heuristic is off: Mosquitto honours the bridge flag");
       await t.atEdge.client.publishAsync("t/temp", "21.5", { qos: 1 });
@@ -120,7 +132,7 @@ describe("echoes over MQTT 3.1.1 to Mosquitto", { skip: !hasMosquitto && "mosqui
   });
 
   test("an upstream that echoes (flag stripped on the way): echoFilter \"on\" drops the echo and counts it in the metric", async () => {
-    const t = await twoWay({ echoFilter: "on", echoWindowMs: 30_000 }, true, { metrics: { port: 0 } });
+    const t = await twoWay({ echoFilter: "on", echoWindowMs: 30_000 }, "strip", { metrics: { port: 0 } });
     try {
       await t.atEdge.client.publishAsync("t/temp", "22.0", { qos: 1 });
       await t.atEdge.client.publishAsync("t/temp", "end", { qos: 1 });
@@ -130,6 +142,37 @@ describe("echoes over MQTT 3.1.1 to Mosquitto", { skip: !hasMosquitto && "mosqui
       assert.equal(copies(t.atEdge, "22.0"), 1, "one copy at the edge: the echo was kept out");
       const metrics = await (await fetch(`${t.edge.broker.admin!.url}/metrics`)).text();
       assert.match(metrics, /^wasmq_bridge_echoes_suppressed_total\{bridge="cloud"\} [2-9]$/m);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test("an upstream that refuses the flag (CONNACK 1 to level 0x84): the bridge reconnects without it, \"auto\" turns the echo filter on, messages cross both ways once, echoes are counted", async () => {
+    const t = await twoWay({ echoWindowMs: 30_000 }, "refuse", { metrics: { port: 0 } });
+    try {
+      assert.ok(t.proxy.refusedBridgeConnects >= 1, "the flagged CONNECT was refused");
+      await t.edge.waitLine(/remote refused the bridge flag/);
+      assert.equal(t.bridge.upstream.bridgeFlag, false, "the retry went without the flag");
+      assert.equal(t.bridge.echoFilterOn(), true, "auto: the heuristic is on, the upstream will echo");
+      // Edge → cloud: Mosquitto sends the bridge its own message back (a plain client, no no-local in 3.1.1); the filter keeps it out.
+      await t.atEdge.client.publishAsync("t/temp", "e1", { qos: 1 });
+      // Cloud → edge: crosses once and does not go back up.
+      await t.atCloud.client.publishAsync("t/temp", "c1", { qos: 1 });
+      await t.atEdge.client.publishAsync("t/temp", "end-edge", { qos: 1 });
+      await t.atCloud.client.publishAsync("t/temp", "end-cloud", { qos: 1 });
+      await until("sentinels crossed", () => copies(t.atCloud, "end-edge") === 1 && copies(t.atEdge, "end-cloud") === 1);
+      await until("the echoes came back and were dropped", () => t.bridge.counters.echoes >= 2);
+      await sleep(500); // a loop would keep producing copies: give it room to show
+      for (const p of ["e1", "c1", "end-edge", "end-cloud"]) {
+        assert.equal(copies(t.atEdge, p), 1, `${p}: one copy at the edge`);
+        assert.equal(copies(t.atCloud, p), 1, `${p}: one copy at the cloud`);
+      }
+      const status = (await (await fetch(`${t.edge.broker.admin!.url}/bridges/cloud`)).json()) as { bridgeFlag: boolean; echoFilter: { mode: string; active: boolean }; echoesSuppressed: number };
+      assert.deepEqual([status.bridgeFlag, status.echoFilter.mode, status.echoFilter.active], [false, "auto", true]);
+      assert.ok(status.echoesSuppressed >= 2);
+      const metrics = await (await fetch(`${t.edge.broker.admin!.url}/metrics`)).text();
+      assert.match(metrics, /^wasmq_bridge_echoes_suppressed_total\{bridge="cloud"\} ([2-9]|\d\d+)$/m);
+      assert.ok(t.proxy.seen.toUpstream.connect! >= 2, "one refused CONNECT, then the one without the flag");
     } finally {
       await t.close();
     }

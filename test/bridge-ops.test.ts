@@ -90,6 +90,20 @@ describe("bridge operations", () => {
         /key "bridges\.1\.name": the name "c" is used twice/,
       ],
       [{ bridges: [{ name: "c", url: "mqtt://x", in: [{ topic: "a" }], colour: "red" }] }, /unknown key "bridges\.0\.colour"/],
+      // Two bridges, one client id, one upstream: each connect would take the other's session over.
+      [
+        {
+          bridges: [
+            { name: "a", url: "mqtt://cloud:1883", clientId: "edge", in: [{ topic: "a" }] },
+            { name: "b", urls: ["mqtt://other:1883", "mqtt://cloud:1883"], clientId: "edge", out: [{ topic: "b" }] },
+          ],
+        },
+        /key "bridges\.1\.clientId": bridges a and b both connect to mqtt:\/\/cloud:1883 as "edge"/,
+      ],
+      [{ bridges: [{ name: "c", url: "mqtt://x", in: [{ topic: "a" }], notificationTopic: "edge/state" }] }, /key "bridges\.0\.notificationTopic": set "notifications": true/],
+      [{ bridges: [{ name: "c", url: "mqtt://x", in: [{ topic: "a" }], notifications: true, notificationTopic: "edge/#" }] }, /key "bridges\.0\.notificationTopic"/],
+      // TLS settings with a plain URL would be ignored: refused.
+      [{ bridges: [{ name: "c", url: "mqtt://x", in: [{ topic: "a" }], tls: { rejectUnauthorized: false } }] }, /key "bridges\.0\.tls": TLS settings need mqtts:\/\/ or wss:\/\/ URLs, but mqtt:\/\/x is not encrypted/],
     ];
     cases.forEach(([config, expected], i) => {
       const file = writeConfig(dir, `bad-${i}.json`, config);

@@ -49,6 +49,13 @@ class FrameSplitter {
   }
 }
 
+/** Offset of the protocol level byte in a CONNECT frame: after the remaining length, 00 04 "MQTT". */
+function levelOffset(frame: Buffer): number {
+  let i = 1;
+  while (frame[i]! & 0x80) i++;
+  return i + 1 + 2 + 4;
+}
+
 export class CutProxy {
   private readonly server: Server;
   private rule: CutRule | null;
@@ -86,6 +93,22 @@ export class CutProxy {
 
   /** Clear the bridge bit (0x80) of CONNECT's protocol level on its way up: the upstream sees a plain client (and echoes). */
   stripBridgeFlag = false;
+
+  /**
+   * Drop every frame of this type in this direction, keeping the link up (and
+   * everything else, PINGRESP included, flowing): an upstream that has stalled
+   * on one exchange while keep alive still looks healthy.
+   */
+  withhold: { direction: Direction; type: keyof typeof TYPES } | null = null;
+
+  /**
+   * Answer a CONNECT that carries the bridge bit (0x80 on the protocol level)
+   * with CONNACK 0x01 "unacceptable protocol version" and close, as a 3.1.1
+   * broker that does not know Mosquitto's try_private does; a CONNECT without
+   * the bit goes through. Counted in `refusedBridgeConnects`.
+   */
+  refuseBridgeFlag = false;
+  refusedBridgeConnects = 0;
 
   /** Refuse connections (and cut the current ones) until passThrough(): the upstream looks down. */
   block(): void {
@@ -134,10 +157,17 @@ export class CutProxy {
             this.cutResolve();
             return;
           }
+          const w = this.withhold;
+          if (w && w.direction === direction && TYPES[w.type] === type) continue;
+          if (this.refuseBridgeFlag && direction === "toUpstream" && type === TYPES.connect && frame[levelOffset(frame)]! & 0x80) {
+            this.refusedBridgeConnects++;
+            dead = true;
+            // CONNACK: no session present, return code 1 [MQTT-3.1.2-2]; then close [MQTT-3.2.2-5].
+            from.write(Buffer.from([0x20, 0x02, 0x00, 0x01]), () => closeBoth());
+            return;
+          }
           if (this.stripBridgeFlag && direction === "toUpstream" && type === TYPES.connect) {
-            let i = 1;
-            while (frame[i]! & 0x80) i++;
-            const level = i + 1 + 2 + 4; // after the remaining length: 00 04 "MQTT", then the level
+            const level = levelOffset(frame);
             frame = Buffer.from(frame);
             frame[level] = frame[level]! & 0x7f;
           }

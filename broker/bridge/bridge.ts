@@ -16,13 +16,13 @@
  * QoS 2 is exactly once both ways while the upstream keeps the session
  * (qos2.ts); MQTT 5 properties cross when the bridge speaks v5 (properties.ts).
  */
-import { createHash } from "node:crypto";
 import type { Aedes, PublishPacket } from "aedes";
 import type { IConnackPacket, IPublishPacket, IStore, MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import { emptyMessage, Verdict, type PluginChain } from "../../host/index.js";
 import { applyPublishFields, publishFields } from "../protocol/mqtt5/plugin-fields.js";
 import type { BridgeConfig } from "./config.js";
+import { EchoMemory } from "./echo.js";
 import { crossing, deadlineOf, secondsLeft, type CrossingProperties } from "./properties.js";
 import { InboundQoS2Store, OutgoingSession, type ReleaseTracker } from "./qos2.js";
 import { BridgeQueue, type MessageExtras } from "./queue.js";
@@ -47,6 +47,10 @@ export interface BridgeCounters {
   dropped: { "drop-oldest": number; "drop-new": number; rejected: number; expired: number };
   /** Messages sent again after a reconnect or restart (DUP). */
   resent: number;
+  /** QoS 2 messages resumed with PUBREL after a reconnect or restart ([MQTT-4.4.0-1]). */
+  pubrelResent: number;
+  /** Connections dropped because the upstream stopped acknowledging (PUBACK, PUBREC or PUBCOMP) for ackTimeoutMs. */
+  ackTimeouts: number;
   /** Messages a plugin kept from crossing, by direction. */
   filtered: { out: number; in: number };
   /** Inbound copies of messages this bridge had just sent up (no no-local at the remote). */
@@ -74,6 +78,8 @@ export class Bridge {
     received: 0,
     dropped: { "drop-oldest": 0, "drop-new": 0, rejected: 0, expired: 0 },
     resent: 0,
+    pubrelResent: 0,
+    ackTimeouts: 0,
     filtered: { out: 0, in: 0 },
     echoes: 0,
     bytesOut: 0,
@@ -85,13 +91,22 @@ export class Bridge {
   private generation = 0;
   /** seq → when sent; insertion order is send order, so the first entry is the oldest. */
   private readonly inflight = new Map<number, number>();
+  /**
+   * The QoS 2 messages whose PUBREL goes out again on this connection attempt:
+   * their PUBCOMP is under ackTimeoutMs like any PUBLISH's acknowledgement (a
+   * stalled upstream is dropped, and the PUBREL resent on the next connection).
+   * mqtt.js sends them one at a time, each after the previous PUBCOMP, so the
+   * timeout runs from the resume's last progress (CONNACK, then each PUBCOMP).
+   */
+  private readonly resumedSeqs = new Set<number>();
+  private resumeProgressAt = 0;
   private window: number;
   private drainScheduled = false;
   private readonly timer: NodeJS.Timeout;
   private fullSince: number | null = null;
   private droppedWhileFull = 0;
   /** v3.1.1 has no no-local: what this bridge sent up, to recognise it coming back. */
-  private readonly recentOut = new Map<string, { count: number; at: number }>();
+  private readonly recentOut: EchoMemory;
   private readonly msg = emptyMessage();
   private closed = false;
   /** Packet id → queue seq of the QoS 2 messages sent on the current connection and not yet complete. */
@@ -107,6 +122,7 @@ export class Bridge {
   ) {
     this.clientId = `$bridge/${cfg.name}`;
     this.window = cfg.inflight;
+    this.recentOut = new EchoMemory(cfg.echoWindowMs);
     this.queue = new BridgeQueue(cfg.name, cfg, deps.lmdb);
     this.inbound = new InboundQoS2Store(cfg.name, deps.lmdb);
     if (this.queue.depth > 0) deps.logger.info({ bridge: cfg.name, queued: this.queue.depth }, `bridge ${cfg.name}: ${this.queue.depth} messages queued from before the restart`);
@@ -267,18 +283,24 @@ export class Bridge {
         this.queue.releasedSeqs().map((seq) => {
           const id = idOf(seq);
           resumed.set(id, seq);
+          this.resumedSeqs.add(seq);
+          this.resumeProgressAt = Date.now();
+          this.counters.pubrelResent++;
           return id;
         }),
       completed: (id) => {
         const seq = resumed.get(id);
         if (seq === undefined || this.session !== tracker) return;
         resumed.delete(id);
+        this.resumedSeqs.delete(seq);
+        this.resumeProgressAt = Date.now();
         this.counters.forwarded++;
         this.queue.ack(seq);
         this.scheduleDrain();
       },
     };
     this.session = tracker;
+    this.resumedSeqs.clear(); // a new attempt: what an earlier one resumed is resumed again (or published, session lost)
     return { outgoingStore: new OutgoingSession(tracker), incomingStore: this.inbound };
   }
 
@@ -296,7 +318,7 @@ export class Bridge {
     const gen = this.generation;
     if (m.dup) this.counters.resent++;
     this.inflight.set(m.seq, Date.now());
-    if (this.echoFilterOn() && this.cfg.in.length) this.rememberOut(m.topic, m.payload);
+    if (this.echoFilterOn() && this.cfg.in.length) this.recentOut.remember(m.topic, m.payload);
     const id = idOf(m.seq);
     if (m.qos === 2) this.qos2ById.set(id, m.seq);
     const done = (err?: Error & { code?: number }) => {
@@ -354,6 +376,7 @@ export class Bridge {
     this.ids = null;
     this.session = null;
     this.inflight.clear();
+    this.resumedSeqs.clear();
     this.qos2ById.clear();
     this.queue.rewind();
   }
@@ -362,15 +385,19 @@ export class Bridge {
   private watch(): void {
     // How far sending got, for DUP after a restart: once per tick, not per send (a lagging mark only costs a DUP flag).
     this.queue.persistSentMark();
-    const oldest = this.inflight.values().next();
-    if (!oldest.done && Date.now() - oldest.value > this.cfg.ackTimeoutMs) {
-      this.upstream.drop(`no acknowledgement from the upstream for ${Math.round((Date.now() - oldest.value) / 1000)} s (ackTimeoutMs ${this.cfg.ackTimeoutMs})`);
+    // The oldest unanswered PUBLISH, or resumed PUBREL ([MQTT-4.4.0-1]: resent on the next connection).
+    // mqtt.js reports "connect" only once every resumed PUBREL is complete, so these are timed from CONNACK on.
+    const sent = this.inflight.values().next();
+    const sentAt = sent.done ? Infinity : sent.value;
+    const resumeAt = this.resumedSeqs.size ? this.resumeProgressAt : Infinity;
+    const oldest = Math.min(sentAt, resumeAt);
+    if (Date.now() - oldest > this.cfg.ackTimeoutMs) {
+      this.counters.ackTimeouts++;
+      const what = resumeAt < sentAt ? "PUBCOMP for a resumed PUBREL" : "acknowledgement";
+      this.upstream.drop(`no ${what} from the upstream for ${Math.round((Date.now() - oldest) / 1000)} s (ackTimeoutMs ${this.cfg.ackTimeoutMs})`);
     }
     this.counters.dropped.expired += this.queue.dropExpired();
-    if (this.recentOut.size) {
-      const cutoff = Date.now() - this.cfg.echoWindowMs;
-      for (const [k, v] of this.recentOut) if (v.at < cutoff) this.recentOut.delete(k);
-    }
+    this.recentOut.expire();
   }
 
   /**
@@ -384,31 +411,9 @@ export class Bridge {
     return this.cfg.protocolVersion === 4 && !this.upstream.bridgeFlag;
   }
 
-  private echoKey(topic: string, payload: Buffer): string {
-    return `${topic}\u0000${createHash("sha1").update(payload).digest("base64")}`;
-  }
-
-  private rememberOut(topic: string, payload: Buffer): void {
-    const key = this.echoKey(topic, payload);
-    const e = this.recentOut.get(key);
-    if (e) {
-      e.count++;
-      e.at = Date.now();
-    } else this.recentOut.set(key, { count: 1, at: Date.now() });
-  }
-
-  private isEcho(topic: string, payload: Buffer): boolean {
-    if (this.recentOut.size === 0) return false;
-    const key = this.echoKey(topic, payload);
-    const e = this.recentOut.get(key);
-    if (!e) return false;
-    if (--e.count === 0) this.recentOut.delete(key);
-    return true;
-  }
-
   private onMessage(packet: IPublishPacket, done: (err?: Error) => void): void {
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    if (this.echoFilterOn() && this.isEcho(packet.topic, payload)) {
+    if (this.echoFilterOn() && this.recentOut.isEcho(packet.topic, payload)) {
       this.counters.echoes++;
       return done();
     }

@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
 
 const SCHEMES = ["mqtt:", "mqtts:", "tcp:", "ssl:", "tls:", "ws:", "wss:"];
+const TLS_SCHEMES = ["mqtts:", "ssl:", "tls:", "wss:"];
 
 const topicFilter = z
   .string()
@@ -56,7 +57,14 @@ export const bridgeSchema = z
     onFull: z.enum(["drop-oldest", "drop-new"]).optional(),
     forwardBridged: z.boolean().optional(),
     echoFilter: z.enum(["auto", "on", "off"]).optional(),
+    bridgeFlag: z.boolean().optional(),
     echoWindowMs: z.number().int().positive().optional(),
+    notifications: z.boolean().optional(),
+    notificationTopic: z
+      .string()
+      .min(1)
+      .refine((t) => !/[#+\u0000]/.test(t), "a topic name, without '#', '+' or NUL")
+      .optional(),
     tls: z
       .object({
         ca: z.string().min(1).optional(),
@@ -110,6 +118,10 @@ export interface BridgeConfig {
    */
   echoFilter: "auto" | "on" | "off";
   echoWindowMs: number;
+  /** Send Mosquitto's bridge flag (try_private) over MQTT 3.1.1; false for upstreams that close the connection on it instead of refusing it. */
+  bridgeFlag: boolean;
+  /** Mosquitto's bridge notifications: retained "1" at the upstream on connect, "0" as the will and on a clean stop; null = off. */
+  notificationTopic: string | null;
   tls: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; servername?: string };
   out: TopicMapping[];
   in: TopicMapping[];
@@ -147,11 +159,14 @@ export function validFilter(filter: string): boolean {
  */
 export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail: (key: string, why: string) => never): BridgeConfig[] {
   const names = new Set<string>();
+  /** "url clientId" → bridge name: two bridges with one client id at one upstream would take each other's session over, forever. */
+  const identities = new Map<string, string>();
   return (raw ?? []).map((b, i): BridgeConfig => {
     const key = `bridges.${i}`;
     if (names.has(b.name)) fail(`${key}.name`, `the name "${b.name}" is used twice`);
     names.add(b.name);
     if ((b.url === undefined) === (b.urls === undefined)) fail(key, `give exactly one of "url" or "urls" (bridge ${b.name})`);
+    if (b.notificationTopic !== undefined && !b.notifications) fail(`${key}.notificationTopic`, `set "notifications": true to use it (bridge ${b.name})`);
     if (!b.out?.length && !b.in?.length) fail(key, `bridge ${b.name} has no "out" and no "in" topics: nothing would cross`);
     const min = b.reconnectMinMs ?? BRIDGE_DEFAULTS.reconnectMinMs;
     const max = b.reconnectMaxMs ?? Math.max(min, BRIDGE_DEFAULTS.reconnectMaxMs);
@@ -166,6 +181,15 @@ export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail:
     }
     if ((tls.cert === undefined) !== (tls.key === undefined)) fail(`${key}.tls`, `give both "cert" and "key" for a client certificate`);
     if (b.tls?.servername) tls.servername = b.tls.servername;
+    // TLS settings on a plain URL would be ignored silently: the operator meant an encrypted link.
+    const plain = (b.urls ?? [b.url!]).find((u) => !TLS_SCHEMES.includes(new URL(u).protocol));
+    if (b.tls && plain !== undefined) fail(`${key}.tls`, `TLS settings need mqtts:// or wss:// URLs, but ${plain} is not encrypted (bridge ${b.name})`);
+    const clientId = b.clientId ?? `wasmq-${hostname()}-${b.name}`.slice(0, 64);
+    for (const u of b.urls ?? [b.url!]) {
+      const other = identities.get(`${u} ${clientId}`);
+      if (other !== undefined) fail(`${key}.clientId`, `bridges ${other} and ${b.name} both connect to ${u} as "${clientId}": the upstream would disconnect one whenever the other connects`);
+      identities.set(`${u} ${clientId}`, b.name);
+    }
     const mapping = (m: NonNullable<RawBridge["out"]>[number]): TopicMapping => ({
       topic: m.topic,
       qos: m.qos ?? 1,
@@ -175,7 +199,7 @@ export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail:
     return {
       name: b.name,
       urls: b.urls ?? [b.url!],
-      clientId: b.clientId ?? `wasmq-${hostname()}-${b.name}`.slice(0, 64),
+      clientId,
       ...(b.username !== undefined ? { username: b.username } : {}),
       ...(b.password !== undefined ? { password: b.password } : {}),
       protocolVersion: b.protocolVersion ?? BRIDGE_DEFAULTS.protocolVersion,
@@ -192,6 +216,8 @@ export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail:
       forwardBridged: b.forwardBridged ?? false,
       echoFilter: b.echoFilter ?? "auto",
       echoWindowMs: b.echoWindowMs ?? 60_000,
+      bridgeFlag: b.bridgeFlag ?? true,
+      notificationTopic: b.notifications ? (b.notificationTopic ?? `$SYS/broker/connection/${clientId}/state`) : null,
       tls,
       out: (b.out ?? []).map(mapping),
       in: (b.in ?? []).map(mapping),

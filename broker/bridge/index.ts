@@ -21,6 +21,7 @@ import type { Aedes, Client, PublishPacket } from "aedes";
 import type { Logger } from "pino";
 import type { PluginChain } from "../../host/index.js";
 import { ConnackCode, refuseConnect } from "../protocol/mqtt.js";
+import { userPropertyValue } from "../protocol/mqtt5/user-properties.js";
 import { Bridge } from "./bridge.js";
 import { BRIDGE_USER_PROPERTY } from "./upstream.js";
 import type { BridgeConfig } from "./config.js";
@@ -75,8 +76,8 @@ export function installBridges(aedes: Aedes, opts: BridgeInstallOptions): Bridge
       refuseConnect(client, ConnackCode.IdentifierRejected);
       return callback(null, false);
     }
-    const props = (packet as { properties?: { userProperties?: Record<string, unknown> } }).properties;
-    if ((packet as { bridgeMode?: boolean }).bridgeMode || props?.userProperties?.[BRIDGE_USER_PROPERTY] !== undefined) bridgeClients.add(client);
+    const props = (packet as { properties?: { userProperties?: unknown } }).properties;
+    if ((packet as { bridgeMode?: boolean }).bridgeMode || userPropertyValue(props?.userProperties, BRIDGE_USER_PROPERTY) !== undefined) bridgeClients.add(client);
     innerPreConnect.call(aedes, client, packet, callback);
   };
 

@@ -38,6 +38,8 @@ export function bridgeStatus(b: Bridge, now = Date.now()): Record<string, unknow
     received: c.received,
     dropped: { ...c.dropped },
     resent: c.resent,
+    pubrelResent: c.pubrelResent,
+    ackTimeouts: c.ackTimeouts,
     filtered: { ...c.filtered },
     echoesSuppressed: c.echoes,
     echoFilter: { mode: b.cfg.echoFilter, active: b.echoFilterOn(), windowMs: b.cfg.echoWindowMs },
@@ -65,6 +67,8 @@ export function registerBridgeMetrics(registry: Registry, aedes: Aedes): void {
   mirroredCounter(registry, "wasmq_bridge_forwarded_total", "Messages the upstream acknowledged (QoS 0: written to it)", ["bridge"], one((b) => b.counters.forwarded));
   mirroredCounter(registry, "wasmq_bridge_received_total", "Messages from the upstream published locally", ["bridge"], one((b) => b.counters.received));
   mirroredCounter(registry, "wasmq_bridge_resent_total", "Messages sent again (DUP) after a reconnect or restart", ["bridge"], one((b) => b.counters.resent));
+  mirroredCounter(registry, "wasmq_bridge_pubrel_resent_total", "QoS 2 messages resumed with PUBREL after a reconnect or restart (the upstream kept the session)", ["bridge"], one((b) => b.counters.pubrelResent));
+  mirroredCounter(registry, "wasmq_bridge_ack_timeouts_total", "Connections dropped because the upstream left a PUBLISH or a resumed PUBREL unanswered for ackTimeoutMs", ["bridge"], one((b) => b.counters.ackTimeouts));
   mirroredCounter(registry, "wasmq_bridge_echoes_suppressed_total", "Inbound messages dropped by the echo heuristic (topic and payload equal to one sent up within echoWindowMs)", ["bridge"], one((b) => b.counters.echoes));
   mirroredCounter(registry, "wasmq_bridge_dropped_total", "Messages lost to a full queue (reason drop-oldest / drop-new), refused by the upstream (rejected) or expired while queued (expired)", ["bridge", "reason"], each((b) =>
     Object.entries(b.counters.dropped).map(([reason, v]): [Labels, number] => [{ bridge: b.cfg.name, reason }, v]),

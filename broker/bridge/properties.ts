@@ -8,12 +8,15 @@
  * Topic Alias and Subscription Identifier belong to one connection and never
  * cross ([MQTT-3.3.2-7], [MQTT-3.3.4-6]). Stored form (LMDB, the bridge queue
  * and the inbound QoS 2 store): user properties as a list of pairs, so their
- * order survives whatever the encoder does with object keys.
+ * order survives whatever the encoder does with object keys; in memory they
+ * are in either form of broker/protocol/mqtt5/user-properties.ts, which keeps
+ * the wire order ([MQTT-3.3.2-18]) and which mqtt.js writes as it is.
  */
+import { userPropertiesValue, userPropertyList, type GroupedUserProperties, type OrderedUserProperties } from "../protocol/mqtt5/user-properties.js";
 
 /** As mqtt-packet reads and writes them (user properties: name → value or values, in arrival order). */
 export interface CrossingProperties {
-  userProperties?: Record<string, string | string[]>;
+  userProperties?: GroupedUserProperties | OrderedUserProperties;
   contentType?: string;
   payloadFormatIndicator?: boolean;
   responseTopic?: string;
@@ -34,7 +37,7 @@ export function crossing(props: Record<string, unknown> | undefined | null): Cro
   if (!props) return undefined;
   const out: CrossingProperties = {};
   let any = false;
-  const up = props.userProperties as Record<string, string | string[]> | undefined;
+  const up = props.userProperties as GroupedUserProperties | OrderedUserProperties | undefined;
   if (up && typeof up === "object" && Object.keys(up).length > 0) ((out.userProperties = up), (any = true));
   if (typeof props.contentType === "string") ((out.contentType = props.contentType), (any = true));
   if (props.payloadFormatIndicator !== undefined && props.payloadFormatIndicator !== null) ((out.payloadFormatIndicator = Boolean(props.payloadFormatIndicator)), (any = true));
@@ -56,10 +59,7 @@ export function deadlineOf(props: Record<string, unknown> | undefined, now = Dat
 
 export function toStored(p: CrossingProperties): StoredProperties {
   const s: StoredProperties = {};
-  if (p.userProperties) {
-    s.u = [];
-    for (const [name, v] of Object.entries(p.userProperties)) for (const value of Array.isArray(v) ? v : [v]) s.u.push([name, String(value)]);
-  }
+  if (p.userProperties) s.u = userPropertyList(p.userProperties);
   if (p.contentType !== undefined) s.ct = p.contentType;
   if (p.payloadFormatIndicator !== undefined) s.pf = p.payloadFormatIndicator;
   if (p.responseTopic !== undefined) s.rt = p.responseTopic;
@@ -69,14 +69,7 @@ export function toStored(p: CrossingProperties): StoredProperties {
 
 export function fromStored(s: StoredProperties): CrossingProperties {
   const p: CrossingProperties = {};
-  if (s.u?.length) {
-    const up: Record<string, string | string[]> = {};
-    for (const [name, value] of s.u) {
-      const had = up[name];
-      up[name] = had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value];
-    }
-    p.userProperties = up;
-  }
+  if (s.u?.length) p.userProperties = userPropertiesValue(s.u);
   if (s.ct !== undefined) p.contentType = s.ct;
   if (s.pf !== undefined) p.payloadFormatIndicator = s.pf;
   if (s.rt !== undefined) p.responseTopic = s.rt;

@@ -24,6 +24,7 @@
 import { Readable } from "node:stream";
 import type { Database, RootDatabase } from "lmdb";
 import type { IStore, Packet } from "mqtt";
+import { GroupCommit } from "../persistence/lmdb/group-commit.js";
 import { fromStored, toStored, type StoredProperties } from "./properties.js";
 
 type DoneCallback = (err?: Error) => void;
@@ -99,12 +100,15 @@ type InboundKey = [string, "in", number];
 export class InboundQoS2Store implements IStore {
   private readonly db: Database<StoredInbound, InboundKey> | null;
   private readonly memory = new Map<number, StoredInbound>();
+  /** Flush of the batch each write joined (group-commit.ts), not a later one's. */
+  private readonly commits: GroupCommit | null;
 
   constructor(
     private readonly name: string,
-    private readonly lmdb?: { root: RootDatabase; durability: "sync" | "async" },
+    lmdb?: { root: RootDatabase; durability: "sync" | "async" },
   ) {
     this.db = lmdb ? lmdb.root.openDB<StoredInbound, InboundKey>({ name: "bridges" }) : null;
+    this.commits = lmdb ? new GroupCommit(lmdb.root, lmdb.durability) : null;
   }
 
   /** Messages received (PUBREC sent) and not yet released by the upstream. */
@@ -132,11 +136,11 @@ export class InboundQoS2Store implements IStore {
       cb();
       return this;
     }
-    // PUBREC goes out only once this is committed: a restart of the edge still finds the message when PUBREL comes.
-    this.db
-      .put([this.name, "in", packet.messageId!], rec)
-      .then(() => (this.lmdb!.durability === "sync" ? this.lmdb!.root.flushed : undefined))
-      .then(() => cb(), (err: Error) => cb(err));
+    // PUBREC goes out only once this is committed (and flushed): a restart of the edge still finds the message when PUBREL comes.
+    this.commits!.settle([this.db.put([this.name, "in", packet.messageId!], rec)]).then(
+      () => cb(),
+      (err: Error) => cb(err),
+    );
     return this;
   }
 

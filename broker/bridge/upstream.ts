@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type IConnackPacket, type IPublishPacket, type IStore, type MqttClient } from "mqtt";
 import type { Logger } from "pino";
 import type { BridgeConfig } from "./config.js";
+import { connectKeepingOrder } from "../protocol/mqtt5/repeated-properties.js";
 
 /** mqtt.js message ids chosen by the bridge (derived from queue sequence numbers, so a resend reuses the id). */
 export class ChosenIds {
@@ -98,7 +99,7 @@ export class Upstream {
     private readonly on: UpstreamHandlers,
   ) {
     this.url = cfg.urls[0]!;
-    this.tryPrivate = cfg.protocolVersion === 4;
+    this.tryPrivate = cfg.protocolVersion === 4 && cfg.bridgeFlag;
   }
 
   get connected(): boolean {
@@ -126,7 +127,10 @@ export class Upstream {
     if (this.timer) clearTimeout(this.timer);
     const c = this.client;
     this.client = null;
+    const wasUp = this.up;
     this.up = false;
+    // A clean stop sends DISCONNECT, so the will is not published: say "0" first (written before the socket closes).
+    if (c && wasUp && this.cfg.notificationTopic) await c.publishAsync(this.cfg.notificationTopic, "0", { qos: 0, retain: true }).catch(() => {});
     if (c) await new Promise<void>((resolve) => c.end(true, {}, () => resolve()));
   }
 
@@ -149,6 +153,8 @@ export class Upstream {
       ...(cfg.protocolVersion === 5
         ? { properties: { sessionExpiryInterval: cfg.cleanSession ? 0 : 0xffffffff, userProperties: { [BRIDGE_USER_PROPERTY]: cfg.name } } }
         : {}),
+      // Mosquitto's notifications: the upstream publishes "0" (retained) when the link dies without DISCONNECT.
+      ...(cfg.notificationTopic ? { will: { topic: cfg.notificationTopic, payload: Buffer.from("0"), qos: 1 as const, retain: true } } : {}),
       ...(tls.ca ? { ca: readFileSync(tls.ca) } : {}),
       ...(tls.cert ? { cert: readFileSync(tls.cert) } : {}),
       ...(tls.key ? { key: readFileSync(tls.key) } : {}),
@@ -169,7 +175,8 @@ export class Upstream {
       client.on("packetreceive", (packet) => {
         if (packet.cmd === "connack" && this.client === client && !packet.reasonCode && !packet.returnCode) this.on.connack(packet);
       });
-      client.connect();
+      // [MQTT-3.3.2-18] what the upstream sends keeps its user properties' order (mqtt-packet groups them by name)
+      connectKeepingOrder(() => client.connect());
     } catch (err) {
       this.failed(`cannot connect to ${this.url}: ${(err as Error).message}`);
       return;
@@ -193,6 +200,8 @@ export class Upstream {
       this.connects++;
       this.lastError = null;
       this.logger.info({ bridge: this.cfg.name, url: this.url, sessionPresent: connack.sessionPresent }, `bridge ${this.cfg.name} connected to ${this.url}`);
+      // Before the drain starts, so it takes a control packet id, not a queued message's.
+      if (this.cfg.notificationTopic) client.publish(this.cfg.notificationTopic, "1", { qos: 1, retain: true });
       this.on.connected(client, connack, this.url, ids);
     });
     client.on("close", () => {

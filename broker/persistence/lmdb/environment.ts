@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { open, type Database, type RootDatabase, type RootDatabaseOptionsWithPath } from "lmdb";
 import type { StoredPacket } from "./aedes-parts.js";
-import { FORMAT_VERSION, type OutRecord, type RetainedRecord, type SubEntry } from "./keys.js";
+import { FORMAT_VERSION, READABLE_FORMATS, type OutRecord, type RetainedRecord, type SubEntry } from "./keys.js";
 
 export interface LmdbPersistenceOptions {
   /** Data directory (created if missing). */
@@ -188,7 +188,7 @@ export function openEnvironment(opts: LmdbPersistenceOptions): LmdbDatabases {
       wills: root.openDB<StoredPacket, Buffer>({ name: "wills", ...bin }),
     };
     const format = dbs.meta.get("format");
-    if (format === undefined) dbs.meta.putSync("format", FORMAT_VERSION);
+    if (format === undefined || (typeof format === "number" && READABLE_FORMATS.includes(format))) dbs.meta.putSync("format", FORMAT_VERSION);
     else if (format !== FORMAT_VERSION) {
       throw new Error(`data format version ${String(format)} is not supported (expected ${FORMAT_VERSION})`);
     }

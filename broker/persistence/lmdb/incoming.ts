@@ -1,6 +1,7 @@
 /** Inbound QoS 2 packets awaiting PUBREL (the `incoming` database). */
 import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
 import type { StoreContext } from "./environment.js";
+import { flushedNow } from "./group-commit.js";
 import { clientPrefix, prefixEnd } from "./keys.js";
 
 export class IncomingStore {
@@ -43,11 +44,15 @@ export class IncomingStore {
     const prefix = clientPrefix(client.id);
     const { root, incoming } = this.ctx.dbs;
     // one transaction: a key-range clear of this client's (clientId, messageId) keys
-    const removed = await root.transaction(() => {
+    const tx = root.transaction(() => {
       const keys = [...incoming.getKeys({ start: prefix, end: prefixEnd(prefix) })];
       for (const key of keys) incoming.remove(key);
       return keys.length;
     });
-    if (removed > 0 && this.ctx.durability === "sync") await root.flushed;
+    // The flush of the batch this transaction joined, taken now (group-commit.ts): after the commit, `root.flushed` is a later batch's.
+    const flushed = this.ctx.durability === "sync" ? flushedNow(root) : null;
+    flushed?.catch(() => {}); // awaited below only when something was removed
+    const removed = await tx;
+    if (removed > 0 && flushed) await flushed;
   }
 }

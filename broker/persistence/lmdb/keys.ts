@@ -18,7 +18,17 @@ import type { StoredPacket } from "./aedes-parts.js";
 export const MAX_CLIENT_ID_KEY = 400;
 export const MAX_SUB_TOPIC_KEY = 1000;
 export const MAX_RETAINED_TOPIC_KEY = 1500;
-export const FORMAT_VERSION = 1;
+/**
+ * The data format this code writes. 2: a stored packet's `properties.userProperties`
+ * may be the ordered form (a list of single-entry objects, wire order kept:
+ * broker/protocol/mqtt5/user-properties.ts), which a format-1 reader would show
+ * plugins as properties named "0", "1", …; so a format-2 directory is refused
+ * by older versions. Format 1 records are read as they are (the grouped form is
+ * still valid), and opening a format-1 directory marks it 2.
+ */
+export const FORMAT_VERSION = 2;
+/** Older formats this code reads unchanged. */
+export const READABLE_FORMATS: readonly number[] = [1];
 
 export function sha256(data: Buffer): Buffer {
   return createHash("sha256").update(data).digest();

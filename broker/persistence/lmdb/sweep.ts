@@ -3,6 +3,7 @@
  * whose expiry has passed are removed, through the TTL indexes.
  */
 import type { StoreContext } from "./environment.js";
+import { flushedNow } from "./group-commit.js";
 import { readU64, u64 } from "./keys.js";
 import type { QueueStore } from "./queues.js";
 
@@ -10,7 +11,7 @@ export async function sweepExpired(ctx: StoreContext, queues: QueueStore, now: n
   if (ctx.destroyed) return { retained: 0, queued: 0 };
   const { root, retained, retainedTtl, outgoing, outgoingTtl } = ctx.dbs;
   const end = u64(Math.floor(now) + 1);
-  const result = await root.transaction(() => {
+  const tx = root.transaction(() => {
     let r = 0;
     let qd = 0;
     for (const k of [...retainedTtl.getKeys({ end })]) {
@@ -46,7 +47,11 @@ export async function sweepExpired(ctx: StoreContext, queues: QueueStore, now: n
     }
     return { retained: r, queued: qd };
   });
+  // The flush of the batch this transaction joined, taken now (group-commit.ts): after the commit, `root.flushed` is a later batch's.
+  const flushed = ctx.durability === "sync" ? flushedNow(root) : null;
+  flushed?.catch(() => {}); // awaited below only when something was removed
+  const result = await tx;
   queues.forgetIdle();
-  if (ctx.durability === "sync" && (result.retained > 0 || result.queued > 0)) await root.flushed;
+  if (flushed && (result.retained > 0 || result.queued > 0)) await flushed;
   return result;
 }

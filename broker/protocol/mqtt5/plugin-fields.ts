@@ -4,13 +4,16 @@
  * ms, set by inbound.ts), SUBSCRIBE options as inbound.ts left them, and the
  * CONNECT's properties and granted session expiry in the connection's state.
  *
- * mqtt-packet keeps user properties as an object (name → value or values):
- * they are read in that order and written back the same way, so a plugin's
- * list of repeated names keeps its order per name (MQTT5.md, known gaps).
+ * User properties reach plugins in wire order ([MQTT-3.3.2-18]): read from
+ * either form of `userProperties` (user-properties.ts), and a plugin's list is
+ * written back in its own order: untouched properties where they were,
+ * additions at the end, a replaced name where its first entry was
+ * (host/v5-changes.ts).
  */
 import type { Client } from "aedes";
 import { emptyV5, SubscriptionOption, type MessageV5, type UserProperty } from "../../../host/index.js";
 import { v5Of } from "./state.js";
+import { userPropertiesValue, userPropertyList } from "./user-properties.js";
 
 type Props = Record<string, unknown>;
 
@@ -28,27 +31,8 @@ function baseFor(version: number): MessageV5 {
 }
 
 export function userPropertiesOf(props: Props | undefined): UserProperty[] {
-  const up = props?.userProperties as Record<string, string | string[]> | undefined;
-  if (!up) return [];
-  const list: UserProperty[] = [];
-  for (const name of Object.keys(up)) {
-    const v = up[name]!;
-    if (Array.isArray(v)) for (const x of v) list.push([name, String(x)]);
-    else list.push([name, String(v)]);
-  }
-  return list;
-}
-
-function toObject(list: readonly UserProperty[]): Record<string, string | string[]> | undefined {
-  if (list.length === 0) return undefined;
-  const out: Record<string, string | string[]> = Object.create(null);
-  for (const [name, value] of list) {
-    const had = out[name];
-    if (had === undefined) out[name] = value;
-    else if (Array.isArray(had)) had.push(value);
-    else out[name] = [had, value];
-  }
-  return { ...out };
+  const up = props?.userProperties;
+  return up === undefined ? [] : userPropertyList(up);
 }
 
 /** The v5 fields of a PUBLISH (publish, deliver and persist hooks), for a client at `version`. */
@@ -76,7 +60,7 @@ export function applyPublishFields(packet: { properties?: Props; messageExpiry?:
     if (value === null || value === undefined) delete props[name];
     else props[name] = value;
   };
-  set("userProperties", toObject(v5.userProperties));
+  set("userProperties", userPropertiesValue(v5.userProperties));
   set("contentType", v5.contentType);
   set("responseTopic", v5.responseTopic);
   set("correlationData", v5.correlationData === null ? null : Buffer.from(v5.correlationData));
@@ -111,7 +95,7 @@ export function applyConnectFields(client: Client, v5: MessageV5): void {
   const state = v5Of(client);
   if (!state) return;
   const props = state.connectProperties as Props;
-  const list = toObject(v5.userProperties);
+  const list = userPropertiesValue(v5.userProperties);
   if (list === undefined) delete props.userProperties;
   else props.userProperties = list;
 }

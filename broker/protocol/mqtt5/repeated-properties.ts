@@ -8,8 +8,15 @@
  * identifiers; a repeat marks the parsed object (REPEATED), which
  * checkProperties reports as 0x82. Only v5 packets have properties: 3.1.1
  * connections never reach this code.
+ *
+ * The same walk notes where each User Property lies; when mqtt-packet's
+ * grouped object would lose their order (a name repeated after another name),
+ * the object is replaced by the ordered form (user-property-order.ts,
+ * [MQTT-3.3.2-18]).
  */
 import { createRequire } from "node:module";
+import { mqttPacket } from "../mqtt.js";
+import { orderedFromWire, UserPropertyOrder } from "./user-property-order.js";
 
 /** The name of the property a parsed properties object had twice (non-enumerable). */
 export const REPEATED = Symbol("wasmq.repeatedProperty");
@@ -38,9 +45,44 @@ for (const [id, name] of Object.entries(constants.propertiesCodes)) {
 }
 /** User Property (0x26) is the one a client's packet may repeat (the Subscription Identifier only server to client). */
 const USER_PROPERTY = 0x26;
+/** Where the walk notes the User Properties of the section (one per process: parsing is synchronous). */
+const order = new UserPropertyOrder();
 
-/** Mark repeated single-value properties on everything `parser` parses from now on. */
+/** Mark repeated single-value properties on everything `parser` parses from now on (and keep user properties in wire order). */
 export function detectRepeatedProperties(parser: object): void {
+  scanProperties(parser, true);
+}
+
+/**
+ * Keep user properties in wire order on everything `parser` parses from now
+ * on, marking nothing: for a parser of messages the broker receives from
+ * elsewhere (a bridge's upstream connection).
+ */
+export function keepUserPropertyOrder(parser: object): void {
+  scanProperties(parser, false);
+}
+
+/**
+ * Run `connect` (mqtt.js' `client.connect()`, which creates its parser with
+ * mqtt-packet's `parser()` synchronously) so that the parser it creates keeps
+ * user properties in wire order. mqtt.js offers no other way to its parser.
+ */
+export function connectKeepingOrder(connect: () => void): void {
+  const module = mqttPacket as unknown as { parser(opts?: object): object };
+  const parser = module.parser;
+  module.parser = function orderedParser(opts?: object) {
+    const created = parser.call(module, opts);
+    keepUserPropertyOrder(created);
+    return created;
+  };
+  try {
+    connect();
+  } finally {
+    module.parser = parser;
+  }
+}
+
+function scanProperties(parser: object, markRepeated: boolean): void {
   const p = parser as ParserInternals;
   const parse = p._parseProperties;
   p._parseProperties = function (this: ParserInternals) {
@@ -52,12 +94,15 @@ export function detectRepeatedProperties(parser: object): void {
     let repeated: string | null = null;
     try {
       repeated = walk(this);
+      // only a whole, well-formed section is re-read in order; anything else is refused elsewhere
+      if (repeated === null && order.interleaved && order.complete) result.userProperties = orderedFromWire(order);
     } catch {
       // bounded reads should make this unreachable; a check must never take the parser (and the broker) down
     } finally {
+      if (order.section !== null) order.release();
       this._pos = end;
     }
-    if (repeated !== null) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
+    if (repeated !== null && markRepeated) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
     return result;
   };
 }
@@ -79,6 +124,8 @@ function walk(p: ParserInternals): string | null {
   if (end <= start) return null;
   const b = p._list.slice(start, end);
   const n = b.length;
+  order.reset();
+  order.section = b;
   // identifiers are 0x01..0x2A: one bit each in two 32-bit words
   let low = 0;
   let high = 0;
@@ -122,9 +169,11 @@ function walk(p: ParserInternals): string | null {
         const name = 2 + ((b[pos]! << 8) | b[pos + 1]!);
         if (pos + name + 2 > n) return null;
         skip = name + 2 + ((b[pos + name]! << 8) | b[pos + name + 1]!);
+        if (id === USER_PROPERTY && pos + skip <= n) order.see(pos + 2, name - 2, pos + name + 2, skip - name - 2);
       }
     }
     pos += skip;
   }
+  order.complete = pos === n;
   return null;
 }

@@ -1,0 +1,78 @@
+// `npm run bench:hooks -- --baseline DIR`: an older build's host and .wasm measured
+// metered and unmetered in the same rounds as the current build. No speed is asserted.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ROOT, tempDir } from "./helpers.js";
+
+const HOOKS = join(ROOT, "dist/bench/hooks.js");
+
+function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test("bench:hooks --baseline DIR measures DIR's host and .wasm next to the current build", { timeout: 180_000 }, async () => {
+  const dir = tempDir("wasmq-hooks-baseline-");
+  try {
+    // A stand-in "older checkout": its host module leaves a mark when loaded, then is this build's host.
+    const base = join(dir, "base");
+    mkdirSync(join(base, "dist", "bench"), { recursive: true });
+    mkdirSync(join(base, "dist", "host"), { recursive: true });
+    mkdirSync(join(base, "dist", "plugins"), { recursive: true });
+    writeFileSync(join(base, "dist", "bench", "target.js"), "// a built checkout has one\n");
+    writeFileSync(
+      join(base, "dist", "host", "index.js"),
+      `import { appendFileSync } from "node:fs";\n` +
+        `appendFileSync(${JSON.stringify(join(dir, "loaded"))}, "host\\n");\n` +
+        `export * from ${JSON.stringify(pathToFileURL(join(ROOT, "dist", "host", "index.js")).href)};\n`,
+    );
+    copyFileSync(join(ROOT, "dist", "plugins", "acl.wasm"), join(base, "dist", "plugins", "acl.wasm"));
+    const out = join(dir, "hooks.json");
+    const { code, stdout, stderr } = await node([
+      HOOKS, "--quick", "--plugins", "acl", "--sizes", "64", "--calls", "0", "--rounds", "1", "--time", "20", "--iterations", "4",
+      "--baseline", base, "--out", out,
+    ]);
+    assert.equal(code, 0, `bench:hooks exited ${code}\n${stdout}\n${stderr}`);
+    assert.equal(readFileSync(join(dir, "loaded"), "utf8"), "host\n", "the baseline's host module was loaded, once");
+    assert.match(stdout, /base fuel %/);
+    const json = JSON.parse(readFileSync(out, "utf8")) as {
+      results: { hook: string; ns: Record<string, number>; fuelUsed: number; baseFuelUsed?: number; baseFuelNs?: number }[];
+    };
+    assert.ok(json.results.length >= 3, "acl's subscribe, publish and deliver");
+    for (const r of json.results) {
+      for (const v of ["wasm-base", "wasm-base-nofuel"]) assert.ok(r.ns[v]! > 0, `${r.hook}: ${v} measured`);
+      assert.equal(typeof r.baseFuelNs, "number", `${r.hook}: the baseline's fuel ns`);
+      // Same host code, same .wasm: the same fuel, call for call (metering is deterministic).
+      assert.equal(r.baseFuelUsed, r.fuelUsed, `${r.hook}: baseline fuel used`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("bench:hooks --baseline refuses a missing or unbuilt directory, naming what is missing", { timeout: 60_000 }, async () => {
+  const dir = tempDir("wasmq-hooks-baseline-bad-");
+  try {
+    const missing = join(dir, "nope");
+    const a = await node([HOOKS, "--quick", "--plugins", "acl", "--baseline", missing]);
+    assert.notEqual(a.code, 0);
+    assert.match(a.stderr, new RegExp(`--baseline ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: no such directory`));
+    const unbuilt = join(dir, "unbuilt");
+    mkdirSync(join(unbuilt, "dist", "bench"), { recursive: true });
+    writeFileSync(join(unbuilt, "dist", "bench", "target.js"), "\n");
+    const b = await node([HOOKS, "--quick", "--plugins", "acl", "--baseline", unbuilt]);
+    assert.notEqual(b.code, 0);
+    assert.match(b.stderr, /dist\/host\/index\.js not found; build that checkout first/);
+    assert.ok(!existsSync(join(unbuilt, "dist", "host")), "nothing was created in it");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

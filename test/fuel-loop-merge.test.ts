@@ -1,0 +1,204 @@
+/**
+ * Back-edge charging (host/fuel-loop-merge.ts): a `while`-shaped loop pays its header
+ * with the arm that goes round, one checked charge per iteration, and that changes
+ * neither what a loop that runs to its end is charged nor the budget's bound.
+ * Hand-written WebAssembly text, assembled with binaryen, run through the instrumenter.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import binaryen from "binaryen";
+import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, instrumentFuel, isFuelExhausted } from "../host/fuel.js";
+
+const MODULE = `
+(module
+  (memory 1)
+  ;; while (i < n) { x += mem[i]; i += 4 }: header 4 (if, lt_u, 2 gets), arm 10.
+  (func $count (export "count") (param $n i32) (result i32) (local $i i32) (local $x i32)
+    (loop $l
+      (if (i32.lt_u (local.get $i) (local.get $n))
+        (then
+          (local.set $x (i32.add (local.get $x) (i32.load (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 4)))
+          (br $l))))
+    (local.get $x))
+  ;; The same loop, left early through a br out of the arm once i reaches $stop.
+  (func (export "find") (param $n i32) (param $stop i32) (result i32) (local $i i32)
+    (block $found
+      (loop $l
+        (if (i32.lt_u (local.get $i) (local.get $n))
+          (then
+            (br_if $found (i32.ge_u (local.get $i) (local.get $stop)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $l)))))
+    (local.get $i))
+  ;; A second way round (br_if $l in the header): not merged, charged per site as before.
+  (func (export "two_ways") (param $n i32) (result i32) (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.eq (local.get $i) (i32.const 3)))
+      (if (i32.lt_u (local.get $i) (local.get $n))
+        (then (br $l))))
+    (local.get $i))
+  ;; Nested while loops: n × m inner iterations.
+  (func (export "nested") (param $n i32) (param $m i32) (result i32) (local $i i32) (local $j i32) (local $x i32)
+    (loop $outer
+      (if (i32.lt_u (local.get $i) (local.get $n))
+        (then
+          (local.set $j (i32.const 0))
+          (loop $inner
+            (if (i32.lt_u (local.get $j) (local.get $m))
+              (then
+                (local.set $x (i32.add (local.get $x) (i32.const 1)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $inner))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $outer))))
+    (local.get $x))
+  ;; Infinite while loops.
+  (func (export "spin") (loop $l (if (i32.const 1) (then (br $l)))))
+  (func (export "spin_nested") (param $p i32)
+    (loop $l (if (local.get $p) (then (if (local.get $p) (then (nop) (br $l)))))))
+)`;
+
+function wat(text: string): Uint8Array {
+  const mod = binaryen.parseText(text);
+  try {
+    mod.setFeatures(binaryen.Features.MutableGlobals | binaryen.Features.SignExt);
+    assert.ok(mod.validate(), "test module must validate");
+    return mod.emitBinary();
+  } finally {
+    mod.dispose();
+  }
+}
+
+interface Metered {
+  call(name: string, budget: number, ...args: number[]): number;
+  used(): number;
+  fuel: WebAssembly.Global;
+}
+
+async function instantiate(binary: Uint8Array): Promise<Metered> {
+  const imports = { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_NAME]: () => { throw new FuelExhaustedError(); } } };
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, imports);
+  const exports = instance.exports as Record<string, unknown>;
+  const fuel = exports[FUEL_GLOBAL] as WebAssembly.Global;
+  const budget = exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global;
+  let last = 0;
+  return {
+    fuel,
+    call(name, b, ...args) {
+      last = b;
+      budget.value = b;
+      return (exports[name] as (...a: number[]) => number)(...args);
+    },
+    used: () => last - (fuel.value as number),
+  };
+}
+
+const BIG = 1_000_000_000;
+
+/** The text of one function of the instrumented module, from its header to the next function. */
+function functionText(binary: Uint8Array, exportName: string): string {
+  const mod = binaryen.readBinary(binary);
+  try {
+    const internal = binaryen.getExportInfo(mod.getExport(exportName)).value;
+    // The export is the fuel wrapper; the function it calls is the instrumented body.
+    const wrapper = binaryen.emitText(binaryen.getFunctionInfo(mod.getFunction(internal)).body);
+    const callee = /\(call \$(\S+)/.exec(wrapper)![1]!;
+    return binaryen.emitText(binaryen.getFunctionInfo(mod.getFunction(callee)).body);
+  } finally {
+    mod.dispose();
+  }
+}
+
+/** The text of the `nth` loop (0: the first, in text order) of a function's text (a binary keeps no label names). */
+function loopText(fnText: string, nth = 0): string {
+  let start = -1;
+  for (let k = 0; k <= nth; k++) start = fnText.indexOf("(loop", start + 1);
+  assert.ok(start >= 0, `loop ${nth} not found`);
+  let depth = 0;
+  for (let i = start; i < fnText.length; i++) {
+    if (fnText[i] === "(") depth++;
+    else if (fnText[i] === ")" && --depth === 0) return fnText.slice(start, i + 1);
+  }
+  throw new Error("unbalanced text");
+}
+
+const subtracts = (text: string) => (text.match(/\(i32\.sub/g) ?? []).length;
+
+test("a while loop runs one fuel charge per iteration (was a checked header charge plus the arm's)", () => {
+  const binary = instrumentFuel(wat(MODULE)).binary;
+  // The test functions' own code has no i32.sub: each one in the loop is a fuel charge.
+  assert.equal(subtracts(loopText(functionText(binary, "count"))), 1, "count: one charge in the loop");
+  const nested = functionText(binary, "nested");
+  assert.equal(subtracts(loopText(nested, 1)), 1, "nested: one charge in the inner loop");
+  // The outer loop holds the inner one: its own arm's charge plus the inner loop's.
+  assert.equal(subtracts(loopText(nested, 0)), 2, "nested: the outer loop's arm and the inner loop's");
+  // A loop with a second way round keeps the header's own check.
+  assert.equal(subtracts(loopText(functionText(binary, "two_ways"))), 2, "two_ways: header and arm");
+});
+
+test("a loop that runs to its end is charged exactly (n + 1) × header + n × body, as per site", async () => {
+  const metered = await instantiate(instrumentFuel(wat(MODULE)).binary);
+  const used = (n: number) => {
+    metered.call("count", BIG, n * 4);
+    return metered.used();
+  };
+  const zero = used(0);
+  // Header 4 (if, lt_u, two local.get), arm 10 (two sets, two adds, a load, three gets, a const, br).
+  for (const n of [1, 2, 100, 1000]) assert.equal(used(n) - zero, 14 * n, `${n} iterations`);
+  // Nested: per outer iteration its header and arm, the inner loop's first header, and m inner iterations.
+  metered.call("nested", BIG, 0, 0);
+  const nestedZero = metered.used();
+  assert.equal(metered.call("nested", BIG, 7, 5), 35);
+  const perOuter = (metered.used() - nestedZero - 7 * 5 * 13) / 7;
+  for (const [n, m] of [[1, 0], [3, 9], [20, 20]] as const) {
+    assert.equal(metered.call("nested", BIG, n, m), n * m);
+    assert.equal(metered.used() - nestedZero, n * perOuter + n * m * 13, `nested(${n}, ${m})`);
+  }
+});
+
+test("leaving a while loop early is never under-charged: at most one header more than per site", async () => {
+  const metered = await instantiate(instrumentFuel(wat(MODULE)).binary);
+  metered.call("find", BIG, 1000, 1000);
+  const full = metered.used(); // runs to the end: 1000 iterations, then the header that fails
+  for (const stop of [0, 1, 10, 999]) {
+    assert.equal(metered.call("find", BIG, 1000, stop), stop);
+    const used = metered.used();
+    // Per site (an arm is charged in full on entry): stop + 1 headers of 4 and as many arms of 9, the last one left by its br_if.
+    const perSite = full - (1000 * 13 + 4) + (stop + 1) * 13;
+    assert.ok(used >= perSite, `find stop ${stop}: ${used} < ${perSite}`);
+    assert.ok(used <= perSite + 4, `find stop ${stop}: ${used} over-charges by more than one header`);
+  }
+});
+
+test("a budget of exactly what a while loop uses suffices; one less traps as fuel", async () => {
+  const binary = instrumentFuel(wat(MODULE)).binary;
+  for (const [name, args, result] of [
+    ["count", [400], 0],
+    ["find", [1000, 37], 37],
+    ["nested", [6, 6], 36],
+    ["two_ways", [10], 10],
+  ] as const) {
+    const metered = await instantiate(binary);
+    metered.call(name, BIG, ...args);
+    const exact = metered.used();
+    assert.equal(metered.call(name, exact, ...args), result, `${name}(${args.join(", ")}) with its exact budget ${exact}`);
+    assert.equal(metered.fuel.value, 0);
+    const fresh = await instantiate(binary);
+    assert.throws(() => fresh.call(name, exact - 1, ...args), isFuelExhausted, `${name}(${args.join(", ")}) with ${exact - 1}`);
+    assert.equal(fresh.fuel.value, -1, "pinned to -1 on exhaustion");
+  }
+});
+
+test("an infinite while loop still runs out of fuel", async () => {
+  const binary = instrumentFuel(wat(MODULE)).binary;
+  const a = await instantiate(binary);
+  assert.throws(() => a.call("spin", 1_000_000), isFuelExhausted);
+  const b = await instantiate(binary);
+  assert.throws(() => b.call("spin_nested", 1_000_000, 1), isFuelExhausted);
+});
+
+test("instrumentation stays deterministic", () => {
+  assert.deepEqual(Buffer.from(instrumentFuel(wat(MODULE)).binary), Buffer.from(instrumentFuel(wat(MODULE)).binary));
+});
