@@ -8,7 +8,7 @@
 // config) goes through a JsonIndex instead (end of this file).
 //
 // The native twin `host/native/json.ts` runs the same algorithm on a
-// Uint8Array; `test/sdk-json-topic.test.ts` checks both agree bit-for-bit with
+// Uint8Array; `test/sdk-json-*.test.ts` check both agree bit-for-bit with
 // each other and with `JSON.parse(buffer.toString())`.
 //
 // Semantics (identical in both twins):
