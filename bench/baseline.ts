@@ -20,6 +20,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import type { WireTarget } from "./protocol.js";
 import type { TargetName } from "./scenarios.js";
 
@@ -61,3 +62,28 @@ export function openBaseline(dirArg: string): Baseline {
   }
   return { dir, targetScript, describe };
 }
+
+/**
+ * The scenario ids the baseline's own bench knows, or null when it has no
+ * readable scenario list (then every scenario is tried). An idle-connection
+ * scenario needs the target's "memory" message, which an older target.js
+ * never answers: such runs are reported as predating the scenario instead of
+ * waiting out a timeout.
+ */
+export async function baselineScenarioIds(b: Baseline): Promise<Set<string> | null> {
+  const file = join(b.dir, "dist", "bench", "scenarios.js");
+  if (!existsSync(file)) return null;
+  try {
+    const mod = (await import(pathToFileURL(file).href)) as { SCENARIOS?: readonly { id: string }[] };
+    return Array.isArray(mod.SCENARIOS) ? new Set(mod.SCENARIOS.map((s) => s.id)) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a base target can run scenario `s` (known: the baseline's list names it; non-idle scenarios need nothing new). */
+export function baselineRuns(known: Set<string> | null, s: { id: string; conns?: number }): boolean {
+  return known === null || !s.conns || known.has(s.id);
+}
+
+export const PREDATES = "n/a (baseline predates scenario)";

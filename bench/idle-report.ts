@@ -9,6 +9,7 @@ import type { IdleRecord } from "./idle-run.js";
 import { fmtNum, table, type RunFailure, type TargetCheck } from "./report.js";
 import type { TargetName } from "./scenarios.js";
 import { median, spread } from "./stats.js";
+import { PREDATES } from "./baseline.js";
 
 export const kbPerConn = (r: IdleRecord) => ((r.after.rssMB - r.before.rssMB) * 1024) / r.conns;
 const heapKbPerConn = (r: IdleRecord) => (r.after.heapUsedMB === null || r.before.heapUsedMB === null ? NaN : ((r.after.heapUsedMB - r.before.heapUsedMB) * 1024) / r.conns);
@@ -37,6 +38,8 @@ export interface IdleAggregate {
   plugins: string[];
   version: string;
   errors?: string[];
+  /** Not run, and why (a baseline older than the scenario). */
+  notRun?: string;
 }
 
 const num = (v: number) => (Number.isFinite(v) ? v : null);
@@ -77,13 +80,21 @@ export function aggregateIdle(records: IdleRecord[], failures: RunFailure[]): Id
   });
 }
 
+/** The row of a base target whose build predates an idle scenario. */
+export function predatedIdleRow(scenario: string, target: TargetName): IdleAggregate {
+  return {
+    scenario, target, reps: 0, conns: null, kbPerConn: null, kbPerConnRange: null, heapKbPerConn: null, externalKbPerConn: null, rssMB: null,
+    connectsPerSec: null, connectsPerSecRange: null, connectSec: null, cpuUsPerConn: null, dropped: 0, unexpected: 0, plugins: [], version: "", notRun: PREDATES,
+  };
+}
+
 const fmtRange = (r: [number, number] | null, digits = 0) => (r ? `${fmtNum(r[0], digits)}–${fmtNum(r[1], digits)}` : "");
 
 export function idleTable(rows: IdleAggregate[]): string {
   const header = ["scenario", "target", "conns", "KB/conn", "(min–max)", "heap KB", "ext KB", "RSS MB", "conn/s", "(min–max)", "connect s", "µs CPU/conn", "dropped"];
   const body = rows.map((r) =>
     r.kbPerConn === null
-      ? [r.scenario, r.target, "FAILED", "", "", "", "", "", "", "", "", "", ""]
+      ? [r.scenario, r.target, r.notRun ?? "FAILED", "", "", "", "", "", "", "", "", "", ""]
       : [
           r.scenario,
           r.target,
@@ -128,6 +139,9 @@ const IDLE_PAIRS: [TargetName, TargetName][] = [
   ["native", "aedes"],
   ["wasm", "native"],
   ["wasm", "mosquitto"],
+  // before/after with --baseline (a baseline that knows the idle scenarios)
+  ["wasm", "wasm-base"],
+  ["native", "native-base"],
 ];
 
 /** Ratios paired by repetition: memory per connection, connect time (aedes' rate / the target's), CPU per connection. Below 1 = the first target is cheaper. */

@@ -13,14 +13,10 @@
  * buffers are not in RSS; every target is measured the same way.
  */
 import { fileURLToPath } from "node:url";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { wireTarget } from "./baseline.js";
-import { chainFor, Child, type TargetPool } from "./orchestrate.js";
+import { BrokerRun, Child, type TargetPool } from "./orchestrate.js";
 import { BENCH_USER, chainNeedsCredentials } from "./plugins.js";
 import type { FromIdle, ToIdle } from "./idle-loadgen.js";
-import type { MemoryStats, TargetOptions } from "./protocol.js";
+import type { MemoryStats } from "./protocol.js";
 import type { Scenario, TargetName } from "./scenarios.js";
 
 const IDLE_LOADGEN_JS = fileURLToPath(new URL("./idle-loadgen.js", import.meta.url));
@@ -55,25 +51,15 @@ export interface IdleRecord {
 }
 
 export async function runIdle(pool: TargetPool, s: Scenario, target: TargetName, rep: number, persistenceDefault: "memory" | "lmdb", conns: number): Promise<IdleRecord> {
-  const persistence = s.persistence ?? persistenceDefault;
-  const chain = chainFor(s, target);
-  const dataDir = mkdtempSync(join(tmpdir(), "wasmq-bench-idle-"));
+  // A fresh process: one reused after an earlier run keeps heap and malloc arenas it would reuse.
   await pool.discard(target);
   await pool.preload([target]);
-  const broker = pool.get(target);
+  const run = new BrokerRun(pool, s, target, persistenceDefault, "wasmq-bench-idle-");
+  const { broker, chain, persistence } = run;
   const gen = new Child<ToIdle, FromIdle>(`idle generator (${s.id} → ${target})`, IDLE_LOADGEN_JS);
-  let started = false;
   try {
-    const options: TargetOptions = { target: wireTarget(target), persistence, dataDir, chain };
-    const readyP = broker.expect("ready", 60_000);
-    broker.send({ type: "start", options });
-    const ready = await Promise.race([readyP, broker.died]);
-    started = true;
-    const memory = async () => {
-      const p = broker.expect("memory", 60_000);
-      broker.send({ type: "memory" });
-      return (await Promise.race([p, broker.died])).memory;
-    };
+    const ready = await run.start();
+    const memory = async () => (await run.ask("memory", 60_000)).memory;
     const open = async (count: number, firstIndex: number) => {
       // Generous bounds, not speed expectations: on a loaded 2-core machine 19,000 handshakes took up to 75 s.
       const p = gen.expect("opened", 660_000);
@@ -81,11 +67,7 @@ export async function runIdle(pool: TargetPool, s: Scenario, target: TargetName,
       gen.send({ type: "open", spec });
       return Promise.race([p, broker.died, gen.died]);
     };
-    const cpu = async () => {
-      const p = broker.expect("stats", 10_000);
-      broker.send({ type: "stats" });
-      return (await Promise.race([p, broker.died])).stats.cpuSec;
-    };
+    const cpu = async () => (await run.ask("stats", 10_000)).stats.cpuSec;
     await open(IDLE_WARMUP, 0);
     const before = await memory();
     const cpu0 = await cpu();
@@ -117,11 +99,6 @@ export async function runIdle(pool: TargetPool, s: Scenario, target: TargetName,
     await Promise.race([closedP, gen.died.catch(() => {})]);
     gen.proc.disconnect?.();
     await gen.stop(3000);
-    if (started || broker.alive) {
-      const closed = broker.expect("closed", 60_000);
-      broker.send({ type: "close" });
-      await Promise.race([closed, broker.died]).catch(() => pool.discard(target));
-    }
-    rmSync(dataDir, { recursive: true, force: true });
+    await run.end(60_000);
   }
 }

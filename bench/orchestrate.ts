@@ -213,24 +213,71 @@ export function windowOf(s: Scenario, settings: RunSettings): number {
   return s.minDurationSec && !settings.fixedDuration ? Math.max(settings.durationSec, s.minDurationSec) : settings.durationSec;
 }
 
+/**
+ * The broker side of one run, shared by the throughput runs (runOne) and the
+ * idle-connection runs (idle-run.ts): a fresh data directory, the scenario's
+ * chain for the target, a broker started in the target's process, and at the
+ * end the broker closed (or its process discarded when it cannot be) and the
+ * directory removed.
+ */
+export class BrokerRun {
+  readonly persistence: "memory" | "lmdb";
+  readonly chain: ChainEntry[];
+  readonly broker: Child<ToTarget, FromTarget>;
+  private readonly dataDir: string;
+  private started = false;
+
+  constructor(
+    private readonly pool: TargetPool,
+    s: Scenario,
+    private readonly target: TargetName,
+    persistenceDefault: "memory" | "lmdb",
+    tmpPrefix: string,
+  ) {
+    this.persistence = s.persistence ?? persistenceDefault;
+    this.chain = chainFor(s, target);
+    this.dataDir = mkdtempSync(join(tmpdir(), tmpPrefix));
+    this.broker = pool.get(target);
+  }
+
+  /** Start the broker; resolves with its port and version, rejects if the target process dies. */
+  async start(): Promise<{ port: number; version: string }> {
+    const options: TargetOptions = { target: wireTarget(this.target), persistence: this.persistence, dataDir: this.dataDir, chain: this.chain };
+    const readyP = this.broker.expect("ready", 60_000);
+    this.broker.send({ type: "start", options });
+    const ready = await Promise.race([readyP, this.broker.died]);
+    this.started = true;
+    return ready;
+  }
+
+  /** A reading from the running broker. */
+  async ask<T extends "stats" | "memory">(type: T, timeoutMs: number): Promise<Extract<FromTarget, { type: T }>> {
+    const p = this.broker.expect(type, timeoutMs);
+    this.broker.send({ type } as ToTarget);
+    return Promise.race([p, this.broker.died]);
+  }
+
+  /** Close the broker (a process that cannot close it is discarded: the next run starts a new one) and remove the data directory. */
+  async end(closeTimeoutMs: number): Promise<void> {
+    try {
+      if (this.started || this.broker.alive) {
+        const closed = this.broker.expect("closed", closeTimeoutMs);
+        this.broker.send({ type: "close" });
+        await Promise.race([closed, this.broker.died]).catch(() => this.pool.discard(this.target));
+      }
+    } finally {
+      rmSync(this.dataDir, { recursive: true, force: true });
+    }
+  }
+}
+
 export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, rep: number, settings: RunSettings): Promise<RunRecord> {
-  const persistence = s.persistence ?? settings.persistence;
-  const chain = chainFor(s, target);
-  const dataDir = mkdtempSync(join(tmpdir(), "wasmq-bench-"));
-  const broker = pool.get(target);
+  const run = new BrokerRun(pool, s, target, settings.persistence, "wasmq-bench-");
+  const { persistence, chain } = run;
   let load: Child<ToLoad, FromLoad> | null = null;
-  let started = false;
   try {
-    const options: TargetOptions = { target: wireTarget(target), persistence, dataDir, chain };
-    const readyP = broker.expect("ready", 60_000);
-    broker.send({ type: "start", options });
-    const ready = await Promise.race([readyP, broker.died]);
-    started = true;
-    const stats = async (): Promise<ProcessStats> => {
-      const p = broker.expect("stats", 10_000);
-      broker.send({ type: "stats" });
-      return (await p).stats;
-    };
+    const ready = await run.start();
+    const stats = async (): Promise<ProcessStats> => (await run.ask("stats", 10_000)).stats;
 
     const spec: LoadSpec = {
       port: ready.port,
@@ -272,7 +319,7 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
     const resultP = gen.expect("result", 60_000 + (settings.warmupSec + spec.durationSec) * 1000 + (settings.count ?? 0) * 10);
     gen.send({ type: "run", spec });
     // A broker that crashes mid-run is the error to report, not the clients' resets that follow.
-    const { result } = await Promise.race([resultP, broker.died]);
+    const { result } = await Promise.race([resultP, run.broker.died]);
     if (!before || !after) throw new Error("the load generator finished without a measurement window");
     const [s0, s1] = await Promise.all([before as Promise<ProcessStats>, after as Promise<ProcessStats>]);
     return {
@@ -289,11 +336,6 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
     };
   } finally {
     if (load) await load.stop(3000);
-    if (started || broker.alive) {
-      const closed = broker.expect("closed", 20_000);
-      broker.send({ type: "close" });
-      await Promise.race([closed, broker.died]).catch(() => pool.discard(target));
-    }
-    rmSync(dataDir, { recursive: true, force: true });
+    await run.end(20_000);
   }
 }

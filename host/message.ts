@@ -92,6 +92,9 @@ export interface HookOutcome {
 }
 
 export function emptyMessage(): HookMessage {
+  // Every field, the optional ones too (undefined = absent): the broker's hooks
+  // set cert, v5 and authState on some messages, and messages that all share one
+  // hidden class keep the host's per-call property reads monomorphic.
   return {
     topic: "",
     payload: EMPTY,
@@ -103,6 +106,9 @@ export function emptyMessage(): HookMessage {
     dup: false,
     flags: 0,
     peer: "",
+    cert: undefined,
+    v5: undefined,
+    authState: undefined,
   };
 }
 

@@ -29,13 +29,18 @@ function writeEmpty(buf: Buffer, ptr: number, version: number): void {
   buf[ptr + FieldV2.protocolVersion] = version;
 }
 
+/** A message without any v5 field: its v2 header is zero but for the protocol level. */
+export function isBareV5(m: MessageV5): boolean {
+  return m.userProperties.length === 0 && m.contentType === null && m.responseTopic === null && m.correlationData === null && m.messageExpiry === null && m.payloadFormat === null && m.sessionExpiry === 0 && m.subscriptionOptions === 0 && m.subscriptionIdentifier === 0;
+}
+
 /** Write the v2 header fields at `ptr` and the v5 byte fields at `off` (just after the payload); returns where they end. */
 export function writeV5Record(buf: Buffer, ptr: number, off: number, m: MessageV5 | undefined): number {
   if (!m) {
     writeEmpty(buf, ptr, 4);
     return off;
   }
-  if (m.userProperties.length === 0 && m.contentType === null && m.responseTopic === null && m.correlationData === null && m.messageExpiry === null && m.payloadFormat === null && m.sessionExpiry === 0 && m.subscriptionOptions === 0 && m.subscriptionIdentifier === 0) {
+  if (isBareV5(m)) {
     writeEmpty(buf, ptr, m.protocolVersion);
     return off;
   }

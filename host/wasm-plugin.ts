@@ -4,7 +4,6 @@ import {
   ABI_VERSION,
   CRYPTO_FUEL_PER_BLOCK,
   ENV_IMPORTS,
-  Field,
   HEADER_SIZE,
   HOOK_EXPORTS,
   HOOKS,
@@ -12,12 +11,11 @@ import {
   INIT_EXPORT,
   PBKDF2_MAX_ITERATIONS,
   PBKDF2_MAX_KEY,
-  Presence,
   REQUIRED_EXPORTS,
   SUPPORTED_ABI_VERSIONS,
   type HookName,
 } from "./abi.js";
-import { HEADER_SIZE_V2, v5Imports, v5RecordBytes, writeAuthState, writeV5Record } from "./v5-record.js";
+import { HEADER_SIZE_V2, v5Imports } from "./v5-record.js";
 import { authImports } from "./auth-calls.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
@@ -25,14 +23,14 @@ export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type T
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import { FUEL_PER_BYTE, HostCalls, MAX_LOG_LINE_BYTES } from "./host-calls.js";
 import { KvLimitError } from "./kv.js";
-import { EMPTY, emptyMessage, type HookMessage } from "./message.js";
+import { emptyMessage, type HookMessage } from "./message.js";
 import { decodeTopic } from "./output-rules.js";
 import { describeTrap, PluginAbortError, PluginMemoryError } from "./traps.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
 import { certFieldBytes, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
 import type { HostCrypto, WasmHostEnv } from "./wasm-env.js";
-import { writeUtf8 } from "./utf8.js";
 import { DeferredPayload, wantsDeferredPayload } from "./deferred-payload.js";
+import { DELIVER_LANE, MAIN_LANE, RecordWriter } from "./record-writer.js";
 
 export interface WasmLimits {
   /** Fuel per call; null disables metering (the bench's `wasm-nofuel`). */
@@ -143,15 +141,7 @@ class WasmPluginInstance implements PluginInstance {
   private readonly calls: HostCalls;
   private buf: Buffer;
   private u32: Uint32Array;
-  private ptr = 0;
-  private cap = 0;
-  // The record's leading fields as last written: consecutive messages from one
-  // client share them, so only topic and payload need writing again.
-  private lastClientId: string | null = null;
-  private lastUsername: string | null = null;
-  private lastPassword: Uint8Array | null = null;
-  private lastPeer: string | null = null;
-  private prefixEnd = 0;
+  private readonly records: RecordWriter;
   private disposed = false;
   /** The message of the call in progress, for imports that read it on demand (client_cert). */
   private current: HookMessage | null = null;
@@ -188,6 +178,7 @@ class WasmPluginInstance implements PluginInstance {
     this.abiVersion = version;
     if (version >= 2) this.headerSize = HEADER_SIZE_V2;
     this.reserve = this.exports.wasmq_reserve as (size: number) => number;
+    this.records = new RecordWriter(name, this.headerSize, this.reserve);
     try {
       if (wantsDeferredPayload(this.exports, version)) this.deferred = new DeferredPayload();
     } catch (err) {
@@ -224,7 +215,7 @@ class WasmPluginInstance implements PluginInstance {
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
     this.hooked = true;
-    return this.invoke(this.fns[hook]!, msg, true);
+    return this.invoke(this.fns[hook]!, msg, true, hook === "deliver" ? DELIVER_LANE : MAIN_LANE);
   }
 
   tick(nowMs: number): void {
@@ -251,8 +242,8 @@ class WasmPluginInstance implements PluginInstance {
   }
 
   /** `deferPayload`: hook calls may leave a large payload for the plugin to fetch; init (the config) never does. */
-  private invoke(fn: HookFn, msg: HookMessage, deferPayload = false): number {
-    const ptr = this.writeRecord(msg, deferPayload);
+  private invoke(fn: HookFn, msg: HookMessage, deferPayload = false, lane = MAIN_LANE): number {
+    const ptr = this.writeRecord(msg, deferPayload, lane);
     this.current = msg;
     try {
       return fn(ptr);
@@ -285,65 +276,11 @@ class WasmPluginInstance implements PluginInstance {
     }
   }
 
-  /** Write the record into the input region; strings straight from JS, bytes by one copy each. */
-  private writeRecord(msg: HookMessage, deferPayload: boolean): number {
-    const username = msg.username ?? "";
-    const password = msg.password ?? EMPTY;
-    const v2 = this.headerSize === HEADER_SIZE_V2;
-    const need =
-      this.headerSize +
-      (v2 ? v5RecordBytes(msg.v5) + (msg.authState?.length ?? 0) : 0) +
-      3 * (msg.topic.length + msg.clientId.length + username.length + msg.peer.length) +
-      password.length +
-      msg.payload.length;
-    if (need > this.cap) {
-      const size = Math.max(need, this.cap * 2, 4096);
-      this.ptr = this.reserve(size);
-      this.cap = size;
-      this.lastClientId = null;
-      if (this.ptr % 8 !== 0) throw new PluginError(this.services.name, "wasmq_reserve returned an unaligned address");
-    }
+  /** Write the record (record-writer.ts); `lane` keeps the deliver hook's record apart from the publish hook's. */
+  private writeRecord(msg: HookMessage, deferPayload: boolean, lane: number): number {
+    const ptr = this.records.place(msg, lane);
     this.refreshViews();
-    const buf = this.buf;
-    const u32 = this.u32;
-    const ptr = this.ptr;
-    const h = ptr >>> 2;
-    let off: number;
-    if (msg.clientId === this.lastClientId && msg.username === this.lastUsername && msg.password === this.lastPassword && msg.peer === this.lastPeer) {
-      off = this.prefixEnd;
-    } else {
-      off = ptr + this.headerSize;
-      const clientIdLen = writeUtf8(buf, msg.clientId, off);
-      off += clientIdLen;
-      const usernameLen = writeUtf8(buf, username, off);
-      off += usernameLen;
-      buf.set(password, off);
-      off += password.length;
-      const peerLen = writeUtf8(buf, msg.peer, off);
-      off += peerLen;
-      u32[h + Field.clientIdLen / 4] = clientIdLen;
-      u32[h + Field.usernameLen / 4] = usernameLen;
-      u32[h + Field.passwordLen / 4] = password.length;
-      u32[h + Field.peerLen / 4] = peerLen;
-      buf[ptr + Field.presence] = (msg.username !== null ? Presence.username : 0) | (msg.password !== null ? Presence.password : 0);
-      this.lastClientId = msg.clientId;
-      this.lastUsername = msg.username;
-      this.lastPassword = msg.password;
-      this.lastPeer = msg.peer;
-      this.prefixEnd = off;
-    }
-    const topicLen = writeUtf8(buf, msg.topic, off);
-    const hold = deferPayload && this.deferred !== null && DeferredPayload.worth(msg.payload);
-    if (!hold) buf.set(msg.payload, off + topicLen);
-    u32[h + Field.topicLen / 4] = topicLen;
-    u32[h + Field.payloadLen / 4] = msg.payload.length;
-    buf[ptr + Field.qos] = msg.qos;
-    buf[ptr + Field.retain] = msg.retain ? 1 : 0;
-    buf[ptr + Field.dup] = msg.dup ? 1 : 0;
-    buf[ptr + Field.flags] = msg.flags;
-    if (v2) writeAuthState(buf, ptr, writeV5Record(buf, ptr, off + topicLen + msg.payload.length, msg.v5), msg.authState);
-    if (hold) this.deferred!.defer(buf, ptr, off + topicLen, msg.payload);
-    return ptr;
+    return this.records.write(this.buf, this.u32, ptr, msg, deferPayload ? this.deferred : null);
   }
 
   private bytes(ptr: number, len: number): Buffer {

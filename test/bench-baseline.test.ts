@@ -67,3 +67,31 @@ test("--baseline refuses a directory without a built target.js, and base targets
     rmSync(join(missing, ".."), { recursive: true, force: true });
   }
 });
+
+test("--baseline: an idle-connection scenario the baseline's bench does not list is reported as predating it, without starting its target", { timeout: 120_000 }, async () => {
+  const dir = tempDir("wasmq-bench-baseline-idle-");
+  try {
+    // A stand-in older checkout whose bench knows one scenario (no idle ones) and whose target.js would leave a mark.
+    const base = join(dir, "base");
+    mkdirSync(join(base, "dist", "bench"), { recursive: true });
+    writeFileSync(join(base, "dist", "bench", "scenarios.js"), `export const SCENARIOS = [{ id: "p2p-qos0-64B" }];\n`);
+    writeFileSync(
+      join(base, "dist", "bench", "target.js"),
+      `import { appendFileSync } from "node:fs";\n` +
+        `appendFileSync(${JSON.stringify(join(dir, "started"))}, process.pid + "\\n");\n` +
+        `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
+    );
+    const out = join(dir, "bench.json");
+    const { code, stdout, stderr } = await node([
+      RUN, "--baseline", base, "--targets", "wasm-base", "--scenarios", "idle19k-conns-noauth", "--conns", "10", "--reps", "1", "--out", out,
+    ]);
+    assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.ok(!existsSync(join(dir, "started")), "the baseline's target was never started");
+    assert.match(stdout, /idle19k-conns-noauth\s+wasm-base\s+n\/a \(baseline predates scenario\)/);
+    assert.doesNotMatch(stdout, /FAILED/);
+    const json = JSON.parse(readFileSync(out, "utf8")) as { idle: { scenario: string; target: string; notRun?: string }[] };
+    assert.equal(json.idle.find((r) => r.target === "wasm-base")?.notRun, "n/a (baseline predates scenario)");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

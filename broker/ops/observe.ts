@@ -12,18 +12,8 @@ import { usernameOf } from "../protocol/hooks.js";
 import { LimitError } from "../protocol/limits.js";
 import type { BrokerStats, LimitName } from "./stats.js";
 import { observeOutgoing, type OutgoingPacket } from "../protocol/wire-tap.js";
-
-interface Session {
-  remote: string;
-  /** From the CONNECT packet, kept for refusals (aedes sets client.id only after preConnect). */
-  clientId: string | null;
-  username: string | null;
-  connectedAt: number;
-  /** Why the connection ended, when the broker knows (error, limit, refusal). */
-  reason: string | null;
-  /** aedes may report several errors for one failing connection; it is counted once. */
-  counted: boolean;
-}
+import { inspectInbound } from "../protocol/inbound-tap.js";
+import { existingStateOf, stateOf, type ClientState } from "../protocol/client-state.js";
 
 interface ClientInternals {
   _parser: NodeJS.EventEmitter;
@@ -66,17 +56,31 @@ export interface Observer {
   connectedAt(client: Client): number | null;
 }
 
+/** "ip:port" of the client's socket, or "" when unknown (built on demand: a string per client costs memory while idle). */
+function remoteOf(s: ClientState | undefined): string {
+  if (!s) return "";
+  const socket = (s.peerSocket ?? s.client.conn) as { remoteAddress?: string; remotePort?: number };
+  const address = socket.remoteAddress;
+  return address ? `${address}:${socket.remotePort}` : "";
+}
+
 export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger): Observer {
-  const sessions = new WeakMap<Client, Session>();
+  // The connection's story lives in its ClientState (protocol/client-state.ts), with every other layer's per-client fields.
+  const sessions = { get: (client: Client): ClientState | undefined => existingStateOf(client) };
   const trace = logger.isLevelEnabled("trace");
+  // The remote address is read from the socket when a line or the admin API needs it. A closed socket
+  // no longer knows its peer unless it was asked while open (Node caches the answer): asked at attach,
+  // only when the connect/disconnect lines are logged at all.
+  const infoLogged = logger.isLevelEnabled("info");
+  const debug = logger.isLevelEnabled("debug");
 
   function install(): void {
     const innerPreConnect = aedes.preConnect;
     aedes.preConnect = (client, packet, callback) => {
       const s = sessions.get(client);
       if (s) {
-        s.clientId = packet.clientId ?? "";
-        s.username = packet.username ?? null;
+        s.connectClientId = packet.clientId ?? "";
+        s.connectUsername = packet.username ?? null;
       }
       innerPreConnect.call(aedes, client, packet, callback);
     };
@@ -98,15 +102,17 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       if (s) s.connectedAt = Date.now();
       if (aedes.connectedClients > stats.maxClients) stats.maxClients = aedes.connectedClients;
       const c = client as unknown as ClientInternals;
-      logger.info({ clientId: client.id, username: usernameOf(client), remote: s?.remote, clean: c.clean, protocol: c.version }, "client connected");
+      // The line's fields only when it is logged: reading the remote address makes Node cache the peer on the socket.
+      if (infoLogged) logger.info({ clientId: client.id, username: usernameOf(client), remote: remoteOf(s), clean: c.clean, protocol: c.version }, "client connected");
     });
 
     aedes.on("clientDisconnect", (client) => {
       stats.disconnects++;
       const s = sessions.get(client);
       const reason = s?.reason ?? ((client as unknown as ClientInternals)._disconnected ? "client sent DISCONNECT" : "connection closed");
+      if (!infoLogged) return;
       logger.info(
-        { clientId: client.id, username: usernameOf(client), remote: s?.remote, reason, connectedMs: s ? Date.now() - s.connectedAt : undefined },
+        { clientId: client.id, username: usernameOf(client), remote: remoteOf(s), reason, connectedMs: s ? Date.now() - s.connectedAt : undefined },
         "client disconnected",
       );
     });
@@ -123,7 +129,7 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       const limit = AEDES_LIMIT_ERRORS.find(([re]) => re.test(err.message));
       if (limit) stats.limitRejections[limit[1]]++;
       else if (!NOT_PROTOCOL_ERRORS.has(err.message)) stats.protocolErrors++;
-      logger.debug({ clientId: client.id ?? s?.clientId ?? undefined, remote: s?.remote, err: err.message }, "client error");
+      if (debug) logger.debug({ clientId: client.id ?? s?.connectClientId ?? undefined, remote: remoteOf(s), err: err.message }, "client error");
     };
     aedes.on("clientError", onError);
     aedes.on("connectionError", onError);
@@ -160,9 +166,10 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
         return;
       }
       stats.connectsRefused++;
+      if (!infoLogged) return;
       const s = sessions.get(client);
       logger.info(
-        { clientId: s?.clientId ?? client.id, username: s?.username ?? usernameOf(client), remote: s?.remote, returnCode: packet.returnCode, reason: s?.reason ?? undefined },
+        { clientId: s?.connectClientId ?? client.id, username: s?.connectUsername ?? usernameOf(client), remote: remoteOf(s), returnCode: packet.returnCode, reason: s?.reason ?? undefined },
         "client refused",
       );
     }
@@ -171,10 +178,11 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
   return {
     install,
     attachClient(client, stream, req) {
-      const socket = (req?.socket ?? stream) as { remoteAddress?: string; remotePort?: number };
-      const remote = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : "";
-      sessions.set(client, { remote, clientId: null, username: null, connectedAt: Date.now(), reason: null, counted: false });
-      (client as unknown as ClientInternals)._parser.on("packet", countIncoming);
+      const s = stateOf(client);
+      s.connectedAt = Date.now();
+      if (req?.socket && req.socket !== stream) s.peerSocket = req.socket;
+      if (infoLogged) void (req?.socket ?? (stream as { remoteAddress?: string })).remoteAddress;
+      inspectInbound(client, countIncoming);
       observeOutgoing(stream, countOutgoing);
     },
     noteReason(client, reason) {
@@ -182,7 +190,7 @@ export function createObserver(aedes: Aedes, stats: BrokerStats, logger: Logger)
       if (s && !s.reason) s.reason = reason;
     },
     remoteOf(client) {
-      return sessions.get(client)?.remote ?? "";
+      return remoteOf(sessions.get(client));
     },
     connectedAt(client) {
       return sessions.get(client)?.connectedAt ?? null;

@@ -49,6 +49,8 @@ import { tapPushes } from "./stream-tap.js";
 import type { KvStore } from "../../host/index.js";
 import { ConnackCode, hasIllFormedText, invalidTopicFilter, invalidTopicName, matchesFilter, refuseConnect } from "./mqtt.js";
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
+import { inspectInbound } from "./inbound-tap.js";
+import { composeDeliveries, deliveryStages } from "./delivery.js";
 
 /** KV namespace of the session records; plugin names cannot start with "$", so it is wasmq's alone. */
 export const SESSION_NAMESPACE = "$wasmq.sessions";
@@ -154,6 +156,7 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
   };
 
   wrapOfflineEnqueue(aedes);
+  deliveryStages(aedes).grantedQos = grantedQos;
   markRedeliveries(aedes);
 
   const sessions = new SessionRecords(opts.kv, opts.onSessionStoreError);
@@ -169,8 +172,8 @@ export function installConformance(aedes: Aedes, opts: ConformanceOptions): Inst
     attachClient(client) {
       const c = client as unknown as ClientInternals & Client;
       checkProtocolLevel(c, opts.onViolation);
-      c._parser.prependListener("packet", refuseZeroPacketIds);
-      deliverAtHighestQos(c);
+      inspectInbound(client, refuseZeroPacketIds);
+      composeDeliveries(c);
       observeOutgoing(client.conn, correctSessionPresent);
     },
   };
@@ -249,29 +252,18 @@ function markRedelivery(packet: { cmd?: string; messageId?: number; dup?: boolea
   if (packet.messageId && (packet.cmd ?? "publish") === "publish") packet.dup = true;
 }
 
-type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
-
-/**
+/*
  * [MQTT-3.3.5-1] live: with overlapping filters, aedes delivers a message once
  * per client (later copies are dropped as duplicates) through whichever
  * subscription the router calls first, which may be a QoS 0 one. A QoS 1/2
  * message arriving through a QoS 0 subscription while a QoS 1/2 subscription of
  * the same client matches too goes out through the QoS path instead, at the
- * highest granted QoS (the authorizeForward wrapper caps it). Must be installed
- * before the plugin adapter wraps the same functions (its dedupe stays outermost).
+ * highest granted QoS (the authorizeForward wrapper caps it). delivery.ts runs
+ * this stage (grantedQos below) after the plugin adapter's dedupe.
  */
-function deliverAtHighestQos(client: ClientInternals & Client): void {
-  const c = client as unknown as ClientInternals & { deliver0: Deliver; deliverQoS: Deliver };
-  const deliver0 = c.deliver0;
-  const deliverQoS = c.deliverQoS;
-  c.deliver0 = (packet, callback) => {
-    if (packet.qos > 0 && grantedQos(c.subscriptions, packet.topic) > 0) return deliverQoS(packet, callback);
-    deliver0(packet, callback);
-  };
-}
 
 /** Highest QoS granted to a subscription of this client whose filter matches `topic`, or -1 when none does. */
-function grantedQos(subs: Record<string, { qos: number }>, topic: string): number {
+export function grantedQos(subs: Record<string, { qos: number }>, topic: string): number {
   let best = -1;
   for (const filter in subs) {
     if (!matchesFilter(filter, topic)) continue;

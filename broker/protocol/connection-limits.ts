@@ -4,27 +4,27 @@
  * the outbound QoS 1/2 window.
  *
  * A broker holds tens of thousands of mostly idle clients, so what each one
- * costs while idle matters (bench: idle19k-conns). Each connection gets one
- * state object (`ConnectionGuard`) and the functions are shared: parser and
- * stream listeners find their client through aedes' `parser.client` and
- * `conn.client`, timers get the guard as an argument. Only `deliverQoS`, which
- * aedes' router calls without a receiver, needs a function of its own. The
- * set of unacknowledged packet identifiers and the queue of held messages are
+ * costs while idle matters (bench: idle19k-conns). The limits keep their
+ * fields in the client's ClientState (client-state.ts) and the functions are
+ * shared: parser and stream listeners find their client through aedes'
+ * `parser.client` and `conn.client`, timers get the state as an argument, and
+ * the window is a stage of the client's delivery path (delivery.ts). The set
+ * of unacknowledged packet identifiers and the queue of held messages are
  * created by the first QoS 1/2 delivery (with the PUBACK/PUBCOMP listener),
  * and the close listener that cleans up by the first timer or held message:
  * past two listeners for an event, Node grows the emitter's listener array to
  * about 20 slots.
  */
-import type { AedesPublishPacket, Client } from "aedes";
+import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
 import type { BrokerConfig } from "../config.js";
-import { FRAME_MALFORMED, FRAME_OK, PacketFramer } from "./framing.js";
+import { FRAME_MALFORMED, FRAME_OK, scanFrames } from "./framing.js";
+import { existingStateOf, stateOf, type ClientState } from "./client-state.js";
+import { composeDeliveries, deliveryStages } from "./delivery.js";
 import { LimitError } from "./limit-error.js";
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 import type { LimitName } from "../ops/stats.js";
 import { Reason, sendDisconnect, v5Of } from "./mqtt5/index.js";
-
-type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
 
 /** aedes internals this module relies on (aedes 1.2 lib/client.js). */
 export interface ClientInternals {
@@ -32,7 +32,6 @@ export interface ClientInternals {
   connecting: boolean;
   _parser: { parse(buf: Buffer): number; on(event: "packet", listener: (packet: { cmd: string; messageId?: number }) => void): void };
   waitForDrain(callback: (err: Error | null, client: Client) => void): void;
-  deliverQoS: Deliver;
   /** brokerId -> highest broker counter delivered; aedes skips a message at or below it. */
   duplicates: Record<string, number>;
 }
@@ -45,12 +44,12 @@ interface Held {
   callback: (() => void) | null;
 }
 
-class ConnectionGuard {
-  readonly framer: PacketFramer;
-  /** aedes' parse and waitForDrain, and deliverQoS as the layers below left it. */
-  readonly parse: (buf: Buffer) => number;
-  readonly waitForDrain: ClientInternals["waitForDrain"];
-  readonly deliverQoS: Deliver;
+/**
+ * The send queue and the outbound window of one client, in its ClientState
+ * (`limits`), created by the first write that had to wait or the first QoS 1/2
+ * delivery: an idle client never needs one.
+ */
+export class OutboundLimits {
   // -- the send queue
   queued = 0;
   drainTimer: NodeJS.Timeout | null = null;
@@ -64,37 +63,30 @@ class ConnectionGuard {
   bytes = 0;
   stalled: NodeJS.Timeout | null = null;
   closed = false;
-  /** Whether the connection's 'close' cleans up after this guard (set once there is something to clean up). */
+  /** Whether the connection's 'close' cleans up after this (set once there is something to clean up). */
   closeWatched = false;
 
-  constructor(
-    readonly shared: Shared,
-    readonly client: GuardedClient,
-  ) {
-    this.framer = new PacketFramer(shared.limits.maxPacketSize);
-    this.parse = client._parser.parse;
-    this.waitForDrain = client.waitForDrain;
-    this.deliverQoS = client.deliverQoS;
-  }
+  constructor(readonly state: ClientState) {}
 
-  get inflight(): number {
-    return this.unacked?.size ?? 0;
-  }
-
-  get waiting(): number {
-    return this.held?.length ?? 0;
-  }
-
-  /** Closed, whether or not the 'close' listener has run (it is added only once there is something to clean up). */
-  get gone(): boolean {
-    return this.closed || this.client.conn.destroyed;
+  get client(): GuardedClient {
+    return this.state.client as GuardedClient;
   }
 }
+type Guard = OutboundLimits;
 
-interface Shared {
-  limits: BrokerConfig["limits"];
-  onViolation: (limit: LimitName, client: Client, detail: string) => void;
-  guards: WeakMap<object, ConnectionGuard>;
+function limitsOf(st: ClientState): Guard {
+  return (st.limits ??= new OutboundLimits(st));
+}
+
+function inflightOf(g: Guard): number {
+  return g.unacked?.size ?? 0;
+}
+function waitingOf(g: Guard): number {
+  return g.held?.length ?? 0;
+}
+/** Closed, whether or not the 'close' listener has run (it is added only once there is something to clean up). */
+function goneOf(g: Guard): boolean {
+  return g.closed || g.client.conn.destroyed;
 }
 
 export interface ConnectionLimits {
@@ -104,17 +96,20 @@ export interface ConnectionLimits {
   outbound(client: Client): { inflight: number; waiting: number };
 }
 
-export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Shared["onViolation"]): ConnectionLimits {
-  const shared: Shared = { limits, onViolation, guards: new WeakMap() };
-  const { guards } = shared;
+export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], onViolation: (limit: LimitName, client: Client, detail: string) => void): ConnectionLimits {
+  /** A client's limits, if it has any yet. */
+  const guards = { get: (client: object): Guard | undefined => existingStateOf(client as Client)?.limits ?? undefined };
+  /** aedes' own parse and waitForDrain (prototype methods, shadowed per client below). */
+  let parse: ((buf: Buffer) => number) | null = null;
+  let waitForDrainOf: ClientInternals["waitForDrain"] | null = null;
 
   // -- maxPacketSize ------------------------------------------------------------
   /** In front of aedes' parser (`this` is the parser): a packet declaring too large a size is refused at its first bytes. */
   function guardedParse(this: { client: GuardedClient }, buf: Buffer): number {
-    const g = guards.get(this.client)!;
-    const verdict = g.framer.scan(buf);
-    if (verdict === FRAME_OK) return g.parse.call(this, buf);
-    const client = g.client;
+    const st = existingStateOf(this.client)!;
+    const verdict = scanFrames(st, buf, limits.maxPacketSize);
+    if (verdict === FRAME_OK) return parse!.call(this, buf);
+    const client = st.client as GuardedClient;
     if (verdict === FRAME_MALFORMED) {
       client.conn.destroy(new Error("malformed remaining length"));
       return 0;
@@ -142,9 +137,9 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
    * and there waiting for the drain is the backpressure that paces the replay.
    */
   function waitForDrain(this: GuardedClient, callback: (err: Error | null, client: Client) => void): void {
-    const g = guards.get(this)!;
+    if (this.connecting) return waitForDrainOf!.call(this, callback);
+    const g = limitsOf(stateOf(this));
     const client = g.client;
-    if (client.connecting) return g.waitForDrain.call(client, callback);
     // Writes racing the close of a client already cut off.
     if (g.tripped) return void setImmediate(callback, g.tripped, client);
     g.queued++;
@@ -161,19 +156,19 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
     }
     setImmediate(callback, null, client);
   }
-  function drainTimedOut(g: ConnectionGuard): void {
+  function drainTimedOut(g: Guard): void {
     if (g.client.conn.destroyed) return; // closed meanwhile: nothing to cut off
     tripSendQueue(g, "drainTimeoutMs", `slow consumer: nothing drained for ${limits.drainTimeoutMs} ms`);
   }
   /** `this` is the connection. */
-  function drained(this: { client: GuardedClient }): void {
+  function drained(this: { client: Client }): void {
     const g = guards.get(this.client);
     if (!g) return;
     g.queued = 0;
     if (g.drainTimer) clearTimeout(g.drainTimer);
     g.drainTimer = null;
   }
-  function tripSendQueue(g: ConnectionGuard, limit: LimitName, detail: string): void {
+  function tripSendQueue(g: Guard, limit: LimitName, detail: string): void {
     if (g.drainTimer) clearTimeout(g.drainTimer);
     g.drainTimer = null;
     if (g.tripped) return;
@@ -206,12 +201,14 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
    */
   const configured = limits.maxInflightOutbound > 0 ? limits.maxInflightOutbound : Infinity;
   // [MQTT-3.3.4-9] an MQTT 5 client's Receive Maximum narrows the window (known once it has connected)
-  const hasRoom = (g: ConnectionGuard) => g.inflight + g.admitted < Math.min(configured, v5Of(g.client)?.receiveMaximum ?? Infinity);
+  const hasRoom = (g: Guard) => inflightOf(g) + g.admitted < Math.min(configured, v5Of(g.client)?.receiveMaximum ?? Infinity);
   const noop = () => {};
 
-  function deliverThroughWindow(g: ConnectionGuard, packet: AedesPublishPacket, callback: () => void): void {
-    if (packet.qos === 0 || g.gone) return g.deliverQoS(packet, callback);
-    if (g.waiting === 0 && hasRoom(g)) return admit(g, packet, callback);
+  function deliverThroughWindow(st: ClientState, packet: AedesPublishPacket, callback: () => void): void {
+    if (packet.qos === 0) return st.deliverQoS!(packet, callback);
+    const g = limitsOf(st);
+    if (goneOf(g)) return st.deliverQoS!(packet, callback);
+    if (waitingOf(g) === 0 && hasRoom(g)) return admit(g, packet, callback);
     watchClose(g);
     const held = (g.held ??= []);
     if (packet.retain) {
@@ -225,21 +222,21 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
     if (held.length === 1) watch(g);
     g.bytes += packet.payload.length;
     if (g.bytes > limits.maxQueuedBytes) {
-      cutOff(g, "maxQueuedBytes", `slow consumer: ${g.bytes} bytes waiting behind ${g.inflight} unacknowledged messages (limit ${limits.maxQueuedBytes})`);
+      cutOff(g, "maxQueuedBytes", `slow consumer: ${g.bytes} bytes waiting behind ${inflightOf(g)} unacknowledged messages (limit ${limits.maxQueuedBytes})`);
     }
     setImmediate(callback);
   }
-  function admit(g: ConnectionGuard, packet: AedesPublishPacket, callback: () => void): void {
+  function admit(g: Guard, packet: AedesPublishPacket, callback: () => void): void {
     g.admitted++;
-    g.deliverQoS(packet, () => {
+    g.state.deliverQoS!(packet, () => {
       g.admitted--;
       callback();
       release(g);
     });
   }
-  function release(g: ConnectionGuard): void {
+  function release(g: Guard): void {
     const held = g.held;
-    while (held !== null && held.length > 0 && hasRoom(g) && !g.gone) {
+    while (held !== null && held.length > 0 && hasRoom(g) && !goneOf(g)) {
       const { packet, callback } = held.shift()!;
       if (!callback) g.bytes -= packet.payload.length;
       // aedes drops a delivery whose counter is not above the last one it
@@ -249,25 +246,25 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
     }
   }
   /** Armed while messages wait; every acknowledgement that frees a slot re-arms it. */
-  function watch(g: ConnectionGuard): void {
+  function watch(g: Guard): void {
     if (g.stalled) clearTimeout(g.stalled);
     g.stalled = null;
-    if (g.waiting === 0 || g.gone) return;
+    if (waitingOf(g) === 0 || goneOf(g)) return;
     g.stalled = setTimeout(stalledTooLong, limits.drainTimeoutMs, g);
     g.stalled.unref();
   }
-  function stalledTooLong(g: ConnectionGuard): void {
-    if (g.gone) return drop(g); // closed meanwhile: nothing to cut off
-    cutOff(g, "drainTimeoutMs", `slow consumer: ${g.waiting} messages waiting and no acknowledgement for ${limits.drainTimeoutMs} ms`);
+  function stalledTooLong(g: Guard): void {
+    if (goneOf(g)) return drop(g); // closed meanwhile: nothing to cut off
+    cutOff(g, "drainTimeoutMs", `slow consumer: ${waitingOf(g)} messages waiting and no acknowledgement for ${limits.drainTimeoutMs} ms`);
   }
-  function cutOff(g: ConnectionGuard, limit: LimitName, detail: string): void {
+  function cutOff(g: Guard, limit: LimitName, detail: string): void {
     if (g.closed) return;
     onViolation(limit, g.client, detail);
     sendDisconnect(g.client, Reason.QuotaExceeded); // v5: 0x97, if the socket still takes it
     g.client.conn.destroy(new LimitError(limit, detail));
     drop(g);
   }
-  function drop(g: ConnectionGuard): void {
+  function drop(g: Guard): void {
     g.closed = true;
     if (g.stalled) clearTimeout(g.stalled);
     g.stalled = null;
@@ -279,8 +276,9 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
   /** Outgoing packets (`stream` is the connection): a QoS 1/2 PUBLISH or a PUBREL takes a slot of the window. */
   function countSent(packet: OutgoingPacket, stream: object): void {
     if (packet.messageId === undefined || !((packet.cmd === "publish" && packet.qos) || packet.cmd === "pubrel")) return;
-    const g = guards.get((stream as { client: Client }).client);
-    if (!g) return;
+    const st = existingStateOf((stream as { client: Client }).client);
+    if (!st) return;
+    const g = limitsOf(st);
     if (g.unacked === null) {
       g.unacked = new Set();
       g.client._parser.on("packet", countAcknowledged);
@@ -297,13 +295,13 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
     }
   }
 
-  function watchClose(g: ConnectionGuard): void {
+  function watchClose(g: Guard): void {
     if (g.closeWatched) return;
     g.closeWatched = true;
     g.client.conn.on("close", connectionClosed);
   }
   /** `this` is the connection. */
-  function connectionClosed(this: { client: GuardedClient }): void {
+  function connectionClosed(this: { client: Client }): void {
     const g = guards.get(this.client);
     if (!g) return;
     if (g.drainTimer) clearTimeout(g.drainTimer);
@@ -311,20 +309,26 @@ export function connectionLimits(limits: BrokerConfig["limits"], onViolation: Sh
     drop(g);
   }
 
+  // Also without maxInflightOutbound: MQTT 5 clients' Receive Maximum.
+  deliveryStages(aedes).window = deliverThroughWindow;
+
   return {
     attach(client) {
       const c = client as GuardedClient;
-      const g = new ConnectionGuard(shared, c);
-      guards.set(c, g);
-      c._parser.parse = guardedParse;
+      const parser = c._parser as ClientInternals["_parser"];
+      // The limits shadow aedes' prototype methods; a layer that wrapped them per client first would be skipped.
+      if (Object.hasOwn(parser, "parse") || Object.hasOwn(c, "waitForDrain")) throw new Error("connection limits must be attached before other wrappers of parse/waitForDrain");
+      parse ??= parser.parse;
+      waitForDrainOf ??= c.waitForDrain;
+      stateOf(c);
+      parser.parse = guardedParse;
       c.waitForDrain = waitForDrain;
-      // Also without maxInflightOutbound: MQTT 5 clients' Receive Maximum. (aedes' router calls this without a receiver.)
-      c.deliverQoS = (packet, callback) => deliverThroughWindow(g, packet, callback);
+      composeDeliveries(c);
       observeOutgoing(c.conn, countSent);
     },
     outbound(client) {
       const g = guards.get(client);
-      return g ? { inflight: g.inflight, waiting: g.waiting } : { inflight: 0, waiting: 0 };
+      return g ? { inflight: inflightOf(g), waiting: waitingOf(g) } : { inflight: 0, waiting: 0 };
     },
   };
 }

@@ -15,50 +15,64 @@ const enum State {
   Body,
 }
 
-export class PacketFramer {
-  private state = State.Header;
-  private length = 0;
-  private multiplier = 1;
-  private lengthBytes = 0;
-  private remaining = 0;
+/** Where a scan stands between chunks (kept on the connection's state: one object per client, not a framer each). */
+export interface FrameState {
+  frameState: number;
+  frameLength: number;
+  frameMultiplier: number;
+  frameLengthBytes: number;
+  frameRemaining: number;
+}
+
+/**
+ * Advance `s` over `chunk`. Returns FRAME_OK, FRAME_MALFORMED, or the total
+ * size (fixed header included) of the first packet larger than `maxPacketSize`.
+ */
+export function scanFrames(s: FrameState, chunk: Uint8Array, maxPacketSize: number): number {
+  let i = 0;
+  const n = chunk.length;
+  while (i < n) {
+    if (s.frameState === State.Body) {
+      const take = Math.min(s.frameRemaining, n - i);
+      i += take;
+      s.frameRemaining -= take;
+      if (s.frameRemaining === 0) s.frameState = State.Header;
+      continue;
+    }
+    const byte = chunk[i++]!;
+    if (s.frameState === State.Header) {
+      s.frameState = State.Length;
+      s.frameLength = 0;
+      s.frameMultiplier = 1;
+      s.frameLengthBytes = 0;
+      continue;
+    }
+    s.frameLength += (byte & 0x7f) * s.frameMultiplier;
+    s.frameMultiplier *= 128;
+    s.frameLengthBytes++;
+    if (byte & 0x80) {
+      if (s.frameLengthBytes === 4) return FRAME_MALFORMED;
+      continue;
+    }
+    const total = 1 + s.frameLengthBytes + s.frameLength;
+    if (total > maxPacketSize) return total;
+    s.frameRemaining = s.frameLength;
+    s.frameState = s.frameRemaining === 0 ? State.Header : State.Body;
+  }
+  return FRAME_OK;
+}
+
+/** A framer of its own, for a byte stream that has no connection state. */
+export class PacketFramer implements FrameState {
+  frameState: number = State.Header;
+  frameLength = 0;
+  frameMultiplier = 1;
+  frameLengthBytes = 0;
+  frameRemaining = 0;
 
   constructor(private readonly maxPacketSize: number) {}
 
-  /**
-   * Advance over `chunk`. Returns FRAME_OK, FRAME_MALFORMED, or the total size
-   * (fixed header included) of the first packet larger than the limit.
-   */
   scan(chunk: Uint8Array): number {
-    let i = 0;
-    const n = chunk.length;
-    while (i < n) {
-      if (this.state === State.Body) {
-        const take = Math.min(this.remaining, n - i);
-        i += take;
-        this.remaining -= take;
-        if (this.remaining === 0) this.state = State.Header;
-        continue;
-      }
-      const byte = chunk[i++]!;
-      if (this.state === State.Header) {
-        this.state = State.Length;
-        this.length = 0;
-        this.multiplier = 1;
-        this.lengthBytes = 0;
-        continue;
-      }
-      this.length += (byte & 0x7f) * this.multiplier;
-      this.multiplier *= 128;
-      this.lengthBytes++;
-      if (byte & 0x80) {
-        if (this.lengthBytes === 4) return FRAME_MALFORMED;
-        continue;
-      }
-      const total = 1 + this.lengthBytes + this.length;
-      if (total > this.maxPacketSize) return total;
-      this.remaining = this.length;
-      this.state = this.remaining === 0 ? State.Header : State.Body;
-    }
-    return FRAME_OK;
+    return scanFrames(this, chunk, this.maxPacketSize);
   }
 }

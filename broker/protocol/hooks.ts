@@ -28,15 +28,13 @@ import { applyConnectFields, applyPublishFields, connectFields, protocolVersionO
 import { recordSubackCode, refuseAckWith, refuseConnectWith } from "./mqtt5/plugin-verdicts.js";
 import { Reason } from "./mqtt5/reason-codes.js";
 import { v5Of } from "./mqtt5/state.js";
+import { inspectInbound, type InboundInspector } from "./inbound-tap.js";
+import { existingStateOf, stateOf } from "./client-state.js";
+import { composeDeliveries, deliveryStages } from "./delivery.js";
 
-interface ClientIdentity {
-  username: string | null;
-}
-
-const identities = new WeakMap<Client, ClientIdentity>();
-
+/** Who the client authenticated as (kept in its ClientState). */
 export function usernameOf(client: Client | null | undefined): string | null {
-  return (client && identities.get(client)?.username) ?? null;
+  return existingStateOf(client)?.username ?? null;
 }
 
 /** Packets already published by the publish adapter; aedes' own publish of them is skipped. */
@@ -90,7 +88,7 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       username = identity;
       password = undefined;
     }
-    identities.set(client, { username: username ?? null });
+    stateOf(client).username = username ?? null;
     if (!chain?.has("connect")) return done(null, true);
     const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);
     m.password = password ?? null;
@@ -149,10 +147,12 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       }
     });
   }
+  // Only a true duplicate is dropped on delivery (delivery.ts: aedes' own dedupe drops messages that arrive out of counter order).
+  deliveryStages(aedes).dedupe = true;
   const attachClient = (client: Client) => {
-    orderIndependentDedupe(client);
+    composeDeliveries(client);
     if (!chain?.has("subscribe")) return;
-    (client as unknown as { _parser: NodeJS.EventEmitter })._parser.prependListener("packet", checkSubscribe);
+    inspectInbound(client, checkSubscribe as InboundInspector);
   };
 
   aedes.authorizeSubscribe = (client, sub, done) => {
@@ -252,60 +252,6 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
 }
 
 const EMPTY_BUFFER = Buffer.alloc(0);
-/** Deliveries remembered per client to recognise a duplicate. */
-const DEDUPE_RING = 32;
-
-type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
-interface DeliveringClient {
-  deliver0: Deliver;
-  deliverQoS: Deliver;
-  duplicates: Record<string, number>;
-}
-
-/**
- * aedes drops a delivery whose broker counter is not above the last one the
- * client got (a dedupe meant for clustered brokers). Messages do not reach
- * subscribers in counter order: a QoS 1 message waits for the offline-queue
- * write while a later QoS 0 message goes straight out, so the QoS 1 message
- * arrived "old" and was silently dropped — every one of them when a client
- * interleaves QoS 1 and QoS 0. Here only a true duplicate (the same message
- * matched by two overlapping subscriptions, delivered back to back) is
- * dropped; anything else passes aedes' check.
- */
-function orderIndependentDedupe(client: Client): void {
-  const c = client as unknown as DeliveringClient;
-  // The ring of recent deliveries is allocated at the first delivery: an idle
-  // client (most of a device fleet) never needs it (~700 bytes each).
-  let recent: Float64Array | null = null;
-  // In a cluster every node numbers its messages from its own counter: a duplicate is the same broker and counter.
-  let recentBroker: (string | undefined)[] | null = null;
-  let next = 0;
-  let passing: AedesPublishPacket | null = null;
-  const dedupe = (packet: AedesPublishPacket, cb: () => void, deliver: Deliver): void => {
-    if (passing === packet || !packet.brokerId) return deliver(packet, cb); // nested call, or never deduped
-    const counter = packet.brokerCounter;
-    if (recent === null || recentBroker === null) {
-      recent = new Float64Array(DEDUPE_RING).fill(-1);
-      recentBroker = new Array<string | undefined>(DEDUPE_RING);
-    }
-    for (let i = 0; i < recent.length; i++) if (recent[i] === counter && recentBroker[i] === packet.brokerId) return cb();
-    recent[next] = counter;
-    recentBroker[next] = packet.brokerId;
-    next = (next + 1) % recent.length;
-    c.duplicates[packet.brokerId] = counter - 1;
-    passing = packet;
-    try {
-      deliver(packet, cb);
-    } finally {
-      passing = null;
-    }
-  };
-  // Both wrappers share this one scope (a wrapper factory would add a scope per wrapper to every client).
-  const deliver0 = c.deliver0;
-  const deliverQoS = c.deliverQoS;
-  c.deliver0 = (packet, cb) => dedupe(packet, cb, deliver0);
-  c.deliverQoS = (packet, cb) => dedupe(packet, cb, deliverQoS);
-}
 
 /**
  * The persist hook: wraps the persistence so each retained store and each

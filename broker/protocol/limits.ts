@@ -45,7 +45,8 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
   const innerPreConnect = aedes.preConnect;
   aedes.preConnect = (client, packet, callback) => {
     const id = packet.clientId ?? "";
-    const bytes = utf8Length(id);
+    // n UTF-16 units take at most 3n UTF-8 bytes: only longer ids need counting (once per CONNECT).
+    const bytes = id.length * 3 > limits.maxClientIdLength ? utf8Length(id) : 0;
     if (bytes > limits.maxClientIdLength) {
       onViolation("maxClientIdLength", client, `client id of ${bytes} bytes (limit ${limits.maxClientIdLength})`);
       refuseConnect(client, ConnackCode.IdentifierRejected);
@@ -80,7 +81,7 @@ export function installLimits(aedes: Aedes, opts: LimitsOptions): InstalledLimit
     innerSubscribe.call(aedes, client, sub, done);
   };
 
-  const perConnection = connectionLimits(limits, onViolation);
+  const perConnection = connectionLimits(aedes, limits, onViolation);
   return {
     attachClient: (client) => perConnection.attach(client),
     outbound: (client) => perConnection.outbound(client),

@@ -82,10 +82,26 @@ export function connectKeepingOrder(connect: () => void): void {
   }
 }
 
+type ParseProperties = ParserInternals["_parseProperties"];
+
+/**
+ * The scanning version of a parser's `_parseProperties`, one per original
+ * (mqtt-packet's prototype method) and mode, shared by every parser: a
+ * closure per connection would stay alive with every idle client (bench:
+ * idle19k-conns). A parser already scanning keeps its version.
+ */
+const scanning = { marking: new WeakMap<ParseProperties, ParseProperties>(), ordering: new WeakMap<ParseProperties, ParseProperties>() };
+
 function scanProperties(parser: object, markRepeated: boolean): void {
   const p = parser as ParserInternals;
-  const parse = p._parseProperties;
-  p._parseProperties = function (this: ParserInternals) {
+  p._parseProperties = scanningVersionOf(p._parseProperties, markRepeated);
+}
+
+function scanningVersionOf(parse: ParseProperties, markRepeated: boolean): ParseProperties {
+  const cache = markRepeated ? scanning.marking : scanning.ordering;
+  let f = cache.get(parse);
+  if (f !== undefined) return f;
+  f = function parsePropertiesScanned(this: ParserInternals) {
     const start = this._pos;
     const result = parse.call(this);
     if (!result) return result;
@@ -105,6 +121,9 @@ function scanProperties(parser: object, markRepeated: boolean): void {
     if (repeated !== null && markRepeated) Object.defineProperty(result, REPEATED, { value: repeated, enumerable: false });
     return result;
   };
+  cache.set(parse, f);
+  cache.set(f, f); // applied twice: still one scan
+  return f;
 }
 
 /**

@@ -1,0 +1,122 @@
+/**
+ * The path of a delivery to one client, composed once per client from the
+ * stages the broker's layers enable:
+ *
+ *   client.deliver0 / client.deliverQoS (what aedes' router and aedes itself call)
+ *     → dedupe          hooks.ts: only a true duplicate is dropped
+ *     → QoS upgrade     conformance.ts [MQTT-3.3.5-1] (deliver0 only)
+ *     → outbound window connection-limits.ts (QoS 1/2)
+ *     → aedes' own deliver0 / deliverQoS
+ *
+ * aedes' router calls the delivery functions without a receiver (it captured
+ * them at SUBSCRIBE), so each client needs functions of its own. Wrapping
+ * layer by layer gave every client five closures and three scopes for the
+ * same work; here each client has two closures sharing one scope (its
+ * ClientState), and the stages are shared functions (bench: idle19k-conns).
+ *
+ * The stages are enabled per broker (each layer at install time); their
+ * order is fixed here and is the order the layers used to wrap in.
+ */
+import type { Aedes, AedesPublishPacket, Client } from "aedes";
+import { stateOf, type ClientState, type Deliver } from "./client-state.js";
+
+/** A stage that may hold a QoS 1/2 delivery before aedes' deliverQoS (connection-limits.ts). */
+export type DeliveryWindow = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => void;
+
+interface Stages {
+  dedupe: boolean;
+  /** Highest QoS granted to a matching subscription (-1: none), when the QoS upgrade is on. */
+  grantedQos: ((subscriptions: Record<string, { qos: number }>, topic: string) => number) | null;
+  window: DeliveryWindow | null;
+}
+
+interface DeliveringClient {
+  deliver0: Deliver;
+  deliverQoS: Deliver;
+  duplicates: Record<string, number>;
+  subscriptions: Record<string, { qos: number }>;
+  broker: object;
+}
+
+const byBroker = new WeakMap<object, Stages>();
+
+/** The stages of `aedes`' deliveries, for its layers to enable at install time. */
+export function deliveryStages(aedes: Aedes): Stages {
+  let s = byBroker.get(aedes);
+  if (s === undefined) byBroker.set(aedes, (s = { dedupe: false, grantedQos: null, window: null }));
+  return s;
+}
+
+/** Deliveries remembered per client to recognise a duplicate. */
+const DEDUPE_RING = 32;
+
+/** A client's last DEDUPE_RING numbered deliveries (in a cluster every node numbers its messages from its own counter: a duplicate is the same broker and counter). */
+export class RecentDeliveries {
+  readonly counters = new Float64Array(DEDUPE_RING).fill(-1);
+  readonly brokers = new Array<string | undefined>(DEDUPE_RING);
+  next = 0;
+  /** The packet being handed down (aedes' deliverQoS hands a QoS 0 packet back to deliver0: not a duplicate). */
+  passing: AedesPublishPacket | null = null;
+}
+
+/**
+ * Route `client`'s deliveries through its broker's stages (idempotent: every
+ * layer's attach may call it; the first one wraps).
+ */
+export function composeDeliveries(client: Client): void {
+  const st = stateOf(client);
+  if (st.deliver0 !== null) return;
+  const c = client as unknown as DeliveringClient;
+  st.deliver0 = c.deliver0;
+  st.deliverQoS = c.deliverQoS;
+  // Both closures share one scope: the state and the broker's stages (no lookup per delivery).
+  const stages = byBroker.get(c.broker) ?? { dedupe: false, grantedQos: null, window: null };
+  c.deliver0 = (packet, callback) => deliver(stages, st, packet, callback, false);
+  c.deliverQoS = (packet, callback) => deliver(stages, st, packet, callback, true);
+}
+
+function deliver(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
+  // A message that was never numbered, or the nested call.
+  if (!stages.dedupe || !packet.brokerId || st.recent?.passing === packet) return afterDedupe(stages, st, packet, callback, qosPath);
+  const recent = (st.recent ??= new RecentDeliveries());
+  if (isDuplicate(st, recent, packet)) return callback();
+  recent.passing = packet;
+  try {
+    afterDedupe(stages, st, packet, callback, qosPath);
+  } finally {
+    recent.passing = null;
+  }
+}
+
+/**
+ * aedes drops a delivery whose broker counter is not above the last one the
+ * client got (a dedupe meant for clustered brokers). Messages do not reach
+ * subscribers in counter order: a QoS 1 message waits for the offline-queue
+ * write while a later QoS 0 message goes straight out, so the QoS 1 message
+ * arrived "old" and was silently dropped — every one of them when a client
+ * interleaves QoS 1 and QoS 0. Here only a true duplicate (the same message
+ * matched by two overlapping subscriptions, delivered back to back) is
+ * dropped; anything else passes aedes' check. The ring is allocated at the
+ * first delivery: an idle client (most of a device fleet) never needs it.
+ */
+function isDuplicate(st: ClientState, recent: RecentDeliveries, packet: AedesPublishPacket): boolean {
+  const counter = packet.brokerCounter;
+  const brokerId = packet.brokerId;
+  const counters = recent.counters;
+  for (let i = 0; i < counters.length; i++) if (counters[i] === counter && recent.brokers[i] === brokerId) return true;
+  counters[recent.next] = counter;
+  recent.brokers[recent.next] = brokerId;
+  recent.next = (recent.next + 1) % counters.length;
+  (st.client as unknown as DeliveringClient).duplicates[brokerId] = counter - 1;
+  return false;
+}
+
+function afterDedupe(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
+  if (!qosPath) {
+    // [MQTT-3.3.5-1] (conformance.ts): a QoS 1/2 message reaching a QoS 0 subscription goes out through the QoS path when a QoS 1/2 subscription of this client matches too.
+    const granted = stages.grantedQos;
+    if (granted === null || packet.qos === 0 || granted((st.client as unknown as DeliveringClient).subscriptions, packet.topic) <= 0) return st.deliver0!(packet, callback);
+  }
+  if (stages.window !== null) return stages.window(st, packet, callback);
+  st.deliverQoS!(packet, callback);
+}
