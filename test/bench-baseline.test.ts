@@ -82,7 +82,7 @@ test("--baseline: an idle-connection scenario the baseline's bench does not list
         `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
     );
     const out = join(dir, "bench.json");
-    const { code, stdout, stderr } = await node([
+    const { code, stdout, stderr } = await runNode([
       RUN, "--baseline", base, "--targets", "wasm-base", "--scenarios", "idle19k-conns-noauth", "--conns", "10", "--reps", "1", "--out", out,
     ]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
