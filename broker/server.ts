@@ -14,6 +14,7 @@ import { authRemovalRefusal, exposureRefusal } from "./net/exposure.js";
 import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
+import { installSessionReplay } from "./protocol/session-replay.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
 import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
 import { tlsPeerOf } from "./net/tls-peer.js";
@@ -240,6 +241,7 @@ export async function startBroker(
     if (mqtt5) cleanups.push(() => mqtt5.close());
     observed.install();
     installAedesFixes(aedes);
+    const replay = installSessionReplay(aedes);
 
     const handle = (stream: Duplex, req?: IncomingMessage) => {
       batchWrites(stream);
@@ -248,6 +250,7 @@ export async function startBroker(
       guards.attachClient(client);
       conformance.attachClient(client);
       hooks.attachClient(client);
+      replay.attachClient(client); // outermost deliverQoS wrapper
     };
     const guardsForListeners: ListenerGuards = {
       tracker,

@@ -98,6 +98,8 @@ export const HOOK_EXPORTS: Record<HookName, string> = {
 export const REQUIRED_EXPORTS = ["wasmq_abi_version", "wasmq_reserve"] as const;
 /** Optional: `init(configRecordPtr) -> i32` (non-zero = accepted). */
 export const INIT_EXPORT = "init";
+/** Optional: `wasmq_scrub() -> void`, called after connect and auth calls to zero the plugin's copies of the password. */
+export const SCRUB_EXPORT = "wasmq_scrub";
 
 /**
  * The host imports a plugin may use, module "wasmq". Each is charged fuel and

@@ -68,6 +68,8 @@ export class RecordWriter {
   private readonly lanes = [new Lane(), new Lane()] as const;
   /** The lane `place` chose, for `write`. */
   private current: Lane = this.lanes[MAIN_LANE];
+  /** Where the last record put the password and the payload (scrubSecrets). */
+  private readonly secret = { passwordAt: 0, passwordLen: 0, payloadAt: 0, payloadLen: 0 };
 
   constructor(
     private readonly plugin: string,
@@ -119,6 +121,21 @@ export class RecordWriter {
     return ptr;
   }
 
+  /**
+   * Zero the last record's password, and its payload too for an AUTH step (the
+   * Authentication Data), and forget the lane's cache so the next record is
+   * written afresh: a hook's secrets must not stay in plugin memory
+   * (wasm-plugin.ts, after connect and auth calls).
+   */
+  scrubSecrets(buf: Buffer, payloadToo: boolean): void {
+    const s = this.secret;
+    buf.fill(0, s.passwordAt, s.passwordAt + s.passwordLen);
+    if (payloadToo) buf.fill(0, s.payloadAt, s.payloadAt + s.payloadLen);
+    s.passwordLen = 0;
+    s.payloadLen = 0;
+    this.current.forget();
+  }
+
   /** Write the record at `ptr` (from `place`); strings straight from JS, bytes by one copy each. */
   write(buf: Buffer, u32: Uint32Array, ptr: number, msg: HookMessage, deferred: DeferredPayload | null): number {
     const lane = this.current;
@@ -141,6 +158,8 @@ export class RecordWriter {
       off += clientIdLen;
       const usernameLen = writeUtf8(buf, msg.username ?? "", off);
       off += usernameLen;
+      this.secret.passwordAt = off;
+      this.secret.passwordLen = password.length;
       buf.set(password, off);
       off += password.length;
       const peerLen = writeUtf8(buf, msg.peer, off);
@@ -161,6 +180,8 @@ export class RecordWriter {
     }
     const payload = msg.payload;
     const at = off + topicLen;
+    this.secret.payloadAt = at;
+    this.secret.payloadLen = payload.length; // a deferred payload is fetched into this same place
     const hold = deferred !== null && DeferredPayload.worth(payload);
     if (!hold) buf.set(payload, at);
     u32[h + Field.topicLen / 4] = topicLen;

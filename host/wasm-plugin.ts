@@ -9,6 +9,7 @@ import {
   HOOKS,
   HOST_IMPORTS,
   INIT_EXPORT,
+  SCRUB_EXPORT,
   PBKDF2_MAX_ITERATIONS,
   PBKDF2_MAX_KEY,
   REQUIRED_EXPORTS,
@@ -215,7 +216,38 @@ class WasmPluginInstance implements PluginInstance {
 
   call(hook: Exclude<HookName, "tick">, msg: HookMessage): number {
     this.hooked = true;
-    return this.invoke(this.fns[hook]!, msg, true, hook === "deliver" ? DELIVER_LANE : MAIN_LANE);
+    if (hook !== "connect" && hook !== "auth") return this.invoke(this.fns[hook]!, msg, true, hook === "deliver" ? DELIVER_LANE : MAIN_LANE);
+    let returned = false;
+    try {
+      const result = this.invoke(this.fns[hook]!, msg, true, MAIN_LANE);
+      returned = true;
+      return result;
+    } finally {
+      this.scrubSecrets(hook === "auth", returned);
+    }
+  }
+
+  /**
+   * The password (and an AUTH step's authentication data, in the payload field)
+   * stay in the input region until a later record overwrites them, and a
+   * heap or core dump would show them: zero them once the hook has read them,
+   * and forget the cached prefix so the next record writes it afresh. A module
+   * built with the current SDK also zeroes the copies msg.password handed out
+   * (wasmq_scrub); older modules have no such export and keep theirs.
+   */
+  private scrubSecrets(authData: boolean, returned: boolean): void {
+    this.refreshViews();
+    this.records.scrubSecrets(this.buf, authData);
+    const scrub = this.exports[SCRUB_EXPORT];
+    if (!returned || typeof scrub !== "function") return;
+    // Keep the hook's fuel reading (lastFuelUsed) rather than the scrub's.
+    const left = this.fuel?.value as number | undefined;
+    try {
+      (scrub as () => void)();
+    } catch (err) {
+      throw this.explain(err);
+    }
+    if (this.fuel && left !== undefined) this.fuel.value = left;
   }
 
   tick(nowMs: number): void {

@@ -27,13 +27,25 @@ export interface RedisServer {
   thaw(): void;
 }
 
-async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 15_000): Promise<void> {
+/**
+ * Poll `check` until it holds. A check that throws (the admin API answering
+ * 503 while a node reconnects to Redis, a refused connection) counts as "not
+ * yet": the condition is what is waited on, not the first answer. The timeout
+ * is a safety net against a hang on a loaded machine, not a speed requirement.
+ */
+async function waitFor(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let lastError: unknown = null;
   while (Date.now() < deadline) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+      lastError = null;
+    } catch (err) {
+      lastError = err;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  assert.fail(`timed out waiting for ${what}`);
+  assert.fail(`timed out waiting for ${what}${lastError ? ` (last check failed: ${(lastError as Error).message ?? lastError})` : ""}`);
 }
 export { waitFor };
 
@@ -104,6 +116,7 @@ export interface NodeOptions {
 }
 
 const running = new Set<Node>();
+const START_SAFETY_MS = 180_000;
 
 /** Start a node via the CLI; resolves once its MQTT and admin listeners are up. */
 export async function startNode(redis: RedisServer | string, id: string | null, opts: NodeOptions = {}): Promise<Node> {
@@ -131,7 +144,14 @@ export async function startNode(redis: RedisServer | string, id: string | null, 
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (out += d));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node ${id} did not start:\n${out}`)), 20_000);
+    // Waits for the node's own "ready" line or its exit. The timer only guards
+    // against a hang: loading plugins (fuel instrumentation runs binaryen in a
+    // child process) takes tens of seconds on a loaded shared machine. A node
+    // given up on is killed, or its pipes would keep the suite alive forever.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`node ${id} did not start within ${START_SAFETY_MS / 1000} s:\n${out}`));
+    }, START_SAFETY_MS);
     const check = () => {
       if (/"msg":"wasmq ready"/.test(out)) {
         clearTimeout(timer);
@@ -193,8 +213,13 @@ export async function stopAllNodes(): Promise<void> {
   await Promise.all([...running].map((n) => n.stop()));
 }
 
-/** Run the CLI to completion (e.g. `wasmq admin ...`, or a start-up that must fail). */
-export async function runCli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Run the CLI to completion (e.g. `wasmq admin ...`, or a start-up that must
+ * fail). The timeout only stops a hang (code null): `admin deploy` waits for
+ * every node to build and meter the plugin, which took over 20 s on a loaded
+ * machine.
+ */
+export async function runCli(args: string[], timeoutMs = START_SAFETY_MS): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";

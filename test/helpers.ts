@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -14,6 +14,13 @@ import { startBroker, type RunningBroker } from "../broker/server.js";
 export const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 export const PLUGINS = join(ROOT, "dist/plugins");
 export const CLI = join(ROOT, "dist/broker/cli.js");
+
+/**
+ * Safety net for waits on something that must happen (a CONNACK, messages):
+ * it only stops a hang. Shorter fixed timeouts (5 s, 10 s) failed suites when
+ * the shared machine was loaded (load 12–23).
+ */
+export const SAFETY_MS = 30_000;
 
 export function wasm(name: string): string {
   return join(PLUGINS, `${name}.wasm`);
@@ -76,7 +83,7 @@ export async function startTestBroker(raw: RawConfig = {}, opts: { dataDir?: str
 }
 
 export async function connect(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: SAFETY_MS, ...opts });
   await new Promise<void>((resolve, reject) => {
     client.once("connect", () => resolve());
     client.once("error", (err) => reject(err));
@@ -89,7 +96,7 @@ export async function connect(url: string, opts: IClientOptions = {}): Promise<M
 
 /** Connect expecting a refusal; resolves to the CONNACK return code. */
 export function connectRefused(url: string, opts: IClientOptions = {}): Promise<number> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: SAFETY_MS, ...opts });
   return new Promise((resolve, reject) => {
     client.once("connect", () => {
       client.end(true);
@@ -127,7 +134,7 @@ export function collect(client: MqttClient) {
   return {
     messages,
     /** Wait until at least `count` messages have arrived in total. */
-    waitFor(count: number, timeoutMs = 10_000): Promise<Received[]> {
+    waitFor(count: number, timeoutMs = SAFETY_MS): Promise<Received[]> {
       if (messages.length >= count) return Promise.resolve(messages);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`timed out waiting for ${count} messages, got ${messages.length}: ${JSON.stringify(messages.map((m) => m.topic))}`)), timeoutMs);
@@ -181,7 +188,7 @@ export async function end(...clients: (MqttClient | undefined)[]): Promise<void>
 
 /** Connect with the collector attached first: a returning session's queue arrives right after CONNACK. */
 export async function connectCollecting(url: string, opts: IClientOptions): Promise<{ client: MqttClient; got: ReturnType<typeof collect> }> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: SAFETY_MS, ...opts });
   const got = collect(client);
   await new Promise<void>((resolve, reject) => {
     client.once("connect", () => resolve());
@@ -206,6 +213,19 @@ export function freePort(): Promise<number> {
     s.listen(0, "127.0.0.1", () => {
       const { port } = s.address() as { port: number };
       s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Runs `node ARGS` from the repository root in its own process and collects
+ * its exit code (1 when it was killed or could not start) and output.
+ */
+export function runNode(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
     });
   });
 }

@@ -20,6 +20,8 @@ export interface Packet5 {
 }
 
 const V5 = { protocolVersion: 5 };
+/** Waits here are for a packet or a close that must come; this only stops a hang. */
+const SAFETY_MS = 30_000;
 const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as {
   generate(packet: object, opts?: object): Buffer;
   parser(opts?: object): NodeJS.EventEmitter & { parse(buf: Buffer): number };
@@ -81,9 +83,9 @@ export class Raw5 {
     this.socket.write(buf);
   }
 
-  /** Wait for a packet matching `cmd` (and `pred`) that arrived since the last one taken; 5 s safety timeout. */
+  /** Wait for a packet matching `cmd` (and `pred`) that arrived since the last one taken; a safety timeout against a hang (a loaded machine can take seconds). */
   async next(cmd: string, pred: (p: Packet5) => boolean = () => true): Promise<Packet5> {
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + SAFETY_MS;
     for (;;) {
       const found = this.packets.find((p) => p.cmd === cmd && pred(p) && !taken.has(p));
       if (found) {
@@ -104,7 +106,7 @@ export class Raw5 {
 
   waitClosed(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("still open")), 5000);
+      const t = setTimeout(() => reject(new Error("still open")), SAFETY_MS);
       const check = () => {
         if (this.closed) {
           clearTimeout(t);

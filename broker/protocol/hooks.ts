@@ -28,6 +28,7 @@ import { applyConnectFields, applyPublishFields, connectFields, protocolVersionO
 import { recordSubackCode, refuseAckWith, refuseConnectWith } from "./mqtt5/plugin-verdicts.js";
 import { Reason } from "./mqtt5/reason-codes.js";
 import { v5Of } from "./mqtt5/state.js";
+import { scrubSecret } from "./secrets.js";
 import { inspectInbound, type InboundInspector } from "./inbound-tap.js";
 import { existingStateOf, stateOf } from "./client-state.js";
 import { composeDeliveries, deliveryStages } from "./delivery.js";
@@ -74,6 +75,16 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   }
 
   aedes.authenticate = (client, username, password, done) => {
+    // The connect hook is the last reader of the password: zero it whatever the outcome.
+    const secret = password;
+    try {
+      authenticate(client, username, password, done);
+    } finally {
+      scrubSecret(secret);
+    }
+  };
+
+  function authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: Parameters<Aedes["authenticate"]>[3]): void {
     const tls = opts.tlsPeer?.(client);
     if (tls?.useIdentityAsUsername) {
       // As Mosquitto's use_identity_as_username: the certificate's CN replaces
@@ -108,7 +119,7 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
     const err = new Error(`connection refused by plugin ${out.decidedBy}`) as AuthenticateError;
     err.returnCode = (out.returnCode || 5) as AuthenticateError["returnCode"];
     done(err, null);
-  };
+  }
 
   /** The last refusal's reason code and string (ABI v2), for the SUBACK of a v5 client. */
   let refusal = { code: 0, reason: null as string | null };

@@ -1,6 +1,7 @@
 // The ABI entry points every plugin exports. A plugin re-exports them with
 //   export * from "../sdk/exports";
 import { ABI_VERSION, Feature } from "./abi";
+import { scrubSecrets } from "./secrets";
 
 export function wasmq_abi_version(): i32 {
   return ABI_VERSION;
@@ -29,4 +30,9 @@ export function wasmq_reserve(size: i32): usize {
     inputCap = <usize>size;
   }
   return inputPtr;
+}
+
+/** Called by the host after connect and auth calls: zero the password copies msg.password handed out (secrets.ts). */
+export function wasmq_scrub(): void {
+  scrubSecrets();
 }

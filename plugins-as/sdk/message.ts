@@ -8,6 +8,7 @@ import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonTru
 import { topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
 import { filterCoversBytes, filterCoversTemplate } from "./topic-cover";
 import { Certificate, hasCertificate, readCertificate } from "./certificate";
+import { handOutSecret } from "./secrets";
 
 /**
  * The message of the current hook call, read in place from the record the host
@@ -88,7 +89,8 @@ export class Message {
   get clientId(): string { return decodeString(this.clientIdPtr, this.clientIdLen); }
   get username(): string { return decodeString(this.usernamePtr, this.usernameLen); }
   get hasUsername(): bool { return (this._presence & Presence.username) != 0; }
-  get password(): Uint8Array { return copyBytes(this.passwordPtr, this.passwordLen); }
+  /** Valid during this hook call only: the host has it zeroed afterwards (secrets.ts). */
+  get password(): Uint8Array { return handOutSecret(copyBytes(this.passwordPtr, this.passwordLen)); }
   get hasPassword(): bool { return (this._presence & Presence.password) != 0; }
   /** deliver: the publisher's client id. */
   get peer(): string { return decodeString(this.peerPtr, this.peerLen); }

@@ -37,6 +37,7 @@ import { disconnectWith } from "./disconnect.js";
 import { userPropertiesOf } from "./plugin-fields.js";
 import { checkPacketProperties } from "./properties.js";
 import { Reason } from "./reason-codes.js";
+import { scrubSecret } from "../secrets.js";
 import type { V5Connection } from "./state.js";
 
 /** How the CONNECT in preConnect goes on once its exchange is decided (connect.ts). */
@@ -117,6 +118,8 @@ export class EnhancedAuth {
     (state.client.conn as Duplex).once("close", () => {
       const ex = this.exchanges.get(state);
       if (ex) this.stopTimer(ex);
+      // A client that left mid-exchange: its password has no reader any more.
+      if (ex?.phase === "connect") scrubSecret(ex.identity.password);
     });
   }
 
@@ -171,12 +174,17 @@ export class EnhancedAuth {
     m.v5 = { ...emptyV5(5), userProperties: userPropertiesOf(props) };
     m.authState = ex.kept;
     const out = slot.runAuth(m);
+    // The client's authentication data was read by the plugin, its only reader.
+    scrubSecret(data);
     if (out.state !== null) ex.kept = out.state.length > 0 ? out.state : null;
     if (out.result === "continue") return this.send(state, Reason.ContinueAuthentication, ex.method, out.data);
     if (out.result === "failure") return this.fail(state, ex, out.reasonCode, refusalReason(out));
     this.stopTimer(ex);
     if (ex.phase === "connect") {
       ex.phase = "done";
+      // The connect hook, which runs next, is the password's last reader and zeroes it
+      // (hooks.ts); re-authentication steps see no password.
+      ex.identity.password = null;
       state.enhancedAuth = { method: ex.method, data: out.data };
       ex.pending!.admit();
       return;
@@ -190,6 +198,8 @@ export class EnhancedAuth {
     this.opts.onViolation(state.client, reason);
     if (ex.phase === "connect") {
       ex.phase = "done";
+      scrubSecret(ex.identity.password);
+      ex.identity.password = null;
       ex.pending!.refuse(reasonCode, reason);
       return;
     }
