@@ -1,8 +1,8 @@
 /** The Mosquitto reference target: a generated config, an ephemeral port, CPU and peak RSS from /proc. */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
 import { join } from "node:path";
+import { accepts, freePort } from "./ports.js";
 import type { ProcessStats } from "./protocol.js";
 
 export const MOSQUITTO_BIN = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
@@ -18,26 +18,33 @@ export function mosquittoVersion(): string | null {
   return m ? m[1]! : "unknown";
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+/**
+ * Starts Mosquitto on the config `lines` (written to `conf`) and resolves once
+ * `port` accepts TCP connections; rejects with Mosquitto's stderr when it exits
+ * first or does not listen within 5 s (it is killed then). The child is killed
+ * if this process exits while it runs. The bench's reference target and the
+ * bridge tests' upstream both start Mosquitto this way.
+ */
+export async function spawnMosquitto(conf: string, lines: string[], port: number): Promise<ChildProcess> {
+  writeFileSync(conf, [...lines, ""].join("\n"));
+  const child = spawn(MOSQUITTO_BIN, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  const killOnExit = () => child.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  child.once("exit", () => process.off("exit", killOnExit));
+  const deadline = Date.now() + 5000;
+  while (!hasExited(child) && Date.now() < deadline) {
+    if (await accepts(port)) return child;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (hasExited(child)) throw new Error(`mosquitto exited: ${stderr.trim()}`);
+  child.kill("SIGKILL");
+  throw new Error(`mosquitto did not listen on ${port} within 5 s: ${stderr.trim()}`);
 }
 
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: "127.0.0.1" });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
 }
 
 export interface RunningMosquitto {
@@ -75,53 +82,37 @@ export async function startMosquitto(dir: string): Promise<RunningMosquitto> {
   let lastError = "";
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const conf = join(dir, "mosquitto.conf");
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        "allow_anonymous true",
-        "persistence false",
-        // Like aedes, never drop a QoS 1 message for an online subscriber because of a queue cap.
-        "max_queued_messages 1000000",
-        "max_queued_bytes 0",
-        "set_tcp_nodelay true",
-        "log_dest stderr",
-        "log_type error",
-        "",
-      ].join("\n"),
-    );
-    const child: ChildProcess = spawn(MOSQUITTO_BIN, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    let exited = false;
-    const killOnExit = () => child.kill("SIGKILL");
-    process.once("exit", killOnExit);
-    child.once("exit", () => {
-      exited = true;
-      process.off("exit", killOnExit);
-    });
-    const deadline = Date.now() + 5000;
-    while (!exited && Date.now() < deadline) {
-      if (await accepts(port)) {
-        const pid = child.pid!;
-        return {
-          port,
-          pid,
-          version,
-          stats: () => procStats(pid),
-          stop: () =>
-            new Promise<void>((resolve) => {
-              if (exited) return resolve();
-              child.once("exit", () => resolve());
-              child.kill("SIGTERM");
-            }),
-        };
-      }
-      await new Promise((r) => setTimeout(r, 20));
+    const lines = [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence false",
+      // Like aedes, never drop a QoS 1 message for an online subscriber because of a queue cap.
+      "max_queued_messages 1000000",
+      "max_queued_bytes 0",
+      "set_tcp_nodelay true",
+      "log_dest stderr",
+      "log_type error",
+    ];
+    let child: ChildProcess;
+    try {
+      child = await spawnMosquitto(join(dir, "mosquitto.conf"), lines, port);
+    } catch (err) {
+      lastError = (err as Error).message; // e.g. the port was taken meanwhile: try another
+      continue;
     }
-    if (!exited) child.kill("SIGKILL");
-    lastError = stderr.trim() || "did not accept connections within 5 s";
+    const pid = child.pid!;
+    return {
+      port,
+      pid,
+      version,
+      stats: () => procStats(pid),
+      stop: () =>
+        new Promise<void>((resolve) => {
+          if (hasExited(child)) return resolve();
+          child.once("exit", () => resolve());
+          child.kill("SIGTERM");
+        }),
+    };
   }
   throw new Error(`mosquitto failed to start: ${lastError}`);
 }

@@ -3,22 +3,12 @@
 // No speed is asserted.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, tempDir } from "./helpers.js";
+import { ROOT, runNode, tempDir } from "./helpers.js";
 
 const RUN = join(ROOT, "dist/bench/run.js");
-
-function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test("--baseline DIR runs wasm-base and native-base from DIR's target.js and reports wasm/wasm-base", { timeout: 240_000 }, async () => {
   const dir = tempDir("wasmq-bench-baseline-");
@@ -33,7 +23,7 @@ test("--baseline DIR runs wasm-base and native-base from DIR's target.js and rep
         `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
     );
     const out = join(dir, "bench.json");
-    const { code, stdout, stderr } = await node([
+    const { code, stdout, stderr } = await runNode([
       RUN, "--quick", "--count", "200", "--warmup", "0.1", "--prime", "0", "--baseline", base,
       "--targets", "wasm,wasm-base,native,native-base", "--scenarios", "p2p-qos0-64B", "--out", out,
     ]);
@@ -62,14 +52,14 @@ test("--baseline DIR runs wasm-base and native-base from DIR's target.js and rep
 test("--baseline refuses a directory without a built target.js, and base targets need --baseline", async () => {
   const missing = join(tempDir("wasmq-bench-nobase-"), "nothing-here");
   try {
-    const r = await node([RUN, "--baseline", missing, "--scenarios", "p2p-qos0-64B"]);
+    const r = await runNode([RUN, "--baseline", missing, "--scenarios", "p2p-qos0-64B"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--baseline .*nothing-here: no such directory/);
     mkdirSync(missing);
-    const unbuilt = await node([RUN, "--baseline", missing, "--scenarios", "p2p-qos0-64B"]);
+    const unbuilt = await runNode([RUN, "--baseline", missing, "--scenarios", "p2p-qos0-64B"]);
     assert.equal(unbuilt.code, 2);
     assert.match(unbuilt.stderr, /dist\/bench\/target\.js not found; build that checkout first/);
-    const noDir = await node([RUN, "--targets", "wasm,wasm-base", "--scenarios", "p2p-qos0-64B"]);
+    const noDir = await runNode([RUN, "--targets", "wasm,wasm-base", "--scenarios", "p2p-qos0-64B"]);
     assert.equal(noDir.code, 2);
     assert.match(noDir.stderr, /wasm-base needs --baseline DIR/);
     assert.ok(!existsSync(join(missing, "dist")), "nothing written into the baseline directory");
@@ -92,7 +82,7 @@ test("--baseline: an idle-connection scenario the baseline's bench does not list
         `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
     );
     const out = join(dir, "bench.json");
-    const { code, stdout, stderr } = await node([
+    const { code, stdout, stderr } = await runNode([
       RUN, "--baseline", base, "--targets", "wasm-base", "--scenarios", "idle19k-conns-noauth", "--conns", "10", "--reps", "1", "--out", out,
     ]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);

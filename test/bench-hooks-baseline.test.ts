@@ -2,22 +2,12 @@
 // metered and unmetered in the same rounds as the current build. No speed is asserted.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ROOT, tempDir } from "./helpers.js";
+import { ROOT, runNode, tempDir } from "./helpers.js";
 
 const HOOKS = join(ROOT, "dist/bench/hooks.js");
-
-function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test("bench:hooks --baseline DIR measures DIR's host and .wasm next to the current build", { timeout: 180_000 }, async () => {
   const dir = tempDir("wasmq-hooks-baseline-");
@@ -36,7 +26,7 @@ test("bench:hooks --baseline DIR measures DIR's host and .wasm next to the curre
     );
     copyFileSync(join(ROOT, "dist", "plugins", "acl.wasm"), join(base, "dist", "plugins", "acl.wasm"));
     const out = join(dir, "hooks.json");
-    const { code, stdout, stderr } = await node([
+    const { code, stdout, stderr } = await runNode([
       HOOKS, "--quick", "--plugins", "acl", "--sizes", "64", "--calls", "0", "--rounds", "1", "--time", "20", "--iterations", "4",
       "--baseline", base, "--out", out,
     ]);
@@ -62,13 +52,13 @@ test("bench:hooks --baseline refuses a missing or unbuilt directory, naming what
   const dir = tempDir("wasmq-hooks-baseline-bad-");
   try {
     const missing = join(dir, "nope");
-    const a = await node([HOOKS, "--quick", "--plugins", "acl", "--baseline", missing]);
+    const a = await runNode([HOOKS, "--quick", "--plugins", "acl", "--baseline", missing]);
     assert.notEqual(a.code, 0);
     assert.match(a.stderr, new RegExp(`--baseline ${missing.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: no such directory`));
     const unbuilt = join(dir, "unbuilt");
     mkdirSync(join(unbuilt, "dist", "bench"), { recursive: true });
     writeFileSync(join(unbuilt, "dist", "bench", "target.js"), "\n");
-    const b = await node([HOOKS, "--quick", "--plugins", "acl", "--baseline", unbuilt]);
+    const b = await runNode([HOOKS, "--quick", "--plugins", "acl", "--baseline", unbuilt]);
     assert.notEqual(b.code, 0);
     assert.match(b.stderr, /dist\/host\/index\.js not found; build that checkout first/);
     assert.ok(!existsSync(join(unbuilt, "dist", "host")), "nothing was created in it");

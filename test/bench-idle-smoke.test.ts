@@ -5,29 +5,19 @@
 // report and JSON carry the figures. No size or speed is asserted.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT, tempDir } from "./helpers.js";
+import { ROOT, runNode, tempDir } from "./helpers.js";
 
 const RUN = join(ROOT, "dist/bench/run.js");
 const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
-
-function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 test("npm run bench idle19k-conns: every target takes every client (CONNACK + SUBACK) and keeps it; KB/conn, RSS and connect rate reported", { timeout: 240_000 }, async () => {
   const dir = tempDir("wasmq-bench-idle-");
   try {
     const out = join(dir, "idle.json");
     const targets = ["aedes", "wasm", ...(existsSync(MOSQUITTO) ? ["mosquitto"] : [])];
-    const { code, stdout, stderr } = await node([RUN, "--scenarios", "idle19k-conns", "--conns", "200", "--reps", "1", "--targets", targets.join(","), "--out", out]);
+    const { code, stdout, stderr } = await runNode([RUN, "--scenarios", "idle19k-conns", "--conns", "200", "--reps", "1", "--targets", targets.join(","), "--out", out]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
     assert.match(stdout, /scenario\s+target\s+conns\s+KB\/conn/, "the idle table is printed");
     assert.match(stdout, /wasm memory per idle connection ≤ 1\.0× aedes \(idle19k-conns\)/, "the #17 memory target is reported");
@@ -53,7 +43,7 @@ test("npm run bench idle19k-conns: every target takes every client (CONNACK + SU
 });
 
 test("npm run bench --conns refuses more clients than a process may hold here", async () => {
-  const { code, stderr } = await node([RUN, "--scenarios", "idle19k-conns", "--conns", "50000"]);
+  const { code, stderr } = await runNode([RUN, "--scenarios", "idle19k-conns", "--conns", "50000"]);
   assert.equal(code, 2);
   assert.match(stderr, /--conns must be at most 19,?200/);
 });

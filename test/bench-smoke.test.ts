@@ -3,24 +3,14 @@
 // delivers, and no acknowledged QoS 1 message is lost. No speed is asserted.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { builtPlugins } from "../bench/plugins.js";
-import { ROOT, tempDir } from "./helpers.js";
+import { ROOT, runNode, tempDir } from "./helpers.js";
 
 const RUN = join(ROOT, "dist/bench/run.js");
 const HOOKS = join(ROOT, "dist/bench/hooks.js");
 const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
-
-function node(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 const CONTRACT_NUMBERS = ["msgsPerSec", "p50Ms", "p99Ms", "p999Ms", "cpuSec", "rssMB"] as const;
 
@@ -31,7 +21,7 @@ test("npm run bench: a tiny run of every target gives well-formed JSON, deliveri
     const chart = join(dir, "bench.svg");
     const targets = ["aedes", "native", "wasm", "wasm-nofuel", ...(existsSync(MOSQUITTO) ? ["mosquitto"] : [])];
     const scenarios = ["p2p-qos0-64B", "p2p-qos1-64B"];
-    const { code, stdout, stderr } = await node([RUN, "--quick", "--count", "200", "--warmup", "0.1", "--prime", "0", "--targets", targets.join(","), "--scenarios", scenarios.join(","), "--out", out, "--chart", chart]);
+    const { code, stdout, stderr } = await runNode([RUN, "--quick", "--count", "200", "--warmup", "0.1", "--prime", "0", "--targets", targets.join(","), "--scenarios", scenarios.join(","), "--out", out, "--chart", chart]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
     assert.match(stdout, /scenario\s+target\s+msg\/s/, "the results table is printed");
     assert.match(stdout, /Targets \(issue #6/, "the targets are reported");
@@ -74,7 +64,7 @@ test("npm run bench: MQTT 5 clients with topic aliases both ways, the wasm-no-v5
     const out = join(dir, "bench.json");
     const targets = ["aedes", "wasm", "wasm-no-v5"];
     const scenarios = ["p2p-qos1-64B", "p2p-qos1-64B-v5-alias", "latency10k-qos0-64B"];
-    const { code, stdout, stderr } = await node([RUN, "--quick", "--count", "300", "--warmup", "0.1", "--prime", "0", "--targets", targets.join(","), "--scenarios", scenarios.join(","), "--out", out]);
+    const { code, stdout, stderr } = await runNode([RUN, "--quick", "--count", "300", "--warmup", "0.1", "--prime", "0", "--targets", targets.join(","), "--scenarios", scenarios.join(","), "--out", out]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
     assert.match(stdout, /p2p-qos1-64B-v5-alias: aedes 1\.2 refuses MQTT 5 clients; its row is the same traffic with 3\.1\.1 clients/);
     assert.match(stdout, /Targets \(issue #17/);
@@ -117,7 +107,7 @@ test("npm run bench:hooks: a tiny run measures every built plugin, native vs was
   const dir = tempDir("wasmq-hooks-smoke-");
   try {
     const out = join(dir, "hooks.json");
-    const { code, stdout, stderr } = await node([HOOKS, "--rounds", "1", "--time", "1", "--iterations", "2", "--sizes", "64,1024", "--calls", "2000", "--out", out]);
+    const { code, stdout, stderr } = await runNode([HOOKS, "--rounds", "1", "--time", "1", "--iterations", "2", "--sizes", "64,1024", "--calls", "2000", "--out", out]);
     assert.equal(code, 0, `bench:hooks exited ${code}\n${stdout}\n${stderr}`);
     const json = JSON.parse(readFileSync(out, "utf8")) as {
       results: { plugin: string; hook: string; size: number | null; ns: Record<string, number>; verdict: Record<string, string> }[];

@@ -1,32 +1,21 @@
 // Shared by the bridge suites: a real Mosquitto upstream that can be frozen
 // (SIGSTOP), resumed and restarted on the same port, an edge wasmq run as a
 // CLI child (so it can be kill -9'd), and a tally of what reached the upstream.
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, writeFileSync } from "node:fs";
-import { createConnection } from "node:net";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { parseRawConfig, resolveConfig, type RawConfig } from "../broker/config.js";
 import { startBroker, type RunningBroker } from "../broker/server.js";
+import { MOSQUITTO_BIN, spawnMosquitto } from "../bench/mosquitto.js";
 import { CliBroker, type ListenerPorts, type LogLine } from "./broker-support.js";
 import { freePort } from "./helpers.js";
 
-export const MOSQUITTO = process.env.MOSQUITTO_BIN ?? "/usr/sbin/mosquitto";
+export const MOSQUITTO = MOSQUITTO_BIN;
 export const hasMosquitto = existsSync(MOSQUITTO);
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ port, host: "127.0.0.1" });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -50,36 +39,21 @@ export class Mosquitto {
   }
 
   async start(): Promise<void> {
-    const conf = join(this.dir, `mosquitto-${this.port}.conf`);
     const hasListener = this.extra.some((l) => l.startsWith("listener "));
-    writeFileSync(
-      conf,
-      [
-        ...(hasListener ? [] : [`listener ${this.port} 127.0.0.1`]),
-        "allow_anonymous true",
-        // As root, Mosquitto switches to the "mosquitto" user, which cannot write the temp dir.
-        ...(process.getuid?.() === 0 ? ["user root"] : []),
-        "persistence true",
-        `persistence_location ${this.dir}/`,
-        `persistence_file mosquitto-${this.port}.db`,
-        "max_queued_messages 1000000",
-        "max_queued_bytes 0",
-        "log_dest stderr",
-        "log_type error",
-        ...this.extra,
-        "",
-      ].join("\n"),
-    );
-    const child = spawn(MOSQUITTO, ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
-    this.child = child;
-    let stderr = "";
-    child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    for (let i = 0; i < 250; i++) {
-      if (child.exitCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
-      if (await accepts(this.port)) return;
-      await sleep(20);
-    }
-    throw new Error(`mosquitto did not listen on ${this.port}: ${stderr}`);
+    this.child = await spawnMosquitto(join(this.dir, `mosquitto-${this.port}.conf`), [
+      ...(hasListener ? [] : [`listener ${this.port} 127.0.0.1`]),
+      "allow_anonymous true",
+      // As root, Mosquitto switches to the "mosquitto" user, which cannot write the temp dir.
+      ...(process.getuid?.() === 0 ? ["user root"] : []),
+      "persistence true",
+      `persistence_location ${this.dir}/`,
+      `persistence_file mosquitto-${this.port}.db`,
+      "max_queued_messages 1000000",
+      "max_queued_bytes 0",
+      "log_dest stderr",
+      "log_type error",
+      ...this.extra,
+    ], this.port);
   }
 
   /** Freeze: TCP stays open (the kernel still accepts), nothing is answered. */

@@ -3,13 +3,13 @@
 // (host/harness.ts in Node) on the same build, config and messages.
 import assert from "node:assert/strict";
 import { pbkdf2Sync } from "node:crypto";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "puppeteer-core";
 import type { RunningBroker } from "../broker/server.js";
 import { createHarness, type HarnessMessage, type HarnessResult } from "../host/harness.js";
-import { CHROMIUM, launchBrowser, openPage, show, signIn, waitForText, startQuietBroker } from "./dashboard-support.js";
+import { CHROMIUM, openPage, show, signIn, startDashboard, waitForText, type DashboardRig } from "./dashboard-support.js";
 import { ROOT, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "playground-token-0123456789";
@@ -51,30 +51,18 @@ function withoutFuel(results: BrowserResult[]): HarnessResult[] {
 }
 
 describe("dashboard playground", { skip: CHROMIUM ? false : "chromium is not installed", timeout: 240_000 }, () => {
+  let rig: DashboardRig | undefined;
   let broker: RunningBroker;
   let browser: Browser;
-  let dataDir: string;
 
   before(async () => {
-    dataDir = tempDir();
-    broker = await startQuietBroker(
-      {
-        port: 0,
-        data: dataDir,
-        sys: false,
-        persistence: "memory",
-        metrics: { port: 0, token: TOKEN },
-        plugins: [{ name: "filter", wasm: wasm("filter"), watch: false, config: FILTER_CONFIG, limits: { fuel: FUEL } }],
-      },
-      "playground test config", "warn",
-    );
-    browser = await launchBrowser();
+    rig = await startDashboard(tempDir(), TOKEN, {
+      persistence: "memory",
+      plugins: [{ name: "filter", wasm: wasm("filter"), watch: false, config: FILTER_CONFIG, limits: { fuel: FUEL } }],
+    }, "playground test config", "warn");
+    ({ broker, browser } = rig);
   });
-  after(async () => {
-    await browser?.close();
-    await broker?.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => rig?.close());
 
   test("a plugin of the broker: the browser's verdicts and fuel equal the harness's", async () => {
     const { page, errors } = await openPage(browser);

@@ -3,7 +3,8 @@
  * by puppeteer-core (which never downloads a browser). Tests that need it skip
  * with a message when chromium is not installed (.ci/run installs it).
  */
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { parseRawConfig, resolveConfig, type RawConfig } from "../broker/config.js";
@@ -94,4 +95,47 @@ export async function clickRow(page: Page, container: string, text: string, time
 export function startQuietBroker(raw: RawConfig, label: string, level = "info"): Promise<RunningBroker> {
   const config = resolveConfig(parseRawConfig(raw, label), null);
   return startBroker(config, { logger: createBrokerLogger(level, { destination: nullStream() }) });
+}
+
+/** A dashboard under test: its broker, a browser, and where to reach them. */
+export interface DashboardRig {
+  broker: RunningBroker;
+  browser: Browser;
+  /** The dashboard's URL (the admin listener). */
+  base: string;
+  /** The broker's MQTT TCP listener. */
+  mqttUrl: string;
+  /** Close the browser and the broker, then remove the rig's folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * A quiet broker serving the dashboard (admin listener with `token`, MQTT over
+ * TCP and WebSocket, all on free ports; data in DIR/data; no $SYS) with `raw`
+ * on top, and a headless chromium. close() removes `dir`.
+ */
+export async function startDashboard(dir: string, token: string, raw: RawConfig, label: string, level?: string): Promise<DashboardRig> {
+  const broker = await startQuietBroker(
+    { port: 0, ws: { port: 0 }, data: join(dir, "data"), sys: false, metrics: { port: 0, token }, ...raw },
+    label,
+    level,
+  );
+  let browser: Browser;
+  try {
+    browser = await launchBrowser();
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  return {
+    broker,
+    browser,
+    base: broker.admin!.url,
+    mqttUrl: `mqtt://127.0.0.1:${broker.port("tcp")}`,
+    async close() {
+      await browser.close();
+      await broker.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

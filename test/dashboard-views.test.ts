@@ -10,12 +10,13 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "puppeteer-core";
 import type { RunningBroker } from "../broker/server.js";
-import { CHROMIUM, clickRow, launchBrowser, openPage, show, signIn, waitForText, startQuietBroker } from "./dashboard-support.js";
+import { CHROMIUM, clickRow, launchBrowser, openPage, show, signIn, startDashboard, waitForText, startQuietBroker, type DashboardRig } from "./dashboard-support.js";
 import { collect, connect, end, freePort, settle, subscribe, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "views-token-0123456789";
 
 describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installed", timeout: 240_000 }, () => {
+  let rig: DashboardRig | undefined;
   let broker: RunningBroker;
   let browser: Browser;
   let dir: string;
@@ -27,26 +28,12 @@ describe("dashboard views", { skip: CHROMIUM ? false : "chromium is not installe
     dir = tempDir();
     pluginFile = join(dir, "filter.wasm");
     copyFileSync(wasm("filter"), pluginFile);
-    broker = await startQuietBroker(
-      {
-        port: 0,
-        ws: { port: 0 },
-        data: join(dir, "data"),
-        sys: false,
-        metrics: { port: 0, token: TOKEN },
-        plugins: [{ name: "filter", wasm: pluginFile, watch: false, config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "never/+/temp", field: "value", min: 0, max: 1 }] } }],
-      },
-      "views test config",
-    );
-    base = broker.admin!.url;
-    mqttUrl = `mqtt://127.0.0.1:${broker.port("tcp")}`;
-    browser = await launchBrowser();
+    rig = await startDashboard(dir, TOKEN, {
+      plugins: [{ name: "filter", wasm: pluginFile, watch: false, config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "never/+/temp", field: "value", min: 0, max: 1 }] } }],
+    }, "views test config");
+    ({ broker, browser, base, mqttUrl } = rig);
   });
-  after(async () => {
-    await browser?.close();
-    await broker?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => rig?.close());
 
   test("overview: live figures and six charts; no nodes/bridges entries without their APIs", async () => {
     const { page, errors } = await openPage(browser);

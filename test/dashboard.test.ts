@@ -1,11 +1,10 @@
 // The web dashboard end to end: a real broker (LMDB, the filter plugin, a
 // token), real MQTT clients, and Debian's chromium driven by puppeteer-core.
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import type { Browser } from "puppeteer-core";
 import type { RunningBroker } from "../broker/server.js";
-import { CHROMIUM, clickRow, launchBrowser, openPage, show, signIn, waitForText, startQuietBroker } from "./dashboard-support.js";
+import { CHROMIUM, clickRow, openPage, show, signIn, startDashboard, waitForText, type DashboardRig } from "./dashboard-support.js";
 import { collect, connect, end, settle, subscribe, tempDir, wasm } from "./helpers.js";
 
 const TOKEN = "dashboard-token-0123456789";
@@ -14,41 +13,26 @@ const XSS_TOPIC = "xss/<script>alert(3)</script>";
 const XSS_PAYLOAD = "<img src=x onerror=alert(4)><script>alert(5)</script>";
 
 describe("dashboard in a real browser", { skip: CHROMIUM ? false : "chromium is not installed", timeout: 240_000 }, () => {
+  let rig: DashboardRig | undefined;
   let broker: RunningBroker;
   let browser: Browser;
-  let dataDir: string;
   let base: string;
   let mqttUrl: string;
 
   before(async () => {
-    dataDir = tempDir();
-    broker = await startQuietBroker(
-      {
-        port: 0,
-        ws: { port: 0 },
-        data: dataDir,
-        sys: false,
-        metrics: { port: 0, token: TOKEN },
-        plugins: [
-          {
-            name: "filter",
-            wasm: wasm("filter"),
-            watch: false,
-            config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "sensors/+/temp", field: "value", min: -40, max: 85 }] },
-          },
-        ],
-      },
-      "dashboard test config",
-    );
-    base = broker.admin!.url;
-    mqttUrl = `mqtt://127.0.0.1:${broker.port("tcp")}`;
-    browser = await launchBrowser();
+    rig = await startDashboard(tempDir(), TOKEN, {
+      plugins: [
+        {
+          name: "filter",
+          wasm: wasm("filter"),
+          watch: false,
+          config: { action: "drop", onMissing: "pass", onInvalid: "drop", rules: [{ topic: "sensors/+/temp", field: "value", min: -40, max: 85 }] },
+        },
+      ],
+    }, "dashboard test config");
+    ({ broker, browser, base, mqttUrl } = rig);
   });
-  after(async () => {
-    await browser?.close();
-    await broker?.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  after(() => rig?.close());
 
   test("the page loads without the token, with a strict CSP; the data routes still need the token", async () => {
     const res = await fetch(`${base}/`);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -213,6 +213,19 @@ export function freePort(): Promise<number> {
     s.listen(0, "127.0.0.1", () => {
       const { port } = s.address() as { port: number };
       s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Runs `node ARGS` from the repository root in its own process and collects
+ * its exit code (1 when it was killed or could not start) and output.
+ */
+export function runNode(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, args, { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
     });
   });
 }

@@ -8,18 +8,10 @@ import { copyFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { buildSource } from "./fixtures.js";
-import { adminCli, collect, connect, end, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
+import { adminCli, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
+import { blockedIsDropped, gate, uploadBuild } from "./trust-support.js";
 
 const TOKEN = "upload-token-0123456789";
-
-/** v1 drops `blocked/#`; v2 passes everything: which one runs is visible on the wire. */
-const gate = (drops: boolean, initOk = true) => `
-  import { Config, Message, Verdict } from "SDK_PATH";
-  export * from "SDK_PATH/exports";
-  export function init(config: Config): bool { return ${initOk}; }
-  export function onPublish(msg: Message): i32 {
-    return ${drops} && msg.topicMatches("blocked/#") ? Verdict.Drop : Verdict.Continue;
-  }`;
 
 const digest = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
@@ -31,31 +23,13 @@ describe("plugin upload over the admin API", { timeout: 90_000 }, () => {
   let initRefuses: Buffer;
   let broker: TestBroker;
 
-  async function upload(bytes: Uint8Array, query = "", type = "application/wasm") {
-    const res = await fetch(`${broker.admin!.url}/plugins/gate/upload${query}`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": type, "x-wasmq-request": "1" },
-      body: Buffer.from(bytes) as unknown as BodyInit,
-    });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  }
+  const upload = (bytes: Uint8Array, query = "", type = "application/wasm") => uploadBuild(broker.admin!.url, TOKEN, "gate", bytes, query, type);
   async function running(): Promise<Record<string, unknown>> {
     const res = await fetch(`${broker.admin!.url}/plugins/gate`, { headers: { authorization: `Bearer ${TOKEN}` } });
     return (await res.json()) as Record<string, unknown>;
   }
   /** Which build runs, seen by a client: is `blocked/x` dropped? */
-  async function drops(): Promise<boolean> {
-    const sub = await connect(broker.url);
-    const got = collect(sub);
-    await subscribe(sub, ["blocked/#", "open/#"], 1);
-    const pub = await connect(broker.url);
-    await pub.publishAsync("blocked/x", "b", { qos: 1 });
-    await pub.publishAsync("open/x", "o", { qos: 1 });
-    await got.waitFor(1);
-    await settle(sub);
-    await end(sub, pub);
-    return !got.messages.some((m) => m.topic === "blocked/x");
-  }
+  const drops = () => blockedIsDropped(broker.url);
 
   before(async () => {
     v1 = readFileSync(await buildSource(gate(true), join(dir, "v1.wasm")));

@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import type { RawConfig } from "../broker/config.js";
-import { CLI, collect, connect, end, ROOT, settle, startTestBroker, subscribe, tempDir, type TestBroker } from "./helpers.js";
-import { signWith, tamper, trustBuilds, type TrustBuilds } from "./trust-support.js";
+import { CLI, ROOT, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
+import { blockedIsDropped, signWith, tamper, trustBuilds, uploadBuild, type TrustBuilds } from "./trust-support.js";
 
 const TOKEN = "trust-token-0123456789";
 const digest = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
@@ -63,27 +63,9 @@ describe("plugin trust policy", { timeout: 120_000 }, () => {
     let live: string;
     let pinned: string;
 
-    async function upload(name: string, bytes: Uint8Array) {
-      const res = await fetch(`${broker.admin!.url}/plugins/${name}/upload`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/wasm", "x-wasmq-request": "1" },
-        body: Buffer.from(bytes) as unknown as BodyInit,
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    }
+    const upload = (name: string, bytes: Uint8Array) => uploadBuild(broker.admin!.url, TOKEN, name, bytes);
     /** Is `blocked/x` dropped? (v1 drops it, v2 does not): which build serves, seen by a client. */
-    async function drops(): Promise<boolean> {
-      const sub = await connect(broker.url);
-      const got = collect(sub);
-      await subscribe(sub, ["blocked/#", "open/#"], 1);
-      const pub = await connect(broker.url);
-      await pub.publishAsync("blocked/x", "b", { qos: 1 });
-      await pub.publishAsync("open/x", "o", { qos: 1 });
-      await got.waitFor(1);
-      await settle(sub);
-      await end(sub, pub);
-      return !got.messages.some((m) => m.topic === "blocked/x");
-    }
+    const drops = () => blockedIsDropped(broker.url);
 
     before(async () => {
       live = file("live.wasm", b.signedV1);

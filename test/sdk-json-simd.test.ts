@@ -12,18 +12,13 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isUtf8 } from "node:buffer";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import asc from "assemblyscript/asc";
 import binaryen from "binaryen";
 import { instantiate } from "@assemblyscript/loader";
 import * as J from "../host/native/json.js";
+import { AsWorkspace } from "./as-build.js";
 import { instrumentFuel, FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME } from "../host/fuel.js";
 
-const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const SEED = process.env.WASMQ_TEST_SEED ? Number(process.env.WASMQ_TEST_SEED) >>> 0 : 0x51d0_2026;
 
 const ENTRY = `
@@ -63,34 +58,21 @@ interface Answers {
   length: number;
 }
 
-let workDir = "";
+let ws: AsWorkspace | undefined;
 let simdWasm!: Uint8Array;
+let scalarWasm!: Uint8Array;
 let simd!: Reader;
 let scalar!: Reader;
 
-async function build(name: string, extra: string[]): Promise<Uint8Array> {
-  const { error, stderr } = await asc.main(
-    ["entry.ts", "--baseDir", workDir, "--outFile", `${name}.wasm`, "--runtime", "incremental", "--exportRuntime", "-O3", ...extra],
-    {},
-  );
-  if (error) throw new Error(`asc failed for ${name}: ${error.message}\n${stderr.toString()}`);
-  return readFileSync(join(workDir, `${name}.wasm`));
-}
-
 before(async () => {
-  workDir = mkdtempSync(join(tmpdir(), "wasmq-sdk-json-simd-"));
-  mkdirSync(join(workDir, "sdk"));
-  for (const f of ["json.ts", "json-number.ts"]) copyFileSync(join(ROOT, "plugins-as", "sdk", f), join(workDir, "sdk", f));
-  writeFileSync(join(workDir, "entry.ts"), ENTRY);
-  simdWasm = await build("simd", ["--enable", "simd"]);
-  const scalarWasm = await build("scalar", []);
+  ws = AsWorkspace.create("wasmq-sdk-json-simd-");
+  simdWasm = await ws.compile("simd", ENTRY, ["--runtime", "incremental", "--enable", "simd"]);
+  scalarWasm = await ws.compile("scalar", ENTRY, ["--runtime", "incremental"]);
   simd = (await instantiate(simdWasm, {})).exports as unknown as Reader;
   scalar = (await instantiate(scalarWasm, {})).exports as unknown as Reader;
 });
 
-after(() => {
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
+after(() => ws?.remove());
 
 function ask(r: Reader, doc: Uint8Array, path: string): Answers {
   const p = r.alloc(doc.length);
@@ -197,7 +179,7 @@ describe("sdk json: SIMD build vs byte-loop build vs native twin vs JSON.parse",
       }
     };
     assert.match(text(simdWasm), /i8x16\.bitmask/);
-    assert.doesNotMatch(text(readFileSync(join(workDir, "scalar.wasm"))), /v128/);
+    assert.doesNotMatch(text(scalarWasm), /v128/);
   });
 
   test("every special byte at every offset around the 16-byte steps", () => {

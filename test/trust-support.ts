@@ -6,12 +6,13 @@ import { join } from "node:path";
 import { generateSigningKeys, signModule, SIGNATURE_SECTION } from "../host/signing.js";
 import { listSections, withoutCustomSections } from "../host/wasm-binary.js";
 import { buildSource } from "./fixtures.js";
+import { collect, connect, end, settle, subscribe } from "./helpers.js";
 
-/** v1 drops `blocked/#`; v2 passes everything. */
-export const gate = (drops: boolean) => `
-  import { Message, Verdict } from "SDK_PATH";
+/** v1 drops `blocked/#`; v2 passes everything: which one runs is visible on the wire. With initOk false, init refuses. */
+export const gate = (drops: boolean, initOk = true) => `
+  import { ${initOk ? "" : "Config, "}Message, Verdict } from "SDK_PATH";
   export * from "SDK_PATH/exports";
-  const BLOCKED = "blocked/#";
+  const BLOCKED = "blocked/#";${initOk ? "" : "\n  export function init(config: Config): bool { return false; }"}
   export function onPublish(msg: Message): i32 {
     return ${drops} && msg.topicMatches(BLOCKED) ? Verdict.Drop : Verdict.Continue;
   }`;
@@ -82,4 +83,28 @@ export async function trustBuilds(dir: string): Promise<TrustBuilds> {
       { what: "a stripped signature", bytes: strip(signedV2), reason: /not signed, and trust\.require is on/ },
     ],
   };
+}
+
+/** Which gate build serves, as a client of the broker at `url` sees it: is `blocked/x` dropped (while `open/x` passes)? */
+export async function blockedIsDropped(url: string): Promise<boolean> {
+  const sub = await connect(url);
+  const got = collect(sub);
+  await subscribe(sub, ["blocked/#", "open/#"], 1);
+  const pub = await connect(url);
+  await pub.publishAsync("blocked/x", "b", { qos: 1 });
+  await pub.publishAsync("open/x", "o", { qos: 1 });
+  await got.waitFor(1);
+  await settle(sub);
+  await end(sub, pub);
+  return !got.messages.some((m) => m.topic === "blocked/x");
+}
+
+/** POST a build to the admin API's /plugins/NAME/upload (QUERY such as "?dryRun=true"); its status and JSON answer. */
+export async function uploadBuild(adminUrl: string, token: string, name: string, bytes: Uint8Array, query = "", type = "application/wasm") {
+  const res = await fetch(`${adminUrl}/plugins/${name}/upload${query}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": type, "x-wasmq-request": "1" },
+    body: Buffer.from(bytes) as unknown as BodyInit,
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }

@@ -10,6 +10,7 @@ import { ConnectFlag, PersistKind, ReturnCode, Verdict } from "../abi.js";
 import { activeCall } from "./context.js";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonTrustNext, jsonValid } from "./json.js";
 import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate, validTopicName } from "./topic.js";
+import { filterCoversTemplate } from "./topic-cover.js";
 import type { ClientCertificate, HookMessage } from "../message.js";
 import type { CallState } from "../instance.js";
 import { SubscriptionOption } from "../abi-v2.js";
@@ -19,6 +20,7 @@ import * as v5 from "../v5-changes.js";
 export { Verdict, ReturnCode, ConnectFlag, PersistKind, ReasonCode };
 export * from "./json.js";
 export * from "./topic.js";
+export { filterCoversTemplate } from "./topic-cover.js";
 export { crypto } from "./crypto.js";
 export { auth, AuthResult, AuthStep } from "./auth.js";
 export { Hook, declareIdle } from "./idle.js";
@@ -262,6 +264,10 @@ export class Message {
   /** subscribe hook: is this subscription filter within `filter` (see filterCovers)? */
   topicWithin(filter: string): boolean {
     return filterCovers(filter, this.m.topic);
+  }
+  /** topicWithin with "%u" / "%c" in the filter standing for this client's username / client id (see filterCoversTemplate). */
+  topicWithinTemplate(filter: string): boolean {
+    return filterCoversTemplate(filter, this.m.topic, this.m.username, this.m.clientId);
   }
   topicLevelCount(): number {
     return topicLevelCount(this.m.topic);

@@ -28,7 +28,10 @@ function newestSource(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    // native.ts and native/ hold the TypeScript twin, which tsc builds, not asc.
+    if (entry.isDirectory()) {
+      if (entry.name !== "native") newest = Math.max(newest, newestSource(path));
+    }
     else if ((entry.name.endsWith(".ts") && entry.name !== "native.ts") || entry.name === MANIFEST_FILE) newest = Math.max(newest, statSync(path).mtimeMs);
   }
   return newest;

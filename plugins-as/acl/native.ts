@@ -1,6 +1,6 @@
 // acl, native twin of plugin.ts: same rules, same verdicts.
 // (Read access is checked at SUBSCRIBE: the filter must lie within a rule's filter.)
-import { Config, Hook, Message, ReasonCode, Verdict, declareIdle, deny, drop, log, filterCovers, validTopicFilter } from "../../host/native/index.js";
+import { Config, Hook, Message, ReasonCode, Verdict, declareIdle, deny, drop, log, validTopicFilter } from "../../host/native/index.js";
 
 const READ = 1;
 const WRITE = 2;
@@ -78,31 +78,6 @@ export function init(config: Config): boolean {
   return true;
 }
 
-function unsafeForPattern(s: string): boolean {
-  return s.includes("/") || s.includes("+") || s.includes("#");
-}
-
-// The rule's filter with "%u" / "%c" replaced by the client's username / client
-// id, taken literally; null when one is needed and unusable. For SUBSCRIBE (a
-// filter against a filter); publish and deliver use msg.topicMatchesTemplate.
-function expand(rule: Rule, msg: Message): string | null {
-  const t = rule.topic;
-  let out = "";
-  let from = 0;
-  for (let i = 0; i + 1 < t.length; i++) {
-    if (t.charCodeAt(i) != 0x25) continue; // '%'
-    const token = t.charCodeAt(i + 1);
-    if (token != 0x75 && token != 0x63) continue; // 'u', 'c'
-    if (token == 0x75 && !msg.hasUsername) return null;
-    const sub = token == 0x75 ? msg.username : msg.clientId;
-    if (sub.length == 0 || unsafeForPattern(sub)) return null;
-    out += t.substring(from, i) + sub;
-    i++;
-    from = i + 1;
-  }
-  return out + t.substring(from);
-}
-
 function allowed(msg: Message, need: number, subscribing: boolean): boolean {
   let granted = false;
   for (let i = 0, n = rules.length; i < n; i++) {
@@ -113,12 +88,8 @@ function allowed(msg: Message, need: number, subscribing: boolean): boolean {
     if (id !== null && msg.clientId !== id) continue;
     let matched: boolean;
     if (rule.templated) {
-      if (subscribing) {
-        const filter = expand(rule, msg);
-        matched = filter !== null && filterCovers(filter, msg.topic);
-      } else {
-        matched = msg.topicMatchesTemplate(rule.topic);
-      }
+      // A SUBSCRIBE compares a filter with the rule in place (no expanded copy): see topicWithinTemplate
+      matched = subscribing ? msg.topicWithinTemplate(rule.topic) : msg.topicMatchesTemplate(rule.topic);
     } else {
       matched = subscribing ? msg.topicWithin(rule.topic) : msg.topicMatches(rule.topic);
     }

@@ -5,7 +5,7 @@
 // allows it; otherwise "default" decides. %u and %c in a rule's topic stand for
 // the client's username and client id (a rule is skipped for clients whose
 // username or id contains '/', '+' or '#', so they cannot widen it).
-import { Config, Hook, Message, ReasonCode, Verdict, declareIdle, deny, drop, log, filterCovers, validTopicFilter } from "../sdk";
+import { Config, Hook, Message, ReasonCode, Verdict, declareIdle, deny, drop, log, validTopicFilter } from "../sdk";
 export * from "../sdk/exports";
 
 const READ: i32 = 1;
@@ -84,31 +84,6 @@ export function init(config: Config): bool {
   return true;
 }
 
-function unsafeForPattern(s: string): bool {
-  return s.includes("/") || s.includes("+") || s.includes("#");
-}
-
-// The rule's filter with "%u" / "%c" replaced by the client's username / client
-// id, taken literally; null when one is needed and unusable. For SUBSCRIBE (a
-// filter against a filter); publish and deliver use msg.topicMatchesTemplate.
-function expand(rule: Rule, msg: Message): string | null {
-  const t = rule.topic;
-  let out = "";
-  let from = 0;
-  for (let i = 0; i + 1 < t.length; i++) {
-    if (t.charCodeAt(i) != 0x25) continue; // '%'
-    const token = t.charCodeAt(i + 1);
-    if (token != 0x75 && token != 0x63) continue; // 'u', 'c'
-    if (token == 0x75 && !msg.hasUsername) return null;
-    const sub = token == 0x75 ? msg.username : msg.clientId;
-    if (sub.length == 0 || unsafeForPattern(sub)) return null;
-    out += t.substring(from, i) + sub;
-    i++;
-    from = i + 1;
-  }
-  return out + t.substring(from);
-}
-
 function allowed(msg: Message, need: i32, subscribing: bool): bool {
   let granted = false;
   for (let i = 0, n = rules.length; i < n; i++) {
@@ -119,12 +94,8 @@ function allowed(msg: Message, need: i32, subscribing: bool): bool {
     if (id !== null && !msg.clientIdEquals(id)) continue;
     let matched: bool;
     if (rule.templated) {
-      if (subscribing) {
-        const filter = expand(rule, msg);
-        matched = filter !== null && filterCovers(filter, msg.topic);
-      } else {
-        matched = msg.topicMatchesTemplate(rule.topic);
-      }
+      // A SUBSCRIBE compares a filter with the rule in place (no expanded copy): see topicWithinTemplate
+      matched = subscribing ? msg.topicWithinTemplate(rule.topic) : msg.topicMatchesTemplate(rule.topic);
     } else {
       matched = subscribing ? msg.topicWithin(rule.topic) : msg.topicMatches(rule.topic);
     }

@@ -20,4 +20,5 @@ export { base64 } from "./base64";
 export { AuthStep, AuthResult } from "./abi";
 export * from "./json";
 export * from "./topic";
+export * from "./topic-cover";
 export { bytesEqualString, copyBytes, decodeString } from "./bytes";

@@ -5,7 +5,8 @@ import {
 } from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonTrustNext, jsonValid } from "./json";
-import { filterCovers, topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
+import { topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
+import { filterCoversBytes, filterCoversTemplate } from "./topic-cover";
 import { Certificate, hasCertificate, readCertificate } from "./certificate";
 import { handOutSecret } from "./secrets";
 
@@ -237,7 +238,12 @@ export class Message {
     return topicMatchesTemplate(filter, this.topicPtr, this.topicLen, this.usernamePtr, userLen, this.clientIdPtr, this.clientIdLen);
   }
   /** subscribe hook: is this subscription filter within `filter` (see filterCovers)? */
-  topicWithin(filter: string): bool { return filterCovers(filter, this.topic); }
+  topicWithin(filter: string): bool { return filterCoversBytes(filter, this.topicPtr, this.topicLen); }
+  /** topicWithin with "%u" / "%c" in the filter standing for this client's username / client id (see filterCoversTemplate). */
+  topicWithinTemplate(filter: string): bool {
+    const userLen = this.hasUsername ? this.usernameLen : -1;
+    return filterCoversTemplate(filter, this.topicPtr, this.topicLen, this.usernamePtr, userLen, this.clientIdPtr, this.clientIdLen);
+  }
   topicLevelCount(): i32 { return topicLevelCount(this.topicPtr, this.topicLen); }
   topicLevel(index: i32): string { return topicLevel(this.topicPtr, this.topicLen, index); }
   topicCapture(filter: string, index: i32): string | null { return topicCapture(filter, this.topicPtr, this.topicLen, index); }

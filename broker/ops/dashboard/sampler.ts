@@ -12,28 +12,9 @@ import type { PluginChain } from "../../../host/index.js";
 import type { ConnectionTracker } from "../../net/connections.js";
 import type { BrokerStats } from "../stats.js";
 import type { StoreFigures } from "../store-figures.js";
+import type { Sample } from "./sample.js";
 
-export interface Sample {
-  /** ms since the epoch */
-  t: number;
-  /** PUBLISH packets per second from clients, and to clients. */
-  msgsIn: number;
-  msgsOut: number;
-  clients: number;
-  subscriptions: number;
-  retained: number;
-  /** Per second: messages plugins dropped, verdicts that denied, connections refused (CONNACK refusal or maxConnections). */
-  dropped: number;
-  denied: number;
-  refused: number;
-  /** Stored QoS 1/2 messages for sessions; null when the store cannot tell cheaply. */
-  queued: number | null;
-  rssMB: number;
-  heapMB: number;
-  /** Event-loop delay over the interval, ms. */
-  loopP99Ms: number;
-  loopMeanMs: number;
-}
+export type { Sample };
 
 export interface SamplerSources {
   aedes: Aedes;

@@ -1,22 +1,8 @@
 /** The page's one live feed, shared by every view: samples, history, client changes. */
+import type { Sample } from "../sample.js";
 import { stream, type StreamHandle } from "./api.js";
 
-export interface Sample {
-  t: number;
-  msgsIn: number;
-  msgsOut: number;
-  clients: number;
-  subscriptions: number;
-  retained: number;
-  dropped: number;
-  denied: number;
-  refused: number;
-  queued: number | null;
-  rssMB: number;
-  heapMB: number;
-  loopP99Ms: number;
-  loopMeanMs: number;
-}
+export type { Sample };
 
 type Listener = (data: unknown) => void;
 

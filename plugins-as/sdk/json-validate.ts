@@ -1,0 +1,319 @@
+// wasmq plugin SDK — JSON reader, validation (AssemblyScript).
+//
+// Checks a whole document against RFC 8259 (strict, well-formed UTF-8, depth
+// <= 64) in one pass, and remembers what it learnt for the lookups in json.ts:
+// which document it checked, whether it was valid, and where the members of
+// its root object start (so a lookup of a top-level key needs no second
+// scan). The semantics are described in json.ts. Twin: host/native/json-validate.ts.
+import {
+  C_BACKSLASH, C_COLON, C_COMMA, C_E, C_LBRACE, C_LBRACKET, C_MINUS, C_DOT, C_PLUS, C_QUOTE, C_RBRACE,
+  C_RBRACKET, C_SLASH, C_SPACE, C_0, C_1, C_9, C_e, C_f, C_n, C_t, C_u,
+  gBase, gLen, setDocument, byteAt, peek, isDigit, hexVal, skipWs,
+} from "./json-doc";
+
+const MAX_DEPTH: i32 = 64;
+
+// What the last validate() learnt, so a lookup in the document it just checked
+// needs no second pass: the document and its validity, and (while gRootN >= 0)
+// the members of its root object — key content [start, end) and value start,
+// three i32 per member, in document order. gRootN is -1 when the root is not an
+// object or has more than ROOT_CAP members (lookups then scan, as before).
+const ROOT_CAP: i32 = 32;
+export const ROOT_TABLE = memory.data(ROOT_CAP * 12);
+let gRootN: i32 = -1;
+let gRecording = false;
+let gDocBase: usize = 0;
+let gDocLen: i32 = -1;
+let gDocValid = false;
+// Set by jsonTrustNext: the next lookup may reuse the last validation.
+let gTrustNext = false;
+
+function recordRootMember(ks: i32, ke: i32, v: i32): void {
+  if (gRootN < 0) return;
+  if (gRootN >= ROOT_CAP) {
+    gRootN = -1;
+    return;
+  }
+  let at = ROOT_TABLE + <usize>(gRootN * 12);
+  store<i32>(at, ks);
+  store<i32>(at, ke, 4);
+  store<i32>(at, v, 8);
+  gRootN++;
+}
+
+/**
+ * How many root members ROOT_TABLE holds for the current document, or -1 when
+ * it holds none for it (the current document is not the last one validated,
+ * its root is not an object, or it has too many members).
+ */
+// @ts-ignore: decorator
+@inline export function rootMembers(): i32 {
+  return gRootN >= 0 && gBase == gDocBase && gLen == gDocLen ? gRootN : -1;
+}
+
+/** The number of root members in ROOT_TABLE, once rootMembers() said the table is the current document's. */
+// @ts-ignore: decorator
+@inline export function rootMemberCount(): i32 {
+  return gRootN;
+}
+
+// Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80),
+// or 0 when it is ill-formed (Unicode Table 3-7).
+function utf8SeqLen(p: i32): i32 {
+  let c = byteAt(p);
+  if (c < 0xc2) return 0;
+  if (c < 0xe0) {
+    if (p + 1 >= gLen) return 0;
+    return (byteAt(p + 1) & 0xc0) == 0x80 ? 2 : 0;
+  }
+  if (c < 0xf0) {
+    if (p + 2 >= gLen) return 0;
+    let b1 = byteAt(p + 1);
+    let lo = c == 0xe0 ? 0xa0 : 0x80;
+    let hi = c == 0xed ? 0x9f : 0xbf;
+    if (b1 < lo || b1 > hi) return 0;
+    return (byteAt(p + 2) & 0xc0) == 0x80 ? 3 : 0;
+  }
+  if (c < 0xf5) {
+    if (p + 3 >= gLen) return 0;
+    let b1 = byteAt(p + 1);
+    let lo = c == 0xf0 ? 0x90 : 0x80;
+    let hi = c == 0xf4 ? 0x8f : 0xbf;
+    if (b1 < lo || b1 > hi) return 0;
+    if ((byteAt(p + 2) & 0xc0) != 0x80) return 0;
+    return (byteAt(p + 3) & 0xc0) == 0x80 ? 4 : 0;
+  }
+  return 0;
+}
+
+// Position of the first byte at or after p that the string scanner must look
+// at (a quote, a backslash, a control character or a non-ASCII byte), 16 bytes
+// per step with Wasm SIMD; p itself when fewer than 16 bytes are left. Built
+// without SIMD (asc without `--enable simd`) it is the identity and the byte
+// loop below does all the work: the answers are the same either way.
+// @ts-ignore: decorator
+@inline function skipPlain(p: i32): i32 {
+  if (ASC_FEATURE_SIMD) {
+    const quote = i8x16.splat(<i8>C_QUOTE);
+    const backslash = i8x16.splat(<i8>C_BACKSLASH);
+    const space = i8x16.splat(<i8>C_SPACE);
+    const printable = i8x16.splat(0x5f); // plain ASCII 0x20..0x7f: (b - 0x20) as u8 <= 0x5f
+    // 64 bytes per iteration while they last (fewer loop-header fuel checks), then 16.
+    let last64 = gLen - 64;
+    while (p <= last64) {
+      let at = gBase + <usize>p;
+      let a = v128.load(at);
+      let b = v128.load(at, 16);
+      let c = v128.load(at, 32);
+      let d = v128.load(at, 48);
+      let sa = v128.or(v128.or(i8x16.eq(a, quote), i8x16.eq(a, backslash)), i8x16.gt_u(i8x16.sub(a, space), printable));
+      let sb = v128.or(v128.or(i8x16.eq(b, quote), i8x16.eq(b, backslash)), i8x16.gt_u(i8x16.sub(b, space), printable));
+      let sc = v128.or(v128.or(i8x16.eq(c, quote), i8x16.eq(c, backslash)), i8x16.gt_u(i8x16.sub(c, space), printable));
+      let sd = v128.or(v128.or(i8x16.eq(d, quote), i8x16.eq(d, backslash)), i8x16.gt_u(i8x16.sub(d, space), printable));
+      if (v128.any_true(v128.or(v128.or(sa, sb), v128.or(sc, sd)))) {
+        let mask = <u64>i8x16.bitmask(sa) | (<u64>i8x16.bitmask(sb) << 16) |
+                   (<u64>i8x16.bitmask(sc) << 32) | (<u64>i8x16.bitmask(sd) << 48);
+        return p + <i32>ctz(mask);
+      }
+      p += 64;
+    }
+    let last = gLen - 16;
+    while (p <= last) {
+      let v = v128.load(gBase + <usize>p);
+      let special = v128.or(
+        v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)),
+        i8x16.gt_u(i8x16.sub(v, space), printable),
+      );
+      if (v128.any_true(special)) return p + ctz(i8x16.bitmask(special));
+      p += 16;
+    }
+  }
+  return p;
+}
+
+// p at the opening quote; returns the index after the closing quote, or -1.
+export function scanString(p: i32): i32 {
+  p++;
+  while (true) {
+    p = skipPlain(p);
+    if (p >= gLen) return -1;
+    let c = byteAt(p);
+    if (c == C_QUOTE) return p + 1;
+    if (c == C_BACKSLASH) {
+      p++;
+      if (p >= gLen) return -1;
+      let e = byteAt(p);
+      if (e == C_u) {
+        if (p + 4 >= gLen) return -1;
+        if (hexVal(byteAt(p + 1)) < 0 || hexVal(byteAt(p + 2)) < 0 ||
+            hexVal(byteAt(p + 3)) < 0 || hexVal(byteAt(p + 4)) < 0) return -1;
+        p += 5;
+      } else if (e == C_QUOTE || e == C_BACKSLASH || e == C_SLASH || e == 0x62 ||
+                 e == C_f || e == C_n || e == 0x72 || e == C_t) {
+        p++;
+      } else {
+        return -1;
+      }
+    } else if (c < 0x20) {
+      return -1;
+    } else if (c < 0x80) {
+      p++;
+    } else {
+      let n = utf8SeqLen(p);
+      if (n == 0) return -1;
+      p += n;
+    }
+  }
+}
+
+// p at '-' or a digit; returns the end of the number, or -1.
+export function scanNumber(p: i32): i32 {
+  if (byteAt(p) == C_MINUS) p++;
+  let c = peek(p);
+  if (c == C_0) {
+    p++;
+  } else if (c >= C_1 && c <= C_9) {
+    p++;
+    while (isDigit(peek(p))) p++;
+  } else {
+    return -1;
+  }
+  if (peek(p) == C_DOT) {
+    p++;
+    if (!isDigit(peek(p))) return -1;
+    while (isDigit(peek(p))) p++;
+  }
+  c = peek(p);
+  if (c == C_e || c == C_E) {
+    p++;
+    c = peek(p);
+    if (c == C_PLUS || c == C_MINUS) p++;
+    if (!isDigit(peek(p))) return -1;
+    while (isDigit(peek(p))) p++;
+  }
+  return p;
+}
+
+function scanLiteral(p: i32, a: i32, b: i32, c: i32, d: i32, e: i32, n: i32): i32 {
+  if (p + n > gLen) return -1;
+  if (byteAt(p + 1) != a || byteAt(p + 2) != b || byteAt(p + 3) != c) return -1;
+  if (n == 5 && byteAt(p + 4) != d) return -1;
+  return p + n;
+}
+
+// Parses (and validates) the value starting at p (no leading whitespace).
+// Returns the index just after it, or -1. `depth` = containers already open.
+export function parseValue(p: i32, depth: i32): i32 {
+  if (p >= gLen) return -1;
+  let c = byteAt(p);
+  if (c == C_LBRACE) {
+    if (depth >= MAX_DEPTH) return -1;
+    p = skipWs(p + 1);
+    if (peek(p) == C_RBRACE) return p + 1;
+    while (true) {
+      if (peek(p) != C_QUOTE) return -1;
+      let ks = p + 1;
+      p = scanString(p);
+      if (p < 0) return -1;
+      let ke = p - 1;
+      p = skipWs(p);
+      if (peek(p) != C_COLON) return -1;
+      p = skipWs(p + 1);
+      if (depth == 0 && gRecording) recordRootMember(ks, ke, p);
+      p = parseValue(p, depth + 1);
+      if (p < 0) return -1;
+      p = skipWs(p);
+      c = peek(p);
+      if (c == C_COMMA) {
+        p = skipWs(p + 1);
+        continue;
+      }
+      return c == C_RBRACE ? p + 1 : -1;
+    }
+  }
+  if (c == C_LBRACKET) {
+    if (depth >= MAX_DEPTH) return -1;
+    p = skipWs(p + 1);
+    if (peek(p) == C_RBRACKET) return p + 1;
+    while (true) {
+      p = parseValue(p, depth + 1);
+      if (p < 0) return -1;
+      p = skipWs(p);
+      c = peek(p);
+      if (c == C_COMMA) {
+        p = skipWs(p + 1);
+        continue;
+      }
+      return c == C_RBRACKET ? p + 1 : -1;
+    }
+  }
+  if (c == C_QUOTE) return scanString(p);
+  if (c == C_t) return scanLiteral(p, 0x72, 0x75, 0x65, 0, 0, 4); // true
+  if (c == C_f) return scanLiteral(p, 0x61, 0x6c, 0x73, 0x65, 0, 5); // false
+  if (c == C_n) return scanLiteral(p, 0x75, 0x6c, 0x6c, 0, 0, 4); // null
+  if (c == C_MINUS || isDigit(c)) return scanNumber(p);
+  return -1;
+}
+
+export function validate(ptr: usize, len: i32): bool {
+  setDocument(ptr, len);
+  gDocBase = ptr;
+  gDocLen = len;
+  gRootN = 0;
+  gRecording = true;
+  let v = skipWs(0);
+  let p = len > 0 ? parseValue(v, 0) : -1;
+  gRecording = false;
+  gDocValid = p >= 0 && skipWs(p) == len;
+  if (!gDocValid || byteAt(v) != C_LBRACE) gRootN = -1;
+  return gDocValid;
+}
+
+// Validates (ptr, len) unless jsonTrustNext vouched that the last validation
+// was of these same unchanged bytes; leaves the document current either way.
+export function check(ptr: usize, len: i32): bool {
+  let trust = gTrustNext;
+  gTrustNext = false;
+  if (trust && ptr == gDocBase && len == gDocLen) {
+    setDocument(ptr, len);
+    return gDocValid;
+  }
+  return validate(ptr, len);
+}
+
+/** The whole document is valid JSON (strict RFC 8259, UTF-8, depth <= 64). */
+export function jsonValid(ptr: usize, len: i32): bool {
+  return check(ptr, len);
+}
+
+/**
+ * In a document already known to be valid (jsonValid): p at the opening quote
+ * of a string, the index just after its closing quote. Skips the content 16 to
+ * 64 bytes at a time (Wasm SIMD), for plugins that walk a validated document
+ * themselves. Checks nothing: on an invalid document the answer is
+ * meaningless (at most len).
+ */
+export function jsonStringEnd(ptr: usize, len: i32, p: i32): i32 {
+  setDocument(ptr, len);
+  p++;
+  while (true) {
+    p = skipPlain(p);
+    if (p >= len) return len;
+    let c = byteAt(p);
+    if (c == C_QUOTE) return p + 1;
+    p += c == C_BACKSLASH ? 2 : 1;
+  }
+  return len; // not reached (keeps AS flow analysis happy)
+}
+
+/**
+ * For the SDK's Message: the next json* call on the same (ptr, len) as the
+ * last validation may reuse that validation (and the root member table it
+ * recorded), because the caller knows those bytes have not changed since —
+ * they are this hook call's payload. Affects one call; any other document
+ * validates as usual.
+ */
+export function jsonTrustNext(): void {
+  gTrustNext = true;
+}
+
