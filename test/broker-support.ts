@@ -120,8 +120,9 @@ export class CliBroker {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly lineWaiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
-  constructor(args: string[]) {
-    this.child = track(spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] }));
+  /** `env`: added to this process's environment for the broker child. */
+  constructor(args: string[], env?: NodeJS.ProcessEnv) {
+    this.child = track(spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: env ? { ...process.env, ...env } : process.env }));
     this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
     let partial = "";
     this.child.stdout!.setEncoding("utf8").on("data", (d: string) => {
