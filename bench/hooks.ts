@@ -16,7 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
-import { emptyMessage, MemoryKvStore, PersistKind, PluginChain, Verdict, type HookMessage, type HookName } from "../host/index.js";
+import { emptyMessage, MemoryKvStore, PersistKind, PluginChain, Verdict, type HookMessage } from "../host/index.js";
 import { describeMachine, machineInfo } from "./machine.js";
 import { payloadTemplate, stamp } from "./payload.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../broker/config.js";
@@ -26,15 +26,11 @@ import { BUILDS, measureLanguages, type LanguageRow } from "./languages.js";
 import { median } from "./stats.js";
 import { DISTRIBUTION_HEADER, distributionRows, measureDistribution, timerOverhead, type DistributionRow } from "./hook-distribution.js";
 import { openHookBaseline, type BaseChain, type HookBaseline } from "./hooks-baseline.js";
+import { BASE_VARIANTS, fmtNs, judge, sizeLabel, VARIANTS, type Case, type CaseResult, type MessageHook, type Variant } from "./hook-goals.js";
 
 /** Plugins whose publish hook at the smallest size gets the per-call distribution (--calls). */
 const DISTRIBUTION_PLUGINS = ["acl", "filter", "router"];
 
-type MessageHook = Exclude<HookName, "tick">;
-const VARIANTS = ["native", "wasm", "wasm-nofuel"] as const;
-/** With --baseline DIR: DIR's host and .wasm, metered and not (hooks-baseline.ts). */
-const BASE_VARIANTS = ["wasm-base", "wasm-base-nofuel"] as const;
-type Variant = (typeof VARIANTS)[number] | (typeof BASE_VARIANTS)[number];
 /** The variants this run measures (VARIANTS, plus BASE_VARIANTS with --baseline). */
 let active: readonly Variant[] = VARIANTS;
 /** What `caller` needs of a chain: the current PluginChain or an older build's. */
@@ -57,27 +53,6 @@ const USAGE = `usage: npm run bench:hooks -- [options]
                         metered and unmetered, in the same rounds: fuel before/after in one run
   --out FILE            write the results as JSON`;
 
-interface Case {
-  plugin: string;
-  hook: MessageHook;
-  /** Payload bytes, or null for hooks that do not see the payload. */
-  size: number | null;
-}
-
-interface CaseResult extends Case {
-  /** Median ns per call over the rounds. */
-  ns: Partial<Record<Variant, number>> & Record<(typeof VARIANTS)[number], number>;
-  /** Paired within each round (runs ~100 ms apart), then the median: steadier than a difference of medians. */
-  fuelNs: number;
-  /** With --baseline: the same for the baseline build (wasm-base − wasm-base-nofuel), and the fuel it charged. */
-  baseFuelNs?: number;
-  baseFuelUsed?: number;
-  wasmOverNative: number;
-  verdict: Partial<Record<Variant, string>>;
-  /** Fuel one metered call used (the default budget per call is DEFAULT_PLUGIN_LIMITS.fuel). */
-  fuelUsed: number;
-  batch: number;
-}
 
 function buildMessage(hook: MessageHook, size: number | null): HookMessage {
   const m = emptyMessage();
@@ -191,14 +166,6 @@ async function measure(calls: Partial<Record<Variant, () => number>>, batch: num
   };
 }
 
-function fmtNs(v: number): string {
-  return v >= 10_000 ? `${(v / 1000).toFixed(1)} µs` : `${v.toFixed(0)}`;
-}
-
-function sizeLabel(size: number | null): string {
-  if (size === null) return "-";
-  return size >= 1024 ? `${size / 1024}KB` : `${size}B`;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -423,102 +390,6 @@ async function main(): Promise<number> {
   return differing.length || traps.length || unloadable.length || languagesDiffer.length ? 1 : 0;
 }
 
-interface Check {
-  goal: string;
-  status: "PASS" | "MISS" | "n/a";
-  measured: string;
-}
-
-/** Native cost below which a payload-independent hook counts as trivial (a few hundred instructions). */
-const TRIVIAL_NS = 2000;
-
-/**
- * The per-hook targets. A hook is "payload-heavy" when its native cost grows
- * with the payload (largest size ≥ 3× smallest: hooks that read the bytes grow
- * 50–100× from 64 B to 16 KB, noise is well under 3×). A
- * payload-independent hook is "trivial" when it costs under TRIVIAL_NS natively;
- * above that it is compute-heavy (auth's PBKDF2), reported without a target.
- * Speed = 1 / time, so "wasm ≥ 0.95× native" means wasm ns ≤ native ns / 0.95.
- */
-function judge(results: CaseResult[], sizes: number[]): Check[] {
-  const checks: Check[] = [];
-  const small = Math.min(...sizes);
-  const large = Math.max(...sizes);
-  const key = (r: CaseResult) => `${r.plugin} ${r.hook}`;
-  if (large === small) {
-    checks.push({ goal: "wasm vs native per hook kind", status: "n/a", measured: "needs two payload sizes to tell trivial from payload-heavy hooks (--sizes)" });
-  } else {
-    const groups = new Map<string, CaseResult[]>();
-    for (const r of results) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
-    const heavy = new Set<string>();
-    for (const [k, rs] of groups) {
-      const a = rs.find((r) => r.size === small);
-      const b = rs.find((r) => r.size === large);
-      if (a && b && b.ns.native >= 3 * a.ns.native) heavy.add(k);
-    }
-    const independent = results.filter((r) => !heavy.has(key(r)) && (r.size === null || r.size === small));
-    const trivial = independent.filter((r) => r.ns.native < TRIVIAL_NS);
-    const compute = independent.filter((r) => r.ns.native >= TRIVIAL_NS);
-    if (trivial.length) {
-      const speed = (r: CaseResult) => 1 / r.wasmOverNative;
-      const worst = trivial.reduce((x, y) => (speed(y) < speed(x) ? y : x));
-      const misses = trivial.filter((r) => speed(r) < 0.95);
-      checks.push({
-        goal: `wasm ≥ 0.95× native speed for trivial hooks (${trivial.length}: payload-independent, < ${TRIVIAL_NS} ns native)`,
-        status: misses.length ? "MISS" : "PASS",
-        measured:
-          `worst ${key(worst)}: ${speed(worst).toFixed(2)}× (native ${fmtNs(worst.ns.native)} ns, wasm ${fmtNs(worst.ns.wasm)} ns)` +
-          (misses.length ? `; below 0.95×: ${misses.map((r) => `${key(r)} ${speed(r).toFixed(2)}×`).join(", ")}` : ""),
-      });
-    }
-    if (compute.length) {
-      checks.push({
-        goal: "compute-heavy, payload-independent hooks (no target)",
-        status: "n/a",
-        measured: compute.map((r) => `${key(r)} wasm/native ${r.wasmOverNative.toFixed(2)}`).join(", "),
-      });
-    }
-    const heavyAtSize = results.filter((r) => heavy.has(key(r)) && r.size !== null && r.size >= 1024);
-    if (heavyAtSize.length) {
-      const slower = heavyAtSize.filter((r) => r.wasmOverNative >= 1);
-      checks.push({
-        goal: `Wasm faster than native for payload-heavy hooks at ≥ 1 KB (${[...heavy].join(", ")})`,
-        status: slower.length ? "MISS" : "PASS",
-        measured: heavyAtSize.map((r) => `${key(r)} ${sizeLabel(r.size)} wasm/native ${r.wasmOverNative.toFixed(2)}`).join(", "),
-      });
-    } else {
-      checks.push({ goal: "Wasm faster than native for payload-heavy hooks at ≥ 1 KB", status: "n/a", measured: "no measured hook's cost grows with the payload at ≥ 1 KB" });
-    }
-  }
-
-  const fuelShare = results.map((r) => ({ r, share: r.fuelNs / r.ns.wasm }));
-  if (fuelShare.length) {
-    const worst = fuelShare.reduce((x, y) => (y.share > x.share ? y : x));
-    const over = fuelShare.filter((x) => x.share > 0.1);
-    checks.push({
-      goal: "fuel metering ≤ 10% of hook time",
-      status: over.length ? "MISS" : "PASS",
-      measured:
-        `worst ${key(worst.r)} ${sizeLabel(worst.r.size)} ${(worst.share * 100).toFixed(1)}%` +
-        (over.length ? `; over 10%: ${over.map((x) => `${key(x.r)} ${sizeLabel(x.r.size)} ${(x.share * 100).toFixed(0)}%`).join(", ")}` : ""),
-    });
-  }
-  // Per plugin, the hooks one 64 B message passes through: publish once, deliver once per subscriber (1 here).
-  const perPlugin = [...new Set(results.map((r) => r.plugin))].map((plugin) => {
-    const path = results.filter((r) => r.plugin === plugin && (r.hook === "publish" || r.hook === "deliver") && r.size === small);
-    return { plugin, fuelNs: path.reduce((n, r) => n + r.fuelNs, 0), hooks: path.map((r) => r.hook) };
-  });
-  const onPath = perPlugin.filter((p) => p.hooks.length > 0);
-  if (onPath.length) {
-    const over = onPath.filter((p) => p.fuelNs > 150);
-    checks.push({
-      goal: `fuel ≤ 150 ns per plugin per ${sizeLabel(small)} message (publish + deliver)`,
-      status: over.length ? "MISS" : "PASS",
-      measured: onPath.map((p) => `${p.plugin} ${p.fuelNs.toFixed(0)} ns`).join(", "),
-    });
-  }
-  return checks;
-}
 
 main().then(
   (code) => process.exit(code),
