@@ -253,6 +253,9 @@ async function main(): Promise<number> {
     }
     try {
       const hooks = MESSAGE_HOOKS.filter((h) => chains.native.has(h));
+      // A hook the plugin declared idle for its bench config is never called by the broker (host/ABI.md §3.2): nothing to measure.
+      const idle = MESSAGE_HOOKS.filter((h) => chains.native.slots.some((s) => s.idleHooks.has(h)));
+      if (idle.length) process.stderr.write(`${plugin}: ${idle.join(", ")} idle for this config (declareIdle), not called, not measured\n`);
       if (hooks.length === 0) {
         skipped.push({ plugin, reason: "no per-message hooks (tick only)" });
         process.stderr.write(`${plugin}: no per-message hooks (tick only), skipped\n`);

@@ -80,7 +80,10 @@ for (const [kind, startUpstream, available] of UPSTREAMS) {
         });
         const timeoutLine = await edge.waitLine(/no PUBCOMP for a resumed PUBREL/);
         assert.equal(timeoutLine.bridge, "cloud");
-        assert.ok((proxy.seen.toUpstream.pubrel ?? 0) >= 3, `PUBREL sent, resumed, resumed again (saw ${proxy.seen.toUpstream.pubrel})`);
+        // The counter moves when the bridge writes the PUBREL; the proxy counts it when the frame has crossed it, a moment later.
+        await until("the proxy saw the PUBREL sent, resumed, resumed again", () => (proxy.seen.toUpstream.pubrel ?? 0) >= 3, 30_000).catch((err: Error) => {
+          throw new Error(`${err.message} (saw ${proxy.seen.toUpstream.pubrel})`);
+        });
         assert.equal(proxy.seen.toUpstream.publish, 1, "never published again: the upstream kept the session");
         const metrics = await (await fetch(`${edge.broker.admin!.url}/metrics`)).text();
         assert.match(metrics, /^wasmq_bridge_ack_timeouts_total\{bridge="cloud"\} [1-9]\d*$/m);
