@@ -6,14 +6,9 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import asc from "assemblyscript/asc";
-import { instantiate } from "@assemblyscript/loader";
 import { filterCovers } from "../host/native/topic.js";
 import { filterCoversTemplate } from "../host/native/topic-cover.js";
+import { AsWorkspace } from "./as-build.js";
 
 const SEED = process.env.WASMQ_TEST_SEED ? Number(process.env.WASMQ_TEST_SEED) >>> 0 : 0xc0fe2026;
 const RANDOM = 6000;
@@ -42,31 +37,17 @@ interface Asm {
   t_template(f: number, p: number, n: number, up: number, un: number, cp: number, cn: number): number;
 }
 
-function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "plugins-as", "sdk", "topic-cover.ts"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error("cannot find plugins-as/sdk/topic-cover.ts above " + import.meta.url);
-    dir = up;
-  }
-}
-
-let workDir = "";
+let workspace: AsWorkspace | null = null;
 let asm!: Asm;
 
 before(async () => {
-  workDir = mkdtempSync(join(tmpdir(), "wasmq-topic-cover-"));
-  mkdirSync(join(workDir, "sdk"));
-  for (const f of ["topic.ts", "topic-cover.ts"]) copyFileSync(join(projectRoot(), "plugins-as", "sdk", f), join(workDir, "sdk", f));
-  writeFileSync(join(workDir, "entry.ts"), ENTRY);
-  const { error, stderr } = await asc.main(["entry.ts", "--baseDir", workDir, "--outFile", "entry.wasm", "--runtime", "incremental", "--exportRuntime", "-O3"], {});
-  if (error) throw new Error(`asc failed: ${error.message}\n${stderr.toString()}`);
-  asm = (await instantiate(readFileSync(join(workDir, "entry.wasm")), {})).exports as unknown as Asm;
+  // The whole SDK is copied (topic-cover.ts imports topic.ts and topic-bytes.ts).
+  workspace = AsWorkspace.create("wasmq-topic-cover-");
+  asm = await workspace.load<Asm>("entry", ENTRY, ["--runtime", "incremental"]);
 });
 
 after(() => {
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  workspace?.remove();
 });
 
 const enc = new TextEncoder();

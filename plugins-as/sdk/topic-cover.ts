@@ -8,55 +8,8 @@
 // version was most of acl subscribe's work). Same answers as filterCovers in
 // topic.ts; the native twin is host/native/topic-cover.ts.
 
-const C_NUL: i32 = 0x00;
-const C_HASH: i32 = 0x23;
-const C_DOLLAR: i32 = 0x24;
-const C_PERCENT: i32 = 0x25;
-const C_c: i32 = 0x63;
-const C_u: i32 = 0x75;
-const C_PLUS: i32 = 0x2b;
-const C_SLASH: i32 = 0x2f;
-const MAX_TOPIC_BYTES: i32 = 65535;
-
 import { validTopicFilter } from "./topic";
-
-// @ts-ignore: decorator
-@inline function fch(f: string, i: i32): i32 {
-  return <i32>load<u16>(changetype<usize>(f) + (<usize>i << 1));
-}
-
-// @ts-ignore: decorator
-@inline function tb(ptr: usize, i: i32): i32 {
-  return <i32>load<u8>(ptr + <usize>i);
-}
-
-// Length of the well-formed UTF-8 sequence at i (lead byte >= 0x80), or 0.
-function seqLen(ptr: usize, len: i32, i: i32): i32 {
-  let c = tb(ptr, i);
-  if (c < 0xc2) return 0;
-  if (c < 0xe0) {
-    if (i + 1 >= len) return 0;
-    return (tb(ptr, i + 1) & 0xc0) == 0x80 ? 2 : 0;
-  }
-  if (c < 0xf0) {
-    if (i + 2 >= len) return 0;
-    let b1 = tb(ptr, i + 1);
-    let lo = c == 0xe0 ? 0xa0 : 0x80;
-    let hi = c == 0xed ? 0x9f : 0xbf;
-    if (b1 < lo || b1 > hi) return 0;
-    return (tb(ptr, i + 2) & 0xc0) == 0x80 ? 3 : 0;
-  }
-  if (c < 0xf5) {
-    if (i + 3 >= len) return 0;
-    let b1 = tb(ptr, i + 1);
-    let lo = c == 0xf0 ? 0x90 : 0x80;
-    let hi = c == 0xf4 ? 0x8f : 0xbf;
-    if (b1 < lo || b1 > hi) return 0;
-    if ((tb(ptr, i + 2) & 0xc0) != 0x80) return 0;
-    return (tb(ptr, i + 3) & 0xc0) == 0x80 ? 4 : 0;
-  }
-  return 0;
-}
+import { C_DOLLAR, C_HASH, C_NUL, C_PERCENT, C_PLUS, C_SLASH, C_c, C_u, MAX_TOPIC_BYTES, fch, tb, utf8SeqLen } from "./topic-bytes";
 
 /** A valid MQTT topic filter given as UTF-8 bytes (validTopicFilter's rules). */
 export function validTopicFilterBytes(ptr: usize, len: i32): bool {
@@ -76,7 +29,7 @@ export function validTopicFilterBytes(ptr: usize, len: i32): bool {
       }
       i++;
     } else {
-      let k = seqLen(ptr, len, i);
+      let k = utf8SeqLen(ptr, len, i);
       if (k == 0) return false;
       i += k;
     }

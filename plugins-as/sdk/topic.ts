@@ -26,15 +26,7 @@
 //   each '+' captures its level, '#' captures the rest joined with '/' ("" when
 //   it matched the parent). null when no match or no such capture.
 
-const C_NUL: i32 = 0x00;
-const C_HASH: i32 = 0x23;
-const C_DOLLAR: i32 = 0x24;
-const C_PERCENT: i32 = 0x25;
-const C_c: i32 = 0x63;
-const C_u: i32 = 0x75;
-const C_PLUS: i32 = 0x2b;
-const C_SLASH: i32 = 0x2f;
-const MAX_TOPIC_BYTES: i32 = 65535;
+import { C_DOLLAR, C_HASH, C_NUL, C_PERCENT, C_PLUS, C_SLASH, C_c, C_u, MAX_TOPIC_BYTES, fch, tb, utf8SeqLen } from "./topic-bytes";
 
 const NO_MATCH: i64 = -2;
 const NO_CAPTURE: i64 = -1;
@@ -45,44 +37,6 @@ let substUser: usize = 0;
 let substUserLen: i32 = -1;
 let substId: usize = 0;
 let substIdLen: i32 = -1;
-
-// @ts-ignore: decorator
-@inline function fch(f: string, i: i32): i32 {
-  return <i32>load<u16>(changetype<usize>(f) + (<usize>i << 1));
-}
-
-// @ts-ignore: decorator
-@inline function tb(ptr: usize, i: i32): i32 {
-  return <i32>load<u8>(ptr + <usize>i);
-}
-
-// Length of the well-formed UTF-8 sequence at i (lead byte >= 0x80), or 0.
-function utf8SeqLen(ptr: usize, len: i32, i: i32): i32 {
-  let c = tb(ptr, i);
-  if (c < 0xc2) return 0;
-  if (c < 0xe0) {
-    if (i + 1 >= len) return 0;
-    return (tb(ptr, i + 1) & 0xc0) == 0x80 ? 2 : 0;
-  }
-  if (c < 0xf0) {
-    if (i + 2 >= len) return 0;
-    let b1 = tb(ptr, i + 1);
-    let lo = c == 0xe0 ? 0xa0 : 0x80;
-    let hi = c == 0xed ? 0x9f : 0xbf;
-    if (b1 < lo || b1 > hi) return 0;
-    return (tb(ptr, i + 2) & 0xc0) == 0x80 ? 3 : 0;
-  }
-  if (c < 0xf5) {
-    if (i + 3 >= len) return 0;
-    let b1 = tb(ptr, i + 1);
-    let lo = c == 0xf0 ? 0x90 : 0x80;
-    let hi = c == 0xf4 ? 0x8f : 0xbf;
-    if (b1 < lo || b1 > hi) return 0;
-    if ((tb(ptr, i + 2) & 0xc0) != 0x80) return 0;
-    return (tb(ptr, i + 3) & 0xc0) == 0x80 ? 4 : 0;
-  }
-  return 0;
-}
 
 /** A valid MQTT topic filter (wildcards allowed, see module comment). */
 export function validTopicFilter(filter: string): bool {
