@@ -2,88 +2,22 @@ import { createHash } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { ABI_VERSION, Verdict, verdictKind, type HookName } from "./abi.js";
 import { applyV5, checkV5Verdict } from "./v5-outcome.js";
-import { CircuitBreaker, type BreakerOptions, type BreakerState } from "./breaker.js";
-import { checkFinalMessage, DEFAULT_HOST_CALL_LIMITS, type HostCallLimits } from "./host-calls.js";
+import { CircuitBreaker, type BreakerState } from "./breaker.js";
+import { checkFinalMessage } from "./host-calls.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
 import type { KvStore } from "./kv.js";
 import type { HookMessage, InjectedMessage } from "./message.js";
 import { NativePluginFactory } from "./native-plugin.js";
 import { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 import { admitBuild, type Admission } from "./admission.js";
-import type { TrustPolicy } from "./signing.js";
-import { classifyTrap, describeTrap, WasmPluginFactory, type TrapKind } from "./wasm-plugin.js";
+import { classifyTrap, describeTrap, WasmPluginFactory } from "./wasm-plugin.js";
 import { NODE_WASM_ENV } from "./wasm-node.js";
 import { applyChanges, failureVerdict, type FailurePolicy } from "./call-outcome.js";
 import { authOutcome, failedAuthOutcome, type AuthOutcome } from "./auth-calls.js";
+import { countCall, DEFAULT_FUEL, DEFAULT_PAGES, hostCallLimits, MAX_FUEL, zeroCalls, type BuildCheck, type PluginSpec, type ReloadSource, type SlotListener, type SlotStats } from "./slot-spec.js";
 
 export type { FailurePolicy };
-
-export interface PluginSpec {
-  name: string;
-  /** Path of a `.wasm` build, or of a native module; exactly one. */
-  wasm?: string;
-  native?: string;
-  config?: Record<string, unknown>;
-  onError?: FailurePolicy;
-  /** fuel and memoryPages: Wasm only; the per-call host-call caps apply to native plugins too. */
-  limits?: { fuel?: number | null; memoryPages?: number } & Partial<HostCallLimits>;
-  breaker?: Partial<BreakerOptions>;
-  enabled?: boolean;
-  /** Pin: refuse any build whose sha256 (of the whole .wasm file, hex) differs. */
-  sha256?: string;
-  /** Signature policy (the chain passes its own when the spec has none). */
-  trust?: TrustPolicy;
-}
-
-/** Where a reload takes the new build from. */
-export interface ReloadSource {
-  /** The build's bytes (an upload or a cluster deploy) instead of the plugin's file. */
-  bytes?: Uint8Array;
-  /** After a successful swap, write `bytes` over the plugin's file (atomically), so a restart runs it too. */
-  save?: boolean;
-  /** Skip the reload when the file holds the build already running (the file watcher's own writes). */
-  onlyIfChanged?: boolean;
-  /** Sees the new build's hooks just before the swap and may refuse it (its answer is the reason). */
-  vet?: (hooks: ReadonlySet<HookName>) => string | null;
-}
-
-/** What a build is, checked without running it in the chain. */
-export interface BuildCheck {
-  sha256: string;
-  size: number;
-  hooks: HookName[];
-  signature: Admission["trust"];
-  manifest: { name: string; version: string } | null;
-}
-
-export interface SlotListener {
-  trap(slot: PluginSlot, hook: HookName, kind: TrapKind, error: unknown): void;
-  breaker(slot: PluginSlot, state: BreakerState): void;
-  log(slot: PluginSlot, level: number, message: string): void;
-  /** The running instance's idle hooks changed outside a reload (a restart): rebuild the index. */
-  hooksChanged?(slot: PluginSlot): void;
-}
-
-export interface SlotStats {
-  calls: Record<HookName, number>;
-  verdicts: { continue: number; drop: number; deny: number; modified: number };
-  traps: Partial<Record<TrapKind, number>>;
-  /** Calls answered by the failure policy (trap, breaker open, instance restarting). */
-  failures: number;
-  reloads: number;
-  reloadFailures: number;
-  restarts: number;
-  fuelUsedLast: number;
-}
-
-const DEFAULT_FUEL = 100_000_000;
-/** Fuel is an i32 counter inside the module. */
-const MAX_FUEL = 0x7fffffff;
-const DEFAULT_PAGES = 256;
-
-function zeroCalls(): Record<HookName, number> {
-  return { connect: 0, subscribe: 0, publish: 0, deliver: 0, persist: 0, tick: 0, auth: 0 };
-}
+export type { BuildCheck, PluginSpec, ReloadSource, SlotListener, SlotStats } from "./slot-spec.js";
 
 /**
  * One plugin of the chain: its current instance, the cached build it came from,
@@ -518,30 +452,6 @@ export class PluginSlot {
     this.instance?.dispose();
     this.instance = null;
   }
-}
-
-/**
- * Count one call. The per-message hooks by name: a keyed increment with a
- * variable key (`calls[hook]++`) was a measurable share of each call (bench/chain-cost).
- */
-function countCall(calls: Record<HookName, number>, hook: HookName): void {
-  if (hook === "publish") calls.publish++;
-  else if (hook === "deliver") calls.deliver++;
-  else calls[hook]++;
-}
-
-/** The plugin's per-call host-call caps; a bad value refuses the plugin naming the key. */
-function hostCallLimits(spec: PluginSpec): HostCallLimits {
-  const limits = { ...DEFAULT_HOST_CALL_LIMITS };
-  for (const key of Object.keys(DEFAULT_HOST_CALL_LIMITS) as (keyof HostCallLimits)[]) {
-    const value = spec.limits?.[key];
-    if (value === undefined) continue;
-    if (!Number.isInteger(value) || value < 0) {
-      throw new PluginError(spec.name, `refused: limits.${key} must be a non-negative integer, got ${value}`);
-    }
-    limits[key] = value;
-  }
-  return limits;
 }
 
 export { describeTrap };
