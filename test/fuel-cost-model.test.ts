@@ -6,8 +6,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import binaryen from "binaryen";
-import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, instrumentFuel, isFuelExhausted } from "../host/fuel.js";
+import { instrumentFuel, isFuelExhausted } from "../host/fuel.js";
+import { BIG, instantiate, wat } from "./fuel-support.js";
 import { emptyMessage, MemoryKvStore, PluginChain } from "../host/index.js";
 import { wasm as wasmPath } from "./helpers.js";
 
@@ -69,46 +69,6 @@ const MODULE = `
     (local.get $acc))
 )`;
 
-function wat(text: string): Uint8Array {
-  const mod = binaryen.parseText(text);
-  try {
-    mod.setFeatures(binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.ReferenceTypes);
-    assert.ok(mod.validate(), "test module must validate");
-    return mod.emitBinary();
-  } finally {
-    mod.dispose();
-  }
-}
-
-interface Metered {
-  call(name: string, budget: number, ...args: number[]): number;
-  used(): number;
-  fuel: WebAssembly.Global;
-}
-
-async function instantiate(binary: Uint8Array): Promise<Metered> {
-  const exhausted = {
-    [FUEL_IMPORT_NAME]() {
-      throw new FuelExhaustedError();
-    },
-  };
-  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { [FUEL_IMPORT_MODULE]: exhausted });
-  const exports = instance.exports as Record<string, unknown>;
-  const fuel = exports[FUEL_GLOBAL] as WebAssembly.Global;
-  const budget = exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global;
-  let last = 0;
-  return {
-    fuel,
-    call(name, b, ...args) {
-      last = b;
-      budget.value = b;
-      return (exports[name] as (...a: number[]) => number)(...args);
-    },
-    used: () => last - (fuel.value as number),
-  };
-}
-
-const BIG = 1_000_000_000;
 
 test("an if is charged for the arm taken, not for both arms (a loop's cheap path stays cheap)", async () => {
   const metered = await instantiate(instrumentFuel(wat(MODULE)).binary);

@@ -1,0 +1,48 @@
+// Hand-written Wasm under fuel metering, for the cost-model suites
+// (fuel-cost-model, fuel-loop-merge): assemble WAT text, instantiate an
+// instrumented binary, call an export with a budget and read the fuel it used.
+import assert from "node:assert/strict";
+import binaryen from "binaryen";
+import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "../host/fuel.js";
+
+/** A budget no test function comes near. */
+export const BIG = 1_000_000_000;
+
+/** WAT text → a validated binary (mutable globals, sign extension and reference types enabled). */
+export function wat(text: string): Uint8Array {
+  const mod = binaryen.parseText(text);
+  try {
+    mod.setFeatures(binaryen.Features.MutableGlobals | binaryen.Features.SignExt | binaryen.Features.ReferenceTypes);
+    assert.ok(mod.validate(), "test module must validate");
+    return mod.emitBinary();
+  } finally {
+    mod.dispose();
+  }
+}
+
+export interface Metered {
+  /** Call export `name` with `budget` fuel. */
+  call(name: string, budget: number, ...args: number[]): number;
+  /** Fuel the last call used. */
+  used(): number;
+  fuel: WebAssembly.Global;
+}
+
+/** Instantiate an instrumented binary; running out of fuel throws FuelExhaustedError. */
+export async function instantiate(binary: Uint8Array): Promise<Metered> {
+  const imports = { [FUEL_IMPORT_MODULE]: { [FUEL_IMPORT_NAME]: () => { throw new FuelExhaustedError(); } } };
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, imports);
+  const exports = instance.exports as Record<string, unknown>;
+  const fuel = exports[FUEL_GLOBAL] as WebAssembly.Global;
+  const budget = exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global;
+  let last = 0;
+  return {
+    fuel,
+    call(name, b, ...args) {
+      last = b;
+      budget.value = b;
+      return (exports[name] as (...a: number[]) => number)(...args);
+    },
+    used: () => last - (fuel.value as number),
+  };
+}
