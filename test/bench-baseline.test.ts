@@ -10,18 +10,24 @@ import { ROOT, runNode, tempDir } from "./helpers.js";
 
 const RUN = join(ROOT, "dist/bench/run.js");
 
+/** A built "older checkout" in dir/base whose target.js appends its pid to dir/started, then runs this build's target. */
+function standInBaseline(dir: string): string {
+  const base = join(dir, "base");
+  mkdirSync(join(base, "dist", "bench"), { recursive: true });
+  writeFileSync(
+    join(base, "dist", "bench", "target.js"),
+    `import { appendFileSync } from "node:fs";\n` +
+      `appendFileSync(${JSON.stringify(join(dir, "started"))}, process.pid + "\\n");\n` +
+      `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
+  );
+  return base;
+}
+
 test("--baseline DIR runs wasm-base and native-base from DIR's target.js and reports wasm/wasm-base", { timeout: 240_000 }, async () => {
   const dir = tempDir("wasmq-bench-baseline-");
   try {
     // A stand-in "older checkout": its target.js leaves a mark per process, then runs this build's target.
-    const base = join(dir, "base");
-    mkdirSync(join(base, "dist", "bench"), { recursive: true });
-    writeFileSync(
-      join(base, "dist", "bench", "target.js"),
-      `import { appendFileSync } from "node:fs";\n` +
-        `appendFileSync(${JSON.stringify(join(dir, "started"))}, process.pid + "\\n");\n` +
-        `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
-    );
+    const base = standInBaseline(dir);
     const out = join(dir, "bench.json");
     const { code, stdout, stderr } = await runNode([
       RUN, "--quick", "--count", "200", "--warmup", "0.1", "--prime", "0", "--baseline", base,
@@ -72,15 +78,8 @@ test("--baseline: an idle-connection scenario the baseline's bench does not list
   const dir = tempDir("wasmq-bench-baseline-idle-");
   try {
     // A stand-in older checkout whose bench knows one scenario (no idle ones) and whose target.js would leave a mark.
-    const base = join(dir, "base");
-    mkdirSync(join(base, "dist", "bench"), { recursive: true });
+    const base = standInBaseline(dir);
     writeFileSync(join(base, "dist", "bench", "scenarios.js"), `export const SCENARIOS = [{ id: "p2p-qos0-64B" }];\n`);
-    writeFileSync(
-      join(base, "dist", "bench", "target.js"),
-      `import { appendFileSync } from "node:fs";\n` +
-        `appendFileSync(${JSON.stringify(join(dir, "started"))}, process.pid + "\\n");\n` +
-        `await import(${JSON.stringify(pathToFileURL(join(ROOT, "dist", "bench", "target.js")).href)});\n`,
-    );
     const out = join(dir, "bench.json");
     const { code, stdout, stderr } = await runNode([
       RUN, "--baseline", base, "--targets", "wasm-base", "--scenarios", "idle19k-conns-noauth", "--conns", "10", "--reps", "1", "--out", out,
