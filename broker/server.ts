@@ -250,7 +250,7 @@ export async function startBroker(
       guards.attachClient(client);
       conformance.attachClient(client);
       hooks.attachClient(client);
-      replay.attachClient(client); // outermost deliverQoS wrapper
+      replay.attachClient(client);
     };
     const guardsForListeners: ListenerGuards = {
       tracker,

@@ -11,6 +11,7 @@ import type { AedesPublishPacket, Client } from "aedes";
 import type { FrameState } from "./framing.js";
 import type { OutboundLimits } from "./connection-limits.js";
 import type { RecentDeliveries } from "./delivery.js";
+import type { ReplayState } from "./session-replay.js";
 
 export type Deliver = (packet: AedesPublishPacket, callback: () => void) => void;
 
@@ -36,6 +37,8 @@ export class ClientState implements FrameState {
   deliver0: Deliver | null = null;
   deliverQoS: Deliver | null = null;
   recent: RecentDeliveries | null = null;
+  /** session-replay.ts: a returning persistent session's held deliveries and replayed entries (created when its replay takes or holds one). */
+  replay: ReplayState | null = null;
 
   // -- connection-limits.ts: the packet framer (framing.ts)
   frameState = 0;

@@ -3,6 +3,7 @@
  * stages the broker's layers enable:
  *
  *   client.deliver0 / client.deliverQoS (what aedes' router and aedes itself call)
+ *     → session replay  session-replay.ts: a returning session's stored queue first (QoS path)
  *     → dedupe          hooks.ts: only a true duplicate is dropped
  *     → QoS upgrade     conformance.ts [MQTT-3.3.5-1] (deliver0 only)
  *     → outbound window connection-limits.ts (QoS 1/2)
@@ -22,8 +23,11 @@ import { stateOf, type ClientState, type Deliver } from "./client-state.js";
 
 /** A stage that may hold a QoS 1/2 delivery before aedes' deliverQoS (connection-limits.ts). */
 export type DeliveryWindow = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => void;
+/** A stage that may take a QoS-path delivery out of the path (answering `callback` itself): true when it did (session-replay.ts). */
+export type DeliveryGate = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => boolean;
 
 interface Stages {
+  replay: DeliveryGate | null;
   dedupe: boolean;
   /** Highest QoS granted to a matching subscription (-1: none), when the QoS upgrade is on. */
   grantedQos: ((subscriptions: Record<string, { qos: number }>, topic: string) => number) | null;
@@ -43,7 +47,7 @@ const byBroker = new WeakMap<object, Stages>();
 /** The stages of `aedes`' deliveries, for its layers to enable at install time. */
 export function deliveryStages(aedes: Aedes): Stages {
   let s = byBroker.get(aedes);
-  if (s === undefined) byBroker.set(aedes, (s = { dedupe: false, grantedQos: null, window: null }));
+  if (s === undefined) byBroker.set(aedes, (s = { replay: null, dedupe: false, grantedQos: null, window: null }));
   return s;
 }
 
@@ -70,12 +74,22 @@ export function composeDeliveries(client: Client): void {
   st.deliver0 = c.deliver0;
   st.deliverQoS = c.deliverQoS;
   // Both closures share one scope: the state and the broker's stages (no lookup per delivery).
-  const stages = byBroker.get(c.broker) ?? { dedupe: false, grantedQos: null, window: null };
+  const stages = byBroker.get(c.broker) ?? { replay: null, dedupe: false, grantedQos: null, window: null };
   c.deliver0 = (packet, callback) => deliver(stages, st, packet, callback, false);
   c.deliverQoS = (packet, callback) => deliver(stages, st, packet, callback, true);
 }
 
 function deliver(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
+  if (qosPath && stages.replay !== null && stages.replay(st, packet, callback)) return;
+  deliverAfterReplay(stages, st, packet, callback, qosPath);
+}
+
+/** A QoS-path delivery past the replay stage (session-replay.ts hands on the deliveries it held). */
+export function deliverHeld(st: ClientState, packet: AedesPublishPacket, callback: () => void): void {
+  deliverAfterReplay(deliveryStages((st.client as unknown as { broker: Aedes }).broker), st, packet, callback, true);
+}
+
+function deliverAfterReplay(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
   // A message that was never numbered, or the nested call.
   if (!stages.dedupe || !packet.brokerId || st.recent?.passing === packet) return afterDedupe(stages, st, packet, callback, qosPath);
   const recent = (st.recent ??= new RecentDeliveries());

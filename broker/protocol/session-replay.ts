@@ -25,21 +25,25 @@
  * already in the session's stored queue, so it is acknowledged to the emitter
  * at once (nothing upstream stalls) and a connection that ends before the
  * replay does loses nothing: the next one replays it.
+ *
+ * This is a stage of the shared delivery path (delivery.ts), not a wrapper
+ * per client: a client carries one null field until its replay takes or holds
+ * a message, and "until the replay has ended" is aedes' own `connected` flag
+ * (set when the CONNECT series, replay included, has run), announced once
+ * per broker with `clientReady`.
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
+import { existingStateOf, type ClientState } from "./client-state.js";
+import { composeDeliveries, deliverHeld, deliveryStages } from "./delivery.js";
 
-type Deliver = (packet: AedesPublishPacket, cb: () => void) => void;
 interface ReplayingClient {
-  deliverQoS: Deliver;
   connected: boolean;
   clean: boolean;
-  conn: { once(event: "close", listener: () => void): unknown };
-  once(event: "connected", listener: () => void): unknown;
 }
 
-interface ReplayState {
-  /** Live deliveries that arrived before the replay ended; null once it has. */
-  waiting: AedesPublishPacket[] | null;
+export class ReplayState {
+  /** Live deliveries that arrived before the replay ended. */
+  waiting: AedesPublishPacket[] = [];
   /**
    * The last REPLAYED_KEPT entries the replay took (broker id + counter), for
    * the connection's life: a message stored before the snapshot may be emitted
@@ -48,7 +52,7 @@ interface ReplayState {
    * publish was between its queue write and its emit at reconnect time), so a
    * long backlog does not need all its keys. Each live duplicate removes its key.
    */
-  replayed: Set<string>;
+  readonly replayed = new Set<string>();
 }
 
 const noop = () => {};
@@ -57,53 +61,60 @@ const REPLAYED_KEPT = 4096;
 const entryKey = (p: { brokerId?: string | null; brokerCounter?: number }) => `${p.brokerId}\u0000${p.brokerCounter}`;
 
 export interface SessionReplay {
-  /** Call for every new connection, before it sends CONNECT and after the other deliverQoS wrappers. */
+  /** Call for every new connection: routes its deliveries through the broker's delivery stages. */
   attachClient(client: Client): void;
 }
 
+/** The replay stage: holds or skips a QoS 1/2 delivery to a returning persistent session (delivery.ts calls it first on the QoS path). */
+function replayStage(st: ClientState, packet: AedesPublishPacket, callback: () => void): boolean {
+  const c = st.client as unknown as ReplayingClient;
+  // Clean sessions have no stored queue; QoS 0 and retained-on-subscribe (no broker id) are never queued.
+  if (c.clean || packet.qos === 0 || !packet.brokerId) return false;
+  if (!c.connected) {
+    (st.replay ??= new ReplayState()).waiting.push(packet);
+    setImmediate(callback);
+    return true;
+  }
+  const replayed = st.replay?.replayed;
+  if (replayed !== undefined && replayed.size > 0 && replayed.delete(entryKey(packet))) {
+    setImmediate(callback);
+    return true;
+  }
+  return false;
+}
+
 export function installSessionReplay(aedes: Aedes): SessionReplay {
-  const states = new WeakMap<object, ReplayState>();
   const persistence = (aedes as unknown as { persistence: { outgoingUpdate(client: Client, packet: AedesPublishPacket): Promise<void> } }).persistence;
   const outgoingUpdate = persistence.outgoingUpdate.bind(persistence);
-  // Until CONNACK's series ends, only the replay numbers entries for this client (live ones wait below).
+  // Until the CONNECT series ends, only the replay numbers entries for this client (live ones wait in the stage).
   persistence.outgoingUpdate = (client, packet) => {
-    const state = states.get(client);
-    if (state?.waiting && packet.brokerId) {
-      state.replayed.add(entryKey(packet));
-      // a Set iterates in insertion order: drop the oldest
-      if (state.replayed.size > REPLAYED_KEPT) state.replayed.delete(state.replayed.values().next().value!);
+    const c = client as unknown as ReplayingClient;
+    if (!c.connected && !c.clean && packet.brokerId) {
+      const st = existingStateOf(client);
+      if (st !== undefined) {
+        const replayed = (st.replay ??= new ReplayState()).replayed;
+        replayed.add(entryKey(packet));
+        // a Set iterates in insertion order: drop the oldest
+        if (replayed.size > REPLAYED_KEPT) replayed.delete(replayed.values().next().value!);
+      }
     }
     return outgoingUpdate(client, packet);
   };
+  deliveryStages(aedes).replay = replayStage;
+  // The replay has ended (aedes sets `connected` just before): the held deliveries follow the stored ones, in order.
+  aedes.on("clientReady", (client: Client) => {
+    const st = existingStateOf(client);
+    const held = st?.replay?.waiting;
+    if (st === undefined || held === undefined || held.length === 0) return;
+    st.replay!.waiting = [];
+    for (const packet of held) {
+      if (!st.replay!.replayed.delete(entryKey(packet))) deliverHeld(st, packet, noop);
+    }
+  });
 
   return {
     attachClient(client) {
-      const c = client as unknown as ReplayingClient;
-      const deliverQoS = c.deliverQoS;
-      const state: ReplayState = { waiting: [], replayed: new Set() };
-      states.set(client, state);
-      c.deliverQoS = (packet, cb) => {
-        // Clean sessions have no stored queue; QoS 0 and retained-on-subscribe (no broker id) are never queued.
-        if (c.clean || packet.qos === 0 || !packet.brokerId) return deliverQoS(packet, cb);
-        if (state.waiting) {
-          state.waiting.push(packet);
-          return setImmediate(cb);
-        }
-        if (state.replayed.size > 0 && state.replayed.delete(entryKey(packet))) return setImmediate(cb);
-        deliverQoS(packet, cb);
-      };
-      c.once("connected", () => {
-        const waiting = state.waiting ?? [];
-        state.waiting = null;
-        for (const packet of waiting) {
-          if (!state.replayed.delete(entryKey(packet))) deliverQoS(packet, noop);
-        }
-      });
-      c.conn.once("close", () => {
-        // The waiting messages stay in the stored queue for the next connection.
-        state.waiting = null;
-        state.replayed.clear();
-      });
+      composeDeliveries(client);
     },
   };
 }
