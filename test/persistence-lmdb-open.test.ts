@@ -43,8 +43,10 @@ describe("open errors", () => {
       if (asRoot) {
         chmodSync(base, 0o755); // nobody must reach the directory to be refused writing to it
         const lmdbModule = pathToFileURL(fileURLToPath(new URL("../broker/persistence/lmdb.js", import.meta.url))).href;
-        const script = `import(${JSON.stringify(lmdbModule)}).then((m) => { try { m.createLmdbPersistence({ path: ${JSON.stringify(dir)} }); console.log("null"); } catch (err) { console.log(JSON.stringify({ name: err.constructor.name, message: err.message })); } });`;
-        const child = spawn(process.execPath, ["--input-type=module", "-e", script], { uid: 65534, gid: 65534, stdio: ["ignore", "pipe", "pipe"] });
+        // The module is loaded as root and the process drops to nobody before opening: nobody need not
+        // be able to read the checkout (a clone inside a 0700 temp directory is fine).
+        const script = `import(${JSON.stringify(lmdbModule)}).then((m) => { process.setgid(65534); process.setuid(65534); try { m.createLmdbPersistence({ path: ${JSON.stringify(dir)} }); console.log("null"); } catch (err) { console.log(JSON.stringify({ name: err.constructor.name, message: err.message })); } });`;
+        const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         let err = "";
         child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
