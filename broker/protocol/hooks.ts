@@ -32,6 +32,11 @@ import { scrubSecret } from "./secrets.js";
 import { inspectInbound, type InboundInspector } from "./inbound-tap.js";
 import { existingStateOf, stateOf } from "./client-state.js";
 import { composeDeliveries, deliveryStages } from "./delivery.js";
+import type { AckGate } from "../persistence/ack-gate.js";
+
+function ackGateOf(aedes: Aedes): AckGate | undefined {
+  return (aedes as unknown as { persistence?: { ackGate?: AckGate } }).persistence?.ackGate;
+}
 
 /** Who the client authenticated as (kept in its ClientState). */
 export function usernameOf(client: Client | null | undefined): string | null {
@@ -230,11 +235,28 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
    * QoS 1 messages, not on every call of authorizePublish.)
    */
   function publishBeforePuback(packet: PublishPacket, client: Client, done: (err: Error | null) => void): void {
+    // A store with an ack gate may route before the disk write and let the
+    // subscribers' PUBACKs stand for it (persistence/ack-gate.ts): the ticket
+    // says when PUBACK may go.
+    const gate = ackGateOf(aedes);
+    const ticket = gate?.open(packet as PublishPacket & { brokerCounter?: number }, aedes as unknown as { id: string; counter: number }, client, isConnected);
     (originalPublish as (p: PublishPacket, c: unknown, d: (err?: Error) => void) => void)(packet, client, (err?: Error) => {
-      if (err) return done(err);
-      handled.add(packet);
-      done(null);
+      if (!ticket) {
+        if (err) return done(err);
+        handled.add(packet);
+        return done(null);
+      }
+      gate!.seal(ticket, (failed) => {
+        const e = err ?? (failed as Error | undefined);
+        if (e) return done(e);
+        handled.add(packet);
+        done(null);
+      });
     });
+  }
+  const clients = (aedes as unknown as { clients: Record<string, unknown> }).clients;
+  function isConnected(clientId: string): boolean {
+    return clients[clientId] !== undefined;
   }
 
   aedes.authorizeForward = (client, original) => {

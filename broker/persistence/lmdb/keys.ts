@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import type { StoredPacket } from "./aedes-parts.js";
+import type { Unwritten } from "./unwritten.js";
 
 export const MAX_CLIENT_ID_KEY = 400;
 export const MAX_SUB_TOPIC_KEY = 1000;
@@ -141,6 +142,8 @@ export interface OutMeta {
   pending?: OutRecord;
   /** Bytes accounted while `pending` is held after its commit. */
   held?: number;
+  /** Its put is held back, not yet issued (unwritten.ts); `pending` is the record. */
+  unwritten?: Unwritten;
 }
 export interface ClientQueue {
   clientId: string;

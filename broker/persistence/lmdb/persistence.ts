@@ -82,6 +82,7 @@ import { setQueueExpiry, setRetainedExpiry } from "./expiry.js";
 import { GroupCommit } from "./group-commit.js";
 import { IncomingStore } from "./incoming.js";
 import { QueueStore } from "./queues.js";
+import { AckGate } from "../ack-gate.js";
 import { RetainedStore } from "./retained.js";
 import { SubscriptionStore } from "./subscriptions.js";
 import { sweepExpired } from "./sweep.js";
@@ -104,6 +105,8 @@ export class LmdbAsyncPersistence {
   readonly #wills: WillStore;
   readonly #ctx: StoreContext;
   readonly #commits: GroupCommit;
+  /** Publishers' PUBACKs wait on it when a delivery may be acknowledged before it is written (../ack-gate.ts). */
+  readonly ackGate = new AckGate();
 
   /** Opens (synchronously) and validates the environment; throws PersistenceOpenError. */
   constructor(opts: LmdbPersistenceOptions) {
@@ -134,7 +137,7 @@ export class LmdbAsyncPersistence {
       throw err;
     }
     this.#retained = new RetainedStore(this.#ctx);
-    this.#queues = new QueueStore(this.#ctx);
+    this.#queues = new QueueStore(this.#ctx, this.ackGate);
     this.#incoming = new IncomingStore(this.#ctx);
     this.#wills = new WillStore(this.#ctx);
     const interval = opts.sweepIntervalMs ?? 60_000;
@@ -278,7 +281,7 @@ export class LmdbAsyncPersistence {
     this.#destroyed = true;
     if (this.#sweepTimer) clearInterval(this.#sweepTimer);
     this.#sweepTimer = undefined;
-    const ids = Promise.all([this.#queues.writeDeferredIds(), this.#queues.issueRemovals()]);
+    const ids = Promise.all([this.#queues.flushUnwritten(), this.#queues.writeDeferredIds(), this.#queues.issueRemovals()]);
     this.#queues.clear();
     const { root } = this.dbs;
     try {
@@ -312,6 +315,10 @@ export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPer
   /** The LMDB root, e.g. for createPluginStore(). */
   get root(): RootDatabase {
     return this.asyncPersistence.root;
+  }
+  /** See ../ack-gate.ts: the publish adapter (hooks.ts) opens a ticket per QoS 1 message. */
+  get ackGate(): AckGate {
+    return this.asyncPersistence.ackGate;
   }
 
   override async setup(broker: unknown): Promise<void> {

@@ -9,12 +9,21 @@
  * at close. Losing it in a crash makes the redelivery a new delivery with a
  * new identifier, which for QoS 1 is the duplicate at-least-once allows; QoS 2
  * identifiers and PUBREL states are written before they are sent.
+ *
+ * A QoS 1 message whose publisher waits on an AckTicket (../ack-gate.ts) is
+ * enqueued for a connected session without a write: the put is held back for
+ * HOLD_MS (unwritten.ts) and dropped if the subscriber's PUBACK comes first,
+ * so a subscriber that keeps up costs the disk nothing. The ticket completes
+ * (and the publisher gets its PUBACK) once each such delivery was either
+ * acknowledged or written and flushed.
  */
 import { Readable } from "node:stream";
 import { Packet, type ClientLike, type StoredPacket } from "./aedes-parts.js";
 import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
 import { HeldRecords } from "./held-records.js";
+import type { AckGate, AckTicket } from "../ack-gate.js";
+import { UnwrittenPuts, type Unwritten } from "./unwritten.js";
 import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
 
 /**
@@ -36,8 +45,48 @@ export class QueueStore {
   /** Loaded offline queues (metadata, and records while held; payloads stay in LMDB). */
   #queues = new Map<string, ClientQueue>();
   readonly #held = new HeldRecords();
+  readonly #unwritten = new UnwrittenPuts((list) => this.#issueUnwritten(list));
 
-  constructor(private readonly ctx: StoreContext) {}
+  constructor(
+    private readonly ctx: StoreContext,
+    private readonly gate?: AckGate,
+  ) {}
+
+  /**
+   * Issue held puts (in enqueue order): their tickets settle once the batch
+   * is flushed. Issued in the same synchronous run, so any write that follows
+   * for the same entry lands after them.
+   */
+  #issueUnwritten(list: Unwritten[]): Promise<void> {
+    if (this.#removals.length > 0) void this.issueRemovals(); // same transaction, same fdatasync
+    const writes: Array<Promise<unknown>> = [];
+    for (const u of list) {
+      u.done = true;
+      u.meta.unwritten = undefined;
+      this.#putEntry(u.q, u.meta, u.rec, writes);
+    }
+    const settled = this.ctx.settle(writes);
+    settled.then(
+      () => {
+        for (const u of list) u.ticket.settleOne();
+      },
+      (err: unknown) => {
+        for (const u of list) u.ticket.fail(err);
+      },
+    );
+    return settled.catch(noop);
+  }
+
+  /** Issue an entry's held put now, before another write touches the entry. */
+  #materialize(meta: OutMeta): void {
+    if (meta.unwritten) void this.#issueUnwritten([meta.unwritten]);
+  }
+
+  /** Issue every held put now (destroy(), before the final flush). */
+  flushUnwritten(): Promise<unknown> {
+    const list = this.#unwritten.takeAll();
+    return list.length > 0 ? this.#issueUnwritten(list) : Promise.resolve();
+  }
 
   /** A queue already in memory (for the expiry sweep), or undefined. */
   loaded(clientId: string): ClientQueue | undefined {
@@ -50,6 +99,7 @@ export class QueueStore {
   }
 
   clear(): void {
+    this.#unwritten.clear();
     this.#queues.clear();
     this.#held.clear();
     this.#idWrites.clear();
@@ -72,6 +122,18 @@ export class QueueStore {
   #removalTimer: NodeJS.Timeout | undefined;
 
   #deferRemoval(q: ClientQueue, meta: OutMeta): void {
+    const u = meta.unwritten;
+    if (u) {
+      // Acknowledged while its put was held: nothing was written, nothing to remove.
+      u.done = true;
+      meta.unwritten = undefined;
+      q.entries.delete(meta.seq);
+      meta.pending = undefined;
+      this.#idWrites.delete(meta);
+      u.ticket.settleOne();
+      this.#maybeForget(q);
+      return;
+    }
     q.entries.delete(meta.seq);
     this.#held.release(meta);
     meta.pending = undefined;
@@ -176,6 +238,7 @@ export class QueueStore {
 
   /** Drop an expired entry (the sweep). */
   dropEntry(q: ClientQueue, meta: OutMeta): void {
+    this.#materialize(meta);
     this.#held.release(meta);
     meta.pending = undefined;
     q.entries.delete(meta.seq);
@@ -204,12 +267,14 @@ export class QueueStore {
   }
 
   #writeOut(q: ClientQueue, meta: OutMeta, rec: OutRecord, writes: Array<Promise<unknown>>): void {
+    this.#materialize(meta);
     this.#held.release(meta);
     meta.pending = rec;
     writes.push(this.#track(q, this.ctx.dbs.outgoing.put(this.#outKey(q, meta.seq), rec), meta, rec));
   }
 
   #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
+    this.#materialize(meta);
     q.entries.delete(meta.seq);
     this.#held.release(meta);
     meta.pending = undefined;
@@ -222,16 +287,47 @@ export class QueueStore {
 
   #enqueue(clientId: string, packet: StoredPacket, expiresAt: number | undefined, writes: Array<Promise<unknown>>): void {
     if (this.#removals.length > 0) void this.issueRemovals();
+    const [q, meta, rec] = this.#newEntry(clientId, packet, expiresAt);
+    this.#putEntry(q, meta, rec, writes);
+  }
+
+  #newEntry(clientId: string, packet: StoredPacket, expiresAt: number | undefined): [ClientQueue, OutMeta, OutRecord] {
     const q = this.#queue(clientId);
     const seq = ++q.lastSeq;
     const p = new Packet(packet);
     const rec: OutRecord = expiresAt === undefined ? { c: clientId, p } : { c: clientId, p, e: expiresAt };
     const meta: OutMeta = { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: expiresAt };
     q.entries.set(seq, meta);
+    return [q, meta, rec];
+  }
+
+  /** The puts of a queue entry: its record, and its expiry index entry. */
+  #putEntry(q: ClientQueue, meta: OutMeta, rec: OutRecord, writes: Array<Promise<unknown>>): void {
     this.#writeOut(q, meta, rec, writes);
-    if (expiresAt !== undefined) {
-      writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.put(ttlKey(expiresAt, this.#outKey(q, seq)), 1)));
+    if (rec.e !== undefined) {
+      writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.put(ttlKey(rec.e, this.#outKey(q, meta.seq)), 1)));
     }
+  }
+
+  /**
+   * Enqueue for a publisher waiting on `ticket`: held for connected sessions,
+   * issued now for the others; resolves without waiting for the disk (the
+   * ticket does). Deliveries stay in publish order: the held entries' seqs
+   * were taken now, and aedes routes the message once this resolves.
+   */
+  #enqueueForTicket(subs: Array<{ clientId: string }>, packet: StoredPacket, expiresAt: number | undefined, ticket: AckTicket): void {
+    let now: Unwritten[] | undefined;
+    const at = performance.now();
+    for (const sub of subs) {
+      const [q, meta, rec] = this.#newEntry(sub.clientId, packet, expiresAt);
+      meta.pending = rec;
+      const u: Unwritten = { q, meta, rec, ticket, at, done: false };
+      meta.unwritten = u;
+      ticket.add();
+      if (ticket.isOnline(sub.clientId)) this.#unwritten.hold(u);
+      else (now ??= []).push(u); // offline: no PUBACK can come, write it at once
+    }
+    if (now) void this.#issueUnwritten(now);
   }
 
   queuedCount(clientId: string): number {
@@ -252,8 +348,10 @@ export class QueueStore {
   async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void> {
     this.ctx.live();
     if (!subs || subs.length === 0) return;
-    const writes: Array<Promise<unknown>> = [];
     const e = getQueueExpiry(packet);
+    const ticket = packet.qos === 1 ? this.gate?.claim(packet) : undefined;
+    if (ticket) return this.#enqueueForTicket(subs, packet, e, ticket);
+    const writes: Array<Promise<unknown>> = [];
     for (const sub of subs) this.#enqueue(sub.clientId, packet, e, writes);
     await this.ctx.settle(writes);
   }
@@ -284,6 +382,7 @@ export class QueueStore {
         }
       } else if (meta.messageId === packet.messageId) {
         // replaced by e.g. a PUBREL: delivery has started, the expiry no longer applies
+        this.#materialize(meta);
         const key = this.#outKey(q, meta.seq);
         if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
         meta.brokerId = packet.brokerId;
