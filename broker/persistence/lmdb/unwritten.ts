@@ -55,8 +55,8 @@ export class UnwrittenPuts {
   }
 
   #schedule(ms: number): void {
+    // Not unref'd: a publisher waits on what it issues (it runs HOLD_MS at most).
     this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(ms)));
-    this.#timer.unref();
   }
 
   #due(): void {
