@@ -24,6 +24,11 @@
  * test/crash.test.ts SIGKILLs the CLI in the tick a PUBACK arrives. A plain
  * aedes using this persistence (the "wasmq/persistence" export) keeps aedes'
  * window.
+ * With the adapter's ack gate (../ack-gate.ts) a QoS 1 delivery to a
+ * connected session may skip the disk when its subscriber acknowledges it
+ * first: the PUBACK then means "stored, or already acknowledged by every
+ * persistent subscriber" (test/crash-held-deliveries.test.ts). Without a
+ * ticket (plain aedes, bridge, cluster, wills) enqueues are written first.
  *
  * lmdb options used, identical in both modes so a data dir can switch modes
  * between runs:
