@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import type { StoredPacket } from "./aedes-parts.js";
 import type { Unwritten } from "./unwritten.js";
+import type { CounterIndex } from "./counter-index.js";
 
 export const MAX_CLIENT_ID_KEY = 400;
 export const MAX_SUB_TOPIC_KEY = 1000;
@@ -153,4 +154,6 @@ export interface ClientQueue {
   entries: Map<number, OutMeta>;
   lastSeq: number;
   writes: number;
+  /** outgoingUpdate's lookup by broker counter (counter-index.ts). */
+  index?: CounterIndex;
 }

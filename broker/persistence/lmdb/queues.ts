@@ -24,6 +24,7 @@ import { getQueueExpiry } from "./expiry.js";
 import { HeldRecords } from "./held-records.js";
 import type { AckGate, AckTicket } from "../ack-gate.js";
 import { UnwrittenPuts, type Unwritten } from "./unwritten.js";
+import { indexAdd, indexDelete, indexFind, indexInvalidate } from "./counter-index.js";
 import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
 
 /**
@@ -128,6 +129,7 @@ export class QueueStore {
       u.done = true;
       meta.unwritten = undefined;
       q.entries.delete(meta.seq);
+      indexDelete(q, meta);
       meta.pending = undefined;
       this.#idWrites.delete(meta);
       u.ticket.settleOne();
@@ -135,6 +137,7 @@ export class QueueStore {
       return;
     }
     q.entries.delete(meta.seq);
+    indexDelete(q, meta);
     this.#held.release(meta);
     meta.pending = undefined;
     // acknowledged before its identifier was written: nothing to write
@@ -207,7 +210,9 @@ export class QueueStore {
     for (const { key, value } of this.ctx.dbs.outgoing.getRange({ start: prefix, end: prefixEnd(prefix) })) {
       const seq = readU64(key, prefix.length);
       const p = value?.p ?? {};
-      q.entries.set(seq, { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: value?.e });
+      const meta: OutMeta = { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: value?.e };
+      q.entries.set(seq, meta);
+      indexAdd(q, meta, this.ctx.brokerId);
       if (seq > q.lastSeq) q.lastSeq = seq;
     }
     this.#queues.set(clientId, q);
@@ -242,6 +247,7 @@ export class QueueStore {
     this.#held.release(meta);
     meta.pending = undefined;
     q.entries.delete(meta.seq);
+    indexDelete(q, meta);
   }
 
   /**
@@ -276,6 +282,7 @@ export class QueueStore {
   #removeOut(q: ClientQueue, meta: OutMeta, writes: Array<Promise<unknown>>): void {
     this.#materialize(meta);
     q.entries.delete(meta.seq);
+    indexDelete(q, meta);
     this.#held.release(meta);
     meta.pending = undefined;
     // acknowledged before its identifier was written: nothing to write
@@ -298,6 +305,7 @@ export class QueueStore {
     const rec: OutRecord = expiresAt === undefined ? { c: clientId, p } : { c: clientId, p, e: expiresAt };
     const meta: OutMeta = { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: expiresAt };
     q.entries.set(seq, meta);
+    indexAdd(q, meta, this.ctx.brokerId);
     return [q, meta, rec];
   }
 
@@ -359,44 +367,57 @@ export class QueueStore {
   async outgoingUpdate(client: ClientLike, packet: StoredPacket): Promise<void> {
     this.ctx.live();
     const q = this.#queue(client.id);
-    const writes: Array<Promise<unknown>> = [];
     // Same search as aedes-persistence's reference: by (brokerId, brokerCounter),
     // else a packet from another broker with the same messageId is replaced (pubrel).
-    for (const meta of q.entries.values()) {
-      if (meta.brokerId === packet.brokerId) {
-        if (meta.brokerCounter === packet.brokerCounter) {
-          meta.messageId = packet.messageId;
-          if (packet.cmd === "publish" && packet.qos === 1) {
-            // QoS 1 in flight: the identifier lives in memory and is written
-            // later (see #deferIdWrite); the message itself is already stored.
-            this.#deferIdWrite(q, meta);
-            return;
-          }
-          this.#idWrites.delete(meta);
-          const rec = this.#readOut(q, meta);
-          if (rec) {
-            this.#writeOut(q, meta, { ...rec, p: { ...rec.p, messageId: packet.messageId } }, writes);
-          }
-          await this.ctx.settle(writes);
-          return;
+    // The index gives the scan's answer where it can (counter-index.ts).
+    const indexed = indexFind(q, packet, this.ctx.brokerId);
+    if (indexed) return this.#updateFound(q, indexed, packet);
+    if (indexed === undefined) {
+      for (const meta of q.entries.values()) {
+        if (meta.brokerId === packet.brokerId) {
+          if (meta.brokerCounter === packet.brokerCounter) return this.#updateFound(q, meta, packet);
+        } else if (meta.messageId === packet.messageId) {
+          return this.#replace(q, meta, client, packet);
         }
-      } else if (meta.messageId === packet.messageId) {
-        // replaced by e.g. a PUBREL: delivery has started, the expiry no longer applies
-        this.#materialize(meta);
-        const key = this.#outKey(q, meta.seq);
-        if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
-        meta.brokerId = packet.brokerId;
-        meta.brokerCounter = packet.brokerCounter;
-        meta.messageId = packet.messageId;
-        meta.e = undefined;
-        this.#idWrites.delete(meta);
-        this.#writeOut(q, meta, { c: client.id, p: plainPacket(packet) }, writes);
-        await this.ctx.settle(writes);
-        return;
       }
     }
     this.#maybeForget(q);
     throw new Error("no such packet");
+  }
+
+  /** outgoingUpdate found the delivery itself: record its packet identifier. */
+  async #updateFound(q: ClientQueue, meta: OutMeta, packet: StoredPacket): Promise<void> {
+    meta.messageId = packet.messageId;
+    if (packet.cmd === "publish" && packet.qos === 1) {
+      // QoS 1 in flight: the identifier lives in memory and is written
+      // later (see #deferIdWrite); the message itself is already stored.
+      this.#deferIdWrite(q, meta);
+      return;
+    }
+    this.#idWrites.delete(meta);
+    const writes: Array<Promise<unknown>> = [];
+    const rec = this.#readOut(q, meta);
+    if (rec) {
+      this.#writeOut(q, meta, { ...rec, p: { ...rec.p, messageId: packet.messageId } }, writes);
+    }
+    await this.ctx.settle(writes);
+  }
+
+  /** outgoingUpdate found another broker's entry with the identifier: replaced by e.g. a PUBREL. */
+  async #replace(q: ClientQueue, meta: OutMeta, client: ClientLike, packet: StoredPacket): Promise<void> {
+    // delivery has started, the expiry no longer applies
+    this.#materialize(meta);
+    indexInvalidate(q); // its broker id and counter change
+    const writes: Array<Promise<unknown>> = [];
+    const key = this.#outKey(q, meta.seq);
+    if (meta.e !== undefined) writes.push(this.#track(q, this.ctx.dbs.outgoingTtl.remove(ttlKey(meta.e, key))));
+    meta.brokerId = packet.brokerId;
+    meta.brokerCounter = packet.brokerCounter;
+    meta.messageId = packet.messageId;
+    meta.e = undefined;
+    this.#idWrites.delete(meta);
+    this.#writeOut(q, meta, { c: client.id, p: plainPacket(packet) }, writes);
+    await this.ctx.settle(writes);
   }
 
   async outgoingClearMessageId(client: ClientLike, packet: StoredPacket): Promise<StoredPacket | undefined> {
