@@ -210,6 +210,8 @@ export interface StoreContext {
   live(): void;
   /** Wait for `writes` to commit (and, with durability "sync", their batch to be flushed): see group-commit.ts. Call it in the same synchronous run as the writes. */
   settle(writes: Array<Promise<unknown>>): Promise<void>;
+  /** While a settled batch is still being committed/flushed, a promise for its end (see GroupCommit.busy). */
+  busy(): Promise<void> | undefined;
 }
 
 export const noop = () => {};

@@ -43,11 +43,23 @@ export class GroupCommit {
   #batch: { commit: Promise<unknown>; done: Promise<void> } | undefined;
   /** The last batch's completion, never rejecting: the next batch waits for it. */
   #tail: Promise<void> = Promise.resolve();
+  /** Batches settled but not yet complete (committed and, with "sync", flushed). */
+  #inFlight = 0;
 
   constructor(
     private readonly root: RootDatabase,
     private readonly durability: "sync" | "async",
   ) {}
+
+  /**
+   * While a batch is still being committed or flushed: a promise that
+   * resolves when the last one is done (never rejects). undefined when the
+   * disk is idle. A write issued meanwhile could not be durable sooner than
+   * that anyway, so held puts (unwritten.ts) wait for it.
+   */
+  busy(): Promise<void> | undefined {
+    return this.#inFlight > 0 ? this.#tail : undefined;
+  }
 
   /**
    * Resolves once `writes` committed and, with durability "sync", their batch
@@ -63,7 +75,11 @@ export class GroupCommit {
     } else {
       const flushed = this.durability === "sync" ? flushedNow(this.root) : commit;
       done = this.#tail.then(() => Promise.all([commit, flushed])).then(noop);
-      this.#tail = done.catch(noop);
+      this.#inFlight++;
+      this.#tail = done.then(
+        () => void this.#inFlight--,
+        () => void this.#inFlight--,
+      );
       const batch = { commit, done };
       this.#batch = batch;
       // A batch lives for one event-loop turn; forget it after, so an

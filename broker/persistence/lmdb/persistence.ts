@@ -134,6 +134,7 @@ export class LmdbAsyncPersistence {
       },
       live: () => this.#live(),
       settle: (writes) => this.#commits.settle(writes),
+      busy: () => this.#commits.busy(),
     };
     try {
       this.#subscriptions = new SubscriptionStore(this.#ctx, this.path);

@@ -46,7 +46,10 @@ export class QueueStore {
   /** Loaded offline queues (metadata, and records while held; payloads stay in LMDB). */
   #queues = new Map<string, ClientQueue>();
   readonly #held = new HeldRecords();
-  readonly #unwritten = new UnwrittenPuts((list) => this.#issueUnwritten(list));
+  readonly #unwritten = new UnwrittenPuts(
+    (list) => this.#issueUnwritten(list),
+    () => this.ctx.busy(),
+  );
 
   constructor(
     private readonly ctx: StoreContext,

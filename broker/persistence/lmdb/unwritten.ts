@@ -2,7 +2,9 @@
  * Queue entries for connected sessions whose put is held back from LMDB for
  * HOLD_MS (see ../ack-gate.ts): if the subscriber acknowledges the delivery
  * within that time the put is dropped (queues.ts), otherwise it is issued, in
- * the order the entries were enqueued. The publisher's PUBACK waits for one
+ * the order the entries were enqueued — or, if the disk is still busy with an
+ * earlier batch then, as soon as that batch is done (a put issued earlier
+ * would not be durable any sooner, and more PUBACKs arrive meanwhile). The publisher's PUBACK waits for one
  * or the other, so holding never weakens what a PUBACK means; it only moves
  * the disk out of the path when subscribers keep up.
  */
@@ -33,11 +35,18 @@ export class UnwrittenPuts {
   #head = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly issue: (list: Unwritten[]) => void) {}
+  /** Waiting for the disk to finish its current batch before issuing what is due. */
+  #waiting = false;
+
+  constructor(
+    private readonly issue: (list: Unwritten[]) => void,
+    /** A promise while a batch is being committed/flushed (GroupCommit.busy). */
+    private readonly diskBusy: () => Promise<void> | undefined = () => undefined,
+  ) {}
 
   hold(u: Unwritten): void {
     this.#fifo.push(u);
-    if (!this.#timer) this.#schedule(HOLD_MS);
+    if (!this.#timer && !this.#waiting) this.#schedule(HOLD_MS);
   }
 
   /** Every entry not yet issued or dropped (destroy), in enqueue order; the FIFO is emptied. */
@@ -50,6 +59,7 @@ export class UnwrittenPuts {
   clear(): void {
     this.#fifo = [];
     this.#head = 0;
+    this.#waiting = false;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -59,9 +69,21 @@ export class UnwrittenPuts {
     this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(ms)));
   }
 
-  #due(): void {
+  #due(afterWait = false): void {
     this.#timer = undefined;
+    this.#waiting = false;
     const cutoff = performance.now() - HOLD_MS;
+    if (!afterWait && this.#head < this.#fifo.length && this.#fifo[this.#head]!.at <= cutoff) {
+      // Due, but the disk is still flushing an earlier batch: a put issued now
+      // would be durable no sooner than after it, so wait for it and let more
+      // PUBACKs arrive meanwhile. Once only (no starvation under steady writes).
+      const busy = this.diskBusy();
+      if (busy) {
+        this.#waiting = true;
+        void busy.then(() => this.#due(true));
+        return;
+      }
+    }
     const fifo = this.#fifo;
     let i = this.#head;
     const list: Unwritten[] = [];
