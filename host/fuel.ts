@@ -102,8 +102,8 @@ import binaryen from "binaryen";
 import { addVar, CallId, CallIndirectId, CallRefId, callNumOperands, callTarget, getFunctionBody, PURE_LEAVES, readBinary, ReturnId, returnValue, setFunctionBody, type Ref, type Slot } from "./fuel-ir.js";
 import { MAX_COST, pinnedFunctions, planFunction, settlePlans, type Exit, type FunctionPlan, type Site } from "./fuel-plan.js";
 
-export { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME } from "./fuel-names.js";
-import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_NEUTRAL_IMPORTS } from "./fuel-names.js";
+export { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_TAKE_EXPORT } from "./fuel-names.js";
+import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_NEUTRAL_IMPORTS, FUEL_TAKE_EXPORT } from "./fuel-names.js";
 
 export interface FuelInstrumentResult {
   /** The instrumented module. */
@@ -175,7 +175,7 @@ function checkNames(mod: binaryen.Module): Set<string> {
   }
   for (let i = 0, n = mod.getNumExports(); i < n; i++) {
     const exported = binaryen.getExportInfo(mod.getExportByIndex(i)).name;
-    if (exported === FUEL_GLOBAL || exported === FUEL_BUDGET_GLOBAL) throw reservedNameError(`an export "${exported}"`);
+    if (exported === FUEL_GLOBAL || exported === FUEL_BUDGET_GLOBAL || exported === FUEL_TAKE_EXPORT) throw reservedNameError(`an export "${exported}"`);
   }
   for (let i = 0, n = mod.getNumTables(); i < n; i++) {
     const info = binaryen.getTableInfo(mod.getTableByIndex(i));
@@ -351,6 +351,32 @@ function wrapExports(mod: binaryen.Module, taken: Set<string>, exhausted: string
 }
 
 /**
+ * Export FUEL_TAKE_EXPORT (fuel-names.ts): the host's charge for an import's work,
+ * `left = fuel - amount`, computed in f64 so that no amount and no (negative)
+ * counter can wrap around; below zero (or NaN) pins the global to EXHAUSTED and
+ * answers -1, else stores and answers `left`. Exported after wrapExports: it must
+ * not reset the budget.
+ */
+function addTakeExport(mod: binaryen.Module, taken: Set<string>): void {
+  const { i32, f64 } = binaryen;
+  const name = uniqueName("__wasmq_fuel_take", taken);
+  taken.add(name);
+  const amount = 0;
+  const left = 1;
+  const body = mod.block(null, [
+    mod.local.set(left, mod.f64.sub(mod.f64.convert_s.i32(mod.global.get(FUEL_GLOBAL, i32)), mod.local.get(amount, f64))),
+    mod.if(
+      mod.f64.ge(mod.local.get(left, f64), mod.f64.const(0)),
+      mod.global.set(FUEL_GLOBAL, mod.i32.trunc_s.f64(mod.local.get(left, f64))),
+      mod.global.set(FUEL_GLOBAL, mod.i32.const(EXHAUSTED)),
+    ),
+    mod.global.get(FUEL_GLOBAL, i32),
+  ], i32);
+  mod.addFunction(name, f64, i32, [f64], body);
+  mod.addFunctionExport(name, FUEL_TAKE_EXPORT);
+}
+
+/**
  * Instruments `wasm` for fuel metering (see the module comment). Throws if the module
  * cannot be read or metered, or already uses the reserved names.
  */
@@ -388,6 +414,7 @@ export function instrumentFuel(wasm: Uint8Array): FuelInstrumentResult {
     mod.addGlobal(FUEL_BUDGET_GLOBAL, binaryen.i32, true, mod.i32.const(INITIAL_FUEL));
     mod.addGlobalExport(FUEL_BUDGET_GLOBAL, FUEL_BUDGET_GLOBAL);
     wrapExports(mod, functions, exhausted);
+    addTakeExport(mod, functions);
     mod.addFunctionImport(exhausted, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, binaryen.none, binaryen.none);
 
     if (!mod.validate()) throw new Error(invalidReason(wasm));
