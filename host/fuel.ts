@@ -14,7 +14,9 @@
  *     its header with that arm instead, and its first header before the loop:
  *     fuel-loop-merge.ts),
  *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below),
- *   - at the entry of an `if` arm, for what that arm costs beyond its sibling.
+ *   - at the entry of an `if` arm, for what that arm costs beyond its sibling, when that
+ *     is more than MAX_FOLDED_ARM (fuel-plan.ts); a smaller difference is charged with the
+ *     `if`, whichever arm runs.
  *
  * A checked charge is `fuel -= COST; if (fuel < 0) { fuel = -1; call $fuel_exhausted;
  * unreachable }`, all inlined: the import `"wasmq" "fuel_exhausted"` (the host throws
@@ -35,7 +37,9 @@
  * loop (charged per iteration of that loop) or a nested `if` arm (charged when taken).
  * An `if` costs its condition, itself and the arm taken; the cheaper arm's cost is
  * charged with the `if` (both arms cost at least that much) and only the difference
- * inside the dearer arm, so an arm no dearer than its sibling carries no charge. A site
+ * inside the dearer arm, so an arm no dearer than its sibling carries no charge. When
+ * that difference is at most MAX_FOLDED_ARM (16), the dearer arm is charged with the
+ * `if` whichever arm runs (at most 16 units more than the arm taken). A site
  * is charged in full on entry, even if an early `return` or `br` leaves it: one unit is
  * roughly one executed Wasm instruction, never fewer. Calls count 1 at the call site; a
  * normal callee is charged at its own entry. A static function — no loops, no
@@ -93,6 +97,10 @@
  * binaryen's own warm-up (~0.8 s on a loaded 2-core machine). Importing this module
  * instantiates binaryen.js (top-level await, ~0.5–1 s). Code grows by ~15–45%
  * (write-back/reload around calls in "cached" functions).
+ *
+ * The host's own charges for an import's work (host-calls.ts) go through an export the
+ * instrumenter adds, FUEL_TAKE_EXPORT (fuel-names.ts; addTakeExport below), not through
+ * the global's JS accessor.
  *
  * Until 2026-12 both arms of an `if` were charged on every pass and every function paid
  * its own entry: a loop body with a rarely taken branch cost its whole text per
