@@ -108,6 +108,19 @@ test("a budget of exactly what a call uses suffices; one less traps as fuel", as
   }
 });
 
+test("a budget that runs out mid-loop traps in that loop, on either path of a folded if", async () => {
+  const binary = instrumentFuel(wat(MODULE)).binary;
+  for (const p of [0, 1]) {
+    const probe = await instantiate(binary);
+    probe.call("small", BIG, 25, p);
+    const quarter = probe.used();
+    // Enough for 25 of the 100 iterations: the 26th iteration's checked charge goes below zero.
+    const metered = await instantiate(binary);
+    assert.throws(() => metered.call("small", quarter, 100, p), isFuelExhausted, `small(100, ${p}) with ${quarter}`);
+    assert.equal(metered.fuel.value, -1, "pinned to -1 on exhaustion");
+  }
+});
+
 test("an infinite loop made of small arms still runs out of fuel, and fuel stays deterministic", async () => {
   const binary = instrumentFuel(wat(MODULE)).binary;
   assert.deepEqual(Buffer.from(instrumentFuel(wat(MODULE)).binary), Buffer.from(binary));
