@@ -145,6 +145,8 @@ export interface OutMeta {
   held?: number;
   /** Its put is held back, not yet issued (unwritten.ts); `pending` is the record. */
   unwritten?: Unwritten;
+  /** Its put was issued for a publisher's ticket and is not yet flushed: a PUBACK now settles the ticket. */
+  awaiting?: Unwritten;
 }
 export interface ClientQueue {
   clientId: string;

@@ -23,7 +23,7 @@ import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
 import { HeldRecords } from "./held-records.js";
 import type { AckGate, AckTicket } from "../ack-gate.js";
-import { UnwrittenPuts, type Unwritten } from "./unwritten.js";
+import { settle, UnwrittenPuts, type Unwritten } from "./unwritten.js";
 import { indexAdd, indexDelete, indexFind, indexInvalidate } from "./counter-index.js";
 import { clientPrefix, plainPacket, prefixEnd, readU64, ttlKey, type ClientQueue, type OutMeta, type OutRecord } from "./keys.js";
 
@@ -67,15 +67,16 @@ export class QueueStore {
     for (const u of list) {
       u.done = true;
       u.meta.unwritten = undefined;
+      u.meta.awaiting = u; // until flushed, the subscriber's PUBACK may settle it first
       this.#putEntry(u.q, u.meta, u.rec, writes);
     }
     const settled = this.ctx.settle(writes);
     settled.then(
       () => {
-        for (const u of list) u.ticket.settleOne();
+        for (const u of list) settle(u);
       },
       (err: unknown) => {
-        for (const u of list) u.ticket.fail(err);
+        for (const u of list) settle(u, err);
       },
     );
     return settled.catch(noop);
@@ -135,10 +136,13 @@ export class QueueStore {
       indexDelete(q, meta);
       meta.pending = undefined;
       this.#idWrites.delete(meta);
-      u.ticket.settleOne();
+      settle(u);
       this.#maybeForget(q);
       return;
     }
+    // Acknowledged while its put was being written: the subscriber has it, so
+    // its publisher need not wait for the flush.
+    if (meta.awaiting) settle(meta.awaiting);
     q.entries.delete(meta.seq);
     indexDelete(q, meta);
     this.#held.release(meta);
@@ -332,7 +336,7 @@ export class QueueStore {
     for (const sub of subs) {
       const [q, meta, rec] = this.#newEntry(sub.clientId, packet, expiresAt);
       meta.pending = rec;
-      const u: Unwritten = { q, meta, rec, ticket, at, done: false };
+      const u: Unwritten = { q, meta, rec, ticket, at, done: false, settled: false };
       meta.unwritten = u;
       ticket.add();
       if (ticket.isOnline(sub.clientId)) this.#unwritten.hold(u);

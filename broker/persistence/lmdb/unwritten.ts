@@ -28,6 +28,17 @@ export interface Unwritten {
   at: number;
   /** Issued or dropped already (it stays in the FIFO until the timer passes it). */
   done: boolean;
+  /** Its ticket was told (acknowledged, or written and flushed): told once only. */
+  settled: boolean;
+}
+
+/** Tell the entry's ticket it is settled, once (whichever comes first: the PUBACK or the flush). */
+export function settle(u: Unwritten, err?: unknown): void {
+  if (u.settled) return;
+  u.settled = true;
+  if (u.meta.awaiting === u) u.meta.awaiting = undefined;
+  if (err === undefined) u.ticket.settleOne();
+  else u.ticket.fail(err);
 }
 
 export class UnwrittenPuts {
