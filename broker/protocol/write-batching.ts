@@ -29,7 +29,7 @@ const FLUSH_BYTES = 8 * 1024;
  * on Node 20) — keep sharing a batch while it holds less than this. Each of
  * them fills the high-water mark on its own, so its write reports a full
  * buffer whether or not it is batched and the send-queue limits count it
- * * the same either way (connection-limits.ts); flushing before each one split a
+ * the same either way (connection-limits.ts); flushing before each one split a
  * turn's 16 KB deliveries into one writev each. One writev of ~64 KB (about
  * one socket read of a publisher's data) costs the kernel one send and the
  * reader one wakeup instead of four (bench/README.md, "p16k"). A smaller
