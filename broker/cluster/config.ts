@@ -64,6 +64,8 @@ export interface ClusterConfig {
   /** Redis Sentinel addresses; the URL's host names the master group. */
   sentinels?: { host: string; port: number }[];
   sentinelPassword?: string;
+  /** Where the URL was given, for start-up errors: `key "cluster.redis" in FILE`, or `--redis`. */
+  origin?: string;
 }
 
 export const DEFAULT_CLUSTER = { heartbeatMs: 1000, willDelayMs: 10_000, connectTimeoutMs: 5000 };
@@ -93,7 +95,7 @@ export function redactedUrl(url: string): string {
   }
 }
 
-export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { redis?: string; nodeId?: string }, resolvePath: (p: string) => string): ClusterConfig | null {
+export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { redis?: string; nodeId?: string }, resolvePath: (p: string) => string, source?: string): ClusterConfig | null {
   const redis = overrides.redis ?? raw?.redis;
   if (!redis) return null;
   const tls = raw?.tls
@@ -122,5 +124,6 @@ export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { r
         }
       : {}),
     ...(raw?.sentinelPassword ? { sentinelPassword: raw.sentinelPassword } : {}),
+    origin: overrides.redis !== undefined ? "--redis" : `key "cluster.redis"${source ? ` in ${source}` : ""}`,
   };
 }
