@@ -34,15 +34,28 @@ async function refused(cluster: Record<string, unknown>, args: string[] = [], sa
   return r.stderr;
 }
 
+/**
+ * A test CA and an unrelated one, a server and a client certificate from the first, and a
+ * redis-server whose TLS port requires a client certificate from the CA it trusts. It reads
+ * that CA from a file at each start: `trust(other)` before a restart makes it refuse the node.
+ */
+async function tlsRedis() {
+  const dir = scratchDir();
+  const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
+  const rogue = new TestCa(dir, "rogue-ca", "Other CA");
+  const server = ca.issue("localhost", { server: true });
+  const client = ca.issue("wasmq-node");
+  const trusted = join(dir, "redis-trusts.pem");
+  const trust = (which: TestCa) => copyFileSync(which.certFile, trusted);
+  trust(ca);
+  const tlsPort = await freePort();
+  const redis = await startRedis(["--tls-port", String(tlsPort), "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", trusted, "--tls-auth-clients", "yes"]);
+  return { ca, rogue, client, tlsPort, redis, trust };
+}
+
 describe("Redis options", () => {
   test("rediss:// with a CA and a client certificate; a missing client certificate or an unknown CA is refused naming cluster.redis", async () => {
-    const dir = scratchDir();
-    const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
-    const rogue = new TestCa(dir, "rogue-ca", "Other CA");
-    const server = ca.issue("localhost", { server: true });
-    const client = ca.issue("wasmq-node");
-    const tlsPort = await freePort();
-    const redis = await startRedis(["--tls-port", String(tlsPort), "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", ca.certFile, "--tls-auth-clients", "yes"]);
+    const { ca, rogue, client, tlsPort, redis } = await tlsRedis();
     try {
       const url = `rediss://localhost:${tlsPort}`;
       const node = await startNode(url, "tls", { cluster: { tls: { ca: ca.certFile, cert: client.certFile, key: client.keyFile } } });
@@ -67,22 +80,13 @@ describe("Redis options", () => {
   });
 
   test("over TLS, a Redis that drops and comes back distrusting the node's certificate: the node keeps serving, reports why, and is back once Redis trusts it again", async () => {
-    const dir = scratchDir();
-    const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
-    const rogue = new TestCa(dir, "rogue-ca", "Other CA");
-    const server = ca.issue("localhost", { server: true });
-    const client = ca.issue("wasmq-node");
-    // The server reads the CA it trusts from this file at each start: swapping its content makes the restarted Redis refuse the node.
-    const trusted = join(dir, "redis-trusts.pem");
-    copyFileSync(ca.certFile, trusted);
-    const tlsPort = await freePort();
-    const redis = await startRedis(["--tls-port", String(tlsPort), "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", trusted, "--tls-auth-clients", "yes"]);
+    const { ca, rogue, client, tlsPort, redis, trust } = await tlsRedis();
     try {
       const node = await startNode(`rediss://localhost:${tlsPort}`, "tls-drop", { cluster: { tls: { ca: ca.certFile, cert: client.certFile, key: client.keyFile } } });
       const link = async () => (await node.api<{ redis: { state: string; disconnects: number; lastError: string | null } }>("/cluster")).body.redis;
       assert.equal((await link()).state, "up");
       await redis.down();
-      copyFileSync(rogue.certFile, trusted);
+      trust(rogue);
       await redis.up();
       // Every reconnection is now refused in the TLS handshake (Redis answers with an alert or resets).
       await waitFor(async () => /certificate|alert/i.test((await link()).lastError ?? ""), "the node to report the refused handshake");
@@ -95,7 +99,7 @@ describe("Redis options", () => {
       await got.waitFor(1);
       await end(sub, pub);
       await redis.down();
-      copyFileSync(ca.certFile, trusted);
+      trust(ca);
       await redis.up();
       await waitFor(async () => (await link()).state === "up", "the link back once Redis trusts the node again");
       assert.equal(node.child.exitCode, null, node.log().slice(-2000));
