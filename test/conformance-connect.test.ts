@@ -85,12 +85,18 @@ describe("CONNECT", { timeout: 30_000 }, () => {
   });
 });
 
+/** Connect raw, do `meanwhile` (if given), then DISCONNECT and wait until the broker has closed the connection. */
+async function connectAndLeave(clientId: string, clean: boolean, meanwhile?: (client: RawClient) => Promise<void>): Promise<void> {
+  const { client } = await RawClient.connect(port, { clientId, clean });
+  await meanwhile?.(client);
+  client.write({ cmd: "disconnect" });
+  await client.waitClosed();
+}
+
 describe("Session Present", { timeout: 30_000 }, () => {
   test("[MQTT-3.2.2-1] CleanSession=1 always gets Session Present 0", async () => {
     const cid = id("sp-clean");
-    const a = await RawClient.connect(port, { clientId: cid, clean: false });
-    a.client.write({ cmd: "disconnect" });
-    await a.client.waitClosed();
+    await connectAndLeave(cid, false);
     const b = await RawClient.connect(port, { clientId: cid, clean: true });
     assert.equal(b.connack.sessionPresent, false);
     b.client.destroy();
@@ -105,19 +111,16 @@ describe("Session Present", { timeout: 30_000 }, () => {
 
   test("[MQTT-3.2.2-2] a returning CleanSession=0 client gets Session Present 1, also when its session has no subscriptions (aedes deviation)", async () => {
     const bare = id("sp-bare");
-    const first = await RawClient.connect(port, { clientId: bare, clean: false });
-    first.client.write({ cmd: "disconnect" });
-    await first.client.waitClosed();
+    await connectAndLeave(bare, false);
     const again = await RawClient.connect(port, { clientId: bare, clean: false });
     assert.equal(again.connack.sessionPresent, true);
     again.client.destroy();
 
     const subscribed = id("sp-subs");
-    const s1 = await RawClient.connect(port, { clientId: subscribed, clean: false });
-    s1.client.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "sp/x", qos: 1 }] });
-    await s1.client.next("suback");
-    s1.client.write({ cmd: "disconnect" });
-    await s1.client.waitClosed();
+    await connectAndLeave(subscribed, false, async (client) => {
+      client.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "sp/x", qos: 1 }] });
+      await client.next("suback");
+    });
     const s2 = await RawClient.connect(port, { clientId: subscribed, clean: false });
     assert.equal(s2.connack.sessionPresent, true);
     s2.client.destroy();
@@ -125,12 +128,8 @@ describe("Session Present", { timeout: 30_000 }, () => {
 
   test("a clean connection ends the session: the next CleanSession=0 connection starts a new one (Session Present 0)", async () => {
     const cid = id("sp-end");
-    const a = await RawClient.connect(port, { clientId: cid, clean: false });
-    a.client.write({ cmd: "disconnect" });
-    await a.client.waitClosed();
-    const b = await RawClient.connect(port, { clientId: cid, clean: true });
-    b.client.write({ cmd: "disconnect" });
-    await b.client.waitClosed();
+    await connectAndLeave(cid, false);
+    await connectAndLeave(cid, true);
     const c = await RawClient.connect(port, { clientId: cid, clean: false });
     assert.equal(c.connack.sessionPresent, false);
     c.client.destroy();
