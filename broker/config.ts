@@ -285,9 +285,8 @@ function resolvePath(base: string, p: string): string {
 }
 
 function mustExist(path: string, key: string, source: string): void {
-  if (!existsSync(path) || !statSync(path).isFile()) {
-    throw new ConfigError(`invalid config in ${source}: key "${key}": file ${path} does not exist`);
-  }
+  if (!existsSync(path)) throw new ConfigError(`invalid config in ${source}: key "${key}": file ${path} does not exist`);
+  if (!statSync(path).isFile()) throw new ConfigError(`invalid config in ${source}: key "${key}": ${path} is not a file`);
 }
 
 /**

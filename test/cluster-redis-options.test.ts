@@ -229,4 +229,10 @@ describe("Redis options", () => {
     assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/0?tls=true" } }, "t.json"), /key "cluster\.redis": query options are not read/);
     parseRawConfig({ cluster: { redis: "rediss://user:pw@h:6380/15" } }, "t.json");
   });
+
+  test("a TLS file key that names a missing file or a directory is refused naming the key and the file", async () => {
+    const dir = scratchDir();
+    assert.match(await refused({ redis: "rediss://127.0.0.1:1", tls: { ca: join(dir, "missing.pem") } }), /c\.json: key "cluster\.tls\.ca": file .*missing\.pem does not exist/);
+    assert.match(await refused({ redis: "rediss://127.0.0.1:1", tls: { ca: dir } }), new RegExp(`c\\.json: key "cluster\\.tls\\.ca": ${dir.replace(/[.]/g, "\\.")} is not a file`));
+  });
 });
