@@ -224,10 +224,13 @@ describe("Redis options", () => {
     }
   });
 
-  test("a URL path that is not a database index, or query options, name the key", () => {
+  test("a URL path that is not a database index, query options, or a client certificate without its key, name the key", () => {
     assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/zero" } }, "t.json"), /key "cluster\.redis": the path must be a database index/);
     assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/0?tls=true" } }, "t.json"), /key "cluster\.redis": query options are not read/);
     parseRawConfig({ cluster: { redis: "rediss://user:pw@h:6380/15" } }, "t.json");
+    assert.throws(() => parseRawConfig({ cluster: { redis: "rediss://h", tls: { cert: "c.pem" } } }, "t.json"), /t\.json: key "cluster\.tls\.cert": cert and key go together/);
+    assert.throws(() => parseRawConfig({ cluster: { redis: "rediss://h", tls: { key: "k.pem" } } }, "t.json"), /t\.json: key "cluster\.tls\.cert": cert and key go together/);
+    parseRawConfig({ cluster: { redis: "rediss://h", tls: { ca: "ca.pem", cert: "c.pem", key: "k.pem" } } }, "t.json");
   });
 
   test("a TLS file key that names a missing file or a directory is refused naming the key and the file", async () => {

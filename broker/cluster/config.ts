@@ -36,6 +36,8 @@ export const clusterSchema = z
         rejectUnauthorized: z.boolean().optional(),
       })
       .strict()
+      // A certificate without its key is not sent at all (Node drops it): Redis would then refuse a node that looks configured.
+      .refine((t) => !t.cert === !t.key, { message: "cert and key go together: give both (the client certificate and its private key) or neither", path: ["cert"] })
       .optional(),
     heartbeatMs: z.number().int().min(100).max(60_000).optional(),
     willDelayMs: z.number().int().min(500).max(600_000).optional(),
