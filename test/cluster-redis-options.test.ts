@@ -137,6 +137,16 @@ describe("Redis options", () => {
     }
   });
 
+  test("an ACL user that may not run scripts is refused at start-up naming cluster.redis (it used to start and then fail every session claim with NOPERM)", async () => {
+    const redis = await startRedis(["--user", "default", "off", "--user", "wasmq", "on", ">node-secret", "~*", "&*", "+@all", "-@scripting"], "node-secret", "wasmq");
+    try {
+      // The 60 s only stops the old behaviour (a node that starts) from holding the suite.
+      assert.match(await refused({ redis: redis.url, username: "wasmq", password: "node-secret" }, [], 60_000), /c\.json\): NOPERM .*'eval'/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
   test("a database index in the URL path keeps every key in that database", async () => {
     const redis = await startRedis();
     try {

@@ -2,7 +2,8 @@
  * The start-up check of `cluster.redis`: one connection, no retries, a bounded
  * wait, and a one-line ClusterError for every way it can fail — a refused or
  * reset connection, a TLS handshake the server or the node rejects (unknown CA,
- * missing client certificate), a wrong ACL user, a database index out of range,
+ * missing client certificate), a wrong ACL user or one that may not run scripts,
+ * a database index out of range,
  * a server that accepts the connection and never answers, a Redis Cluster node,
  * a Redis too old. The error names where the URL was given (`key "cluster.redis"
  * in FILE` or `--redis`), so the CLI can stop with exit code 2 and say what to
@@ -63,6 +64,10 @@ export async function probeRedis(config: ClusterConfig, url: string): Promise<st
     const info = await conn.info("server");
     version = /redis_version:(\S+)/.exec(info)?.[1] ?? "unknown";
     clusterMode = /cluster_enabled:1/.test(await conn.info("cluster"));
+    // Ownership, $share choices and wills are Lua scripts: an ACL user without scripting
+    // (-@scripting, or a service that forbids EVAL) would let the node start and then fail
+    // every claim with NOPERM. Asked here so it stops start-up instead.
+    await conn.eval("return 1", 0);
   } catch (err) {
     throw new ClusterError(`cannot reach Redis at ${url} (${origin})${viaSentinels(config)}: ${reason(cause ?? (err as NodeJS.ErrnoException))}`);
   } finally {
