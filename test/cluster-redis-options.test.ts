@@ -131,7 +131,7 @@ describe("Redis options", () => {
       const names = (await redis.client().client("LIST")) as string;
       assert.match(names, /user=wasmq .*name=wasmq-records:acl|name=wasmq-records:acl.* user=wasmq/);
       await node.stop();
-      assert.match(await refused({ redis: redis.url, username: "intruder", password: "node-secret" }), /c\.json\): .*WRONGPASS/);
+      assert.match(await refused({ redis: redis.url, username: "intruder", password: "node-secret" }), /c\.json\) refused the node: WRONGPASS/);
     } finally {
       await redis.stop();
     }
@@ -141,7 +141,7 @@ describe("Redis options", () => {
     const redis = await startRedis(["--user", "default", "off", "--user", "wasmq", "on", ">node-secret", "~*", "&*", "+@all", "-@scripting"], "node-secret", "wasmq");
     try {
       // The 60 s only stops the old behaviour (a node that starts) from holding the suite.
-      assert.match(await refused({ redis: redis.url, username: "wasmq", password: "node-secret" }, [], 60_000), /c\.json\): NOPERM .*'eval'/);
+      assert.match(await refused({ redis: redis.url, username: "wasmq", password: "node-secret" }, [], 60_000), /c\.json\) refused the node: NOPERM .*'eval'/);
     } finally {
       await redis.stop();
     }
@@ -163,7 +163,7 @@ describe("Redis options", () => {
       assert.equal(await redis.client().dbsize(), 0, "nothing in database 0");
       await end(durable.client, pub);
       await node.stop();
-      assert.match(await refused({ redis: `${redis.url}/99` }), /c\.json\): .*DB index is out of range/);
+      assert.match(await refused({ redis: `${redis.url}/99` }), /c\.json\) refused the node: ERR DB index is out of range/);
     } finally {
       await redis.stop();
     }

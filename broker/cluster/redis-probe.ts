@@ -69,7 +69,10 @@ export async function probeRedis(config: ClusterConfig, url: string): Promise<st
     // every claim with NOPERM. Asked here so it stops start-up instead.
     await conn.eval("return 1", 0);
   } catch (err) {
-    throw new ClusterError(`cannot reach Redis at ${url} (${origin})${viaSentinels(config)}: ${reason(cause ?? (err as NodeJS.ErrnoException))}`);
+    const e = cause ?? (err as NodeJS.ErrnoException);
+    // A reply (WRONGPASS, NOPERM, an out-of-range database) means Redis was reached and said no.
+    const what = e.name === "ReplyError" ? `Redis at ${url} (${origin})${viaSentinels(config)} refused the node` : `cannot reach Redis at ${url} (${origin})${viaSentinels(config)}`;
+    throw new ClusterError(`${what}: ${reason(e)}`);
   } finally {
     clearTimeout(deadline);
     conn.disconnect();
