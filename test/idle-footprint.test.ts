@@ -2,14 +2,21 @@
 // (broker/protocol/outgoing-publish.ts) replaces aedes' per-client delivery
 // closures and counter-dedupe object, aedes' inbound QoS 2 window is created
 // on first use (lazy-client-fields.ts), and connections share one wire-tap
-// record (wire-tap.ts). The behaviour behind each stays the same.
+// record (wire-tap.ts); aedes' bound per-client listeners are shared
+// functions (aedes-listeners.ts). The behaviour behind each stays the same.
 import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { connect as tcpConnect, type Socket } from "node:net";
+import type { EventEmitter } from "node:events";
 import { after, before, describe, test } from "node:test";
 import { uniqueId } from "./broker-support.js";
-import { collect, connect, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
+import { brokerForgot, collect, connect, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
+
+const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as { generate(packet: object): Buffer };
 
 interface AedesClientView {
-  conn: object;
+  conn: EventEmitter;
+  _parser: EventEmitter;
   deliver0: (...args: unknown[]) => void;
   deliverQoS: (...args: unknown[]) => void;
   duplicates: Record<string, number>;
@@ -17,6 +24,18 @@ interface AedesClientView {
 }
 
 const clientOf = (broker: TestBroker, id: string) => (broker.aedes as unknown as { clients: Record<string, AedesClientView> }).clients[id]!;
+const boundNames = (e: EventEmitter, event: string) => e.rawListeners(event).map((l) => l.name).filter((n) => n.startsWith("bound "));
+
+/** A raw MQTT 3.1.1 connection that has its CONNACK. */
+async function rawClient(broker: TestBroker, clientId: string): Promise<Socket> {
+  const socket = tcpConnect(broker.port("tcp"), "127.0.0.1");
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  socket.write(mqttPacket.generate({ cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, clientId, keepalive: 600 }));
+  await new Promise<void>((resolve, reject) => socket.once("data", () => resolve()).once("error", reject));
+  socket.on("error", () => {});
+  return socket;
+}
+
 const tapOf = (conn: object) => {
   const key = Object.getOwnPropertySymbols(conn).find((s) => s.description === "wasmq.wireTap");
   return key ? (conn as Record<symbol, unknown>)[key] : undefined;
@@ -48,6 +67,13 @@ for (const persistence of ["memory", "lmdb"] as const) {
       // No inbound QoS 2 yet: no Set of its own.
       assert.equal(Object.hasOwn(ca, "_inboundInflight"), false);
       assert.equal(Object.hasOwn(cb, "_inboundInflight"), false);
+      // aedes' error forwarders and end handler: shared functions, not functions bound to each client.
+      for (const c of [ca, cb]) {
+        assert.deepEqual(boundNames(c.conn, "error"), []);
+        assert.deepEqual(boundNames(c._parser, "error"), []);
+        assert.deepEqual(boundNames(c.conn, "end"), []);
+        assert.equal(c._parser.listenerCount("error"), 1, "the parser's errors still reach the client");
+      }
       // Both connections share the broker's wire-tap record.
       assert.ok(tapOf(ca.conn) !== undefined);
       assert.equal(tapOf(ca.conn), tapOf(cb.conn));
@@ -92,6 +118,19 @@ for (const persistence of ["memory", "lmdb"] as const) {
       await got.waitFor(1);
       assert.equal(got.messages[0]!.topic, "birth/after");
       await end(sub, pub);
+    });
+
+    test("a half-closed stream, a reset socket and a malformed packet each still end their client", async () => {
+      const ids = [uniqueId("ended"), uniqueId("reset"), uniqueId("malformed")];
+      const [ended, reset, malformed] = await Promise.all(ids.map((id) => rawClient(broker, id)));
+      for (const id of ids) assert.ok(id in (broker.aedes as unknown as { clients: object }).clients);
+      ended!.end(); // the broker's stream sees 'end'
+      reset!.resetAndDestroy(); // the broker's stream sees ECONNRESET ('error')
+      const closed = new Promise<void>((resolve) => malformed!.once("close", () => resolve()));
+      malformed!.write(Buffer.from([0xf0, 0x00])); // AUTH is not an MQTT 3.1.1 packet: the parser's 'error'
+      await closed;
+      for (const id of ids) await brokerForgot(broker, id);
+      ended!.destroy();
     });
   });
 }
