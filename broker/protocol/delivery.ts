@@ -7,7 +7,7 @@
  *     → dedupe          hooks.ts: only a true duplicate is dropped
  *     → QoS upgrade     conformance.ts [MQTT-3.3.5-1] (deliver0 only)
  *     → outbound window connection-limits.ts (QoS 1/2)
- *     → aedes' own deliver0 / deliverQoS
+ *     → aedes' own deliverQoS; at QoS 0 deliver-qos0.ts (aedes' deliver0 without its per-delivery immediates)
  *
  * aedes' router calls the delivery functions without a receiver (it captured
  * them at SUBSCRIBE), so each client needs functions of its own. Wrapping
@@ -20,6 +20,7 @@
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import { stateOf, type ClientState, type Deliver } from "./client-state.js";
+import { closeQoS0Batch, deliverAtMostOnce } from "./deliver-qos0.js";
 
 /** A stage that may hold a QoS 1/2 delivery before aedes' deliverQoS (connection-limits.ts). */
 export type DeliveryWindow = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => void;
@@ -129,8 +130,9 @@ function afterDedupe(stages: Stages, st: ClientState, packet: AedesPublishPacket
   if (!qosPath) {
     // [MQTT-3.3.5-1] (conformance.ts): a QoS 1/2 message reaching a QoS 0 subscription goes out through the QoS path when a QoS 1/2 subscription of this client matches too.
     const granted = stages.grantedQos;
-    if (granted === null || packet.qos === 0 || granted((st.client as unknown as DeliveringClient).subscriptions, packet.topic) <= 0) return st.deliver0!(packet, callback);
+    if (granted === null || packet.qos === 0 || granted((st.client as unknown as DeliveringClient).subscriptions, packet.topic) <= 0) return deliverAtMostOnce(st.client, packet, callback);
   }
+  closeQoS0Batch(); // aedes' deliverQoS writes from an immediate of its own: later QoS 0 deliveries go after it
   if (stages.window !== null) return stages.window(st, packet, callback);
   st.deliverQoS!(packet, callback);
 }
