@@ -14,7 +14,9 @@
  *     its header with that arm instead, and its first header before the loop:
  *     fuel-loop-merge.ts),
  *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below),
- *   - at the entry of an `if` arm, for what that arm costs beyond its sibling.
+ *   - at the entry of an `if` arm, for what that arm costs beyond its sibling, when that
+ *     is more than MAX_FOLDED_ARM (fuel-plan.ts); a smaller difference is charged with the
+ *     `if`, whichever arm runs.
  *
  * A checked charge is `fuel -= COST; if (fuel < 0) { fuel = -1; call $fuel_exhausted;
  * unreachable }`, all inlined: the import `"wasmq" "fuel_exhausted"` (the host throws
@@ -35,7 +37,9 @@
  * loop (charged per iteration of that loop) or a nested `if` arm (charged when taken).
  * An `if` costs its condition, itself and the arm taken; the cheaper arm's cost is
  * charged with the `if` (both arms cost at least that much) and only the difference
- * inside the dearer arm, so an arm no dearer than its sibling carries no charge. A site
+ * inside the dearer arm, so an arm no dearer than its sibling carries no charge. When
+ * that difference is at most MAX_FOLDED_ARM (16), the dearer arm is charged with the
+ * `if` whichever arm runs (at most 16 units more than the arm taken). A site
  * is charged in full on entry, even if an early `return` or `br` leaves it: one unit is
  * roughly one executed Wasm instruction, never fewer. Calls count 1 at the call site; a
  * normal callee is charged at its own entry. A static function — no loops, no
@@ -94,6 +98,10 @@
  * instantiates binaryen.js (top-level await, ~0.5–1 s). Code grows by ~15–45%
  * (write-back/reload around calls in "cached" functions).
  *
+ * The host's own charges for an import's work (host-calls.ts) go through an export the
+ * instrumenter adds, FUEL_TAKE_EXPORT (fuel-names.ts; addTakeExport below), not through
+ * the global's JS accessor.
+ *
  * Until 2026-12 both arms of an `if` were charged on every pass and every function paid
  * its own entry: a loop body with a rarely taken branch cost its whole text per
  * iteration (the JSON string scan: 381 fuel per byte, now ~20).
@@ -102,8 +110,8 @@ import binaryen from "binaryen";
 import { addVar, CallId, CallIndirectId, CallRefId, callNumOperands, callTarget, getFunctionBody, PURE_LEAVES, readBinary, ReturnId, returnValue, setFunctionBody, type Ref, type Slot } from "./fuel-ir.js";
 import { MAX_COST, pinnedFunctions, planFunction, settlePlans, type Exit, type FunctionPlan, type Site } from "./fuel-plan.js";
 
-export { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME } from "./fuel-names.js";
-import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_NEUTRAL_IMPORTS } from "./fuel-names.js";
+export { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_TAKE_EXPORT } from "./fuel-names.js";
+import { FUEL_GLOBAL, FUEL_BUDGET_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FUEL_NEUTRAL_IMPORTS, FUEL_TAKE_EXPORT } from "./fuel-names.js";
 
 export interface FuelInstrumentResult {
   /** The instrumented module. */
@@ -175,7 +183,7 @@ function checkNames(mod: binaryen.Module): Set<string> {
   }
   for (let i = 0, n = mod.getNumExports(); i < n; i++) {
     const exported = binaryen.getExportInfo(mod.getExportByIndex(i)).name;
-    if (exported === FUEL_GLOBAL || exported === FUEL_BUDGET_GLOBAL) throw reservedNameError(`an export "${exported}"`);
+    if (exported === FUEL_GLOBAL || exported === FUEL_BUDGET_GLOBAL || exported === FUEL_TAKE_EXPORT) throw reservedNameError(`an export "${exported}"`);
   }
   for (let i = 0, n = mod.getNumTables(); i < n; i++) {
     const info = binaryen.getTableInfo(mod.getTableByIndex(i));
@@ -351,6 +359,32 @@ function wrapExports(mod: binaryen.Module, taken: Set<string>, exhausted: string
 }
 
 /**
+ * Export FUEL_TAKE_EXPORT (fuel-names.ts): the host's charge for an import's work,
+ * `left = fuel - amount`, computed in f64 so that no amount and no (negative)
+ * counter can wrap around; below zero (or NaN) pins the global to EXHAUSTED and
+ * answers -1, else stores and answers `left`. Exported after wrapExports: it must
+ * not reset the budget.
+ */
+function addTakeExport(mod: binaryen.Module, taken: Set<string>): void {
+  const { i32, f64 } = binaryen;
+  const name = uniqueName("__wasmq_fuel_take", taken);
+  taken.add(name);
+  const amount = 0;
+  const left = 1;
+  const body = mod.block(null, [
+    mod.local.set(left, mod.f64.sub(mod.f64.convert_s.i32(mod.global.get(FUEL_GLOBAL, i32)), mod.local.get(amount, f64))),
+    mod.if(
+      mod.f64.ge(mod.local.get(left, f64), mod.f64.const(0)),
+      mod.global.set(FUEL_GLOBAL, mod.i32.trunc_s.f64(mod.local.get(left, f64))),
+      mod.global.set(FUEL_GLOBAL, mod.i32.const(EXHAUSTED)),
+    ),
+    mod.global.get(FUEL_GLOBAL, i32),
+  ], i32);
+  mod.addFunction(name, f64, i32, [f64], body);
+  mod.addFunctionExport(name, FUEL_TAKE_EXPORT);
+}
+
+/**
  * Instruments `wasm` for fuel metering (see the module comment). Throws if the module
  * cannot be read or metered, or already uses the reserved names.
  */
@@ -388,6 +422,7 @@ export function instrumentFuel(wasm: Uint8Array): FuelInstrumentResult {
     mod.addGlobal(FUEL_BUDGET_GLOBAL, binaryen.i32, true, mod.i32.const(INITIAL_FUEL));
     mod.addGlobalExport(FUEL_BUDGET_GLOBAL, FUEL_BUDGET_GLOBAL);
     wrapExports(mod, functions, exhausted);
+    addTakeExport(mod, functions);
     mod.addFunctionImport(exhausted, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, binaryen.none, binaryen.none);
 
     if (!mod.validate()) throw new Error(invalidReason(wasm));

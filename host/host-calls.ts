@@ -91,11 +91,8 @@ export class HostCallLimitError extends Error {
   }
 }
 
-/** Takes fuel from a running Wasm instance; absent for native plugins and unmetered builds. */
-export interface FuelTank {
-  /** Remaining fuel of the current call. */
-  value: number;
-}
+export type { FuelTank } from "./fuel-tank.js";
+import type { FuelTank } from "./fuel-tank.js";
 
 /**
  * One plugin instance's accountant. Per-call counters live in the CallState,
@@ -124,14 +121,7 @@ export class HostCalls {
 
   /** Take fuel; out of fuel traps as the plugin's own code would. */
   take(amount: number): void {
-    const fuel = this.fuel;
-    if (!fuel) return;
-    const left = fuel.value - amount;
-    if (left < 0) {
-      fuel.value = -1;
-      throw new FuelExhaustedError(`plugin "${this.plugin}" ran out of fuel`);
-    }
-    fuel.value = left;
+    if (this.fuel && !this.fuel.take(amount)) throw new FuelExhaustedError(`plugin "${this.plugin}" ran out of fuel`);
   }
 
   /** Count a log line against the cap; returns how many of its bytes the host will read. */

@@ -19,6 +19,7 @@ import {
 import { HEADER_SIZE_V2, v5Imports } from "./v5-record.js";
 import { authImports } from "./auth-calls.js";
 import { idleImports } from "./idle-calls.js";
+import { fuelTank } from "./fuel-tank.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
 export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
@@ -189,7 +190,7 @@ class WasmPluginInstance implements PluginInstance {
     for (const hook of hooks) this.fns[hook] = this.exports[HOOK_EXPORTS[hook]] as HookFn;
     this.fuel = limits.fuel === null ? null : (this.exports[FUEL_GLOBAL] as WebAssembly.Global);
     this.budget = limits.fuel ?? 0;
-    this.calls.fuel = this.fuel;
+    this.calls.fuel = this.fuel && fuelTank(this.exports, this.fuel);
     // Every call from the host starts with this budget (see host/fuel.ts).
     if (this.fuel) (this.exports[FUEL_BUDGET_GLOBAL] as WebAssembly.Global).value = this.budget;
     const init = this.exports[INIT_EXPORT];

@@ -33,12 +33,15 @@ const MODULE = `
             (br $l)))))
     (local.get $i))
   ;; A second way round (br_if $l in the header): not merged, charged per site as before.
-  (func (export "two_ways") (param $n i32) (result i32) (local $i i32)
+  ;; The arm does 20 units of work, more than MAX_FOLDED_ARM: it keeps a charge of its own.
+  (func (export "two_ways") (param $n i32) (result i32) (local $i i32) (local $x i32)
     (loop $l
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.eq (local.get $i) (i32.const 3)))
       (if (i32.lt_u (local.get $i) (local.get $n))
-        (then (br $l))))
+        (then
+          ${"(local.set $x (i32.add (local.get $x) (i32.const 1)))\n".repeat(5)}
+          (br $l))))
     (local.get $i))
   ;; Nested while loops: n × m inner iterations.
   (func (export "nested") (param $n i32) (param $m i32) (result i32) (local $i i32) (local $j i32) (local $x i32)
