@@ -85,7 +85,7 @@ export function parseWithFastPublish(parser: MqttParser, buf: Buffer, parse: (th
     waiting.delete(parser); // the stream is broken: what waited is not read
     throw err;
   } finally {
-    reading.splice(reading.lastIndexOf(parser), 1);
+    reading.pop(); // nested reads end first: the last entry is this parser's (splice would allocate per chunk)
   }
   if (waiting.size === 0) return held;
   const later = waiting.get(parser);
