@@ -124,7 +124,31 @@ test("malformed PUBLISH packets get mqtt-packet's own error, after the good pack
   }
 });
 
-test("an MQTT 5 connection's PUBLISH (properties) is left to mqtt-packet", () => {
+test("MQTT 5 PUBLISH without properties: mqtt-packet's packets over every split, whole ones without mqtt-packet", () => {
+  const V5 = { protocolVersion: 5 };
+  const g5 = (p: object) => mqttPacket.generate(p, V5 as object);
+  const packets = [
+    g5({ cmd: "publish", topic: "bench/0/data", payload: Buffer.alloc(64, 0x61), qos: 0 }),
+    g5({ cmd: "publish", topic: "ünï/✓", payload: Buffer.alloc(130, 0x62), qos: 1, messageId: 77, dup: true }),
+    g5({ cmd: "publish", topic: "r", payload: Buffer.alloc(0), qos: 2, messageId: 65535, retain: true }),
+  ];
+  const whole = both(packets, V5);
+  assert.deepEqual(whole.fast, whole.plain);
+  assert.equal(whole.fallbacks, 0, "read on the fast path");
+  assert.doesNotMatch(whole.fast.join(), /properties/);
+  const stream = Buffer.concat([...packets, g5({ cmd: "publish", topic: "p", payload: Buffer.from("x"), qos: 0, properties: { contentType: "a" } }), ...packets]);
+  for (let cut = 0; cut <= stream.length; cut++) {
+    const r = both([stream.subarray(0, cut), stream.subarray(cut)], V5);
+    assert.deepEqual(r.fast, r.plain, `split at ${cut}`);
+  }
+  // no property length byte at all, and a property length past the packet: mqtt-packet's verdicts
+  for (const bad of [Buffer.from([0x30, 0x03, 0x00, 0x01, 0x61]), Buffer.from([0x30, 0x05, 0x00, 0x01, 0x61, 0x09, 0x01])]) {
+    const r = both([Buffer.concat([packets[0]!, bad, packets[0]!])], V5);
+    assert.deepEqual(r.fast, r.plain, bad.toString("hex"));
+  }
+});
+
+test("an MQTT 5 PUBLISH with properties is left to mqtt-packet", () => {
   const v5 = mqttPacket.generate({ cmd: "publish", topic: "p", payload: Buffer.from("x"), qos: 0, properties: { contentType: "text/plain" } } as object, { protocolVersion: 5 } as object);
   const r = both([v5], { protocolVersion: 5 });
   assert.deepEqual(r.fast, r.plain);

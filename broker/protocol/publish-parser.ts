@@ -1,6 +1,7 @@
 /**
- * The inbound fast path for the packet a broker reads most: an MQTT 3.1/3.1.1
- * PUBLISH that arrives whole in the chunk read from the socket.
+ * The inbound fast path for the packet a broker reads most: a PUBLISH (MQTT
+ * 3.1/3.1.1, or MQTT 5 without properties) that arrives whole in the chunk
+ * read from the socket.
  *
  * mqtt-packet's parser (inside aedes) appends every chunk to a `bl` buffer
  * list and walks a four-state machine per packet; each step reads through the
@@ -17,8 +18,8 @@
  * decodes it (lenient UTF-8: conformance.ts checks it), the payload a view of
  * the chunk as mqtt-packet's own slice of a single chunk is. Each is emitted
  * as the parser emits it. At the first byte that is anything else — another
- * packet type, a packet cut by the chunk's end, an MQTT 5 connection (its
- * PUBLISH carries properties), anything mqtt-packet would refuse — the rest
+ * packet type, a packet cut by the chunk's end, an MQTT 5 PUBLISH with
+ * properties, anything mqtt-packet would refuse — the rest
  * of the chunk goes to mqtt-packet unchanged, so every error and every other
  * packet is still mqtt-packet's (test/publish-parser.test.ts compares the two
  * over every split of a stream).
@@ -64,7 +65,7 @@ const reading: MqttParser[] = [];
 const waiting = new Map<MqttParser, Buffer[]>();
 
 /**
- * Parse `buf` on `parser`: its leading complete 3.1.1 PUBLISH packets here,
+ * Parse `buf` on `parser`: its leading complete PUBLISH packets here,
  * the rest with `parse` (mqtt-packet's own, called with the parser as `this`).
  * Returns what mqtt-packet's parse returns (bytes it holds of an incomplete
  * packet), 0 when nothing is left.
@@ -97,10 +98,10 @@ export function parseWithFastPublish(parser: MqttParser, buf: Buffer, parse: (th
 }
 
 function readChunk(parser: MqttParser, buf: Buffer, parse: (this: MqttParser, buf: Buffer) => number): number {
-  // Only between packets with nothing buffered, and not for MQTT 5 (properties).
-  if (parser._list.length !== 0 || parser._stateCounter !== 0 || parser.error !== null || parser.settings?.protocolVersion === 5) {
-    return parse.call(parser, buf);
-  }
+  // Only between packets with nothing buffered.
+  if (parser._list.length !== 0 || parser._stateCounter !== 0 || parser.error !== null) return parse.call(parser, buf);
+  // What mqtt-packet decides by: the CONNECT it parsed (or the v5 layer's settings).
+  const v5 = parser.settings?.protocolVersion === 5;
   const n = buf.length;
   let at = 0;
   while (at < n) {
@@ -125,8 +126,14 @@ function readChunk(parser: MqttParser, buf: Buffer, parse: (this: MqttParser, bu
     if (!complete || end > n || length < 2) break;
     const topicLength = (buf[i]! << 8) | buf[i + 1]!;
     const topicEnd = i + 2 + topicLength;
-    const payloadStart = qos > 0 ? topicEnd + 2 : topicEnd;
+    let payloadStart = qos > 0 ? topicEnd + 2 : topicEnd;
     if (payloadStart > end) break; // topic or packet identifier past the packet: mqtt-packet's error
+    if (v5) {
+      // MQTT 5: only a PUBLISH without properties (property length 0, section 3.3.2.3.1), which
+      // mqtt-packet parses to the same packet as 3.1.1's (no `properties` field); any other to mqtt-packet
+      if (payloadStart === end || buf[payloadStart] !== 0) break;
+      payloadStart++;
+    }
     const packet = new MqttPacket();
     packet.cmd = "publish";
     packet.retain = (first & 0x01) !== 0;
