@@ -91,6 +91,11 @@ function chain(length: number, quick: boolean): Scenario {
   };
 }
 
+/** The broker's own 16 KB path: wasmq with no per-message plugin against bare aedes (what p2p-qos0-16KB's chain adds is the difference). */
+function chain0Large(): Scenario {
+  return { ...chain(0, false), id: "chain0-qos0-16KB", payloadBytes: 16 * 1024, about: "p2p QoS 0 16 KB through 0 per-message plugins: the broker's own 16 KB path" };
+}
+
 function persistenceScenario(mode: "memory" | "lmdb"): Scenario {
   return {
     id: `p2p-qos1-64B-${mode}`,
@@ -222,6 +227,7 @@ export const SCENARIOS: readonly Scenario[] = [
     about: "100 publishers → 1 subscriber of bench/+/data, QoS 0 64B",
   },
   withNoV5(chain(0, false)),
+  chain0Large(),
   chain(1, false),
   chain(3, false),
   chain(5, true),

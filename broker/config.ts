@@ -285,9 +285,8 @@ function resolvePath(base: string, p: string): string {
 }
 
 function mustExist(path: string, key: string, source: string): void {
-  if (!existsSync(path) || !statSync(path).isFile()) {
-    throw new ConfigError(`invalid config in ${source}: key "${key}": file ${path} does not exist`);
-  }
+  if (!existsSync(path)) throw new ConfigError(`invalid config in ${source}: key "${key}": file ${path} does not exist`);
+  if (!statSync(path).isFile()) throw new ConfigError(`invalid config in ${source}: key "${key}": ${path} is not a file`);
 }
 
 /**
@@ -399,7 +398,7 @@ function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base:
   if (overrides.nodeId !== undefined && !NODE_ID_PATTERN.test(overrides.nodeId)) {
     throw new ConfigError(`--node-id: 1-64 letters, digits, '_', '.', '-', got "${overrides.nodeId}"`);
   }
-  const cluster = resolveCluster(raw.cluster, overrides, (p) => resolvePath(base, p));
+  const cluster = resolveCluster(raw.cluster, overrides, (p) => resolvePath(base, p), source);
   if (cluster?.tls?.ca) mustExist(cluster.tls.ca, "cluster.tls.ca", source);
   if (cluster?.tls?.cert) mustExist(cluster.tls.cert, "cluster.tls.cert", source);
   if (cluster?.tls?.key) mustExist(cluster.tls.key, "cluster.tls.key", source);

@@ -5,7 +5,7 @@ import { CallState, PluginError, type PluginFactory, type PluginInstance, type P
 import type { HookMessage } from "./message.js";
 import { setActiveCall, type ActiveCall } from "./native/context.js";
 import { Config, Message } from "./native/index.js";
-import { captureLogs } from "./wasm-plugin.js";
+import { captureLogs } from "./capture-logs.js";
 
 type NativeModule = Record<string, unknown>;
 

@@ -2,7 +2,6 @@
 import { instantiateSync } from "@assemblyscript/loader";
 import {
   ABI_VERSION,
-  CRYPTO_FUEL_PER_BLOCK,
   ENV_IMPORTS,
   HEADER_SIZE,
   HOOK_EXPORTS,
@@ -10,8 +9,6 @@ import {
   HOST_IMPORTS,
   INIT_EXPORT,
   SCRUB_EXPORT,
-  PBKDF2_MAX_ITERATIONS,
-  PBKDF2_MAX_KEY,
   REQUIRED_EXPORTS,
   SUPPORTED_ABI_VERSIONS,
   type HookName,
@@ -19,18 +16,18 @@ import {
 import { HEADER_SIZE_V2, v5Imports } from "./v5-record.js";
 import { authImports } from "./auth-calls.js";
 import { idleImports } from "./idle-calls.js";
+import { coreImports } from "./core-imports.js";
+import { captureLogs } from "./capture-logs.js";
 import { fuelTank } from "./fuel-tank.js";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "./fuel-names.js";
 // Trap classification lives in traps.ts; re-exported here for existing importers.
 export { classifyTrap, describeTrap, PluginAbortError, PluginMemoryError, type TrapKind } from "./traps.js";
+export { captureLogs } from "./capture-logs.js";
 import { CallState, PluginError, type PluginFactory, type PluginInstance, type PluginServices } from "./instance.js";
-import { FUEL_PER_BYTE, HostCalls, MAX_LOG_LINE_BYTES } from "./host-calls.js";
-import { KvLimitError } from "./kv.js";
+import { HostCalls } from "./host-calls.js";
 import { emptyMessage, type HookMessage } from "./message.js";
-import { decodeTopic } from "./output-rules.js";
 import { describeTrap, PluginAbortError, PluginMemoryError } from "./traps.js";
 import { inspectModule, WasmFormatError } from "./wasm-binary.js";
-import { certFieldBytes, NO_CERTIFICATE, UNKNOWN_FIELD } from "./cert-field.js";
 import type { HostCrypto, WasmHostEnv } from "./wasm-env.js";
 import { DeferredPayload, wantsDeferredPayload } from "./deferred-payload.js";
 import { DELIVER_LANE, MAIN_LANE, RecordWriter } from "./record-writer.js";
@@ -329,125 +326,27 @@ class WasmPluginInstance implements PluginInstance {
     return this.buf.subarray(ptr, ptr + len);
   }
 
-  private string(ptr: number, len: number): string {
-    return this.bytes(ptr, len).toString("utf8");
-  }
-
   private imports(): WebAssembly.Imports {
     const { services, state, crypto } = this;
     const self = this;
     // Each import charges and checks through `calls` before it copies, allocates or queues anything.
     const calls = (): HostCalls => self.calls;
     const wasmq: Record<string, (...args: number[]) => number | void> = {
-      log(level, ptr, len) {
-        const n = calls().log(state(), len);
-        calls().charge("log", n);
-        services.log(level, self.string(ptr, n) + (n < len ? ` … (${len} bytes, cut at ${MAX_LOG_LINE_BYTES})` : ""));
-      },
-      now_ms() {
-        calls().charge("now_ms");
-        return services.now();
-      },
-      publish(tp, tl, pp, pl, qos, retain) {
-        if (qos < 0 || qos > 2) return -1;
-        const s = state();
-        calls().publish(s, tl, pl);
-        calls().charge("publish", tl + pl);
-        const topic = decodeTopic(services.name, self.bytes(tp, tl));
-        calls().checkPublish(topic, tl, pl, qos);
-        s.extras.push({
-          plugin: services.name,
-          topic,
-          payload: Buffer.from(self.bytes(pp, pl)),
-          qos: qos as 0 | 1 | 2,
-          retain: retain !== 0,
-        });
-        return 0;
-      },
-      set_topic(ptr, len) {
-        calls().charge("set_topic", len);
-        const s = state();
-        const topic = decodeTopic(services.name, self.bytes(ptr, len));
-        calls().checkSetTopic(s, topic, len);
-        s.topic = topic;
-      },
-      set_payload(ptr, len) {
-        calls().charge("set_payload", len);
-        const s = state();
-        calls().checkSetPayload(s, len);
-        s.payload = Buffer.from(self.bytes(ptr, len));
-      },
-      set_qos(qos) {
-        calls().charge("set_qos");
-        state().qos = Math.max(0, Math.min(2, qos));
-      },
-      set_retain(retain) {
-        calls().charge("set_retain");
-        state().retain = retain ? 1 : 0;
-      },
-      set_ttl(seconds) {
-        calls().charge("set_ttl");
-        state().ttlSec = Math.max(0, seconds);
-      },
-      kv_get(kp, kl, op, oc) {
-        calls().charge("kv_get", kl);
-        const value = services.kv.get(services.name, self.bytes(kp, kl));
-        if (value === undefined) return -1;
-        if (value.length <= oc) {
-          calls().take(value.length * FUEL_PER_BYTE);
-          self.bytes(op, value.length).set(value);
-        }
-        return value.length;
-      },
-      kv_put(kp, kl, vp, vl) {
-        calls().charge("kv_put", kl + vl);
-        try {
-          services.kv.put(services.name, Buffer.from(self.bytes(kp, kl)), Buffer.from(self.bytes(vp, vl)));
-          return 0;
-        } catch (err) {
-          services.log(3, `kv put refused: ${(err as Error).message}`);
-          return err instanceof KvLimitError ? -1 : -2;
-        }
-      },
-      kv_delete(kp, kl) {
-        calls().charge("kv_delete", kl);
-        return services.kv.delete(services.name, self.bytes(kp, kl)) ? 1 : 0;
-      },
-      sha256(dp, dl, op) {
-        calls().charge("sha256");
-        calls().take(sha256Blocks(dl) * CRYPTO_FUEL_PER_BLOCK);
-        self.bytes(op, 32).set(crypto.sha256(self.bytes(dp, dl)));
-      },
-      hmac_sha256(kp, kl, dp, dl, op) {
-        calls().charge("hmac_sha256");
-        calls().take(hmacBlocks(kl, dl) * CRYPTO_FUEL_PER_BLOCK);
-        self.bytes(op, 32).set(crypto.hmacSha256(self.bytes(kp, kl), self.bytes(dp, dl)));
-      },
-      pbkdf2_sha256(pp, pl, sp, sl, iterations, op, ol) {
-        if (iterations < 1 || iterations > PBKDF2_MAX_ITERATIONS || ol < 1 || ol > PBKDF2_MAX_KEY) return -1;
-        calls().charge("pbkdf2_sha256");
-        // Per 32-byte output block: the salt's HMAC, then two compressions per iteration.
-        calls().take((hmacBlocks(pl, sl + 4) + Math.ceil(ol / 32) * 2 * iterations) * CRYPTO_FUEL_PER_BLOCK);
-        self.bytes(op, ol).set(crypto.pbkdf2Sha256(self.bytes(pp, pl), self.bytes(sp, sl), iterations, ol));
-        return 0;
-      },
-      client_cert(field, op, oc) {
-        const cert = self.current?.cert;
-        if (!cert) return NO_CERTIFICATE;
-        const bytes = certFieldBytes(cert, field);
-        if (!bytes) return UNKNOWN_FIELD;
-        const copies = bytes.length <= oc;
-        calls().charge("client_cert", copies ? bytes.length : 0);
-        if (copies) self.bytes(op, bytes.length).set(bytes);
-        return bytes.length;
-      },
-      payload_fetch() {
-        const deferred = self.deferred;
-        calls().charge("payload_fetch", deferred?.size ?? 0);
-        if (!deferred) return 0;
-        self.refreshViews();
-        return deferred.fetch(self.buf);
-      },
+      ...coreImports({
+        services,
+        crypto,
+        calls,
+        state,
+        bytes: (p, l) => self.bytes(p, l),
+        current: () => self.current,
+        fetchPayload: () => {
+          const deferred = self.deferred;
+          calls().charge("payload_fetch", deferred?.size ?? 0);
+          if (!deferred) return 0;
+          self.refreshViews();
+          return deferred.fetch(self.buf);
+        },
+      }),
       ...v5Imports({ plugin: services.name, rules: services.output, calls, state, bytes: (p, l) => self.bytes(p, l) }),
       ...authImports({ plugin: services.name, services, calls, state, bytes: (p, l) => self.bytes(p, l) }),
       ...idleImports({ plugin: services.name, calls }),
@@ -493,29 +392,3 @@ class WasmPluginInstance implements PluginInstance {
 
 /** Fuel for init: the most an i32 budget allows (seconds of work, still not forever). */
 const INIT_FUEL = 0x7fffffff;
-
-/** Collect what a plugin logs at warn or above while it initialises, for the error message. */
-export function captureLogs(services: PluginServices): { text(): string; stop(): void } {
-  const lines: string[] = [];
-  const original = services.log;
-  services.log = (level, message) => {
-    if (level >= 3 && lines.length < 5) lines.push(message);
-    original(level, message);
-  };
-  return {
-    text: () => (lines.length ? `: ${lines.join("; ")}` : ""),
-    stop: () => {
-      services.log = original;
-    },
-  };
-}
-
-/** SHA-256 compressions for a message of n bytes (padding included). */
-function sha256Blocks(n: number): number {
-  return Math.floor((n + 8) / 64) + 1;
-}
-
-/** Compressions for HMAC-SHA256: the key (hashed first when over 64 bytes), inner and outer hash. */
-function hmacBlocks(keyLen: number, dataLen: number): number {
-  return (keyLen > 64 ? sha256Blocks(keyLen) : 0) + sha256Blocks(64 + dataLen) + sha256Blocks(64 + 32);
-}

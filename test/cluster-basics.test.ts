@@ -21,7 +21,7 @@ describe("cluster start-up", () => {
     writeFileSync(file, JSON.stringify({ port: 0, ws: false, data: dir, cluster: { redis: `redis://127.0.0.1:${port}`, id: "x", connectTimeoutMs: 1000 } }));
     const r = await runCli(["--config", file]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/? \\(cluster\\.redis\\): ECONNREFUSED`));
+    assert.match(r.stderr, new RegExp(`cannot reach Redis at redis://127\\.0\\.0\\.1:${port}/? \\(key "cluster\\.redis" in ${file.replace(/[.]/g, "\\.")}\\): ECONNREFUSED`));
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
   });
 
@@ -70,7 +70,7 @@ describe("Redis with a password", () => {
       writeFileSync(file, JSON.stringify({ port: 0, ws: false, data: dir, cluster: { redis: `redis://:wrong@127.0.0.1:${redis.port}`, id: "x" } }));
       const r = await runCli(["--config", file]);
       assert.equal(r.code, 2);
-      assert.match(r.stderr, new RegExp(`cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/? \\(cluster\\.redis\\): .*(WRONGPASS|invalid)`));
+      assert.match(r.stderr, new RegExp(`Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${redis.port}/? \\(key "cluster\\.redis" in [^)]*c\\.json\\) refused the node: WRONGPASS`));
       assert.ok(!r.stderr.includes("wrong@"), "the password is not printed");
     } finally {
       await redis.stop();

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { writeFileSync } from "node:fs";
+import { copyFileSync, writeFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -17,26 +17,45 @@ import { connect, connectCollecting, end, freePort, scratchDir, subscribe } from
 import { runCli, startNode, startRedis, waitFor } from "./cluster-support.js";
 import { TestCa } from "./pki.js";
 
-/** Start a node config through the CLI, expecting it to refuse; stderr back. */
-async function refused(cluster: Record<string, unknown>): Promise<string> {
+/**
+ * Start a node config through the CLI, expecting it to refuse: exit code 2 and
+ * one line naming where the URL was given (the key and the file, or --redis); stderr back.
+ * `safetyMs` only stops a hang (then the exit code is null and the test fails).
+ */
+async function refused(cluster: Record<string, unknown>, args: string[] = [], safetyMs?: number): Promise<string> {
   const dir = scratchDir();
   const file = join(dir, "c.json");
   writeFileSync(file, JSON.stringify({ port: 0, ws: false, data: dir, cluster: { id: "x", connectTimeoutMs: 2000, ...cluster } }));
-  const r = await runCli(["--config", file]);
+  const r = await runCli(["--config", file, ...args], safetyMs);
   assert.equal(r.code, 2, r.stdout + r.stderr);
   assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  const origin = args.includes("--redis") ? "(--redis)" : `(key "cluster.redis" in ${file})`;
+  if (/Redis at/.test(r.stderr)) assert.ok(r.stderr.includes(origin), `${origin} in: ${r.stderr}`);
   return r.stderr;
+}
+
+/**
+ * A test CA and an unrelated one, a server and a client certificate from the first, and a
+ * redis-server whose TLS port requires a client certificate from the CA it trusts. It reads
+ * that CA from a file at each start: `trust(other)` before a restart makes it refuse the node.
+ */
+async function tlsRedis() {
+  const dir = scratchDir();
+  const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
+  const rogue = new TestCa(dir, "rogue-ca", "Other CA");
+  const server = ca.issue("localhost", { server: true });
+  const client = ca.issue("wasmq-node");
+  const trusted = join(dir, "redis-trusts.pem");
+  const trust = (which: TestCa) => copyFileSync(which.certFile, trusted);
+  trust(ca);
+  const tlsPort = await freePort();
+  const redis = await startRedis(["--tls-port", String(tlsPort), "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", trusted, "--tls-auth-clients", "yes"]);
+  return { ca, rogue, client, tlsPort, redis, trust };
 }
 
 describe("Redis options", () => {
   test("rediss:// with a CA and a client certificate; a missing client certificate or an unknown CA is refused naming cluster.redis", async () => {
-    const dir = scratchDir();
-    const ca = new TestCa(dir, "redis-ca", "Redis Test CA");
-    const rogue = new TestCa(dir, "rogue-ca", "Other CA");
-    const server = ca.issue("localhost", { server: true });
-    const client = ca.issue("wasmq-node");
-    const tlsPort = await freePort();
-    const redis = await startRedis(["--tls-port", String(tlsPort), "--tls-cert-file", server.certFile, "--tls-key-file", server.keyFile, "--tls-ca-cert-file", ca.certFile, "--tls-auth-clients", "yes"]);
+    const { ca, rogue, client, tlsPort, redis } = await tlsRedis();
     try {
       const url = `rediss://localhost:${tlsPort}`;
       const node = await startNode(url, "tls", { cluster: { tls: { ca: ca.certFile, cert: client.certFile, key: client.keyFile } } });
@@ -53,9 +72,55 @@ describe("Redis options", () => {
       assert.equal(await redis.client().hexists("retained", "over/tls"), 1, "the retained message went to Redis over TLS");
       await end(sub, pub);
       await node.stop();
-      assert.match(await refused({ redis: url, tls: { ca: ca.certFile } }), /cannot reach Redis at rediss:\/\/localhost:\d+\/? \(cluster\.redis\)/);
-      assert.match(await refused({ redis: url, tls: { ca: rogue.certFile, cert: client.certFile, key: client.keyFile } }), /\(cluster\.redis\): .*(certificate|CERT)/i);
+      assert.match(await refused({ redis: url, tls: { ca: ca.certFile } }), /cannot reach Redis at rediss:\/\/localhost:\d+\/? \(key "cluster\.redis" in .*c\.json\): (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED|ECONNRESET)/);
+      assert.match(await refused({ redis: url, tls: { ca: rogue.certFile, cert: client.certFile, key: client.keyFile } }), /c\.json\): .*(certificate|CERT)/i);
     } finally {
+      await redis.stop();
+    }
+  });
+
+  test("over TLS, a Redis that drops and comes back distrusting the node's certificate: the node keeps serving, reports why, and is back once Redis trusts it again", async () => {
+    const { ca, rogue, client, tlsPort, redis, trust } = await tlsRedis();
+    try {
+      const node = await startNode(`rediss://localhost:${tlsPort}`, "tls-drop", { cluster: { tls: { ca: ca.certFile, cert: client.certFile, key: client.keyFile } } });
+      const link = async () => (await node.api<{ redis: { state: string; disconnects: number; lastError: string | null } }>("/cluster")).body.redis;
+      assert.equal((await link()).state, "up");
+      await redis.down();
+      trust(rogue);
+      // Once a reconnection was refused for want of a server, what the node reports next comes from the restarted Redis.
+      await waitFor(async () => /ECONNREFUSED/.test((await link()).lastError ?? ""), "the node to find Redis gone");
+      await redis.up();
+      // Every reconnection is now refused in the TLS handshake: Redis answers with an alert, or resets the connection.
+      await waitFor(async () => /certificate|alert|ECONNRESET/i.test((await link()).lastError ?? ""), "the node to report the refused handshake");
+      assert.equal((await link()).state, "down");
+      // Still serving its own clients while Redis refuses it.
+      const { client: sub, got } = await connectCollecting(node.url, {});
+      await subscribe(sub, "local/while-refused", 0);
+      const pub = await connect(node.url);
+      await pub.publishAsync("local/while-refused", "x");
+      await got.waitFor(1);
+      await end(sub, pub);
+      await redis.down();
+      trust(ca);
+      await redis.up();
+      await waitFor(async () => (await link()).state === "up", "the link back once Redis trusts the node again");
+      assert.equal(node.child.exitCode, null, node.log().slice(-2000));
+      assert.doesNotMatch(node.log(), /Unhandled|uncaught/i);
+      await node.stop();
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test("a Redis that accepts the connection and never answers stops start-up after cluster.connectTimeoutMs, naming the key and the file (or --redis)", async () => {
+    const redis = await startRedis();
+    try {
+      redis.freeze();
+      // The 60 s only stops a hang (the bug this guards against: start-up waited forever).
+      assert.match(await refused({ redis: redis.url, connectTimeoutMs: 500 }, [], 60_000), /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+\/? \(key "cluster\.redis" in .*c\.json\): ETIMEDOUT \(no answer within 500 ms \(cluster\.connectTimeoutMs\)\)/);
+      assert.match(await refused({ redis: "redis://127.0.0.1:1", connectTimeoutMs: 500 }, ["--redis", redis.url], 60_000), /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+\/? \(--redis\): ETIMEDOUT/);
+    } finally {
+      redis.thaw();
       await redis.stop();
     }
   });
@@ -68,7 +133,17 @@ describe("Redis options", () => {
       const names = (await redis.client().client("LIST")) as string;
       assert.match(names, /user=wasmq .*name=wasmq-records:acl|name=wasmq-records:acl.* user=wasmq/);
       await node.stop();
-      assert.match(await refused({ redis: redis.url, username: "intruder", password: "node-secret" }), /\(cluster\.redis\): .*WRONGPASS/);
+      assert.match(await refused({ redis: redis.url, username: "intruder", password: "node-secret" }), /c\.json\) refused the node: WRONGPASS/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  test("an ACL user that may not run scripts is refused at start-up naming cluster.redis (it used to start and then fail every session claim with NOPERM)", async () => {
+    const redis = await startRedis(["--user", "default", "off", "--user", "wasmq", "on", ">node-secret", "~*", "&*", "+@all", "-@scripting"], "node-secret", "wasmq");
+    try {
+      // The 60 s only stops the old behaviour (a node that starts) from holding the suite.
+      assert.match(await refused({ redis: redis.url, username: "wasmq", password: "node-secret" }, [], 60_000), /c\.json\) refused the node: NOPERM .*'eval'/);
     } finally {
       await redis.stop();
     }
@@ -90,7 +165,7 @@ describe("Redis options", () => {
       assert.equal(await redis.client().dbsize(), 0, "nothing in database 0");
       await end(durable.client, pub);
       await node.stop();
-      assert.match(await refused({ redis: `${redis.url}/99` }), /\(cluster\.redis\): .*DB index is out of range/);
+      assert.match(await refused({ redis: `${redis.url}/99` }), /c\.json\) refused the node: ERR DB index is out of range/);
     } finally {
       await redis.stop();
     }
@@ -140,7 +215,7 @@ describe("Redis options", () => {
       await end(pub, sub.client, late.client);
       await a!.stop();
       await b!.stop();
-      assert.match(await refused({ redis: "redis://wasmqmaster", sentinels: [`127.0.0.1:${await freePort()}`] }), /cannot reach Redis at redis:\/\/wasmqmaster\/? \(cluster\.redis\) through cluster\.sentinels 127\.0\.0\.1:\d+: /);
+      assert.match(await refused({ redis: "redis://wasmqmaster", sentinels: [`127.0.0.1:${await freePort()}`] }), /cannot reach Redis at redis:\/\/wasmqmaster\/? \(key "cluster\.redis" in .*c\.json\) through cluster\.sentinels 127\.0\.0\.1:\d+: /);
     } finally {
       ask.disconnect();
       sentinel.kill("SIGKILL");
@@ -155,15 +230,24 @@ describe("Redis options", () => {
     const redis = await startRedis(["--cluster-enabled", "yes", "--cluster-config-file", join(dir, "nodes.conf"), "--dir", dir]);
     try {
       const stderr = await refused({ redis: redis.url });
-      assert.match(stderr, /Redis at redis:\/\/127\.0\.0\.1:\d+\/? \(cluster\.redis\) runs in cluster mode \(cluster_enabled:1\): not supported/);
+      assert.match(stderr, /Redis at redis:\/\/127\.0\.0\.1:\d+\/? \(key "cluster\.redis" in .*c\.json\) runs in cluster mode \(cluster_enabled:1\): not supported/);
     } finally {
       await redis.stop();
     }
   });
 
-  test("a URL path that is not a database index, or query options, name the key", () => {
+  test("a URL path that is not a database index, query options, or a client certificate without its key, name the key", () => {
     assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/zero" } }, "t.json"), /key "cluster\.redis": the path must be a database index/);
     assert.throws(() => parseRawConfig({ cluster: { redis: "redis://h:6379/0?tls=true" } }, "t.json"), /key "cluster\.redis": query options are not read/);
     parseRawConfig({ cluster: { redis: "rediss://user:pw@h:6380/15" } }, "t.json");
+    assert.throws(() => parseRawConfig({ cluster: { redis: "rediss://h", tls: { cert: "c.pem" } } }, "t.json"), /t\.json: key "cluster\.tls\.cert": cert and key go together/);
+    assert.throws(() => parseRawConfig({ cluster: { redis: "rediss://h", tls: { key: "k.pem" } } }, "t.json"), /t\.json: key "cluster\.tls\.cert": cert and key go together/);
+    parseRawConfig({ cluster: { redis: "rediss://h", tls: { ca: "ca.pem", cert: "c.pem", key: "k.pem" } } }, "t.json");
+  });
+
+  test("a TLS file key that names a missing file or a directory is refused naming the key and the file", async () => {
+    const dir = scratchDir();
+    assert.match(await refused({ redis: "rediss://127.0.0.1:1", tls: { ca: join(dir, "missing.pem") } }), /c\.json: key "cluster\.tls\.ca": file .*missing\.pem does not exist/);
+    assert.match(await refused({ redis: "rediss://127.0.0.1:1", tls: { ca: dir } }), new RegExp(`c\\.json: key "cluster\\.tls\\.ca": ${dir.replace(/[.]/g, "\\.")} is not a file`));
   });
 });

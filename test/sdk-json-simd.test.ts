@@ -198,6 +198,19 @@ describe("sdk json: SIMD build vs byte-loop build vs native twin vs JSON.parse",
     assertNone(problems, "special bytes");
   });
 
+  test("every byte value 0x00-0xff at every lane of the 64-byte and 16-byte steps", () => {
+    // The SIMD classifier (quote, backslash, or a signed compare below 0x20 for control
+    // and non-ASCII bytes) must agree with the byte loop on all 256 values, at each lane.
+    const problems: string[] = [];
+    for (let b = 0; b < 256; b++) {
+      for (let before = 0; before < 80; before++) {
+        const doc = bytes('{"k":"', "a".repeat(before), [b], "b".repeat(20), '","v":-1.5e3}');
+        check(doc, ["v"], problems);
+      }
+    }
+    assertNone(problems, "byte values");
+  });
+
   test("strings that end at a step, at the end of the document, or never", () => {
     const problems: string[] = [];
     for (let n = 0; n <= 48; n++) {

@@ -36,6 +36,8 @@ export const clusterSchema = z
         rejectUnauthorized: z.boolean().optional(),
       })
       .strict()
+      // A certificate without its key is not sent at all (Node drops it): Redis would then refuse a node that looks configured.
+      .refine((t) => !t.cert === !t.key, { message: "cert and key go together: give both (the client certificate and its private key) or neither", path: ["cert"] })
       .optional(),
     heartbeatMs: z.number().int().min(100).max(60_000).optional(),
     willDelayMs: z.number().int().min(500).max(600_000).optional(),
@@ -64,6 +66,8 @@ export interface ClusterConfig {
   /** Redis Sentinel addresses; the URL's host names the master group. */
   sentinels?: { host: string; port: number }[];
   sentinelPassword?: string;
+  /** Where the URL was given, for start-up errors: `key "cluster.redis" in FILE`, or `--redis`. */
+  origin?: string;
 }
 
 export const DEFAULT_CLUSTER = { heartbeatMs: 1000, willDelayMs: 10_000, connectTimeoutMs: 5000 };
@@ -93,7 +97,7 @@ export function redactedUrl(url: string): string {
   }
 }
 
-export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { redis?: string; nodeId?: string }, resolvePath: (p: string) => string): ClusterConfig | null {
+export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { redis?: string; nodeId?: string }, resolvePath: (p: string) => string, source?: string): ClusterConfig | null {
   const redis = overrides.redis ?? raw?.redis;
   if (!redis) return null;
   const tls = raw?.tls
@@ -122,5 +126,6 @@ export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { r
         }
       : {}),
     ...(raw?.sentinelPassword ? { sentinelPassword: raw.sentinelPassword } : {}),
+    origin: overrides.redis !== undefined ? "--redis" : `key "cluster.redis"${source ? ` in ${source}` : ""}`,
   };
 }

@@ -35,8 +35,14 @@ const observers = new WeakMap<object, readonly OutgoingObserver[]>();
 const encoders = new WeakMap<object, OutgoingEncoder>();
 /** Connections whose hot packets are written whole, and what holds a connection's writes for the turn (write-batching.ts; one shared function, no closure per connection). */
 const whole = new WeakSet<object>();
-let holdTurn: (stream: object) => void = () => {};
+let holdTurn: (stream: object, bytes: number) => void = () => {};
 let installed = false;
+
+/** Payload bytes of the packet about to be written (0 for packets without one): lets the batch keep large PUBLISHes together. */
+function payloadBytes(packet: object): number {
+  const payload = (packet as OutgoingPacket).payload;
+  return payload === undefined ? 0 : payload.length;
+}
 
 function install(): void {
   if (installed) return;
@@ -45,7 +51,7 @@ function install(): void {
   /** What an encoder writes with: whole where whole-packet.ts can (MQTT 5 included), else mqtt-packet. */
   const encoderWrite = (packet: object, stream: object, opts?: object): boolean => {
     if (whole.has(stream)) {
-      holdTurn(stream);
+      holdTurn(stream, payloadBytes(packet));
       const written = writeWholePacket(packet, stream as { write(chunk: Buffer): boolean }, (opts as { protocolVersion?: number } | undefined)?.protocolVersion ?? 4);
       if (written !== null) return written;
     }
@@ -59,7 +65,7 @@ function install(): void {
     if (encoder !== undefined) return encoder(packet as OutgoingPacket, stream, encoderWrite);
     if (whole.has(stream)) {
       // mqtt-packet corks each packet's pieces together; a whole packet needs no cork of its own, only the turn's hold
-      holdTurn(stream);
+      holdTurn(stream, payloadBytes(packet));
       const written = writeWholePacket(packet, stream as { write(chunk: Buffer): boolean });
       if (written !== null) return written;
     }
@@ -93,9 +99,10 @@ export function observeOutgoing(stream: object, observer: OutgoingObserver): voi
 /**
  * Serialize the hot packets written to `stream` (MQTT 3.1.1 PUBLISH and
  * acknowledgements) in one piece each, calling `hold(stream)` before each
- * write (the same function for every connection).
+ * write (the same function for every connection), with the payload bytes
+ * the packet carries.
  */
-export function writeWhole(stream: object, hold: (stream: object) => void): void {
+export function writeWhole(stream: object, hold: (stream: object, bytes: number) => void): void {
   install();
   holdTurn = hold;
   whole.add(stream);

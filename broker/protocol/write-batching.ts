@@ -24,6 +24,18 @@ import type { Writable } from "node:stream";
 import { writeWhole } from "./wire-tap.js";
 
 const FLUSH_BYTES = 8 * 1024;
+/**
+ * Large PUBLISHes — a payload at least the stream's high-water mark (16 KB
+ * on Node 20) — keep sharing a batch while it holds less than this. Each of
+ * them fills the high-water mark on its own, so its write reports a full
+ * buffer whether or not it is batched and the send-queue limits count it
+ * the same either way (connection-limits.ts); flushing before each one split a
+ * turn's 16 KB deliveries into one writev each. One writev of ~64 KB (about
+ * one socket read of a publisher's data) is one send for the kernel instead
+ * of four (0.92 → 0.22 writev per message, bench/README.md "p16k"). A
+ * smaller packet after them still flushes first, as above.
+ */
+const LARGE_BATCH_BYTES = 64 * 1024;
 
 /*
  * Shared functions, with the state on the stream itself: per-connection
@@ -83,9 +95,12 @@ function queueSweep(): void {
   setImmediate(sweep);
 }
 
-/** Hold the connection's writes until the sweep (or flush what waits past FLUSH_BYTES first). */
-function hold(conn: Batched): void {
-  if (conn[HELD] && conn.writableLength >= FLUSH_BYTES) flush(conn);
+/** Hold the connection's writes until the sweep (or flush what waits past FLUSH_BYTES first); `next` is the payload size about to be written. */
+function hold(conn: Batched, next = 0): void {
+  if (conn[HELD]) {
+    const waiting = conn.writableLength;
+    if (waiting >= FLUSH_BYTES && !(next >= conn.writableHighWaterMark && waiting < LARGE_BATCH_BYTES)) flush(conn);
+  }
   if (!conn[HELD] && !conn.destroyed) {
     conn[HELD] = true;
     conn[CORK]();
@@ -125,5 +140,5 @@ export function batchWrites(conn: Writable): void {
   c[HELD] = false;
   c[CORK] = conn.cork; // the stream's own (prototype) cork, called with the stream as `this`
   conn.cork = batchedCork;
-  writeWhole(conn, hold as (stream: object) => void);
+  writeWhole(conn, hold as (stream: object, bytes: number) => void);
 }

@@ -96,8 +96,9 @@ function utf8SeqLen(p: i32): i32 {
   if (ASC_FEATURE_SIMD) {
     const quote = i8x16.splat(<i8>C_QUOTE);
     const backslash = i8x16.splat(<i8>C_BACKSLASH);
+    // Control characters (< 0x20) and non-ASCII bytes (>= 0x80, negative as i8) in one
+    // signed compare: plain ASCII is 0x20..0x7f, i.e. b as i8 >= 0x20.
     const space = i8x16.splat(<i8>C_SPACE);
-    const printable = i8x16.splat(0x5f); // plain ASCII 0x20..0x7f: (b - 0x20) as u8 <= 0x5f
     // 64 bytes per iteration while they last (fewer loop-header fuel checks), then 16.
     let last64 = gLen - 64;
     while (p <= last64) {
@@ -106,10 +107,10 @@ function utf8SeqLen(p: i32): i32 {
       let b = v128.load(at, 16);
       let c = v128.load(at, 32);
       let d = v128.load(at, 48);
-      let sa = v128.or(v128.or(i8x16.eq(a, quote), i8x16.eq(a, backslash)), i8x16.gt_u(i8x16.sub(a, space), printable));
-      let sb = v128.or(v128.or(i8x16.eq(b, quote), i8x16.eq(b, backslash)), i8x16.gt_u(i8x16.sub(b, space), printable));
-      let sc = v128.or(v128.or(i8x16.eq(c, quote), i8x16.eq(c, backslash)), i8x16.gt_u(i8x16.sub(c, space), printable));
-      let sd = v128.or(v128.or(i8x16.eq(d, quote), i8x16.eq(d, backslash)), i8x16.gt_u(i8x16.sub(d, space), printable));
+      let sa = v128.or(v128.or(i8x16.eq(a, quote), i8x16.eq(a, backslash)), i8x16.lt_s(a, space));
+      let sb = v128.or(v128.or(i8x16.eq(b, quote), i8x16.eq(b, backslash)), i8x16.lt_s(b, space));
+      let sc = v128.or(v128.or(i8x16.eq(c, quote), i8x16.eq(c, backslash)), i8x16.lt_s(c, space));
+      let sd = v128.or(v128.or(i8x16.eq(d, quote), i8x16.eq(d, backslash)), i8x16.lt_s(d, space));
       if (v128.any_true(v128.or(v128.or(sa, sb), v128.or(sc, sd)))) {
         let mask = <u64>i8x16.bitmask(sa) | (<u64>i8x16.bitmask(sb) << 16) |
                    (<u64>i8x16.bitmask(sc) << 32) | (<u64>i8x16.bitmask(sd) << 48);
@@ -122,7 +123,7 @@ function utf8SeqLen(p: i32): i32 {
       let v = v128.load(gBase + <usize>p);
       let special = v128.or(
         v128.or(i8x16.eq(v, quote), i8x16.eq(v, backslash)),
-        i8x16.gt_u(i8x16.sub(v, space), printable),
+        i8x16.lt_s(v, space),
       );
       if (v128.any_true(special)) return p + ctz(i8x16.bitmask(special));
       p += 16;
