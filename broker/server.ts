@@ -9,6 +9,8 @@ import { PluginChain, PluginError, readPublicKey, type InjectedMessage, type Plu
 import { applyPublishFields } from "./protocol/mqtt5/plugin-fields.js";
 import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
+import { installLazyClientFields } from "./protocol/lazy-client-fields.js";
+import { shareAedesListeners } from "./protocol/aedes-listeners.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
 import { authRemovalRefusal, exposureRefusal } from "./net/exposure.js";
 import { installConformance } from "./protocol/conformance.js";
@@ -186,6 +188,7 @@ export async function startBroker(
       ...(clusterStore ? { id: clusterStore.identity.incarnation, mq: clusterStore.opened.emitter } : {}),
     });
     await aedes.listen();
+    await installLazyClientFields();
     flushAfterRouting(aedes);
     aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
@@ -246,6 +249,7 @@ export async function startBroker(
     const handle = (stream: Duplex, req?: IncomingMessage) => {
       batchWrites(stream);
       const client: Client = broker.handle(stream, req);
+      shareAedesListeners(client);
       observed.attachClient(client, stream, req);
       guards.attachClient(client);
       conformance.attachClient(client);

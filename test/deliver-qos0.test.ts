@@ -1,4 +1,4 @@
-// QoS 0 deliveries (broker/protocol/deliver-qos0.ts) are written from one
+// QoS 0 deliveries (broker/protocol/outgoing-publish.ts, "QoS 0 in batches") are written from one
 // immediate per batch instead of aedes' two immediates (and two closures) per
 // delivery, in the order they were routed, to every subscriber, and a QoS 1
 // delivery routed in between still goes out in its place.

@@ -21,7 +21,7 @@ import type { BrokerConfig } from "../config.js";
 import { FRAME_MALFORMED, FRAME_OK, scanFrames } from "./framing.js";
 import { parseWithFastPublish, type MqttParser } from "./publish-parser.js";
 import { existingStateOf, stateOf, type ClientState } from "./client-state.js";
-import { composeDeliveries, deliveryStages } from "./delivery.js";
+import { allowLateDelivery, composeDeliveries, deliveryStages, sendQoSOf } from "./delivery.js";
 import { LimitError } from "./limit-error.js";
 import { observeOutgoing, type OutgoingPacket } from "./wire-tap.js";
 import type { LimitName } from "../ops/stats.js";
@@ -206,9 +206,9 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   const noop = () => {};
 
   function deliverThroughWindow(st: ClientState, packet: AedesPublishPacket, callback: () => void): void {
-    if (packet.qos === 0) return st.deliverQoS!(packet, callback);
+    if (packet.qos === 0) return sendQoSOf(st, packet, callback);
     const g = limitsOf(st);
-    if (goneOf(g)) return st.deliverQoS!(packet, callback);
+    if (goneOf(g)) return sendQoSOf(st, packet, callback);
     if (waitingOf(g) === 0 && hasRoom(g)) return admit(g, packet, callback);
     watchClose(g);
     const held = (g.held ??= []);
@@ -229,7 +229,7 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   }
   function admit(g: Guard, packet: AedesPublishPacket, callback: () => void): void {
     g.admitted++;
-    g.state.deliverQoS!(packet, () => {
+    sendQoSOf(g.state, packet, () => {
       g.admitted--;
       callback();
       release(g);
@@ -240,9 +240,8 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
     while (held !== null && held.length > 0 && hasRoom(g) && !goneOf(g)) {
       const { packet, callback } = held.shift()!;
       if (!callback) g.bytes -= packet.payload.length;
-      // aedes drops a delivery whose counter is not above the last one it
-      // delivered; later messages have gone out while this one waited.
-      if (packet.brokerId) g.client.duplicates[packet.brokerId] = packet.brokerCounter - 1;
+      // Later messages have gone out while this one waited.
+      allowLateDelivery(g.state, packet);
       admit(g, packet, callback ?? noop);
     }
   }

@@ -7,27 +7,28 @@
  *     → dedupe          hooks.ts: only a true duplicate is dropped
  *     → QoS upgrade     conformance.ts [MQTT-3.3.5-1] (deliver0 only)
  *     → outbound window connection-limits.ts (QoS 1/2)
- *     → aedes' own deliverQoS; at QoS 0 deliver-qos0.ts (aedes' deliver0 without its per-delivery immediates)
+ *     → send            outgoing-publish.ts: what aedes' own deliverQoS0 / deliverQoS do (QoS 0 in batches)
  *
  * aedes' router calls the delivery functions without a receiver (it captured
- * them at SUBSCRIBE), so each client needs functions of its own. Wrapping
- * layer by layer gave every client five closures and three scopes for the
- * same work; here each client has two closures sharing one scope (its
- * ClientState), and the stages are shared functions (bench: idle19k-conns).
+ * them at SUBSCRIBE), so each client needs functions of its own: two bound
+ * functions of shared ones, bound to its ClientState (48 B each, no closure
+ * scope). aedes' own two delivery closures, which the last stage replaces,
+ * are dropped, and with the dedupe stage on, so is the per-client object of
+ * aedes' counter dedupe (bench/README.md "conns2" and "mem3").
  *
  * The stages are enabled per broker (each layer at install time); their
  * order is fixed here and is the order the layers used to wrap in.
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
-import { stateOf, type ClientState, type Deliver } from "./client-state.js";
-import { closeQoS0Batch, deliverAtMostOnce } from "./deliver-qos0.js";
+import { stateOf, type ClientState } from "./client-state.js";
+import { closeQoS0Batch, sendQoS, sendQoS0, type SendingClient } from "./outgoing-publish.js";
 
 /** A stage that may hold a QoS 1/2 delivery before aedes' deliverQoS (connection-limits.ts). */
 export type DeliveryWindow = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => void;
 /** A stage that may take a QoS-path delivery out of the path (answering `callback` itself): true when it did (session-replay.ts). */
 export type DeliveryGate = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => boolean;
 
-interface Stages {
+export interface Stages {
   replay: DeliveryGate | null;
   dedupe: boolean;
   /** Highest QoS granted to a matching subscription (-1: none), when the QoS upgrade is on. */
@@ -35,13 +36,7 @@ interface Stages {
   window: DeliveryWindow | null;
 }
 
-interface DeliveringClient {
-  deliver0: Deliver;
-  deliverQoS: Deliver;
-  duplicates: Record<string, number>;
-  subscriptions: Record<string, { qos: number }>;
-  broker: object;
-}
+type DeliveringClient = SendingClient & { deliverQoS: SendingClient["deliver0"] };
 
 const byBroker = new WeakMap<object, Stages>();
 
@@ -51,6 +46,16 @@ export function deliveryStages(aedes: Aedes): Stages {
   if (s === undefined) byBroker.set(aedes, (s = { replay: null, dedupe: false, grantedQos: null, window: null }));
   return s;
 }
+
+const NO_STAGES: Stages = Object.freeze({ replay: null, dedupe: false, grantedQos: null, window: null });
+
+/**
+ * What a client's `duplicates` becomes when the dedupe stage replaces aedes'
+ * counter dedupe: nothing reads or writes it then except aedes' reset on a
+ * broker's rebirth (a delete, harmless on an empty frozen object). Frozen,
+ * so a write would fail loudly rather than share state between clients.
+ */
+const NO_DUPLICATES: Record<string, number> = Object.freeze(Object.create(null) as Record<string, number>);
 
 /** Deliveries remembered per client to recognise a duplicate. */
 const DEDUPE_RING = 32;
@@ -70,31 +75,51 @@ export class RecentDeliveries {
  */
 export function composeDeliveries(client: Client): void {
   const st = stateOf(client);
-  if (st.deliver0 !== null) return;
+  if (st.stages !== null) return;
   const c = client as unknown as DeliveringClient;
-  st.deliver0 = c.deliver0;
-  st.deliverQoS = c.deliverQoS;
-  // Both closures share one scope: the state and the broker's stages (no lookup per delivery).
-  const stages = byBroker.get(c.broker) ?? { replay: null, dedupe: false, grantedQos: null, window: null };
-  c.deliver0 = (packet, callback) => deliver(stages, st, packet, callback, false);
-  c.deliverQoS = (packet, callback) => deliver(stages, st, packet, callback, true);
+  const stages = (st.stages = byBroker.get(c.broker) ?? NO_STAGES);
+  c.deliver0 = deliverQoS0Path.bind(st);
+  c.deliverQoS = deliverQoSPath.bind(st);
+  if (stages.dedupe) c.duplicates = NO_DUPLICATES;
 }
 
-function deliver(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
-  if (qosPath && stages.replay !== null && stages.replay(st, packet, callback)) return;
-  deliverAfterReplay(stages, st, packet, callback, qosPath);
+/** client.deliver0, bound to the client's state. */
+function deliverQoS0Path(this: ClientState, packet: AedesPublishPacket, callback: () => void): void {
+  deliverAfterReplay(this.stages!, this, packet, callback, false);
+}
+
+/** client.deliverQoS, bound to the client's state. */
+function deliverQoSPath(this: ClientState, packet: AedesPublishPacket, callback: () => void): void {
+  const stages = this.stages!;
+  if (stages.replay !== null && stages.replay(this, packet, callback)) return;
+  deliverAfterReplay(stages, this, packet, callback, true);
 }
 
 /** A QoS-path delivery past the replay stage (session-replay.ts hands on the deliveries it held). */
 export function deliverHeld(st: ClientState, packet: AedesPublishPacket, callback: () => void): void {
-  deliverAfterReplay(deliveryStages((st.client as unknown as { broker: Aedes }).broker), st, packet, callback, true);
+  deliverAfterReplay(st.stages ?? NO_STAGES, st, packet, callback, true);
+}
+
+/** The last stage of the QoS path (the outbound window sends what it admits through it). */
+export function sendQoSOf(st: ClientState, packet: AedesPublishPacket, callback: () => void): void {
+  sendQoS(st.client as unknown as SendingClient, packet, callback, !(st.stages ?? NO_STAGES).dedupe);
+}
+
+/**
+ * A delivery the outbound window held goes out after later ones: without the
+ * dedupe stage, aedes' counter dedupe (kept in the send stage) would take it
+ * for an old one.
+ */
+export function allowLateDelivery(st: ClientState, packet: AedesPublishPacket): void {
+  if ((st.stages ?? NO_STAGES).dedupe || !packet.brokerId) return;
+  (st.client as unknown as DeliveringClient).duplicates[packet.brokerId] = packet.brokerCounter - 1;
 }
 
 function deliverAfterReplay(stages: Stages, st: ClientState, packet: AedesPublishPacket, callback: () => void, qosPath: boolean): void {
   // A message that was never numbered, or the nested call.
   if (!stages.dedupe || !packet.brokerId || st.recent?.passing === packet) return afterDedupe(stages, st, packet, callback, qosPath);
   const recent = (st.recent ??= new RecentDeliveries());
-  if (isDuplicate(st, recent, packet)) return callback();
+  if (isDuplicate(recent, packet)) return callback();
   recent.passing = packet;
   try {
     afterDedupe(stages, st, packet, callback, qosPath);
@@ -111,10 +136,10 @@ function deliverAfterReplay(stages: Stages, st: ClientState, packet: AedesPublis
  * arrived "old" and was silently dropped — every one of them when a client
  * interleaves QoS 1 and QoS 0. Here only a true duplicate (the same message
  * matched by two overlapping subscriptions, delivered back to back) is
- * dropped; anything else passes aedes' check. The ring is allocated at the
+ * dropped, and aedes' check is not applied (the send stage skips it). The ring is allocated at the
  * first delivery: an idle client (most of a device fleet) never needs it.
  */
-function isDuplicate(st: ClientState, recent: RecentDeliveries, packet: AedesPublishPacket): boolean {
+function isDuplicate(recent: RecentDeliveries, packet: AedesPublishPacket): boolean {
   const counter = packet.brokerCounter;
   const brokerId = packet.brokerId;
   const counters = recent.counters;
@@ -122,7 +147,6 @@ function isDuplicate(st: ClientState, recent: RecentDeliveries, packet: AedesPub
   counters[recent.next] = counter;
   recent.brokers[recent.next] = brokerId;
   recent.next = (recent.next + 1) % counters.length;
-  (st.client as unknown as DeliveringClient).duplicates[brokerId] = counter - 1;
   return false;
 }
 
@@ -130,9 +154,11 @@ function afterDedupe(stages: Stages, st: ClientState, packet: AedesPublishPacket
   if (!qosPath) {
     // [MQTT-3.3.5-1] (conformance.ts): a QoS 1/2 message reaching a QoS 0 subscription goes out through the QoS path when a QoS 1/2 subscription of this client matches too.
     const granted = stages.grantedQos;
-    if (granted === null || packet.qos === 0 || granted((st.client as unknown as DeliveringClient).subscriptions, packet.topic) <= 0) return deliverAtMostOnce(st.client, packet, callback);
+    if (granted === null || packet.qos === 0 || granted((st.client as unknown as DeliveringClient).subscriptions, packet.topic) <= 0) {
+      return sendQoS0(st.client as unknown as SendingClient, packet, callback, !stages.dedupe);
+    }
   }
-  closeQoS0Batch(); // aedes' deliverQoS writes from an immediate of its own: later QoS 0 deliveries go after it
+  closeQoS0Batch(); // a QoS 1/2 delivery is written from an immediate of its own: later QoS 0 deliveries go after it
   if (stages.window !== null) return stages.window(st, packet, callback);
-  st.deliverQoS!(packet, callback);
+  sendQoS(st.client as unknown as SendingClient, packet, callback, !stages.dedupe);
 }

@@ -9,19 +9,25 @@ export const FRAME_OK = -1;
 /** The remaining-length field ran past its four bytes ([MQTT-2.2.3]): malformed. */
 export const FRAME_MALFORMED = -2;
 
+/** The weight of each digit of the remaining length: 128^n. */
+const DIGIT_WEIGHT = [1, 128, 128 * 128, 128 * 128 * 128];
+
 const enum State {
   Header,
   Length,
   Body,
 }
 
-/** Where a scan stands between chunks (kept on the connection's state: one object per client, not a framer each). */
+/**
+ * Where a scan stands between chunks (kept on the connection's state: one
+ * object per client, not a framer each). `frameLength` is the remaining
+ * length being read while in the length field, then the body bytes still to
+ * skip; the next digit's weight is 128^frameLengthBytes.
+ */
 export interface FrameState {
   frameState: number;
   frameLength: number;
-  frameMultiplier: number;
   frameLengthBytes: number;
-  frameRemaining: number;
 }
 
 /**
@@ -33,22 +39,21 @@ export function scanFrames(s: FrameState, chunk: Uint8Array, maxPacketSize: numb
   const n = chunk.length;
   while (i < n) {
     if (s.frameState === State.Body) {
-      const take = Math.min(s.frameRemaining, n - i);
+      const take = Math.min(s.frameLength, n - i);
       i += take;
-      s.frameRemaining -= take;
-      if (s.frameRemaining === 0) s.frameState = State.Header;
+      s.frameLength -= take;
+      if (s.frameLength === 0) s.frameState = State.Header;
       continue;
     }
     const byte = chunk[i++]!;
     if (s.frameState === State.Header) {
       s.frameState = State.Length;
       s.frameLength = 0;
-      s.frameMultiplier = 1;
       s.frameLengthBytes = 0;
       continue;
     }
-    s.frameLength += (byte & 0x7f) * s.frameMultiplier;
-    s.frameMultiplier *= 128;
+    // [MQTT-2.2.3] variable byte integer, least significant digit first
+    s.frameLength += (byte & 0x7f) * DIGIT_WEIGHT[s.frameLengthBytes]!;
     s.frameLengthBytes++;
     if (byte & 0x80) {
       if (s.frameLengthBytes === 4) return FRAME_MALFORMED;
@@ -56,8 +61,7 @@ export function scanFrames(s: FrameState, chunk: Uint8Array, maxPacketSize: numb
     }
     const total = 1 + s.frameLengthBytes + s.frameLength;
     if (total > maxPacketSize) return total;
-    s.frameRemaining = s.frameLength;
-    s.frameState = s.frameRemaining === 0 ? State.Header : State.Body;
+    s.frameState = s.frameLength === 0 ? State.Header : State.Body;
   }
   return FRAME_OK;
 }
@@ -66,9 +70,7 @@ export function scanFrames(s: FrameState, chunk: Uint8Array, maxPacketSize: numb
 export class PacketFramer implements FrameState {
   frameState: number = State.Header;
   frameLength = 0;
-  frameMultiplier = 1;
   frameLengthBytes = 0;
-  frameRemaining = 0;
 
   constructor(private readonly maxPacketSize: number) {}
 

@@ -1,0 +1,228 @@
+/**
+ * The last stage of a delivery (delivery.ts): what aedes 1.2's per-client
+ * `deliverQoS0` / `deliverQoS` closures do once a message has passed wasmq's
+ * stages — no-local, authorizeForward, then on the next turn a copy of the
+ * packet is numbered (QoS 1/2), stored as in flight for a persistent session
+ * and written. Written here as shared functions so a client no longer needs
+ * aedes' two closures next to its own delivery functions, nor the object
+ * aedes' counter dedupe keeps per client: wasmq's dedupe stage replaces it
+ * (bench/README.md "mem3": ~0.3 KB per idle connection).
+ *
+ * Behaviour kept from aedes (lib/client.js, lib/write.js, lib/qos-packet.js):
+ * - [MQTT-3.8.3-3] no-local: a client's own message is not sent back when its subscription asked so;
+ * - the write happens on the next turn (setImmediate), so deep fan-outs do not grow the stack;
+ *   at QoS 0 the deliveries routed in one run of synchronous code share one
+ *   immediate (see "QoS 0 in batches" below);
+ * - a QoS 1/2 delivery takes the next packet identifier of the client, is
+ *   downgraded to the QoS of the exact-topic subscription if that is lower,
+ *   and for a persistent session is recorded (outgoingUpdate) before it is
+ *   written; a refused delivery clears its stored packet identifier;
+ * - a write to a socket that is full waits for 'drain' (client.waitForDrain,
+ *   which the connection limits bound); an error closes the client.
+ */
+import { createRequire } from "node:module";
+import type { Duplex } from "node:stream";
+import type { AedesPublishPacket, Client } from "aedes";
+import { mqttPacket } from "./mqtt.js";
+
+type Done = (err: Error | null) => void;
+
+interface Persistence {
+  outgoingUpdate(client: Client, packet: object): Promise<unknown>;
+  outgoingClearMessageId(client: Client, packet: object): Promise<unknown>;
+}
+
+/** The parts of aedes' Client (lib/client.js) the send path uses. */
+export interface SendingClient {
+  id: string | null;
+  clean: boolean;
+  connecting: boolean;
+  connected: boolean;
+  errored: boolean;
+  conn: Duplex;
+  subscriptions: Record<string, { qos: number }>;
+  duplicates: Record<string, number>;
+  _nextId: number;
+  broker: { persistence: Persistence; authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null | undefined | false };
+  deliver0(packet: AedesPublishPacket, callback: () => void): void;
+  waitForDrain(done: Done): void;
+  emit(event: "error", err: Error): boolean;
+  _onError(err: Error | null | undefined): void;
+}
+
+/** An outgoing PUBLISH as aedes builds it (aedes-packet fields plus the write's callback). */
+type OutgoingPacket = AedesPublishPacket & { messageId?: number; writeCallback: () => void };
+
+/** aedes' own packet class (aedes-packet, resolved from aedes: the same module and version it builds its packets with). */
+const PacketCtor = createRequire(createRequire(import.meta.url).resolve("aedes"))("aedes-packet") as new (original: object, broker: object) => OutgoingPacket;
+const noop = () => {};
+
+/**
+ * The message to write to `client`, or nothing: [MQTT-3.8.3-3] no-local, then
+ * the broker's forward authorisation (wasmq's deliver hooks). `keepCounterDedupe`
+ * applies aedes' own per-broker counter dedupe, for a broker whose dedupe
+ * stage is off (delivery.ts).
+ */
+function forwardable(client: SendingClient, packet: AedesPublishPacket, keepCounterDedupe: boolean): AedesPublishPacket | null | undefined | false {
+  const p = packet as { clientId?: string; nl?: boolean };
+  if (p.clientId === client.id && p.nl) return undefined;
+  if (keepCounterDedupe && !counterDedupe(client, packet)) return undefined;
+  return client.broker.authorizeForward(client as unknown as Client, packet);
+}
+
+/** aedes' dedupe: a message whose broker counter is not above the last one this client got from that broker is dropped. */
+function counterDedupe(client: SendingClient, packet: AedesPublishPacket): boolean {
+  const id = packet.brokerId;
+  if (!id) return true;
+  const counter = packet.brokerCounter;
+  const fresh = (client.duplicates[id] ?? 0) < counter;
+  if (fresh) client.duplicates[id] = counter;
+  return fresh;
+}
+
+/*
+ * QoS 0 in batches. aedes queues, per delivery, an immediate that writes and
+ * then a second one (with a closure) for the callback; under 64 B QoS 0
+ * traffic those immediates and closures were ~26% of the broker's allocation
+ * per message (bench/README.md "qos0"). Here the deliveries routed in one run
+ * of synchronous code join one batch, written from one immediate — the same
+ * check phase aedes' immediates ran in, so write batching's sweep still
+ * follows — and each callback runs right after its write was issued (aedes'
+ * callback also means "written", never "flushed"). The decision (no-local,
+ * dedupe, authorizeForward) is still made when the message is routed. Order:
+ * a QoS 1/2 delivery, written from an immediate of its own, closes the open
+ * batch (closeQoS0Batch, from delivery.ts), so a QoS 0 delivery routed after
+ * it goes out after it, as with aedes' immediates.
+ */
+class Batch {
+  clients: SendingClient[] = [];
+  /** null: nothing to write (refused), only the callback to call. */
+  packets: (AedesPublishPacket | null)[] = [];
+  callbacks: (() => void)[] = [];
+}
+/** The batch deliveries join until its immediate runs or a QoS 1/2 delivery closes it. */
+let open: Batch | null = null;
+/** Written batches, reused (one or two exist at a time). */
+const spare: Batch[] = [];
+
+/** A delivery through a QoS 0 subscription (aedes' deliverQoS0). */
+export function sendQoS0(client: SendingClient, packet: AedesPublishPacket, callback: () => void, keepCounterDedupe: boolean): void {
+  const toForward = forwardable(client, packet, keepCounterDedupe);
+  let b = open;
+  if (b === null) {
+    b = open = spare.pop() ?? new Batch();
+    setImmediate(writeQoS0Batch, b);
+  }
+  b.clients.push(client);
+  b.packets.push(toForward || null);
+  b.callbacks.push(callback);
+}
+
+/** A QoS 1/2 delivery was routed: QoS 0 deliveries routed after it go out after it. */
+export function closeQoS0Batch(): void {
+  open = null;
+}
+
+function writeQoS0Batch(b: Batch): void {
+  if (open === b) open = null;
+  const { clients, packets, callbacks } = b;
+  // (a callback may route more messages: they join a new batch)
+  for (let i = 0; i < clients.length; i++) {
+    const toForward = packets[i];
+    if (toForward === null) {
+      callbacks[i]!();
+      continue;
+    }
+    const client = clients[i]!;
+    const packet = new PacketCtor(toForward!, client.broker);
+    packet.qos = 0;
+    writeThenCall(client, packet, callbacks[i]!);
+  }
+  clients.length = 0;
+  packets.length = 0;
+  callbacks.length = 0;
+  if (spare.length < 4) spare.push(b);
+}
+
+/** `write` with the QoS 0 callback called at once rather than from another immediate (a full socket still waits for 'drain'). */
+function writeThenCall(client: SendingClient, packet: object, callback: () => void): void {
+  let error: Error | null = null;
+  if (client.connecting || client.connected) {
+    try {
+      if (!mqttPacket.writeToStream(packet, client.conn) && !client.errored) {
+        client.waitForDrain((err) => {
+          client._onError(err);
+          callback();
+        });
+        return;
+      }
+    } catch {
+      error = new Error("packet received not valid");
+    }
+  } else {
+    error = new Error("connection closed");
+  }
+  if (error !== null) client._onError(error);
+  callback(); // not the error: mqemitter would throw it
+}
+
+/** A delivery through a QoS 1/2 subscription (aedes' deliverQoS); a QoS 0 message goes out through the client's QoS 0 path. */
+export function sendQoS(client: SendingClient, packet: AedesPublishPacket, callback: () => void, keepCounterDedupe: boolean): void {
+  if (packet.qos === 0) return client.deliver0(packet, callback);
+  const toForward = forwardable(client, packet, keepCounterDedupe);
+  if (toForward) {
+    setImmediate(numberAndWrite, client, toForward, callback);
+    return;
+  }
+  // Refused: nothing to send; a persistent session's stored identifier for it is released.
+  if (client.clean === false) client.broker.persistence.outgoingClearMessageId(client as unknown as Client, packet).then(noop, noop);
+  setImmediate(callback);
+}
+
+function numberAndWrite(client: SendingClient, toForward: AedesPublishPacket, callback: () => void): void {
+  const packet = new PacketCtor(toForward, client.broker);
+  if (!(toForward as { messageId?: number }).messageId) {
+    packet.messageId = client._nextId;
+    client._nextId = client._nextId >= 65535 ? 1 : client._nextId + 1;
+  } else {
+    packet.messageId = (toForward as { messageId?: number }).messageId;
+  }
+  const clientSub = client.subscriptions[packet.topic];
+  if (clientSub && (clientSub.qos || 0) < packet.qos) packet.qos = clientSub.qos as typeof packet.qos;
+  packet.writeCallback = callback;
+  if (client.clean || packet.retain) return writeQoS(null, client, packet);
+  // As aedes: whatever the store answers is passed on as the error argument.
+  const afterStore = (err: unknown = null) => writeQoS(err as Error | null, client, packet);
+  client.broker.persistence.outgoingUpdate(client as unknown as Client, packet).then(afterStore, afterStore);
+}
+
+function writeQoS(err: Error | null, client: SendingClient, packet: OutgoingPacket): void {
+  if (err) {
+    client.emit("error", err);
+    packet.writeCallback(); // not the error: mqemitter would throw it
+    return;
+  }
+  write(client, packet, (err) => {
+    if (err) client.emit("error", err);
+    packet.writeCallback();
+  });
+}
+
+/** aedes' write: to a connecting or connected client; a full socket waits for 'drain'. */
+function write(client: SendingClient, packet: object, done: Done): void {
+  let error: Error | null = null;
+  if (client.connecting || client.connected) {
+    try {
+      const written = mqttPacket.writeToStream(packet, client.conn);
+      if (!written && !client.errored) {
+        client.waitForDrain(done);
+        return;
+      }
+    } catch {
+      error = new Error("packet received not valid");
+    }
+  } else {
+    error = new Error("connection closed");
+  }
+  setImmediate(done, error);
+}
