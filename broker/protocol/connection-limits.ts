@@ -19,6 +19,7 @@ import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
 import type { BrokerConfig } from "../config.js";
 import { FRAME_MALFORMED, FRAME_OK, scanFrames } from "./framing.js";
+import { parseWithFastPublish, type MqttParser } from "./publish-parser.js";
 import { existingStateOf, stateOf, type ClientState } from "./client-state.js";
 import { allowLateDelivery, composeDeliveries, deliveryStages, sendQoSOf } from "./delivery.js";
 import { LimitError } from "./limit-error.js";
@@ -108,7 +109,7 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   function guardedParse(this: { client: GuardedClient }, buf: Buffer): number {
     const st = existingStateOf(this.client)!;
     const verdict = scanFrames(st, buf, limits.maxPacketSize);
-    if (verdict === FRAME_OK) return parse!.call(this, buf);
+    if (verdict === FRAME_OK) return parseWithFastPublish(this as unknown as MqttParser, buf, parse as (this: MqttParser, buf: Buffer) => number);
     const client = st.client as GuardedClient;
     if (verdict === FRAME_MALFORMED) {
       client.conn.destroy(new Error("malformed remaining length"));

@@ -39,10 +39,18 @@ interface ParserLike {
 
 type Listener = (this: { client: Client }, packet: InboundPacket) => void;
 
-const byBroker = new WeakMap<object, InboundInspector[]>();
+/*
+ * A broker's inspectors, on the broker object under a symbol: read for every
+ * inbound packet, where a property load with an inline cache is cheaper than
+ * the WeakMap (hash) lookup it replaces (`inspectThenHandle` was 1.6% of the
+ * broker's CPU self time under 64 B QoS 0 traffic). One property per broker,
+ * not per client.
+ */
+const INSPECTORS = Symbol("wasmq.inboundInspectors");
+type WithInspectors = { [INSPECTORS]?: InboundInspector[] };
 
 function inspect(parser: { client: Client }, packet: InboundPacket): void {
-  const list = byBroker.get((parser.client as unknown as { broker: object }).broker);
+  const list = (parser.client as unknown as { broker: WithInspectors }).broker[INSPECTORS];
   if (list === undefined) return;
   for (let i = 0; i < list.length; i++) list[i]!.call(parser, packet);
 }
@@ -75,8 +83,8 @@ const ours = new WeakSet<Listener>([dispatch]);
  */
 export function inspectInbound(client: Client, inspector: InboundInspector): void {
   const broker = (client as unknown as { broker: object }).broker;
-  let list = byBroker.get(broker);
-  if (list === undefined) byBroker.set(broker, (list = []));
+  let list = (broker as WithInspectors)[INSPECTORS];
+  if (list === undefined) (broker as WithInspectors)[INSPECTORS] = list = [];
   if (!list.includes(inspector)) list.unshift(inspector);
   const parser = (client as unknown as { _parser: ParserLike })._parser;
   const listeners = parser.listeners("packet") as Listener[];
