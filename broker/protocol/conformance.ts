@@ -1,6 +1,6 @@
 /**
  * Where aedes 1.2 departs from MQTT 3.1.1, and wasmq puts it right. Each fix
- * names the normative statement; test/conformance.test.ts checks each one
+ * names the normative statement; test/conformance-{connect,publish,subscribe}.test.ts check each one
  * through a real socket.
  *
  *  - [MQTT-3.1.3-8]  An empty client id with CleanSession=0 is refused with
