@@ -191,6 +191,13 @@ export class CliBroker {
 const LISTENING = /^MQTT over (TCP|TLS|WebSocket) listening on (mqtts?|ws):\/\/(.+):(\d+)(\/\S*)?$/;
 
 /** The "MQTT over X listening on URL" lines, one per listener. */
+/** Start the CLI on `config` and wait for it: the process and its TCP listener's URL. */
+export async function startBroker(config: string): Promise<{ broker: CliBroker; url: string }> {
+  const broker = new CliBroker(["--config", config]);
+  const { tcp } = await broker.ready();
+  return { broker, url: `mqtt://127.0.0.1:${tcp}` };
+}
+
 export function listenerLines(lines: LogLine[]): { kind: "tcp" | "tls" | "ws"; host: string; port: number; path?: string }[] {
   const kinds = { TCP: "tcp", TLS: "tls", WebSocket: "ws" } as const;
   return lines.flatMap((l) => {

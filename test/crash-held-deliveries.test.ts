@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { CliBroker, killSpawned, writeConfig } from "./broker-support.js";
+import { killSpawned, startBroker, writeConfig } from "./broker-support.js";
 
 const WINDOW = 32;
 /** Kill points per sequence (each on a fresh data dir): one random point catches a hole only now and then. */
@@ -33,12 +33,6 @@ after(async () => {
   await killSpawned();
   rmSync(base, { recursive: true, force: true });
 });
-
-async function startBroker(config: string): Promise<{ broker: CliBroker; url: string }> {
-  const broker = new CliBroker(["--config", config]);
-  const { tcp } = await broker.ready();
-  return { broker, url: `mqtt://127.0.0.1:${tcp}` };
-}
 
 type Mode = "never-acks" | "acks-then-stops" | "killed-after-sub-puback";
 

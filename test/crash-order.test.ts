@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { CliBroker, killSpawned, writeConfig } from "./broker-support.js";
+import { killSpawned, startBroker, writeConfig } from "./broker-support.js";
 
 const WINDOW = 64;
 const base = mkdtempSync(path.join(tmpdir(), "wasmq-crash-order-"));
@@ -27,12 +27,6 @@ after(async () => {
   await killSpawned();
   rmSync(base, { recursive: true, force: true });
 });
-
-async function startBroker(config: string): Promise<{ broker: CliBroker; url: string }> {
-  const broker = new CliBroker(["--config", config]);
-  const { tcp } = await broker.ready();
-  return { broker, url: `mqtt://127.0.0.1:${tcp}` };
-}
 
 /** Collect a session's messages (payload = sequence number) until `done` says so or nothing arrives for a while. */
 async function collect(client: mqtt.MqttClient, into: number[], done: () => boolean): Promise<void> {

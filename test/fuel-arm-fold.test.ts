@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import binaryen from "binaryen";
 import { instrumentFuel, isFuelExhausted } from "../host/fuel.js";
 import { MAX_FOLDED_ARM } from "../host/fuel-plan.js";
-import { BIG, instantiate, wat } from "./fuel-support.js";
+import { assertExactBudget, BIG, instantiate, wat } from "./fuel-support.js";
 
 /** `count` copies of `(local.set $x (i32.add (local.get $x) (i32.const 1)))`: 4 units each. */
 const adds = (count: number) => "(local.set $x (i32.add (local.get $x) (i32.const 1)))\n".repeat(count);
@@ -97,14 +97,7 @@ test("a budget of exactly what a call uses suffices; one less traps as fuel", as
     ["tail", [1], 2],
     ["tail", [0], 0],
   ] as const) {
-    const metered = await instantiate(binary);
-    metered.call(name, BIG, ...args);
-    const exact = metered.used();
-    assert.equal(metered.call(name, exact, ...args), result, `${name}(${args.join(", ")}) with its exact budget ${exact}`);
-    assert.equal(metered.fuel.value, 0);
-    const fresh = await instantiate(binary);
-    assert.throws(() => fresh.call(name, exact - 1, ...args), isFuelExhausted, `${name}(${args.join(", ")}) with ${exact - 1}`);
-    assert.equal(fresh.fuel.value, -1, "pinned to -1 on exhaustion");
+    await assertExactBudget(binary, name, args, result);
   }
 });
 

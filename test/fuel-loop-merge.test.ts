@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import binaryen from "binaryen";
 import { instrumentFuel, isFuelExhausted } from "../host/fuel.js";
-import { BIG, instantiate, wat } from "./fuel-support.js";
+import { assertExactBudget, BIG, instantiate, wat } from "./fuel-support.js";
 
 const MODULE = `
 (module
@@ -148,14 +148,7 @@ test("a budget of exactly what a while loop uses suffices; one less traps as fue
     ["nested", [6, 6], 36],
     ["two_ways", [10], 10],
   ] as const) {
-    const metered = await instantiate(binary);
-    metered.call(name, BIG, ...args);
-    const exact = metered.used();
-    assert.equal(metered.call(name, exact, ...args), result, `${name}(${args.join(", ")}) with its exact budget ${exact}`);
-    assert.equal(metered.fuel.value, 0);
-    const fresh = await instantiate(binary);
-    assert.throws(() => fresh.call(name, exact - 1, ...args), isFuelExhausted, `${name}(${args.join(", ")}) with ${exact - 1}`);
-    assert.equal(fresh.fuel.value, -1, "pinned to -1 on exhaustion");
+    await assertExactBudget(binary, name, args, result);
   }
 });
 

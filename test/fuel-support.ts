@@ -3,7 +3,7 @@
 // instrumented binary, call an export with a budget and read the fuel it used.
 import assert from "node:assert/strict";
 import binaryen from "binaryen";
-import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError } from "../host/fuel.js";
+import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, isFuelExhausted } from "../host/fuel.js";
 
 /** A budget no test function comes near. */
 export const BIG = 1_000_000_000;
@@ -45,4 +45,20 @@ export async function instantiate(binary: Uint8Array): Promise<Metered> {
     },
     used: () => last - (fuel.value as number),
   };
+}
+
+/**
+ * Call `name(args)` once to learn the fuel it uses, then check that exactly
+ * that budget returns `result` and leaves 0, and that one less traps as fuel
+ * with the counter pinned at -1.
+ */
+export async function assertExactBudget(binary: Uint8Array, name: string, args: readonly number[], result: number): Promise<void> {
+  const metered = await instantiate(binary);
+  metered.call(name, BIG, ...args);
+  const exact = metered.used();
+  assert.equal(metered.call(name, exact, ...args), result, `${name}(${args.join(", ")}) with its exact budget ${exact}`);
+  assert.equal(metered.fuel.value, 0);
+  const fresh = await instantiate(binary);
+  assert.throws(() => fresh.call(name, exact - 1, ...args), isFuelExhausted, `${name}(${args.join(", ")}) with ${exact - 1}`);
+  assert.equal(fresh.fuel.value, -1, "pinned to -1 on exhaustion");
 }
