@@ -25,6 +25,7 @@ import { parseArgs } from "node:util";
 import mqtt, { type MqttClient } from "mqtt";
 import { MOSQUITTO_BIN, mosquittoInstalled, mosquittoVersion } from "./mosquitto.js";
 import { accepts, freePort } from "./ports.js";
+import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
 
 const CLI = fileURLToPath(new URL("../broker/cli.js", import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -85,7 +86,7 @@ async function startWasmqEdge(dir: string, upstreamPort: number): Promise<Edge> 
       bridges: [{ name: "cloud", url: `mqtt://127.0.0.1:${upstreamPort}`, clientId: `wasmq-edge-${port}`, reconnectMinMs: 200, reconnectMaxMs: 1000, out: [{ topic: "sensors/#", qos: 1, remotePrefix: "site1/" }] }],
     }),
   );
-  const child = start(process.execPath, [CLI, "--config", config]);
+  const child = start(process.execPath, [...BROKER_NODE_FLAGS, CLI, "--config", config]);
   await waitListening(port, child, "wasmq edge");
   return { name: "wasmq", port, child };
 }

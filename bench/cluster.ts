@@ -25,6 +25,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { describeMachine, machineInfo } from "./machine.js";
 import type { FromLoad, LoadResult, LoadSpec } from "./protocol.js";
+import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
 
 const CLI = fileURLToPath(new URL("../broker/cli.js", import.meta.url));
 const LOADGEN = fileURLToPath(new URL("./loadgen.js", import.meta.url));
@@ -53,7 +54,7 @@ interface Broker {
 async function startBroker(dir: string, name: string, extra: Record<string, unknown>): Promise<Broker> {
   const file = join(dir, `${name}.json`);
   writeFileSync(file, JSON.stringify({ host: "127.0.0.1", port: 0, ws: false, sys: false, data: join(dir, `data-${name}`), log: { level: "warn" }, plugins: [], ...extra }));
-  const child = spawn(process.execPath, [CLI, "--config", file, "--log-level", "info"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, CLI, "--config", file, "--log-level", "info"], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.setEncoding("utf8").on("data", (d: string) => {

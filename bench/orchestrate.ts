@@ -15,6 +15,7 @@ import { BENCH_USER, chainNeedsCredentials, chainOfLength, standardChain, type C
 import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TailFigures, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
 import type { Scenario, TargetName } from "./scenarios.js";
 import { isBaseTarget, wireTarget, type Baseline } from "./baseline.js";
+import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
 
 const TARGET_JS = fileURLToPath(new URL("./target.js", import.meta.url));
 const LOADGEN_JS = fileURLToPath(new URL("./loadgen.js", import.meta.url));
@@ -170,7 +171,8 @@ export class TargetPool {
       }
       // WASMQ_BENCH_TARGET_ARGS (main) and WASMQ_BENCH_PROF / WASMQ_BENCH_NODE_ARGS (targetNodeArgs): extra Node flags for the broker processes
       const extra = (process.env.WASMQ_BENCH_TARGET_ARGS ?? "").split(" ").filter(Boolean);
-      proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...extra, ...targetNodeArgs()]);
+      // Every Node broker, bare aedes included, runs with the flags wasmq ships (broker/runtime-flags.ts): the same young generation for all.
+      proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...BROKER_NODE_FLAGS, ...extra, ...targetNodeArgs()]);
       this.procs.set(target, proc);
     }
     return proc;

@@ -19,6 +19,7 @@ import { aggregate, allRatios, checkTargets, fmtMs, fmtNum, ratioTable, resultsT
 import { isTarget, SCENARIOS, scenarioById, TARGETS, type Scenario, type TargetName } from "./scenarios.js";
 import { hotpathChecks, tailTable } from "./hotpath-report.js";
 import { BASE_TARGETS, baselineRuns, baselineScenarioIds, isBaseTarget, openBaseline, PREDATES, type Baseline } from "./baseline.js";
+import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
 
 const USAGE = `usage: npm run bench -- [options]
   --quick                 a subset of scenarios, 1 repetition, short windows (under a minute)
@@ -165,6 +166,7 @@ async function main(): Promise<number> {
   const missing = ["auth", "acl", "filter", "router"].filter((n) => !std.includes(n));
   if (missing.length) notes.push(`standard chain runs without ${missing.join(", ")} (not built or not configurable by the bench): ${std.join(" + ") || "no plugins"}`);
   if (opts.baseline) notes.push(`baseline (wasm-base, native-base): ${opts.baseline.describe}`);
+  notes.push(`every Node broker (wasmq's targets and bare aedes alike) runs with ${BROKER_NODE_FLAGS.join(" ")}, the V8 flags wasmq ships (broker/runtime-flags.ts)`);
   for (const s of opts.scenarios) {
     if (s.chain.kind === "length" && s.chain.length > 0) {
       notes.push(`${s.id}: ${chainOfLength(s.chain.length).map((e) => e.name).join(" + ")}`);

@@ -120,9 +120,9 @@ export class CliBroker {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly lineWaiters: { match: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
 
-  /** `env`: added to this process's environment for the broker child. */
-  constructor(args: string[], env?: NodeJS.ProcessEnv) {
-    this.child = track(spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: env ? { ...process.env, ...env } : process.env }));
+  /** `env`: added to this process's environment for the broker child; `launcher`: what runs dist/broker/cli.js (default: this Node, no flags). */
+  constructor(args: string[], env?: NodeJS.ProcessEnv, launcher: readonly string[] = [process.execPath]) {
+    this.child = track(spawn(launcher[0]!, [...launcher.slice(1), CLI, ...args], { stdio: ["ignore", "pipe", "pipe"], env: env ? { ...process.env, ...env } : process.env }));
     this.exited = new Promise((resolve) => this.child.once("exit", (code, signal) => resolve({ code, signal })));
     let partial = "";
     this.child.stdout!.setEncoding("utf8").on("data", (d: string) => {
