@@ -1,24 +1,10 @@
 // Native twin of plugins-as/sdk/topic-cover.ts: filterCovers with "%u" / "%c"
 // in the rule filter standing for the client's username / client id.
-import { filterCovers } from "./topic.js";
+import { filterCovers, substitution } from "./topic.js";
 
-const C_NUL = 0x00;
-const C_HASH = 0x23;
 const C_PERCENT = 0x25;
-const C_PLUS = 0x2b;
-const C_SLASH = 0x2f;
 const C_c = 0x63;
 const C_u = 0x75;
-
-/** Usable as a "%u"/"%c" substitution: non-empty, and no '/', '+', '#' or U+0000. */
-function usable(s: string | null): s is string {
-  if (s === null || s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === C_SLASH || c === C_PLUS || c === C_HASH || c === C_NUL) return false;
-  }
-  return true;
-}
 
 /**
  * filterCovers for a rule filter in which "%u" stands for the client's username
@@ -34,8 +20,8 @@ export function filterCoversTemplate(filter: string, sub: string, username: stri
     if (filter.charCodeAt(i) !== C_PERCENT) continue;
     const token = filter.charCodeAt(i + 1);
     if (token !== C_u && token !== C_c) continue;
-    const value = token === C_u ? username : clientId;
-    if (!usable(value)) return false;
+    const value = substitution(token === C_u ? username : clientId);
+    if (value === null) return false;
     out += filter.substring(from, i) + value;
     i++;
     from = i + 1;

@@ -152,8 +152,8 @@ function matchTopic(filter: string, topic: string, want: number): number {
   }
 }
 
-/** Usable as a "%u"/"%c" substitution: non-empty, and no '/', '+', '#' or U+0000. */
-function substitution(s: string | null): string | null {
+/** Usable as a "%u"/"%c" substitution: non-empty, and no '/', '+', '#' or U+0000 (the string, else null). */
+export function substitution(s: string | null): string | null {
   if (s === null || s.length === 0) return null;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -51,3 +51,15 @@ export function utf8SeqLen(ptr: usize, len: i32, i: i32): i32 {
   }
   return 0;
 }
+
+// Length of a "%u"/"%c" substitution (UTF-8 bytes at ptr) when it is usable:
+// non-empty, and nothing that would widen the filter or make it invalid
+// ('/', '+', '#', U+0000). -1 when not.
+export function substitutionLength(ptr: usize, len: i32): i32 {
+  if (len <= 0) return -1;
+  for (let i = 0; i < len; i++) {
+    let c = tb(ptr, i);
+    if (c == C_SLASH || c == C_PLUS || c == C_HASH || c == C_NUL) return -1;
+  }
+  return len;
+}

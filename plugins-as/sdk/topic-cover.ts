@@ -9,7 +9,7 @@
 // topic.ts; the native twin is host/native/topic-cover.ts.
 
 import { validTopicFilter } from "./topic";
-import { C_DOLLAR, C_HASH, C_NUL, C_PERCENT, C_PLUS, C_SLASH, C_c, C_u, MAX_TOPIC_BYTES, fch, tb, utf8SeqLen } from "./topic-bytes";
+import { C_DOLLAR, C_HASH, C_NUL, C_PERCENT, C_PLUS, C_SLASH, C_c, C_u, MAX_TOPIC_BYTES, fch, substitutionLength, tb, utf8SeqLen } from "./topic-bytes";
 
 /** A valid MQTT topic filter given as UTF-8 bytes (validTopicFilter's rules). */
 export function validTopicFilterBytes(ptr: usize, len: i32): bool {
@@ -57,17 +57,6 @@ function substLen(user: bool): i32 {
   }
   if (substIdLen == NOT_YET) substIdLen = substitutionLength(substId, substIdRaw);
   return substIdLen;
-}
-
-// Usable as a substitution: non-empty, no '/', '+', '#' or U+0000 (which would
-// widen the rule or make it invalid). -1 when not.
-function substitutionLength(ptr: usize, len: i32): i32 {
-  if (len <= 0) return -1;
-  for (let i = 0; i < len; i++) {
-    let c = tb(ptr, i);
-    if (c == C_SLASH || c == C_PLUS || c == C_HASH || c == C_NUL) return -1;
-  }
-  return len;
 }
 
 // UTF-8 length of the filter with its substitutions made; -1 when one is

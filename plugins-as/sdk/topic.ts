@@ -26,7 +26,7 @@
 //   each '+' captures its level, '#' captures the rest joined with '/' ("" when
 //   it matched the parent). null when no match or no such capture.
 
-import { C_DOLLAR, C_HASH, C_NUL, C_PERCENT, C_PLUS, C_SLASH, C_c, C_u, MAX_TOPIC_BYTES, fch, tb, utf8SeqLen } from "./topic-bytes";
+import { C_DOLLAR, C_HASH, C_NUL, C_PERCENT, C_PLUS, C_SLASH, C_c, C_u, MAX_TOPIC_BYTES, fch, substitutionLength, tb, utf8SeqLen } from "./topic-bytes";
 
 const NO_MATCH: i64 = -2;
 const NO_CAPTURE: i64 = -1;
@@ -184,17 +184,6 @@ function matchTopic(filter: string, ptr: usize, len: i32, want: i32): i64 {
 export function topicMatches(filter: string, ptr: usize, len: i32): bool {
   if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return false;
   return matchTopic(filter, ptr, len, -1) != NO_MATCH;
-}
-
-// Usable as a "%u"/"%c" substitution: non-empty, and nothing that would widen
-// the filter or make it invalid ('/', '+', '#', U+0000). -1 when not.
-function substitutionLength(ptr: usize, len: i32): i32 {
-  if (len <= 0) return -1;
-  for (let i = 0; i < len; i++) {
-    let c = tb(ptr, i);
-    if (c == C_SLASH || c == C_PLUS || c == C_HASH || c == C_NUL) return -1;
-  }
-  return len;
 }
 
 /**
