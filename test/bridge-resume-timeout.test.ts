@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
 import { bridgesOf } from "../broker/bridge/index.js";
-import { FAST, Mosquitto, Tally, hasMosquitto, publishAll, startLoggedBroker, until } from "./bridge-support.js";
+import { FAST, Tally, publishAll, startLoggedBroker, until, upstreamKinds } from "./bridge-support.js";
 import { tempDir } from "./helpers.js";
 import { CutProxy } from "./mqtt-cut-proxy.js";
 
@@ -28,26 +28,7 @@ const dir = tempDir("wasmq-bridge-resume-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
-interface Upstream {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
-async function mosquittoUpstream(): Promise<Upstream> {
-  const m = await Mosquitto.start(tempDir("wasmq-bridge-resume-mq-"));
-  return { url: m.url, port: m.port, stop: async () => (await m.stop(), rmSync(m.dir, { recursive: true, force: true })) };
-}
-
-async function wasmqUpstream(): Promise<Upstream> {
-  const b = await startLoggedBroker({}, join(dir, `cloud-${n++}`));
-  return { url: b.url, port: b.broker.port("tcp")!, stop: () => b.broker.close() };
-}
-
-const UPSTREAMS: [string, () => Promise<Upstream>, boolean][] = [
-  ["Mosquitto", mosquittoUpstream, hasMosquitto],
-  ["wasmq", wasmqUpstream, true],
-];
+const UPSTREAMS = upstreamKinds(dir);
 
 for (const [kind, startUpstream, available] of UPSTREAMS) {
   describe(`resumed PUBREL through a ${kind} upstream`, { skip: !available && "mosquitto not installed" }, () => {

@@ -3,7 +3,7 @@
 // CLI child (so it can be kill -9'd), and a tally of what reached the upstream.
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import { Writable } from "node:stream";
@@ -203,4 +203,41 @@ export async function until(what: string, cond: () => boolean, timeoutMs = 60_00
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** An upstream broker a bridge connects to, started for one test. */
+export interface Upstream {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+let upstreamCount = 0;
+
+/**
+ * The two upstream kinds the bridge suites run against: a real Mosquitto
+ * (when installed) and another wasmq, each with its own directory under `dir`.
+ * [name, start, available].
+ */
+export function upstreamKinds(dir: string): [string, () => Promise<Upstream>, boolean][] {
+  return [
+    [
+      "Mosquitto",
+      async () => {
+        const mdir = join(dir, `mq-${upstreamCount++}`);
+        mkdirSync(mdir, { recursive: true });
+        const m = await Mosquitto.start(mdir);
+        return { url: m.url, port: m.port, stop: async () => (await m.stop(), rmSync(m.dir, { recursive: true, force: true })) };
+      },
+      hasMosquitto,
+    ],
+    [
+      "wasmq",
+      async () => {
+        const b = await startLoggedBroker({}, join(dir, `cloud-${upstreamCount++}`));
+        return { url: b.url, port: b.broker.port("tcp")!, stop: () => b.broker.close() };
+      },
+      true,
+    ],
+  ];
 }

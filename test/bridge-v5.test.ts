@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt, { type IClientPublishOptions, type IPublishPacket, type MqttClient } from "mqtt";
 import { bridgesOf } from "../broker/bridge/index.js";
-import { FAST, Mosquitto, hasMosquitto, sleep, startLoggedBroker, until } from "./bridge-support.js";
+import { FAST, sleep, startLoggedBroker, until, upstreamKinds } from "./bridge-support.js";
 import { writeFileSync } from "node:fs";
 import { ROOT, tempDir } from "./helpers.js";
 import { CutProxy } from "./mqtt-cut-proxy.js";
@@ -21,30 +21,7 @@ const dir = tempDir("wasmq-bridge-v5-");
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
-interface Upstream {
-  url: string;
-  port: number;
-  stop(): Promise<void>;
-}
-
-const UPSTREAMS: [string, () => Promise<Upstream>, boolean][] = [
-  [
-    "Mosquitto",
-    async () => {
-      const m = await Mosquitto.start(tempDir("wasmq-bridge-v5-mq-"));
-      return { url: m.url, port: m.port, stop: async () => (await m.stop(), rmSync(m.dir, { recursive: true, force: true })) };
-    },
-    hasMosquitto,
-  ],
-  [
-    "wasmq",
-    async () => {
-      const b = await startLoggedBroker({}, join(dir, `cloud-${n++}`));
-      return { url: b.url, port: b.broker.port("tcp")!, stop: () => b.broker.close() };
-    },
-    true,
-  ],
-];
+const UPSTREAMS = upstreamKinds(dir);
 
 const PROPS = {
   userProperties: { site: "site1", unit: ["celsius", "calibrated"], "z-last": "yes" },
