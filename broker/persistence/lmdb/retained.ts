@@ -46,6 +46,12 @@ export class RetainedStore {
     );
   }
 
+  /** False only when no live retained message matches any pattern: the lookup the stream makes, synchronous (expired matches are purged, as the stream does). */
+  mayHaveRetained(patterns: string[]): boolean {
+    if (this.ctx.destroyed) return false;
+    return this.#matchRetained(patterns, Date.now()).length > 0;
+  }
+
   /** All live retained packets matching any pattern, each once. */
   #matchRetained(patterns: string[], now: number): StoredPacket[] {
     const { retained } = this.ctx.dbs;
