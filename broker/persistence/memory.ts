@@ -123,7 +123,11 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
     return this.#queued.has(clientId);
   }
 
-  /** False only when no retained message is stored under a topic any of `patterns` can match. */
+  /**
+   * False only when no retained message is stored under a topic any of
+   * `patterns` can match. Stops at the first possible match; when nothing
+   * matches it makes one pass over the topics, as the reference's stream would.
+   */
   mayHaveRetained(patterns: string[]): boolean {
     return this.#retainedTopics.size > 0 && mayMatchAny(patterns, this.#retainedTopics);
   }
