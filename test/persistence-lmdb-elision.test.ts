@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AckGate } from "../broker/persistence/ack-gate.js";
-import { HOLD_MS } from "../broker/persistence/lmdb/unwritten.js";
+import { DEFAULT_WRITE_HOLD_MS as HOLD_MS } from "../broker/persistence/lmdb/unwritten.js";
 import type { LmdbPersistence } from "../broker/persistence/lmdb.js";
 import { broker, close, freshDir, list, openP, Packet } from "./lmdb-support.js";
 
@@ -32,7 +32,7 @@ function publishWithTicket(
   subs: string[],
   payload: string,
 ): { packet: Record<string, unknown>; acked: Promise<void>; enqueued: Promise<void> } {
-  const gate: AckGate = p.ackGate;
+  const gate: AckGate = p.ackGate!;
   const original: Record<string, unknown> = { cmd: "publish", topic: "t", payload: Buffer.from(payload), qos: 1, retain: false };
   const ticket = gate.open(original, broker, publisher, online);
   const packet = new Packet(original, broker);
