@@ -1,7 +1,7 @@
 /**
  * Held QoS 1 deliveries (broker/persistence/ack-gate.ts, lmdb/unwritten.ts):
  * a delivery to a connected session whose publisher waits on a ticket is not
- * written at once; its subscriber's PUBACK within HOLD_MS drops the put
+ * written at once; its subscriber's PUBACK within the hold (writeHoldMs) drops the put
  * (no transaction at all), otherwise it is written and the ticket completes
  * only after the flush. Tickets of one publisher complete in order; an offline
  * session's copy is written at once; close() writes what is still held.
