@@ -20,7 +20,7 @@ export const HELD_DELIVERY_METRICS = {
   held: "wasmq_held_deliveries_total",
   droppedUnwritten: "wasmq_held_deliveries_dropped_unwritten_total",
   written: "wasmq_held_deliveries_written_total",
-  current: "wasmq_held_deliveries",
+  current: "wasmq_held_deliveries_current",
   writtenWait: "wasmq_held_deliveries_written_wait_seconds_total",
 } as const;
 
