@@ -72,15 +72,16 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
     this.connections.push(conn);
     // For the connection's whole life: without a listener, an 'error' would take the process down.
     conn.on("error", (err: Error) => this.noteError(err));
-    guardStreams(conn, (err) => this.noteError(err));
+    guardStreams(conn, (err) => this.noteError(err, true));
     conn.on("close", () => this.update());
     conn.on("ready", () => this.update());
   }
 
-  private noteError(err: Error): void {
+  /** `late`: a socket's error after its first, on a socket ioredis has already given up (it cannot be what takes the link down). */
+  private noteError(err: Error, late = false): void {
     this.lastError = err.message;
-    if (this.state === "up") this.recentError = err.message;
-    else this.current.errors++;
+    if (this.state !== "up") this.current.errors++;
+    else if (!late) this.recentError = err.message;
   }
 
   private update(): void {
@@ -94,7 +95,10 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
       this.current = { cause: this.recentError, errors: this.recentError ? 1 : 0 };
       this.recentError = null;
     }
-    if (next === "up") this.everUp = true;
+    if (next === "up") {
+      this.everUp = true;
+      this.recentError = null; // errors before this belong to the outage that just ended
+    }
     this.emit(next);
   }
 
