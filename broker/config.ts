@@ -405,11 +405,15 @@ function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base:
   if (overrides.nodeId !== undefined && !NODE_ID_PATTERN.test(overrides.nodeId)) {
     throw new ConfigError(`--node-id: 1-64 letters, digits, '_', '.', '-', got "${overrides.nodeId}"`);
   }
-  const cluster = resolveCluster(raw.cluster, overrides, (p) => resolvePath(base, p), source);
-  if (cluster?.tls?.ca) mustExist(cluster.tls.ca, "cluster.tls.ca", source);
-  if (cluster?.tls?.cert) mustExist(cluster.tls.cert, "cluster.tls.cert", source);
-  if (cluster?.tls?.key) mustExist(cluster.tls.key, "cluster.tls.key", source);
-  return cluster;
+  return resolveCluster(
+    raw.cluster,
+    overrides,
+    (p) => resolvePath(base, p),
+    (key, why) => {
+      throw new ConfigError(`invalid config in ${source}: key "${key}": ${why}`);
+    },
+    source,
+  );
 }
 
 function resolveTrust(raw: RawConfig["trust"], base: string, source: string): BrokerConfig["trust"] {
