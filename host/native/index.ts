@@ -107,15 +107,15 @@ export class Message {
   get flags(): number {
     return this.m.flags;
   }
+  /** connect: whether certificate() would return one. */
+  get hasCertificate(): boolean {
+    return !!this.m.cert;
+  }
   /**
    * connect: the client certificate the TLS listener verified (mutual TLS), or
    * null when the client presented none or did not connect over TLS. A copy:
    * changing it changes nothing for later plugins.
    */
-  /** connect: whether certificate() would return one. */
-  get hasCertificate(): boolean {
-    return !!this.m.cert;
-  }
   certificate(): Certificate | null {
     const cert = this.m.cert;
     return cert ? { ...cert, subjectAltNames: cert.subjectAltNames.slice() } : null;
