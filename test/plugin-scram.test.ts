@@ -50,6 +50,7 @@ describe("scram plugin", { timeout: 120_000 }, () => {
       const r = both(pair, step("rfc", 1, clientFinal, { authState: `n,,\n${bare}\n${serverFirst}` }), 0);
       assert.equal(r.auth?.result, "success");
       assert.equal(r.auth?.data, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+      assert.equal(r.auth?.identity, "user", "the SCRAM user is the authenticated identity (ABI v2-r4)");
       // one bit of the proof changed: refused with 0x86
       const bad = both(pair, step("rfc", 1, clientFinal.replace("p=dH", "p=dG"), { authState: `n,,\n${bare}\n${serverFirst}` }), 1);
       assert.deepEqual(bad.auth, { result: "failure", reasonCode: 0x86 });
@@ -65,7 +66,7 @@ describe("scram plugin", { timeout: 120_000 }, () => {
     try {
       const state = "n,,\nn=user,r=rOprNGfwEbeRWgbNEkqO\nr=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
       const r = playground.run(step("p", 1, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", { authState: state }), 0);
-      assert.deepEqual(r.auth, { result: "success", data: "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", state: "" });
+      assert.deepEqual(r.auth, { result: "success", data: "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", state: "", identity: "user" });
       assert.ok((r.fuel ?? 0) > 0, "metered");
       assert.deepEqual(playground.run({ ...step("p", 0, "n,,n=user,r=x"), topic: "OTHER" }, 1).auth, { result: "failure", reasonCode: 0x8c });
     } finally {
@@ -101,7 +102,8 @@ describe("scram plugin", { timeout: 120_000 }, () => {
         counts[key] = (counts[key] ?? 0) + 1;
         if (end.auth?.result === "success") {
           assert.ok(known && password === passwords.get(user), `${user}/${password} must not authenticate`);
-          assert.ok(username === undefined || username === user, "a different CONNECT User Name never authenticates");
+          // the identity is the SCRAM user; a CONNECT User Name that differs is refused by the broker (mqtt5-auth-identity)
+          assert.equal(end.auth.identity, user, "the SCRAM user is the authenticated identity");
           assert.ok(scram.verifyServerFinal(end.auth.data!), "server-final-message verifies");
         }
       }

@@ -1,7 +1,7 @@
 // Enhanced authentication for native plugins (host/abi-auth.ts). Twin of
 // `auth` in plugins-as/sdk/auth.ts: the same names, the same checks.
 import { AuthResult, AuthStep } from "../abi-auth.js";
-import { declareAuthMethod, setAuthData, setAuthState } from "../auth-calls.js";
+import { declareAuthMethod, setAuthData, setAuthIdentity, setAuthState } from "../auth-calls.js";
 import { activeCall } from "./context.js";
 
 export { AuthResult, AuthStep };
@@ -25,6 +25,15 @@ export const auth = {
     const { services, state } = activeCall();
     setAuthData(services.name, state, bytesOf(data));
     return AuthResult.Continue;
+  },
+  /**
+   * (v2-r4) The user the client authenticated as: when this step returns
+   * success, the broker makes it the client's username (ACL %u, the admin
+   * API, logs) and refuses a CONNECT User Name that differs (0x86).
+   */
+  setIdentity(username: string): void {
+    const { services, state } = activeCall();
+    setAuthIdentity(services.name, state, encoder.encode(username));
   },
   /** Authenticated: CONNACK 0x00 (or AUTH 0x00 on re-authentication), with `data` when given. */
   success(data: Uint8Array | string | null = null): number {

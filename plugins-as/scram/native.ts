@@ -1,8 +1,7 @@
 // scram, native twin of plugin.ts: the same exchange, verdicts and log lines,
-// with the native SDK's crypto, base64 and auth. deriveCredentials() computes
-// the stored credentials the config expects from a password:
-//   node -e 'import("./dist/plugins-as/scram/native.js").then(m => console.log(JSON.stringify(m.deriveCredentials("alice", "secret"))))'
-import { pbkdf2Sync, createHash, createHmac } from "node:crypto";
+// with the native SDK's crypto, base64 and auth. deriveCredentials()
+// (credentials.ts, or `wasmq scram credential USER`) computes the stored
+// credentials the config expects from a password.
 import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../../host/native/index.js";
 
 const METHOD = "SCRAM-SHA-256";
@@ -117,7 +116,7 @@ function credentialsFor(name: string): User {
 }
 
 /** client-first-message → server-first-message; keeps "gs2 header \n client-first-bare \n server-first". */
-function first(msg: Message, data: string): number {
+function first(data: string): number {
   if (!(data.startsWith("n,,") || data.startsWith("y,,"))) return refuse('only gs2 header "n,," or "y,," is supported (no channel binding, no authzid)');
   const gs2 = data.substring(0, 3);
   const bare = data.substring(3);
@@ -127,11 +126,6 @@ function first(msg: Message, data: string): number {
   const clientNonce = parts[1]!.substring(2);
   if (name === null || name.length === 0) return refuse("invalid user name in client-first-message");
   if (!validNonce(clientNonce)) return refuse("invalid client nonce");
-  // The CONNECT's User Name is what other plugins (acl) take as the identity: when given, it must be the SCRAM user.
-  if (msg.hasUsername && msg.username !== name) {
-    log.info("scram: the CONNECT's user name is not the SCRAM user name " + name);
-    return auth.failure(ReasonCode.BadUserNameOrPassword);
-  }
   const user = credentialsFor(name);
   const serverNonce = base64.encode(crypto.randomBytes(NONCE_BYTES)!);
   const serverFirst = "r=" + clientNonce + serverNonce + ",s=" + base64.encode(user.salt) + ",i=" + user.iterations.toString();
@@ -166,6 +160,9 @@ function final(data: string, state: string): number {
     return auth.failure(ReasonCode.BadUserNameOrPassword);
   }
   auth.keepState(new Uint8Array(0));
+  // The SCRAM user is who the client is: the broker makes it the client's username and
+  // refuses a CONNECT User Name that differs (0x86), or a re-authentication as someone else.
+  auth.setIdentity(name);
   const serverSignature = crypto.hmacSha256(user.serverKey, authMessage);
   return auth.success(bytesOf("v=" + base64.encode(serverSignature)));
 }
@@ -183,19 +180,9 @@ export function onAuth(msg: Message): number {
   if (msg.authenticationMethod !== METHOD) return refuse("not " + METHOD);
   const data = decoder.decode(msg.authenticationData);
   if (msg.authStep === AuthStep.continue) return final(data, decoder.decode(msg.authState));
-  return first(msg, data);
+  return first(data);
 }
 
-/** The stored credentials for a password (RFC 5802 section 3), as the config takes them. */
-export function deriveCredentials(username: string, password: string, iterations = 4096, salt: Uint8Array = globalThis.crypto.getRandomValues(new Uint8Array(16))): Record<string, string | number> {
-  // SaltedPassword := Hi(Normalize(password), salt, i); the password is used as given (no SASLprep)
-  const salted = pbkdf2Sync(password, salt, iterations, KEY_BYTES, "sha256");
-  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
-  return {
-    username,
-    salt: Buffer.from(salt).toString("base64"),
-    iterations,
-    storedKey: createHash("sha256").update(clientKey).digest("base64"),
-    serverKey: createHmac("sha256", salted).update("Server Key").digest("base64"),
-  };
-}
+// The credential tooling (SASLprep, RFC 4013) lives beside the plugin, not in it: the server
+// holds keys only. Re-exported here, where operators have always found it.
+export { deriveCredentials, CredentialError } from "./credentials.js";

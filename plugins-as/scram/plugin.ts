@@ -131,7 +131,7 @@ function credentialsFor(name: string): User {
 }
 
 /** client-first-message → server-first-message; keeps "gs2 header \n client-first-bare \n server-first". */
-function first(msg: Message, data: string): i32 {
+function first(data: string): i32 {
   // gs2-header: "n," or "y," (no channel binding), an empty authzid, ","
   if (!(data.startsWith("n,,") || data.startsWith("y,,"))) return refuse("only gs2 header \"n,,\" or \"y,,\" is supported (no channel binding, no authzid)");
   const gs2 = data.substring(0, 3);
@@ -142,11 +142,6 @@ function first(msg: Message, data: string): i32 {
   const clientNonce = parts[1].substring(2);
   if (name === null || name.length == 0) return refuse("invalid user name in client-first-message");
   if (!validNonce(clientNonce)) return refuse("invalid client nonce");
-  // The CONNECT's User Name is what other plugins (acl) take as the identity: when given, it must be the SCRAM user.
-  if (msg.hasUsername && msg.username != name) {
-    log.info("scram: the CONNECT's user name is not the SCRAM user name " + name);
-    return auth.failure(ReasonCode.BadUserNameOrPassword);
-  }
   const user = credentialsFor(name);
   const serverNonce = base64.encode(crypto.randomBytes(NONCE_BYTES)!);
   const serverFirst = "r=" + clientNonce + serverNonce + ",s=" + base64.encode(user.salt) + ",i=" + user.iterations.toString();
@@ -183,6 +178,9 @@ function final(data: string, state: string): i32 {
     return auth.failure(ReasonCode.BadUserNameOrPassword);
   }
   auth.keepState(new Uint8Array(0));
+  // The SCRAM user is who the client is: the broker makes it the client's username and
+  // refuses a CONNECT User Name that differs (0x86), or a re-authentication as someone else.
+  auth.setIdentity(name);
   const serverSignature = crypto.hmacSha256(user.serverKey, authMessage);
   return auth.success(bytesOf("v=" + base64.encode(serverSignature)));
 }
@@ -201,5 +199,5 @@ export function onAuth(msg: Message): i32 {
     const state = msg.authState;
     return final(data, String.UTF8.decodeUnsafe(state.dataStart, <usize>state.length));
   }
-  return first(msg, data);
+  return first(data);
 }

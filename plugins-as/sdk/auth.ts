@@ -9,7 +9,7 @@
 //
 // Mirrors `auth` in host/native/auth.ts.
 import { AuthResult, ReasonCode } from "./abi";
-import { auth_method, set_auth_data, set_auth_state } from "./imports";
+import { auth_method, set_auth_data, set_auth_identity, set_auth_state } from "./imports";
 
 export namespace auth {
   /** init only: this plugin runs the MQTT 5 Authentication Method `method` (e.g. "SCRAM-SHA-256"). */
@@ -27,6 +27,17 @@ export namespace auth {
   export function challenge(data: Uint8Array): i32 {
     set_auth_data(data.dataStart, data.length);
     return AuthResult.Continue;
+  }
+
+  /**
+   * (v2-r4) The user the client authenticated as: when this step returns
+   * success, the broker makes it the client's username (ACL %u, the admin
+   * API, logs) and refuses a CONNECT User Name that differs (0x86).
+   * Imported only by plugins that call it, so they need a v2-r4 host.
+   */
+  export function setIdentity(username: string): void {
+    const b = String.UTF8.encode(username);
+    set_auth_identity(changetype<usize>(b), b.byteLength);
   }
 
   /** Authenticated: CONNACK 0x00 (or AUTH 0x00 on re-authentication), with `data` when given. */

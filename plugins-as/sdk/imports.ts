@@ -87,6 +87,10 @@ export declare function set_auth_data(ptr: usize, len: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "set_auth_state")
 export declare function set_auth_state(ptr: usize, len: i32): void;
+// v2-r4: on Success, the identity the client authenticated as (becomes its username).
+// @ts-ignore: decorator
+@external("wasmq", "set_auth_identity")
+export declare function set_auth_identity(ptr: usize, len: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "random_bytes")
 export declare function random_bytes(ptr: usize, len: i32): i32;
