@@ -1,6 +1,7 @@
 // The client side of SCRAM-SHA-256 (RFC 5802 / RFC 7677), written here from the
 // RFC with node:crypto, to drive the scram plugin from real MQTT clients.
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from "node:crypto";
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from "mqtt";
 
 export class ScramClient {
   readonly nonce = randomBytes(18).toString("base64");
@@ -49,5 +50,34 @@ export class ScramClient {
     if (!text.startsWith("v=") || !this.serverSignature) return false;
     const got = Buffer.from(text.slice(2), "base64");
     return got.length === 32 && timingSafeEqual(got, this.serverSignature);
+  }
+}
+
+/** mqtt.js v5 runs the SCRAM-SHA-256 exchange through handleAuth; resolves once CONNACK 0x00 arrives (rejects on a refusal). */
+export async function scramConnect(url: string, user: string, password: string, opts: IClientOptions = {}): Promise<{ client: MqttClient; connack: IConnackPacket; scram: ScramClient }> {
+  const scram = new ScramClient(user, password);
+  const client = mqtt.connect(url, {
+    protocolVersion: 5,
+    reconnectPeriod: 0,
+    connectTimeout: 30_000, // a safety net: two PBKDF2 rounds on a loaded machine can take seconds
+    ...opts,
+    properties: { ...opts.properties, authenticationMethod: "SCRAM-SHA-256", authenticationData: scram.clientFirst() },
+  });
+  client.handleAuth = (packet, callback) => {
+    const data = packet.properties?.authenticationData;
+    callback(null as unknown as Error, { cmd: "auth", reasonCode: 0x18, properties: { authenticationMethod: "SCRAM-SHA-256", authenticationData: scram.clientFinal(data!) } });
+  };
+  try {
+    const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+      client.once("connect", resolve);
+      client.once("error", reject);
+      client.once("close", () => reject(new Error("connection closed before CONNACK")));
+    });
+    client.removeAllListeners("error");
+    client.on("error", () => {});
+    return { client, connack, scram };
+  } catch (err) {
+    client.end(true);
+    throw err;
   }
 }
