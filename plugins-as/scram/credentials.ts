@@ -38,6 +38,10 @@ function prepare(what: string, value: string): string {
   try {
     prepared = saslprep(value);
   } catch (err) {
+    // @mongodb-js/saslprep 1.x throws a TypeError (reading its first character) for a
+    // non-empty string that maps to nothing (only soft hyphens, joiners...); its own
+    // refusals are plain Errors.
+    if (err instanceof TypeError) throw new CredentialError(`the ${what} is empty after SASLprep (RFC 4013)`);
     throw new CredentialError(`the ${what} is refused by SASLprep (RFC 4013): ${(err as Error).message.replace(/, see .*$/, "")}`);
   }
   if (prepared.length === 0) throw new CredentialError(`the ${what} is empty after SASLprep (RFC 4013)`);
