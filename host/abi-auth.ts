@@ -58,6 +58,7 @@ export const AUTH_HOST_IMPORTS = [
   "set_auth_state", // (ptr, len) -> void: the state given back in this connection's next auth record (len 0 clears it)
   "random_bytes", // (ptr, len) -> i32: len bytes from the host's CSPRNG at ptr; 0 ok, -1 len outside 1..MAX_RANDOM_BYTES
   "set_auth_identity", // (ptr, len) -> void (v2-r4): on Success, the user the client authenticated as (UTF-8, non-empty)
+  "channel_binding", // (kind, outPtr, outCap) -> i32 (v2-r4): the connection's channel binding data (ChannelBinding); its length, copied when it fits; -1 none, -2 unknown kind
 ] as const;
 
 export const AUTH_HOST_CALL_FUEL = {
@@ -66,7 +67,18 @@ export const AUTH_HOST_CALL_FUEL = {
   set_auth_state: 1_000,
   random_bytes: 1_000,
   set_auth_identity: 1_000,
+  channel_binding: 500,
 } as const;
+
+/** `channel_binding` kinds (RFC 5056 channel binding types). */
+export const ChannelBinding = {
+  /** RFC 9266: 32 bytes exported with label "EXPORTER-Channel-Binding" and an empty context; TLS 1.3 connections only. */
+  tlsExporter: 0,
+} as const;
+/** channel_binding's answer when the connection has no such binding (not TLS 1.3, or outside the auth hook). */
+export const NO_CHANNEL_BINDING = -1;
+/** channel_binding's answer for a kind this host does not know (a plugin built for a later host). */
+export const UNKNOWN_CHANNEL_BINDING = -2;
 
 /** Most random bytes one random_bytes call returns. */
 export const MAX_RANDOM_BYTES = 1024;

@@ -5,7 +5,7 @@
  * Fuel is charged by the Wasm import before it calls in here. No node: imports
  * (the dashboard's playground loads the Wasm host in a browser).
  */
-import { AuthResult, MAX_AUTH_DATA_BYTES, MAX_AUTH_IDENTITY_BYTES, MAX_AUTH_STATE_BYTES, MAX_RANDOM_BYTES } from "./abi-auth.js";
+import { AuthResult, ChannelBinding, MAX_AUTH_DATA_BYTES, MAX_AUTH_IDENTITY_BYTES, NO_CHANNEL_BINDING, UNKNOWN_CHANNEL_BINDING, MAX_AUTH_STATE_BYTES, MAX_RANDOM_BYTES } from "./abi-auth.js";
 import { verdictCode, verdictKind } from "./abi.js";
 import type { HostCalls } from "./host-calls.js";
 import type { CallState, PluginServices } from "./instance.js";
@@ -69,6 +69,17 @@ export function setAuthIdentity(plugin: string, state: CallState, identity: Uint
   if (identity.length === 0) throw new InvalidOutputError(plugin, "an empty authenticated identity");
   if (identity.length > MAX_AUTH_IDENTITY_BYTES) throw new InvalidOutputError(plugin, `an authenticated identity of ${identity.length} bytes exceeds ${MAX_AUTH_IDENTITY_BYTES}`);
   state.authIdentity = decodeText(plugin, "authenticated identity", identity);
+}
+
+/**
+ * `channel_binding` (v2-r4): the connection's channel binding data of `kind`
+ * (ChannelBinding), NO_CHANNEL_BINDING when it has none — not TLS 1.3, not
+ * the auth hook — or UNKNOWN_CHANNEL_BINDING for a kind this host does not know.
+ */
+export function channelBinding(state: CallState, kind: number): Uint8Array | number {
+  if (kind !== ChannelBinding.tlsExporter) return UNKNOWN_CHANNEL_BINDING;
+  if (state.hook !== "auth") return NO_CHANNEL_BINDING;
+  return state.message?.tlsExporter ?? NO_CHANNEL_BINDING;
 }
 
 /** `random_bytes`: n bytes of the services' random source (the platform CSPRNG unless pinned); null when n is out of range. */
@@ -142,6 +153,14 @@ export function authImports(ctx: ImportContext): Record<string, (...args: number
     set_auth_identity(ptr, len) {
       ctx.calls().charge("set_auth_identity", Math.max(0, len));
       setAuthIdentity(plugin, ctx.state(), ctx.bytes(ptr, len));
+    },
+    channel_binding(kind, ptr, cap) {
+      const data = channelBinding(ctx.state(), kind);
+      if (typeof data === "number") return data;
+      if (data.length > cap) return data.length;
+      ctx.calls().charge("channel_binding", data.length);
+      ctx.bytes(ptr, data.length).set(data);
+      return data.length;
     },
     random_bytes(ptr, len) {
       if (len < 1 || len > MAX_RANDOM_BYTES) return -1;

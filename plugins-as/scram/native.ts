@@ -5,6 +5,9 @@
 import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../../host/native/index.js";
 
 const METHOD = "SCRAM-SHA-256";
+// RFC 5802 section 6 / RFC 9266: the same exchange bound to the TLS connection (tls-exporter)
+const METHOD_PLUS = "SCRAM-SHA-256-PLUS";
+const CB_FLAG = "p=tls-exporter";
 const KEY_BYTES = 32;
 const NONCE_BYTES = 18;
 const MIN_ITERATIONS = 4096; // RFC 7677 section 4
@@ -24,6 +27,8 @@ let users = new Map<string, User>();
 let decoySecret: Uint8Array = new Uint8Array(0);
 // required: every client must have completed SCRAM (the connect hook refuses the others)
 let required = true;
+// channelBinding: offer SCRAM-SHA-256-PLUS (default true)
+let channelBindingOffered = true;
 let decoyIterations = MIN_ITERATIONS;
 
 const encoder = new TextEncoder();
@@ -67,8 +72,10 @@ export function init(config: Config): boolean {
     users.set(name, new User(salt, iterations, storedKey, serverKey));
   }
   required = config.bool("required", true);
+  channelBindingOffered = config.bool("channelBinding", true);
   decoySecret = crypto.randomBytes(KEY_BYTES)!;
   auth.declareMethod(METHOD);
+  if (channelBindingOffered) auth.declareMethod(METHOD_PLUS);
   return true;
 }
 
@@ -116,10 +123,20 @@ function credentialsFor(name: string): User {
 }
 
 /** client-first-message → server-first-message; keeps "gs2 header \n client-first-bare \n server-first". */
-function first(data: string): number {
-  if (!(data.startsWith("n,,") || data.startsWith("y,,"))) return refuse('only gs2 header "n,," or "y,," is supported (no channel binding, no authzid)');
-  const gs2 = data.substring(0, 3);
-  const bare = data.substring(3);
+function first(data: string, plus: boolean): number {
+  // gs2-header = cbind-flag "," [authzid] ","; an authzid is not supported
+  const flagEnd = data.indexOf(",");
+  if (flagEnd < 0 || data.indexOf(",", flagEnd + 1) !== flagEnd + 1) return refuse("the gs2 header is not \"<flag>,,\" (an authzid is not supported)");
+  const flag = data.substring(0, flagEnd);
+  const gs2 = data.substring(0, flagEnd + 2);
+  const bare = data.substring(flagEnd + 2);
+  if (plus) {
+    if (flag !== CB_FLAG) return refuse(METHOD_PLUS + " needs the gs2 header \"" + CB_FLAG + ",,\"");
+    if (auth.channelBinding() === null) return refuse("channel binding tls-exporter is not available on this connection (TLS 1.3 only)");
+  } else if (flag === "y") {
+    // RFC 5802 section 6: "y" says the client could bind but thinks the server cannot; here it can: a downgrade
+    if (channelBindingOffered && auth.channelBinding() !== null) return refuse("gs2 flag \"y\" where " + METHOD_PLUS + " is offered (a downgrade, RFC 5802 section 6)");
+  } else if (flag !== "n") return refuse("channel binding (gs2 flag \"p=\") needs the method " + METHOD_PLUS + " and " + CB_FLAG);
   const parts = bare.split(",");
   if (parts.length < 2 || !parts[0]!.startsWith("n=") || !parts[1]!.startsWith("r=")) return refuse('client-first-message is not "n=<user>,r=<nonce>"');
   const name = decodeSaslName(parts[0]!.substring(2));
@@ -143,7 +160,17 @@ function final(data: string, state: string): number {
   const withoutProof = data.substring(0, cut);
   const proof = base64.decode(data.substring(cut + 3));
   const parts = withoutProof.split(",");
-  if (parts.length < 2 || parts[0] !== "c=" + base64.encode(bytesOf(gs2))) return refuse("channel binding data does not match the gs2 header");
+  // c= is base64(gs2 header ‖ channel binding data), the data only with flag "p=" (RFC 5802 section 7)
+  let cbind = bytesOf(gs2);
+  if (gs2.startsWith("p=")) {
+    const cb = auth.channelBinding();
+    if (cb === null) return refuse("channel binding tls-exporter is not available on this connection (TLS 1.3 only)");
+    const joined = new Uint8Array(cbind.length + cb.length);
+    joined.set(cbind, 0);
+    joined.set(cb, cbind.length);
+    cbind = joined;
+  }
+  if (parts.length < 2 || parts[0] !== "c=" + base64.encode(cbind)) return refuse("channel binding data does not match the gs2 header");
   const nonce = serverFirst.substring(2, serverFirst.indexOf(","));
   if (parts[1] !== "r=" + nonce) return refuse("nonce does not match");
   if (proof === null || proof.length !== KEY_BYTES) return refuse("the proof is not base64 of 32 bytes");
@@ -177,10 +204,11 @@ export function onConnect(msg: Message): number {
 }
 
 export function onAuth(msg: Message): number {
-  if (msg.authenticationMethod !== METHOD) return refuse("not " + METHOD);
+  const method = msg.authenticationMethod;
+  if (method !== METHOD && method !== METHOD_PLUS) return refuse("not " + METHOD + " or " + METHOD_PLUS);
   const data = decoder.decode(msg.authenticationData);
   if (msg.authStep === AuthStep.continue) return final(data, decoder.decode(msg.authState));
-  return first(data);
+  return first(data, method === METHOD_PLUS);
 }
 
 // The credential tooling (SASLprep, RFC 4013) lives beside the plugin, not in it: the server

@@ -49,6 +49,7 @@ import { checkPacketProperties } from "./properties.js";
 import { Reason } from "./reason-codes.js";
 import { scrubSecret } from "../secrets.js";
 import { existingStateOf } from "../client-state.js";
+import { tlsExporterOf } from "./channel-binding.js";
 import type { V5Connection } from "./state.js";
 
 /** How the CONNECT in preConnect goes on once its exchange is decided (connect.ts). */
@@ -185,6 +186,7 @@ export class EnhancedAuth {
     m.flags = step;
     m.v5 = { ...emptyV5(5), userProperties: userPropertiesOf(props) };
     m.authState = ex.kept;
+    m.tlsExporter = tlsExporterOf(state.client.conn);
     const out = slot.runAuth(m);
     // The client's authentication data was read by the plugin, its only reader.
     scrubSecret(data);
