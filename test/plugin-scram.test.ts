@@ -114,6 +114,35 @@ describe("scram plugin", { timeout: 120_000 }, () => {
     }
   });
 
+  test("SCRAM-SHA-256-PLUS through the harness: both builds accept the proof bound to the connection's tls-exporter, and refuse another value or none, identically", async () => {
+    const pair = await twins({ users: [deriveCredentials("alice", "wonderland")] }, 9);
+    const exporter = Buffer.alloc(32, 7);
+    const plus = (clientId: string, flags: number, data: string | Buffer, tlsExporter: Buffer | null) =>
+      step(clientId, flags, data, { topic: "SCRAM-SHA-256-PLUS", ...(tlsExporter ? { tlsExporter: { base64: tlsExporter.toString("base64") } } : {}) });
+    try {
+      let index = 0;
+      for (const [bound, expect] of [[exporter, "success"], [Buffer.alloc(32, 8), "failure"]] as const) {
+        const scram = new ScramClient("alice", "wonderland", { gs2: "p=tls-exporter,,", data: () => bound });
+        const start = both(pair, plus(`p${index}`, 0, scram.clientFirst(), exporter), index++);
+        assert.equal(start.auth?.result, "continue");
+        const end = both(pair, plus(`p${index - 1}`, 1, scram.clientFinal(start.auth!.data!), exporter), index++);
+        assert.equal(end.auth?.result, expect);
+        if (expect === "success") assert.equal(end.auth?.identity, "alice");
+        else assert.equal(end.auth?.reasonCode, 0x87);
+      }
+      // no binding on the connection (not TLS 1.3): refused at the first step
+      const scram = new ScramClient("alice", "wonderland", { gs2: "p=tls-exporter,,", data: () => exporter });
+      assert.deepEqual(both(pair, plus("none", 0, scram.clientFirst(), null), index++).auth, { result: "failure", reasonCode: 0x87 });
+      // "y" where the binding exists and PLUS is offered: a downgrade; "n" is fine
+      const y = new ScramClient("alice", "wonderland", { gs2: "y,," });
+      assert.deepEqual(both(pair, step("y", 0, y.clientFirst(), { tlsExporter: { base64: exporter.toString("base64") } }), index++).auth?.result, "failure");
+      const n = new ScramClient("alice", "wonderland");
+      assert.equal(both(pair, step("n", 0, n.clientFirst(), { tlsExporter: { base64: exporter.toString("base64") } }), index++).auth?.result, "continue");
+    } finally {
+      for (const h of pair) h.close();
+    }
+  });
+
   test("connect hook: with required (default) only clients flagged as enhanced-authenticated pass; with required false all do (both builds)", async () => {
     const users = [deriveCredentials("alice", "wonderland")];
     for (const [config, expect] of [[{ users }, ["deny", "continue", "deny", "continue"]], [{ users, required: false }, ["continue", "continue", "continue", "continue"]]] as const) {

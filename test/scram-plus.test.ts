@@ -100,3 +100,24 @@ describe("SCRAM-SHA-256-PLUS (tls-exporter, RFC 9266)", { timeout: 120_000 }, ()
     }
   });
 });
+
+describe("the SCRAM identity and a TLS listener's useIdentityAsUsername", { timeout: 120_000 }, () => {
+  test("the certificate's CN stays the username: SCRAM as the same user passes, as another user gets CONNACK 0x86", async () => {
+    const server = root.issue("localhost", { server: true });
+    const device = root.issue("dev-1");
+    const b = await startTestBroker({
+      persistence: "memory",
+      tls: { port: 0, cert: server.certFile, key: server.keyFile, ca: root.certFile, requestClientCert: true, useIdentityAsUsername: true },
+      plugins: [{ name: "scram", wasm: wasm("scram"), config: { users: [...users, deriveCredentials("dev-1", "sensor")] } }],
+    });
+    try {
+      const withCert = () => ({ ...tlsOpts(), cert: device.cert, key: device.key });
+      const { client, connack } = await scramConnect(tlsUrl(b), "dev-1", "sensor", withCert(), {});
+      assert.equal(connack.reasonCode, 0);
+      await end(client);
+      await assert.rejects(scramConnect(tlsUrl(b), "alice", "wonderland", withCert(), {}), refusedWith(0x86));
+    } finally {
+      await b.stop();
+    }
+  });
+});
