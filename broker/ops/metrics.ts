@@ -20,6 +20,7 @@ import { LIMIT_NAMES, type BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
 import { registerBridgeMetrics } from "../bridge/ops.js";
 import { gauge, mirroredCounter, type Labels } from "./scrape-metrics.js";
+import { registerHeldDeliveryMetrics } from "./held-deliveries.js";
 
 export interface MetricsSources {
   aedes: Aedes;
@@ -99,6 +100,7 @@ export function createMetrics(src: MetricsSources): BrokerMetrics {
   });
   gauge(registry, "wasmq_send_queue_bytes", "Bytes written to client sockets and not yet sent, summed over clients", [], () => [[{}, sendQueue(aedes).total]]);
   gauge(registry, "wasmq_send_queue_max_bytes", "Largest send backlog of a single client, in bytes", [], () => [[{}, sendQueue(aedes).max]]);
+  registerHeldDeliveryMetrics(registry, store);
 
   registerPluginMetrics(registry, chain, src.timingSampleEvery);
   registerBridgeMetrics(registry, aedes);
