@@ -22,7 +22,7 @@ export * from "./json.js";
 export * from "./topic.js";
 export { filterCoversTemplate } from "./topic-cover.js";
 export { crypto } from "./crypto.js";
-export { auth, AuthResult, AuthStep } from "./auth.js";
+export { auth, AuthResult, AuthStep, ChannelBinding } from "./auth.js";
 export { Hook, declareIdle } from "./idle.js";
 export { base64 } from "./base64.js";
 /** The connect hook's verified client certificate; the same fields as the AssemblyScript SDK's Certificate. */
