@@ -378,6 +378,7 @@ export async function startBroker(
           logger,
           chainChanged: ensureTicker,
           dashboard,
+          store: figures,
           queues: (client: Client) => ({
             ...guards.outbound(client),
             stored: client.clean ? 0 : clusterStore ? clusterStore.opened.queuedCount(client.id) : store.queuedCount(client.id),
