@@ -82,6 +82,7 @@ import { Readable } from "node:stream";
 import type { RootDatabase } from "lmdb";
 import { DEFAULT_KV_LIMITS, type KvLimits, type KvStore } from "../../../host/kv.js";
 import { createPluginStore, flushPluginStore, type LmdbKvStore } from "../plugin-kv.js";
+import type { StreamCounts } from "../quiet-lookup.js";
 import { CallBackPersistenceBase, type ClientLike, type StoredPacket, type SubscriptionLike, type WasmqPersistence } from "./aedes-parts.js";
 import { noop, openEnvironment, type LmdbDatabases, type LmdbPersistenceOptions, type StoreContext } from "./environment.js";
 import { setQueueExpiry, setRetainedExpiry } from "./expiry.js";
@@ -120,6 +121,8 @@ export class LmdbAsyncPersistence {
    */
   readonly ackGate: AckGate | undefined;
   readonly writeHoldMs: number;
+  /** Streams opened for aedes (../quiet-lookup.ts: the broker asks first). */
+  readonly streams: StreamCounts = { outgoing: 0, retained: 0 };
 
   /** Opens (synchronously) and validates the environment; throws PersistenceOpenError. */
   constructor(opts: LmdbPersistenceOptions) {
@@ -201,10 +204,15 @@ export class LmdbAsyncPersistence {
     return this.#retained.storeRetained(pkt);
   }
   createRetainedStream(pattern: string): Readable {
+    this.streams.retained++;
     return this.#retained.createRetainedStreamCombi([pattern]);
   }
   createRetainedStreamCombi(patterns: string[]): Readable {
+    this.streams.retained++;
     return this.#retained.createRetainedStreamCombi(patterns);
+  }
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.#retained.mayHaveRetained(patterns);
   }
 
   // -- subscriptions ----------------------------------------------------------
@@ -249,7 +257,11 @@ export class LmdbAsyncPersistence {
     return this.#queues.outgoingClearMessageId(client, packet);
   }
   outgoingStream(client: ClientLike): Readable {
+    this.streams.outgoing++;
     return this.#queues.outgoingStream(client);
+  }
+  mayHaveQueued(clientId: string): boolean {
+    return this.#queues.queuedCount(clientId) > 0;
   }
 
   // -- incoming (QoS 2) and wills ---------------------------------------------
@@ -365,6 +377,19 @@ export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPer
 
   queuedCount(clientId: string): number {
     return this.asyncPersistence.queuedCount(clientId);
+  }
+
+  mayHaveQueued(clientId: string): boolean {
+    return this.asyncPersistence.mayHaveQueued(clientId);
+  }
+
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.asyncPersistence.mayHaveRetained(patterns);
+  }
+
+  /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since open. */
+  get streams(): Readonly<StreamCounts> {
+    return this.asyncPersistence.streams;
   }
 }
 
