@@ -4,10 +4,13 @@
 // [MQTT-3.10.4-2], and a retained PUBLISH followed by a SUBSCRIBE to its topic
 // was delivered twice. The packets here are written in one `socket.write`, so
 // they reach the broker in one chunk; the mqtt.js case writes them back to
-// back as an application would.
+// back as an application would. The same cases run against Mosquitto (which
+// handles a connection's packets one by one) as the reference.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { brokerForgot, collect, connect, end, settle, startTestBroker, type TestBroker } from "./helpers.js";
+import { rmSync } from "node:fs";
+import { hasMosquitto, Mosquitto } from "./bridge-support.js";
+import { brokerForgot, collect, connect, end, settle, startTestBroker, tempDir, type TestBroker } from "./helpers.js";
 import { connectPacket, mqttPacket, RawClient, type Packet } from "./ops-raw-mqtt.js";
 
 let nextTopic = 0;
@@ -42,15 +45,29 @@ async function deliveredBeforeMarker(client: RawClient): Promise<Packet[]> {
 
 const texts = (packets: Packet[]) => packets.map((p) => `${p.payload!.toString()}${p.retain ? "(retained)" : ""}`);
 
-for (const persistence of ["memory", "lmdb"] as const) {
-  describe(`packet order: SUBSCRIBE/UNSUBSCRIBE are barriers (${persistence})`, () => {
-    let broker: TestBroker;
+for (const target of ["memory", "lmdb", "mosquitto"] as const) {
+  const reference = target === "mosquitto";
+  describe(`packet order: SUBSCRIBE/UNSUBSCRIBE are barriers (${reference ? "Mosquitto, the reference" : `wasmq, ${target}`})`, { skip: reference && !hasMosquitto ? "mosquitto not installed" : false }, () => {
+    let broker: TestBroker | null = null;
+    let mosquitto: Mosquitto | null = null;
+    let mosquittoDir = "";
     let port: number;
+    let url: string;
     before(async () => {
-      broker = await startTestBroker({ persistence });
-      port = broker.port("tcp");
+      if (reference) {
+        mosquittoDir = tempDir("wasmq-order-mosquitto-");
+        mosquitto = await Mosquitto.start(mosquittoDir);
+        [port, url] = [mosquitto.port, mosquitto.url];
+      } else {
+        broker = await startTestBroker({ persistence: target });
+        [port, url] = [broker.port("tcp"), broker.url];
+      }
     });
-    after(() => broker.stop());
+    after(async () => {
+      await broker?.stop();
+      await mosquitto?.stop();
+      if (mosquittoDir) rmSync(mosquittoDir, { recursive: true, force: true });
+    });
 
     for (const qos of [0, 1]) {
       test(`QoS ${qos}: SUBSCRIBE, PUBLISH x, UNSUBSCRIBE, PUBLISH y in one chunk delivers exactly x [MQTT-3.10.4-2]`, async () => {
@@ -91,7 +108,7 @@ for (const persistence of ["memory", "lmdb"] as const) {
         client.write(chunk(unsub(2, t), sub(3, t, qos)));
         await client.next("unsuback");
         await client.next("suback");
-        const publisher = await connect(broker.url);
+        const publisher = await connect(url);
         await publisher.publishAsync(t, "after", { qos: qos as 0 | 1 });
         await settle(publisher); // the broker has handled it (a QoS 0 publishAsync resolves once written)
         await end(publisher);
@@ -111,7 +128,7 @@ for (const persistence of ["memory", "lmdb"] as const) {
     });
 
     test("mqtt.js writing sub/pub/unsub/pub and retained pub/sub back to back gets x once and v once", async () => {
-      const client = await connect(broker.url);
+      const client = await connect(url);
       const got = collect(client);
       const [q, r] = [unique("js-q"), unique("js-r")];
       client.subscribe(q, { qos: 0 });
@@ -128,14 +145,14 @@ for (const persistence of ["memory", "lmdb"] as const) {
       await end(client);
     });
 
-    test("a client that goes away while a SUBSCRIBE waits behind its PUBLISHes is let go; the broker keeps serving", async () => {
+    test("a client that goes away while a SUBSCRIBE waits behind its PUBLISHes is let go; the broker keeps serving", { skip: reference ? "wasmq's own bookkeeping" : false }, async () => {
       const clientId = `order-gone-${process.pid}-${nextTopic++}`;
       const { client } = await RawClient.connect(port, { clientId });
       const [a, b] = [unique("gone-a"), unique("gone-b")];
       const publishes = Array.from({ length: 50 }, (_, i) => pub(a, `m${i}`, 1, i + 1));
       client.write(chunk(...publishes, sub(100, b, 1), pub(b, "late", 1, 101)));
       client.destroy();
-      await brokerForgot(broker, clientId);
+      await brokerForgot(broker!, clientId);
 
       // The same client id again: the order still holds on the new connection.
       const { client: again } = await RawClient.connect(port, { clientId });
