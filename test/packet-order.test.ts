@@ -145,6 +145,22 @@ for (const target of ["memory", "lmdb", "mosquitto"] as const) {
       await end(client);
     });
 
+    test("once its packets are handled, a connection holds no ordering state (an idle fleet pays one empty field)", { skip: reference ? "wasmq's own bookkeeping" : false }, async () => {
+      const clientId = `order-idle-${process.pid}-${nextTopic++}`;
+      const { client } = await RawClient.connect(port, { clientId });
+      const q = unique("idle");
+      client.write(chunk(sub(1, q, 1), pub(q, "x", 1, 2), unsub(3, q), pub(q, "y", 1, 4)));
+      await client.next("unsuback");
+      assert.deepEqual(texts(await deliveredBeforeMarker(client)), ["x"]);
+      client.write({ cmd: "pingreq" });
+      await client.next("pingresp");
+      const aedesClient = (broker!.aedes as unknown as { clients: Record<string, object> }).clients[clientId]!;
+      const stateKey = Object.getOwnPropertySymbols(aedesClient).find((s) => s.description === "wasmq.clientState")!;
+      const state = (aedesClient as Record<symbol, { order: unknown }>)[stateKey]!;
+      assert.equal(state.order, null);
+      client.destroy();
+    });
+
     test("a client that goes away while a SUBSCRIBE waits behind its PUBLISHes is let go; the broker keeps serving", { skip: reference ? "wasmq's own bookkeeping" : false }, async () => {
       const clientId = `order-gone-${process.pid}-${nextTopic++}`;
       const { client } = await RawClient.connect(port, { clientId });
