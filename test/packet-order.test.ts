@@ -180,3 +180,25 @@ for (const target of ["memory", "lmdb", "mosquitto"] as const) {
     });
   });
 }
+
+describe("packet order: aedes' limit on packets sent before the CONNACK still holds", () => {
+  test("more than queueLimit packets behind the CONNECT close the connection; up to the limit they are all handled, in order", async () => {
+    const broker = await startTestBroker({ persistence: "memory", ws: false, limits: { queueLimit: 5 } });
+    try {
+      const port = broker.port("tcp");
+      const over = await RawClient.open(port);
+      const t = unique("limit");
+      over.write(Buffer.concat([connectPacket(), chunk(...Array.from({ length: 6 }, (_, i) => pub(t, `p${i}`, 0, 0)))]));
+      await over.waitClosed();
+
+      const within = await RawClient.open(port);
+      const r = unique("limit-ok");
+      within.write(Buffer.concat([connectPacket(), chunk(pub(r, "a", 0, 0, true), sub(1, r, 0), pub(r, "b", 0, 0), unsub(2, r), pub(r, "c", 0, 0))]));
+      await within.next("unsuback");
+      assert.deepEqual(texts(await deliveredBeforeMarker(within)), ["a(retained)", "b"]);
+      within.destroy();
+    } finally {
+      await broker.stop();
+    }
+  });
+});
