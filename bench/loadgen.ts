@@ -16,6 +16,7 @@
 // first, before mqtt-packet loads `debug`: the handshake's packets are parsed with it, and
 // a disabled debug logger allocates per call (broker/quiet-debug.ts)
 import "../broker/quiet-debug.js";
+import { writeFileSync } from "node:fs";
 import { skipLengthPrefixed, type FrameHandler } from "./frame-scanner.js";
 import { BENCH_TOPIC_FILTER, benchTopic } from "./plugins.js";
 import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStampAt, stamp, type Stamp } from "./payload.js";
@@ -23,7 +24,7 @@ import type { FromLoad, LoadResult, LoadSpec, ToLoad } from "./protocol.js";
 import { encodePublish, RawClient, type PublishTemplates } from "./raw-client.js";
 import { GrowableBytes, GrowableFloats, percentile } from "./stats.js";
 import { TailMonitor } from "./tail.js";
-import { writeFileSync } from "node:fs";
+import { histogramOf } from "./latency-histogram.js";
 
 interface Publisher {
   index: number;
@@ -439,6 +440,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
       p999Ms: percentile(sorted, 0.999),
       maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN,
       latencySamples: sorted.length,
+      ...(spec.rate !== null ? { latencyHistogram: histogramOf(sorted) } : {}),
       lostQos1,
       lostQos0,
       duplicates,
