@@ -12,9 +12,10 @@ import { pooledPercentile, type LatencyHistogram } from "./latency-histogram.js"
 
 /** One target's runs of a scenario, all windows pooled (p in 0..1, ms); null when the runs carry no histogram. */
 export function pooled(records: RunRecord[], scenario: string, target: TargetName, p: number): number | null {
-  const hs = records.filter((r) => r.scenario === scenario && r.target === target).map((r) => r.load.latencyHistogram);
+  const runs = records.filter((r) => r.scenario === scenario && r.target === target);
+  const hs = runs.map((r) => r.load.latencyHistogram);
   if (!hs.length || hs.some((h) => !h)) return null;
-  return pooledPercentile(hs as LatencyHistogram[], p);
+  return pooledPercentile(hs as LatencyHistogram[], p, Math.max(...runs.map((r) => r.load.maxMs)));
 }
 
 const throughput = (r: RunRecord) => r.load.msgsPerSec;

@@ -34,8 +34,12 @@ export function histogramOf(sorted: ArrayLike<number>): LatencyHistogram {
   return out;
 }
 
-/** Nearest-rank percentile (p in 0..1) of several histograms together, in ms; NaN when all are empty. */
-export function pooledPercentile(histograms: LatencyHistogram[], p: number): number {
+/**
+ * Nearest-rank percentile (p in 0..1) of several histograms together, in ms;
+ * NaN when all are empty. `maxMs`, the largest latency of them all, caps the
+ * top bucket's upper edge (so a pooled p99.9 never reads above the max).
+ */
+export function pooledPercentile(histograms: LatencyHistogram[], p: number, maxMs = Infinity): number {
   const counts = new Map<number, number>();
   let n = 0;
   for (const h of histograms) {
@@ -49,7 +53,7 @@ export function pooledPercentile(histograms: LatencyHistogram[], p: number): num
   let seen = 0;
   for (const b of [...counts.keys()].sort((x, y) => x - y)) {
     seen += counts.get(b)!;
-    if (seen >= rank) return bucketMs(b);
+    if (seen >= rank) return Math.min(bucketMs(b), maxMs);
   }
   return NaN;
 }

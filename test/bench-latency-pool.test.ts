@@ -38,6 +38,8 @@ test("pooled percentiles of several windows' histograms are the percentiles of a
   assert.ok(percentile(windows[2]!, 0.99) > 5, "the stalled window's own p99 is the stall");
   assert.ok(pooledPercentile(hs, 0.99) < 1, `the pooled p99 is not (${pooledPercentile(hs, 0.99)})`);
   assert.ok(Number.isNaN(pooledPercentile([[], []], 0.99)), "no latencies, no percentile");
+  const max = all[all.length - 1]!;
+  assert.equal(pooledPercentile(hs, 1, max), max, "the top bucket's edge is capped by the largest latency");
   assert.equal(histogramOf(Float64Array.of(0.0001, 0.001, 0.001))[0]![1], 3, "sub-microsecond latencies share the first bucket");
 });
 
