@@ -125,6 +125,8 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
       ws: false,
       data: opts.dataDir,
       persistence: opts.persistence,
+      // WASMQ_BENCH_WRITE_HOLD_MS=N sets wasmq's writeHoldMs (for a record of its effect; no other target has the knob)
+      ...(process.env.WASMQ_BENCH_WRITE_HOLD_MS !== undefined ? { writeHoldMs: Number(process.env.WASMQ_BENCH_WRITE_HOLD_MS) } : {}),
       allowAnonymous: !opts.chain.some((e) => e.plugin === "auth"),
       log: { level: "silent" },
       // The idle-connection scenarios hold 19,300 clients; the default cap (10,000) would refuse the rest. aedes and Mosquitto have none.

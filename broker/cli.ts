@@ -11,6 +11,8 @@ Usage:
                                   "wasmq admin --help" lists them
   wasmq plugin COMMAND [options]  plugin tooling: keygen, sign, verify, inspect, new, build;
                                   "wasmq plugin --help" lists them
+  wasmq scram credential USER     a SCRAM-SHA-256 user entry for the scram plugin (password on stdin,
+                                  SASLprep'd); "wasmq scram --help" explains
 
 Options:
   -c, --config FILE        JSON config file (default: ${DEFAULT_CONFIG_FILE})
@@ -65,9 +67,22 @@ async function plugin(argv: string[]): Promise<void> {
   }
 }
 
+// The scram plugin's credential tool (plugins-as/scram/credential-cli.ts); it needs no broker.
+async function scram(argv: string[]): Promise<void> {
+  const { ScramCliError, runScramCli } = await import("../plugins-as/scram/credential-cli.js");
+  try {
+    process.stdout.write(`${await runScramCli(argv)}\n`);
+  } catch (err) {
+    if (!(err instanceof ScramCliError)) throw err;
+    process.stderr.write(`wasmq scram: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+}
+
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === "admin") return admin(argv.slice(1));
   if (argv[0] === "plugin") return plugin(argv.slice(1));
+  if (argv[0] === "scram") return scram(argv.slice(1));
   let parsed;
   try {
     parsed = parseArgs({

@@ -10,11 +10,14 @@ import { parseAllowedHost } from "./ops/admin-guard.js";
 import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
 import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
 import { DEFAULT_HOST_CALL_LIMITS } from "../host/index.js";
+import { DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS } from "./persistence/lmdb/unwritten.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
 
 const port = z.number().int().min(0).max(65535);
+/** Why writeHoldMs stops at 1000 (persistence/lmdb/unwritten.ts MAX_WRITE_HOLD_MS). */
+const WRITE_HOLD_BOUND = `at most ${MAX_WRITE_HOLD_MS} (ms): a publisher waits up to this long more for each PUBACK while its subscriber has not acknowledged, and held messages stay in memory meanwhile`;
 const host = z.string().min(1);
 
 const limitsSchema = z
@@ -77,6 +80,7 @@ const configSchema = z
     data: z.string().min(1).optional(),
     persistence: z.enum(["lmdb", "memory"]).optional(),
     durability: z.enum(["sync", "async"]).optional(),
+    writeHoldMs: z.number().int("whole milliseconds").min(0, "0 (write every delivery before sending it) or more").max(MAX_WRITE_HOLD_MS, WRITE_HOLD_BOUND).optional(),
     allowAnonymous: z.boolean().optional(),
     log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional() }).strict().optional(),
     metrics: z
@@ -154,6 +158,8 @@ export interface BrokerConfig {
   data: string;
   persistence: "lmdb" | "memory";
   durability: "sync" | "async";
+  /** LMDB: ms a QoS 1 delivery to a connected persistent session is held from the disk for its PUBACK; 0 = written before routing. */
+  writeHoldMs: number;
   allowAnonymous: boolean;
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   /** The HTTP port serving /metrics and the admin API; null = not served. */
@@ -377,6 +383,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     data: overrides.data !== undefined ? resolve(overrides.data) : resolvePath(base, raw.data ?? "./data"),
     persistence: overrides.persistence ?? raw.persistence ?? "lmdb",
     durability: raw.durability ?? "sync",
+    writeHoldMs: raw.writeHoldMs ?? DEFAULT_WRITE_HOLD_MS,
     allowAnonymous: raw.allowAnonymous ?? false,
     log: { level: overrides.logLevel ?? raw.log?.level ?? "info" },
     metrics,
@@ -398,11 +405,15 @@ function resolveClusterOrThrow(raw: RawConfig, overrides: ConfigOverrides, base:
   if (overrides.nodeId !== undefined && !NODE_ID_PATTERN.test(overrides.nodeId)) {
     throw new ConfigError(`--node-id: 1-64 letters, digits, '_', '.', '-', got "${overrides.nodeId}"`);
   }
-  const cluster = resolveCluster(raw.cluster, overrides, (p) => resolvePath(base, p), source);
-  if (cluster?.tls?.ca) mustExist(cluster.tls.ca, "cluster.tls.ca", source);
-  if (cluster?.tls?.cert) mustExist(cluster.tls.cert, "cluster.tls.cert", source);
-  if (cluster?.tls?.key) mustExist(cluster.tls.key, "cluster.tls.key", source);
-  return cluster;
+  return resolveCluster(
+    raw.cluster,
+    overrides,
+    (p) => resolvePath(base, p),
+    (key, why) => {
+      throw new ConfigError(`invalid config in ${source}: key "${key}": ${why}`);
+    },
+    source,
+  );
 }
 
 function resolveTrust(raw: RawConfig["trust"], base: string, source: string): BrokerConfig["trust"] {

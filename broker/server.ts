@@ -17,6 +17,7 @@ import { installConformance } from "./protocol/conformance.js";
 import { ConnectionTracker } from "./net/connections.js";
 import { installHooks, wrapPersistence } from "./protocol/hooks.js";
 import { installSessionReplay } from "./protocol/session-replay.js";
+import { installAskFirst } from "./protocol/ask-first.js";
 import { installLimits, limitOfflineQueues } from "./protocol/limits.js";
 import { listenSecureWebSocket, listenTcp, listenTls, listenWebSocket, type Listener, type ListenerGuards } from "./net/listeners.js";
 import { tlsPeerOf } from "./net/tls-peer.js";
@@ -245,6 +246,7 @@ export async function startBroker(
     observed.install();
     installAedesFixes(aedes);
     const replay = installSessionReplay(aedes);
+    installAskFirst(aedes); // last over the persistence's streams (ask-first.ts)
 
     const handle = (stream: Duplex, req?: IncomingMessage) => {
       batchWrites(stream);
@@ -376,6 +378,7 @@ export async function startBroker(
           logger,
           chainChanged: ensureTicker,
           dashboard,
+          store: figures,
           queues: (client: Client) => ({
             ...guards.outbound(client),
             stored: client.clean ? 0 : clusterStore ? clusterStore.opened.queuedCount(client.id) : store.queuedCount(client.id),

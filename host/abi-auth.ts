@@ -18,6 +18,10 @@
  *   reserved and zero in every other hook).
  * The host keeps the state per connection, outside the plugin: it survives a
  * plugin reload or a trapped instance, and dies with the connection.
+ *
+ * v2-r4: a step that returns Success may name the identity the client
+ * authenticated as (`set_auth_identity`); the broker makes it the client's
+ * username (what ACLs, deliver records, the admin API and logs see).
  */
 export const AUTH_EXPORT = "onAuth";
 
@@ -53,6 +57,8 @@ export const AUTH_HOST_IMPORTS = [
   "set_auth_data", // (ptr, len) -> void: the Authentication Data sent with this step's answer
   "set_auth_state", // (ptr, len) -> void: the state given back in this connection's next auth record (len 0 clears it)
   "random_bytes", // (ptr, len) -> i32: len bytes from the host's CSPRNG at ptr; 0 ok, -1 len outside 1..MAX_RANDOM_BYTES
+  "set_auth_identity", // (ptr, len) -> void (v2-r4): on Success, the user the client authenticated as (UTF-8, non-empty)
+  "channel_binding", // (kind, outPtr, outCap) -> i32 (v2-r4): the connection's channel binding data (ChannelBinding); its length, copied when it fits; -1 none, -2 unknown kind
 ] as const;
 
 export const AUTH_HOST_CALL_FUEL = {
@@ -60,7 +66,19 @@ export const AUTH_HOST_CALL_FUEL = {
   set_auth_data: 1_000,
   set_auth_state: 1_000,
   random_bytes: 1_000,
+  set_auth_identity: 1_000,
+  channel_binding: 500,
 } as const;
+
+/** `channel_binding` kinds (RFC 5056 channel binding types). */
+export const ChannelBinding = {
+  /** RFC 9266: 32 bytes exported with label "EXPORTER-Channel-Binding" and an empty context; TLS 1.3 connections only. */
+  tlsExporter: 0,
+} as const;
+/** channel_binding's answer when the connection has no such binding (not TLS 1.3, or outside the auth hook). */
+export const NO_CHANNEL_BINDING = -1;
+/** channel_binding's answer for a kind this host does not know (a plugin built for a later host). */
+export const UNKNOWN_CHANNEL_BINDING = -2;
 
 /** Most random bytes one random_bytes call returns. */
 export const MAX_RANDOM_BYTES = 1024;
@@ -68,3 +86,5 @@ export const MAX_RANDOM_BYTES = 1024;
 export const MAX_AUTH_STATE_BYTES = 65535;
 /** Authentication Data is MQTT Binary Data (two-byte length). */
 export const MAX_AUTH_DATA_BYTES = 65535;
+/** The authenticated identity becomes the client's username: an MQTT UTF-8 string. */
+export const MAX_AUTH_IDENTITY_BYTES = 65535;

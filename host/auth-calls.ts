@@ -5,7 +5,7 @@
  * Fuel is charged by the Wasm import before it calls in here. No node: imports
  * (the dashboard's playground loads the Wasm host in a browser).
  */
-import { AuthResult, MAX_AUTH_DATA_BYTES, MAX_AUTH_STATE_BYTES, MAX_RANDOM_BYTES } from "./abi-auth.js";
+import { AuthResult, ChannelBinding, MAX_AUTH_DATA_BYTES, MAX_AUTH_IDENTITY_BYTES, NO_CHANNEL_BINDING, UNKNOWN_CHANNEL_BINDING, MAX_AUTH_STATE_BYTES, MAX_RANDOM_BYTES } from "./abi-auth.js";
 import { verdictCode, verdictKind } from "./abi.js";
 import type { HostCalls } from "./host-calls.js";
 import type { CallState, PluginServices } from "./instance.js";
@@ -28,6 +28,8 @@ export interface AuthOutcome {
   plugin: string;
   /** failure: the plugin trapped (or could not be called) and its failure policy answered. */
   failed: boolean;
+  /** success (v2-r4): the user the client authenticated as (set_auth_identity), or null when the plugin named none. */
+  identity: string | null;
 }
 
 /** `auth_method`: declare a method during init; anywhere else it is refused. */
@@ -56,6 +58,30 @@ export function setAuthState(plugin: string, state: CallState, data: Uint8Array)
   state.authState = Uint8Array.from(data);
 }
 
+/**
+ * `set_auth_identity` (v2-r4): who the client authenticated as. It becomes the
+ * client's username when the step returns Success, so it is held to what a
+ * CONNECT User Name is held to: well-formed UTF-8 without U+0000 [MQTT-1.5.4-1/2],
+ * at most 65535 bytes; and it must not be empty (an identity names someone).
+ */
+export function setAuthIdentity(plugin: string, state: CallState, identity: Uint8Array): void {
+  checkAuthHook(plugin, state, "set_auth_identity");
+  if (identity.length === 0) throw new InvalidOutputError(plugin, "an empty authenticated identity");
+  if (identity.length > MAX_AUTH_IDENTITY_BYTES) throw new InvalidOutputError(plugin, `an authenticated identity of ${identity.length} bytes exceeds ${MAX_AUTH_IDENTITY_BYTES}`);
+  state.authIdentity = decodeText(plugin, "authenticated identity", identity);
+}
+
+/**
+ * `channel_binding` (v2-r4): the connection's channel binding data of `kind`
+ * (ChannelBinding), NO_CHANNEL_BINDING when it has none — not TLS 1.3, not
+ * the auth hook — or UNKNOWN_CHANNEL_BINDING for a kind this host does not know.
+ */
+export function channelBinding(state: CallState, kind: number): Uint8Array | number {
+  if (kind !== ChannelBinding.tlsExporter) return UNKNOWN_CHANNEL_BINDING;
+  if (state.hook !== "auth") return NO_CHANNEL_BINDING;
+  return state.message?.tlsExporter ?? NO_CHANNEL_BINDING;
+}
+
 /** `random_bytes`: n bytes of the services' random source (the platform CSPRNG unless pinned); null when n is out of range. */
 export function randomBytes(services: PluginServices, n: number): Uint8Array | null {
   if (!Number.isInteger(n) || n < 1 || n > MAX_RANDOM_BYTES) return null;
@@ -71,8 +97,11 @@ export function randomBytes(services: PluginServices, n: number): Uint8Array | n
  */
 export function authOutcome(plugin: string, verdict: number, state: CallState): AuthOutcome {
   const kind = verdictKind(verdict);
-  const out: AuthOutcome = { result: "failure", data: state.authData, state: state.authState, reasonCode: ReasonCode.NotAuthorized, reasonString: null, plugin, failed: false };
-  if (kind === AuthResult.Success) out.result = "success";
+  const out: AuthOutcome = { result: "failure", data: state.authData, state: state.authState, reasonCode: ReasonCode.NotAuthorized, reasonString: null, plugin, failed: false, identity: null };
+  if (kind === AuthResult.Success) {
+    out.result = "success";
+    out.identity = state.authIdentity; // only a Success names who authenticated
+  }
   else if (kind === AuthResult.Continue) out.result = "continue";
   else {
     const code = verdictCode(verdict);
@@ -93,7 +122,7 @@ export function authOutcome(plugin: string, verdict: number, state: CallState): 
  */
 export function failedAuthOutcome(plugin: string, policy: FailurePolicy): AuthOutcome {
   const reasonCode = policy === "fail-open" ? ReasonCode.UnspecifiedError : ReasonCode.NotAuthorized;
-  return { result: "failure", data: null, state: null, reasonCode, reasonString: null, plugin, failed: true };
+  return { result: "failure", data: null, state: null, reasonCode, reasonString: null, plugin, failed: true, identity: null };
 }
 
 interface ImportContext {
@@ -120,6 +149,18 @@ export function authImports(ctx: ImportContext): Record<string, (...args: number
     set_auth_state(ptr, len) {
       ctx.calls().charge("set_auth_state", Math.max(0, len));
       setAuthState(plugin, ctx.state(), ctx.bytes(ptr, len));
+    },
+    set_auth_identity(ptr, len) {
+      ctx.calls().charge("set_auth_identity", Math.max(0, len));
+      setAuthIdentity(plugin, ctx.state(), ctx.bytes(ptr, len));
+    },
+    channel_binding(kind, ptr, cap) {
+      const data = channelBinding(ctx.state(), kind);
+      if (typeof data === "number") return data;
+      if (data.length > cap) return data.length;
+      ctx.calls().charge("channel_binding", data.length);
+      ctx.bytes(ptr, data.length).set(data);
+      return data.length;
     },
     random_bytes(ptr, len) {
       if (len < 1 || len > MAX_RANDOM_BYTES) return -1;

@@ -17,6 +17,8 @@ export interface HarnessAuthResult {
   state?: string;
   /** failure: the CONNACK reason code. */
   reasonCode?: number;
+  /** success (v2-r4): the identity the plugin named, which the broker makes the client's username. */
+  identity?: string;
 }
 
 /** Runs one auth step; null when no plugin declared the method (the broker answers 0x8C). */
@@ -32,5 +34,6 @@ export function runAuthStep(run: AuthRunner | undefined, msg: HookMessage, kept:
   if (out.data !== null) result.data = show(out.data);
   if (out.state !== null) result.state = show(out.state);
   if (out.result === "failure") result.reasonCode = out.reasonCode;
+  if (out.identity !== null) result.identity = out.identity;
   return result;
 }

@@ -28,6 +28,8 @@ export interface HarnessMessage extends HarnessV5Fields {
   now?: number;
   /** auth: the exchange state to start from (default: what the last auth step of this client id kept). */
   authState?: string | { base64: string };
+  /** auth: the connection's tls-exporter channel binding (RFC 9266) the plugin sees; absent = none (not TLS 1.3). */
+  tlsExporter?: string | { base64: string };
 }
 
 export interface HarnessResult {
@@ -148,6 +150,7 @@ export function runStep(target: HarnessTarget, collector: HarnessCollector, mess
   } else if (hook === "auth") {
     const msg = toHookMessage(message);
     if (message.authState !== undefined) msg.authState = payloadBytes(message.authState);
+    if (message.tlsExporter !== undefined) msg.tlsExporter = payloadBytes(message.tlsExporter);
     result.auth = runAuthStep(target.authenticate, msg, collector.authStates, showBytes);
     if (result.auth.result === "failure") {
       result.verdict = "deny";

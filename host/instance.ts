@@ -37,6 +37,8 @@ export class CallState {
   /** auth hook: the Authentication Data of the answer, and the exchange state to keep (null: unchanged). */
   authData: Uint8Array | null = null;
   authState: Uint8Array | null = null;
+  /** auth hook (v2-r4): the identity named with set_auth_identity (null: none). */
+  authIdentity: string | null = null;
   readonly extras: InjectedMessage[] = [];
   /** The hook being called and its message (null for tick): what output is validated against. */
   hook: HookName = "tick";
@@ -57,6 +59,7 @@ export class CallState {
     this.reasonString = null;
     this.authData = null;
     this.authState = null;
+    this.authIdentity = null;
     if (this.extras.length) this.extras.length = 0;
   }
 

@@ -30,6 +30,12 @@ export interface HookMessage {
   v5?: MessageV5;
   /** auth hook: the exchange state the plugin kept for this connection (abi-auth.ts); absent or empty = none. */
   authState?: Uint8Array | null;
+  /**
+   * auth hook (v2-r4): the connection's `tls-exporter` channel binding (RFC 9266:
+   * 32 bytes of the TLS exporter, label "EXPORTER-Channel-Binding", empty
+   * context), or null/absent when it has none (not TLS 1.3).
+   */
+  tlsExporter?: Uint8Array | null;
 }
 
 /**
@@ -109,6 +115,7 @@ export function emptyMessage(): HookMessage {
     cert: undefined,
     v5: undefined,
     authState: undefined,
+    tlsExporter: undefined,
   };
 }
 

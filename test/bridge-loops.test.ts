@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import type { MqttClient } from "mqtt";
 import { bridgesOf } from "../broker/bridge/index.js";
-import { FAST, Mosquitto, hasMosquitto, sleep, startLoggedBroker, until } from "./bridge-support.js";
+import { FAST, sleep, startLoggedBroker, until, upstreamKinds } from "./bridge-support.js";
 import { connectCollecting, end, freePort, subscribe, tempDir, type Received } from "./helpers.js";
 
 const dir = tempDir("wasmq-bridge-loops-");
@@ -38,94 +38,68 @@ async function probe(remote: MqttClient, topic: string, local: Sub): Promise<voi
   }
 }
 
-describe("two-way bridges do not loop", () => {
-  for (const protocolVersion of [4, 5] as const) {
-  test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, one bridge carrying t/# both ways: one copy on each side, nothing sent back`, async () => {
-    const cloud = await startLoggedBroker({}, data());
-    const edge = await startLoggedBroker(
-      { bridges: [{ name: "cloud", url: cloud.url, protocolVersion, ...FAST, out: [{ topic: "t/#" }], in: [{ topic: "t/#" }] }] },
-      data(),
-    );
-    const subA = await connectCollecting(edge.url, { clientId: "sub-edge" });
-    const subB = await connectCollecting(cloud.url, { clientId: "sub-cloud" });
-    try {
-      await subscribe(subA.client, "t/#", 1);
-      await subscribe(subB.client, "t/#", 1);
-      await edge.waitLine(/bridge cloud connected/);
-      await probe(subB.client, "t/probe", subA);
-      await roundTrip(subA.client, "t/a", "fromEdge", [subA, subB]);
-      await roundTrip(subB.client, "t/b", "fromCloud", [subA, subB]);
-      for (const p of ["fromEdge", "fromCloud"]) {
-        assert.equal(copies(subA, p), 1, `${p} at the edge`);
-        assert.equal(copies(subB, p), 1, `${p} at the cloud`);
-      }
-      const bridge = bridgesOf(edge.broker.aedes)[0]!;
-      // Only the edge's own messages went up: fromEdge and its sentinel.
-      assert.equal(bridge.counters.forwarded, 2);
-    } finally {
-      await end(subA.client, subB.client);
-      await edge.broker.close();
-      await cloud.broker.close();
-    }
-  });
+const UPSTREAMS = upstreamKinds(dir);
 
-  test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, a bridge on each side (A→B and B→A for t/#): one hop, no loop`, async () => {
-    const portA = await freePort();
-    const portB = await freePort();
-    const [a, b] = await Promise.all([
-      startLoggedBroker({ port: portA, bridges: [{ name: "toB", url: `mqtt://127.0.0.1:${portB}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
-      startLoggedBroker({ port: portB, bridges: [{ name: "toA", url: `mqtt://127.0.0.1:${portA}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
-    ]);
-    const subA = await connectCollecting(a.url, { clientId: "sub-a" });
-    const subB = await connectCollecting(b.url, { clientId: "sub-b" });
-    try {
-      await subscribe(subA.client, "t/#", 1);
-      await subscribe(subB.client, "t/#", 1);
-      await a.waitLine(/bridge toB connected/);
-      await b.waitLine(/bridge toA connected/);
-      await roundTrip(subA.client, "t/a", "fromA", [subA, subB]);
-      await roundTrip(subB.client, "t/b", "fromB", [subA, subB]);
-      for (const p of ["fromA", "fromB"]) {
-        assert.equal(copies(subA, p), 1, `${p} at A`);
-        assert.equal(copies(subB, p), 1, `${p} at B`);
-      }
-      assert.equal(bridgesOf(a.broker.aedes)[0]!.counters.forwarded, 2);
-      assert.equal(bridgesOf(b.broker.aedes)[0]!.counters.forwarded, 2);
-    } finally {
-      await end(subA.client, subB.client);
-      await a.broker.close();
-      await b.broker.close();
+describe("two-way bridges do not loop", () => {
+  for (const [kind, startUpstream, available] of UPSTREAMS) {
+    for (const protocolVersion of [4, 5] as const) {
+      test(`to ${kind} over MQTT ${protocolVersion === 5 ? "5 (no-local)" : "3.1.1 (bridge flag)"}, one bridge carrying t/# both ways: one copy on each side, nothing sent back`, { skip: !available && `${kind} not installed` }, async () => {
+        const upstream = await startUpstream();
+        const edge = await startLoggedBroker(
+          { bridges: [{ name: "cloud", url: upstream.url, protocolVersion, ...FAST, out: [{ topic: "t/#" }], in: [{ topic: "t/#" }] }] },
+          data(),
+        );
+        const subA = await connectCollecting(edge.url, { clientId: "sub-edge" });
+        const subB = await connectCollecting(upstream.url, { clientId: "sub-cloud" });
+        try {
+          await subscribe(subA.client, "t/#", 1);
+          await subscribe(subB.client, "t/#", 1);
+          await edge.waitLine(/bridge cloud connected/);
+          await probe(subB.client, "t/probe", subA);
+          await roundTrip(subA.client, "t/a", "fromEdge", [subA, subB]);
+          await roundTrip(subB.client, "t/b", "fromCloud", [subA, subB]);
+          for (const p of ["fromEdge", "fromCloud"]) {
+            assert.equal(copies(subA, p), 1, `${p} at the edge`);
+            assert.equal(copies(subB, p), 1, `${p} at ${kind}`);
+          }
+          // Only the edge's own messages went up: fromEdge and its sentinel.
+          assert.equal(bridgesOf(edge.broker.aedes)[0]!.counters.forwarded, 2);
+        } finally {
+          await end(subA.client, subB.client);
+          await edge.broker.close();
+          await upstream.stop();
+        }
+      });
     }
-  });
   }
 
   for (const protocolVersion of [4, 5] as const) {
-    test(`to Mosquitto over MQTT ${protocolVersion === 5 ? "5 (no-local)" : "3.1.1 (bridge flag)"}, t/# both ways: one copy on each side`, { skip: !hasMosquitto && "mosquitto not installed" }, async () => {
-      const mdir = tempDir("wasmq-bridge-mq-");
-      const upstream = await Mosquitto.start(mdir);
-      const edge = await startLoggedBroker(
-        { bridges: [{ name: "cloud", url: upstream.url, protocolVersion, ...FAST, out: [{ topic: "t/#" }], in: [{ topic: "t/#" }] }] },
-        data(),
-      );
-      const subA = await connectCollecting(edge.url, { clientId: "sub-edge" });
-      const subB = await connectCollecting(upstream.url, { clientId: "sub-cloud" });
+    test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, a bridge on each side (A→B and B→A for t/#): one hop, no loop`, async () => {
+      const portA = await freePort();
+      const portB = await freePort();
+      const [a, b] = await Promise.all([
+        startLoggedBroker({ port: portA, bridges: [{ name: "toB", url: `mqtt://127.0.0.1:${portB}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
+        startLoggedBroker({ port: portB, bridges: [{ name: "toA", url: `mqtt://127.0.0.1:${portA}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
+      ]);
+      const subA = await connectCollecting(a.url, { clientId: "sub-a" });
+      const subB = await connectCollecting(b.url, { clientId: "sub-b" });
       try {
         await subscribe(subA.client, "t/#", 1);
         await subscribe(subB.client, "t/#", 1);
-        await edge.waitLine(/bridge cloud connected/);
-        await probe(subB.client, "t/probe", subA);
-        await roundTrip(subA.client, "t/a", "fromEdge", [subA, subB]);
-        await roundTrip(subB.client, "t/b", "fromCloud", [subA, subB]);
-        for (const p of ["fromEdge", "fromCloud"]) {
-          assert.equal(copies(subA, p), 1, `${p} at the edge`);
-          assert.equal(copies(subB, p), 1, `${p} at Mosquitto`);
+        await a.waitLine(/bridge toB connected/);
+        await b.waitLine(/bridge toA connected/);
+        await roundTrip(subA.client, "t/a", "fromA", [subA, subB]);
+        await roundTrip(subB.client, "t/b", "fromB", [subA, subB]);
+        for (const p of ["fromA", "fromB"]) {
+          assert.equal(copies(subA, p), 1, `${p} at A`);
+          assert.equal(copies(subB, p), 1, `${p} at B`);
         }
-        assert.equal(bridgesOf(edge.broker.aedes)[0]!.counters.forwarded, 2);
+        assert.equal(bridgesOf(a.broker.aedes)[0]!.counters.forwarded, 2);
+        assert.equal(bridgesOf(b.broker.aedes)[0]!.counters.forwarded, 2);
       } finally {
         await end(subA.client, subB.client);
-        await edge.broker.close();
-        await upstream.stop();
-        rmSync(mdir, { recursive: true, force: true });
+        await a.broker.close();
+        await b.broker.close();
       }
     });
   }

@@ -80,6 +80,9 @@ describe("bridge operations", () => {
       [{ bridges: [{ name: "cloud", url: "mqtt://x", onFull: "panic", out: [{ topic: "a" }] }] }, /key "bridges\.0\.onFull"/],
       [{ bridges: [{ name: "cloud", url: "mqtt://x" }] }, /key "bridges\.0": bridge cloud has no "out" and no "in"/],
       [{ bridges: [{ name: "cloud", url: "mqtt://x", in: [{ topic: "a" }], tls: { ca: "missing.pem" } }] }, /key "bridges\.0\.tls\.ca": file .*missing\.pem does not exist/],
+      // The TLS keys are the cluster's (tls-client-config.ts): a folder is not a file, a certificate needs its key.
+      [{ bridges: [{ name: "cloud", url: "mqtts://x", in: [{ topic: "a" }], tls: { ca: "." } }] }, /key "bridges\.0\.tls\.ca": .* is not a file/],
+      [{ bridges: [{ name: "cloud", url: "mqtts://x", in: [{ topic: "a" }], tls: { cert: "c.pem" } }] }, /key "bridges\.0\.tls\.cert": cert and key go together/],
       [
         {
           bridges: [

@@ -7,9 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { instrumentFuel, isFuelExhausted } from "../host/fuel.js";
-import { BIG, instantiate, wat } from "./fuel-support.js";
-import { emptyMessage, MemoryKvStore, PluginChain } from "../host/index.js";
-import { wasm as wasmPath } from "./helpers.js";
+import { assertTrapsOneUnitShort, BIG, instantiate, loadFilter, reading, wat } from "./fuel-support.js";
 
 /** `count` copies of `(local.set $x (i32.add (local.get $x) (i32.const 1)))`: 4 instructions each. */
 function adds(count: number): string {
@@ -138,14 +136,10 @@ test("a small loop-free helper is charged at its call site for its longest path;
 });
 
 test("the filter plugin through the host: same message, same fuel, and the budget still bounds it", async () => {
-  const config = { rules: [{ topic: "sensors/+/reading", field: "value", min: 0, max: 100 }] };
-  const msg = emptyMessage();
-  msg.topic = "sensors/a/reading";
-  msg.clientId = "c";
-  msg.payload = Buffer.from(JSON.stringify({ value: 42, note: "x".repeat(2000), tags: ["a", "b", { deep: [1, 2, 3] }] }));
+  const msg = reading({ value: 42, note: "x".repeat(2000), tags: ["a", "b", { deep: [1, 2, 3] }] });
   const used: number[] = [];
   for (let load = 0; load < 2; load++) {
-    const chain = await PluginChain.load([{ name: "filter", wasm: wasmPath("filter"), config }], { kv: new MemoryKvStore(), publish: () => {} });
+    const chain = await loadFilter();
     try {
       for (let i = 0; i < 3; i++) {
         assert.equal(chain.run("publish", { ...msg }).verdict, 0, "the reading passes");
@@ -157,17 +151,5 @@ test("the filter plugin through the host: same message, same fuel, and the budge
   }
   assert.ok(used[0]! > 2000, `a 2 KB scan used ${used[0]} fuel`);
   assert.deepEqual(used, Array(used.length).fill(used[0]), "identical fuel across calls and loads");
-  // One unit less than the call needs: the plugin traps as fuel and the message gets the failure policy.
-  const tight = await PluginChain.load([{ name: "filter", wasm: wasmPath("filter"), config, limits: { fuel: used[0]! - 1 } }], {
-    kv: new MemoryKvStore(),
-    publish: () => {},
-  });
-  try {
-    const traps: string[] = [];
-    tight.on("trap", (_name, _hook, kind) => traps.push(kind));
-    tight.run("publish", { ...msg });
-    assert.deepEqual(traps, ["fuel"]);
-  } finally {
-    tight.close();
-  }
+  await assertTrapsOneUnitShort(used[0]!, msg);
 });

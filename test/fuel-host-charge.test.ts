@@ -9,9 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { FUEL_GLOBAL, FUEL_TAKE_EXPORT, instrumentFuel } from "../host/fuel.js";
 import { fuelTank } from "../host/fuel-tank.js";
-import { emptyMessage, MemoryKvStore, PluginChain } from "../host/index.js";
-import { wat } from "./fuel-support.js";
-import { wasm as wasmPath } from "./helpers.js";
+import { assertTrapsOneUnitShort, loadFilter, reading, wat } from "./fuel-support.js";
 
 const MODULE = `(module (func (export "x") (result i32) (i32.const 7)))`;
 
@@ -70,13 +68,8 @@ test("the export and the global fallback (a module metered without the export) c
 });
 
 test("filter with a 16 KB deferred payload: the fetch is charged, a budget of exactly the call's fuel suffices, one less traps", async () => {
-  const config = { rules: [{ topic: "sensors/+/reading", field: "value", min: 0, max: 100 }] };
-  const msg = emptyMessage();
-  msg.topic = "sensors/a/reading";
-  msg.clientId = "c";
-  msg.payload = Buffer.from(JSON.stringify({ value: 42, note: "x".repeat(16384) }));
-  const load = (fuel?: number) =>
-    PluginChain.load([{ name: "filter", wasm: wasmPath("filter"), config, ...(fuel ? { limits: { fuel } } : {}) }], { kv: new MemoryKvStore(), publish: () => {} });
+  const msg = reading({ value: 42, note: "x".repeat(16384) });
+  const load = loadFilter;
   const chain = await load();
   let used: number;
   try {
@@ -96,13 +89,5 @@ test("filter with a 16 KB deferred payload: the fetch is charged, a budget of ex
   } finally {
     exact.close();
   }
-  const tight = await load(used - 1);
-  try {
-    const traps: string[] = [];
-    tight.on("trap", (_name, _hook, kind) => traps.push(kind));
-    tight.run("publish", { ...msg });
-    assert.deepEqual(traps, ["fuel"]);
-  } finally {
-    tight.close();
-  }
+  await assertTrapsOneUnitShort(used, msg);
 });

@@ -1,9 +1,12 @@
 // Hand-written Wasm under fuel metering, for the cost-model suites
 // (fuel-cost-model, fuel-loop-merge): assemble WAT text, instantiate an
 // instrumented binary, call an export with a budget and read the fuel it used.
+// And the filter plugin through the host (fuel-cost-model, fuel-host-charge).
 import assert from "node:assert/strict";
 import binaryen from "binaryen";
 import { FUEL_BUDGET_GLOBAL, FUEL_GLOBAL, FUEL_IMPORT_MODULE, FUEL_IMPORT_NAME, FuelExhaustedError, isFuelExhausted } from "../host/fuel.js";
+import { emptyMessage, MemoryKvStore, PluginChain, type HookMessage } from "../host/index.js";
+import { wasm as wasmPath } from "./helpers.js";
 
 /** A budget no test function comes near. */
 export const BIG = 1_000_000_000;
@@ -61,4 +64,36 @@ export async function assertExactBudget(binary: Uint8Array, name: string, args: 
   const fresh = await instantiate(binary);
   assert.throws(() => fresh.call(name, exact - 1, ...args), isFuelExhausted, `${name}(${args.join(", ")}) with ${exact - 1}`);
   assert.equal(fresh.fuel.value, -1, "pinned to -1 on exhaustion");
+}
+
+/**
+ * The filter plugin (Wasm) as the host runs it, for the suites that check its
+ * fuel through the host: a chain with that one plugin (default limits, or a
+ * fuel budget) and a reading on a topic its rule checks, with `payload`.
+ */
+export const FILTER_RULES = { rules: [{ topic: "sensors/+/reading", field: "value", min: 0, max: 100 }] };
+
+export function loadFilter(fuel?: number): Promise<PluginChain> {
+  return PluginChain.load([{ name: "filter", wasm: wasmPath("filter"), config: FILTER_RULES, ...(fuel ? { limits: { fuel } } : {}) }], { kv: new MemoryKvStore(), publish: () => {} });
+}
+
+export function reading(payload: object): HookMessage {
+  const msg = emptyMessage();
+  msg.topic = "sensors/a/reading";
+  msg.clientId = "c";
+  msg.payload = Buffer.from(JSON.stringify(payload));
+  return msg;
+}
+
+/** One unit less than a call needs: the plugin traps as fuel (and the message gets the failure policy). */
+export async function assertTrapsOneUnitShort(used: number, msg: HookMessage): Promise<void> {
+  const tight = await loadFilter(used - 1);
+  try {
+    const traps: string[] = [];
+    tight.on("trap", (_name, _hook, kind) => traps.push(kind));
+    tight.run("publish", { ...msg });
+    assert.deepEqual(traps, ["fuel"]);
+  } finally {
+    tight.close();
+  }
 }

@@ -58,6 +58,7 @@ describe("metrics", { timeout: 60_000 }, () => {
     assert.equal(value(m, 'wasmq_messages_received_total{qos="0"}'), 0);
     assert.equal(value(m, "wasmq_clients_connected"), 0);
     assert.equal(value(m, "wasmq_retained_messages"), 0);
+    assert.equal(value(m, "wasmq_queued_messages"), 0);
     assert.equal(value(m, 'wasmq_plugin_breaker_state{plugin="probe",state="closed"}'), 1);
     assert.equal(value(m, 'wasmq_plugin_enabled{plugin="probe"}'), 1);
     assert.ok([...m.keys()].some((k) => k.startsWith("wasmq_build_info{version=")));
@@ -148,6 +149,8 @@ describe("metrics", { timeout: 60_000 }, () => {
       const m = await scrape(other);
       assert.equal(value(m, 'wasmq_messages_received_total{qos="1"}'), 0);
       assert.equal([...m.keys()].filter((k) => k.startsWith("wasmq_plugin_")).length, 0, "no plugins there");
+      // The memory store cannot count queued messages: no figure rather than a false 0.
+      assert.equal(m.has("wasmq_queued_messages"), false, "wasmq_queued_messages is LMDB only");
       const mine = await scrape(broker);
       assert.ok(value(mine, 'wasmq_messages_received_total{qos="1"}') > 0);
     } finally {

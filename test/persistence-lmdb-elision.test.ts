@@ -1,7 +1,7 @@
 /**
  * Held QoS 1 deliveries (broker/persistence/ack-gate.ts, lmdb/unwritten.ts):
  * a delivery to a connected session whose publisher waits on a ticket is not
- * written at once; its subscriber's PUBACK within HOLD_MS drops the put
+ * written at once; its subscriber's PUBACK within the hold (writeHoldMs) drops the put
  * (no transaction at all), otherwise it is written and the ticket completes
  * only after the flush. Tickets of one publisher complete in order; an offline
  * session's copy is written at once; close() writes what is still held.
@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AckGate } from "../broker/persistence/ack-gate.js";
-import { HOLD_MS } from "../broker/persistence/lmdb/unwritten.js";
+import { DEFAULT_WRITE_HOLD_MS as HOLD_MS } from "../broker/persistence/lmdb/unwritten.js";
 import type { LmdbPersistence } from "../broker/persistence/lmdb.js";
 import { broker, close, freshDir, list, openP, Packet } from "./lmdb-support.js";
 
@@ -32,7 +32,7 @@ function publishWithTicket(
   subs: string[],
   payload: string,
 ): { packet: Record<string, unknown>; acked: Promise<void>; enqueued: Promise<void> } {
-  const gate: AckGate = p.ackGate;
+  const gate: AckGate = p.ackGate!;
   const original: Record<string, unknown> = { cmd: "publish", topic: "t", payload: Buffer.from(payload), qos: 1, retain: false };
   const ticket = gate.open(original, broker, publisher, online);
   const packet = new Packet(original, broker);

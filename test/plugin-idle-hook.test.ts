@@ -92,6 +92,26 @@ describe("acl declares deliver idle when no rule can deny at delivery", () => {
   });
 });
 
+describe("acl with default allow and no deny rule declares subscribe and publish idle too", () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await aclBroker({ default: "allow", rules: [{ topic: "devices/%c/#", access: "readwrite" }] });
+  });
+  after(() => broker.stop());
+
+  test("no subscribe, publish or deliver call while clients subscribe and publish anywhere (Wasm and native alike)", async () => {
+    for (const hook of ["subscribe", "publish", "deliver"] as const) assert.equal(broker.chain.has(hook), false, `no plugin needs the ${hook} stage`);
+    const { got, subacks } = await traffic(broker);
+    assert.deepEqual(subacks, [1, 1], "everything is allowed");
+    assert.deepEqual(got, ["devices/dev-1/secret key", "devices/dev-1/status ok", "devices/dev-2/status spoofed", "public/news hello"]);
+    for (const name of ["acl-wasm", "acl-native"]) {
+      const view = await plugin(broker, name);
+      assert.deepEqual([...view.idleHooks].sort(), ["deliver", "publish", "subscribe"], `${name} lists its idle hooks`);
+      for (const hook of ["subscribe", "publish", "deliver"]) assert.equal(view.stats.calls[hook] ?? 0, 0, `${name}: ${hook} calls`);
+    }
+  });
+});
+
 describe("acl with a deny rule keeps its deliver hook", () => {
   let broker: TestBroker;
   before(async () => {

@@ -50,6 +50,7 @@ describe("scram plugin", { timeout: 120_000 }, () => {
       const r = both(pair, step("rfc", 1, clientFinal, { authState: `n,,\n${bare}\n${serverFirst}` }), 0);
       assert.equal(r.auth?.result, "success");
       assert.equal(r.auth?.data, "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+      assert.equal(r.auth?.identity, "user", "the SCRAM user is the authenticated identity (ABI v2-r4)");
       // one bit of the proof changed: refused with 0x86
       const bad = both(pair, step("rfc", 1, clientFinal.replace("p=dH", "p=dG"), { authState: `n,,\n${bare}\n${serverFirst}` }), 1);
       assert.deepEqual(bad.auth, { result: "failure", reasonCode: 0x86 });
@@ -65,7 +66,7 @@ describe("scram plugin", { timeout: 120_000 }, () => {
     try {
       const state = "n,,\nn=user,r=rOprNGfwEbeRWgbNEkqO\nr=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
       const r = playground.run(step("p", 1, "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", { authState: state }), 0);
-      assert.deepEqual(r.auth, { result: "success", data: "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", state: "" });
+      assert.deepEqual(r.auth, { result: "success", data: "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=", state: "", identity: "user" });
       assert.ok((r.fuel ?? 0) > 0, "metered");
       assert.deepEqual(playground.run({ ...step("p", 0, "n,,n=user,r=x"), topic: "OTHER" }, 1).auth, { result: "failure", reasonCode: 0x8c });
     } finally {
@@ -101,12 +102,42 @@ describe("scram plugin", { timeout: 120_000 }, () => {
         counts[key] = (counts[key] ?? 0) + 1;
         if (end.auth?.result === "success") {
           assert.ok(known && password === passwords.get(user), `${user}/${password} must not authenticate`);
-          assert.ok(username === undefined || username === user, "a different CONNECT User Name never authenticates");
+          // the identity is the SCRAM user; a CONNECT User Name that differs is refused by the broker (mqtt5-auth-identity)
+          assert.equal(end.auth.identity, user, "the SCRAM user is the authenticated identity");
           assert.ok(scram.verifyServerFinal(end.auth.data!), "server-final-message verifies");
         }
       }
       // the generator reached every outcome
       for (const k of ["first:continue", "first:failure", "final:success", "final:failure:86", "final:failure:87"]) assert.ok((counts[k] ?? 0) > 0, `${k} never happened: ${JSON.stringify(counts)}`);
+    } finally {
+      for (const h of pair) h.close();
+    }
+  });
+
+  test("SCRAM-SHA-256-PLUS through the harness: both builds accept the proof bound to the connection's tls-exporter, and refuse another value or none, identically", async () => {
+    const pair = await twins({ users: [deriveCredentials("alice", "wonderland")] }, 9);
+    const exporter = Buffer.alloc(32, 7);
+    const plus = (clientId: string, flags: number, data: string | Buffer, tlsExporter: Buffer | null) =>
+      step(clientId, flags, data, { topic: "SCRAM-SHA-256-PLUS", ...(tlsExporter ? { tlsExporter: { base64: tlsExporter.toString("base64") } } : {}) });
+    try {
+      let index = 0;
+      for (const [bound, expect] of [[exporter, "success"], [Buffer.alloc(32, 8), "failure"]] as const) {
+        const scram = new ScramClient("alice", "wonderland", { gs2: "p=tls-exporter,,", data: () => bound });
+        const start = both(pair, plus(`p${index}`, 0, scram.clientFirst(), exporter), index++);
+        assert.equal(start.auth?.result, "continue");
+        const end = both(pair, plus(`p${index - 1}`, 1, scram.clientFinal(start.auth!.data!), exporter), index++);
+        assert.equal(end.auth?.result, expect);
+        if (expect === "success") assert.equal(end.auth?.identity, "alice");
+        else assert.equal(end.auth?.reasonCode, 0x87);
+      }
+      // no binding on the connection (not TLS 1.3): refused at the first step
+      const scram = new ScramClient("alice", "wonderland", { gs2: "p=tls-exporter,,", data: () => exporter });
+      assert.deepEqual(both(pair, plus("none", 0, scram.clientFirst(), null), index++).auth, { result: "failure", reasonCode: 0x87 });
+      // "y" where the binding exists and PLUS is offered: a downgrade; "n" is fine
+      const y = new ScramClient("alice", "wonderland", { gs2: "y,," });
+      assert.deepEqual(both(pair, step("y", 0, y.clientFirst(), { tlsExporter: { base64: exporter.toString("base64") } }), index++).auth?.result, "failure");
+      const n = new ScramClient("alice", "wonderland");
+      assert.equal(both(pair, step("n", 0, n.clientFirst(), { tlsExporter: { base64: exporter.toString("base64") } }), index++).auth?.result, "continue");
     } finally {
       for (const h of pair) h.close();
     }

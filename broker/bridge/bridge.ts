@@ -19,13 +19,15 @@
 import type { Aedes, PublishPacket } from "aedes";
 import type { IConnackPacket, IPublishPacket, IStore, MqttClient } from "mqtt";
 import type { Logger } from "pino";
-import { emptyMessage, Verdict, type PluginChain } from "../../host/index.js";
-import { applyPublishFields, publishFields } from "../protocol/mqtt5/plugin-fields.js";
+import { emptyMessage, type PluginChain } from "../../host/index.js";
 import type { BridgeConfig } from "./config.js";
+import { zeroCounters, type BridgeCounters } from "./counters.js";
 import { EchoMemory } from "./echo.js";
 import { crossing, deadlineOf, secondsLeft, type CrossingProperties } from "./properties.js";
+import { crossChain, type CrossingFields } from "./plugin-step.js";
 import { InboundQoS2Store, OutgoingSession, type ReleaseTracker } from "./qos2.js";
 import { BridgeQueue, type MessageExtras } from "./queue.js";
+import { QueueFullLog } from "./queue-full.js";
 import { remoteFilters, toLocal, toRemote } from "./topics.js";
 import { Upstream, type ChosenIds } from "./upstream.js";
 
@@ -38,26 +40,7 @@ export interface BridgeDeps {
   markInbound(packet: object, bridge: Bridge): void;
 }
 
-export interface BridgeCounters {
-  /** Messages the upstream acknowledged (QoS 1/2) or that were written to it (QoS 0). */
-  forwarded: number;
-  /** Messages received from the upstream and published locally. */
-  received: number;
-  /** Messages lost to a full queue (by policy), refused by the upstream, or expired while queued. */
-  dropped: { "drop-oldest": number; "drop-new": number; rejected: number; expired: number };
-  /** Messages sent again after a reconnect or restart (DUP). */
-  resent: number;
-  /** QoS 2 messages resumed with PUBREL after a reconnect or restart ([MQTT-4.4.0-1]). */
-  pubrelResent: number;
-  /** Connections dropped because the upstream stopped acknowledging (PUBACK, PUBREC or PUBCOMP) for ackTimeoutMs. */
-  ackTimeouts: number;
-  /** Messages a plugin kept from crossing, by direction. */
-  filtered: { out: number; in: number };
-  /** Inbound copies of messages this bridge had just sent up (no no-local at the remote). */
-  echoes: number;
-  bytesOut: number;
-  bytesIn: number;
-}
+export type { BridgeCounters } from "./counters.js";
 
 /** Pacing: at most this many sends per event-loop turn, so local clients are served between batches. */
 const SENDS_PER_TURN = 500;
@@ -73,18 +56,7 @@ export class Bridge {
   readonly queue: BridgeQueue;
   readonly upstream: Upstream;
   readonly clientId: string;
-  readonly counters: BridgeCounters = {
-    forwarded: 0,
-    received: 0,
-    dropped: { "drop-oldest": 0, "drop-new": 0, rejected: 0, expired: 0 },
-    resent: 0,
-    pubrelResent: 0,
-    ackTimeouts: 0,
-    filtered: { out: 0, in: 0 },
-    echoes: 0,
-    bytesOut: 0,
-    bytesIn: 0,
-  };
+  readonly counters: BridgeCounters = zeroCounters();
   private client: MqttClient | null = null;
   private ids: ChosenIds | null = null;
   /** Bumped on every connect/disconnect: callbacks of an older connection are ignored. */
@@ -103,8 +75,7 @@ export class Bridge {
   private window: number;
   private drainScheduled = false;
   private readonly timer: NodeJS.Timeout;
-  private fullSince: number | null = null;
-  private droppedWhileFull = 0;
+  private readonly fullLog: QueueFullLog;
   /** v3.1.1 has no no-local: what this bridge sent up, to recognise it coming back. */
   private readonly recentOut: EchoMemory;
   private readonly msg = emptyMessage();
@@ -123,6 +94,7 @@ export class Bridge {
     this.clientId = `$bridge/${cfg.name}`;
     this.window = cfg.inflight;
     this.recentOut = new EchoMemory(cfg.echoWindowMs);
+    this.fullLog = new QueueFullLog(cfg, deps.logger);
     this.queue = new BridgeQueue(cfg.name, cfg, deps.lmdb);
     this.inbound = new InboundQoS2Store(cfg.name, deps.lmdb);
     if (this.queue.depth > 0) deps.logger.info({ bridge: cfg.name, queued: this.queue.depth }, `bridge ${cfg.name}: ${this.queue.depth} messages queued from before the restart`);
@@ -173,38 +145,23 @@ export class Bridge {
     let body = payload;
     let q = Math.min(qos, mapped.qos) as 0 | 1 | 2;
     // Properties cross only to a v5 upstream; the expiry counts down in the queue either way.
-    let fields: { properties?: Record<string, unknown>; messageExpiry?: number } | null = v5 && (v5.properties || v5.messageExpiry !== undefined) ? { ...v5 } : null;
+    let fields: CrossingFields | null = v5 && (v5.properties || v5.messageExpiry !== undefined) ? { ...v5 } : null;
     if (fields && this.cfg.protocolVersion !== 5) delete fields.properties;
     const { chain } = this.deps;
     if (chain?.has("deliver")) {
-      const m = this.msg;
-      m.topic = topic;
-      m.payload = payload;
-      m.clientId = this.clientId;
-      m.username = null;
-      m.password = null;
-      m.qos = q;
-      m.retain = retain;
-      m.dup = false;
-      m.flags = 0;
-      m.peer = publisher;
-      m.v5 = publishFields(fields ?? {}, this.cfg.protocolVersion);
-      const out = chain.run("deliver", m);
-      if (out.verdict !== Verdict.Continue) {
+      const leaving = { topic, payload, qos: q, retain, dup: false, peer: publisher, fields: fields ?? {} };
+      const out = crossChain(chain, "deliver", this.msg, this.clientId, this.cfg.protocolVersion, leaving);
+      if (!out) {
         this.counters.filtered.out++;
         return;
       }
       if (out.modified) {
         // A rewritten topic is mapped again; outside every mapping it keeps the matched one's remote prefix.
-        remoteTopic = toRemote(this.cfg.out, m.topic)?.topic ?? mapped.prefix + m.topic;
-        body = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
-        q = Math.min(q, m.qos) as 0 | 1 | 2;
+        remoteTopic = toRemote(this.cfg.out, out.topic)?.topic ?? mapped.prefix + out.topic;
+        body = out.payload;
+        q = out.qos; // the retain flag stays the publisher's
       }
-      if (out.propertiesModified) {
-        const changed: { properties?: Record<string, unknown>; messageExpiry?: number } = {};
-        applyPublishFields(changed, m.v5);
-        fields = changed;
-      }
+      if (out.fields) fields = out.fields;
     }
     const extras: MessageExtras | undefined = fields
       ? { properties: this.cfg.protocolVersion === 5 ? crossing(fields.properties) : undefined, expiresAt: fields.messageExpiry ?? deadlineOf(fields.properties) }
@@ -212,7 +169,7 @@ export class Bridge {
     const r = this.queue.enqueue(remoteTopic, body, q, retain, extras);
     if (!r.stored) this.full("drop-new", 1);
     else if (r.dropped > 0) this.full("drop-oldest", r.dropped);
-    else if (this.fullSince !== null) this.roomAgain();
+    else if (this.fullLog.full) this.fullLog.roomAgain();
     this.scheduleDrain();
     if (q === 0) {
       r.durable.catch((err: Error) => this.deps.logger.warn({ bridge: this.cfg.name, err: err.message }, "bridge queue write failed"));
@@ -223,24 +180,7 @@ export class Bridge {
 
   private full(policy: "drop-oldest" | "drop-new", n: number): void {
     this.counters.dropped[policy] += n;
-    this.droppedWhileFull += n;
-    if (this.fullSince === null) {
-      this.fullSince = Date.now();
-      const what = policy === "drop-new" ? "new messages are dropped" : "the oldest messages are dropped to make room";
-      this.deps.logger.warn(
-        { bridge: this.cfg.name, queued: this.queue.depth, bytes: this.queue.bytes, maxMessages: this.cfg.maxMessages, maxBytes: this.cfg.maxBytes, onFull: policy },
-        `bridge ${this.cfg.name}: queue full (${this.queue.depth} messages, ${this.queue.bytes} bytes): ${what}`,
-      );
-    }
-  }
-
-  private roomAgain(): void {
-    this.deps.logger.info(
-      { bridge: this.cfg.name, dropped: this.droppedWhileFull, fullForMs: Date.now() - this.fullSince! },
-      `bridge ${this.cfg.name}: queue has room again (${this.droppedWhileFull} messages dropped while full)`,
-    );
-    this.fullSince = null;
-    this.droppedWhileFull = 0;
+    this.fullLog.dropped(policy, n, this.queue);
   }
 
   private scheduleDrain(): void {
@@ -424,42 +364,21 @@ export class Bridge {
     let qos = Math.min(packet.qos, mapped.qos) as 0 | 1 | 2;
     let retain = packet.retain;
     // v5 upstream: the message's properties cross; its expiry keeps counting down here ([MQTT-3.3.2-6]).
-    const fields: { properties?: Record<string, unknown>; messageExpiry?: number } = {};
+    let fields: CrossingFields = {};
     const properties = crossing(packet.properties as Record<string, unknown> | undefined);
     if (properties) fields.properties = properties as Record<string, unknown>;
     const expiresAt = deadlineOf(packet.properties as Record<string, unknown> | undefined);
     if (expiresAt !== undefined) fields.messageExpiry = expiresAt;
     const { chain } = this.deps;
     if (chain?.has("publish")) {
-      const m = this.msg;
-      m.topic = topic;
-      m.payload = body;
-      m.clientId = this.clientId;
-      m.username = null;
-      m.password = null;
-      m.qos = qos;
-      m.retain = retain;
-      m.dup = packet.dup;
-      m.flags = 0;
-      m.peer = "";
       // The plugin sees the v5 fields as the upstream sent them (the bridge's protocol level).
-      m.v5 = publishFields(fields, this.cfg.protocolVersion);
-      const out = chain.run("publish", m);
-      if (out.verdict !== Verdict.Continue) {
+      const out = crossChain(chain, "publish", this.msg, this.clientId, this.cfg.protocolVersion, { topic, payload: body, qos, retain, dup: packet.dup, peer: "", fields });
+      if (!out) {
         this.counters.filtered.in++;
         return done(); // acknowledged upstream, published nowhere: the plugin's decision
       }
-      if (out.modified) {
-        topic = m.topic;
-        body = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
-        qos = Math.min(qos, m.qos) as 0 | 1 | 2;
-        retain = m.retain;
-      }
-      if (out.propertiesModified) {
-        delete fields.properties;
-        delete fields.messageExpiry;
-        applyPublishFields(fields, m.v5);
-      }
+      ({ topic, payload: body, qos, retain } = out);
+      if (out.fields) fields = out.fields;
     }
     const local: PublishPacket & { properties?: Record<string, unknown>; messageExpiry?: number } = { cmd: "publish", topic, payload: body, qos, retain, dup: false };
     if (fields.properties && Object.keys(fields.properties).length) local.properties = fields.properties;

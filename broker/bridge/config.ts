@@ -3,10 +3,10 @@
  * the issue #14 contract: name, url, clientId, out/in with topic, qos,
  * remotePrefix) and the resolved, defaulted form the bridge code uses.
  */
-import { existsSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { isAbsolute, resolve } from "node:path";
 import { z } from "zod";
+import { resolveTlsClientFiles, tlsClientSchema, type TlsClientFiles } from "../tls-client-config.js";
 
 const SCHEMES = ["mqtt:", "mqtts:", "tcp:", "ssl:", "tls:", "ws:", "wss:"];
 const TLS_SCHEMES = ["mqtts:", "ssl:", "tls:", "wss:"];
@@ -65,16 +65,7 @@ export const bridgeSchema = z
       .min(1)
       .refine((t) => !/[#+\u0000]/.test(t), "a topic name, without '#', '+' or NUL")
       .optional(),
-    tls: z
-      .object({
-        ca: z.string().min(1).optional(),
-        cert: z.string().min(1).optional(),
-        key: z.string().min(1).optional(),
-        rejectUnauthorized: z.boolean().optional(),
-        servername: z.string().min(1).optional(),
-      })
-      .strict()
-      .optional(),
+    tls: tlsClientSchema({ servername: z.string().min(1).optional() }).optional(),
     out: z.array(mappingSchema).optional(),
     in: z.array(mappingSchema).optional(),
   })
@@ -122,7 +113,7 @@ export interface BridgeConfig {
   bridgeFlag: boolean;
   /** Mosquitto's bridge notifications: retained "1" at the upstream on connect, "0" as the will and on a clean stop; null = off. */
   notificationTopic: string | null;
-  tls: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean; servername?: string };
+  tls: TlsClientFiles & { servername?: string };
   out: TopicMapping[];
   in: TopicMapping[];
 }
@@ -171,15 +162,7 @@ export function resolveBridges(raw: RawBridge[] | undefined, base: string, fail:
     const min = b.reconnectMinMs ?? BRIDGE_DEFAULTS.reconnectMinMs;
     const max = b.reconnectMaxMs ?? Math.max(min, BRIDGE_DEFAULTS.reconnectMaxMs);
     if (max < min) fail(`${key}.reconnectMaxMs`, `must be at least reconnectMinMs (${min})`);
-    const tls: BridgeConfig["tls"] = { rejectUnauthorized: b.tls?.rejectUnauthorized ?? true };
-    for (const k of ["ca", "cert", "key"] as const) {
-      const p = b.tls?.[k];
-      if (p === undefined) continue;
-      const path = isAbsolute(p) ? p : resolve(base, p);
-      if (!existsSync(path) || !statSync(path).isFile()) fail(`${key}.tls.${k}`, `file ${path} does not exist`);
-      tls[k] = path;
-    }
-    if ((tls.cert === undefined) !== (tls.key === undefined)) fail(`${key}.tls`, `give both "cert" and "key" for a client certificate`);
+    const tls: BridgeConfig["tls"] = resolveTlsClientFiles(b.tls ?? {}, `${key}.tls`, (p) => (isAbsolute(p) ? p : resolve(base, p)), fail);
     if (b.tls?.servername) tls.servername = b.tls.servername;
     // TLS settings on a plain URL would be ignored silently: the operator meant an encrypted link.
     const plain = (b.urls ?? [b.url!]).find((u) => !TLS_SCHEMES.includes(new URL(u).protocol));

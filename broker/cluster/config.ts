@@ -15,6 +15,7 @@
  *   }
  */
 import { z } from "zod";
+import { resolveTlsClientFiles, tlsClientSchema, type TlsClientFiles } from "../tls-client-config.js";
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -28,17 +29,7 @@ export const clusterSchema = z
     id: z.string().regex(NODE_ID_PATTERN, "1-64 letters, digits, '_', '.', '-'").optional(),
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
-    tls: z
-      .object({
-        ca: z.string().min(1).optional(),
-        cert: z.string().min(1).optional(),
-        key: z.string().min(1).optional(),
-        rejectUnauthorized: z.boolean().optional(),
-      })
-      .strict()
-      // A certificate without its key is not sent at all (Node drops it): Redis would then refuse a node that looks configured.
-      .refine((t) => !t.cert === !t.key, { message: "cert and key go together: give both (the client certificate and its private key) or neither", path: ["cert"] })
-      .optional(),
+    tls: tlsClientSchema().optional(),
     heartbeatMs: z.number().int().min(100).max(60_000).optional(),
     willDelayMs: z.number().int().min(500).max(600_000).optional(),
     connectTimeoutMs: z.number().int().min(100).max(120_000).optional(),
@@ -59,7 +50,7 @@ export interface ClusterConfig {
   id: string | null;
   username?: string;
   password?: string;
-  tls: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } | null;
+  tls: TlsClientFiles | null;
   heartbeatMs: number;
   willDelayMs: number;
   connectTimeoutMs: number;
@@ -97,17 +88,17 @@ export function redactedUrl(url: string): string {
   }
 }
 
-export function resolveCluster(raw: RawClusterConfig | undefined, overrides: { redis?: string; nodeId?: string }, resolvePath: (p: string) => string, source?: string): ClusterConfig | null {
+/** `fail(key, why)` throws the caller's error naming the config file (a TLS file that is not there). */
+export function resolveCluster(
+  raw: RawClusterConfig | undefined,
+  overrides: { redis?: string; nodeId?: string },
+  resolvePath: (p: string) => string,
+  fail: (key: string, why: string) => never,
+  source?: string,
+): ClusterConfig | null {
   const redis = overrides.redis ?? raw?.redis;
   if (!redis) return null;
-  const tls = raw?.tls
-    ? {
-        ...(raw.tls.ca ? { ca: resolvePath(raw.tls.ca) } : {}),
-        ...(raw.tls.cert ? { cert: resolvePath(raw.tls.cert) } : {}),
-        ...(raw.tls.key ? { key: resolvePath(raw.tls.key) } : {}),
-        rejectUnauthorized: raw.tls.rejectUnauthorized ?? true,
-      }
-    : null;
+  const tls = raw?.tls ? resolveTlsClientFiles(raw.tls, "cluster.tls", resolvePath, fail) : null;
   return {
     redis,
     id: overrides.nodeId ?? raw?.id ?? null,

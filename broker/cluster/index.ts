@@ -61,9 +61,10 @@ export async function openClusterStore(config: BrokerConfig, logger: Logger): Pr
   const opened = await openRedisPersistence({ link, records, notices, node: identity.incarnation, logger, maxQueuedMessages: config.limits.maxQueuedMessages });
   // Wills of dead nodes are wills.ts' job (bounded, claimed once); aedes' own sweep would take minutes and may publish twice.
   opened.persistence.streamWill = async function* () {};
-  link.on("down", () => logger.warn({ redis: link.url }, "cluster: Redis link lost; serving local clients, reconnecting with backoff"));
+  // Once per outage each, however many reconnection attempts fail in between (link.outage()).
+  link.on("down", () => logger.warn({ redis: link.url, err: link.outage().cause ?? undefined }, "cluster: Redis link lost; serving local clients, reconnecting with backoff"));
   link.on("up", () => {
-    if (link.status().disconnects > 0) logger.info({ redis: link.url }, "cluster: Redis link back");
+    if (link.status().disconnects > 0) logger.info({ redis: link.url, errors: link.outage().errors, lastError: link.status().lastError }, "cluster: Redis link back");
   });
   return {
     identity,

@@ -14,6 +14,7 @@ import { EventEmitter } from "node:events";
 import { redactedUrl, type ClusterConfig } from "./config.js";
 import { probeRedis } from "./redis-probe.js";
 import { redisOptions } from "./redis-options.js";
+import { guardStreams } from "./redis-streams.js";
 
 export { ClusterError, reconnectDelay, redisOptions } from "./redis-options.js";
 export { checkServer } from "./redis-probe.js";
@@ -29,6 +30,11 @@ export interface LinkStatus {
   lastError: string | null;
 }
 
+export interface Outage {
+  cause: string | null;
+  errors: number;
+}
+
 /**
  * All of the node's Redis connections. The link is "up" only while every one
  * of them is ready; it emits "down" on the first loss and "up" when all are
@@ -42,27 +48,40 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
   private since = Date.now();
   private disconnects = 0;
   private lastError: string | null = null;
+  /** The last error ioredis reported while the link was up: what took it down. */
+  private recentError: string | null = null;
+  private current: Outage = { cause: null, errors: 0 };
 
   constructor(private readonly config: ClusterConfig) {
     super();
     this.url = redactedUrl(config.redis);
   }
 
-  /** Make a connection (retrying forever); `name` shows in CLIENT LIST. */
+  /**
+   * Make a connection (retrying forever); `name` shows in CLIENT LIST. It is
+   * made lazy and connected here, once its sockets are guarded (redis-streams.ts).
+   */
   connect(name: string, extra: RedisOptions = {}): Redis {
-    const conn = new Redis({ ...redisOptions(this.config), connectionName: name, ...extra });
+    const conn = new Redis({ ...redisOptions(this.config), connectionName: name, ...extra, lazyConnect: true });
     this.track(conn);
+    if (!extra.lazyConnect) conn.connect().catch(() => {}); // failures arrive as 'error' events and reconnects
     return conn;
   }
 
-  /** Track a connection made elsewhere (the emitter's). */
-  track(conn: Redis): void {
+  private track(conn: Redis): void {
     this.connections.push(conn);
-    conn.on("error", (err: Error) => {
-      this.lastError = err.message;
-    });
+    // For the connection's whole life: without a listener, an 'error' would take the process down.
+    conn.on("error", (err: Error) => this.noteError(err));
+    guardStreams(conn, (err) => this.noteError(err, true));
     conn.on("close", () => this.update());
     conn.on("ready", () => this.update());
+  }
+
+  /** `late`: a socket's error after its first, on a socket ioredis has already given up (it cannot be what takes the link down). */
+  private noteError(err: Error, late = false): void {
+    this.lastError = err.message;
+    if (this.state !== "up") this.current.errors++;
+    else if (!late) this.recentError = err.message;
   }
 
   private update(): void {
@@ -72,7 +91,14 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
     this.state = next;
     this.since = Date.now();
     if (next === "down" && this.everUp) this.disconnects++;
-    if (next === "up") this.everUp = true;
+    if (next === "down") {
+      this.current = { cause: this.recentError, errors: this.recentError ? 1 : 0 };
+      this.recentError = null;
+    }
+    if (next === "up") {
+      this.everUp = true;
+      this.recentError = null; // errors before this belong to the outage that just ended
+    }
     this.emit(next);
   }
 
@@ -82,6 +108,15 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
 
   status(): LinkStatus {
     return { state: this.state, since: new Date(this.since).toISOString(), disconnects: this.disconnects, lastError: this.lastError };
+  }
+
+  /**
+   * The link's current (or last) outage: the error that took it down, if one
+   * did, and how many errors its connections reported since — what is logged
+   * once per outage instead of every failed reconnection attempt.
+   */
+  outage(): Outage {
+    return { ...this.current };
   }
 
   /** Start-up check, before anything else is opened (redis-probe.ts). */

@@ -76,7 +76,7 @@ export async function listenTcp(host: string, port: number, handle: Handler, gua
 
 /** Keep what the handshake established about the client beside the stream aedes gets. */
 function recordPeer(stream: object, socket: TLSSocket, opts: TlsSettings): void {
-  recordTlsPeer(stream, { cert: verifiedClientCertificate(socket), useIdentityAsUsername: opts.useIdentityAsUsername });
+  recordTlsPeer(stream, { cert: verifiedClientCertificate(socket), useIdentityAsUsername: opts.useIdentityAsUsername, socket });
 }
 
 export async function listenTls(opts: TlsSettings, handle: Handler, guards: ListenerGuards): Promise<Listener> {

@@ -3,6 +3,7 @@
  * stream it hands to aedes (the TLS socket itself, or over wss:// the
  * WebSocket stream on top of it), for the connect hook to read.
  */
+import type { TLSSocket } from "node:tls";
 import type { ClientCertificate } from "../../host/index.js";
 
 export interface TlsPeer {
@@ -10,6 +11,8 @@ export interface TlsPeer {
   cert: ClientCertificate | null;
   /** The listener maps the certificate's CN to the username. */
   useIdentityAsUsername: boolean;
+  /** The TLS socket (under the WebSocket stream for wss://): channel binding reads its exporter (mqtt5/channel-binding.ts). */
+  socket: TLSSocket;
 }
 
 const peers = new WeakMap<object, TlsPeer>();

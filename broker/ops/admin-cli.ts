@@ -10,6 +10,7 @@ import { request as httpsRequest } from "node:https";
 import { checkServerIdentity, rootCertificates, type PeerCertificate } from "node:tls";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "../config.js";
+import type { StoreView } from "./admin-store.js";
 
 export const ADMIN_HELP = `wasmq admin — control a running broker through its admin API
 
@@ -22,6 +23,7 @@ Usage:
   wasmq admin clients                 list connected clients
   wasmq admin kick ID                 disconnect a client (its will is discarded; --will publishes it)
   wasmq admin bridges                 list bridges: connection, queue depth and age, forwarded/received/dropped/resent
+  wasmq admin store                   the store: retained, sessions, queued messages, and what the write hold did (LMDB)
   wasmq admin cluster                 cluster mode: nodes, their clients and plugin digests, the Redis link
   wasmq admin deploy NAME FILE        cluster mode: run a .wasm build on every node (refused everywhere if this node refuses it)
   wasmq admin rollback NAME           cluster mode: every node back to the previously deployed build
@@ -276,7 +278,7 @@ export async function runAdmin(argv: string[]): Promise<string> {
     return clusterCommand(command, arg, extra, { target: target(values), json: !!values.json, call });
   }
   const needsArg = ["reload", "enable", "disable", "kick"].includes(command);
-  if (!needsArg && !["plugins", "clients", "bridges"].includes(command)) {
+  if (!needsArg && !["plugins", "clients", "bridges", "store"].includes(command)) {
     throw new AdminCliError(`unknown admin command "${command}"\nRun "wasmq admin --help" for the commands.`, 2);
   }
   if (needsArg && arg === undefined) throw new AdminCliError(`wasmq admin ${command}: give a ${command === "kick" ? "client id" : "plugin name"}`, 2);
@@ -343,6 +345,10 @@ export async function runAdmin(argv: string[]): Promise<string> {
           b.connected ? "" : (b.lastError ?? ""),
         ]),
       );
+    }
+    case "store": {
+      const { storeText } = await import("./admin-cli-store.js");
+      return storeText((await call(t, "GET", "/store")) as StoreView, !!values.json);
     }
     case "reload": {
       const body = (await call(t, "POST", `/plugins/${encodeURIComponent(arg!)}/reload`)) as { plugin: string };

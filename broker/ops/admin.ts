@@ -18,6 +18,7 @@
  *   DELETE /clients/:id              disconnect it (its will is discarded; ?will=true publishes it)
  *   POST   /plugins/:name/upload     a new build as the body (admin-upload.ts)
  *   GET    /bridges[/:name]          bridge status, queue and counters (bridge/admin-route.ts)
+ *   GET    /store                    store figures, and what the write hold did (admin-store.ts)
  *   GET    /, /assets/*              the web dashboard (dashboard/assets.ts; no token needed: no data in it)
  *   *      /dashboard/api/*          the dashboard's live stream and views (dashboard/routes.ts)
  *   GET    /cluster, POST /plugins/:name/deploy|rollback   cluster mode (admin-cluster.ts)
@@ -41,6 +42,8 @@ import { pluginUploadRoute } from "./admin-upload.js";
 import { bridgesRoute } from "../bridge/admin-route.js";
 import { dashboardApiRoute, dashboardAssetsRoute, type Dashboard } from "./dashboard/index.js";
 import { clusterRoute } from "./admin-cluster.js";
+import { storeRoute } from "./admin-store.js";
+import type { StoreFigures } from "./store-figures.js";
 import type { Cluster } from "../cluster/index.js";
 import type { Observer } from "./observe.js";
 import { Reason, sendDisconnect } from "../protocol/mqtt5/index.js";
@@ -60,7 +63,7 @@ export interface AdminRequest {
 export type AdminRoute = (r: AdminRequest) => Promise<boolean>;
 
 /** Routes kept in modules of their own, tried in order after the built-in ones. */
-const ROUTES: AdminRoute[] = [pluginUploadRoute, bridgesRoute, clusterRoute, dashboardApiRoute];
+const ROUTES: AdminRoute[] = [pluginUploadRoute, bridgesRoute, storeRoute, clusterRoute, dashboardApiRoute];
 
 export interface AdminDeps {
   aedes: Aedes;
@@ -79,6 +82,8 @@ export interface AdminDeps {
   dashboard?: Dashboard;
   /** Cluster mode: GET /cluster, deploy, rollback (admin-cluster.ts). */
   cluster?: Cluster;
+  /** GET /store (admin-store.ts); absent: 404. */
+  store?: StoreFigures;
 }
 
 export interface AdminServer {

@@ -20,6 +20,7 @@ import { LIMIT_NAMES, type BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
 import { registerBridgeMetrics } from "../bridge/ops.js";
 import { gauge, mirroredCounter, type Labels } from "./scrape-metrics.js";
+import { registerHeldDeliveryMetrics } from "./held-deliveries.js";
 
 export interface MetricsSources {
   aedes: Aedes;
@@ -93,12 +94,13 @@ export function createMetrics(src: MetricsSources): BrokerMetrics {
   gauge(registry, "wasmq_subscriptions", "Subscriptions: those of persistent sessions plus those of connected clean sessions", [], async () => [
     [{}, await store.subscriptionCount(aedes)],
   ]);
-  gauge(registry, "wasmq_queued_messages", "QoS 1/2 messages stored for sessions (offline queue and in flight); absent for the memory store", [], async () => {
-    const n = await store.queuedCount();
-    return n === null ? [] : [[{}, n]];
-  });
+  // Only where the store can count: a label-less gauge left unset would read 0, a wrong figure.
+  if (store.mode === "lmdb") {
+    gauge(registry, "wasmq_queued_messages", "QoS 1/2 messages stored for sessions (offline queue and in flight); LMDB only", [], async () => [[{}, (await store.queuedCount()) ?? 0]]);
+  }
   gauge(registry, "wasmq_send_queue_bytes", "Bytes written to client sockets and not yet sent, summed over clients", [], () => [[{}, sendQueue(aedes).total]]);
   gauge(registry, "wasmq_send_queue_max_bytes", "Largest send backlog of a single client, in bytes", [], () => [[{}, sendQueue(aedes).max]]);
+  registerHeldDeliveryMetrics(registry, store);
 
   registerPluginMetrics(registry, chain, src.timingSampleEvery);
   registerBridgeMetrics(registry, aedes);

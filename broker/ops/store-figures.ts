@@ -8,9 +8,13 @@
 import type { Aedes, Client } from "aedes";
 import type { Readable } from "node:stream";
 import type { OpenedPersistence } from "../persistence/index.js";
+import type { HoldFigures } from "../persistence/lmdb/held-puts.js";
 
 interface LmdbCounts {
-  asyncPersistence: { dbs: { retained: { getStats(): { entryCount: number } }; outgoing: { getStats(): { entryCount: number } } } };
+  asyncPersistence: {
+    dbs: { retained: { getStats(): { entryCount: number } }; outgoing: { getStats(): { entryCount: number } } };
+    holdFigures(): HoldFigures;
+  };
 }
 interface AedesPersistence {
   countOffline(): Promise<{ subsCount: number; clientsCount: number }>;
@@ -25,12 +29,21 @@ export interface StoreFigures {
   queuedCount(): Promise<number | null>;
   /** Persistent sessions' subscriptions plus connected clean sessions' subscriptions. */
   subscriptionCount(aedes: Aedes): Promise<number>;
+  /** Which store, and its durability (LMDB); absent when composed elsewhere (cluster). */
+  readonly mode?: OpenedPersistence["mode"];
+  readonly durability?: "sync" | "async";
+  /** LMDB: what holding QoS 1 deliveries from the disk did (plain counters, O(1)); absent for other stores. */
+  holds?(): HoldFigures;
 }
 
 export function storeFigures(opened: OpenedPersistence): StoreFigures {
   const p = opened.persistence as AedesPersistence;
-  const lmdb = opened.mode === "lmdb" ? (opened.persistence as LmdbCounts).asyncPersistence.dbs : null;
+  const lmdbStore = opened.mode === "lmdb" ? (opened.persistence as LmdbCounts).asyncPersistence : null;
+  const lmdb = lmdbStore ? lmdbStore.dbs : null;
   return {
+    mode: opened.mode,
+    ...(opened.lmdb ? { durability: opened.lmdb.durability } : {}),
+    ...(lmdbStore ? { holds: () => lmdbStore.holdFigures() } : {}),
     async retainedCount() {
       if (lmdb) return lmdb.retained.getStats().entryCount;
       // "#" may or may not include "$" topics ([MQTT-4.7.2-1]); "$SYS/#" makes sure, the set removes doubles.

@@ -13,6 +13,7 @@ import type { ConnectionTracker } from "../net/connections.js";
 import type { BrokerStats } from "./stats.js";
 import type { StoreFigures } from "./store-figures.js";
 import { bridgeSysFigures } from "../bridge/ops.js";
+import { heldDeliverySysFigures } from "./held-deliveries.js";
 
 export interface SysSources {
   aedes: Aedes;
@@ -122,6 +123,7 @@ export function startSysPublisher(src: SysSources, intervalSec: number, prefix =
       ["heap/maximum", heapMax],
     ];
     if (queued !== null) out.push(["store/messages/count", queued]);
+    out.push(...heldDeliverySysFigures(store));
     out.push(...bridgeSysFigures(aedes));
     for (const [name, load] of Object.entries(loads)) {
       WINDOWS.forEach(([window], i) => out.push([`load/${name}/${window}`, load.averages[i]!.toFixed(2)]));

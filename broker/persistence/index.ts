@@ -21,7 +21,9 @@ export interface OpenedPersistence {
   close(): Promise<void>;
 }
 
-export async function openPersistence(config: Pick<BrokerConfig, "persistence" | "data" | "durability">): Promise<OpenedPersistence> {
+export async function openPersistence(
+  config: Pick<BrokerConfig, "persistence" | "data" | "durability"> & Partial<Pick<BrokerConfig, "writeHoldMs">>,
+): Promise<OpenedPersistence> {
   if (config.persistence === "memory") {
     const { createMemoryPersistence, setRetainedExpiry, setQueueExpiry } = await import("./memory.js");
     return {
@@ -33,7 +35,7 @@ export async function openPersistence(config: Pick<BrokerConfig, "persistence" |
     };
   }
   const lmdb = await import("./lmdb.js");
-  return lmdb.openForBroker({ path: config.data, durability: config.durability });
+  return lmdb.openForBroker({ path: config.data, durability: config.durability, writeHoldMs: config.writeHoldMs });
 }
 
 /** A node-local LMDB environment for stores of this machine's own. */

@@ -19,6 +19,7 @@
 import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { DEFAULT_KV_LIMITS, MemoryKvStore, type KvLimits, type KvStore } from "../../host/kv.js";
+import { mayMatchAny, type StreamCounts } from "./quiet-lookup.js";
 import {
   CallBackPersistenceBase,
   getQueueExpiry,
@@ -66,6 +67,14 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   #queued = new Map<string, number>();
   #sweepTimer: NodeJS.Timeout | undefined;
   #destroyed = false;
+  /**
+   * Topics the reference holds a retained message for, kept in step with its
+   * map (updated before the reference's synchronous store) so that
+   * mayHaveRetained never answers "none" for a message a stream would yield.
+   */
+  #retainedTopics = new Set<string>();
+  /** Streams this persistence opened (quiet-streams.ts: the broker asks first). */
+  readonly streams: StreamCounts = { outgoing: 0, retained: 0 };
 
   constructor(opts: MemoryPersistenceOptions = {}) {
     super(opts);
@@ -109,11 +118,28 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
     return this.#queued.get(clientId) ?? 0;
   }
 
+  /** False only when the client's stored queue is empty (every entry enters through outgoingEnqueue(Combi), counted first). */
+  mayHaveQueued(clientId: string): boolean {
+    return this.#queued.has(clientId);
+  }
+
+  /**
+   * False only when no retained message is stored under a topic any of
+   * `patterns` can match. Stops at the first possible match; when nothing
+   * matches it makes one pass over the topics, as the reference's stream would.
+   */
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.#retainedTopics.size > 0 && mayMatchAny(patterns, this.#retainedTopics);
+  }
+
   override async storeRetained(pkt: StoredPacket): Promise<void> {
     const e = getRetainedExpiry(pkt);
     const topic = String(pkt.topic);
-    await super.storeRetained(pkt);
     const empty = pkt.payload === undefined || pkt.payload === null || (pkt.payload as { length: number }).length === 0;
+    // before the reference's store, which updates its map synchronously
+    if (empty) this.#retainedTopics.delete(topic);
+    else this.#retainedTopics.add(topic);
+    await super.storeRetained(pkt);
     if (empty || e === undefined) this.#retainedExpiry.delete(topic);
     else this.#retainedExpiry.set(topic, e);
   }
@@ -121,6 +147,7 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   #purgeRetained(topic: string, e: number): Promise<void> {
     if (this.#retainedExpiry.get(topic) !== e || this.#destroyed) return Promise.resolve();
     this.#retainedExpiry.delete(topic);
+    this.#retainedTopics.delete(topic);
     return super.storeRetained({ topic, payload: Buffer.alloc(0) });
   }
 
@@ -143,14 +170,17 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   }
 
   override createRetainedStream(pattern: string): Readable {
+    this.streams.retained++;
     return this.#filterRetained(super.createRetainedStream(pattern));
   }
 
   override createRetainedStreamCombi(patterns: string[]): Readable {
+    this.streams.retained++;
     return this.#filterRetained(super.createRetainedStreamCombi(patterns));
   }
 
   override outgoingStream(client: ClientLike): Readable {
+    this.streams.outgoing++;
     const self = this;
     const source = super.outgoingStream(client);
     const purge = (packet: StoredPacket) => self.#purgeQueued(client, packet);
@@ -229,6 +259,19 @@ export class MemoryPersistence extends CallBackPersistenceBase implements WasmqP
 
   queuedCount(clientId: string): number {
     return this.asyncPersistence.queuedCount(clientId);
+  }
+
+  mayHaveQueued(clientId: string): boolean {
+    return this.asyncPersistence.mayHaveQueued(clientId);
+  }
+
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.asyncPersistence.mayHaveRetained(patterns);
+  }
+
+  /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since start. */
+  get streams(): Readonly<StreamCounts> {
+    return this.asyncPersistence.streams;
   }
 }
 

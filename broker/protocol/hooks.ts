@@ -104,6 +104,19 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       username = identity;
       password = undefined;
     }
+    // ABI v2-r4: the identity an onAuth plugin named is the client's username from here on
+    // (mqtt5/enhanced-auth.ts already refused a CONNECT User Name that differs).
+    const authenticated = v5Of(client)?.enhancedAuth?.identity ?? null;
+    if (authenticated !== null) {
+      if (tls?.useIdentityAsUsername && authenticated !== username) {
+        decided("connect", client.id, Verdict.Deny, null, "");
+        refuseConnectWith(v5Of(client)!, Reason.BadUserNameOrPassword, "the authenticated identity is not the client certificate's CN");
+        const err = new Error(`authenticated as ${JSON.stringify(authenticated)}, but the certificate's CN is ${JSON.stringify(username)}`) as AuthenticateError;
+        err.returnCode = 4;
+        return done(err, null);
+      }
+      username = authenticated;
+    }
     stateOf(client).username = username ?? null;
     if (!chain?.has("connect")) return done(null, true);
     const m = load(emptyMessage(), client, "", EMPTY_BUFFER, 0, false);

@@ -22,7 +22,7 @@ export * from "./json.js";
 export * from "./topic.js";
 export { filterCoversTemplate } from "./topic-cover.js";
 export { crypto } from "./crypto.js";
-export { auth, AuthResult, AuthStep } from "./auth.js";
+export { auth, AuthResult, AuthStep, ChannelBinding } from "./auth.js";
 export { Hook, declareIdle } from "./idle.js";
 export { base64 } from "./base64.js";
 /** The connect hook's verified client certificate; the same fields as the AssemblyScript SDK's Certificate. */
@@ -107,15 +107,15 @@ export class Message {
   get flags(): number {
     return this.m.flags;
   }
+  /** connect: whether certificate() would return one. */
+  get hasCertificate(): boolean {
+    return !!this.m.cert;
+  }
   /**
    * connect: the client certificate the TLS listener verified (mutual TLS), or
    * null when the client presented none or did not connect over TLS. A copy:
    * changing it changes nothing for later plugins.
    */
-  /** connect: whether certificate() would return one. */
-  get hasCertificate(): boolean {
-    return !!this.m.cert;
-  }
   certificate(): Certificate | null {
     const cert = this.m.cert;
     return cert ? { ...cert, subjectAltNames: cert.subjectAltNames.slice() } : null;

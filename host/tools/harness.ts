@@ -21,7 +21,8 @@ MESSAGES is a JSON array or JSON Lines file of messages:
 hook is one of connect, subscribe, publish (default), deliver, persist, tick, auth.
 auth (enhanced authentication): "topic" is the method, "payload" the data, "flags" the step
 (0 CONNECT, 1 AUTH 0x18, 2 AUTH 0x19); the state a step keeps goes to the next step of the same
-"clientId" (or give "authState").
+"clientId" (or give "authState"); "tlsExporter" (string or {"base64":...}) is the connection's
+channel binding (RFC 9266) for SCRAM-SHA-256-PLUS; a success shows the "identity" the plugin named.
 MQTT 5 fields (ABI v2): "protocolVersion", "userProperties":[["k","v"]], "contentType",
 "responseTopic", "correlationData" (string or {"base64":...}), "payloadFormat", "messageExpiry",
 "sessionExpiry" (connect), "noLocal", "retainAsPublished", "retainHandling",

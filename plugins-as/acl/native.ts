@@ -75,6 +75,12 @@ export function init(config: Config): boolean {
   // Without deny rules onDeliver always answers Continue unchanged (a delivery
   // follows a subscription this plugin already allowed): the host need not call it.
   if (!hasDenyRules) declareIdle(Hook.deliver);
+  // With default allow and no deny rule, allowed() grants every subscription and
+  // publish too: the broker need not call them either (no Wasm call per SUBSCRIBE).
+  if (defaultAllow && !hasDenyRules) {
+    declareIdle(Hook.subscribe);
+    declareIdle(Hook.publish);
+  }
   return true;
 }
 

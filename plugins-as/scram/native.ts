@@ -1,11 +1,13 @@
 // scram, native twin of plugin.ts: the same exchange, verdicts and log lines,
-// with the native SDK's crypto, base64 and auth. deriveCredentials() computes
-// the stored credentials the config expects from a password:
-//   node -e 'import("./dist/plugins-as/scram/native.js").then(m => console.log(JSON.stringify(m.deriveCredentials("alice", "secret"))))'
-import { pbkdf2Sync, createHash, createHmac } from "node:crypto";
+// with the native SDK's crypto, base64 and auth. deriveCredentials()
+// (credentials.ts, or `wasmq scram credential USER`) computes the stored
+// credentials the config expects from a password.
 import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../../host/native/index.js";
 
 const METHOD = "SCRAM-SHA-256";
+// RFC 5802 section 6 / RFC 9266: the same exchange bound to the TLS connection (tls-exporter)
+const METHOD_PLUS = "SCRAM-SHA-256-PLUS";
+const CB_FLAG = "p=tls-exporter";
 const KEY_BYTES = 32;
 const NONCE_BYTES = 18;
 const MIN_ITERATIONS = 4096; // RFC 7677 section 4
@@ -25,6 +27,8 @@ let users = new Map<string, User>();
 let decoySecret: Uint8Array = new Uint8Array(0);
 // required: every client must have completed SCRAM (the connect hook refuses the others)
 let required = true;
+// channelBinding: offer SCRAM-SHA-256-PLUS (default true)
+let channelBindingOffered = true;
 let decoyIterations = MIN_ITERATIONS;
 
 const encoder = new TextEncoder();
@@ -68,8 +72,10 @@ export function init(config: Config): boolean {
     users.set(name, new User(salt, iterations, storedKey, serverKey));
   }
   required = config.bool("required", true);
+  channelBindingOffered = config.bool("channelBinding", true);
   decoySecret = crypto.randomBytes(KEY_BYTES)!;
   auth.declareMethod(METHOD);
+  if (channelBindingOffered) auth.declareMethod(METHOD_PLUS);
   return true;
 }
 
@@ -117,21 +123,26 @@ function credentialsFor(name: string): User {
 }
 
 /** client-first-message → server-first-message; keeps "gs2 header \n client-first-bare \n server-first". */
-function first(msg: Message, data: string): number {
-  if (!(data.startsWith("n,,") || data.startsWith("y,,"))) return refuse('only gs2 header "n,," or "y,," is supported (no channel binding, no authzid)');
-  const gs2 = data.substring(0, 3);
-  const bare = data.substring(3);
+function first(data: string, plus: boolean): number {
+  // gs2-header = cbind-flag "," [authzid] ","; an authzid is not supported
+  const flagEnd = data.indexOf(",");
+  if (flagEnd < 0 || data.indexOf(",", flagEnd + 1) !== flagEnd + 1) return refuse("the gs2 header is not \"<flag>,,\" (an authzid is not supported)");
+  const flag = data.substring(0, flagEnd);
+  const gs2 = data.substring(0, flagEnd + 2);
+  const bare = data.substring(flagEnd + 2);
+  if (plus) {
+    if (flag !== CB_FLAG) return refuse(METHOD_PLUS + " needs the gs2 header \"" + CB_FLAG + ",,\"");
+    if (auth.channelBinding() === null) return refuse("channel binding tls-exporter is not available on this connection (TLS 1.3 only)");
+  } else if (flag === "y") {
+    // RFC 5802 section 6: "y" says the client could bind but thinks the server cannot; here it can: a downgrade
+    if (channelBindingOffered && auth.channelBinding() !== null) return refuse("gs2 flag \"y\" where " + METHOD_PLUS + " is offered (a downgrade, RFC 5802 section 6)");
+  } else if (flag !== "n") return refuse("channel binding (gs2 flag \"p=\") needs the method " + METHOD_PLUS + " and " + CB_FLAG);
   const parts = bare.split(",");
   if (parts.length < 2 || !parts[0]!.startsWith("n=") || !parts[1]!.startsWith("r=")) return refuse('client-first-message is not "n=<user>,r=<nonce>"');
   const name = decodeSaslName(parts[0]!.substring(2));
   const clientNonce = parts[1]!.substring(2);
   if (name === null || name.length === 0) return refuse("invalid user name in client-first-message");
   if (!validNonce(clientNonce)) return refuse("invalid client nonce");
-  // The CONNECT's User Name is what other plugins (acl) take as the identity: when given, it must be the SCRAM user.
-  if (msg.hasUsername && msg.username !== name) {
-    log.info("scram: the CONNECT's user name is not the SCRAM user name " + name);
-    return auth.failure(ReasonCode.BadUserNameOrPassword);
-  }
   const user = credentialsFor(name);
   const serverNonce = base64.encode(crypto.randomBytes(NONCE_BYTES)!);
   const serverFirst = "r=" + clientNonce + serverNonce + ",s=" + base64.encode(user.salt) + ",i=" + user.iterations.toString();
@@ -149,7 +160,17 @@ function final(data: string, state: string): number {
   const withoutProof = data.substring(0, cut);
   const proof = base64.decode(data.substring(cut + 3));
   const parts = withoutProof.split(",");
-  if (parts.length < 2 || parts[0] !== "c=" + base64.encode(bytesOf(gs2))) return refuse("channel binding data does not match the gs2 header");
+  // c= is base64(gs2 header ‖ channel binding data), the data only with flag "p=" (RFC 5802 section 7)
+  let cbind = bytesOf(gs2);
+  if (gs2.startsWith("p=")) {
+    const cb = auth.channelBinding();
+    if (cb === null) return refuse("channel binding tls-exporter is not available on this connection (TLS 1.3 only)");
+    const joined = new Uint8Array(cbind.length + cb.length);
+    joined.set(cbind, 0);
+    joined.set(cb, cbind.length);
+    cbind = joined;
+  }
+  if (parts.length < 2 || parts[0] !== "c=" + base64.encode(cbind)) return refuse("channel binding data does not match the gs2 header");
   const nonce = serverFirst.substring(2, serverFirst.indexOf(","));
   if (parts[1] !== "r=" + nonce) return refuse("nonce does not match");
   if (proof === null || proof.length !== KEY_BYTES) return refuse("the proof is not base64 of 32 bytes");
@@ -166,6 +187,9 @@ function final(data: string, state: string): number {
     return auth.failure(ReasonCode.BadUserNameOrPassword);
   }
   auth.keepState(new Uint8Array(0));
+  // The SCRAM user is who the client is: the broker makes it the client's username and
+  // refuses a CONNECT User Name that differs (0x86), or a re-authentication as someone else.
+  auth.setIdentity(name);
   const serverSignature = crypto.hmacSha256(user.serverKey, authMessage);
   return auth.success(bytesOf("v=" + base64.encode(serverSignature)));
 }
@@ -180,22 +204,13 @@ export function onConnect(msg: Message): number {
 }
 
 export function onAuth(msg: Message): number {
-  if (msg.authenticationMethod !== METHOD) return refuse("not " + METHOD);
+  const method = msg.authenticationMethod;
+  if (method !== METHOD && method !== METHOD_PLUS) return refuse("not " + METHOD + " or " + METHOD_PLUS);
   const data = decoder.decode(msg.authenticationData);
   if (msg.authStep === AuthStep.continue) return final(data, decoder.decode(msg.authState));
-  return first(msg, data);
+  return first(data, method === METHOD_PLUS);
 }
 
-/** The stored credentials for a password (RFC 5802 section 3), as the config takes them. */
-export function deriveCredentials(username: string, password: string, iterations = 4096, salt: Uint8Array = globalThis.crypto.getRandomValues(new Uint8Array(16))): Record<string, string | number> {
-  // SaltedPassword := Hi(Normalize(password), salt, i); the password is used as given (no SASLprep)
-  const salted = pbkdf2Sync(password, salt, iterations, KEY_BYTES, "sha256");
-  const clientKey = createHmac("sha256", salted).update("Client Key").digest();
-  return {
-    username,
-    salt: Buffer.from(salt).toString("base64"),
-    iterations,
-    storedKey: createHash("sha256").update(clientKey).digest("base64"),
-    serverKey: createHmac("sha256", salted).update("Server Key").digest("base64"),
-  };
-}
+// The credential tooling (SASLprep, RFC 4013) lives beside the plugin, not in it: the server
+// holds keys only. Re-exported here, where operators have always found it.
+export { deriveCredentials, CredentialError } from "./credentials.js";

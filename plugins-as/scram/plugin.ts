@@ -2,8 +2,7 @@
 // as Authentication Method "SCRAM-SHA-256". The broker keeps no password: each
 // user is configured with what RFC 5802 section 3 calls the server's stored
 // credentials — salt, iteration count, StoredKey and ServerKey (base64) —
-// derived once from the password by the native twin's deriveCredentials():
-//   node -e 'import("./dist/plugins-as/scram/native.js").then(m => console.log(JSON.stringify(m.deriveCredentials("alice", "secret"))))'
+// derived once from the password by `wasmq scram credential USER` (credentials.ts).
 //
 //   CONNECT  (data: client-first-message  "n,,n=alice,r=<client nonce>")
 //   AUTH 0x18 ← server-first-message      "r=<client+server nonce>,s=<salt>,i=<iterations>"
@@ -14,12 +13,25 @@
 // A wrong proof or an unknown user is refused with 0x86 Bad User Name or
 // Password, at the same step and after the same work (an unknown user gets a
 // decoy salt), so the answers do not tell which; a message that does not follow
-// RFC 5802 with 0x87 Not authorized. Channel binding is not offered (gs2 "n"
-// or "y" only). The server nonce comes from the host's CSPRNG.
+// RFC 5802 with 0x87 Not authorized. The server nonce comes from the host's CSPRNG.
+//
+// SCRAM-SHA-256-PLUS (config channelBinding, default true): the same exchange
+// with gs2 header "p=tls-exporter,," and c= = base64(gs2 header ‖ the TLS 1.3
+// connection's tls-exporter value, RFC 9266), so a proof made over another TLS
+// connection (a man in the middle that terminates TLS) does not verify. Without
+// TLS 1.3 the PLUS method is refused (0x87); a "y" flag on a connection where
+// PLUS is offered is a downgrade and refused too (RFC 5802 section 6).
+//
+// On success the SCRAM user is named as the client's identity (auth.setIdentity):
+// the broker makes it the username and holds the CONNECT and re-authentication to it.
+// Credentials are derived (with SASLprep) by credentials.ts / `wasmq scram credential`.
 import { AuthStep, Config, ConnectFlag, Message, ReasonCode, Verdict, auth, base64, crypto, deny, log } from "../sdk";
 export * from "../sdk/exports";
 
 const METHOD = "SCRAM-SHA-256";
+// RFC 5802 section 6 / RFC 9266: the same exchange bound to the TLS connection (tls-exporter)
+const METHOD_PLUS = "SCRAM-SHA-256-PLUS";
+const CB_FLAG = "p=tls-exporter";
 const KEY_BYTES: i32 = 32;
 const NONCE_BYTES: i32 = 18;
 const MIN_ITERATIONS: i32 = 4096; // RFC 7677 section 4
@@ -39,6 +51,8 @@ let users = new Map<string, User>();
 let decoySecret = new Uint8Array(0);
 // required: every client must have completed SCRAM (the connect hook refuses the others)
 let required = true;
+// channelBinding: offer SCRAM-SHA-256-PLUS (default true)
+let channelBindingOffered = true;
 let decoyIterations: i32 = MIN_ITERATIONS;
 
 function bytesOf(s: string): Uint8Array {
@@ -83,8 +97,10 @@ export function init(config: Config): bool {
     users.set(name, new User(salt, iterations, storedKey, serverKey));
   }
   required = config.bool("required", true);
+  channelBindingOffered = config.bool("channelBinding", true);
   decoySecret = crypto.randomBytes(KEY_BYTES)!;
   auth.declareMethod(METHOD);
+  if (channelBindingOffered) auth.declareMethod(METHOD_PLUS);
   return true;
 }
 
@@ -131,22 +147,26 @@ function credentialsFor(name: string): User {
 }
 
 /** client-first-message → server-first-message; keeps "gs2 header \n client-first-bare \n server-first". */
-function first(msg: Message, data: string): i32 {
-  // gs2-header: "n," or "y," (no channel binding), an empty authzid, ","
-  if (!(data.startsWith("n,,") || data.startsWith("y,,"))) return refuse("only gs2 header \"n,,\" or \"y,,\" is supported (no channel binding, no authzid)");
-  const gs2 = data.substring(0, 3);
-  const bare = data.substring(3);
+function first(data: string, plus: bool): i32 {
+  // gs2-header = cbind-flag "," [authzid] ","; an authzid is not supported
+  const flagEnd = data.indexOf(",");
+  if (flagEnd < 0 || data.indexOf(",", flagEnd + 1) != flagEnd + 1) return refuse("the gs2 header is not \"<flag>,,\" (an authzid is not supported)");
+  const flag = data.substring(0, flagEnd);
+  const gs2 = data.substring(0, flagEnd + 2);
+  const bare = data.substring(flagEnd + 2);
+  if (plus) {
+    if (flag != CB_FLAG) return refuse(METHOD_PLUS + " needs the gs2 header \"" + CB_FLAG + ",,\"");
+    if (auth.channelBinding() === null) return refuse("channel binding tls-exporter is not available on this connection (TLS 1.3 only)");
+  } else if (flag == "y") {
+    // RFC 5802 section 6: "y" says the client could bind but thinks the server cannot; here it can: a downgrade
+    if (channelBindingOffered && auth.channelBinding() !== null) return refuse("gs2 flag \"y\" where " + METHOD_PLUS + " is offered (a downgrade, RFC 5802 section 6)");
+  } else if (flag != "n") return refuse("channel binding (gs2 flag \"p=\") needs the method " + METHOD_PLUS + " and " + CB_FLAG);
   const parts = bare.split(",");
   if (parts.length < 2 || !parts[0].startsWith("n=") || !parts[1].startsWith("r=")) return refuse("client-first-message is not \"n=<user>,r=<nonce>\"");
   const name = decodeSaslName(parts[0].substring(2));
   const clientNonce = parts[1].substring(2);
   if (name === null || name.length == 0) return refuse("invalid user name in client-first-message");
   if (!validNonce(clientNonce)) return refuse("invalid client nonce");
-  // The CONNECT's User Name is what other plugins (acl) take as the identity: when given, it must be the SCRAM user.
-  if (msg.hasUsername && msg.username != name) {
-    log.info("scram: the CONNECT's user name is not the SCRAM user name " + name);
-    return auth.failure(ReasonCode.BadUserNameOrPassword);
-  }
   const user = credentialsFor(name);
   const serverNonce = base64.encode(crypto.randomBytes(NONCE_BYTES)!);
   const serverFirst = "r=" + clientNonce + serverNonce + ",s=" + base64.encode(user.salt) + ",i=" + user.iterations.toString();
@@ -166,7 +186,18 @@ function final(data: string, state: string): i32 {
   const withoutProof = data.substring(0, cut);
   const proof = base64.decode(data.substring(cut + 3));
   const parts = withoutProof.split(",");
-  if (parts.length < 2 || parts[0] != "c=" + base64.encode(bytesOf(gs2))) return refuse("channel binding data does not match the gs2 header");
+  // c= is base64(gs2 header ‖ channel binding data), the data only with flag "p=" (RFC 5802 section 7)
+  let cbind = bytesOf(gs2);
+  if (gs2.startsWith("p=")) {
+    const found = auth.channelBinding();
+    if (found === null) return refuse("channel binding tls-exporter is not available on this connection (TLS 1.3 only)");
+    const cb = found!;
+    const joined = new Uint8Array(cbind.length + cb.length);
+    joined.set(cbind, 0);
+    joined.set(cb, cbind.length);
+    cbind = joined;
+  }
+  if (parts.length < 2 || parts[0] != "c=" + base64.encode(cbind)) return refuse("channel binding data does not match the gs2 header");
   const nonce = serverFirst.substring(2, serverFirst.indexOf(","));
   if (parts[1] != "r=" + nonce) return refuse("nonce does not match");
   if (proof === null || proof.length != KEY_BYTES) return refuse("the proof is not base64 of 32 bytes");
@@ -183,6 +214,9 @@ function final(data: string, state: string): i32 {
     return auth.failure(ReasonCode.BadUserNameOrPassword);
   }
   auth.keepState(new Uint8Array(0));
+  // The SCRAM user is who the client is: the broker makes it the client's username and
+  // refuses a CONNECT User Name that differs (0x86), or a re-authentication as someone else.
+  auth.setIdentity(name);
   const serverSignature = crypto.hmacSha256(user.serverKey, authMessage);
   return auth.success(bytesOf("v=" + base64.encode(serverSignature)));
 }
@@ -195,11 +229,12 @@ export function onConnect(msg: Message): i32 {
 }
 
 export function onAuth(msg: Message): i32 {
-  if (!msg.authenticationMethod.startsWith(METHOD) || msg.authenticationMethod.length != METHOD.length) return refuse("not " + METHOD);
+  const method = msg.authenticationMethod;
+  if (method != METHOD && method != METHOD_PLUS) return refuse("not " + METHOD + " or " + METHOD_PLUS);
   const data = String.UTF8.decodeUnsafe(msg.payloadPtr, <usize>msg.payloadLength);
   if (msg.authStep == AuthStep.continue_) {
     const state = msg.authState;
     return final(data, String.UTF8.decodeUnsafe(state.dataStart, <usize>state.length));
   }
-  return first(msg, data);
+  return first(data, method == METHOD_PLUS);
 }

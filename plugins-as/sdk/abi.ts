@@ -146,5 +146,11 @@ export namespace AuthResult {
   export const Continue: i32 = 3;
 }
 
+/** Channel binding kinds for auth.channelBinding (host/abi-auth.ts, v2-r4). */
+export namespace ChannelBinding {
+  /** RFC 9266 tls-exporter: 32 bytes, TLS 1.3 connections only. */
+  export const tlsExporter: i32 = 0;
+}
+
 /** What random_bytes returns at most per call. */
 export const MAX_RANDOM_BYTES: i32 = 1024;

@@ -87,6 +87,14 @@ export declare function set_auth_data(ptr: usize, len: i32): void;
 // @ts-ignore: decorator
 @external("wasmq", "set_auth_state")
 export declare function set_auth_state(ptr: usize, len: i32): void;
+// v2-r4: on Success, the identity the client authenticated as (becomes its username).
+// @ts-ignore: decorator
+@external("wasmq", "set_auth_identity")
+export declare function set_auth_identity(ptr: usize, len: i32): void;
+// v2-r4: the connection's channel binding data (e.g. tls-exporter); its length, copied when it fits; -1 none, -2 unknown kind.
+// @ts-ignore: decorator
+@external("wasmq", "channel_binding")
+export declare function channel_binding(kind: i32, outPtr: usize, outCap: i32): i32;
 // @ts-ignore: decorator
 @external("wasmq", "random_bytes")
 export declare function random_bytes(ptr: usize, len: i32): i32;

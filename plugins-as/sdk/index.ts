@@ -17,7 +17,7 @@ export { crypto } from "./crypto";
 export { auth } from "./auth";
 export { Hook, declareIdle } from "./idle";
 export { base64 } from "./base64";
-export { AuthStep, AuthResult } from "./abi";
+export { AuthStep, AuthResult, ChannelBinding } from "./abi";
 export * from "./json";
 export * from "./topic";
 export * from "./topic-cover";

@@ -18,6 +18,14 @@ export interface Sample {
   refused: number;
   /** Stored QoS 1/2 messages for sessions; null when the store cannot tell cheaply. */
   queued: number | null;
+  /**
+   * LMDB's write hold, per second: QoS 1 deliveries held from the disk, those
+   * acknowledged within the hold (never written), those written after it;
+   * null for other stores.
+   */
+  held: number | null;
+  heldDropped: number | null;
+  heldWritten: number | null;
   rssMB: number;
   heapMB: number;
   /** Event-loop delay over the interval, ms. */

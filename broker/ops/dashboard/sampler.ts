@@ -34,6 +34,8 @@ interface Totals {
   dropped: number;
   denied: number;
   refused: number;
+  /** The write hold's counters (LMDB), else null. */
+  holds: { held: number; dropped: number; written: number } | null;
 }
 
 export class Sampler {
@@ -81,7 +83,9 @@ export class Sampler {
       denied += s.stats.verdicts.deny;
     }
     for (const n of Object.values(stats.limitRejections)) dropped += n;
+    const h = this.src.store.holds?.();
     return {
+      holds: h ? { held: h.held, dropped: h.droppedUnwritten, written: h.written } : null,
       t: Date.now(),
       in: stats.publishReceivedTotal(),
       out: stats.publishSentTotal(),
@@ -104,7 +108,8 @@ export class Sampler {
     if (this.tick++ % STORE_EVERY === 0) await this.readStore();
     const now = this.totals();
     const dt = Math.max(0.001, (now.t - this.last.t) / 1000);
-    const rate = (k: keyof Omit<Totals, "t">) => Math.max(0, (now[k] - this.last[k]) / dt);
+    const rate = (k: keyof Omit<Totals, "t" | "holds">) => Math.max(0, (now[k] - this.last[k]) / dt);
+    const holdRate = (k: "held" | "dropped" | "written") => (now.holds && this.last.holds ? Math.max(0, (now.holds[k] - this.last.holds[k]) / dt) : null);
     const mem = process.memoryUsage();
     const sample: Sample = {
       t: now.t,
@@ -115,6 +120,9 @@ export class Sampler {
       dropped: rate("dropped"),
       denied: rate("denied"),
       refused: rate("refused"),
+      held: holdRate("held"),
+      heldDropped: holdRate("dropped"),
+      heldWritten: holdRate("written"),
       rssMB: mem.rss / 2 ** 20,
       heapMB: mem.heapUsed / 2 ** 20,
       loopP99Ms: this.loop.count ? this.loop.percentile(99) / 1e6 : 0,

@@ -17,6 +17,13 @@ export interface LmdbPersistenceOptions {
   durability?: "sync" | "async";
   /** Initial LMDB map size in bytes (lmdb-js grows the map as needed). */
   mapSize?: number;
+  /**
+   * How long a QoS 1 delivery to a connected persistent session is held in
+   * memory before it is written, for its subscriber's PUBACK to make the write
+   * unneeded (held-puts.ts); 0 writes every delivery before it is routed.
+   * Integer ms, 0..MAX_WRITE_HOLD_MS. Default DEFAULT_WRITE_HOLD_MS.
+   */
+  writeHoldMs?: number;
   /** Period of the expiry sweep in ms; 0 disables it. Default 60 000. */
   sweepIntervalMs?: number;
   /** Extra lmdb root options (advanced; overriding the durability options voids the guarantees above). */

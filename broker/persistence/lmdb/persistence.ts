@@ -28,7 +28,8 @@
  * connected session may skip the disk when its subscriber acknowledges it
  * first: the PUBACK then means "stored, or already acknowledged by every
  * persistent subscriber" (test/crash-held-deliveries.test.ts). Without a
- * ticket (plain aedes, bridge, cluster, wills) enqueues are written first.
+ * ticket (plain aedes, bridge, cluster, wills), and with `writeHoldMs` 0 (no
+ * gate at all), enqueues are written first.
  *
  * lmdb options used, identical in both modes so a data dir can switch modes
  * between runs:
@@ -81,6 +82,7 @@ import { Readable } from "node:stream";
 import type { RootDatabase } from "lmdb";
 import { DEFAULT_KV_LIMITS, type KvLimits, type KvStore } from "../../../host/kv.js";
 import { createPluginStore, flushPluginStore, type LmdbKvStore } from "../plugin-kv.js";
+import type { StreamCounts } from "../quiet-lookup.js";
 import { CallBackPersistenceBase, type ClientLike, type StoredPacket, type SubscriptionLike, type WasmqPersistence } from "./aedes-parts.js";
 import { noop, openEnvironment, type LmdbDatabases, type LmdbPersistenceOptions, type StoreContext } from "./environment.js";
 import { setQueueExpiry, setRetainedExpiry } from "./expiry.js";
@@ -88,6 +90,8 @@ import { GroupCommit } from "./group-commit.js";
 import { IncomingStore } from "./incoming.js";
 import { QueueStore } from "./queues.js";
 import { AckGate } from "../ack-gate.js";
+import type { HoldFigures } from "./held-puts.js";
+import { DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS } from "./unwritten.js";
 import { RetainedStore } from "./retained.js";
 import { SubscriptionStore } from "./subscriptions.js";
 import { sweepExpired } from "./sweep.js";
@@ -110,8 +114,15 @@ export class LmdbAsyncPersistence {
   readonly #wills: WillStore;
   readonly #ctx: StoreContext;
   readonly #commits: GroupCommit;
-  /** Publishers' PUBACKs wait on it when a delivery may be acknowledged before it is written (../ack-gate.ts). */
-  readonly ackGate = new AckGate();
+  /**
+   * Publishers' PUBACKs wait on it when a delivery may be acknowledged before
+   * it is written (../ack-gate.ts). Absent with `writeHoldMs` 0: then every
+   * delivery is written before it is routed, as without the gate.
+   */
+  readonly ackGate: AckGate | undefined;
+  readonly writeHoldMs: number;
+  /** Streams opened for aedes (../quiet-lookup.ts: the broker asks first). */
+  readonly streams: StreamCounts = { outgoing: 0, retained: 0 };
 
   /** Opens (synchronously) and validates the environment; throws PersistenceOpenError. */
   constructor(opts: LmdbPersistenceOptions) {
@@ -120,6 +131,11 @@ export class LmdbAsyncPersistence {
     if (this.durability !== "sync" && this.durability !== "async") {
       throw new TypeError(`durability must be "sync" or "async", got ${String(opts.durability)}`);
     }
+    this.writeHoldMs = opts.writeHoldMs ?? DEFAULT_WRITE_HOLD_MS;
+    if (!Number.isInteger(this.writeHoldMs) || this.writeHoldMs < 0 || this.writeHoldMs > MAX_WRITE_HOLD_MS) {
+      throw new TypeError(`writeHoldMs must be an integer from 0 to ${MAX_WRITE_HOLD_MS} (ms), got ${String(opts.writeHoldMs)}`);
+    }
+    this.ackGate = this.writeHoldMs > 0 ? new AckGate() : undefined;
     this.dbs = openEnvironment(opts);
     this.#commits = new GroupCommit(this.dbs.root, this.durability);
     const self = this;
@@ -143,7 +159,7 @@ export class LmdbAsyncPersistence {
       throw err;
     }
     this.#retained = new RetainedStore(this.#ctx);
-    this.#queues = new QueueStore(this.#ctx, this.ackGate);
+    this.#queues = new QueueStore(this.#ctx, this.ackGate, this.writeHoldMs);
     this.#incoming = new IncomingStore(this.#ctx);
     this.#wills = new WillStore(this.#ctx);
     const interval = opts.sweepIntervalMs ?? 60_000;
@@ -188,10 +204,15 @@ export class LmdbAsyncPersistence {
     return this.#retained.storeRetained(pkt);
   }
   createRetainedStream(pattern: string): Readable {
+    this.streams.retained++;
     return this.#retained.createRetainedStreamCombi([pattern]);
   }
   createRetainedStreamCombi(patterns: string[]): Readable {
+    this.streams.retained++;
     return this.#retained.createRetainedStreamCombi(patterns);
+  }
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.#retained.mayHaveRetained(patterns);
   }
 
   // -- subscriptions ----------------------------------------------------------
@@ -236,7 +257,11 @@ export class LmdbAsyncPersistence {
     return this.#queues.outgoingClearMessageId(client, packet);
   }
   outgoingStream(client: ClientLike): Readable {
+    this.streams.outgoing++;
     return this.#queues.outgoingStream(client);
+  }
+  mayHaveQueued(clientId: string): boolean {
+    return this.#queues.queuedCount(clientId) > 0;
   }
 
   // -- incoming (QoS 2) and wills ---------------------------------------------
@@ -264,6 +289,11 @@ export class LmdbAsyncPersistence {
   }
   streamWill(brokers: Record<string, unknown> = {}): Readable {
     return this.#wills.streamWill(brokers);
+  }
+
+  /** What holding deliveries from the disk did since the store opened (held-puts.ts). */
+  holdFigures(): HoldFigures {
+    return this.#queues.holdFigures();
   }
 
   // -- expiry sweep -------------------------------------------------------------
@@ -322,8 +352,8 @@ export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPer
   get root(): RootDatabase {
     return this.asyncPersistence.root;
   }
-  /** See ../ack-gate.ts: the publish adapter (hooks.ts) opens a ticket per QoS 1 message. */
-  get ackGate(): AckGate {
+  /** See ../ack-gate.ts: the publish adapter (hooks.ts) opens a ticket per QoS 1 message; absent with writeHoldMs 0. */
+  get ackGate(): AckGate | undefined {
     return this.asyncPersistence.ackGate;
   }
 
@@ -347,6 +377,19 @@ export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPer
 
   queuedCount(clientId: string): number {
     return this.asyncPersistence.queuedCount(clientId);
+  }
+
+  mayHaveQueued(clientId: string): boolean {
+    return this.asyncPersistence.mayHaveQueued(clientId);
+  }
+
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.asyncPersistence.mayHaveRetained(patterns);
+  }
+
+  /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since open. */
+  get streams(): Readonly<StreamCounts> {
+    return this.asyncPersistence.streams;
   }
 }
 

@@ -46,8 +46,14 @@ export class RetainedStore {
     );
   }
 
-  /** All live retained packets matching any pattern, each once. */
-  #matchRetained(patterns: string[], now: number): StoredPacket[] {
+  /** False only when no live retained message matches any pattern: the lookup the stream makes, synchronous (expired matches are purged, as the stream does). */
+  mayHaveRetained(patterns: string[]): boolean {
+    if (this.ctx.destroyed) return false;
+    return this.#matchRetained(patterns, Date.now(), true).length > 0;
+  }
+
+  /** All live retained packets matching any pattern, each once (with `firstOnly`, at most one: the scan stops at the first). */
+  #matchRetained(patterns: string[], now: number, firstOnly = false): StoredPacket[] {
     const { retained } = this.ctx.dbs;
     // [MQTT-4.7.2-1]: a filter whose first level is a wildcard does not match
     // topics starting with "$"; "$SYS/#" (literal first level) still does.
@@ -92,8 +98,9 @@ export class RetainedStore {
     for (const topic of exact) {
       const key = topicKeyPart(topic, MAX_RETAINED_TOPIC_KEY);
       consider(key, retained.get(key), false);
+      if (firstOnly && out.length > 0) break;
     }
-    if (anyLiteralFirst || anyWildcardFirst) {
+    if ((anyLiteralFirst || anyWildcardFirst) && !(firstOnly && out.length > 0)) {
       const ranges: Array<{ start?: Buffer; end?: Buffer }> = [];
       if (anyWildcardFirst) ranges.push({});
       else {
@@ -108,7 +115,7 @@ export class RetainedStore {
         }
         ranges.push({ start: Buffer.from([0]), end: Buffer.from([1]) });
       }
-      for (const range of ranges) {
+      scan: for (const range of ranges) {
         // test plain (topic-valued) keys before decoding their records
         for (const k of retained.getKeys(range)) {
           const u8 = k as Uint8Array;
@@ -118,6 +125,7 @@ export class RetainedStore {
             if (seen.has(topic) || !matches(topic)) continue;
           }
           consider(key, retained.get(key), key[0] === 0);
+          if (firstOnly && out.length > 0) break scan;
         }
       }
     }

@@ -1,6 +1,6 @@
 /**
  * Queue entries for connected sessions whose put is held back from LMDB for
- * HOLD_MS (see ../ack-gate.ts): if the subscriber acknowledges the delivery
+ * `writeHoldMs` (see ../ack-gate.ts, held-puts.ts): if the subscriber acknowledges the delivery
  * within that time the put is dropped (queues.ts), otherwise it is issued, in
  * the order the entries were enqueued — or, if the disk is still busy with an
  * earlier batch then, as soon as that batch is done (a put issued earlier
@@ -13,11 +13,21 @@ import type { ClientQueue, OutMeta, OutRecord } from "./keys.js";
 
 /**
  * How long a delivery to a connected session may wait for its PUBACK before
- * its put is issued. A subscriber that keeps up answers well within it (the
- * 64 B QoS 1 bench: p50 ≈ 2 ms end to end under load); one that does not
- * costs its publisher this much more PUBACK latency, on top of the flush.
+ * its put is issued, unless configured (`writeHoldMs`). A subscriber that
+ * keeps up answers well within it (the 64 B QoS 1 bench: p50 ≈ 2 ms end to
+ * end under load); one that does not costs its publisher this much more
+ * PUBACK latency, on top of the flush.
  */
-export const HOLD_MS = 5;
+export const DEFAULT_WRITE_HOLD_MS = 5;
+
+/**
+ * The longest hold the configuration accepts. A publisher whose subscriber
+ * does not acknowledge waits this long more for each PUBACK (a client that
+ * sends one message at a time gets at most 1000 / writeHoldMs per second),
+ * and held records stay in memory meanwhile (message rate × hold). A
+ * subscriber slower than a second is better served by the disk.
+ */
+export const MAX_WRITE_HOLD_MS = 1000;
 
 export interface Unwritten {
   q: ClientQueue;
@@ -50,6 +60,8 @@ export class UnwrittenPuts {
   #waiting = false;
 
   constructor(
+    /** Above 0: with writeHoldMs 0 the store takes no tickets and holds nothing (queues.ts). */
+    private readonly holdMs: number,
     private readonly issue: (list: Unwritten[]) => void,
     /** A promise while a batch is being committed/flushed (GroupCommit.busy). */
     private readonly diskBusy: () => Promise<void> | undefined = () => undefined,
@@ -57,7 +69,7 @@ export class UnwrittenPuts {
 
   hold(u: Unwritten): void {
     this.#fifo.push(u);
-    if (!this.#timer && !this.#waiting) this.#schedule(HOLD_MS);
+    if (!this.#timer && !this.#waiting) this.#schedule(this.holdMs);
   }
 
   /** Every entry not yet issued or dropped (destroy), in enqueue order; the FIFO is emptied. */
@@ -76,14 +88,14 @@ export class UnwrittenPuts {
   }
 
   #schedule(ms: number): void {
-    // Not unref'd: a publisher waits on what it issues (it runs HOLD_MS at most).
+    // Not unref'd: a publisher waits on what it issues (it runs writeHoldMs at most).
     this.#timer = setTimeout(() => this.#due(), Math.max(1, Math.ceil(ms)));
   }
 
   #due(afterWait = false): void {
     this.#timer = undefined;
     this.#waiting = false;
-    const cutoff = performance.now() - HOLD_MS;
+    const cutoff = performance.now() - this.holdMs;
     if (!afterWait && this.#head < this.#fifo.length && this.#fifo[this.#head]!.at <= cutoff) {
       // Due, but the disk is still flushing an earlier batch: a put issued now
       // would be durable no sooner than after it, so wait for it and let more
@@ -111,6 +123,6 @@ export class UnwrittenPuts {
       this.#head = i;
     }
     if (list.length > 0) this.issue(list);
-    if (this.#head < this.#fifo.length) this.#schedule(this.#fifo[this.#head]!.at + HOLD_MS - performance.now());
+    if (this.#head < this.#fifo.length) this.#schedule(this.#fifo[this.#head]!.at + this.holdMs - performance.now());
   }
 }

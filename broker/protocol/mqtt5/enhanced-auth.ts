@@ -25,6 +25,16 @@
  *    packets keep flowing meanwhile (section 4.12.1).
  *  - An exchange not finished within `mqtt5.authTimeoutMs` (default: the
  *    connect timeout) fails with 0x87 (CONNACK, or DISCONNECT on re-authentication).
+ *  - The authenticated identity (ABI v2-r4, `set_auth_identity`): a Success may
+ *    name the user the client proved to be. It becomes the client's username
+ *    (hooks.ts: ACL %u, deliver records, admin API, logs). A CONNECT User Name
+ *    that differs is refused with CONNACK 0x86 Bad User Name or Password (MQTT 5.0
+ *    section 3.2.2.2: "The Server does not accept the User Name or Password
+ *    specified by the Client"), for every auth plugin alike. A re-authentication
+ *    that names another identity than the connection has is a failed
+ *    re-authentication: DISCONNECT 0x87 Not authorized and close
+ *    ([MQTT-4.12.1-2]; DISCONNECT cannot carry 0x86, section 3.14.2.1) — an
+ *    identity never changes under a live session.
  *
  * AUTH packets never reach aedes (it would close the connection on an unknown
  * packet): the parser's packet events are filtered here.
@@ -38,6 +48,8 @@ import { userPropertiesOf } from "./plugin-fields.js";
 import { checkPacketProperties } from "./properties.js";
 import { Reason } from "./reason-codes.js";
 import { scrubSecret } from "../secrets.js";
+import { existingStateOf } from "../client-state.js";
+import { tlsExporterOf } from "./channel-binding.js";
 import type { V5Connection } from "./state.js";
 
 /** How the CONNECT in preConnect goes on once its exchange is decided (connect.ts). */
@@ -168,11 +180,13 @@ export class EnhancedAuth {
     const data = props.authenticationData;
     if (Buffer.isBuffer(data)) m.payload = data;
     m.clientId = ex.identity.clientId;
-    m.username = ex.identity.username;
+    // Re-authentication: the username the connection has now (the identity of its first exchange, if one was named).
+    m.username = ex.phase === "connect" ? ex.identity.username : (existingStateOf(state.client)?.username ?? null);
     m.password = ex.identity.password;
     m.flags = step;
     m.v5 = { ...emptyV5(5), userProperties: userPropertiesOf(props) };
     m.authState = ex.kept;
+    m.tlsExporter = tlsExporterOf(state.client.conn);
     const out = slot.runAuth(m);
     // The client's authentication data was read by the plugin, its only reader.
     scrubSecret(data);
@@ -180,14 +194,25 @@ export class EnhancedAuth {
     if (out.result === "continue") return this.send(state, Reason.ContinueAuthentication, ex.method, out.data);
     if (out.result === "failure") return this.fail(state, ex, out.reasonCode, refusalReason(out));
     this.stopTimer(ex);
+    const named = out.identity;
     if (ex.phase === "connect") {
+      const sent = ex.identity.username;
+      if (named !== null && sent !== null && sent !== named) {
+        // MQTT 5.0 section 3.2.2.2, 0x86: the Server does not accept the User Name the Client specified
+        return this.fail(state, ex, Reason.BadUserNameOrPassword, `the CONNECT's User Name ${JSON.stringify(sent)} is not the authenticated identity ${JSON.stringify(named)}`);
+      }
       ex.phase = "done";
       // The connect hook, which runs next, is the password's last reader and zeroes it
       // (hooks.ts); re-authentication steps see no password.
       ex.identity.password = null;
-      state.enhancedAuth = { method: ex.method, data: out.data };
+      state.enhancedAuth = { method: ex.method, data: out.data, identity: named };
       ex.pending!.admit();
       return;
+    }
+    const current = existingStateOf(state.client)?.username ?? null;
+    if (named !== null && named !== current) {
+      // [MQTT-4.12.1-2] a failed re-authentication: DISCONNECT (0x87, 0x86 is CONNACK-only) and close
+      return this.fail(state, ex, Reason.NotAuthorized, `re-authentication as ${JSON.stringify(named)}, but the connection is authenticated as ${current === null ? "no user" : JSON.stringify(current)}`);
     }
     ex.phase = "done";
     this.send(state, Reason.Success, ex.method, out.data);

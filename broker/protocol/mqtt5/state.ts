@@ -50,8 +50,8 @@ export interface V5Connection {
   /** Packet identifiers of messages dropped as too large, whose acknowledgement the broker plays itself. */
   readonly selfAcked: Set<number>;
   disconnectSent: boolean;
-  /** Enhanced authentication succeeded (enhanced-auth.ts): CONNACK carries the method and the plugin's final data. */
-  enhancedAuth: { method: string; data: Uint8Array | null } | null;
+  /** Enhanced authentication succeeded (enhanced-auth.ts). After a successful exchange: its method, the CONNACK's data, and the identity the plugin named (v2-r4; null: none). */
+  enhancedAuth: { method: string; data: Uint8Array | null; identity: string | null } | null;
 }
 
 const byClient = new WeakMap<object, V5Connection>();

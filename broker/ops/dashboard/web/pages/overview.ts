@@ -32,6 +32,15 @@ const CHARTS: ChartSpec[] = [
     ],
   },
   {
+    // LMDB's write hold (broker/OPERATIONS.md "Deliveries acknowledged before they are written"); empty for other stores.
+    title: "Held QoS 1 deliveries per second",
+    series: [
+      { label: "held", pick: (s) => s.held, color: "#3949ab" },
+      { label: "dropped unwritten", pick: (s) => s.heldDropped, color: "#43a047" },
+      { label: "written", pick: (s) => s.heldWritten, color: "#e53935" },
+    ],
+  },
+  {
     title: "Turned away per second",
     series: [
       { label: "dropped", pick: (s) => s.dropped, color: "#fb8c00" },
