@@ -16,6 +16,7 @@ const COLORS: Record<TargetName, string> = {
   "wasm-no-v5": "#9467bd",
   "wasm-base": "#8c564b",
   "native-base": "#aec7e8",
+  echo: "#bcbd22",
 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

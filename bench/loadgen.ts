@@ -16,6 +16,7 @@
 // first, before mqtt-packet loads `debug`: the handshake's packets are parsed with it, and
 // a disabled debug logger allocates per call (broker/quiet-debug.ts)
 import "../broker/quiet-debug.js";
+import { writeFileSync } from "node:fs";
 import { skipLengthPrefixed, type FrameHandler } from "./frame-scanner.js";
 import { BENCH_TOPIC_FILTER, benchTopic } from "./plugins.js";
 import { MAX_PUBLISHERS, MAX_SEQ, payloadTemplate, readStampAt, stamp, type Stamp } from "./payload.js";
@@ -23,6 +24,7 @@ import type { FromLoad, LoadResult, LoadSpec, ToLoad } from "./protocol.js";
 import { encodePublish, RawClient, type PublishTemplates } from "./raw-client.js";
 import { GrowableBytes, GrowableFloats, percentile } from "./stats.js";
 import { TailMonitor } from "./tail.js";
+import { histogramOf } from "./latency-histogram.js";
 
 interface Publisher {
   index: number;
@@ -110,6 +112,9 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
   let windowSent = 0;
   let lastProgressMs = performance.now();
   const latencies = new GrowableFloats();
+  // WASMQ_BENCH_LATDUMP=prefix: each measured delivery's sequence number, send and receive time (absolute µs) to prefix.<ms>.bin, for offline analysis
+  const latDump = process.env.WASMQ_BENCH_LATDUMP ? new GrowableFloats() : null;
+  const originUs = performance.timeOrigin * 1000;
   const countMode = spec.count !== null;
   let onMeasuredDone: (() => void) | null = null;
   let onDrained: (() => void) | null = null;
@@ -291,6 +296,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
       if (st.timeUs >= t0Us && st.timeUs < t1Us) {
         measuredReceived++;
         latencies.push((recvUs - st.timeUs) / 1000);
+        if (latDump) latDump.push(st.seq), latDump.push(originUs + st.timeUs), latDump.push(originUs + recvUs);
         if (countMode && measuredSent >= spec.count! && measuredReceived >= spec.count! * subs) onMeasuredDone?.();
       }
     }
@@ -420,6 +426,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
     if (unacked > 0) throw new Error(`${unacked} QoS 1 PUBLISH(es) were never acknowledged by the broker`);
 
     const sorted = latencies.sorted();
+    if (latDump) writeFileSync(`${process.env.WASMQ_BENCH_LATDUMP}.${Date.now()}.bin`, latDump.values());
     const deliveries = countMode ? measuredReceived : windowReceived;
     const genCpuSec = (cpu1.user + cpu1.system) / 1e6;
     await Promise.all([...subscribers, ...publishers.map((p) => p.client)].map((c) => c.disconnect()));
@@ -433,6 +440,7 @@ async function run(spec: LoadSpec, go: Promise<void>): Promise<LoadResult> {
       p999Ms: percentile(sorted, 0.999),
       maxMs: sorted.length ? sorted[sorted.length - 1]! : NaN,
       latencySamples: sorted.length,
+      ...(spec.rate !== null ? { latencyHistogram: histogramOf(sorted) } : {}),
       lostQos1,
       lostQos0,
       duplicates,

@@ -101,6 +101,8 @@ export interface LoadResult {
   p999Ms: number;
   maxMs: number;
   latencySamples: number;
+  /** The window's latencies (bench/latency-histogram.ts), for the p99 of all windows pooled; fixed-rate runs only. */
+  latencyHistogram?: [number, number][];
   /** QoS 1 messages the broker acknowledged (PUBACK) that some subscriber never received. */
   lostQos1: number;
   /** QoS 0 messages sent that some subscriber never received (QoS 0 permits it; reported, not an error). */

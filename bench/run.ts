@@ -24,7 +24,8 @@ import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
 const USAGE = `usage: npm run bench -- [options]
   --quick                 a subset of scenarios, 1 repetition, short windows (under a minute)
   --targets a,b,...       ${TARGETS.join(", ")} (default: all; mosquitto only when installed;
-                          wasm-base and native-base only with --baseline)
+                          wasm-base and native-base only with --baseline;
+                          echo, the latency floor, only when named)
   --baseline DIR          also run DIR's build (a built checkout of an older commit) as the
                           targets wasm-base and native-base, interleaved, with ratios
                           wasm/wasm-base and native/native-base (bench/baseline.ts)
@@ -104,7 +105,7 @@ function parseOptions(argv: string[]): Options | null {
       if (!isTarget(name)) throw new UsageError(`unknown target "${name}"; known: ${TARGETS.join(", ")}`);
       return name;
     });
-  } else targets = TARGETS.filter((t) => values.baseline !== undefined || !isBaseTarget(t));
+  } else targets = TARGETS.filter((t) => t !== "echo" && (values.baseline !== undefined || !isBaseTarget(t)));
   const baseline = values.baseline === undefined ? null : openBaseline(values.baseline);
   const base = targets.filter(isBaseTarget);
   if (base.length && !baseline) throw new UsageError(`target ${base.join(", ")} needs --baseline DIR`);
@@ -230,7 +231,7 @@ async function main(): Promise<number> {
   // of traffic), which a per-run warm-up of half a second would not absorb.
   const primer = scenarioById("p2p-qos0-64B");
   // (Idle-connection runs start a fresh process of their own.)
-  for (const target of TARGETS.filter((t) => opts.primeSec > 0 && t !== "mosquitto" && plan.some((p) => p.target === t && !p.scenario.conns))) {
+  for (const target of TARGETS.filter((t) => opts.primeSec > 0 && t !== "mosquitto" && t !== "echo" && plan.some((p) => p.target === t && !p.scenario.conns))) {
     try {
       await runOne(pool, primer, target, 0, { ...opts.settings, warmupSec: opts.primeSec, durationSec: 0.1, count: null });
       progress(`primed ${target} (${fmtDuration(Date.now() - started)})`);

@@ -1,7 +1,7 @@
 /** Bench targets and scenarios. Scenario ids are a contract (JSON output, README, CI). */
 
 /** wasm-base / native-base: an older build's wasm and native targets (--baseline, bench/baseline.ts). */
-export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-base", "native-base", "wasm-no-v5"] as const;
+export const TARGETS = ["aedes", "native", "wasm", "wasm-nofuel", "mosquitto", "wasm-base", "native-base", "wasm-no-v5", "echo"] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export function isTarget(s: string): s is TargetName {
@@ -145,7 +145,8 @@ function latency(qos: 0 | 1, quick: boolean): Scenario {
     persistence: null,
     chain: STANDARD,
     rate: 10_000,
-    targets: ["aedes", "native", "wasm", "mosquitto"],
+    // echo: the generator's and the machine's floor (bench/echo-broker.ts), run only when asked for
+    targets: ["aedes", "native", "wasm", "mosquitto", "echo"],
     quick,
     about: `p2p QoS ${qos} 64B at a fixed 10k msg/s: latency at a realistic load, standard chain`,
     // a p99 over 1 s (10,000 samples) is set by one or two stalls: longer windows and more repetitions

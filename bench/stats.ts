@@ -33,6 +33,11 @@ export class GrowableFloats {
     this.data[this.length++] = v;
   }
 
+  /** The values in the order pushed (a copy). */
+  values(): Float64Array {
+    return this.data.slice(0, this.length);
+  }
+
   sorted(): Float64Array {
     return this.data.slice(0, this.length).sort();
   }

@@ -12,6 +12,7 @@
  *   wasm-nofuel  wasmq with the Wasm plugins, no fuel metering
  *   wasm-no-v5   wasmq with the Wasm plugins, without the MQTT 5 protocol layer (measurement build)
  *   mosquitto    a fresh /usr/sbin/mosquitto per run, generated config (stats from /proc)
+ *   echo         a trivial Node relay (bench/echo-broker.ts): the generator's and the machine's latency floor
  */
 import { createServer, type Server } from "node:net";
 import { aedesVersion } from "./machine.js";
@@ -159,6 +160,22 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
   };
 }
 
+async function startEcho(): Promise<Started> {
+  const { startEchoBroker } = await import("./echo-broker.js");
+  const echo = await startEchoBroker();
+  const stats = new OwnStats();
+  return {
+    port: echo.port,
+    version: "echo relay (bench/echo-broker.ts)",
+    stats: () => stats.read(),
+    memory: () => nodeMemory("echo"),
+    async stop() {
+      stats.dispose();
+      await echo.close();
+    },
+  };
+}
+
 async function startMosquittoTarget(opts: TargetOptions): Promise<Started> {
   const { startMosquitto } = await import("./mosquitto.js");
   const m = await startMosquitto(opts.dataDir);
@@ -169,6 +186,7 @@ async function startMosquittoTarget(opts: TargetOptions): Promise<Started> {
 async function preload(target: TargetOptions["target"]): Promise<void> {
   if (target === "aedes") await Promise.all([import("aedes"), import("../broker/persistence/memory.js")]);
   else if (target === "mosquitto") await import("./mosquitto.js");
+  else if (target === "echo") await import("./echo-broker.js");
   else await Promise.all([import("pino"), import("../broker/config.js"), import("../broker/server.js")]);
 }
 
@@ -183,6 +201,8 @@ function start(opts: TargetOptions): Promise<Started> {
       return startWasmq(opts);
     case "mosquitto":
       return startMosquittoTarget(opts);
+    case "echo":
+      return startEcho();
   }
 }
 

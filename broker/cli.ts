@@ -43,40 +43,33 @@ function portOption(name: string, value: string | undefined): number | undefined
   return n;
 }
 
+/** Runs a subcommand whose module throws `Refusal` for a user error: its message goes to stderr, with its exit code. */
+async function runTool(label: string, run: (argv: string[]) => Promise<string>, Refusal: abstract new (...args: never[]) => Error & { exitCode: number }, argv: string[]): Promise<void> {
+  try {
+    process.stdout.write(`${await run(argv)}\n`);
+  } catch (err) {
+    if (!(err instanceof Refusal)) throw err;
+    process.stderr.write(`${label}: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+}
+
 // The admin client loads without the broker (aedes, LMDB, the Wasm host): it starts fast.
 async function admin(argv: string[]): Promise<void> {
   const { AdminCliError, runAdmin } = await import("./ops/admin-cli.js");
-  try {
-    process.stdout.write(`${await runAdmin(argv)}\n`);
-  } catch (err) {
-    if (!(err instanceof AdminCliError)) throw err;
-    process.stderr.write(`wasmq admin: ${err.message}\n`);
-    process.exit(err.exitCode);
-  }
+  await runTool("wasmq admin", runAdmin, AdminCliError, argv);
 }
 
 // Plugin tooling (keys, signing, inspect, projects) lives in host/tools; it needs no broker.
 async function plugin(argv: string[]): Promise<void> {
   const { PluginCliError, runPluginCli } = await import("../host/tools/plugin-cli.js");
-  try {
-    process.stdout.write(`${await runPluginCli(argv)}\n`);
-  } catch (err) {
-    if (!(err instanceof PluginCliError)) throw err;
-    process.stderr.write(`wasmq plugin: ${err.message}\n`);
-    process.exit(err.exitCode);
-  }
+  await runTool("wasmq plugin", runPluginCli, PluginCliError, argv);
 }
 
 // The scram plugin's credential tool (plugins-as/scram/credential-cli.ts); it needs no broker.
 async function scram(argv: string[]): Promise<void> {
   const { ScramCliError, runScramCli } = await import("../plugins-as/scram/credential-cli.js");
-  try {
-    process.stdout.write(`${await runScramCli(argv)}\n`);
-  } catch (err) {
-    if (!(err instanceof ScramCliError)) throw err;
-    process.stderr.write(`wasmq scram: ${err.message}\n`);
-    process.exit(err.exitCode);
-  }
+  await runTool("wasmq scram", runScramCli, ScramCliError, argv);
 }
 
 async function main(argv: string[]): Promise<void> {

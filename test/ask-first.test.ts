@@ -6,6 +6,7 @@
 // arrives, in order.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import type { MqttClient } from "mqtt";
 import { uniqueId } from "./broker-support.js";
 import { brokerForgot, collect, connect, connectCollecting, end, settle, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
 
@@ -16,6 +17,19 @@ interface CountingPersistence {
 
 const storeOf = (broker: TestBroker) => broker.persistence.persistence as unknown as CountingPersistence;
 const counts = (broker: TestBroker) => ({ ...storeOf(broker).streams });
+
+/** A persistent session subscribed to `${tag}/q` that went away; `payloads` are then queued for it. */
+async function awaySession(broker: TestBroker, tag: string, payloads: string[]): Promise<{ id: string; pub: MqttClient }> {
+  const id = `${tag}-dev`;
+  const first = await connect(broker.url, { clientId: id, clean: false });
+  await subscribe(first, `${tag}/q`, 1);
+  await end(first);
+  await brokerForgot(broker, id);
+  const pub = await connect(broker.url, { clientId: `${tag}-pub` });
+  for (const p of payloads) await pub.publishAsync(`${tag}/q`, p, { qos: 1 });
+  assert.equal(storeOf(broker).queuedCount(id), payloads.length);
+  return { id, pub };
+}
 
 for (const persistence of ["memory", "lmdb"] as const) {
   describe(`ask the persistence first (${persistence})`, () => {
@@ -79,15 +93,7 @@ for (const persistence of ["memory", "lmdb"] as const) {
 
     test("a returning persistent session gets its stored queue in order; with nothing stored it opens no stream", async () => {
       const tag = uniqueId("back");
-      const id = `${tag}-dev`;
-      const first = await connect(broker.url, { clientId: id, clean: false });
-      await subscribe(first, `${tag}/q`, 1);
-      await end(first);
-      await brokerForgot(broker, id);
-
-      const pub = await connect(broker.url, { clientId: `${tag}-pub` });
-      for (let i = 1; i <= 6; i++) await pub.publishAsync(`${tag}/q`, String(i), { qos: 1 });
-      assert.equal(storeOf(broker).queuedCount(id), 6);
+      const { id, pub } = await awaySession(broker, tag, ["1", "2", "3", "4", "5", "6"]);
 
       const before = counts(broker);
       const back = await connectCollecting(broker.url, { clientId: id, clean: false });
@@ -109,15 +115,7 @@ for (const persistence of ["memory", "lmdb"] as const) {
     });
 
     test("a clean start over a session with a stored queue still discards that queue through the stream", async () => {
-      const tag = uniqueId("wipe");
-      const id = `${tag}-dev`;
-      const first = await connect(broker.url, { clientId: id, clean: false });
-      await subscribe(first, `${tag}/q`, 1);
-      await end(first);
-      await brokerForgot(broker, id);
-      const pub = await connect(broker.url, { clientId: `${tag}-pub` });
-      await pub.publishAsync(`${tag}/q`, "stale", { qos: 1 });
-      assert.equal(storeOf(broker).queuedCount(id), 1);
+      const { id, pub } = await awaySession(broker, uniqueId("wipe"), ["stale"]);
 
       const before = counts(broker);
       const fresh = await connectCollecting(broker.url, { clientId: id, clean: true });

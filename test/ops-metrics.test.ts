@@ -6,32 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { buildFixture } from "./fixtures.js";
 import { collect, connect, end, startTestBroker, subscribe, type TestBroker } from "./helpers.js";
-
-type Samples = Map<string, number>;
-
-/** Parse the text format into "name{a="x",b="y"}" → value, labels in the order printed. */
-function parse(text: string): Samples {
-  const out: Samples = new Map();
-  for (const line of text.split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
-
-async function scrape(broker: TestBroker): Promise<Samples> {
-  const res = await fetch(`${broker.admin!.url}/metrics`);
-  assert.equal(res.status, 200);
-  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
-  return parse(await res.text());
-}
-
-function value(samples: Samples, key: string): number {
-  const v = samples.get(key);
-  assert.notEqual(v, undefined, `metric ${key} missing; have ${[...samples.keys()].filter((k) => k.startsWith(key.split("{")[0]!)).join(", ")}`);
-  return v!;
-}
+import { scrape, value } from "./metrics-support.js";
 
 describe("metrics", { timeout: 60_000 }, () => {
   let broker: TestBroker;

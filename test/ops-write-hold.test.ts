@@ -13,20 +13,9 @@ import { HELD_DELIVERY_METRICS as M } from "../broker/ops/held-deliveries.js";
 import type { StoreView } from "../broker/ops/admin-store.js";
 import { killSpawned, runCli } from "./broker-support.js";
 import { collect, connect, end, startTestBroker, subscribe, type Received, type TestBroker } from "./helpers.js";
+import { scrape as metrics } from "./metrics-support.js";
 
 after(killSpawned);
-
-async function metrics(broker: TestBroker): Promise<Map<string, number>> {
-  const res = await fetch(`${broker.admin!.url}/metrics`);
-  assert.equal(res.status, 200);
-  const out = new Map<string, number>();
-  for (const line of (await res.text()).split("\n")) {
-    if (!line || line.startsWith("#")) continue;
-    const at = line.lastIndexOf(" ");
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 async function store(broker: TestBroker): Promise<StoreView> {
   const res = await fetch(`${broker.admin!.url}/store`);

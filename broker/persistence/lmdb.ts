@@ -5,6 +5,7 @@
  */
 export {
   CallBackPersistenceBase,
+  WasmqCallBackPersistence,
   type AedesPersistenceLike,
   type ClientLike,
   type StoredPacket,

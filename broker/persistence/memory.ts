@@ -21,7 +21,7 @@ import { Readable } from "node:stream";
 import { DEFAULT_KV_LIMITS, MemoryKvStore, type KvLimits, type KvStore } from "../../host/kv.js";
 import { mayMatchAny, type StreamCounts } from "./quiet-lookup.js";
 import {
-  CallBackPersistenceBase,
+  WasmqCallBackPersistence,
   getQueueExpiry,
   getRetainedExpiry,
   type ClientLike,
@@ -230,7 +230,7 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   }
 }
 
-export class MemoryPersistence extends CallBackPersistenceBase implements WasmqPersistence {
+export class MemoryPersistence extends WasmqCallBackPersistence implements WasmqPersistence {
   readonly kind = "memory" as const;
   declare readonly asyncPersistence: TtlMemoryPersistence;
   #kv: MemoryKvStore | undefined;
@@ -251,27 +251,6 @@ export class MemoryPersistence extends CallBackPersistenceBase implements WasmqP
   pluginStore(limits: KvLimits = DEFAULT_KV_LIMITS): KvStore {
     this.#kv ??= new MemoryKvStore(limits);
     return this.#kv;
-  }
-
-  sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
-    return this.asyncPersistence.sweepExpired(now);
-  }
-
-  queuedCount(clientId: string): number {
-    return this.asyncPersistence.queuedCount(clientId);
-  }
-
-  mayHaveQueued(clientId: string): boolean {
-    return this.asyncPersistence.mayHaveQueued(clientId);
-  }
-
-  mayHaveRetained(patterns: string[]): boolean {
-    return this.asyncPersistence.mayHaveRetained(patterns);
-  }
-
-  /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since start. */
-  get streams(): Readonly<StreamCounts> {
-    return this.asyncPersistence.streams;
   }
 }
 

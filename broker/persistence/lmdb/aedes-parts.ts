@@ -8,6 +8,7 @@ import type { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
 import type { KvLimits, KvStore } from "../../../host/kv.js";
+import type { QuietLookups, StreamCounts } from "../quiet-lookup.js";
 
 const requireHere = createRequire(import.meta.url);
 const requirePersistence = createRequire(requireHere.resolve("aedes-persistence"));
@@ -86,8 +87,44 @@ export interface WasmqPersistence extends AedesPersistenceLike {
 const { CallBackPersistence } = requirePersistence("./callBackPersistence.js") as {
   CallBackPersistence: new (factory: (opts: object) => object, opts?: object) => AedesPersistenceLike;
 };
-/** aedes-persistence's callback layer, typed. Both factories extend it. */
+/** aedes-persistence's callback layer, typed. */
 export const CallBackPersistenceBase = CallBackPersistence;
+
+/** What both of wasmq's async stores answer beyond the surface aedes calls. */
+export interface WasmqAsyncParts extends QuietLookups {
+  sweepExpired(now?: number): Promise<{ retained: number; queued: number }>;
+  queuedCount(clientId: string): number;
+  readonly streams: Readonly<StreamCounts>;
+}
+
+/**
+ * The callback layer aedes gets, with wasmq's own questions passed through to
+ * the async store underneath. Both factories (memory, LMDB) extend it.
+ */
+export class WasmqCallBackPersistence extends CallBackPersistenceBase implements QuietLookups {
+  declare readonly asyncPersistence: WasmqAsyncParts;
+
+  sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
+    return this.asyncPersistence.sweepExpired(now);
+  }
+
+  queuedCount(clientId: string): number {
+    return this.asyncPersistence.queuedCount(clientId);
+  }
+
+  mayHaveQueued(clientId: string): boolean {
+    return this.asyncPersistence.mayHaveQueued(clientId);
+  }
+
+  mayHaveRetained(patterns: string[]): boolean {
+    return this.asyncPersistence.mayHaveRetained(patterns);
+  }
+
+  /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since open. */
+  get streams(): Readonly<StreamCounts> {
+    return this.asyncPersistence.streams;
+  }
+}
 
 export interface ClientLike {
   id: string;

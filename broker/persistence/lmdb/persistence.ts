@@ -83,7 +83,7 @@ import type { RootDatabase } from "lmdb";
 import { DEFAULT_KV_LIMITS, type KvLimits, type KvStore } from "../../../host/kv.js";
 import { createPluginStore, flushPluginStore, type LmdbKvStore } from "../plugin-kv.js";
 import type { StreamCounts } from "../quiet-lookup.js";
-import { CallBackPersistenceBase, type ClientLike, type StoredPacket, type SubscriptionLike, type WasmqPersistence } from "./aedes-parts.js";
+import { WasmqCallBackPersistence, type ClientLike, type StoredPacket, type SubscriptionLike, type WasmqPersistence } from "./aedes-parts.js";
 import { noop, openEnvironment, type LmdbDatabases, type LmdbPersistenceOptions, type StoreContext } from "./environment.js";
 import { setQueueExpiry, setRetainedExpiry } from "./expiry.js";
 import { GroupCommit } from "./group-commit.js";
@@ -333,7 +333,7 @@ export class LmdbAsyncPersistence {
 // ---------------------------------------------------------------------------
 // Callback/promise wrapper (what aedes gets)
 
-export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPersistence {
+export class LmdbPersistence extends WasmqCallBackPersistence implements WasmqPersistence {
   readonly kind = "lmdb" as const;
   declare readonly asyncPersistence: LmdbAsyncPersistence;
 
@@ -369,27 +369,6 @@ export class LmdbPersistence extends CallBackPersistenceBase implements WasmqPer
 
   pluginStore(limits?: KvLimits): KvStore {
     return this.asyncPersistence.pluginStore(limits);
-  }
-
-  sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
-    return this.asyncPersistence.sweepExpired(now);
-  }
-
-  queuedCount(clientId: string): number {
-    return this.asyncPersistence.queuedCount(clientId);
-  }
-
-  mayHaveQueued(clientId: string): boolean {
-    return this.asyncPersistence.mayHaveQueued(clientId);
-  }
-
-  mayHaveRetained(patterns: string[]): boolean {
-    return this.asyncPersistence.mayHaveRetained(patterns);
-  }
-
-  /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since open. */
-  get streams(): Readonly<StreamCounts> {
-    return this.asyncPersistence.streams;
   }
 }
 
