@@ -26,9 +26,13 @@
  * once in `_parsingBatch` and calls `_nextBatch` once when done (that is when
  * aedes reads the socket again, so held packets are also backpressure).
  *
- * Packets sent before the CONNACK (aedes queues them and handles them all at
- * once on 'connected') are held here in order instead, and start when the
- * client is connected. A closed client's held packets are dropped unhandled.
+ * The CONNECT itself is not counted: its handling ends only after a
+ * returning session's stored queue has been replayed (in a cluster whose
+ * Redis is down, when Redis is back), and aedes handles the packets sent after
+ * the CONNACK meanwhile; so does this. Packets sent before the CONNACK (aedes
+ * queues them and handles them all at once on 'connected') are held here in
+ * order instead, under aedes' queue limit, and start when the client is
+ * connected. A closed client's held packets are dropped unhandled.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -112,6 +116,11 @@ export class PacketOrder {
     this.dropIfIdle();
   }
 
+  /** Whether a packet arriving now must wait behind others. */
+  blocks(): boolean {
+    return this.barrier || this.held.length > 0 || this.awaitingConnect;
+  }
+
   dropIfIdle(): void {
     if (this.running === 0 && this.held.length === 0 && !this.awaitingConnect) {
       const st = stateOf(this.client as unknown as Client);
@@ -139,8 +148,14 @@ function enqueueInOrder(this: OrderedClient["_parser"], packet: Packet): void {
   let order = st.order;
   // Already connected, or the first packet (aedes' rule).
   if (client.connackSent || client._parsingBatch === 1) {
+    if (packet.cmd === "connect" && (order === null || !order.blocks())) {
+      // Not counted: its handling lasts until a returning session's stored queue has been replayed (and
+      // while a cluster's Redis is down, until it is back), and aedes handles what follows the CONNACK meanwhile.
+      handle(client as unknown as Client, packet, client._nextBatch);
+      return;
+    }
     if (order === null) order = st.order = new PacketOrder(client);
-    else if (order.barrier || order.held.length > 0 || order.awaitingConnect || (order.running > 0 && isBarrier(packet))) {
+    else if (order.blocks() || (order.running > 0 && isBarrier(packet))) {
       order.held.push(packet);
       return;
     }
