@@ -11,6 +11,7 @@ import { startAdminServer, type AdminServer } from "./ops/admin.js";
 import { installAedesFixes } from "./protocol/aedes-fixes.js";
 import { installLazyClientFields } from "./protocol/lazy-client-fields.js";
 import { shareAedesListeners } from "./protocol/aedes-listeners.js";
+import { orderPackets } from "./protocol/packet-order.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
 import { authRemovalRefusal, exposureRefusal } from "./net/exposure.js";
 import { installConformance } from "./protocol/conformance.js";
@@ -252,6 +253,7 @@ export async function startBroker(
       batchWrites(stream);
       const client: Client = broker.handle(stream, req);
       shareAedesListeners(client);
+      orderPackets(client); // before the layers that put inspectors in front of the parser's listener
       observed.attachClient(client, stream, req);
       guards.attachClient(client);
       conformance.attachClient(client);

@@ -12,6 +12,7 @@ import type { FrameState } from "./framing.js";
 import type { OutboundLimits } from "./connection-limits.js";
 import type { RecentDeliveries, Stages } from "./delivery.js";
 import type { ReplayState } from "./session-replay.js";
+import type { PacketOrder } from "./packet-order.js";
 
 const STATE = Symbol("wasmq.clientState");
 
@@ -49,6 +50,8 @@ export class ClientState implements FrameState {
   recent: RecentDeliveries | null = null;
   /** session-replay.ts: a returning persistent session's held deliveries and replayed entries (created when its replay takes or holds one). */
   replay: ReplayState | null = null;
+  /** packet-order.ts: the client's packets running and held behind a SUBSCRIBE/UNSUBSCRIBE (while it has any). */
+  order: PacketOrder | null = null;
 
   // -- connection-limits.ts: the packet framer (framing.ts)
   frameState = 0;
