@@ -144,25 +144,31 @@ function writeQoS0Batch(b: Batch): void {
   if (spare.length < 4) spare.push(b);
 }
 
+/**
+ * aedes' write attempt (lib/write.js): to a connecting or connected client.
+ * null: written; false: the socket is full and the caller waits for 'drain';
+ * otherwise the error to report.
+ */
+function tryWrite(client: SendingClient, packet: object): Error | null | false {
+  if (!client.connecting && !client.connected) return new Error("connection closed");
+  try {
+    return mqttPacket.writeToStream(packet, client.conn) || client.errored ? null : false;
+  } catch {
+    return new Error("packet received not valid");
+  }
+}
+
 /** `write` with the QoS 0 callback called at once rather than from another immediate (a full socket still waits for 'drain'). */
 function writeThenCall(client: SendingClient, packet: object, callback: () => void): void {
-  let error: Error | null = null;
-  if (client.connecting || client.connected) {
-    try {
-      if (!mqttPacket.writeToStream(packet, client.conn) && !client.errored) {
-        client.waitForDrain((err) => {
-          client._onError(err);
-          callback();
-        });
-        return;
-      }
-    } catch {
-      error = new Error("packet received not valid");
-    }
-  } else {
-    error = new Error("connection closed");
+  const outcome = tryWrite(client, packet);
+  if (outcome === false) {
+    client.waitForDrain((err) => {
+      client._onError(err);
+      callback();
+    });
+    return;
   }
-  if (error !== null) client._onError(error);
+  if (outcome !== null) client._onError(outcome);
   callback(); // not the error: mqemitter would throw it
 }
 
@@ -208,21 +214,9 @@ function writeQoS(err: Error | null, client: SendingClient, packet: OutgoingPack
   });
 }
 
-/** aedes' write: to a connecting or connected client; a full socket waits for 'drain'. */
+/** aedes' write; a full socket waits for 'drain', otherwise `done` runs on the next turn. */
 function write(client: SendingClient, packet: object, done: Done): void {
-  let error: Error | null = null;
-  if (client.connecting || client.connected) {
-    try {
-      const written = mqttPacket.writeToStream(packet, client.conn);
-      if (!written && !client.errored) {
-        client.waitForDrain(done);
-        return;
-      }
-    } catch {
-      error = new Error("packet received not valid");
-    }
-  } else {
-    error = new Error("connection closed");
-  }
-  setImmediate(done, error);
+  const outcome = tryWrite(client, packet);
+  if (outcome === false) return client.waitForDrain(done);
+  setImmediate(done, outcome);
 }
