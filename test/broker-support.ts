@@ -221,6 +221,15 @@ export function writeConfig(dir: string, name: string, config: unknown): string 
 }
 
 /**
+ * The crash suites' config file: a CLI broker on loopback (TCP only) with an
+ * LMDB directory at `data`, sync durability, no plugins and no $SYS; `extra`
+ * adds or overrides keys. Returns the file's path (`dir/name.json`).
+ */
+export function durableConfig(dir: string, name: string, data: string, extra: Record<string, unknown> = {}): string {
+  return writeConfig(dir, `${name}.json`, { host: "127.0.0.1", port: 0, ws: false, data, persistence: "lmdb", durability: "sync", plugins: [], sys: false, ...extra });
+}
+
+/**
  * Connect and keep the CONNACK (for Session Present). `beforeConnect` sees the
  * client before CONNACK, so listeners it adds catch a session's queued messages.
  */

@@ -23,7 +23,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { killSpawned, startBroker, writeConfig } from "./broker-support.js";
+import { durableConfig, killSpawned, startBroker } from "./broker-support.js";
 
 const WINDOW = 32;
 /** Kill points per sequence (each on a fresh data dir): one random point catches a hole only now and then. */
@@ -40,15 +40,7 @@ describe("kill -9 with deliveries held from the disk (LMDB, durability sync)", (
   for (const mode of ["never-acks", "acks-then-stops", "killed-after-sub-puback"] as Mode[]) {
     for (let round = 1; round <= ROUNDS; round++) {
       test(`every message a publisher got a PUBACK for is acknowledged by the subscriber or redelivered (${mode}, kill ${round})`, async (t) => {
-        const config = writeConfig(base, `${mode}-${round}.json`, {
-          host: "127.0.0.1",
-          port: 0,
-          ws: false,
-          data: path.join(base, `${mode}-${round}`),
-          persistence: "lmdb",
-          durability: "sync",
-          plugins: [],
-          sys: false,
+        const config = durableConfig(base, `${mode}-${round}`, path.join(base, `${mode}-${round}`), {
           log: { level: "info" },
           limits: { maxQueuedMessages: 0 },
         });

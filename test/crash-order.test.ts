@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { killSpawned, startBroker, writeConfig } from "./broker-support.js";
+import { durableConfig, killSpawned, startBroker } from "./broker-support.js";
 
 const WINDOW = 64;
 const base = mkdtempSync(path.join(tmpdir(), "wasmq-crash-order-"));
@@ -60,15 +60,7 @@ describe("kill -9 under load (LMDB, durability sync)", () => {
   for (const online of [false, true]) {
     test(`acknowledged QoS 1 messages survive, in order (subscriber ${online ? "online" : "offline"})`, async (t) => {
       const dir = path.join(base, online ? "online" : "offline");
-      const config = writeConfig(base, `${online ? "online" : "offline"}.json`, {
-        host: "127.0.0.1",
-        port: 0,
-        ws: false,
-        data: dir,
-        persistence: "lmdb",
-        durability: "sync",
-        plugins: [],
-        sys: false,
+      const config = durableConfig(base, online ? "online" : "offline", dir, {
         log: { level: "info" },
         // the offline queue's default bound (1000) would drop, not lose, messages past it
         limits: { maxQueuedMessages: 0 },

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import mqtt from "mqtt";
-import { killSpawned, runCli, startBroker, writeConfig } from "./broker-support.js";
+import { durableConfig, killSpawned, runCli, startBroker, writeConfig } from "./broker-support.js";
 
 const base = mkdtempSync(path.join(tmpdir(), "wasmq-write-hold-"));
 after(async () => {
@@ -26,17 +26,7 @@ after(async () => {
 const SESSION = { clientId: "hold-sub", clean: false, reconnectPeriod: 0, protocolVersion: 5 as const, properties: { sessionExpiryInterval: 3600 } };
 
 function config(name: string, writeHoldMs: number): string {
-  return writeConfig(base, `${name}.json`, {
-    host: "127.0.0.1",
-    port: 0,
-    ws: false,
-    data: path.join(base, name),
-    persistence: "lmdb",
-    durability: "sync",
-    writeHoldMs,
-    plugins: [],
-    sys: false,
-  });
+  return durableConfig(base, name, path.join(base, name), { writeHoldMs });
 }
 
 /**
