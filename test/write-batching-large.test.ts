@@ -4,34 +4,13 @@
 // send-queue limits count the same) and smaller packets still flush first.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { test } from "node:test";
 import { batchWrites } from "../broker/protocol/write-batching.js";
+import { recorder } from "./write-recorder.js";
 
 const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as { writeToStream(packet: object, stream: Writable): boolean };
 
-/** A stream that records each write's byte count and the bytes (default high-water mark: 16 KB). */
-function recorder(): { stream: Writable; writes: number[]; bytes: Buffer[] } {
-  const writes: number[] = [];
-  const bytes: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      writes.push(chunk.length);
-      bytes.push(chunk);
-      cb();
-    },
-    writev(chunks, cb) {
-      let n = 0;
-      for (const c of chunks) {
-        n += (c.chunk as Buffer).length;
-        bytes.push(c.chunk as Buffer);
-      }
-      writes.push(n);
-      cb();
-    },
-  });
-  return { stream, writes, bytes };
-}
 
 const publish = (payload: Buffer, messageId?: number) => ({ cmd: "publish", topic: "bench/0/data", payload, qos: messageId ? 1 : 0, retain: false, dup: false, messageId });
 
@@ -60,8 +39,8 @@ test("16 KB publishes of one turn leave in writes of ~64 KB, not one write each;
   assert.equal(plainFull, 8, "unbatched, every 16 KB publish fills the high-water mark");
   assert.equal(batchedFull, plainFull, "batched, write() answers the same (the send-queue limits count the same)");
   assert.deepEqual(Buffer.concat(batched.bytes), Buffer.concat(plain.bytes), "the same bytes, in order");
-  assert.equal(batched.writes.length, 2, `8 × 16 KB in writes of ${batched.writes.join(", ")} bytes`);
-  for (const n of batched.writes) assert.ok(n <= 64 * 1024 + 16 * 1024 + 64, `a write of ${n} bytes stays near 64 KB`);
+  assert.equal(batched.sizes.length, 2, `8 × 16 KB in writes of ${batched.sizes.join(", ")} bytes`);
+  for (const n of batched.sizes) assert.ok(n <= 64 * 1024 + 16 * 1024 + 64, `a write of ${n} bytes stays near 64 KB`);
   assert.equal(batched.stream.writableCorked, 0, "nothing left corked");
 });
 
@@ -70,8 +49,8 @@ test("a small packet after large ones flushes them first; payloads below the hig
   const batched = recorder();
   batchWrites(batched.stream);
   await oneTurn(batched.stream, [publish(large), publish(large), { cmd: "puback", messageId: 7 }, publish(Buffer.from("{}"))]);
-  assert.equal(batched.writes.length, 2, `writes of ${batched.writes.join(", ")} bytes`);
-  assert.ok(batched.writes[0]! > 32 * 1024, "the two large publishes went together");
+  assert.equal(batched.sizes.length, 2, `writes of ${batched.sizes.join(", ")} bytes`);
+  assert.ok(batched.sizes[0]! > 32 * 1024, "the two large publishes went together");
 
   // 10 KB payloads: each write fits under the high-water mark on its own, so the batch is
   // flushed before each one (past 8 KB) and no write reports a full buffer.
@@ -79,5 +58,5 @@ test("a small packet after large ones flushes them first; payloads below the hig
   batchWrites(mid.stream);
   const full = await oneTurn(mid.stream, Array.from({ length: 4 }, () => publish(Buffer.alloc(10 * 1024, 0x63))));
   assert.equal(full, 0, "no 10 KB publish looked like a slow consumer");
-  assert.equal(mid.writes.length, 4, `writes of ${mid.writes.join(", ")} bytes`);
+  assert.equal(mid.sizes.length, 4, `writes of ${mid.sizes.join(", ")} bytes`);
 });

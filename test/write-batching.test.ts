@@ -2,30 +2,13 @@
 // turn leave in one write, as mqtt-packet alone batches only one synchronous run.
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
-import { Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import { test } from "node:test";
 import { batchWrites } from "../broker/protocol/write-batching.js";
+import { recorder } from "./write-recorder.js";
 
 const mqttPacket = createRequire(import.meta.url)("mqtt-packet") as { writeToStream(packet: object, stream: Writable): boolean };
 
-/** A stream that records how many writes reach it, how many chunks each carries, and the bytes. */
-function recorder(): { stream: Writable; writes: number[]; bytes: Buffer[] } {
-  const writes: number[] = [];
-  const bytes: Buffer[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      writes.push(1);
-      bytes.push(chunk);
-      cb();
-    },
-    writev(chunks, cb) {
-      writes.push(chunks.length);
-      for (const c of chunks) bytes.push(c.chunk as Buffer);
-      cb();
-    },
-  });
-  return { stream, writes, bytes };
-}
 
 /** Three PUBACKs, each written in its own tick of the same turn (as wasmq's publish path does). */
 async function threeTicks(stream: Writable): Promise<void> {
@@ -40,20 +23,20 @@ async function threeTicks(stream: Writable): Promise<void> {
 test("writes from several ticks of one turn leave together; without it, one write per tick", async () => {
   const plain = recorder();
   await threeTicks(plain.stream);
-  assert.equal(plain.writes.length, 3, "mqtt-packet alone: a write per tick");
+  assert.equal(plain.chunks.length, 3, "mqtt-packet alone: a write per tick");
 
   const batched = recorder();
   batchWrites(batched.stream);
   await threeTicks(batched.stream);
-  assert.equal(batched.writes.length, 1, "one write for the turn");
+  assert.equal(batched.chunks.length, 1, "one write for the turn");
   // mqtt-packet writes a PUBACK in three pieces; a batched connection writes each packet whole (whole-packet.ts)
-  assert.equal(plain.writes.reduce((a, b) => a + b, 0), 9);
-  assert.equal(batched.writes[0], 3, "carrying the three packets, one chunk each");
+  assert.equal(plain.chunks.reduce((a, b) => a + b, 0), 9);
+  assert.equal(batched.chunks[0], 3, "carrying the three packets, one chunk each");
   assert.deepEqual(Buffer.concat(batched.bytes), Buffer.concat(plain.bytes), "the same bytes");
 
   // The next turn starts a new batch.
   await threeTicks(batched.stream);
-  assert.equal(batched.writes.length, 2);
+  assert.equal(batched.chunks.length, 2);
   assert.equal(batched.stream.writableCorked, 0, "nothing left corked");
 });
 
@@ -69,6 +52,6 @@ test("a turn's batch is flushed early past 8 KB, so batching never looks like a 
   await new Promise((resolve) => setImmediate(resolve));
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(refused, 0, "write() never reported the stream over its high-water mark");
-  assert.ok(batched.writes.length >= 4 && batched.writes.length <= 8, `40 KB in ${batched.writes.length} writes`);
+  assert.ok(batched.chunks.length >= 4 && batched.chunks.length <= 8, `40 KB in ${batched.chunks.length} writes`);
   assert.equal(batched.stream.writableCorked, 0);
 });
