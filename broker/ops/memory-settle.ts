@@ -14,8 +14,8 @@
  * When: at least `afterConnects` connections accepted since the last settle,
  * then `idleMs` with no connection accepted and no PUBLISH received or sent
  * (the broker's own counters, read by a timer: nothing on the message path).
- * The GC is one pause (≈ 0.1 s per 20 MB of live heap on this machine class,
- * longer under load), taken only while nothing is flowing; a PUBLISH arriving
+ * The GC is one pause (measured 0.8–1.0 s for ~135 MB of live heap at 19,000
+ * clients, 2 cores at load 11), taken only while nothing is flowing; a PUBLISH arriving
  * during it waits for it. `memorySettle: false` turns it off.
  *
  * How: V8 has no API for "compact now" reachable from JavaScript, so the
