@@ -106,6 +106,24 @@ describe("subscribeTimeoutMs: a SUBSCRIBE/UNSUBSCRIBE stuck on a frozen Redis", 
     client.destroy();
   });
 
+  test("3.1.1 $share subscription (its group recorded in Redis) and a wildcard, in one SUBSCRIBE: 0x80 for both, neither appears", async () => {
+    const clientId = unique("share");
+    const { client } = await RawClient.connect(broker.port("tcp"), { clientId });
+    const topic = unique("t");
+    const suback = await frozen(async () => {
+      client.write(chunk({ cmd: "subscribe", messageId: 3, subscriptions: [{ topic: `$share/g/${topic}`, qos: 1 }, { topic: `${topic}/+`, qos: 0 }] }));
+      return client.next("suback", WAIT_MS);
+    });
+    assert.deepEqual(suback.granted, [0x80, 0x80]);
+    const marker = unique("marker");
+    client.write(chunk({ cmd: "subscribe", messageId: 4, subscriptions: [{ topic: marker, qos: 1 }] }));
+    assert.deepEqual((await client.next("suback", WAIT_MS)).granted, [1]);
+    await publisher.publishAsync(`${topic}/x`, "late", { qos: 1 });
+    assert.deepEqual(await receivedBefore(client, topic, marker), []);
+    assert.deepEqual(liveSubscriptions(broker, clientId), [marker]);
+    client.destroy();
+  });
+
   test("3.1.1 UNSUBSCRIBE that hangs: the connection is closed (its UNSUBACK cannot say it failed)", async () => {
     const clientId = unique("unsub311");
     const { client } = await RawClient.connect(broker.port("tcp"), { clientId });

@@ -106,6 +106,8 @@ class Barrier {
   readonly routed: { added: boolean; topic: string; func: Listener }[] = [];
   /** Each filter's `client.subscriptions` entry before the packet started (undefined: none). */
   readonly prior = new Map<string, LiveSubscription | undefined>();
+  /** Filters in the packet as sent (aedes drops repeated ones later; the SUBACK answers each, [MQTT-3.9.3-1]). */
+  readonly count: number;
 
   constructor(
     readonly client: BarrierClient,
@@ -114,6 +116,7 @@ class Barrier {
   ) {
     const filters = kind === "subscribe" ? (packet.subscriptions ?? []).map((s) => s.topic) : (packet.unsubscriptions ?? []);
     for (const f of filters) this.prior.set(f, client.subscriptions[f]);
+    this.count = filters.length;
   }
 
   /** `done` of a wrapped step: dropped once the packet is abandoned. */
@@ -217,6 +220,7 @@ export class BarrierDeadline {
     const b = new Barrier(c, packet, packet.cmd === "subscribe" ? "subscribe" : "unsubscribe");
     this.running.set(c, b);
     b.timer = setTimeout(() => this.expire(b, done), this.opts.timeoutMs);
+    b.timer.unref(); // a broker that is closing does not wait for it
     return (err) => {
       if (b.abandoned) return;
       this.finish(b);
@@ -242,14 +246,15 @@ export class BarrierDeadline {
     const messageId = packet.messageId;
     this.undo(b);
     const filters = [...b.prior.keys()];
+    const codes = Array.from({ length: b.count }, () => 0x80);
     const v5 = v5Of(client as unknown as Client);
     let closed = false;
     if (messageId !== undefined) {
       if (b.kind === "subscribe") {
-        if (v5) filters.forEach((_, i) => recordSubackCode(v5, messageId, i, Reason.UnspecifiedError, "subscription timed out"));
-        write(client, { cmd: "suback", messageId, granted: filters.map(() => 0x80) }, noop);
+        if (v5) codes.forEach((_, i) => recordSubackCode(v5, messageId, i, Reason.UnspecifiedError, "subscription timed out"));
+        write(client, { cmd: "suback", messageId, granted: codes }, noop);
       } else if (v5) {
-        v5.unsubackCodes.set(messageId, filters.map(() => Reason.UnspecifiedError));
+        v5.unsubackCodes.set(messageId, codes.map(() => Reason.UnspecifiedError));
         write(client, { cmd: "unsuback", messageId }, noop);
       } else closed = true;
     }
