@@ -144,7 +144,6 @@ export class BarrierDeadline {
   private readonly running = new Map<BarrierClient, Barrier>();
   /** Client ids (a session outlives its connection) whose abandoned store calls have not settled and been repaired yet. */
   private readonly repairs = new Map<string, Promise<void>>();
-  timeouts = { subscribe: 0, unsubscribe: 0 };
   private readonly subscribe: Aedes["subscribe"];
   private readonly unsubscribe: Aedes["unsubscribe"];
   private readonly store: SubscriptionStore;
@@ -258,14 +257,12 @@ export class BarrierDeadline {
         write(client, { cmd: "unsuback", messageId }, noop);
       } else closed = true;
     }
-    this.timeouts[b.kind]++;
     this.opts.onTimeout({ kind: b.kind, clientId: client.id, filters, waitingOn, closed });
     // aedes' close() ends the socket only after unsubscribing everything, which may hang on the same store: cut it first.
     if (closed) {
       client.conn.destroy();
       client.close();
-    }
-    else done(null);
+    } else done(null);
   }
 
   /** Put the router, the client's subscriptions and a persistent session's store back as they were. */
