@@ -3,8 +3,10 @@
 // packets (broker/protocol/barrier-deadline.ts). The hang is real: a cluster
 // node on a real redis-server that is frozen with SIGSTOP (connections stay
 // open, nothing answers), so the (P)SUBSCRIBE of the routing and a persistent
-// session's subscription writes wait. Without the deadline the SUBACK (and the
-// PINGRESP sent after it) only come once Redis is thawed.
+// session's subscription writes wait; and, last, one that is killed (ioredis
+// keeps the commands in its offline queue until it is back). Without the
+// deadline the SUBACK (and the PINGRESP sent after it) only come once Redis
+// answers again.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { rmSync, writeFileSync } from "node:fs";
@@ -175,6 +177,29 @@ describe("subscribeTimeoutMs: a SUBSCRIBE/UNSUBSCRIBE stuck on a frozen Redis", 
     assert.equal(p.topic, keep);
     assert.equal(c.publishes().some((x) => x.topic === topic), false);
     c.destroy();
+  });
+
+  // Last: Redis comes back empty (its persistence is off in the tests).
+  test("3.1.1 persistent session while Redis is down (commands wait in ioredis' offline queue): SUBACK 0x80, and when Redis is back the store does not keep it", async () => {
+    const clientId = unique("offline");
+    const { client } = await RawClient.connect(broker.port("tcp"), { clientId, clean: false });
+    const topic = unique("t");
+    await redis.down();
+    try {
+      client.write(chunk({ cmd: "subscribe", messageId: 5, subscriptions: [{ topic, qos: 1 }] }, { cmd: "pingreq" }));
+      assert.deepEqual((await client.next("suback", WAIT_MS)).granted, [0x80]);
+      await client.next("pingresp", WAIT_MS);
+    } finally {
+      await redis.up();
+    }
+    await waitFor(() => broker.cluster!.store.link.up, "the node's Redis link back");
+    // A SUBSCRIBE after Redis is back: its store write lands after the stuck one and its repair.
+    const marker = unique("marker");
+    client.write(chunk({ cmd: "subscribe", messageId: 6, subscriptions: [{ topic: marker, qos: 1 }] }));
+    assert.deepEqual((await client.next("suback", WAIT_MS)).granted, [1]);
+    assert.deepEqual(await redis.client().hkeys(`client:${encodeURIComponent(clientId)}`), [marker]);
+    assert.deepEqual(liveSubscriptions(broker, clientId), [marker]);
+    client.destroy();
   });
 });
 
