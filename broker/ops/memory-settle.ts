@@ -57,18 +57,24 @@ export function fullGc(): Gc {
   return gcFn;
 }
 
-/** One full GC that compacts every old-space page it can; returns the RSS released (bytes, ≥ 0 is typical). */
-export function compactingGc(): number {
+/** One full GC that compacts every old-space page it can. */
+export function compactingGc(): void {
   const gc = fullGc();
-  const rss0 = process.memoryUsage.rss();
   setFlagsFromString("--compact-on-every-full-gc");
   try {
     gc();
   } finally {
     setFlagsFromString("--no-compact-on-every-full-gc");
   }
-  return rss0 - process.memoryUsage.rss();
 }
+
+/**
+ * V8 unmaps the pages a compaction emptied on background threads, after the
+ * GC returns: right after it RSS can even be higher than before (measured:
+ * 414 MB 0.1 s before the unmapping finished, 235 MB after). The RSS released
+ * is therefore read this long after the GC.
+ */
+const RELEASE_READ_MS = 1000;
 
 export interface MemorySettle {
   stop(): void;
@@ -94,14 +100,26 @@ export function startMemorySettle(stats: BrokerStats, tracker: ConnectionTracker
     }
     if (tracker.accepted - acceptedAtSettle < opts.afterConnects || now - quietSince < opts.idleMs) return;
     acceptedAtSettle = tracker.accepted;
+    const rss0 = process.memoryUsage.rss();
     const t0 = performance.now();
-    const released = compactingGc();
+    compactingGc();
     const ms = performance.now() - t0;
     stats.memorySettles++;
-    stats.memorySettleReleasedBytes += Math.max(0, released);
     stats.memorySettleSeconds += ms / 1000;
-    logger.info({ releasedMB: Math.round(released / 2 ** 20), pauseMs: Math.round(ms), clients: tracker.open }, "memory settled after a connection burst (compacting GC)");
+    release = setTimeout(() => {
+      release = null;
+      const released = Math.max(0, rss0 - process.memoryUsage.rss());
+      stats.memorySettleReleasedBytes += released;
+      logger.info({ releasedMB: Math.round(released / 2 ** 20), pauseMs: Math.round(ms), clients: tracker.open }, "memory settled after a connection burst (compacting GC)");
+    }, RELEASE_READ_MS);
+    release.unref();
   }, Math.max(10, Math.floor(opts.idleMs / 4)));
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  let release: NodeJS.Timeout | null = null;
+  return {
+    stop() {
+      clearInterval(timer);
+      if (release) clearTimeout(release);
+    },
+  };
 }
