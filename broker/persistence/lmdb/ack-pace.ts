@@ -15,24 +15,33 @@
  *   - otherwise hold for the shortest step within which HOLD_QUANTILE of them
  *     are acknowledged (the cap at most).
  *
- * Every acknowledged delivery to a connected session is a sample, held or
- * written first: a session writing first keeps being measured, so one that
- * speeds up is held again as soon as its acks say so (the "re-probe" costs
- * nothing extra). A held delivery whose hold runs out unacknowledged is
- * sampled then, as "later than the hold" (a censored sample in the bucket
- * above the hold, "over the cap" when the hold was the cap): a subscriber
- * that stops acknowledging is moved up the steps and then to writing first
- * without waiting for acks that never come, and its late ack is not counted
- * twice.
+ * A held delivery whose hold runs out unacknowledged is sampled then, as
+ * "later than the hold" (a censored sample in the bucket above the hold,
+ * "over the cap" when the hold was the cap): a subscriber that stops
+ * acknowledging is moved up the steps and then to writing first without
+ * waiting for acks that never come, and its late ack is not counted twice.
+ * A session written first keeps being sampled (its acks' real latency).
+ *
+ * Probes. Whether holding pays is decided by holding: a session starts with a
+ * probe, and one written first is probed again once its acks look fast
+ * enough. A probe holds PROBE_SIZE deliveries for the cap (the ones after
+ * them are written first, unsampled, until those PROBE_SIZE outcomes are in)
+ * and their outcomes alone decide: hold from then on, or write first. The
+ * written-first samples only say when to try: a subscriber's acks can look
+ * fast while it is written first and not while it is held (measured with
+ * mosquitto_sub, paho and mqtt.js under load, bench/README.md "hold5": the
+ * publisher's PUBACKs, and so the subscriber's bursts, follow another rhythm
+ * once deliveries wait for the hold). So each failed probe doubles the
+ * written-first samples before the next (PROBE_MIN … PROBE_MAX); a hold that
+ * lasted PROBE_SETTLED samples before it was given up resets the wait.
+ * A failed probe costs PROBE_SIZE held deliveries, not a publisher's window.
  *
  * Deterministic (counts, no clock but the latencies themselves) and cheap: a
  * sample is a short scan of ≤ 21 step bounds and an increment; the decision is
  * recomputed every DECIDE_EVERY samples; one object and one small typed array
- * per session, allocated when the session first gets a held delivery.
+ * per session, allocated when the session first gets a delivery.
  */
 
-/** Samples before the first decision; until then a session is held for the cap, as with a fixed hold. */
-export const MIN_SAMPLES = 8;
 /** Recompute the decision after this many new samples. */
 export const DECIDE_EVERY = 8;
 /** Halve the counts when they reach this many: the estimate follows the last ~64–128 deliveries. */
@@ -41,6 +50,17 @@ export const DECAY_AT = 128;
 export const HOLD_MIN_SHARE = 0.5;
 /** Hold for the step within which this share of deliveries is acknowledged. */
 export const HOLD_QUANTILE = 0.95;
+/** Deliveries a probe holds; their outcomes decide it. */
+export const PROBE_SIZE = 8;
+/** Written-first samples before the first re-probe; doubled by each failed probe up to PROBE_MAX. */
+export const PROBE_MIN = 16;
+export const PROBE_MAX = 4096;
+/** A hold that lasted this many samples before it was given up paid: the next probe waits PROBE_MIN again. */
+export const PROBE_SETTLED = 64;
+/** A probe whose outcomes do not come in (e.g. deliveries taken out of the queue unacknowledged) fails after this many deliveries written meanwhile. */
+export const PROBE_GIVE_UP = 4096;
+/** For the tests: deliveries until a new session's first probe is decided. */
+export const MIN_SAMPLES = PROBE_SIZE;
 
 /** Geometric steps (ms) a hold can take, the last being the cap. */
 const LADDER = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768];
@@ -52,29 +72,54 @@ export function holdSteps(capMs: number): number[] {
   return steps;
 }
 
-/** What the store decided for a session: hold for steps[step] ms, or (WRITE_FIRST) write at once. */
+/** What the store decided for a delivery: hold for steps[step] ms, or write at once. */
 export const WRITE_FIRST = -1;
+/** Write at once and do not sample it: a probe's outcomes are awaited. */
+export const WRITE_UNSAMPLED = -2;
 
 export class AckPace {
   /** Decayed sample counts: [i] = acknowledged within steps[i] ms (and after steps[i-1]); last = later than the cap. */
   readonly counts: Uint32Array;
   total = 0;
-  #sinceDecision = 0;
-  /** Index into the steps to hold for, or WRITE_FIRST. */
+  /** Index into the steps to hold for, or WRITE_FIRST. While probing: the cap. */
   step: number;
   /** performance.now() of the last delivery enqueued for it (idle sessions are pruned). */
   lastUsed = 0;
+  /** A probe is running (a new session starts with one). */
+  probing = true;
+  #probeLeft = PROBE_SIZE;
+  #probeSamples = 0;
+  #probeSkipped = 0;
+  /** performance.now() the probe started at: only deliveries enqueued since are its samples. */
+  #probeFrom = -Infinity;
+  #sinceDecision = 0;
+  /** Samples since the session last went from held to written first or back. */
+  #sinceSwitch = 0;
+  /** Written-first samples before the next probe (backoff). */
+  #probeAfter = PROBE_MIN;
 
   constructor(
     readonly clientId: string,
     private readonly steps: readonly number[],
   ) {
     this.counts = new Uint32Array(steps.length + 1);
-    this.step = steps.length - 1; // no evidence yet: the cap, as a fixed hold
+    this.step = steps.length - 1;
   }
 
-  /** A delivery was acknowledged `ms` after it was enqueued. Returns true if the decision changed. */
-  sample(ms: number): boolean {
+  /** What to do with the next delivery: a step to hold for, WRITE_FIRST, or WRITE_UNSAMPLED. */
+  next(): number {
+    if (!this.probing) return this.step;
+    if (this.#probeLeft > 0) {
+      this.#probeLeft--;
+      return this.step;
+    }
+    if (++this.#probeSkipped >= PROBE_GIVE_UP) this.#endProbe(false);
+    return WRITE_UNSAMPLED;
+  }
+
+  /** A delivery enqueued at `since` was acknowledged `ms` later. Returns true if the session went from held to written first or back. */
+  sample(ms: number, since: number): boolean {
+    if (this.probing && since < this.#probeFrom) return false; // from before the probe: not its outcome
     const steps = this.steps;
     let i = 0;
     while (i < steps.length && ms > steps[i]!) i++;
@@ -82,23 +127,69 @@ export class AckPace {
   }
 
   /** A delivery held for steps[step] ms was not acknowledged within it (censored: later than that). */
-  timedOut(step: number): boolean {
+  timedOut(step: number, since: number): boolean {
+    if (this.probing && since < this.#probeFrom) return false;
     return this.#add(step + 1);
+  }
+
+  /** A sampled delivery will report nothing (written early for another reason, or not sent): a probe holds another instead. */
+  lost(since: number): void {
+    if (this.probing && since >= this.#probeFrom) this.#probeLeft++;
   }
 
   #add(bucket: number): boolean {
     this.counts[bucket]!++;
     this.total++;
-    if (this.total >= DECAY_AT) {
-      let t = 0;
-      for (let i = 0; i < this.counts.length; i++) t += this.counts[i] = this.counts[i]! >>> 1;
-      this.total = t;
+    this.#sinceSwitch++;
+    if (this.total >= DECAY_AT) this.#halve();
+    const wasWritingFirst = this.step === WRITE_FIRST;
+    if (this.probing) {
+      if (++this.#probeSamples >= PROBE_SIZE) this.#endProbe(this.#decide() !== WRITE_FIRST);
+    } else if (++this.#sinceDecision >= DECIDE_EVERY) {
+      this.#sinceDecision = 0;
+      const next = this.#decide();
+      if (wasWritingFirst) {
+        if (next !== WRITE_FIRST && this.#sinceSwitch >= this.#probeAfter) this.#startProbe();
+      } else if (next === WRITE_FIRST) {
+        // a hold that had lasted paid; the next probe waits the least again
+        if (this.#sinceSwitch >= PROBE_SETTLED) this.#probeAfter = PROBE_MIN;
+        this.step = WRITE_FIRST;
+        this.#sinceSwitch = 0;
+      } else {
+        this.step = next; // held: about as long as its acks take
+      }
     }
-    if (++this.#sinceDecision < DECIDE_EVERY || this.total < MIN_SAMPLES) return false;
+    return wasWritingFirst !== (this.step === WRITE_FIRST);
+  }
+
+  #startProbe(): void {
+    this.probing = true;
+    this.#probeLeft = PROBE_SIZE;
+    this.#probeSamples = 0;
+    this.#probeSkipped = 0;
+    this.#probeFrom = performance.now();
+    this.counts.fill(0); // the probe's outcomes alone decide
+    this.total = 0;
+    this.step = this.steps.length - 1; // does it beat the cap?
+    this.#sinceSwitch = 0;
+  }
+
+  #endProbe(holds: boolean): void {
+    this.probing = false;
     this.#sinceDecision = 0;
-    const before = this.step;
-    this.step = this.#decide();
-    return this.step !== before;
+    this.#sinceSwitch = 0;
+    if (holds) {
+      this.step = this.#decide();
+    } else {
+      this.step = WRITE_FIRST;
+      this.#probeAfter = Math.min(PROBE_MAX, this.#probeAfter * 2);
+    }
+  }
+
+  #halve(): void {
+    let t = 0;
+    for (let i = 0; i < this.counts.length; i++) t += this.counts[i] = this.counts[i]! >>> 1;
+    this.total = t;
   }
 
   #decide(): number {
@@ -141,23 +232,20 @@ export class AckPaces {
     return p;
   }
 
-  /** `p`'s delivery was acknowledged `ms` after it was enqueued. */
-  sample(p: AckPace, ms: number): void {
-    const before = p.step;
-    if (p.sample(ms)) this.#changed(p, before);
+  /** `p`'s delivery enqueued at `since` was acknowledged `ms` later. */
+  sample(p: AckPace, ms: number, since: number): void {
+    if (p.sample(ms, since)) this.#changed(p);
   }
 
-  /** `p`'s delivery held for steps[step] ms was not acknowledged within it. */
-  timedOut(p: AckPace, step: number): void {
-    const before = p.step;
-    if (p.timedOut(step)) this.#changed(p, before);
+  /** `p`'s delivery enqueued at `since`, held for steps[step] ms, was not acknowledged within it. */
+  timedOut(p: AckPace, step: number, since: number): void {
+    if (p.timedOut(step, since)) this.#changed(p);
   }
 
-  /** Keep the decision count right (a pace already forgotten no longer counts). */
-  #changed(p: AckPace, before: number): void {
+  /** `p` went from held to written first or back: keep the count right (a pace already forgotten no longer counts). */
+  #changed(p: AckPace): void {
     if (this.#paces.get(p.clientId) !== p) return;
-    if (before === WRITE_FIRST) this.writingFirst--;
-    if (p.step === WRITE_FIRST) this.writingFirst++;
+    this.writingFirst += p.step === WRITE_FIRST ? 1 : -1;
   }
 
   /** The session is offline: its next connection (possibly another device or network) is learned afresh. */

@@ -23,7 +23,7 @@ import type { DeferredRemovals } from "./deferred-writes.js";
 import type { OutMeta } from "./keys.js";
 import type { QueueRecords } from "./queue-records.js";
 import { settle, UnwrittenPuts, type Unwritten, type WriteHoldMode } from "./unwritten.js";
-import { AckPaces, WRITE_FIRST } from "./ack-pace.js";
+import { AckPaces, WRITE_UNSAMPLED } from "./ack-pace.js";
 
 export type { WriteHoldMode };
 
@@ -133,16 +133,19 @@ export class HeldPuts {
         this.#held++;
         this.#fifo(0).hold(u);
       } else {
-        // Adaptive: this delivery's ack latency will be sampled (acked(), #holdRanOut).
+        // Adaptive: hold it or write it first, as the session's pace says (ack-pace.ts); sampled unless a probe is waiting.
         const pace = paces.of(sub.clientId, at);
-        meta.pace = pace;
-        meta.since = at;
-        if (pace.step === WRITE_FIRST) {
+        const step = pace.next();
+        if (step !== WRITE_UNSAMPLED) {
+          meta.pace = pace;
+          meta.since = at;
+        }
+        if (step < 0) {
           this.#writtenFirst++;
           (now ??= []).push(u);
         } else {
           this.#held++;
-          this.#fifo(pace.step).hold(u);
+          this.#fifo(step).hold(u);
         }
       }
     }
@@ -154,7 +157,7 @@ export class HeldPuts {
     const pace = meta.pace;
     if (pace === undefined) return;
     meta.pace = undefined;
-    this.#paces!.sample(pace, performance.now() - meta.since!);
+    this.#paces!.sample(pace, performance.now() - meta.since!, meta.since!);
   }
 
   /** Held puts whose hold of steps[step] ms ran out unacknowledged. */
@@ -165,7 +168,7 @@ export class HeldPuts {
         const pace = u.meta.pace;
         if (pace === undefined) continue;
         u.meta.pace = undefined; // sampled now, as later than the hold; its ack is not counted again
-        paces.timedOut(pace, step);
+        paces.timedOut(pace, step, u.at);
       }
     }
     void this.#issue(list, true);
@@ -205,7 +208,17 @@ export class HeldPuts {
 
   /** Issue an entry's held put now, before another write touches the entry. */
   materialize(meta: OutMeta): void {
-    if (meta.unwritten) void this.#issue([meta.unwritten], true);
+    if (!meta.unwritten) return;
+    this.unsampled(meta); // written for another reason: says nothing about its subscriber
+    void this.#issue([meta.unwritten], true);
+  }
+
+  /** `meta` will not be sampled (written early, or not sent at all). */
+  unsampled(meta: OutMeta): void {
+    const pace = meta.pace;
+    if (pace === undefined) return;
+    meta.pace = undefined;
+    pace.lost(meta.since!);
   }
 
   /** Issue every held put now (destroy(), before the final flush), in enqueue order. */

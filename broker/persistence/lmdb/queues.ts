@@ -92,7 +92,7 @@ export class QueueStore {
 
   /** The subscriber acknowledged the delivery (outgoingClearMessageId). */
   #acknowledged(q: ClientQueue, meta: OutMeta, refused: boolean): void {
-    if (refused) meta.pace = undefined; // not sent: no ack latency to learn from
+    if (refused) this.#holds.unsampled(meta); // not sent: no ack latency to learn from
     else this.#holds.acked(meta);
     const u = this.#holds.dropHeld(meta);
     if (u) {
