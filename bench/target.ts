@@ -157,6 +157,12 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
     memory: () => nodeMemory(opts.target),
     async stop() {
       stats.dispose();
+      // WASMQ_BENCH_HOLD_FIGURES=1: what the write hold did in this run (held / dropped unwritten / written / written first), to stderr
+      if (process.env.WASMQ_BENCH_HOLD_FIGURES) {
+        const store = broker.persistence.persistence as { asyncPersistence?: { holdFigures?(): object } };
+        const f = store.asyncPersistence?.holdFigures?.();
+        if (f) process.stderr.write(`hold figures ${opts.target}: ${JSON.stringify(f)}\n`);
+      }
       await broker.close();
     },
   };

@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
 import { HELD_DELIVERY_METRICS as M } from "../broker/ops/held-deliveries.js";
 import type { StoreView } from "../broker/ops/admin-store.js";
-import { DECIDE_EVERY, MIN_SAMPLES } from "../broker/persistence/lmdb/ack-pace.js";
+import { DECIDE_EVERY, TIMEOUT_RUN } from "../broker/persistence/lmdb/ack-pace.js";
 import { killSpawned, runCli } from "./broker-support.js";
 import { collect, connect, end, startTestBroker, subscribe, type Received, type TestBroker } from "./helpers.js";
 import { scrape as metrics } from "./metrics-support.js";
@@ -41,7 +41,7 @@ async function publishEach(url: string, topic: string, n: number): Promise<void>
 
 // Well above a local subscriber's round trip, so "acknowledges at once" is within it.
 const CAP_MS = 200;
-const SETTLE = Math.max(MIN_SAMPLES, DECIDE_EVERY);
+const SETTLE = DECIDE_EVERY;
 
 describe("adaptive write hold figures (LMDB)", { timeout: 120_000 }, () => {
   let broker: TestBroker;
@@ -95,7 +95,7 @@ describe("adaptive write hold figures (LMDB)", { timeout: 120_000 }, () => {
     const pub = await connect(broker.url, { clientId: "pub-mute" });
     let n = 0;
     while ((await store(broker)).writeHold!.sessionsWritingFirst === 0) {
-      assert.ok(n++ < 2 * SETTLE, "decided within a bounded number of deliveries");
+      assert.ok(n++ < TIMEOUT_RUN + SETTLE, "decided within a bounded number of deliveries");
       await pub.publishAsync("mute/t", String(n), { qos: 1 });
     }
     await end(pub);

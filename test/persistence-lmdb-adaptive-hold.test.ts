@@ -8,17 +8,17 @@
  * for the flush only, and its records are on disk — and one that speeds up is
  * held again. `"fixed"` keeps holding every delivery. Counters, not clocks:
  * a "fast" subscriber acknowledges in the same run of code (well within the
- * 200 ms cap), a "slow" one only after its publisher got the PUBACK, i.e.
+ * 100 ms cap), a "slow" one only after its publisher got the PUBACK, i.e.
  * never before its hold ran out.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { LmdbPersistence } from "../broker/persistence/lmdb.js";
 import { createLmdbPersistence } from "../broker/persistence/lmdb.js";
-import { DECIDE_EVERY, MIN_SAMPLES } from "../broker/persistence/lmdb/ack-pace.js";
+import { DECIDE_EVERY, TIMEOUT_RUN } from "../broker/persistence/lmdb/ack-pace.js";
 import { broker, close, freshDir, list, openP, Packet } from "./lmdb-support.js";
 
-const CAP_MS = 200;
+const CAP_MS = 100;
 
 function queuedOnDisk(p: LmdbPersistence): number {
   return p.asyncPersistence.dbs.outgoing.getKeysCount();
@@ -58,13 +58,13 @@ function figures(p: LmdbPersistence) {
 /** Deliver to `sub`, which acknowledges only after its hold ran out, until it is written first (bounded). */
 async function slowUntilWrittenFirst(p: LmdbPersistence, sub: string): Promise<void> {
   for (let n = 0; figures(p).sessionsWritingFirst === 0; n++) {
-    assert.ok(n < 2 * SETTLE, "decided within a bounded number of deliveries");
+    assert.ok(n < TIMEOUT_RUN + SETTLE, "decided within a bounded number of deliveries");
     await deliver(p, sub, "after-puback");
   }
 }
 
 /** Deliveries until the first decision is taken. */
-const SETTLE = Math.max(MIN_SAMPLES, DECIDE_EVERY);
+const SETTLE = DECIDE_EVERY;
 
 describe("LMDB: the adaptive write hold", { timeout: 120_000 }, () => {
   test("the default mode is adaptive; a subscriber that acknowledges at once stays held, its deliveries dropped unwritten", async () => {
@@ -93,7 +93,7 @@ describe("LMDB: the adaptive write hold", { timeout: 120_000 }, () => {
     let n = 0;
     while (figures(p).sessionsWritingFirst === 0) {
       await deliver(p, "slow", "after-puback");
-      assert.ok(++n <= 2 * SETTLE, "decided within a bounded number of deliveries");
+      assert.ok(++n <= TIMEOUT_RUN + SETTLE, "decided within a bounded number of deliveries");
     }
     let f = figures(p);
     assert.deepEqual(f, { mode: "adaptive", held: n, droppedUnwritten: 0, written: n, writtenFirst: 0, current: 0, sessionsHolding: 0, sessionsWritingFirst: 1 });

@@ -23,7 +23,7 @@ import type { DeferredRemovals } from "./deferred-writes.js";
 import type { OutMeta } from "./keys.js";
 import type { QueueRecords } from "./queue-records.js";
 import { settle, UnwrittenPuts, type Unwritten, type WriteHoldMode } from "./unwritten.js";
-import { AckPaces, WRITE_UNSAMPLED } from "./ack-pace.js";
+import { AckPaces, WRITE_FIRST } from "./ack-pace.js";
 
 export type { WriteHoldMode };
 
@@ -133,19 +133,16 @@ export class HeldPuts {
         this.#held++;
         this.#fifo(0).hold(u);
       } else {
-        // Adaptive: hold it or write it first, as the session's pace says (ack-pace.ts); sampled unless a probe is waiting.
+        // Adaptive: hold it or write it first, as the session's pace says (ack-pace.ts); either way its ack latency is sampled.
         const pace = paces.of(sub.clientId, at);
-        const step = pace.next();
-        if (step !== WRITE_UNSAMPLED) {
-          meta.pace = pace;
-          meta.since = at;
-        }
-        if (step < 0) {
+        meta.pace = pace;
+        meta.since = at;
+        if (pace.step === WRITE_FIRST) {
           this.#writtenFirst++;
           (now ??= []).push(u);
         } else {
           this.#held++;
-          this.#fifo(step).hold(u);
+          this.#fifo(pace.step).hold(u);
         }
       }
     }
@@ -209,16 +206,13 @@ export class HeldPuts {
   /** Issue an entry's held put now, before another write touches the entry. */
   materialize(meta: OutMeta): void {
     if (!meta.unwritten) return;
-    this.unsampled(meta); // written for another reason: says nothing about its subscriber
+    this.unsampled(meta);
     void this.#issue([meta.unwritten], true);
   }
 
-  /** `meta` will not be sampled (written early, or not sent at all). */
+  /** `meta` will not be sampled (written early for another reason, or not sent at all: says nothing about its subscriber). */
   unsampled(meta: OutMeta): void {
-    const pace = meta.pace;
-    if (pace === undefined) return;
     meta.pace = undefined;
-    pace.lost(meta.since!);
   }
 
   /** Issue every held put now (destroy(), before the final flush), in enqueue order. */
