@@ -95,7 +95,7 @@ export const PROBE_MAX = 4096;
 export const PROBE_SETTLED = 64;
 /** A new session is held, undecided, for at least this many samples and this long (ms) after its first delivery. */
 export const INITIAL_SAMPLES = 32;
-export const INITIAL_MS = 1000;
+export const INITIAL_MS = 200;
 
 /** Geometric steps (ms) a hold can take, the last being the cap. */
 const LADDER = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768];
