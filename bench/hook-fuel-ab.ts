@@ -40,7 +40,7 @@ export interface FuelAbOptions {
   windowMs: number;
 }
 
-export const DEFAULT_FUEL_AB: FuelAbOptions = { processes: 5, instances: 2, rounds: 300, windowMs: 0.5 };
+export const DEFAULT_FUEL_AB: FuelAbOptions = { processes: 8, instances: 1, rounds: 250, windowMs: 0.5 };
 export const QUICK_FUEL_AB: FuelAbOptions = { processes: 1, instances: 1, rounds: 50, windowMs: 0.5 };
 
 /** The copies of one build to compare. */
