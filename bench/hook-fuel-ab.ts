@@ -173,6 +173,8 @@ export interface FuelAbJob {
 export interface FuelAbChildResult {
   current: FuelAbRounds;
   base: FuelAbRounds | null;
+  /** Traps seen while measuring (the figures then measure the failure path; bench:hooks reports them). */
+  traps: string[];
 }
 
 const CHILD = join(import.meta.dirname, "hook-fuel-child.js");
@@ -191,12 +193,16 @@ function runChild(job: FuelAbJob): Promise<FuelAbChildResult> {
 }
 
 /** The fuel figure of one case: `processes` children in turn, pooled. */
-export async function measureFuelAb(job: Omit<FuelAbJob, "instances" | "rounds" | "windowMs">, opts: FuelAbOptions): Promise<{ current: FuelAbResult; base: FuelAbResult | null }> {
+export async function measureFuelAb(
+  job: Omit<FuelAbJob, "instances" | "rounds" | "windowMs">,
+  opts: FuelAbOptions,
+): Promise<{ current: FuelAbResult; base: FuelAbResult | null; traps: string[] }> {
   const runs: FuelAbChildResult[] = [];
   for (let p = 0; p < opts.processes; p++) runs.push(await runChild({ ...job, instances: opts.instances, rounds: opts.rounds, windowMs: opts.windowMs }));
   return {
     current: summarize(runs.map((r) => r.current)),
     base: job.baseline ? summarize(runs.map((r) => r.base!)) : null,
+    traps: runs.flatMap((r) => r.traps),
   };
 }
 

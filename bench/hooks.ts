@@ -8,7 +8,8 @@
  *
  * A tinybench sample is a batch of K calls (K sized so a batch takes ~50 µs,
  * far above the timer's resolution); the figure is the median batch time / K,
- * and the median of that over the rounds (variants rotated each round).
+ * and the median of that over the rounds (variants rotated each round). The fuel
+ * column has its own A/B over several processes (bench/hook-fuel-ab.ts).
  * When acl is measured, its C and Rust builds (examples/) are measured next to
  * the AssemblyScript build and the native twin (bench/languages.ts).
  */
@@ -238,6 +239,7 @@ async function main(): Promise<number> {
           const ab = await measureFuelAb({ plugin, hook, size, config, baseline: values.baseline ?? null }, fuelAb);
           const fuel = ab.current;
           const baseFuel = ab.base ?? undefined;
+          for (const t of ab.traps) if (traps.length < 20) traps.push(`${t} (fuel A/B)`);
           results.push({ plugin, hook, size, ns, fuelNs: fuel.ns, fuel, baseFuelNs: baseFuel?.ns, baseFuel, baseFuelUsed, wasmOverNative, verdict, fuelUsed, batch });
           if (distCalls > 0 && hook === "publish" && size === Math.min(...sizes) && DISTRIBUTION_PLUGINS.includes(plugin)) {
             const dists = measureDistribution(Object.fromEntries(VARIANTS.map((v) => [v, calls[v]])), distCalls);
