@@ -115,6 +115,8 @@ const configSchema = z
         maxQueuedMessages: z.number().int().min(0).optional(),
         drainTimeoutMs: z.number().int().positive().optional(),
         tickIntervalMs: z.number().int().positive().optional(),
+        // 0 = no deadline (a SUBSCRIBE may then hold its client's later packets for as long as its store hangs)
+        subscribeTimeoutMs: z.number().int().min(0).max(600_000).optional(),
       })
       .strict()
       .optional(),
@@ -193,6 +195,8 @@ export interface BrokerConfig {
     maxQueuedMessages: number;
     drainTimeoutMs: number;
     tickIntervalMs: number;
+    /** A SUBSCRIBE/UNSUBSCRIBE not done by then is answered with failure and undone (protocol/barrier-deadline.ts); 0 = none. */
+    subscribeTimeoutMs: number;
   };
   /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
   mqtt5: Mqtt5Config;
@@ -223,6 +227,7 @@ const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxQueuedMessages: 1000,
   drainTimeoutMs: 60_000,
   tickIntervalMs: 1000,
+  subscribeTimeoutMs: 10_000,
 };
 
 /** One call in N into each plugin is timed for the call-duration histogram. */
