@@ -13,8 +13,8 @@
  *   - write first (hold nothing) when fewer than HOLD_MIN_SHARE of its
  *     deliveries are acknowledged within the cap (once held: fewer than
  *     HOLD_KEEP_SHARE);
- *   - otherwise hold for the shortest step within which HOLD_QUANTILE of them
- *     are acknowledged (the cap at most).
+ *   - otherwise hold for the cap, or for HOLD_MARGIN × their p99 (rounded up
+ *     to a step) where that is at most half the cap.
  *
  * A held delivery whose hold runs out unacknowledged is sampled then, as
  * "later than the hold" (a censored sample in the bucket above the hold,
@@ -30,8 +30,9 @@
  * every run at load 15–17, bench/README.md "hold5").
  *
  * Probes. Whether holding pays again is decided by holding: a session written
- * first is probed again once its acks look fast enough. A probe holds for the cap and the outcomes of its first PROBE_SIZE
- * deliveries alone decide: hold from then on, or write first. The
+ * first is probed again once its acks look fast enough. A probe holds for
+ * the cap and the outcomes of its first PROBE_SIZE deliveries alone decide:
+ * hold from then on, or write first. The
  * written-first samples only say when to try: a subscriber's acks can look
  * fast while it is written first and not while it is held (measured with
  * mosquitto_sub, paho and mqtt.js under load, bench/README.md "hold5": the
@@ -45,7 +46,8 @@
  * load 19), for one that does not, one publisher window held in vain per
  * failed probe.
  *
- * Deterministic (counts, no clock but the latencies themselves) and cheap: a
+ * Deterministic (counts and thresholds, no randomness; the clock gives the
+ * latencies and the initial INITIAL_MS) and cheap: a
  * sample is a short scan of ≤ 21 step bounds and an increment; the decision is
  * recomputed every DECIDE_EVERY samples; one object and one small typed array
  * per session, allocated when the session first gets a delivery.
@@ -65,9 +67,9 @@ export const HOLD_MIN_SHARE = 0.5;
  * as it would have been); one that wins saves its write. Where the broker is
  * busy the saved writes are what sets the rate: in the bench's closed loop at
  * load 13–16 (bench/README.md "hold5"), a subscriber that beat the 5 ms hold
- * with 20–25% of its acks ran at 0.63–0.71× the fixed hold's rate once it
- * was written first at 25%. Below ~15% the hold is mostly latency for nothing
- * (the ordinary clients measured there won 2–10%).
+ * with 20–25% of its acks ran at 0.63–0.71× the base build's (fixed hold)
+ * rate once it was written first below 25%. Below ~15% the hold is mostly
+ * latency for nothing (the ordinary clients measured there won 1–10%).
  */
 export const HOLD_KEEP_SHARE = 0.15;
 /**
