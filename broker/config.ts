@@ -10,7 +10,7 @@ import { parseAllowedHost } from "./ops/admin-guard.js";
 import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
 import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
 import { DEFAULT_HOST_CALL_LIMITS } from "../host/index.js";
-import { DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS } from "./persistence/lmdb/unwritten.js";
+import { DEFAULT_WRITE_HOLD_MODE, DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS, WRITE_HOLD_MODES, type WriteHoldMode } from "./persistence/lmdb/unwritten.js";
 import { DEFAULT_MEMORY_SETTLE } from "./ops/memory-settle.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
@@ -82,6 +82,7 @@ const configSchema = z
     persistence: z.enum(["lmdb", "memory"]).optional(),
     durability: z.enum(["sync", "async"]).optional(),
     writeHoldMs: z.number().int("whole milliseconds").min(0, "0 (write every delivery before sending it) or more").max(MAX_WRITE_HOLD_MS, WRITE_HOLD_BOUND).optional(),
+    writeHold: z.enum(WRITE_HOLD_MODES as [WriteHoldMode, ...WriteHoldMode[]]).optional(),
     allowAnonymous: z.boolean().optional(),
     log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional() }).strict().optional(),
     metrics: z
@@ -166,6 +167,8 @@ export interface BrokerConfig {
   durability: "sync" | "async";
   /** LMDB: ms a QoS 1 delivery to a connected persistent session is held from the disk for its PUBACK; 0 = written before routing. */
   writeHoldMs: number;
+  /** LMDB: "adaptive" holds a session's deliveries only while its acks usually beat writeHoldMs (the cap); "fixed" holds each for writeHoldMs. */
+  writeHold: WriteHoldMode;
   allowAnonymous: boolean;
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   /** The HTTP port serving /metrics and the admin API; null = not served. */
@@ -395,6 +398,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     persistence: overrides.persistence ?? raw.persistence ?? "lmdb",
     durability: raw.durability ?? "sync",
     writeHoldMs: raw.writeHoldMs ?? DEFAULT_WRITE_HOLD_MS,
+    writeHold: raw.writeHold ?? DEFAULT_WRITE_HOLD_MODE,
     allowAnonymous: raw.allowAnonymous ?? false,
     log: { level: overrides.logLevel ?? raw.log?.level ?? "info" },
     metrics,
