@@ -211,7 +211,8 @@ function afterThisTurn(parser: MqttParser): void {
 }
 
 function resume(parser: MqttParser): void {
-  const backlog = backlogs.get(parser)!;
+  const backlog = backlogs.get(parser);
+  if (backlog === undefined) return;
   const client = parser.client!;
   backlog.resuming = true;
   backlog.stopped = false;
