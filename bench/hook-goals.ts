@@ -5,6 +5,7 @@
  * names the shapes and the verdicts.
  */
 import type { HookName } from "../host/index.js";
+import type { FuelAbResult } from "./hook-fuel-ab.js";
 
 export type MessageHook = Exclude<HookName, "tick">;
 export const VARIANTS = ["native", "wasm", "wasm-nofuel"] as const;
@@ -22,10 +23,13 @@ export interface Case {
 export interface CaseResult extends Case {
   /** Median ns per call over the rounds. */
   ns: Partial<Record<Variant, number>> & Record<(typeof VARIANTS)[number], number>;
-  /** Paired within each round (runs ~100 ms apart), then the median: steadier than a difference of medians. */
+  /** wasm − wasm-nofuel, ns per call: the fuel A/B's median (hook-fuel-ab.ts). */
   fuelNs: number;
+  /** The fuel A/B: median share of metering in a metered call, with its interquartile range. */
+  fuel?: FuelAbResult;
   /** With --baseline: the same for the baseline build (wasm-base − wasm-base-nofuel), and the fuel it charged. */
   baseFuelNs?: number;
+  baseFuel?: FuelAbResult;
   baseFuelUsed?: number;
   wasmOverNative: number;
   verdict: Partial<Record<Variant, string>>;
@@ -41,6 +45,11 @@ export function fmtNs(v: number): string {
 export function sizeLabel(size: number | null): string {
   if (size === null) return "-";
   return size >= 1024 ? `${size / 1024}KB` : `${size}B`;
+}
+
+/** Fuel metering's share of a metered call: the A/B's median when measured, else fuel ns / wasm ns. */
+export function fuelShare(r: CaseResult): number {
+  return r.fuel ? r.fuel.share : r.fuelNs / r.ns.wasm;
 }
 
 export interface Check {
@@ -111,10 +120,10 @@ export function judge(results: CaseResult[], sizes: number[]): Check[] {
     }
   }
 
-  const fuelShare = results.map((r) => ({ r, share: r.fuelNs / r.ns.wasm }));
-  if (fuelShare.length) {
-    const worst = fuelShare.reduce((x, y) => (y.share > x.share ? y : x));
-    const over = fuelShare.filter((x) => x.share > 0.1);
+  const shares = results.map((r) => ({ r, share: fuelShare(r) }));
+  if (shares.length) {
+    const worst = shares.reduce((x, y) => (y.share > x.share ? y : x));
+    const over = shares.filter((x) => x.share > 0.1);
     checks.push({
       goal: "fuel metering ≤ 10% of hook time",
       status: over.length ? "MISS" : "PASS",

@@ -8,7 +8,8 @@
  *
  * A tinybench sample is a batch of K calls (K sized so a batch takes ~50 µs,
  * far above the timer's resolution); the figure is the median batch time / K,
- * and the median of that over the rounds (variants rotated each round).
+ * and the median of that over the rounds (variants rotated each round). The fuel
+ * column has its own A/B over several processes (bench/hook-fuel-ab.ts).
  * When acl is measured, its C and Rust builds (examples/) are measured next to
  * the AssemblyScript build and the native twin (bench/languages.ts).
  */
@@ -16,25 +17,24 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
-import { emptyMessage, MemoryKvStore, PersistKind, PluginChain, Verdict, type HookMessage } from "../host/index.js";
+import { MemoryKvStore, PluginChain } from "../host/index.js";
 import { describeMachine, machineInfo } from "./machine.js";
-import { payloadTemplate, stamp } from "./payload.js";
 import { DEFAULT_PLUGIN_LIMITS } from "../broker/config.js";
-import { BENCH_FUEL, benchSetup, benchTopic, builtPlugins, BENCH_TOPIC_FILTER, BENCH_USER, exampleConfig, nativePath, wasmPath } from "./plugins.js";
+import { BENCH_FUEL, benchSetup, builtPlugins, exampleConfig, nativePath, wasmPath } from "./plugins.js";
+import { buildMessage, caller, verdictName, warm } from "./hook-message.js";
 import { table } from "./report.js";
 import { BUILDS, measureLanguages, type LanguageRow } from "./languages.js";
 import { median } from "./stats.js";
 import { DISTRIBUTION_HEADER, distributionRows, measureDistribution, timerOverhead, type DistributionRow } from "./hook-distribution.js";
 import { openHookBaseline, type BaseChain, type HookBaseline } from "./hooks-baseline.js";
-import { BASE_VARIANTS, fmtNs, judge, sizeLabel, VARIANTS, type Case, type CaseResult, type MessageHook, type Variant } from "./hook-goals.js";
+import { BASE_VARIANTS, fmtNs, fuelShare, judge, sizeLabel, VARIANTS, type Case, type CaseResult, type MessageHook, type Variant } from "./hook-goals.js";
+import { DEFAULT_FUEL_AB, fmtProcesses, fmtShare, measureFuelAb, QUICK_FUEL_AB } from "./hook-fuel-ab.js";
 
 /** Plugins whose publish hook at the smallest size gets the per-call distribution (--calls). */
 const DISTRIBUTION_PLUGINS = ["acl", "filter", "router"];
 
 /** The variants this run measures (VARIANTS, plus BASE_VARIANTS with --baseline). */
 let active: readonly Variant[] = VARIANTS;
-/** What `caller` needs of a chain: the current PluginChain or an older build's. */
-type RunChain = Pick<PluginChain, "run"> | BaseChain;
 /** Hooks whose input includes the payload are measured at every size; the others once. */
 const PAYLOAD_HOOKS: readonly MessageHook[] = ["publish", "deliver", "persist"];
 const MESSAGE_HOOKS: readonly MessageHook[] = ["connect", "subscribe", "publish", "deliver", "persist"];
@@ -46,6 +46,12 @@ const USAGE = `usage: npm run bench:hooks -- [options]
   --rounds N            repeat every measurement N times, variants rotated (default 7)
   --time MS             time per measurement and round (default 100)
   --iterations N        minimum batches per measurement (default 64)
+  --fuel-processes N    the fuel column's A/B (bench/README.md, "Method (per hook)"): child
+                        processes, each a fresh code layout (default ${DEFAULT_FUEL_AB.processes}, quick ${QUICK_FUEL_AB.processes})
+  --fuel-instances N    metered and unmetered copies per build and process (default ${DEFAULT_FUEL_AB.instances}, quick ${QUICK_FUEL_AB.instances})
+  --fuel-rounds N       rounds per process, one window per copy, interleaved and rotated,
+                        paired per round (default ${DEFAULT_FUEL_AB.rounds}, quick ${QUICK_FUEL_AB.rounds})
+  --fuel-window MS      length of one window (default ${DEFAULT_FUEL_AB.windowMs})
   --calls N             per-call distribution (p50/p99/p99.9/max) of acl, filter and router
                         publish at the smallest size: N timed calls per variant
                         (default 1000000, quick 20000; 0 = skip)
@@ -53,32 +59,6 @@ const USAGE = `usage: npm run bench:hooks -- [options]
                         metered and unmetered, in the same rounds: fuel before/after in one run
   --out FILE            write the results as JSON`;
 
-
-function buildMessage(hook: MessageHook, size: number | null): HookMessage {
-  const m = emptyMessage();
-  const publisher = "bench-pub-0";
-  m.topic = hook === "subscribe" ? BENCH_TOPIC_FILTER : benchTopic(0);
-  m.clientId = hook === "deliver" ? "bench-sub-0" : publisher;
-  m.username = BENCH_USER.username;
-  m.qos = hook === "subscribe" ? 1 : 0;
-  if (hook === "connect") m.password = Buffer.from(BENCH_USER.password);
-  if (hook === "deliver") m.peer = publisher;
-  if (hook === "persist") {
-    m.flags = PersistKind.retained;
-    m.retain = true;
-    m.peer = publisher;
-  }
-  if (size !== null) {
-    const p = payloadTemplate(size);
-    stamp(p, 0, 1_000_000, 0, 1);
-    m.payload = p;
-  }
-  return m;
-}
-
-function verdictName(v: number): string {
-  return v === Verdict.Continue ? "continue" : v === Verdict.Drop ? "drop" : "deny";
-}
 
 /** Traps seen while measuring: a trapping plugin is measuring its failure policy, not its work. */
 const traps: string[] = [];
@@ -91,32 +71,6 @@ async function loadChain(plugin: string, variant: Variant, config: Record<string
     if (traps.length < 20) traps.push(`${name} (${variant}) trapped in ${hook}: ${kind}: ${error instanceof Error ? error.message : String(error)}`);
   });
   return chain;
-}
-
-/** One call with a fresh copy of the input (a plugin may have modified the last one). */
-function caller(chain: RunChain, hook: MessageHook, template: HookMessage): () => number {
-  const msg = { ...template };
-  return () => {
-    msg.topic = template.topic;
-    msg.payload = template.payload;
-    msg.qos = template.qos;
-    msg.retain = template.retain;
-    return chain.run(hook, msg).verdict;
-  };
-}
-
-/**
- * Run a call for a while before measuring it: V8 first runs Wasm with its
- * baseline compiler and tiers hot functions up in the background, so without
- * this the first variant measured could be running slower code than the next.
- */
-function warm(call: () => number, ms: number): void {
-  const end = performance.now() + ms;
-  let n = 0;
-  while (performance.now() < end || n < 100) {
-    call();
-    n++;
-  }
 }
 
 /** Calls per batch so that one batch takes about 50 µs. */
@@ -134,8 +88,6 @@ function batchSize(call: () => number): number {
 
 interface Measured {
   ns: CaseResult["ns"];
-  fuelNs: number;
-  baseFuelNs?: number;
   wasmOverNative: number;
 }
 
@@ -157,11 +109,8 @@ async function measure(calls: Partial<Record<Variant, () => number>>, batch: num
       perRound[task.name as Variant].push((r.latency.p50 * 1e6) / batch);
     }
   }
-  const base = active.includes("wasm-base") ? perRound["wasm-base"] : undefined;
   return {
     ns: Object.fromEntries(active.map((v) => [v, median(perRound[v])])) as CaseResult["ns"],
-    fuelNs: median(perRound.wasm.map((w, i) => w - perRound["wasm-nofuel"][i]!)),
-    baseFuelNs: base ? median(base.map((w, i) => w - perRound["wasm-base-nofuel"][i]!)) : undefined,
     wasmOverNative: median(perRound.wasm.map((w, i) => w / perRound.native[i]!)),
   };
 }
@@ -177,6 +126,10 @@ async function main(): Promise<number> {
       rounds: { type: "string" },
       time: { type: "string" },
       iterations: { type: "string" },
+      "fuel-processes": { type: "string" },
+      "fuel-instances": { type: "string" },
+      "fuel-rounds": { type: "string" },
+      "fuel-window": { type: "string" },
       calls: { type: "string" },
       out: { type: "string" },
       baseline: { type: "string" },
@@ -202,6 +155,14 @@ async function main(): Promise<number> {
     iterations: intOpt("iterations", values.iterations, quick ? 16 : 64),
     warmMs: 0,
   };
+  const abDefaults = quick ? QUICK_FUEL_AB : DEFAULT_FUEL_AB;
+  const fuelAb = {
+    processes: intOpt("fuel-processes", values["fuel-processes"], abDefaults.processes),
+    instances: intOpt("fuel-instances", values["fuel-instances"], abDefaults.instances),
+    rounds: intOpt("fuel-rounds", values["fuel-rounds"], abDefaults.rounds),
+    windowMs: values["fuel-window"] === undefined ? abDefaults.windowMs : Number(values["fuel-window"]),
+  };
+  if (!(fuelAb.windowMs > 0 && fuelAb.windowMs <= 1000)) throw new Error(`--fuel-window must be a number of ms in (0, 1000], got "${values["fuel-window"]}"`);
   const distCalls = values.calls === "0" ? 0 : intOpt("calls", values.calls, quick ? 20_000 : 1_000_000);
   const distribution: DistributionRow[] = [];
   // Warm each variant for up to 50 ms before its first round (less when --time asks for less).
@@ -273,15 +234,21 @@ async function main(): Promise<number> {
           const baseFuelUsed = baseChains["wasm-base"]?.slots[0]!.stats.fuelUsedLast;
           for (const v of active) warm(calls[v], opts.warmMs);
           const batch = batchSize(calls.wasm);
-          const { ns, fuelNs, baseFuelNs, wasmOverNative } = await measure(calls, batch, opts);
-          results.push({ plugin, hook, size, ns, fuelNs, baseFuelNs, baseFuelUsed, wasmOverNative, verdict, fuelUsed, batch });
+          const { ns, wasmOverNative } = await measure(calls, batch, opts);
+          // The fuel column: its own A/B of short paired windows over fresh code layouts (hook-fuel-ab.ts).
+          const ab = await measureFuelAb({ plugin, hook, size, config, baseline: values.baseline ?? null }, fuelAb);
+          const fuel = ab.current;
+          const baseFuel = ab.base ?? undefined;
+          for (const t of ab.traps) if (traps.length < 20) traps.push(`${t} (fuel A/B)`);
+          results.push({ plugin, hook, size, ns, fuelNs: fuel.ns, fuel, baseFuelNs: baseFuel?.ns, baseFuel, baseFuelUsed, wasmOverNative, verdict, fuelUsed, batch });
           if (distCalls > 0 && hook === "publish" && size === Math.min(...sizes) && DISTRIBUTION_PLUGINS.includes(plugin)) {
             const dists = measureDistribution(Object.fromEntries(VARIANTS.map((v) => [v, calls[v]])), distCalls);
             for (const v of VARIANTS) distribution.push({ plugin, hook, size, variant: v, dist: dists[v]! });
             process.stderr.write(`${plugin} ${hook} ${sizeLabel(size)} per call: ${VARIANTS.map((v) => `${v} p50 ${dists[v]!.p50} ns p99.9 ${dists[v]!.p999} ns`).join(", ")}\n`);
           }
           process.stderr.write(
-            `${plugin} ${hook} ${sizeLabel(size)}: native ${fmtNs(ns.native)} ns, wasm ${fmtNs(ns.wasm)} ns, nofuel ${fmtNs(ns["wasm-nofuel"])} ns (${verdict.wasm})\n`,
+            `${plugin} ${hook} ${sizeLabel(size)}: native ${fmtNs(ns.native)} ns, wasm ${fmtNs(ns.wasm)} ns, nofuel ${fmtNs(ns["wasm-nofuel"])} ns (${verdict.wasm}); ` +
+              `fuel ${fmtShare(fuel)}, per process ${fmtProcesses(fuel)}${baseFuel ? `; base fuel ${fmtShare(baseFuel)}, per process ${fmtProcesses(baseFuel)}` : ""}\n`,
           );
         }
       }
@@ -305,9 +272,12 @@ async function main(): Promise<number> {
 
   const lines: string[] = [];
   lines.push(`wasmq hook bench — ${describeMachine(machine)}`);
-  lines.push(`ns per call through PluginChain.run (median of ${opts.rounds} round(s) × ${opts.time} ms); fuel ns = wasm − wasm-nofuel and wasm/native paired per round, then the median; wasm/native < 1 = Wasm faster`);
+  lines.push(`ns per call through PluginChain.run (median of ${opts.rounds} round(s) × ${opts.time} ms); wasm/native paired per round, then the median; wasm/native < 1 = Wasm faster`);
+  lines.push(
+    `fuel ns, fuel % = wasm − wasm-nofuel and (wasm − wasm-nofuel) / wasm, paired per round: ${fuelAb.processes} process(es) × ${fuelAb.rounds} rounds, each round one ${fuelAb.windowMs} ms window of each of ${fuelAb.instances} metered and ${fuelAb.instances} unmetered copies, interleaved and rotated; median (interquartile range of the rounds) [range of the per-process medians]`,
+  );
   lines.push(`fuel used = fuel units one call consumed; the default budget per call is ${DEFAULT_PLUGIN_LIMITS.fuel.toLocaleString("en-US")} (the bench runs with ${BENCH_FUEL.toLocaleString("en-US")})`);
-  if (baseline) lines.push(`base fuel % = (wasm-base − wasm-base-nofuel) / wasm-base, paired per round, for the baseline ${baseline.describe}; base fuel used = what its metering charged for the same call`);
+  if (baseline) lines.push(`base fuel % = (wasm-base − wasm-base-nofuel) / wasm-base, in the same A/B rounds, for the baseline ${baseline.describe}; base fuel used = what its metering charged for the same call`);
   lines.push(
     "",
     table(
@@ -316,8 +286,8 @@ async function main(): Promise<number> {
         const fuel = r.fuelNs;
         const sameVerdict = active.every((v) => r.verdict[v] === r.verdict.wasm);
         const base =
-          baseline && r.baseFuelNs !== undefined && r.ns["wasm-base"] !== undefined
-            ? [`${((r.baseFuelNs / r.ns["wasm-base"]) * 100).toFixed(1)}%`, (r.baseFuelUsed ?? 0).toLocaleString("en-US")]
+          baseline && r.baseFuel
+            ? [`${fmtShare(r.baseFuel)} [${fmtProcesses(r.baseFuel)}]`, (r.baseFuelUsed ?? 0).toLocaleString("en-US")]
             : [];
         return [
           r.plugin,
@@ -328,7 +298,7 @@ async function main(): Promise<number> {
           fmtNs(r.ns["wasm-nofuel"]),
           r.wasmOverNative.toFixed(2),
           fuel.toFixed(0),
-          `${((fuel / r.ns.wasm) * 100).toFixed(1)}%`,
+          r.fuel ? `${fmtShare(r.fuel)} [${fmtProcesses(r.fuel)}]` : `${(fuelShare(r) * 100).toFixed(1)}%`,
           `${r.fuelUsed.toLocaleString("en-US")}${r.fuelUsed > DEFAULT_PLUGIN_LIMITS.fuel ? " > default!" : ""}`,
           ...base,
           sameVerdict ? r.verdict.wasm! : `DIFFERS: ${active.map((v) => `${v} ${r.verdict[v]}`).join(", ")}`,
@@ -381,7 +351,7 @@ async function main(): Promise<number> {
   console.log(lines.join("\n"));
   if (values.out) {
     mkdirSync(dirname(values.out), { recursive: true });
-    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, sizes, baseline: baseline?.describe ?? null }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
+    writeFileSync(values.out, `${JSON.stringify({ machine, settings: { ...opts, fuelAb, sizes, baseline: baseline?.describe ?? null }, configs, results, distribution: distributionOut, skipped, targets: checks }, null, 2)}\n`);
     process.stderr.write(`results written to ${values.out}\n`);
   }
   const differing = results.filter((r) => active.some((v) => r.verdict[v] !== r.verdict.wasm));

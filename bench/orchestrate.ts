@@ -171,7 +171,7 @@ export class TargetPool {
       }
       // WASMQ_BENCH_TARGET_ARGS (main) and WASMQ_BENCH_PROF / WASMQ_BENCH_NODE_ARGS (targetNodeArgs): extra Node flags for the broker processes
       const extra = (process.env.WASMQ_BENCH_TARGET_ARGS ?? "").split(" ").filter(Boolean);
-      // Every Node broker, bare aedes included, runs with the flags wasmq ships (broker/runtime-flags.ts): the same young generation for all.
+      // Every Node broker, bare aedes included, runs with the flags wasmq ships (broker/runtime-flags.ts): the same V8 heap settings for all.
       proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...BROKER_NODE_FLAGS, ...extra, ...targetNodeArgs()]);
       this.procs.set(target, proc);
     }

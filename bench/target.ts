@@ -127,6 +127,8 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
       persistence: opts.persistence,
       // WASMQ_BENCH_WRITE_HOLD_MS=N sets wasmq's writeHoldMs (for a record of its effect; no other target has the knob)
       ...(process.env.WASMQ_BENCH_WRITE_HOLD_MS !== undefined ? { writeHoldMs: Number(process.env.WASMQ_BENCH_WRITE_HOLD_MS) } : {}),
+      // WASMQ_BENCH_WRITE_HOLD=adaptive|fixed sets wasmq's writeHold likewise
+      ...(process.env.WASMQ_BENCH_WRITE_HOLD !== undefined ? { writeHold: process.env.WASMQ_BENCH_WRITE_HOLD } : {}),
       allowAnonymous: !opts.chain.some((e) => e.plugin === "auth"),
       log: { level: "silent" },
       // The idle-connection scenarios hold 19,300 clients; the default cap (10,000) would refuse the rest. aedes and Mosquitto have none.
@@ -155,6 +157,12 @@ async function startWasmq(opts: TargetOptions): Promise<Started> {
     memory: () => nodeMemory(opts.target),
     async stop() {
       stats.dispose();
+      // WASMQ_BENCH_HOLD_FIGURES=1: what the write hold did in this run (held / dropped unwritten / written / written first), to stderr
+      if (process.env.WASMQ_BENCH_HOLD_FIGURES) {
+        const store = broker.persistence.persistence as { asyncPersistence?: { holdFigures?(): object } };
+        const f = store.asyncPersistence?.holdFigures?.();
+        if (f) process.stderr.write(`hold figures ${opts.target}: ${JSON.stringify(f)}\n`);
+      }
       await broker.close();
     },
   };

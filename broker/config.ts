@@ -10,7 +10,7 @@ import { parseAllowedHost } from "./ops/admin-guard.js";
 import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
 import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
 import { DEFAULT_HOST_CALL_LIMITS } from "../host/index.js";
-import { DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS } from "./persistence/lmdb/unwritten.js";
+import { DEFAULT_WRITE_HOLD_MODE, DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS, WRITE_HOLD_MODES, type WriteHoldMode } from "./persistence/lmdb/unwritten.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -81,6 +81,7 @@ const configSchema = z
     persistence: z.enum(["lmdb", "memory"]).optional(),
     durability: z.enum(["sync", "async"]).optional(),
     writeHoldMs: z.number().int("whole milliseconds").min(0, "0 (write every delivery before sending it) or more").max(MAX_WRITE_HOLD_MS, WRITE_HOLD_BOUND).optional(),
+    writeHold: z.enum(WRITE_HOLD_MODES as [WriteHoldMode, ...WriteHoldMode[]]).optional(),
     allowAnonymous: z.boolean().optional(),
     log: z.object({ level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).optional() }).strict().optional(),
     metrics: z
@@ -114,6 +115,8 @@ const configSchema = z
         maxQueuedMessages: z.number().int().min(0).optional(),
         drainTimeoutMs: z.number().int().positive().optional(),
         tickIntervalMs: z.number().int().positive().optional(),
+        // 0 = no deadline (a SUBSCRIBE may then hold its client's later packets for as long as its store hangs)
+        subscribeTimeoutMs: z.number().int().min(0).max(600_000).optional(),
       })
       .strict()
       .optional(),
@@ -160,6 +163,8 @@ export interface BrokerConfig {
   durability: "sync" | "async";
   /** LMDB: ms a QoS 1 delivery to a connected persistent session is held from the disk for its PUBACK; 0 = written before routing. */
   writeHoldMs: number;
+  /** LMDB: "adaptive" holds a session's deliveries only while its acks usually beat writeHoldMs (the cap); "fixed" holds each for writeHoldMs. */
+  writeHold: WriteHoldMode;
   allowAnonymous: boolean;
   log: { level: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent" };
   /** The HTTP port serving /metrics and the admin API; null = not served. */
@@ -190,6 +195,8 @@ export interface BrokerConfig {
     maxQueuedMessages: number;
     drainTimeoutMs: number;
     tickIntervalMs: number;
+    /** A SUBSCRIBE/UNSUBSCRIBE not done by then is answered with failure and undone (protocol/barrier-deadline.ts); 0 = none. */
+    subscribeTimeoutMs: number;
   };
   /** What MQTT 5 clients are told in CONNACK and held to (broker/protocol/mqtt5/config.ts). */
   mqtt5: Mqtt5Config;
@@ -220,6 +227,7 @@ const DEFAULT_LIMITS: BrokerConfig["limits"] = {
   maxQueuedMessages: 1000,
   drainTimeoutMs: 60_000,
   tickIntervalMs: 1000,
+  subscribeTimeoutMs: 10_000,
 };
 
 /** One call in N into each plugin is timed for the call-duration histogram. */
@@ -384,6 +392,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     persistence: overrides.persistence ?? raw.persistence ?? "lmdb",
     durability: raw.durability ?? "sync",
     writeHoldMs: raw.writeHoldMs ?? DEFAULT_WRITE_HOLD_MS,
+    writeHold: raw.writeHold ?? DEFAULT_WRITE_HOLD_MODE,
     allowAnonymous: raw.allowAnonymous ?? false,
     log: { level: overrides.logLevel ?? raw.log?.level ?? "info" },
     metrics,

@@ -12,6 +12,7 @@ import { installAedesFixes } from "./protocol/aedes-fixes.js";
 import { installLazyClientFields } from "./protocol/lazy-client-fields.js";
 import { shareAedesListeners } from "./protocol/aedes-listeners.js";
 import { orderPackets } from "./protocol/packet-order.js";
+import { installBarrierDeadline } from "./protocol/barrier-deadline.js";
 import { isLoopbackHost, type BrokerConfig } from "./config.js";
 import { authRemovalRefusal, exposureRefusal } from "./net/exposure.js";
 import { installConformance } from "./protocol/conformance.js";
@@ -248,6 +249,15 @@ export async function startBroker(
     installAedesFixes(aedes);
     const replay = installSessionReplay(aedes);
     installAskFirst(aedes); // last over the persistence's streams (ask-first.ts)
+    // Outermost over authorizeSubscribe, subscribe/unsubscribe and the subscription store: it sees every step a SUBSCRIBE waits on.
+    installBarrierDeadline(aedes, {
+      timeoutMs: limits.subscribeTimeoutMs,
+      onTimeout: (t) => {
+        stats.limitRejections.subscribeTimeoutMs++;
+        logger.warn({ clientId: t.clientId, filters: t.filters, waitingOn: t.waitingOn, closed: t.closed || undefined }, `${t.kind.toUpperCase()} not done within subscribeTimeoutMs (${limits.subscribeTimeoutMs} ms): ${t.closed ? "connection closed (3.1.1 UNSUBACK cannot report failure)" : "answered with failure and undone"}`);
+      },
+      onStoreRepairError: (err, clientId) => logger.warn({ clientId, err: err.message }, "restoring a timed-out SUBSCRIBE/UNSUBSCRIBE's stored subscriptions failed"),
+    });
 
     const handle = (stream: Duplex, req?: IncomingMessage) => {
       batchWrites(stream);

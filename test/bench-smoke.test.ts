@@ -107,7 +107,7 @@ test("npm run bench:hooks: a tiny run measures every built plugin, native vs was
   const dir = tempDir("wasmq-hooks-smoke-");
   try {
     const out = join(dir, "hooks.json");
-    const { code, stdout, stderr } = await runNode([HOOKS, "--rounds", "1", "--time", "1", "--iterations", "2", "--sizes", "64,1024", "--calls", "2000", "--out", out]);
+    const { code, stdout, stderr } = await runNode([HOOKS, "--rounds", "1", "--time", "1", "--iterations", "2", "--sizes", "64,1024", "--calls", "2000", "--fuel-processes", "1", "--fuel-instances", "1", "--fuel-rounds", "4", "--out", out]);
     assert.equal(code, 0, `bench:hooks exited ${code}\n${stdout}\n${stderr}`);
     const json = JSON.parse(readFileSync(out, "utf8")) as {
       results: { plugin: string; hook: string; size: number | null; ns: Record<string, number>; verdict: Record<string, string> }[];

@@ -15,7 +15,14 @@
  * - it acknowledges a random first part, then stops (acknowledged deliveries
  *   were dropped unwritten; the rest must be on disk);
  * - it acknowledges everything and the broker is killed right after the
- *   subscriber's k-th PUBACK left (acknowledged or not, as the broker saw it).
+ *   subscriber's k-th PUBACK left (acknowledged or not, as the broker saw it);
+ * - it acknowledges everything, each PUBACK LATE_ACK_MS after the delivery
+ *   (longer than the hold): with the adaptive hold its deliveries are soon
+ *   written first, and its late PUBACKs race their flushes.
+ *
+ * Each with `writeHold: "adaptive"` (the default, ROUNDS kills) and "fixed"
+ * (one kill): the never-acknowledging and the stopping subscriber move the
+ * adaptive hold from holding to writing first mid-run.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -34,19 +41,24 @@ after(async () => {
   rmSync(base, { recursive: true, force: true });
 });
 
-type Mode = "never-acks" | "acks-then-stops" | "killed-after-sub-puback";
+type Mode = "never-acks" | "acks-then-stops" | "killed-after-sub-puback" | "acks-late";
+/** The late subscriber's delay before each PUBACK: beyond the default 5 ms hold. */
+const LATE_ACK_MS = 15;
 
 describe("kill -9 with deliveries held from the disk (LMDB, durability sync)", () => {
-  for (const mode of ["never-acks", "acks-then-stops", "killed-after-sub-puback"] as Mode[]) {
-    for (let round = 1; round <= ROUNDS; round++) {
-      test(`every message a publisher got a PUBACK for is acknowledged by the subscriber or redelivered (${mode}, kill ${round})`, async (t) => {
+  for (const mode of ["never-acks", "acks-then-stops", "killed-after-sub-puback", "acks-late"] as Mode[]) {
+    for (let round = 1; round <= ROUNDS + 1; round++) {
+      const writeHold = round <= ROUNDS ? "adaptive" : "fixed";
+      test(`every message a publisher got a PUBACK for is acknowledged by the subscriber or redelivered (${mode}, ${writeHold} hold, kill ${round})`, async (t) => {
         const config = durableConfig(base, `${mode}-${round}`, path.join(base, `${mode}-${round}`), {
           log: { level: "info" },
           limits: { maxQueuedMessages: 0 },
+          writeHold,
         });
         const subAcksFirst = mode === "acks-then-stops" ? 20 + Math.floor(Math.random() * 200) : mode === "never-acks" ? 0 : Infinity;
         const killAtSubAck = mode === "killed-after-sub-puback" ? 50 + Math.floor(Math.random() * 400) : Infinity;
-        const killAtPuback = mode === "killed-after-sub-puback" ? Infinity : subAcksFirst + 20 + Math.floor(Math.random() * 150);
+        const killAtPuback =
+          mode === "killed-after-sub-puback" ? Infinity : (mode === "acks-late" ? 0 : subAcksFirst) + 20 + Math.floor(Math.random() * 150);
         const why = `(${mode}: subscriber acks ${subAcksFirst}, kill at publisher PUBACK ${killAtPuback} / subscriber PUBACK ${killAtSubAck})`;
         const clients: mqtt.MqttClient[] = [];
         t.after(() => {
@@ -74,6 +86,14 @@ describe("kill -9 with deliveries held from the disk (LMDB, durability sync)", (
           properties: { sessionExpiryInterval: 3600 },
           customHandleAcks: (_topic, payload, _packet, done) => {
             const n = Number(payload.toString());
+            if (mode === "acks-late") {
+              setTimeout(() => {
+                if (killed) return;
+                subAcked.add(n);
+                done(0);
+              }, LATE_ACK_MS);
+              return;
+            }
             if (subAcked.size >= subAcksFirst) return; // withheld: this client stops here
             subAcked.add(n);
             done(0);

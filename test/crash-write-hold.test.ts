@@ -115,4 +115,16 @@ describe("writeHoldMs through the CLI (LMDB, durability sync)", () => {
       assert.ok(!run.stdout.includes("wasmq ready"));
     }
   });
+
+  test("a bad writeHold stops the broker at start, naming the key, the file and the choices", async () => {
+    for (const value of ["sometimes", "", 5, true]) {
+      const file = writeConfig(base, `bad-mode-${String(value)}.json`, { port: 0, ws: false, data: path.join(base, "bad"), writeHold: value });
+      const run = await runCli(["--config", file]);
+      assert.notEqual(run.code, 0, `refused: ${String(value)}`);
+      assert.ok(run.stderr.includes(`invalid config in ${file}: key "writeHold"`), `names key and file: ${run.stderr}`);
+      assert.match(run.stderr, /'adaptive' \| 'fixed'|"adaptive" \| "fixed"|adaptive.*fixed/);
+      assert.ok(!run.stderr.includes("    at "), `no stack trace: ${run.stderr}`);
+      assert.ok(!run.stdout.includes("wasmq ready"));
+    }
+  });
 });

@@ -47,7 +47,8 @@ describe("write hold figures (LMDB)", { timeout: 120_000 }, () => {
   const clients: mqtt.MqttClient[] = [];
   before(async () => {
     // A hold well above the subscriber's round trip here, so "acknowledges at once" means within the hold.
-    broker = await startTestBroker({ persistence: "lmdb", writeHoldMs: HOLD_MS, metrics: { port: 0 }, sys: { intervalSec: 1 } });
+    // "fixed": every held delivery waits the whole hold (the adaptive mode's figures: ops-write-hold-adaptive.test.ts).
+    broker = await startTestBroker({ persistence: "lmdb", writeHoldMs: HOLD_MS, writeHold: "fixed", metrics: { port: 0 }, sys: { intervalSec: 1 } });
   });
   after(async () => {
     for (const c of clients) c.end(true);
@@ -61,7 +62,18 @@ describe("write hold figures (LMDB)", { timeout: 120_000 }, () => {
     const s = await store(broker);
     assert.equal(s.mode, "lmdb");
     assert.equal(s.durability, "sync");
-    assert.deepEqual(s.writeHold, { holdMs: HOLD_MS, held: 0, droppedUnwritten: 0, written: 0, current: 0, writtenWaitSeconds: 0 });
+    assert.deepEqual(s.writeHold, {
+      holdMs: HOLD_MS,
+      mode: "fixed",
+      held: 0,
+      droppedUnwritten: 0,
+      written: 0,
+      current: 0,
+      writtenWaitSeconds: 0,
+      writtenFirst: 0,
+      sessionsHolding: 0,
+      sessionsWritingFirst: 0,
+    });
   });
 
   test("a subscriber that acknowledges at once: deliveries held and dropped unwritten, few or none written", async () => {
@@ -106,7 +118,12 @@ describe("write hold figures (LMDB)", { timeout: 120_000 }, () => {
     assert.equal(after.droppedUnwritten - before.droppedUnwritten, 0);
     assert.equal(after.current, 0, "a PUBACK went out for each: nothing is still held");
     const waited = after.writtenWaitSeconds - before.writtenWaitSeconds;
-    assert.ok(waited >= (30 * HOLD_MS) / 1000, `each written delivery counts at least the hold: ${waited} s for 30`);
+    // A held put whose hold ran out waited the whole hold; the deferred
+    // packet-identifier write (once a second) materializes the puts it meets in
+    // their hold early, with the time they really waited: about one hold's
+    // worth of messages per tick (~6 of 30 here), so half the hold on average
+    // is what holds under any load (the whole hold failed once at load 15).
+    assert.ok(waited >= (30 * HOLD_MS) / 2 / 1000, `written deliveries count the time they were held: ${waited} s for 30`);
     assert.equal((await metrics(broker)).get(M.writtenWait), after.writtenWaitSeconds);
     assert.ok((await store(broker)).queued! >= 30, "they are stored for the session");
   });
@@ -117,7 +134,7 @@ describe("write hold figures (LMDB)", { timeout: 120_000 }, () => {
     assert.equal(run.code, 0, run.stderr);
     const h = s.writeHold!;
     assert.match(run.stdout, /^store\s+lmdb \(durability sync\)$/m);
-    assert.match(run.stdout, new RegExp(`^write hold\\s+${HOLD_MS} ms$`, "m"));
+    assert.match(run.stdout, new RegExp(`^write hold\\s+${HOLD_MS} ms \\(fixed\\)$`, "m"));
     assert.match(run.stdout, new RegExp(`^  held deliveries\\s+${h.held} \\(0 now\\)$`, "m"));
     assert.match(run.stdout, new RegExp(`^  dropped unwritten\\s+${h.droppedUnwritten} `, "m"));
     assert.match(run.stdout, new RegExp(`^  written\\s+${h.written} \\(held \\d+\\.\\d ms on average before the write\\)$`, "m"));
@@ -184,7 +201,18 @@ describe("write hold figures with writeHoldMs 0 and with the memory store", { ti
       await got.waitFor(20);
       await end(sub);
       const s = await store(broker);
-      assert.deepEqual(s.writeHold, { holdMs: 0, held: 0, droppedUnwritten: 0, written: 0, current: 0, writtenWaitSeconds: 0 });
+      assert.deepEqual(s.writeHold, {
+        holdMs: 0,
+        mode: "adaptive",
+        held: 0,
+        droppedUnwritten: 0,
+        written: 0,
+        current: 0,
+        writtenWaitSeconds: 0,
+        writtenFirst: 0,
+        sessionsHolding: 0,
+        sessionsWritingFirst: 0,
+      });
       const m = await metrics(broker);
       assert.equal(m.get(M.holdSeconds), 0);
       assert.equal(m.get(M.held), 0);

@@ -37,7 +37,10 @@ describe("LMDB: writeHoldMs", () => {
     await p.asyncPersistence.outgoingEnqueueCombi([{ clientId: "online-sub" }], packet);
     assert.equal(queuedOnDisk(p), 1, "committed before the enqueue resolved (before aedes delivers it)");
     const f = p.asyncPersistence.holdFigures();
-    assert.deepEqual({ ...f, writtenWaitSeconds: undefined }, { holdMs: 0, held: 0, droppedUnwritten: 0, written: 0, current: 0, writtenWaitSeconds: undefined });
+    assert.deepEqual(
+      { ...f, writtenWaitSeconds: undefined },
+      { holdMs: 0, mode: "adaptive", held: 0, droppedUnwritten: 0, written: 0, current: 0, writtenWaitSeconds: undefined, writtenFirst: 0, sessionsHolding: 0, sessionsWritingFirst: 0 },
+    );
     await close(p);
   });
 

@@ -58,3 +58,24 @@ test("--min-semi-space-size=16 starts V8's young generation at 16 MB per semi-sp
   assert.ok(newSpace(BROKER_NODE_FLAGS) >= SIXTEEN_MB, "with the shipped flags");
   assert.ok(newSpace([]) < SIXTEEN_MB, "without them (else the flag would be pointless on this Node)");
 });
+
+/**
+ * The old generation's allocation limit V8 sets after a full collection of a
+ * ~19 MB heap, in KB (--trace-gc-verbose's "[HeapController] Limit: ... new
+ * limit: N KB"). --heap-growing-percent=10 pins the growth to V8's minimum
+ * (1.1), the factor it chooses on its own under a broker's steady load, when
+ * little is promoted (bench/README.md "The 16 KB path, part 5").
+ */
+function limitAfterFullGcKB(flags: readonly string[]): number {
+  const script = "const keep = []; for (let i = 0; i < 16 * 1024; i++) keep.push(new Array(120).fill(i)); gc();";
+  const out = execFileSync(process.execPath, ["--expose-gc", "--trace-gc-verbose", "--heap-growing-percent=10", ...flags, "-e", script], { encoding: "utf8" });
+  const limits = [...out.matchAll(/\[HeapController\] Limit: old size: \d+ KB, new limit: (\d+) KB/g)].map((m) => Number(m[1]));
+  assert.ok(limits.length > 0, `V8 reported a limit: ${out.slice(0, 500)}`);
+  return limits.at(-1)!;
+}
+
+test("--initial-old-space-size=128 keeps a small heap's old-generation limit at 128 MB after a full collection (V8 alone: live size + 24 MB)", () => {
+  assert.ok(limitAfterFullGcKB(BROKER_NODE_FLAGS) >= 128 * 1024, "with the shipped flags");
+  const without = limitAfterFullGcKB(BROKER_NODE_FLAGS.filter((f) => !f.startsWith("--initial-old-space-size")));
+  assert.ok(without < 64 * 1024, `without the floor the limit is ${without} KB (else the flag would be pointless on this Node)`);
+});

@@ -3,12 +3,15 @@
 // is bound to the client's own TLS 1.3 connection — the exporter of another TLS
 // connection (what a man in the middle terminating TLS would have) fails; TLS 1.2
 // and plain TCP have no binding; a "y" gs2 flag where PLUS is offered is a
-// downgrade; `channelBinding: false` does not offer the method. Both twins.
+// downgrade; `channelBinding: false` does not offer the method. The same over
+// MQTT over WebSocket over TLS (wss://), where the binding is the TLS connection
+// under the WebSocket. Both twins.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { after, before, describe, test } from "node:test";
 import type { IClientOptions } from "mqtt";
+import { WebSocket } from "ws";
 import { deriveCredentials } from "../plugins-as/scram/native.js";
 import { end, native, startTestBroker, tempDir, wasm, type TestBroker } from "./helpers.js";
 import { uid } from "./mqtt5-raw.js";
@@ -27,7 +30,7 @@ before(async () => {
   for (const kind of ["wasm", "native"] as const) {
     brokers[kind] = await startTestBroker({
       persistence: "memory",
-      tls: { port: 0, cert: server.certFile, key: server.keyFile },
+      tls: { port: 0, cert: server.certFile, key: server.keyFile, wsPort: 0 },
       plugins: [{ name: "scram", ...(kind === "wasm" ? { wasm: wasm("scram") } : { native: native("scram") }), config: { users, required: false } }],
     });
   }
@@ -41,6 +44,24 @@ after(async () => {
 const tlsUrl = (b: TestBroker) => `mqtts://127.0.0.1:${b.port("tls")}`;
 const tlsOpts = () => ({ ca: root.cert, rejectUnauthorized: true, clientId: uid("plus") });
 const refusedWith = (code: number) => (err: Error & { code?: number }) => err.code === code;
+
+const wssUrl = (b: TestBroker) => `wss://127.0.0.1:${b.port("wss")}/mqtt`;
+const exporterOf = (socket: TLSSocket) => socket.exportKeyingMaterial(32, "EXPORTER-Channel-Binding", Buffer.alloc(0));
+
+/**
+ * mqtt.js over wss:// with the WebSocket made here, to reach the TLS socket
+ * under it (`ws` keeps it as `_socket`): the client's own channel binding.
+ */
+function overWss(tls: { maxVersion?: "TLSv1.2" } = {}): { opts: IClientOptions; ownExporter: () => Buffer } {
+  let ws: WebSocket | null = null;
+  return {
+    opts: {
+      ...tlsOpts(),
+      createWebsocket: (url: string, protocols: string[]) => (ws = new WebSocket(url, protocols, { ca: root.cert, rejectUnauthorized: true, ...tls })),
+    },
+    ownExporter: () => exporterOf((ws as unknown as { _socket: TLSSocket })._socket),
+  };
+}
 
 /** The tls-exporter value of another, separate TLS connection to the broker: what a relaying man in the middle would bind to. */
 async function otherConnectionsExporter(b: TestBroker): Promise<Buffer> {
@@ -73,6 +94,24 @@ describe("SCRAM-SHA-256-PLUS (tls-exporter, RFC 9266)", { timeout: 120_000 }, ()
     test(`${kind}: no binding to offer — TLS 1.2, plain TCP — refuses the PLUS method with 0x87`, async () => {
       await assert.rejects(scramConnect(tlsUrl(broker()), "alice", "wonderland", { ...tlsOpts(), maxVersion: "TLSv1.2" } as IClientOptions, { data: () => Buffer.alloc(32) }), refusedWith(0x87));
       await assert.rejects(scramConnect(broker().url, "alice", "wonderland", { clientId: uid("plus") }, { data: () => Buffer.alloc(32) }), refusedWith(0x87));
+    });
+
+    test(`${kind}: over wss:// (TLS 1.3 under the WebSocket) a client binding to its own connection's exporter authenticates`, async () => {
+      const wss = overWss();
+      const { client, connack, scram } = await scramConnect(wssUrl(broker()), "alice", "wonderland", wss.opts, { data: wss.ownExporter });
+      assert.equal(connack.reasonCode, 0);
+      assert.equal(connack.properties?.authenticationMethod, "SCRAM-SHA-256-PLUS");
+      assert.ok(scram.verifyServerFinal(connack.properties?.authenticationData as Buffer));
+      await end(client);
+    });
+
+    test(`${kind}: over wss:// a wrong binding — another TLS connection's exporter, or none to offer on TLS 1.2 — gets CONNACK 0x87`, async () => {
+      const foreign = await otherConnectionsExporter(broker());
+      await assert.rejects(scramConnect(wssUrl(broker()), "alice", "wonderland", overWss().opts, { data: () => foreign }), refusedWith(0x87));
+      const tls12 = overWss({ maxVersion: "TLSv1.2" });
+      await assert.rejects(scramConnect(wssUrl(broker()), "alice", "wonderland", tls12.opts, { data: () => Buffer.alloc(32) }), refusedWith(0x87));
+      // the "y" downgrade where PLUS is offered, over wss:// too
+      await assert.rejects(scramConnect(wssUrl(broker()), "alice", "wonderland", overWss().opts, { gs2: "y,,", method: "SCRAM-SHA-256" }), refusedWith(0x87));
     });
 
     test(`${kind}: SCRAM-SHA-256 with gs2 flag "y" is a downgrade where PLUS is offered (TLS 1.3): 0x87; over plain TCP it is accepted`, async () => {

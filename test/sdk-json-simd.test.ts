@@ -211,6 +211,30 @@ describe("sdk json: SIMD build vs byte-loop build vs native twin vs JSON.parse",
     assertNone(problems, "byte values");
   });
 
+  test("every special byte at every offset of the 256-byte step and the steps after it", () => {
+    // The 256-byte step only says whether its block holds a special byte; the 64- and
+    // 16-byte steps then find the first one. A special byte anywhere in the first or
+    // second block, or in the tail the 256-byte step leaves, must be found.
+    const problems: string[] = [];
+    for (const [, special] of SPECIALS) {
+      for (let lead = 0; lead < 2; lead++) {
+        for (let before = 0; before <= 530; before++) {
+          for (const after of [0, 17, 300]) {
+            const doc = bytes(" ".repeat(lead), '{"k":"', "a".repeat(before), special, "b".repeat(after), '","v":-1.5e3}');
+            check(doc, ["v", "k"], problems);
+          }
+        }
+      }
+    }
+    for (let b = 0; b < 256; b += 5) {
+      for (const before of [0, 63, 64, 127, 200, 255, 256, 257, 300, 511, 512]) {
+        check(bytes('{"k":"', "a".repeat(before), [b], "b".repeat(260), '","v":-1.5e3}'), ["v"], problems);
+      }
+    }
+    for (let n = 240; n <= 600; n++) check(bytes(`["${"x".repeat(n)}",1]`), ["0", "1"], problems);
+    assertNone(problems, "256-byte step");
+  });
+
   test("strings that end at a step, at the end of the document, or never", () => {
     const problems: string[] = [];
     for (let n = 0; n <= 48; n++) {

@@ -14,7 +14,7 @@ import { EventEmitter } from "node:events";
 import { redactedUrl, type ClusterConfig } from "./config.js";
 import { probeRedis } from "./redis-probe.js";
 import { redisOptions } from "./redis-options.js";
-import { guardStreams } from "./redis-streams.js";
+import { guardSentinels, guardStreams } from "./redis-streams.js";
 
 export { ClusterError, reconnectDelay, redisOptions } from "./redis-options.js";
 export { checkServer } from "./redis-probe.js";
@@ -73,6 +73,8 @@ export class RedisLink extends EventEmitter<{ up: []; down: [] }> {
     // For the connection's whole life: without a listener, an 'error' would take the process down.
     conn.on("error", (err: Error) => this.noteError(err));
     guardStreams(conn, (err) => this.noteError(err, true));
+    // A sentinel connection's error cannot take the link down itself (the master connection's can): counted, never the cause.
+    guardSentinels(conn, (err) => this.noteError(err, true));
     conn.on("close", () => this.update());
     conn.on("ready", () => this.update());
   }

@@ -12,7 +12,7 @@
 import { Redis } from "ioredis";
 import type { ClusterConfig } from "./config.js";
 import { ClusterError, redisOptions } from "./redis-options.js";
-import { guardStreams } from "./redis-streams.js";
+import { guardSentinels, guardStreams } from "./redis-streams.js";
 
 /** Where the URL came from, for messages (`key "cluster.redis" in c.json`, `--redis`). */
 export function originOf(config: ClusterConfig): string {
@@ -53,6 +53,7 @@ export async function probeRedis(config: ClusterConfig, url: string): Promise<st
   let clusterMode = false;
   conn.on("error", (err: NodeJS.ErrnoException) => (cause ??= err));
   guardStreams(conn, (err) => (cause ??= err));
+  guardSentinels(conn, () => {}); // a sentinel's own error surfaces as the connection's ("All sentinels are unreachable")
   // ioredis' connectTimeout ends at the TCP (or TLS) connect: a server that accepts and never
   // answers (a hung Redis, another service on the port) would hold start-up forever. The whole
   // check gets the same bound; closing the connection fails whatever is still waiting.

@@ -22,6 +22,9 @@ export const HELD_DELIVERY_METRICS = {
   written: "wasmq_held_deliveries_written_total",
   current: "wasmq_held_deliveries_current",
   writtenWait: "wasmq_held_deliveries_written_wait_seconds_total",
+  writtenFirst: "wasmq_held_deliveries_written_first_total",
+  mode: "wasmq_write_hold_mode",
+  sessions: "wasmq_write_hold_sessions",
 } as const;
 
 export function registerHeldDeliveryMetrics(registry: Registry, store: StoreFigures): void {
@@ -41,6 +44,28 @@ export function registerHeldDeliveryMetrics(registry: Registry, store: StoreFigu
     [],
     read((f) => f.writtenWaitSeconds),
   );
+  // writeHold "adaptive": the per-session decision (persistence/lmdb/ack-pace.ts)
+  mirroredCounter(
+    registry,
+    m.writtenFirst,
+    "QoS 1 deliveries to connected persistent sessions written at once, not held, because their subscriber usually acknowledges later than writeHoldMs (writeHold adaptive; 0 with fixed)",
+    [],
+    read((f) => f.writtenFirst),
+  );
+  gauge(registry, m.mode, "The write hold's mode (writeHold): 1 for the configured one", ["mode"], () => {
+    const mode = holds().mode;
+    return [
+      [{ mode: "adaptive" }, mode === "adaptive" ? 1 : 0],
+      [{ mode: "fixed" }, mode === "fixed" ? 1 : 0],
+    ];
+  });
+  gauge(registry, m.sessions, "Persistent sessions the adaptive write hold tracks, by its current decision for their deliveries (hold / write_first)", ["decision"], () => {
+    const f = holds();
+    return [
+      [{ decision: "hold" }, f.sessionsHolding],
+      [{ decision: "write_first" }, f.sessionsWritingFirst],
+    ];
+  });
 }
 
 /** `$SYS/broker/store/held/...` figures (Mosquitto has none: named in its style). */
@@ -54,5 +79,9 @@ export function heldDeliverySysFigures(store: StoreFigures): [string, number | s
     ["store/held/dropped unwritten", f.droppedUnwritten],
     ["store/held/written", f.written],
     ["store/held/written wait seconds", f.writtenWaitSeconds.toFixed(3)],
+    ["store/held/mode", f.mode],
+    ["store/held/written first", f.writtenFirst],
+    ["store/held/sessions holding", f.sessionsHolding],
+    ["store/held/sessions writing first", f.sessionsWritingFirst],
   ];
 }

@@ -15,6 +15,7 @@ export const LIMIT_NAMES = [
   "maxTopicLength",
   "maxTopicLevels",
   "maxClientIdLength",
+  "subscribeTimeoutMs",
 ] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 

@@ -22,7 +22,7 @@ export interface OpenedPersistence {
 }
 
 export async function openPersistence(
-  config: Pick<BrokerConfig, "persistence" | "data" | "durability"> & Partial<Pick<BrokerConfig, "writeHoldMs">>,
+  config: Pick<BrokerConfig, "persistence" | "data" | "durability"> & Partial<Pick<BrokerConfig, "writeHoldMs" | "writeHold">>,
 ): Promise<OpenedPersistence> {
   if (config.persistence === "memory") {
     const { createMemoryPersistence, setRetainedExpiry, setQueueExpiry } = await import("./memory.js");
@@ -35,7 +35,7 @@ export async function openPersistence(
     };
   }
   const lmdb = await import("./lmdb.js");
-  return lmdb.openForBroker({ path: config.data, durability: config.durability, writeHoldMs: config.writeHoldMs });
+  return lmdb.openForBroker({ path: config.data, durability: config.durability, writeHoldMs: config.writeHoldMs, writeHold: config.writeHold });
 }
 
 /** A node-local LMDB environment for stores of this machine's own. */

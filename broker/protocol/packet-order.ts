@@ -33,6 +33,10 @@
  * queues them and handles them all at once on 'connected') are held here in
  * order instead, under aedes' queue limit, and start when the client is
  * connected. A closed client's held packets are dropped unhandled.
+ *
+ * A barrier that does not call back within `limits.subscribeTimeoutMs` is
+ * answered with failure, undone and released by barrier-deadline.ts, so a
+ * SUBSCRIBE stuck on its store cannot hold the client's later packets.
  */
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -40,6 +44,7 @@ import { pathToFileURL } from "node:url";
 import type { EventEmitter } from "node:events";
 import type { Client } from "aedes";
 import { stateOf } from "./client-state.js";
+import { deadlineOf } from "./barrier-deadline.js";
 
 interface Packet {
   cmd: string;
@@ -64,6 +69,12 @@ const handlersModule = join(dirname(createRequire(import.meta.url).resolve("aede
 const handle = ((await import(pathToFileURL(handlersModule).href)) as { default: Handle }).default;
 
 const isBarrier = (packet: Packet) => packet.cmd === "subscribe" || packet.cmd === "unsubscribe";
+
+/** A barrier's `done`: under the broker's subscribeTimeoutMs when one is set (barrier-deadline.ts). */
+function barrierDone(order: PacketOrder, packet: Packet): Done {
+  const deadline = deadlineOf(order.client.broker);
+  return deadline ? deadline.watch(order.client as unknown as Client, packet, order.done) : order.done;
+}
 
 /** One client's packets in flight and held, while it has any. */
 export class PacketOrder {
@@ -109,7 +120,7 @@ export class PacketOrder {
         }
         this.held.shift();
         this.running++;
-        handle(client as unknown as Client, packet, this.done);
+        handle(client as unknown as Client, packet, this.barrier ? barrierDone(this, packet) : this.done);
       }
     } finally {
       this.starting = false;
@@ -163,8 +174,11 @@ function enqueueInOrder(this: OrderedClient["_parser"], packet: Packet): void {
       order.held.push(packet);
       return;
     }
-    if (isBarrier(packet)) order.barrier = true;
     order.running++;
+    if (isBarrier(packet)) {
+      order.barrier = true;
+      return handle(client as unknown as Client, packet, barrierDone(order, packet));
+    }
     handle(client as unknown as Client, packet, order.done);
     return;
   }

@@ -20,12 +20,14 @@ export interface Sample {
   queued: number | null;
   /**
    * LMDB's write hold, per second: QoS 1 deliveries held from the disk, those
-   * acknowledged within the hold (never written), those written after it;
-   * null for other stores.
+   * acknowledged within the hold (never written), those written after it,
+   * and (writeHold "adaptive") those written at once, not held; null for
+   * other stores.
    */
   held: number | null;
   heldDropped: number | null;
   heldWritten: number | null;
+  heldWrittenFirst: number | null;
   rssMB: number;
   heapMB: number;
   /** Event-loop delay over the interval, ms. */

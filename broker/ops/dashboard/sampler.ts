@@ -35,7 +35,7 @@ interface Totals {
   denied: number;
   refused: number;
   /** The write hold's counters (LMDB), else null. */
-  holds: { held: number; dropped: number; written: number } | null;
+  holds: { held: number; dropped: number; written: number; writtenFirst: number } | null;
 }
 
 export class Sampler {
@@ -85,7 +85,7 @@ export class Sampler {
     for (const n of Object.values(stats.limitRejections)) dropped += n;
     const h = this.src.store.holds?.();
     return {
-      holds: h ? { held: h.held, dropped: h.droppedUnwritten, written: h.written } : null,
+      holds: h ? { held: h.held, dropped: h.droppedUnwritten, written: h.written, writtenFirst: h.writtenFirst } : null,
       t: Date.now(),
       in: stats.publishReceivedTotal(),
       out: stats.publishSentTotal(),
@@ -109,7 +109,7 @@ export class Sampler {
     const now = this.totals();
     const dt = Math.max(0.001, (now.t - this.last.t) / 1000);
     const rate = (k: keyof Omit<Totals, "t" | "holds">) => Math.max(0, (now[k] - this.last[k]) / dt);
-    const holdRate = (k: "held" | "dropped" | "written") => (now.holds && this.last.holds ? Math.max(0, (now.holds[k] - this.last.holds[k]) / dt) : null);
+    const holdRate = (k: "held" | "dropped" | "written" | "writtenFirst") => (now.holds && this.last.holds ? Math.max(0, (now.holds[k] - this.last.holds[k]) / dt) : null);
     const mem = process.memoryUsage();
     const sample: Sample = {
       t: now.t,
@@ -123,6 +123,7 @@ export class Sampler {
       held: holdRate("held"),
       heldDropped: holdRate("dropped"),
       heldWritten: holdRate("written"),
+      heldWrittenFirst: holdRate("writtenFirst"),
       rssMB: mem.rss / 2 ** 20,
       heapMB: mem.heapUsed / 2 ** 20,
       loopP99Ms: this.loop.count ? this.loop.percentile(99) / 1e6 : 0,

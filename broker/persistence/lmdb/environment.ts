@@ -24,6 +24,12 @@ export interface LmdbPersistenceOptions {
    * Integer ms, 0..MAX_WRITE_HOLD_MS. Default DEFAULT_WRITE_HOLD_MS.
    */
   writeHoldMs?: number;
+  /**
+   * "adaptive" (default): hold a session's deliveries only while its recent
+   * acks usually beat `writeHoldMs`, and only about as long as they take
+   * (ack-pace.ts); "fixed": hold every such delivery for `writeHoldMs`.
+   */
+  writeHold?: "adaptive" | "fixed";
   /** Period of the expiry sweep in ms; 0 disables it. Default 60 000. */
   sweepIntervalMs?: number;
   /** Extra lmdb root options (advanced; overriding the durability options voids the guarantees above). */

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import type { StoredPacket } from "./aedes-parts.js";
 import type { Unwritten } from "./unwritten.js";
 import type { CounterIndex } from "./counter-index.js";
+import type { AckPace } from "./ack-pace.js";
 
 export const MAX_CLIENT_ID_KEY = 400;
 export const MAX_SUB_TOPIC_KEY = 1000;
@@ -147,6 +148,10 @@ export interface OutMeta {
   unwritten?: Unwritten;
   /** Its put was issued for a publisher's ticket and is not yet flushed: a PUBACK now settles the ticket. */
   awaiting?: Unwritten;
+  /** Adaptive write hold: the session's pace, until this delivery's ack latency was sampled (held-puts.ts). */
+  pace?: AckPace;
+  /** performance.now() when enqueued, for that sample. */
+  since?: number;
 }
 export interface ClientQueue {
   clientId: string;

@@ -91,7 +91,7 @@ import { IncomingStore } from "./incoming.js";
 import { QueueStore } from "./queues.js";
 import { AckGate } from "../ack-gate.js";
 import type { HoldFigures } from "./held-puts.js";
-import { DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS } from "./unwritten.js";
+import { DEFAULT_WRITE_HOLD_MODE, DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS, type WriteHoldMode } from "./unwritten.js";
 import { RetainedStore } from "./retained.js";
 import { SubscriptionStore } from "./subscriptions.js";
 import { sweepExpired } from "./sweep.js";
@@ -121,6 +121,7 @@ export class LmdbAsyncPersistence {
    */
   readonly ackGate: AckGate | undefined;
   readonly writeHoldMs: number;
+  readonly writeHold: WriteHoldMode;
   /** Streams opened for aedes (../quiet-lookup.ts: the broker asks first). */
   readonly streams: StreamCounts = { outgoing: 0, retained: 0 };
 
@@ -134,6 +135,10 @@ export class LmdbAsyncPersistence {
     this.writeHoldMs = opts.writeHoldMs ?? DEFAULT_WRITE_HOLD_MS;
     if (!Number.isInteger(this.writeHoldMs) || this.writeHoldMs < 0 || this.writeHoldMs > MAX_WRITE_HOLD_MS) {
       throw new TypeError(`writeHoldMs must be an integer from 0 to ${MAX_WRITE_HOLD_MS} (ms), got ${String(opts.writeHoldMs)}`);
+    }
+    this.writeHold = opts.writeHold ?? DEFAULT_WRITE_HOLD_MODE;
+    if (this.writeHold !== "adaptive" && this.writeHold !== "fixed") {
+      throw new TypeError(`writeHold must be "adaptive" or "fixed", got ${String(opts.writeHold)}`);
     }
     this.ackGate = this.writeHoldMs > 0 ? new AckGate() : undefined;
     this.dbs = openEnvironment(opts);
@@ -159,7 +164,7 @@ export class LmdbAsyncPersistence {
       throw err;
     }
     this.#retained = new RetainedStore(this.#ctx);
-    this.#queues = new QueueStore(this.#ctx, this.ackGate, this.writeHoldMs);
+    this.#queues = new QueueStore(this.#ctx, this.ackGate, this.writeHoldMs, this.writeHold);
     this.#incoming = new IncomingStore(this.#ctx);
     this.#wills = new WillStore(this.#ctx);
     const interval = opts.sweepIntervalMs ?? 60_000;

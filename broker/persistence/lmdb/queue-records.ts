@@ -136,7 +136,8 @@ export class QueueRecords {
     const seq = ++q.lastSeq;
     const p = new Packet(packet);
     const rec: OutRecord = expiresAt === undefined ? { c: clientId, p } : { c: clientId, p, e: expiresAt };
-    const meta: OutMeta = { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: expiresAt };
+    // pace/since present from the start (the adaptive hold sets them): one object shape on the hot path
+    const meta: OutMeta = { seq, brokerId: p.brokerId, brokerCounter: p.brokerCounter, messageId: p.messageId, e: expiresAt, pace: undefined, since: 0 };
     q.entries.set(seq, meta);
     indexAdd(q, meta, this.ctx.brokerId);
     return [q, meta, rec];

@@ -15,7 +15,8 @@
  * A QoS 1 message whose publisher waits on an AckTicket (../ack-gate.ts) is
  * enqueued for a connected session without a write (held-puts.ts): the put
  * is held back for `writeHoldMs` and dropped if the subscriber's PUBACK comes
- * first. With `writeHoldMs` 0 the store has no gate: every enqueue is written
+ * first (with `writeHold: "adaptive"`, only for sessions whose acks usually
+ * beat it; the others are written first). With `writeHoldMs` 0 the store has no gate: every enqueue is written
  * before it resolves, i.e. before aedes routes the message.
  */
 import { Readable } from "node:stream";
@@ -24,7 +25,7 @@ import { noop, type StoreContext } from "./environment.js";
 import { getQueueExpiry } from "./expiry.js";
 import type { AckGate } from "../ack-gate.js";
 import { DeferredIds, DeferredRemovals, withId } from "./deferred-writes.js";
-import { HeldPuts, type HoldFigures } from "./held-puts.js";
+import { HeldPuts, type HoldFigures, type WriteHoldMode } from "./held-puts.js";
 import { QueueRecords } from "./queue-records.js";
 import { settle } from "./unwritten.js";
 import { indexFind, indexInvalidate } from "./counter-index.js";
@@ -43,11 +44,12 @@ export class QueueStore {
     /** Absent (no publisher waits on a ticket): every enqueue is written first. */
     private readonly gate: AckGate | undefined,
     holdMs: number,
+    holdMode: WriteHoldMode = "fixed",
   ) {
     this.#records = new QueueRecords(ctx, (meta) => this.#holds.materialize(meta));
     this.#ids = new DeferredIds(this.#records);
     this.#removals = new DeferredRemovals(ctx, this.#records);
-    this.#holds = new HeldPuts(ctx, this.#records, this.#removals, holdMs);
+    this.#holds = new HeldPuts(ctx, this.#records, this.#removals, holdMs, holdMode);
   }
 
   /** What the hold did (held-puts.ts). */
@@ -78,6 +80,7 @@ export class QueueStore {
   /** Drop every queue that is empty and idle from memory. */
   forgetIdle(): void {
     this.#records.forgetIdle();
+    this.#holds.pruneIdle();
   }
 
   clear(): void {
@@ -88,7 +91,9 @@ export class QueueStore {
   }
 
   /** The subscriber acknowledged the delivery (outgoingClearMessageId). */
-  #acknowledged(q: ClientQueue, meta: OutMeta): void {
+  #acknowledged(q: ClientQueue, meta: OutMeta, refused: boolean): void {
+    if (refused) this.#holds.unsampled(meta); // not sent: no ack latency to learn from
+    else this.#holds.acked(meta);
     const u = this.#holds.dropHeld(meta);
     if (u) {
       // Acknowledged while its put was held: nothing was written, nothing to remove.
@@ -241,7 +246,7 @@ export class QueueStore {
     }
     const rec = this.#records.read(q, found);
     const messageId = found.messageId;
-    this.#acknowledged(q, found);
+    this.#acknowledged(q, found, messageId === undefined || messageId === null);
     return rec ? withId(rec.p, messageId) : undefined;
   }
 

@@ -29,6 +29,17 @@ export const DEFAULT_WRITE_HOLD_MS = 5;
  */
 export const MAX_WRITE_HOLD_MS = 1000;
 
+/** How deliveries to connected persistent sessions are held (`writeHold`; held-puts.ts, ack-pace.ts). */
+export type WriteHoldMode = "adaptive" | "fixed";
+export const WRITE_HOLD_MODES: readonly WriteHoldMode[] = ["adaptive", "fixed"];
+
+/**
+ * The default: "adaptive" holds only where a session's acks usually beat the
+ * hold (bench/README.md "hold5": with slow-acking subscribers "fixed" made
+ * their publishers wait the hold and wrote anyway).
+ */
+export const DEFAULT_WRITE_HOLD_MODE: WriteHoldMode = "adaptive";
+
 export interface Unwritten {
   q: ClientQueue;
   meta: OutMeta;

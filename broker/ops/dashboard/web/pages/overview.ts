@@ -38,6 +38,7 @@ const CHARTS: ChartSpec[] = [
       { label: "held", pick: (s) => s.held, color: "#3949ab" },
       { label: "dropped unwritten", pick: (s) => s.heldDropped, color: "#43a047" },
       { label: "written", pick: (s) => s.heldWritten, color: "#e53935" },
+      { label: "written first (adaptive)", pick: (s) => s.heldWrittenFirst, color: "#8e24aa" },
     ],
   },
   {

@@ -1,0 +1,70 @@
+/**
+ * One process of the fuel A/B (hook-fuel-ab.ts): loads `instances` metered and
+ * `instances` unmetered copies of one plugin (and the baseline's, with a baseline),
+ * each compiled afresh, warms them, runs the rounds and prints the rounds as JSON.
+ * Usage (bench/hook-fuel-ab.ts spawns it): node dist/bench/hook-fuel-child.js JOB_JSON
+ */
+import { MemoryKvStore, PluginChain } from "../host/index.js";
+import { measureFuelAbRounds, type FuelAbChildResult, type FuelAbGroup, type FuelAbJob } from "./hook-fuel-ab.js";
+import type { MessageHook } from "./hook-goals.js";
+import { buildMessage, caller, warm, type RunChain } from "./hook-message.js";
+import { openHookBaseline } from "./hooks-baseline.js";
+import { BENCH_FUEL, wasmPath } from "./plugins.js";
+
+const job = JSON.parse(process.argv[2] ?? "null") as FuelAbJob | null;
+if (!job) {
+  console.error("usage: node dist/bench/hook-fuel-child.js JOB_JSON (spawned by bench:hooks)");
+  process.exit(2);
+}
+const hook = job.hook as MessageHook;
+const template = buildMessage(hook, job.size);
+const chains: { close(): void }[] = [];
+const trapped: string[] = [];
+
+function watch(chain: RunChain & { close(): void; on(event: "trap", listener: (name: string, hook: string, kind: string, error: unknown) => void): unknown }, what: string): () => number {
+  chains.push(chain);
+  chain.on("trap", (_name, h, kind, error) => trapped.push(`${what} trapped in ${h}: ${kind}: ${error instanceof Error ? error.message : String(error)}`));
+  return caller(chain, hook, template);
+}
+
+async function group(load: (meterFuel: boolean) => Promise<(RunChain & { close(): void; on: PluginChain["on"] }) | null>, what: string): Promise<FuelAbGroup> {
+  const g: FuelAbGroup = { metered: [], unmetered: [] };
+  for (let i = 0; i < job!.instances; i++) {
+    for (const meterFuel of [true, false]) {
+      const chain = await load(meterFuel);
+      if (!chain) throw new Error(`${what} has no build of ${job!.plugin}`);
+      (meterFuel ? g.metered : g.unmetered).push(watch(chain, `${job!.plugin} (${what}${meterFuel ? "" : ", unmetered"})`));
+    }
+  }
+  return g;
+}
+
+try {
+  const groups = [
+    await group(
+      (meterFuel) =>
+        PluginChain.load([{ name: job.plugin, wasm: wasmPath(job.plugin), config: job.config, limits: { fuel: BENCH_FUEL } }], {
+          kv: new MemoryKvStore(),
+          publish: () => {},
+          meterFuel,
+        }),
+      "current build",
+    ),
+  ];
+  if (job.baseline) {
+    const baseline = await openHookBaseline(job.baseline);
+    groups.push(await group((meterFuel) => baseline.load(job.plugin, job.config, BENCH_FUEL, meterFuel) as never, "baseline"));
+  }
+  const verdicts = new Set(groups.flatMap((g) => [...g.metered, ...g.unmetered].map((call) => call())));
+  if (verdicts.size !== 1) throw new Error(`the copies of ${job.plugin} disagree on the ${hook} verdict: ${[...verdicts].join(", ")}`);
+  // V8 runs Wasm with its baseline compiler first and tiers hot functions up in the background.
+  for (const g of groups) for (const call of [...g.metered, ...g.unmetered]) warm(call, 50);
+  const [current, base] = measureFuelAbRounds(groups, job);
+  const result: FuelAbChildResult = { current: current!, base: base ?? null, traps: trapped.slice(0, 20) };
+  process.stdout.write(JSON.stringify(result));
+} catch (err) {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exitCode = 1;
+} finally {
+  for (const c of chains) c.close();
+}
