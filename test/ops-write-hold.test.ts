@@ -118,7 +118,12 @@ describe("write hold figures (LMDB)", { timeout: 120_000 }, () => {
     assert.equal(after.droppedUnwritten - before.droppedUnwritten, 0);
     assert.equal(after.current, 0, "a PUBACK went out for each: nothing is still held");
     const waited = after.writtenWaitSeconds - before.writtenWaitSeconds;
-    assert.ok(waited >= (30 * HOLD_MS) / 1000, `each written delivery counts at least the hold: ${waited} s for 30`);
+    // A held put whose hold ran out waited the whole hold; the deferred
+    // packet-identifier write (once a second) materializes the puts it meets in
+    // their hold early, with the time they really waited: about one hold's
+    // worth of messages per tick (~6 of 30 here), so half the hold on average
+    // is what holds under any load (the whole hold failed once at load 15).
+    assert.ok(waited >= (30 * HOLD_MS) / 2 / 1000, `written deliveries count the time they were held: ${waited} s for 30`);
     assert.equal((await metrics(broker)).get(M.writtenWait), after.writtenWaitSeconds);
     assert.ok((await store(broker)).queued! >= 30, "they are stored for the session");
   });

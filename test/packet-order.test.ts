@@ -100,6 +100,31 @@ for (const target of ["memory", "lmdb", "mosquitto"] as const) {
         client.destroy();
       });
 
+      // more PUBLISHes than wasmq reads of a chunk in one turn (publish-parser.ts: groups of 16, 16, 32, …),
+      // and, with the marker, no more unacknowledged QoS 1 deliveries than Mosquitto's default window of 20
+      const many = (topic: string, prefix: string, firstId: number) => Array.from({ length: 18 }, (_, i) => pub(topic, `${prefix}${i}`, qos, firstId + i));
+      const names = (prefix: string) => Array.from({ length: 18 }, (_, i) => `${prefix}${i}`);
+
+      test(`QoS ${qos}: 18 PUBLISHes, UNSUBSCRIBE, 18 PUBLISHes in one chunk (read over two turns) deliver exactly the first 18, in order`, async () => {
+        const { client } = await RawClient.connect(port);
+        const q = unique("unsub-many");
+        client.write(chunk(sub(1, q, qos)));
+        await client.next("suback");
+        client.write(chunk(...many(q, "x", 2), unsub(50, q), ...many(q, "y", 60)));
+        await client.next("unsuback");
+        assert.deepEqual(texts(await deliveredBeforeMarker(client)), names("x"));
+        client.destroy();
+      });
+
+      test(`QoS ${qos}: 18 PUBLISHes, SUBSCRIBE, 18 PUBLISHes in one chunk (read over two turns) deliver exactly the last 18, in order`, async () => {
+        const { client } = await RawClient.connect(port);
+        const s = unique("sub-many");
+        client.write(chunk(...many(s, "a", 2), sub(50, s, qos), ...many(s, "b", 60)));
+        await client.next("suback");
+        assert.deepEqual(texts(await deliveredBeforeMarker(client)), names("b"));
+        client.destroy();
+      });
+
       test(`QoS ${qos}: UNSUBSCRIBE then SUBSCRIBE in one chunk leaves the subscription`, async () => {
         const { client } = await RawClient.connect(port);
         const t = unique("unsub-sub");

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import type { MqttClient } from "mqtt";
-import { parseWithFastPublish, type MqttParser } from "../broker/protocol/publish-parser.js";
+import { FIRST_GROUP, parseWithFastPublish, readLater, type MqttParser } from "../broker/protocol/publish-parser.js";
 import { mqttPacket } from "../broker/protocol/mqtt.js";
 import { connect, end, startTestBroker, subscribe, wasm } from "./helpers.js";
 
@@ -217,4 +217,183 @@ test("through a broker: mixed QoS and topics, with messages a plugin drops in be
     if (sub) await end(sub);
     await broker.stop();
   }
+});
+
+// -- Reading a chunk in groups, one per event-loop turn (tail5) ---------------------------------
+// A connection's parser stops after FIRST_GROUP PUBLISHes of a chunk and reads the rest on a
+// later turn. The reader below is aedes' read loop (lib/client.js `nextBatch`: the socket is read
+// when no packet is in hand; each packet counts one until its handling calls back; an error
+// closes the client), over chunks the "socket" gives one per read. The parser's entry point is
+// connection-limits.ts' (readLater, then the fast path), without the packet-size scan.
+
+interface Reader {
+  closed: boolean;
+  conn: { destroyed: boolean; destroy(): void };
+  _parsingBatch: number;
+  _nextBatch(err?: Error | null): void;
+}
+
+interface GroupedRead {
+  /** As record(): packets and errors, in order. */
+  record: string[];
+  /** The event-loop turn each packet was emitted in, counted from the first. */
+  turns: number[];
+}
+
+/**
+ * Feed `chunks` through a connection's parser with an aedes-like reader. Each packet is handled
+ * synchronously (`sync`: as a dropped message is, which makes aedes read again from inside the
+ * emit) or on the next turn. `onPacket` may close the client. Resolves when all was read and
+ * handled (nothing moved for a few turns).
+ */
+function readLikeAedes(chunks: Buffer[], sync: boolean, opts: { settings?: object; onPacket?: (n: number, reader: Reader) => void } = {}): Promise<GroupedRead> {
+  const parser = newParser();
+  if (opts.settings) parser.settings = opts.settings;
+  const seen = record(parser);
+  const turns: number[] = [];
+  let turn = 0;
+  const socket = chunks.slice();
+  const reader: Reader = {
+    closed: false,
+    conn: {
+      destroyed: false,
+      destroy() {
+        this.destroyed = true;
+        reader.closed = true; // aedes closes a client whose socket is destroyed
+      },
+    },
+    _parsingBatch: 1,
+    _nextBatch(err) {
+      if (err) return;
+      reader._parsingBatch--;
+      if (reader._parsingBatch <= 0 && !reader.closed) {
+        reader._parsingBatch = 0;
+        const buf = socket.shift();
+        if (buf) parser.parse(buf);
+      }
+    },
+  };
+  parser.client = reader;
+  parser.parse = function (this: MqttParser, buf: Buffer) {
+    return readLater(this, buf) ? 0 : parseWithFastPublish(this, buf, originalParse);
+  };
+  let emitted = 0;
+  parser.on("packet", () => {
+    turns.push(turn);
+    opts.onPacket?.(++emitted, reader);
+    if (reader.closed) return; // aedes' close removes its packet listener
+    reader._parsingBatch++;
+    if (sync) reader._nextBatch();
+    else setImmediate(() => reader._nextBatch());
+  });
+  parser.on("error", () => {
+    reader.closed = true; // as aedes: the client closes, nothing more is read
+    reader.conn.destroy();
+  });
+  return new Promise((resolve) => {
+    let idle = 0;
+    let last = -1;
+    const tick = () => {
+      turn++;
+      idle = seen.length === last ? idle + 1 : 0;
+      last = seen.length;
+      if (idle > 5 && (socket.length === 0 || reader.closed || reader.conn.destroyed)) return resolve({ record: seen, turns });
+      // the socket's 'readable' for data still to come: aedes' nextBatch counts it as a packet done
+      // (the read loop does not know what is in hand), so reads can happen while a backlog waits
+      if (socket.length > 0) reader._nextBatch();
+      setImmediate(tick);
+    };
+    reader._nextBatch(); // the socket's 'readable'
+    setImmediate(tick);
+  });
+}
+
+const gen0 = (i: number, topic = `g/${i % 3}`) => gen({ cmd: "publish", topic, payload: Buffer.from(`m${i}`), qos: 0 });
+const gen1 = (i: number) => gen({ cmd: "publish", topic: `q/${i % 2}`, payload: Buffer.from(`n${i}`), qos: 1, messageId: i + 1 });
+
+/** How many turns the packets were emitted over. */
+const turnsUsed = (turns: number[]) => new Set(turns).size;
+
+test("a chunk of many PUBLISHes is read in groups of 16, 16, 32, … over several turns, with mqtt-packet's packets in order", async () => {
+  const packets = Array.from({ length: 100 }, (_, i) => (i % 4 === 3 ? gen1(i) : gen0(i)));
+  const plain = both([Buffer.concat(packets)]).plain;
+  for (const sync of [false, true]) {
+    const r = await readLikeAedes([Buffer.concat(packets)], sync);
+    assert.deepEqual(r.record, plain, `sync ${sync}`);
+    // 16 + 16 + 32 + 36: four turns, the first group exactly FIRST_GROUP
+    assert.equal(FIRST_GROUP, 16);
+    assert.equal(r.turns.filter((t) => t === r.turns[0]).length, FIRST_GROUP, "the first group");
+    assert.equal(turnsUsed(r.turns), 4, `groups over turns: ${JSON.stringify(r.turns)}`);
+  }
+  // a parser of its own (no connection) reads the chunk whole, as before
+  const whole = both([Buffer.concat(packets)]);
+  assert.equal(whole.fallbacks, 0);
+  assert.equal(whole.fast.length, 100);
+});
+
+test("grouped reads over every split of a mixed stream: mqtt-packet's packets and errors, in order", async () => {
+  const parts = [
+    ...Array.from({ length: 20 }, (_, i) => gen0(i)),
+    gen({ cmd: "puback", messageId: 7 }),
+    ...Array.from({ length: 18 }, (_, i) => gen1(i + 20)),
+    gen({ cmd: "pingreq" }),
+    gen({ cmd: "subscribe", messageId: 3, subscriptions: [{ topic: "a/#", qos: 1 }] }),
+    ...Array.from({ length: 20 }, (_, i) => gen0(i + 40, "ünï/✓")),
+  ];
+  const stream = Buffer.concat(parts);
+  const expected = both([stream]).plain;
+  assert.equal(expected.length, parts.length);
+  for (let cut = 0; cut <= stream.length; cut += 3) {
+    for (const sync of [false, true]) {
+      const r = await readLikeAedes([stream.subarray(0, cut), stream.subarray(cut)], sync);
+      assert.deepEqual(r.record, expected, `split at ${cut}, sync ${sync}`);
+    }
+  }
+  // three chunks, and one small chunk per packet (a backlog of many chunks)
+  for (let a = 1; a < stream.length; a += 97) for (let b = a; b < stream.length; b += 131) {
+    assert.deepEqual((await readLikeAedes([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)], false)).record, expected, `splits ${a}, ${b}`);
+  }
+  assert.deepEqual((await readLikeAedes(parts, false)).record, expected);
+  assert.deepEqual((await readLikeAedes(parts, true)).record, expected);
+});
+
+test("MQTT 5 PUBLISHes without properties are read in groups too, with mqtt-packet's packets", async () => {
+  const V5 = { protocolVersion: 5 };
+  const packets = Array.from({ length: 40 }, (_, i) => mqttPacket.generate({ cmd: "publish", topic: `v5/${i}`, payload: Buffer.from(`p${i}`), qos: i % 2, ...(i % 2 ? { messageId: i } : {}) } as object, V5 as object));
+  const plain = both([Buffer.concat(packets)], V5).plain;
+  const r = await readLikeAedes([Buffer.concat(packets)], false, { settings: V5 });
+  assert.deepEqual(r.record, plain);
+  assert.equal(turnsUsed(r.turns), 3, "16 + 16 + 8");
+});
+
+test("a malformed packet after the first group: the packets before it, mqtt-packet's error, nothing after", async () => {
+  const good = Array.from({ length: 40 }, (_, i) => gen0(i));
+  const bad = Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x62]); // QoS 3
+  const stream = Buffer.concat([...good, bad, ...good]);
+  const plain = both([stream]).plain;
+  const upToError = plain.slice(0, plain.findIndex((x) => x.startsWith("error")) + 1);
+  assert.equal(upToError.length, 41);
+  for (const chunks of [[stream], [stream.subarray(0, 700), stream.subarray(700)], [Buffer.concat(good), Buffer.concat([bad, ...good])]]) {
+    const r = await readLikeAedes(chunks, false);
+    assert.deepEqual(r.record, upToError);
+  }
+});
+
+test("a client closed between turns: the rest of its chunk and what it sent after are not read", async () => {
+  const packets = Array.from({ length: 100 }, (_, i) => gen0(i));
+  // closed from outside while its second group is handled (as a kick, a takeover or a socket error would)
+  const r = await readLikeAedes([Buffer.concat(packets), Buffer.concat(packets)], false, {
+    onPacket: (n, reader) => {
+      if (n === FIRST_GROUP + 3) setImmediate(() => (reader.closed = true));
+    },
+  });
+  assert.equal(r.record.length, 2 * FIRST_GROUP, "the second group was the last one read");
+  assert.deepEqual(r.record, both([Buffer.concat(packets)]).plain.slice(0, 2 * FIRST_GROUP));
+  // and by its socket being destroyed
+  const d = await readLikeAedes([Buffer.concat(packets)], false, {
+    onPacket: (n, reader) => {
+      if (n === 1) setImmediate(() => (reader.conn.destroyed = true)); // (before aedes' close has run)
+    },
+  });
+  assert.equal(d.record.length, FIRST_GROUP);
 });

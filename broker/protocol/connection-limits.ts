@@ -19,7 +19,7 @@ import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import type { Duplex } from "node:stream";
 import type { BrokerConfig } from "../config.js";
 import { FRAME_MALFORMED, FRAME_OK, scanFrames } from "./framing.js";
-import { parseWithFastPublish, type MqttParser } from "./publish-parser.js";
+import { parseWithFastPublish, readLater, type MqttParser } from "./publish-parser.js";
 import { existingStateOf, stateOf, type ClientState } from "./client-state.js";
 import { allowLateDelivery, composeDeliveries, deliveryStages, sendQoSOf } from "./delivery.js";
 import { LimitError } from "./limit-error.js";
@@ -107,6 +107,8 @@ export function connectionLimits(aedes: Aedes, limits: BrokerConfig["limits"], o
   // -- maxPacketSize ------------------------------------------------------------
   /** In front of aedes' parser (`this` is the parser): a packet declaring too large a size is refused at its first bytes. */
   function guardedParse(this: { client: GuardedClient }, buf: Buffer): number {
+    // Behind the rest of a chunk the parser stopped reading (publish-parser.ts): scanned when read, in order.
+    if (readLater(this as unknown as MqttParser, buf)) return 0;
     const st = existingStateOf(this.client)!;
     const verdict = scanFrames(st, buf, limits.maxPacketSize);
     if (verdict === FRAME_OK) return parseWithFastPublish(this as unknown as MqttParser, buf, parse as (this: MqttParser, buf: Buffer) => number);

@@ -56,6 +56,7 @@ type Handle = (client: Client, packet: Packet, done: Done) => void;
 /** The aedes client fields this reads (aedes 1.2: lib/client.js). */
 interface OrderedClient extends EventEmitter {
   closed: boolean;
+  conn: { destroyed: boolean };
   connackSent: boolean;
   _parsingBatch: number;
   _nextBatch: Done;
@@ -154,6 +155,9 @@ function startAfterConnect(this: OrderedClient): void {
  */
 function enqueueInOrder(this: OrderedClient["_parser"], packet: Packet): void {
   const client = this.client;
+  // The socket is gone (a DISCONNECT [MQTT-3.14.4-1], a refused packet, a limit): what the client
+  // sent after it in the same read is not handled — aedes' close, which drops this listener, comes later.
+  if (client.conn.destroyed) return;
   const st = stateOf(client as unknown as Client);
   client._parsingBatch++;
   let order = st.order;

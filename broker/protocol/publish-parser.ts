@@ -27,6 +27,27 @@
  * Order is kept when a packet's handling completes synchronously and aedes
  * reads the socket again from inside the emit (a dropped message does): a
  * chunk that arrives while a chunk is being read waits, and is read after it.
+ *
+ * A chunk of many PUBLISHes is read in groups, one per event-loop turn
+ * (tail5, bench/README.md "The QoS 0 tail, part 5"). Everything a chunk's
+ * PUBLISHes cause — the QoS 0 batch (outgoing-publish.ts), the write sweep
+ * (write-batching.ts), QoS 1 writes — runs from immediates queued while they
+ * are routed, so before this nothing left the broker until the whole chunk
+ * had been routed: the first message of a chunk of n waited for n - 1 others
+ * (5–6 µs each, tail4). Chunks grow exactly when the broker or its publisher
+ * fell behind, which is when those waits land in the latency tail. So after
+ * FIRST_GROUP PUBLISHes the parser stops: the rest of the chunk, and every
+ * chunk read after it, wait in the parser's backlog for the next turn, when
+ * the next group is read; the groups double (16, 16, 32, 64, …) so a backlog
+ * costs a logarithmic number of turns and is always caught up with. While a
+ * backlog waits, aedes' read loop counts it as one more packet in hand
+ * (`_parsingBatch`): aedes reads the socket again only once the backlog is
+ * read and its packets are done, as for any packet. A client closed between
+ * turns has the rest of its backlog dropped unread, as a closed client's
+ * packets are (aedes removes its packet listener): nothing after a malformed
+ * packet, a refused one that closed the connection, or a DISCONNECT is
+ * handled. Only parsers of a connection (`client`, aedes') stop; a parser of
+ * its own reads every chunk whole.
  */
 import { createRequire } from "node:module";
 
@@ -44,16 +65,36 @@ interface ParsedPublish {
   messageId?: number;
 }
 
+/** What the read-ahead stop uses of the parser's connection (aedes 1.2: lib/client.js). */
+export interface ChunkReader {
+  closed: boolean;
+  conn: { destroyed: boolean; destroy(err?: Error): unknown };
+  /** Packets in hand; aedes reads the socket again when it falls to 0. */
+  _parsingBatch: number;
+  /** A packet is done: aedes' read loop (reads the socket once none is in hand). */
+  _nextBatch(err?: Error | null): void;
+}
+
 /** The fields of mqtt-packet's Parser this reads (mqtt-packet 9: parser.js). */
 export interface MqttParser {
   _list: { length: number };
   _stateCounter: number;
   error: Error | null;
   settings: { protocolVersion?: number } | null;
+  /** Set by aedes on its clients' parsers: only these stop between groups. */
+  client?: ChunkReader;
+  /** The parser's own entry point (connection-limits.ts' guarded parse on a connection). */
+  parse(buf: Buffer): number;
   emit(event: "packet", packet: object): boolean;
 }
 
+type Parse = (this: MqttParser, buf: Buffer) => number;
+
 const PUBLISH = 3;
+/** PUBLISHes of the first group of a chunk; each later group is as large as all before it. */
+export const FIRST_GROUP = 16;
+/** readChunk stopped after its group: the rest waits in the backlog. */
+const STOPPED = -1;
 
 /*
  * The parsers reading a chunk right now (one, or a few when one client's
@@ -64,19 +105,63 @@ const PUBLISH = 3;
 const reading: MqttParser[] = [];
 const waiting = new Map<MqttParser, Buffer[]>();
 
+/** What a parser that stopped mid-chunk has still to read. */
+class Backlog {
+  /**
+   * In order: the first `scanned` already passed the packet-size scan in front
+   * of this parser (the rest of the chunk that stopped, chunks read while it
+   * was read), then chunks the socket gave since (scanned when read).
+   */
+  readonly queue: Buffer[] = [];
+  scanned = 0;
+  /** PUBLISHes read from this backlog's chunks so far: the size of the next group. */
+  read = 0;
+  /** resume() is reading it; `stopped`: and its group is done. */
+  resuming = false;
+  stopped = false;
+
+  constructor(readonly parse: Parse) {}
+}
+const backlogs = new Map<MqttParser, Backlog>();
+/** PUBLISHes the current group may still read (resume sets it; a fresh chunk starts a group of its own). */
+let groupLeft = 0;
+
+/**
+ * Whether `buf`, just read from the socket, must wait behind the backlog of a
+ * parser that stopped (then it is queued, and read in turn). Call before
+ * anything else looks at the chunk: it is scanned when its turn comes.
+ */
+export function readLater(parser: MqttParser, buf: Buffer): boolean {
+  if (backlogs.size === 0) return false;
+  const backlog = backlogs.get(parser);
+  // resume() hands its own chunks back to the parser; one read from inside their handling waits
+  if (backlog === undefined || (backlog.resuming && !reading.includes(parser))) return false;
+  backlog.queue.push(buf);
+  return true;
+}
+
 /**
  * Parse `buf` on `parser`: its leading complete PUBLISH packets here,
  * the rest with `parse` (mqtt-packet's own, called with the parser as `this`).
  * Returns what mqtt-packet's parse returns (bytes it holds of an incomplete
- * packet), 0 when nothing is left.
+ * packet), 0 when nothing is left or the rest waits for the next turn.
  */
-export function parseWithFastPublish(parser: MqttParser, buf: Buffer, parse: (this: MqttParser, buf: Buffer) => number): number {
+export function parseWithFastPublish(parser: MqttParser, buf: Buffer, parse: Parse): number {
   if (reading.length > 0 && reading.includes(parser)) {
     // Read from inside an emit below: after the chunk being read, in order.
     const list = waiting.get(parser);
     if (list === undefined) waiting.set(parser, [buf]);
     else list.push(buf);
     return 0;
+  }
+  if (backlogs.size > 0) {
+    const backlog = backlogs.get(parser);
+    if (backlog !== undefined && (!backlog.resuming || backlog.stopped)) {
+      // read before the chunks queued since the parser stopped, after the rest of the one that stopped
+      backlog.queue.splice(backlog.scanned, 0, buf);
+      backlog.scanned++;
+      return 0;
+    }
   }
   reading.push(parser);
   let held: number;
@@ -88,23 +173,97 @@ export function parseWithFastPublish(parser: MqttParser, buf: Buffer, parse: (th
   } finally {
     reading.pop(); // nested reads end first: the last entry is this parser's (splice would allocate per chunk)
   }
-  if (waiting.size === 0) return held;
-  const later = waiting.get(parser);
-  if (later !== undefined) {
-    waiting.delete(parser);
-    for (let i = 0; i < later.length; i++) held = parseWithFastPublish(parser, later[i]!, parse);
+  if (waiting.size !== 0) {
+    const later = waiting.get(parser);
+    if (later !== undefined) {
+      waiting.delete(parser);
+      for (let i = 0; i < later.length; i++) held = parseWithFastPublish(parser, later[i]!, parse);
+    }
   }
-  return held;
+  return held === STOPPED ? 0 : held;
 }
 
-function readChunk(parser: MqttParser, buf: Buffer, parse: (this: MqttParser, buf: Buffer) => number): number {
+/** The parser read its group: the rest of `buf` from `at` and what follows wait for the next turn. */
+function stop(parser: MqttParser, buf: Buffer, at: number, parse: Parse, read: number): void {
+  let backlog = backlogs.get(parser);
+  if (backlog === undefined) {
+    backlog = new Backlog(parse);
+    backlogs.set(parser, backlog);
+    // one more packet in hand for aedes: the socket is not read again before the backlog is
+    parser.client!._parsingBatch++;
+    setImmediate(afterThisTurn, parser);
+  } else {
+    backlog.stopped = true; // resume() queues the next turn
+  }
+  backlog.read += read;
+  backlog.queue.unshift(buf.subarray(at));
+  backlog.scanned++;
+}
+
+/*
+ * The next group is read on the next turn of the event loop, not in this
+ * turn's check phase: the immediates the last group queued (the QoS 0 batch,
+ * QoS 1 writes, the write sweep that sends them) may sit behind this one in
+ * the queue, and must run first.
+ */
+function afterThisTurn(parser: MqttParser): void {
+  setImmediate(resume, parser);
+}
+
+function resume(parser: MqttParser): void {
+  const backlog = backlogs.get(parser);
+  if (backlog === undefined) return;
+  const client = parser.client!;
+  backlog.resuming = true;
+  backlog.stopped = false;
+  groupLeft = Math.max(FIRST_GROUP, backlog.read);
+  try {
+    while (backlog.queue.length > 0 && !backlog.stopped) {
+      if (client.closed || client.conn.destroyed) {
+        backlogs.delete(parser); // nothing after a close is read
+        return;
+      }
+      const buf = backlog.queue.shift()!;
+      if (backlog.scanned > 0) {
+        backlog.scanned--;
+        parseWithFastPublish(parser, buf, backlog.parse);
+      } else {
+        parser.parse(buf); // the connection's own entry point: scanned as any chunk read from the socket
+      }
+    }
+  } catch (err) {
+    // (a chunk read from the socket throws into aedes' read loop; here the connection is what fails)
+    backlogs.delete(parser);
+    client.conn.destroy(err as Error);
+    return;
+  } finally {
+    backlog.resuming = false;
+  }
+  if (backlog.stopped) {
+    setImmediate(afterThisTurn, parser);
+    return;
+  }
+  backlogs.delete(parser);
+  if (!client.closed) client._nextBatch(); // the backlog is done: aedes reads the socket again once its packets are
+}
+
+function readChunk(parser: MqttParser, buf: Buffer, parse: Parse): number {
   // Only between packets with nothing buffered.
   if (parser._list.length !== 0 || parser._stateCounter !== 0 || parser.error !== null) return parse.call(parser, buf);
   // What mqtt-packet decides by: the CONNECT it parsed (or the v5 layer's settings).
   const v5 = parser.settings?.protocolVersion === 5;
   const n = buf.length;
+  // The PUBLISHes this group may still read: a connection's parser stops after them (see the top).
+  // (resume() reading this parser's backlog: its group spans the chunks it reads)
+  const backlog = backlogs.size > 0 ? backlogs.get(parser) : undefined;
+  const resuming = backlog !== undefined && backlog.resuming;
+  let left = parser.client === undefined ? Infinity : resuming ? groupLeft : FIRST_GROUP;
   let at = 0;
   while (at < n) {
+    if (left === 0) {
+      stop(parser, buf, at, parse, resuming ? 0 : FIRST_GROUP);
+      return STOPPED;
+    }
     const first = buf[at]!;
     const qos = (first >> 1) & 3;
     if (first >> 4 !== PUBLISH || qos === 3) break; // QoS 3 is mqtt-packet's error to raise
@@ -144,6 +303,11 @@ function readChunk(parser: MqttParser, buf: Buffer, parse: (this: MqttParser, bu
     if (qos > 0) packet.messageId = (buf[topicEnd]! << 8) | buf[topicEnd + 1]!;
     packet.payload = buf.subarray(payloadStart, end);
     at = end;
+    left--;
+    if (resuming) {
+      groupLeft--;
+      backlog.read++;
+    }
     parser.emit("packet", packet);
   }
   if (at === n) return 0;
