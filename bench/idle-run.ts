@@ -9,7 +9,10 @@
  *   CONCURRENCY handshakes at a time (connect time and broker CPU) → 1 s
  *   settle → memory after GC → dropped-client check → close.
  *
- * KB per connection = (RSS after − RSS baseline) / conns. Kernel socket
+ * KB per connection = (RSS after − RSS baseline) / conns, both readings
+ * settled (bench/settled-memory.ts: rounds of two full GCs until RSS stops
+ * falling); the first round's figures (two GCs, the bench's reading before
+ * 2026-12-06 rss5) are kept as `beforeTwoGc` / `afterTwoGc`. Kernel socket
  * buffers are not in RSS; every target is measured the same way.
  */
 import { fileURLToPath } from "node:url";
@@ -17,6 +20,7 @@ import { BrokerRun, Child, type TargetPool } from "./orchestrate.js";
 import { BENCH_USER, chainNeedsCredentials } from "./plugins.js";
 import type { FromIdle, ToIdle } from "./idle-loadgen.js";
 import type { MemoryStats } from "./protocol.js";
+import { readSettled } from "./settled-memory.js";
 import type { Scenario, TargetName } from "./scenarios.js";
 
 const IDLE_LOADGEN_JS = fileURLToPath(new URL("./idle-loadgen.js", import.meta.url));
@@ -43,8 +47,14 @@ export interface IdleRecord {
   connectMs: number;
   /** Broker CPU seconds over the measured connect phase. */
   connectCpuSec: number;
+  /** Settled readings (bench/settled-memory.ts). */
   before: MemoryStats;
   after: MemoryStats;
+  /** The first reading of each (two GCs): the method before the settled one. */
+  beforeTwoGc: MemoryStats;
+  afterTwoGc: MemoryStats;
+  /** Readings taken until RSS was stable, before and after. */
+  settleRounds: [number, number];
   /** Clients the broker closed, and clients sent anything, while held idle. */
   dropped: number;
   unexpected: number;
@@ -69,12 +79,12 @@ export async function runIdle(pool: TargetPool, s: Scenario, target: TargetName,
     };
     const cpu = async () => (await run.ask("stats", 10_000)).stats.cpuSec;
     await open(IDLE_WARMUP, 0);
-    const before = await memory();
+    const before = await readSettled(memory);
     const cpu0 = await cpu();
     const opened = await open(conns, IDLE_WARMUP);
     const cpu1 = await cpu();
     await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const after = await memory();
+    const after = await readSettled(memory);
     const checkP = gen.expect("checked", 10_000);
     gen.send({ type: "check" });
     const checked = await Promise.race([checkP, gen.died]);
@@ -88,8 +98,11 @@ export async function runIdle(pool: TargetPool, s: Scenario, target: TargetName,
       conns: opened.count,
       connectMs: opened.elapsedMs,
       connectCpuSec: cpu1 - cpu0,
-      before,
-      after,
+      before: before.settled,
+      after: after.settled,
+      beforeTwoGc: before.first,
+      afterTwoGc: after.first,
+      settleRounds: [before.rounds, after.rounds],
       dropped: checked.dropped,
       unexpected: checked.unexpected,
     };

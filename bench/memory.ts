@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeHeapSnapshot } from "node:v8";
 import type { MemoryStats } from "./protocol.js";
+import { memoryDetail, memoryWatchSec } from "./memory-detail.js";
 
 const MB = 2 ** 20;
 
@@ -17,10 +18,16 @@ const SETTLE_MS = 500;
 
 export async function nodeMemory(label: string): Promise<MemoryStats> {
   const gc = (globalThis as { gc?: () => void }).gc;
+  memoryDetail(label, "read");
+  for (let i = 0; i < memoryWatchSec() * 2; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    memoryDetail(label, `idle+${(i + 1) * 500}ms`);
+  }
   // Twice: the first pass can leave objects whose finalizers free more.
   for (let i = 0; i < 2; i++) {
     gc?.();
     await new Promise((r) => setTimeout(r, SETTLE_MS));
+    memoryDetail(label, `gc${i + 1}`);
   }
   const m = process.memoryUsage();
   const dir = process.env.WASMQ_BENCH_HEAPSNAPSHOT;

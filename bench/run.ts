@@ -295,7 +295,7 @@ async function main(): Promise<number> {
   if (rows.length) lines.push("", resultsTable(rows));
   const idleRows = [...aggregateIdle(idleRecords, idleFailures), ...predates.map((p) => predatedIdleRow(p.scenario, p.target))].sort((a, b) => order(a) - order(b));
   if (idleRows.length) {
-    lines.push("", "Idle connections: KB/conn = (RSS after − RSS before, both after GC) / conns; heap/ext KB = the same for the V8 heap and off-heap memory; conn/s = CONNACK + SUBACK completed per second; µs CPU/conn = broker CPU over the connect phase / conns.");
+    lines.push("", "Idle connections: KB/conn = (RSS after − RSS before, both settled: rounds of two full GCs until RSS stops falling) / conns; 2-GC KB = the same from each reading's first round (the method before rss5); heap/ext KB = the same for the V8 heap and off-heap memory; conn/s = CONNACK + SUBACK completed per second; µs CPU/conn = broker CPU over the connect phase / conns.");
     lines.push(idleTable(idleRows));
     const idleRatios = idleRatioTable(idleRecords);
     if (idleRatios) lines.push("", "Idle-connection ratios, paired by repetition (median, min–max); below 1 = the first target is cheaper.", idleRatios);

@@ -11,6 +11,7 @@ import { checkTlsMaterial, type TlsSettings } from "./net/tls-options.js";
 import { mqtt5Schema, resolveMqtt5, type Mqtt5Config } from "./protocol/mqtt5/config.js";
 import { DEFAULT_HOST_CALL_LIMITS } from "../host/index.js";
 import { DEFAULT_WRITE_HOLD_MODE, DEFAULT_WRITE_HOLD_MS, MAX_WRITE_HOLD_MS, WRITE_HOLD_MODES, type WriteHoldMode } from "./persistence/lmdb/unwritten.js";
+import { DEFAULT_MEMORY_SETTLE } from "./ops/memory-settle.js";
 
 /** Where `npm start` finds its configuration when no --config is given. */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../broker/default-config.json", import.meta.url));
@@ -100,6 +101,9 @@ const configSchema = z
       ])
       .optional(),
     sys: z.union([z.literal(false), z.object({ intervalSec: z.number().int().positive().optional() }).strict()]).optional(),
+    memorySettle: z
+      .union([z.literal(false), z.object({ afterConnects: z.number().int().positive().optional(), idleMs: z.number().int().min(100, "100 or more").optional() }).strict()])
+      .optional(),
     limits: z
       .object({
         maxPacketSize: z.number().int().positive().optional(),
@@ -179,6 +183,8 @@ export interface BrokerConfig {
     tls: AdminTls | null;
   } | null;
   sys: { intervalSec: number } | null;
+  /** Compacting GC after a connection burst once quiet (ops/memory-settle.ts); null = off. */
+  memorySettle: { afterConnects: number; idleMs: number } | null;
   limits: {
     maxPacketSize: number;
     maxConnections: number;
@@ -397,6 +403,7 @@ export function resolveConfig(raw: RawConfig, file: string | null, overrides: Co
     log: { level: overrides.logLevel ?? raw.log?.level ?? "info" },
     metrics,
     sys: raw.sys === false ? null : { intervalSec: (raw.sys || undefined)?.intervalSec ?? 10 },
+    memorySettle: raw.memorySettle === false ? null : { ...DEFAULT_MEMORY_SETTLE, ...definedOnly(raw.memorySettle ?? {}) },
     limits: { ...DEFAULT_LIMITS, ...definedOnly(limits) },
     mqtt5: resolveMqtt5(raw.mqtt5),
     plugins,

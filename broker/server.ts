@@ -35,6 +35,7 @@ import { openLocalLmdb, openPersistence, type OpenedPersistence } from "./persis
 import { BrokerStats } from "./ops/stats.js";
 import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
+import { startMemorySettle } from "./ops/memory-settle.js";
 import { batchWrites, flushAfterRouting } from "./protocol/write-batching.js";
 import { installBridges } from "./bridge/index.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
@@ -344,6 +345,11 @@ export async function startBroker(
         const clusterSys = startClusterSys(aedes, cluster, config.sys.intervalSec);
         cleanups.push(() => clusterSys.stop());
       }
+    }
+
+    if (config.memorySettle) {
+      const settle = startMemorySettle(stats, tracker, config.memorySettle, logger);
+      cleanups.push(() => settle.stop());
     }
 
     if (config.metrics) {

@@ -65,6 +65,10 @@ export function createMetrics(src: MetricsSources): BrokerMetrics {
     [{ result: "refused" }, stats.connectsRefused],
   ]);
   mirroredCounter(registry, "wasmq_disconnects_total", "Connected clients that went away (any reason)", [], () => [[{}, stats.disconnects]]);
+  // ops/memory-settle.ts: the compacting GC after a connection burst, once the broker is quiet.
+  mirroredCounter(registry, "wasmq_memory_settles_total", "Compacting GCs run after a connection burst, once the broker was quiet (memorySettle)", [], () => [[{}, stats.memorySettles]]);
+  mirroredCounter(registry, "wasmq_memory_settle_released_bytes_total", "Resident memory the memory settles gave back", [], () => [[{}, stats.memorySettleReleasedBytes]]);
+  mirroredCounter(registry, "wasmq_memory_settle_seconds_total", "Time the memory settles paused the broker", [], () => [[{}, stats.memorySettleSeconds]]);
   mirroredCounter(registry, "wasmq_protocol_errors_total", "Connections closed for breaking the protocol (malformed packets, bad flags, bad UTF-8...)", [], () => [
     [{}, stats.protocolErrors],
   ]);

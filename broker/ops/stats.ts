@@ -38,6 +38,10 @@ export class BrokerStats {
   protocolErrors = 0;
   /** Times a limit turned a client, packet, subscription or queued message away. */
   readonly limitRejections: Record<LimitName, number> = Object.fromEntries(LIMIT_NAMES.map((n) => [n, 0])) as Record<LimitName, number>;
+  /** Memory settles after connection bursts (ops/memory-settle.ts): how many, RSS they released, seconds they paused. */
+  memorySettles = 0;
+  memorySettleReleasedBytes = 0;
+  memorySettleSeconds = 0;
 
   uptimeSeconds(now = Date.now()): number {
     return Math.floor((now - this.startedAt) / 1000);
