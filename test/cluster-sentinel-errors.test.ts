@@ -39,7 +39,7 @@ async function startSentinel(master: RedisServer): Promise<Sentinel> {
   writeFileSync(conf, [`port ${port}`, "bind 127.0.0.1", `dir ${dir}`, `sentinel monitor ${GROUP} 127.0.0.1 ${master.port} 1`, `sentinel down-after-milliseconds ${GROUP} 5000`, ""].join("\n"));
   const child: ChildProcess = spawn("redis-server", [conf, "--sentinel"], { stdio: "ignore" });
   const { Redis } = await import("ioredis");
-  const ask = new Redis({ port, host: "127.0.0.1", retryStrategy: () => 100, maxRetriesPerRequest: null, lazyConnect: true });
+  const ask = new Redis({ port, host: "127.0.0.1", retryStrategy: () => 100, enableOfflineQueue: false, lazyConnect: true }); // a call while the sentinel is unreachable is refused (not yet), never queued forever
   ask.on("error", () => {});
   try {
     await ask.connect().catch(() => {});

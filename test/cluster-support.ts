@@ -49,24 +49,47 @@ async function waitFor(check: () => Promise<boolean> | boolean, what: string, ti
 }
 export { waitFor };
 
+class ExitedEarly extends Error {}
+
 export async function startRedis(extraArgs: string[] = [], password?: string, username?: string): Promise<RedisServer> {
-  const port = await freePort();
+  let port = await freePort();
   let child: ChildProcess;
   const clients: Redis[] = [];
+  /**
+   * Start redis-server on `port` and wait for its PONG. A server that exits
+   * first (its port taken between freePort() and its bind by another suite's
+   * listener) fails at once, rather than leaving a probe retrying a dead port:
+   * with the offline queue off, a PING sent while nothing listens is refused
+   * instead of waiting forever, so the wait below always ends.
+   */
   const launch = async () => {
     child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", ...extraArgs], { stdio: "ignore" });
-    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null, ...(password ? { password } : {}), ...(username ? { username } : {}) });
+    const started = child;
+    const probe = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 50, enableOfflineQueue: false, ...(password ? { password } : {}), ...(username ? { username } : {}) });
     probe.on("error", () => {});
-    await probe.connect().catch(() => {});
-    await waitFor(async () => (await probe.ping().catch(() => "")) === "PONG", "redis-server to answer");
-    probe.disconnect();
+    try {
+      await probe.connect().catch(() => {});
+      const exited = () => started.exitCode !== null || started.signalCode !== null;
+      await waitFor(async () => exited() || (await probe.ping().catch(() => "")) === "PONG", "redis-server to answer");
+      if (exited()) throw new ExitedEarly(`redis-server on port ${port} exited (${started.exitCode ?? started.signalCode}) before answering`);
+    } finally {
+      probe.disconnect();
+    }
   };
   const kill = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill("SIGKILL");
     await once(child, "exit");
   };
-  await launch();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await launch();
+      break;
+    } catch (err) {
+      if (!(err instanceof ExitedEarly) || attempt === 3) throw err;
+      port = await freePort();
+    }
+  }
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
