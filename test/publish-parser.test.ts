@@ -7,6 +7,7 @@
 // complete and in order.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 import type { MqttClient } from "mqtt";
 import { FIRST_GROUP, parseWithFastPublish, readLater, type MqttParser } from "../broker/protocol/publish-parser.js";
@@ -228,7 +229,7 @@ test("through a broker: mixed QoS and topics, with messages a plugin drops in be
 
 interface Reader {
   closed: boolean;
-  conn: { destroyed: boolean; destroy(): void };
+  conn: EventEmitter & { destroyed: boolean; destroy(): void };
   _parsingBatch: number;
   _nextBatch(err?: Error | null): void;
 }
@@ -255,13 +256,14 @@ function readLikeAedes(chunks: Buffer[], sync: boolean, opts: { settings?: objec
   const socket = chunks.slice();
   const reader: Reader = {
     closed: false,
-    conn: {
+    // (an emitter: the parser listens for the socket's 'end' while a backlog waits)
+    conn: Object.assign(new EventEmitter(), {
       destroyed: false,
-      destroy() {
+      destroy(this: { destroyed: boolean }) {
         this.destroyed = true;
         reader.closed = true; // aedes closes a client whose socket is destroyed
       },
-    },
+    }),
     _parsingBatch: 1,
     _nextBatch(err) {
       if (err) return;

@@ -68,6 +68,7 @@ interface BarrierPacket {
 interface SubscriptionStore {
   addSubscriptions(client: unknown, subs: object[]): Promise<unknown>;
   removeSubscriptions(client: unknown, topics: string[]): Promise<unknown>;
+  cleanSubscriptions(client: unknown): Promise<unknown>;
 }
 
 // aedes' own packet writer (lib/write.js: through mqtt-packet to the client's stream, where the v5 encoder sits).
@@ -180,6 +181,9 @@ export class BarrierDeadline {
     this.storeRemove = this.store.removeSubscriptions.bind(this.store);
     this.store.addSubscriptions = (client, subs) => this.stored(client, () => this.storeAdd(client, subs));
     this.store.removeSubscriptions = (client, topics) => this.stored(client, () => this.storeRemove(client, topics));
+    // A clean start's wipe too: a repair landing after it would bring back what the client discarded.
+    const storeClean = this.store.cleanSubscriptions.bind(this.store);
+    this.store.cleanSubscriptions = (client) => this.stored(client, () => storeClean(client));
   }
 
   private owner(topic: string, func: Listener): Barrier | undefined {
@@ -235,11 +239,12 @@ export class BarrierDeadline {
 
   private expire(b: Barrier, done: Done): void {
     b.timer = null;
+    // aedes never calls back a closed client's SUBSCRIBE (lib/handlers/subscribe.js, addSubs): forget it, or it holds the client forever
+    if (b.client.closed) return this.finish(b);
     const waitingOn = (Object.keys(b.pending) as (keyof Barrier["pending"])[]).filter((k) => b.pending[k] > 0);
     // Nothing of ours pending: it waits for its SUBACK/UNSUBACK to drain (aedes' drainTimeout bounds that).
     if (waitingOn.length === 0) return;
     this.finish(b);
-    if (b.client.closed) return; // aedes ends a closed client's handling itself; nothing to answer
     b.abandoned = true;
     const { client, packet } = b;
     const messageId = packet.messageId;

@@ -109,8 +109,8 @@ export class PacketOrder {
     this.starting = true;
     try {
       while (this.held.length > 0 && !this.barrier && !this.awaitingConnect) {
-        if (client.closed) {
-          this.held.length = 0; // no handler runs after close
+        if (client.closed || client.conn.destroyed) {
+          this.held.length = 0; // no handler runs after close, nor after a held DISCONNECT destroyed the socket [MQTT-3.14.4-1]
           break;
         }
         const packet = this.held[0]!;

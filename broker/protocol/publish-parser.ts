@@ -68,7 +68,12 @@ interface ParsedPublish {
 /** What the read-ahead stop uses of the parser's connection (aedes 1.2: lib/client.js). */
 export interface ChunkReader {
   closed: boolean;
-  conn: { destroyed: boolean; destroy(err?: Error): unknown };
+  conn: {
+    destroyed: boolean;
+    destroy(err?: Error): unknown;
+    prependOnceListener(event: "end", listener: () => void): unknown;
+    removeListener(event: "end", listener: () => void): unknown;
+  };
   /** Packets in hand; aedes reads the socket again when it falls to 0. */
   _parsingBatch: number;
   /** A packet is done: aedes' read loop (reads the socket once none is in hand). */
@@ -119,8 +124,15 @@ class Backlog {
   /** resume() is reading it; `stopped`: and its group is done. */
   resuming = false;
   stopped = false;
+  /** The client's FIN while this waits: the rest is read at once (readRestOnEnd). */
+  readonly onEnd: () => void;
 
-  constructor(readonly parse: Parse) {}
+  constructor(
+    readonly parser: MqttParser,
+    readonly parse: Parse,
+  ) {
+    this.onEnd = readRestOnEnd.bind(this);
+  }
 }
 const backlogs = new Map<MqttParser, Backlog>();
 /** PUBLISHes the current group may still read (resume sets it; a fresh chunk starts a group of its own). */
@@ -187,10 +199,12 @@ export function parseWithFastPublish(parser: MqttParser, buf: Buffer, parse: Par
 function stop(parser: MqttParser, buf: Buffer, at: number, parse: Parse, read: number): void {
   let backlog = backlogs.get(parser);
   if (backlog === undefined) {
-    backlog = new Backlog(parse);
+    backlog = new Backlog(parser, parse);
     backlogs.set(parser, backlog);
     // one more packet in hand for aedes: the socket is not read again before the backlog is
     parser.client!._parsingBatch++;
+    // ahead of aedes' own 'end' listener, which closes the client
+    parser.client!.conn.prependOnceListener("end", backlog.onEnd);
     setImmediate(afterThisTurn, parser);
   } else {
     backlog.stopped = true; // resume() queues the next turn
@@ -212,15 +226,32 @@ function afterThisTurn(parser: MqttParser): void {
 
 function resume(parser: MqttParser): void {
   const backlog = backlogs.get(parser);
-  if (backlog === undefined) return;
+  if (backlog !== undefined) readBacklog(backlog, Math.max(FIRST_GROUP, backlog.read));
+}
+
+/**
+ * The client half-closed (its FIN) while a backlog waits. aedes closes the
+ * client on 'end', which Node emits once the socket's buffer is empty — and
+ * grouping emptied it into the backlog — so the rest is read now, whole, as
+ * it was read before groups existed: nothing the client sent before its FIN is
+ * lost, and a DISCONNECT in it is handled before the close, so the Will is
+ * discarded [MQTT-3.14.4-3] rather than published.
+ */
+function readRestOnEnd(this: Backlog): void {
+  if (backlogs.get(this.parser) === this && !this.resuming) readBacklog(this, Infinity);
+}
+
+/** Read up to `group` PUBLISHes from the backlog (and every other packet up to there). */
+function readBacklog(backlog: Backlog, group: number): void {
+  const parser = backlog.parser;
   const client = parser.client!;
   backlog.resuming = true;
   backlog.stopped = false;
-  groupLeft = Math.max(FIRST_GROUP, backlog.read);
+  groupLeft = group;
   try {
     while (backlog.queue.length > 0 && !backlog.stopped) {
       if (client.closed || client.conn.destroyed) {
-        backlogs.delete(parser); // nothing after a close is read
+        finish(backlog); // nothing after a close is read
         return;
       }
       const buf = backlog.queue.shift()!;
@@ -233,7 +264,7 @@ function resume(parser: MqttParser): void {
     }
   } catch (err) {
     // (a chunk read from the socket throws into aedes' read loop; here the connection is what fails)
-    backlogs.delete(parser);
+    finish(backlog);
     client.conn.destroy(err as Error);
     return;
   } finally {
@@ -243,8 +274,13 @@ function resume(parser: MqttParser): void {
     setImmediate(afterThisTurn, parser);
     return;
   }
-  backlogs.delete(parser);
+  finish(backlog);
   if (!client.closed) client._nextBatch(); // the backlog is done: aedes reads the socket again once its packets are
+}
+
+function finish(backlog: Backlog): void {
+  backlogs.delete(backlog.parser);
+  backlog.parser.client!.conn.removeListener("end", backlog.onEnd);
 }
 
 function readChunk(parser: MqttParser, buf: Buffer, parse: Parse): number {
