@@ -10,27 +10,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
 import { HELD_DELIVERY_METRICS as M } from "../broker/ops/held-deliveries.js";
-import type { StoreView } from "../broker/ops/admin-store.js";
 import { DECIDE_EVERY, TIMEOUT_RUN } from "../broker/persistence/lmdb/ack-pace.js";
 import { killSpawned, runCli } from "./broker-support.js";
 import { collect, connect, end, startTestBroker, subscribe, type Received, type TestBroker } from "./helpers.js";
 import { scrape as metrics } from "./metrics-support.js";
+import { store, until } from "./store-support.js";
 
 after(killSpawned);
-
-async function store(broker: TestBroker): Promise<StoreView> {
-  const res = await fetch(`${broker.admin!.url}/store`);
-  assert.equal(res.status, 200);
-  return (await res.json()) as StoreView;
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Publish `n` QoS 1 messages one after the other (each waits for its PUBACK). */
 async function publishEach(url: string, topic: string, n: number): Promise<void> {
