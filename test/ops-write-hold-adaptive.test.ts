@@ -14,7 +14,7 @@ import { DECIDE_EVERY, TIMEOUT_RUN } from "../broker/persistence/lmdb/ack-pace.j
 import { killSpawned, runCli } from "./broker-support.js";
 import { collect, connect, end, startTestBroker, subscribe, type Received, type TestBroker } from "./helpers.js";
 import { scrape as metrics } from "./metrics-support.js";
-import { store, until } from "./store-support.js";
+import { muteSubscriber, store, until } from "./store-support.js";
 
 after(killSpawned);
 
@@ -65,16 +65,8 @@ describe("adaptive write hold figures (LMDB)", { timeout: 120_000 }, () => {
   });
 
   test("a subscriber that never acknowledges is written first once its estimate settles", async () => {
-    const sub = await mqtt.connectAsync(broker.url, {
-      clientId: "mute-sub",
-      clean: false,
-      reconnectPeriod: 0,
-      protocolVersion: 5,
-      properties: { sessionExpiryInterval: 3600 },
-      customHandleAcks: () => {}, // never acknowledges (mqtt.js withholds a PUBACK only under MQTT 5)
-    });
+    const sub = await muteSubscriber(broker.url, "mute-sub", "mute/t");
     clients.push(sub);
-    await sub.subscribeAsync("mute/t", { qos: 1 });
     const b = (await store(broker)).writeHold!;
     // Its first deliveries are held for the cap (no evidence yet), run out and are written; after
     // a few (a held entry the 1 s packet-identifier write touches is written unsampled) it is decided.

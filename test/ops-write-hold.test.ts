@@ -13,7 +13,7 @@ import { HELD_DELIVERY_METRICS as M } from "../broker/ops/held-deliveries.js";
 import { killSpawned, runCli } from "./broker-support.js";
 import { collect, connect, end, startTestBroker, subscribe, type Received, type TestBroker } from "./helpers.js";
 import { scrape as metrics } from "./metrics-support.js";
-import { idleHold, store, until } from "./store-support.js";
+import { idleHold, muteSubscriber, store, until } from "./store-support.js";
 
 after(killSpawned);
 
@@ -75,16 +75,8 @@ describe("write hold figures (LMDB)", { timeout: 120_000 }, () => {
   });
 
   test("a subscriber that never acknowledges: every held delivery is written, each after the hold", async () => {
-    const sub = await mqtt.connectAsync(broker.url, {
-      clientId: "slow-sub",
-      clean: false,
-      reconnectPeriod: 0,
-      protocolVersion: 5,
-      properties: { sessionExpiryInterval: 3600 },
-      customHandleAcks: () => {}, // never acknowledges (mqtt.js withholds a PUBACK only under MQTT 5)
-    });
+    const sub = await muteSubscriber(broker.url, "slow-sub", "slow/t");
     clients.push(sub);
-    await sub.subscribeAsync("slow/t", { qos: 1 });
     const before = (await store(broker)).writeHold!;
     await publishAll(broker.url, "slow/t", 30, 30);
     const after = (await store(broker)).writeHold!;

@@ -71,6 +71,26 @@ async function publishesReceived(client: RawClient, n: number): Promise<Packet[]
   return got;
 }
 
+/** The payloads of publish(0) … publish(n - 1). */
+const sent = (n: number) => Array.from({ length: n }, (_, i) => `msg ${i}`);
+
+/** A raw client subscribed (QoS 0) to rg/# and to `extra` filters. */
+async function rawSubscriber(clientId: string, ...extra: string[]): Promise<RawClient> {
+  const { client } = await RawClient.connect(port, { clientId });
+  client.write({ cmd: "subscribe", messageId: 1, subscriptions: ["rg/#", ...extra].map((topic) => ({ topic, qos: 0 })) });
+  await client.next("suback");
+  return client;
+}
+
+/** Publish a marker on `topic` now: the next delivery `sub` gets, if nothing else was still on its way. */
+async function nextAfterMarker(sub: RawClient, topic: string): Promise<Packet> {
+  const other = await connect(broker.url);
+  await other.publishAsync(topic, "marker", { qos: 1 });
+  const next = await sub.next("publish");
+  await end(other);
+  return next;
+}
+
 describe("a chunk of many PUBLISHes is read in groups (MQTT 3.1.1)", () => {
   for (const qos of [0, 1] as const) {
     test(`QoS ${qos}: the first group's deliveries reach the subscriber's socket before the chunk's last PUBLISH is parsed; all arrive in order`, async () => {
@@ -97,38 +117,28 @@ describe("a chunk of many PUBLISHes is read in groups (MQTT 3.1.1)", () => {
   }
 
   test("a malformed packet after the first group: the PUBLISHes before it are delivered, none after; the publisher alone is closed", async () => {
-    const { client: sub } = await RawClient.connect(port, { clientId: "rg-sub-bad" });
-    sub.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "rg/#", qos: 0 }] });
-    await sub.next("suback");
+    const sub = await rawSubscriber("rg-sub-bad");
     const { client: pub } = await RawClient.connect(port, { clientId: "rg-pub-bad" });
     const good = (from: number) => Array.from({ length: 40 }, (_, i) => publish(from + i, 0));
     const qos3 = Buffer.from([0x36, 0x04, 0x00, 0x01, 0x61, 0x62]);
     pub.write(Buffer.concat([...good(0), qos3, ...good(40)]));
     await pub.waitClosed();
     const got = await publishesReceived(sub, 40);
-    assert.deepEqual(got.map((p) => p.payload!.toString()), Array.from({ length: 40 }, (_, i) => `msg ${i}`));
+    assert.deepEqual(got.map((p) => p.payload!.toString()), sent(40));
     // nothing after the malformed packet: a marker published now is the next delivery
-    const other = await connect(broker.url);
-    await other.publishAsync("rg/marker", "after", { qos: 1 });
-    assert.equal((await sub.next("publish")).topic, "rg/marker");
-    await end(other);
+    assert.equal((await nextAfterMarker(sub, "rg/marker")).topic, "rg/marker");
     sub.destroy();
   });
 
   test("a DISCONNECT after the first group: nothing after it is handled", async () => {
-    const { client: sub } = await RawClient.connect(port, { clientId: "rg-sub-disc" });
-    sub.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "rg/#", qos: 0 }] });
-    await sub.next("suback");
+    const sub = await rawSubscriber("rg-sub-disc");
     const { client: pub } = await RawClient.connect(port, { clientId: "rg-pub-disc" });
     const good = (from: number) => Array.from({ length: 40 }, (_, i) => publish(from + i, 0));
     pub.write(Buffer.concat([...good(0), mqttPacket.generate({ cmd: "disconnect" }), ...good(40)]));
     await pub.waitClosed();
     const got = await publishesReceived(sub, 40);
-    assert.deepEqual(got.map((p) => p.payload!.toString()), Array.from({ length: 40 }, (_, i) => `msg ${i}`));
-    const other = await connect(broker.url);
-    await other.publishAsync("rg/marker", "after", { qos: 1 });
-    assert.equal((await sub.next("publish")).topic, "rg/marker");
-    await end(other);
+    assert.deepEqual(got.map((p) => p.payload!.toString()), sent(40));
+    assert.equal((await nextAfterMarker(sub, "rg/marker")).topic, "rg/marker");
     sub.destroy();
   });
 
@@ -136,36 +146,26 @@ describe("a chunk of many PUBLISHes is read in groups (MQTT 3.1.1)", () => {
   // waits for its group, and aedes closes the client on 'end'. Found in review: 16 of 100 delivered and the
   // Will published, before the rest was read on the FIN.
   test("a burst, then DISCONNECT and the FIN in one go: every PUBLISH is delivered and the Will is discarded [MQTT-3.14.4-3]", async () => {
-    const { client: sub } = await RawClient.connect(port, { clientId: "rg-sub-fin" });
-    sub.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "rg/#", qos: 0 }, { topic: "rg-will/fin", qos: 0 }] });
-    await sub.next("suback");
+    const sub = await rawSubscriber("rg-sub-fin", "rg-will/fin");
     const { client: pub } = await RawClient.connect(port, { clientId: "rg-pub-fin", will: { topic: "rg-will/fin", payload: Buffer.from("gone") } });
     const burst = Array.from({ length: 100 }, (_, i) => publish(i, 0));
     pub.socket.end(Buffer.concat([...burst, mqttPacket.generate({ cmd: "disconnect" })]));
     await pub.waitClosed();
     const got = await publishesReceived(sub, 100);
-    assert.deepEqual(got.map((p) => p.payload!.toString()), Array.from({ length: 100 }, (_, i) => `msg ${i}`));
+    assert.deepEqual(got.map((p) => p.payload!.toString()), sent(100));
     // no Will: a marker on the Will's topic, published now, is the next delivery
-    const other = await connect(broker.url);
-    await other.publishAsync("rg-will/fin", "marker", { qos: 1 });
-    const next = await sub.next("publish");
+    const next = await nextAfterMarker(sub, "rg-will/fin");
     assert.equal(next.payload!.toString(), "marker", `the Will was published: ${next.topic} ${next.payload}`);
-    await end(other);
     sub.destroy();
   });
 
   test("a burst, then the FIN without DISCONNECT: every PUBLISH is delivered, then the Will", async () => {
-    const { client: sub } = await RawClient.connect(port, { clientId: "rg-sub-fin2" });
-    sub.write({ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "rg/#", qos: 0 }, { topic: "rg-will/fin2", qos: 0 }] });
-    await sub.next("suback");
+    const sub = await rawSubscriber("rg-sub-fin2", "rg-will/fin2");
     const { client: pub } = await RawClient.connect(port, { clientId: "rg-pub-fin2", will: { topic: "rg-will/fin2", payload: Buffer.from("gone") } });
     pub.socket.end(Buffer.concat(Array.from({ length: 100 }, (_, i) => publish(i, 0))));
     await pub.waitClosed();
     const got = await publishesReceived(sub, 101);
-    assert.deepEqual(
-      got.map((p) => p.payload!.toString()),
-      [...Array.from({ length: 100 }, (_, i) => `msg ${i}`), "gone"],
-    );
+    assert.deepEqual(got.map((p) => p.payload!.toString()), [...sent(100), "gone"]);
     sub.destroy();
   });
 });
