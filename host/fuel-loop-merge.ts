@@ -22,8 +22,17 @@
  * loop before its `br $L` (a `br` out, a `return`), or the holding site left before the
  * loop is reached, has paid a header that never runs. Never less than executed; still
  * static, so deterministic.
+ *
+ * Arms on the way round (2026-12-06, fuel6): A may sit in other arms of the loop's
+ * body, `loop $L { H; if (c1) { B; if (c2) { A; br $L } } }` (the SDK's skip-whitespace
+ * loop: `while (p < len) { load, compare; if (space) { p++; continue } break }`). Every
+ * way round then passes H and B as well, so B's charge moves with H: into A's checked
+ * charge (for the next iteration) and into the holding site's (for the first). B no
+ * longer carries a bare subtract of its own. The over-charge bound becomes H plus those
+ * arms, paid once when the loop is left by a header that fails (B never ran); leaving
+ * from inside B (c2 false, the usual way out of such a loop) is charged exactly.
  */
-import type { FunctionPlan } from "./fuel-plan.js";
+import type { FunctionPlan, Site } from "./fuel-plan.js";
 
 /** Moves the header cost of every mergeable loop (see the module comment); returns how many were merged. */
 export function mergeLoopHeaders(plan: FunctionPlan): number {
@@ -36,12 +45,32 @@ export function mergeLoopHeaders(plan: FunctionPlan): number {
     const arm = loop.tailArm;
     if (loop.branches !== 1 || !arm) continue;
     const header = loop.header;
-    arm.cost += header.cost;
+    // Every way round passes the header and each arm the tail arm sits in: all of them
+    // are this iteration's "way in" and move together.
+    let wayIn = header.cost;
+    const arms = armsOnTheWayRound(arm, header);
+    for (const outer of arms) wayIn += outer.cost;
+    arm.cost += wayIn;
     arm.checked = true;
-    loop.owner.cost += header.cost;
+    loop.owner.cost += wayIn;
     header.cost = 0;
     header.free = true;
+    for (const outer of arms) outer.cost = 0;
     merged++;
   }
   return merged;
+}
+
+/**
+ * The arms between a loop's header and its tail arm (the arms the tail arm sits in,
+ * innermost first), or none when anything else lies between (only arms do in a plan
+ * that can be merged; kept as a guard).
+ */
+function armsOnTheWayRound(tail: Site, header: Site): Site[] {
+  const arms: Site[] = [];
+  for (let site = tail.outer; site !== header; site = site.outer) {
+    if (!site || site.kind !== "arm" || site.inLoop !== header) return [];
+    arms.push(site);
+  }
+  return arms;
 }

@@ -25,8 +25,8 @@
  *     path (the dearer arm of every `if`, plus its static callees). It runs no fuel code
  *     of its own, and a cached caller keeps its counter in a register across the call.
  *   - back-edge charging (fuel-loop-merge.ts): a `while`-shaped loop whose only way round is an
- *     arm ending in `br $loop` pays its header with that arm, one checked charge per
- *     iteration instead of a check plus a subtract.
+ *     arm ending in `br $loop` pays its header, and the arms that arm sits in, with that
+ *     arm: one checked charge per iteration instead of a check plus subtracts.
  */
 import binaryen from "binaryen";
 import {
@@ -94,6 +94,8 @@ export interface Site {
   cost: number;
   /** Header site of the innermost loop whose body holds this site (a loop's own header: itself). */
   inLoop?: Site;
+  /** An arm's: the site that holds its `if` (entering the arm passes that site's charge first). */
+  outer?: Site;
   /** An arm charge that must be checked: it is the only charge on its loop's way round (fuel-loop-merge.ts). */
   checked?: boolean;
   /** A loop header whose cost was moved to its back-edge arm and to the code before the loop: no charge of its own. */
@@ -228,7 +230,9 @@ export function planFunction(fn: Ref, name: string): FunctionPlan {
       // The condition (and the if itself) belong to the current site; each arm is a site.
       push(ifSlots.condition.get(expr, 0), ifSlots.condition, expr, 0, owner);
       const then = newSite("arm", ifSlots.ifTrue, expr, 0, owner.inLoop);
+      then.outer = owner;
       const otherwise = ifSlots.ifFalse.get(expr, 0) ? newSite("arm", ifSlots.ifFalse, expr, 0, owner.inLoop) : null;
+      if (otherwise) otherwise.outer = owner;
       plan.branches.push({ owner, then, else: otherwise });
       push(ifSlots.ifTrue.get(expr, 0), ifSlots.ifTrue, expr, 0, then);
       if (otherwise) push(ifSlots.ifFalse.get(expr, 0), ifSlots.ifFalse, expr, 0, otherwise);

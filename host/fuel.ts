@@ -11,8 +11,8 @@
  *   - at the top of every loop body, i.e. once per iteration, whatever branch
  *     (`br`, `br_if`, `br_table`, `br_on_*`) re-enters the loop,
  *     (a `while`-shaped loop whose only way round is the `br` that ends an arm pays
- *     its header with that arm instead, and its first header before the loop:
- *     fuel-loop-merge.ts),
+ *     its header, and the arms that arm sits in, with that arm instead, and its first
+ *     header and those arms before the loop: fuel-loop-merge.ts),
  *   - at the entry of every legacy-EH `catch_all` body (see "Exceptions" below),
  *   - at the entry of an `if` arm, for what that arm costs beyond its sibling, when that
  *     is more than MAX_FOLDED_ARM (fuel-plan.ts); a smaller difference is charged with the

@@ -58,8 +58,28 @@ const MODULE = `
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br $outer))))
     (local.get $x))
+  ;; The arm that goes round sits in a bigger arm (fuel-loop-merge.ts, "arms on the way
+  ;; round"): while (i < n) { 20 units of work; if (i != stop) { i++; continue } else break }.
+  ;; Header 4; the outer arm 24 (five 4-unit lines, the inner if, ne, two gets) plus the
+  ;; inner arm's 5 (set, add, get, const, br), folded into it (at most MAX_FOLDED_ARM).
+  (func (export "deep") (param $n i32) (param $stop i32) (result i32) (local $i i32) (local $x i32)
+    (loop $l
+      (if (i32.lt_u (local.get $i) (local.get $n))
+        (then
+          ${"(local.set $x (i32.add (local.get $x) (i32.const 1)))\n".repeat(5)}
+          (if (i32.ne (local.get $i) (local.get $stop))
+            (then
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $l))))))
+    (local.get $i))
   ;; Infinite while loops.
   (func (export "spin") (loop $l (if (i32.const 1) (then (br $l)))))
+  (func (export "spin_deep") (param $p i32) (local $x i32)
+    (loop $l
+      (if (local.get $p)
+        (then
+          ${"(local.set $x (i32.add (local.get $x) (i32.const 1)))\n".repeat(5)}
+          (if (local.get $p) (then (br $l)))))))
   (func (export "spin_nested") (param $p i32)
     (loop $l (if (local.get $p) (then (if (local.get $p) (then (nop) (br $l)))))))
 )`;
@@ -140,6 +160,27 @@ test("leaving a while loop early is never under-charged: at most one header more
   }
 });
 
+test("the arms a loop's back-edge arm sits in are paid with it: one charge per iteration, exact when the body is left, at most header + arms more when the header fails", async () => {
+  const binary = instrumentFuel(wat(MODULE)).binary;
+  // Before: the header merged into the inner arm, and the outer arm's own bare subtract.
+  assert.equal(subtracts(loopText(functionText(binary, "deep"))), 1, "deep: one charge in the loop");
+  const metered = await instantiate(binary);
+  // Per site, an iteration is header 4 + outer arm 29 = 33; the function body besides the loop is 1 (the final get).
+  for (const n of [0, 1, 2, 100, 1000]) {
+    // Left by the header (i reaches n): the last iteration's outer arm was paid at the
+    // back-edge (or before the loop) and never ran: 29 more than per site (1 + 4 + 33 n).
+    assert.equal(metered.call("deep", BIG, n, -1), n);
+    assert.equal(metered.used(), 1 + 4 + 33 * n + 29, `deep(${n}) left by the header`);
+  }
+  for (const stop of [0, 1, 10, 999]) {
+    // Left from the outer arm (i reaches stop): exactly per site, 1 + 33 (stop + 1).
+    assert.equal(metered.call("deep", BIG, 1000, stop), stop);
+    assert.equal(metered.used(), 1 + 33 * (stop + 1), `deep stop ${stop}`);
+  }
+  const spin = await instantiate(binary);
+  assert.throws(() => spin.call("spin_deep", 1_000_000, 1), isFuelExhausted);
+});
+
 test("a budget of exactly what a while loop uses suffices; one less traps as fuel", async () => {
   const binary = instrumentFuel(wat(MODULE)).binary;
   for (const [name, args, result] of [
@@ -147,6 +188,8 @@ test("a budget of exactly what a while loop uses suffices; one less traps as fue
     ["find", [1000, 37], 37],
     ["nested", [6, 6], 36],
     ["two_ways", [10], 10],
+    ["deep", [50, -1], 50],
+    ["deep", [50, 7], 7],
   ] as const) {
     await assertExactBudget(binary, name, args, result);
   }

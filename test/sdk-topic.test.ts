@@ -297,6 +297,67 @@ describe("sdk topic: AssemblyScript vs native TypeScript vs split oracle", () =>
     }
   });
 
+  test("validTopicName at every length from 1 to 48, each kind of byte at every position (byte loop, 8-byte words, 16-byte SIMD blocks)", () => {
+    const fail = new Failures();
+    const strict = new TextDecoder("utf-8", { fatal: true });
+    const oracle = (bytes: Uint8Array): boolean => {
+      if (bytes.length === 0 || bytes.length > 65535 || bytes.some((b) => b === 0 || b === 0x2b || b === 0x23)) return false;
+      try {
+        strict.decode(bytes);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const kinds: [string, number[]][] = [
+      ["plain", [0x61]], ["slash", [0x2f]], ["DEL", [0x7f]], ["space", [0x20]], ["NUL", [0]], ["+", [0x2b]], ["#", [0x23]],
+      ["é", [0xc3, 0xa9]], ["€", [0xe2, 0x82, 0xac]], ["😀", [0xf0, 0x9f, 0x98, 0x80]],
+      ["0xff", [0xff]], ["lone continuation", [0x80]], ["truncated é", [0xc3]], ["overlong /", [0xc0, 0xaf]], ["surrogate", [0xed, 0xa0, 0x80]],
+    ];
+    let checked = 0;
+    for (let len = 1; len <= 48; len++) {
+      for (const [name, kind] of kinds) {
+        for (let at = 0; at < len; at++) {
+          const bytes = Uint8Array.from([...Array(at).fill(0x61), ...kind, ...Array(len - at - 1).fill(0x62)]);
+          const want = oracle(bytes);
+          const p = put(asm, bytes);
+          const got = asm.t_validTopicName(p, bytes.length) !== 0;
+          asm.free(p);
+          if (got !== want) fail.add(`${name} at ${at} of ${len}: AS says ${got}, expected ${want}`);
+          if (want && T.validTopicName(new TextDecoder().decode(bytes)) !== true) fail.add(`${name} at ${at} of ${len}: native twin refuses`);
+          checked++;
+        }
+      }
+    }
+    fail.assertNone("validTopicName-steps");
+    assert.ok(checked > 15_000, `${checked} topics`);
+  });
+
+  test("validTopicFilter remembers valid filters by identity only: repeated, more than it keeps, invalid, equal text, collected strings", () => {
+    const collect = (asm as unknown as { __collect(): void }).__collect;
+    const valid = ["a/+/b", "x/#", "+", "sport/tennis/+", "#", "é/😀/+", "a/b/c"];
+    const invalid = ["a/#/b", "a+", "x\u0000", "\ud800", "#/"];
+    // Pinned across calls: each string keeps its address (and identity) for the whole test.
+    const pinned = [...valid, ...invalid].map((s) => ({ s, p: asm.__pin(asm.__newString(s)), want: T.validTopicFilter(s) }));
+    assert.deepEqual(pinned.map((x) => x.want), [...valid.map(() => true), ...invalid.map(() => false)]);
+    // In turn, more filters than are remembered (4), each asked twice, for several rounds.
+    for (let round = 0; round < 5; round++) {
+      for (const { s, p, want } of round % 2 ? [...pinned].reverse() : pinned) {
+        for (let k = 0; k < 2; k++) assert.equal(asm.t_validTopicFilter(p) !== 0, want, `round ${round}: ${JSON.stringify(s)}`);
+      }
+    }
+    // Equal text in another string is checked on its own merits.
+    for (const { s, want } of pinned) assert.equal(withString(asm, s, (p) => asm.t_validTopicFilter(p) !== 0), want, JSON.stringify(s));
+    for (const { p } of pinned) asm.__unpin(p);
+    // A remembered string stays alive (so its address is never another string's): an
+    // invalid filter made after a valid one was remembered and the GC has run is refused.
+    for (let i = 0; i < 40; i++) {
+      assert.equal(withString(asm, `ok/${i}/+`, (p) => asm.t_validTopicFilter(p) !== 0), true);
+      collect();
+      assert.equal(withString(asm, `ok/${i}/#/x`, (p) => asm.t_validTopicFilter(p) !== 0), false, `invalid filter ${i} after a collection`);
+    }
+  });
+
   test(`${RANDOM_TOPICS} random filter/topic pairs, seed=${SEED}`, () => {
     const rng = new Rng(SEED ^ 0x70b1c);
     const fail = new Failures();

@@ -19,6 +19,6 @@ export { Hook, declareIdle } from "./idle";
 export { base64 } from "./base64";
 export { AuthStep, AuthResult, ChannelBinding } from "./abi";
 export * from "./json";
-export * from "./topic";
+export { validTopicFilter, validTopicName, topicMatches, topicMatchesTemplate, topicLevelCount, topicLevel, topicCapture, filterCovers } from "./topic";
 export * from "./topic-cover";
 export { bytesEqualString, copyBytes, decodeString } from "./bytes";

@@ -70,6 +70,15 @@ function decodeAt(p: i32): i32 {
 export function keyEqualsPath(ks: i32, ke: i32, path: string, s: i32, e: i32): bool {
   let p = ks;
   let i = s;
+  // Plain ASCII (no escape, no multi-byte sequence) is one unit per byte: compared
+  // in place, without a decodeAt call per character. Most keys are all of that.
+  while (p < ke) {
+    let c = byteAt(p);
+    if (c >= 0x80 || c == C_BACKSLASH) break;
+    if (i >= e || charAt(path, i) != c) return false;
+    p++;
+    i++;
+  }
   let pend = -1;
   while (true) {
     let u: i32;

@@ -5,10 +5,20 @@ import {
 } from "./imports";
 import { bytesEqualString, copyBytes, decodeString } from "./bytes";
 import { JsonIndex, JsonType, jsonBool, jsonHas, jsonNumber, jsonString, jsonTrustNext, jsonValid } from "./json";
-import { topicCapture, topicLevel, topicLevelCount, topicMatches, topicMatchesTemplate } from "./topic";
+import { captureOfValidName, matchesValidName, templateMatchesValidName, topicLevel, topicLevelCount, validTopicName } from "./topic";
 import { filterCoversBytes, filterCoversTemplate } from "./topic-cover";
 import { Certificate, hasCertificate, readCertificate } from "./certificate";
 import { handOutSecret } from "./secrets";
+
+/** Bits of the record's callScratch byte (host/ABI.md §2.2): zero when a call starts. */
+const enum Scratch {
+  /** The payload was validated as JSON in this call: later json* readers reuse that. */
+  jsonChecked = 1,
+  /** The topic was checked with validTopicName in this call ... */
+  topicChecked = 2,
+  /** ... and found valid. */
+  topicValid = 4,
+}
 
 /**
  * The message of the current hook call, read in place from the record the host
@@ -48,7 +58,7 @@ export class Message {
   _v5Presence: u8;
   _subscriptionOptions: u8;
   _recordFlags: u8;
-  /** Zeroed by the host for every call: set once this call's payload was validated as JSON. */
+  /** Zeroed by the host for every call: what this call has already worked out (Scratch bits). */
   _callScratch: u8;
   // auth hook only (host/abi-auth.ts FieldAuth): the exchange state's length
   _authStateLen: u32;
@@ -231,11 +241,20 @@ export class Message {
   topicEquals(topic: string): bool { return bytesEqualString(this.topicPtr, this.topicLen, topic); }
   clientIdEquals(id: string): bool { return bytesEqualString(this.clientIdPtr, this.clientIdLen, id); }
   usernameEquals(name: string): bool { return bytesEqualString(this.usernamePtr, this.usernameLen, name); }
-  topicMatches(filter: string): bool { return topicMatches(filter, this.topicPtr, this.topicLen); }
+  /** validTopicName of this call's topic, worked out on the first match of the call (a plugin with several rules matches it several times). */
+  private topicNameValid(): bool {
+    const scratch = this._callScratch;
+    if (scratch & Scratch.topicChecked) return (scratch & Scratch.topicValid) != 0;
+    const valid = validTopicName(this.topicPtr, this.topicLen);
+    this._callScratch = <u8>(scratch | Scratch.topicChecked | (valid ? Scratch.topicValid : 0));
+    return valid;
+  }
+  topicMatches(filter: string): bool { return this.topicNameValid() && matchesValidName(filter, this.topicPtr, this.topicLen); }
   /** topicMatches with "%u" / "%c" in the filter standing for this client's username / client id (see topicMatchesTemplate). */
   topicMatchesTemplate(filter: string): bool {
     const userLen = this.hasUsername ? this.usernameLen : -1;
-    return topicMatchesTemplate(filter, this.topicPtr, this.topicLen, this.usernamePtr, userLen, this.clientIdPtr, this.clientIdLen);
+    return this.topicNameValid() &&
+      templateMatchesValidName(filter, this.topicPtr, this.topicLen, this.usernamePtr, userLen, this.clientIdPtr, this.clientIdLen);
   }
   /** subscribe hook: is this subscription filter within `filter` (see filterCovers)? */
   topicWithin(filter: string): bool { return filterCoversBytes(filter, this.topicPtr, this.topicLen); }
@@ -246,7 +265,9 @@ export class Message {
   }
   topicLevelCount(): i32 { return topicLevelCount(this.topicPtr, this.topicLen); }
   topicLevel(index: i32): string { return topicLevel(this.topicPtr, this.topicLen, index); }
-  topicCapture(filter: string, index: i32): string | null { return topicCapture(filter, this.topicPtr, this.topicLen, index); }
+  topicCapture(filter: string, index: i32): string | null {
+    return this.topicNameValid() ? captureOfValidName(filter, this.topicPtr, this.topicLen, index) : null;
+  }
 
   /**
    * The payload, for the json* readers: the first of them in a hook call
@@ -255,8 +276,9 @@ export class Message {
    */
   private jsonPayload(): usize {
     const ptr = this.payloadPtr;
-    if (this._callScratch != 0) jsonTrustNext();
-    else this._callScratch = 1;
+    const scratch = this._callScratch;
+    if (scratch & Scratch.jsonChecked) jsonTrustNext();
+    else this._callScratch = <u8>(scratch | Scratch.jsonChecked);
     return ptr;
   }
   jsonValid(): bool { return jsonValid(this.jsonPayload(), this.payloadLength); }

@@ -38,8 +38,42 @@ let substUserLen: i32 = -1;
 let substId: usize = 0;
 let substIdLen: i32 = -1;
 
+// Filters found valid lately, remembered by identity so that a plugin matching
+// its configured filters on every message checks each one once, not per call. An
+// AssemblyScript string never changes, and holding it here keeps its address from
+// being reused for another string while it is remembered. Four, reused in turn:
+// what a plugin with a few rules per hook needs; more only costs a re-check.
+let knownFilter0: string | null = null;
+let knownFilter1: string | null = null;
+let knownFilter2: string | null = null;
+let knownFilter3: string | null = null;
+let knownNext = 0;
+
+// @ts-ignore: decorator
+@inline function isKnownFilter(filter: string): bool {
+  const p = changetype<usize>(filter);
+  return p == changetype<usize>(knownFilter0) || p == changetype<usize>(knownFilter1) ||
+         p == changetype<usize>(knownFilter2) || p == changetype<usize>(knownFilter3);
+}
+
+function rememberFilter(filter: string): void {
+  const slot = knownNext;
+  knownNext = (slot + 1) & 3;
+  if (slot == 0) knownFilter0 = filter;
+  else if (slot == 1) knownFilter1 = filter;
+  else if (slot == 2) knownFilter2 = filter;
+  else knownFilter3 = filter;
+}
+
 /** A valid MQTT topic filter (wildcards allowed, see module comment). */
 export function validTopicFilter(filter: string): bool {
+  if (isKnownFilter(filter)) return true;
+  if (!checkTopicFilter(filter)) return false;
+  rememberFilter(filter);
+  return true;
+}
+
+function checkTopicFilter(filter: string): bool {
   let n = filter.length;
   if (n == 0) return false;
   let bytes = 0;
@@ -76,7 +110,7 @@ export function validTopicFilter(filter: string): bool {
 /** A valid MQTT topic name (UTF-8 bytes at ptr, no wildcards). */
 export function validTopicName(ptr: usize, len: i32): bool {
   if (len <= 0 || len > MAX_TOPIC_BYTES) return false;
-  let i = 0;
+  let i = plainPrefix(ptr, len);
   while (i < len) {
     let c = tb(ptr, i);
     if (c < 0x80) {
@@ -89,6 +123,47 @@ export function validTopicName(ptr: usize, len: i32): bool {
     }
   }
   return true;
+}
+
+// How many leading bytes validTopicName can skip without looking at them one by
+// one: none of them is >= 0x80, U+0000, '+' or '#'. A topic of 8 to 15 bytes is
+// two overlapping 8-byte words, a longer one 16-byte SIMD blocks (the last one may
+// overlap the one before); the byte loop takes over at the first block with
+// anything to look at, and does all of a topic under 8 bytes. One step per block
+// instead of one loop iteration per byte. Loads stay inside the topic's bytes.
+function plainPrefix(ptr: usize, len: i32): i32 {
+  if (len < 8) return 0;
+  if (len < 16) return plainWord(load<u64>(ptr)) && plainWord(load<u64>(ptr + <usize>(len - 8))) ? len : 0;
+  const nul = i8x16.splat(<i8>C_NUL);
+  const plus = i8x16.splat(<i8>C_PLUS);
+  const hash = i8x16.splat(<i8>C_HASH);
+  let i = 0;
+  while (true) {
+    const at = i + 16 <= len ? i : len - 16;
+    const v = v128.load(ptr + <usize>at);
+    // A byte >= 0x80 is negative as i8.
+    const bad = v128.or(v128.or(i8x16.lt_s(v, nul), i8x16.eq(v, nul)), v128.or(i8x16.eq(v, plus), i8x16.eq(v, hash)));
+    if (v128.any_true(bad)) return at;
+    if (at + 16 >= len) return len;
+    i = at + 16;
+  }
+  return len; // not reached (keeps AS flow analysis happy)
+}
+
+const BYTE_ONES: u64 = 0x0101010101010101;
+const BYTE_HIGHS: u64 = 0x8080808080808080;
+
+// The high bit of each byte of v that is zero (and maybe of bytes above a zero
+// byte, which is enough to tell whether there is one).
+// @ts-ignore: decorator
+@inline function zeroBytes(v: u64): u64 {
+  return (v - BYTE_ONES) & ~v & BYTE_HIGHS;
+}
+
+// No byte of the 8 in w is >= 0x80, U+0000, '+' or '#'.
+// @ts-ignore: decorator
+@inline function plainWord(w: u64): bool {
+  return ((w & BYTE_HIGHS) | zeroBytes(w) | zeroBytes(w ^ (BYTE_ONES * <u64>C_PLUS)) | zeroBytes(w ^ (BYTE_ONES * <u64>C_HASH))) == 0;
 }
 
 // Core matcher (filter and topic already validated). Returns NO_MATCH,
@@ -182,8 +257,12 @@ function matchTopic(filter: string, ptr: usize, len: i32, want: i32): i64 {
 
 /** MQTT 3.1.1 §4.7 match of a topic name (UTF-8 bytes) against a filter. */
 export function topicMatches(filter: string, ptr: usize, len: i32): bool {
-  if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return false;
-  return matchTopic(filter, ptr, len, -1) != NO_MATCH;
+  return validTopicName(ptr, len) && matchesValidName(filter, ptr, len);
+}
+
+/** topicMatches for a topic the caller has already found valid (validTopicName). */
+export function matchesValidName(filter: string, ptr: usize, len: i32): bool {
+  return validTopicFilter(filter) && matchTopic(filter, ptr, len, -1) != NO_MATCH;
 }
 
 /**
@@ -195,7 +274,12 @@ export function topicMatches(filter: string, ptr: usize, len: i32): bool {
  * "%c" is not expanded again). Allocates nothing.
  */
 export function topicMatchesTemplate(filter: string, ptr: usize, len: i32, userPtr: usize, userLen: i32, idPtr: usize, idLen: i32): bool {
-  if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return false;
+  return validTopicName(ptr, len) && templateMatchesValidName(filter, ptr, len, userPtr, userLen, idPtr, idLen);
+}
+
+/** topicMatchesTemplate for a topic the caller has already found valid (validTopicName). */
+export function templateMatchesValidName(filter: string, ptr: usize, len: i32, userPtr: usize, userLen: i32, idPtr: usize, idLen: i32): bool {
+  if (!validTopicFilter(filter)) return false;
   substUser = userPtr;
   substUserLen = substitutionLength(userPtr, userLen);
   substId = idPtr;
@@ -233,8 +317,12 @@ export function topicLevel(ptr: usize, len: i32, index: i32): string {
 
 /** The index-th wildcard capture of filter on the topic, or null. Allocates. */
 export function topicCapture(filter: string, ptr: usize, len: i32, index: i32): string | null {
-  if (index < 0) return null;
-  if (!validTopicFilter(filter) || !validTopicName(ptr, len)) return null;
+  return validTopicName(ptr, len) ? captureOfValidName(filter, ptr, len, index) : null;
+}
+
+/** topicCapture for a topic the caller has already found valid (validTopicName). */
+export function captureOfValidName(filter: string, ptr: usize, len: i32, index: i32): string | null {
+  if (index < 0 || !validTopicFilter(filter)) return null;
   let r = matchTopic(filter, ptr, len, index);
   if (r < 0) return null;
   let s = <i32>(r >> 32);
