@@ -30,7 +30,9 @@
  * charge (for the next iteration) and into the holding site's (for the first). B no
  * longer carries a bare subtract of its own. The over-charge bound becomes H plus those
  * arms, paid once when the loop is left by a header that fails (B never ran); leaving
- * from inside B (c2 false, the usual way out of such a loop) is charged exactly.
+ * from inside B (c2 false, the usual way out of such a loop) is charged exactly (with
+ * several such arms: from inside the innermost; from an outer one, the inner ones it
+ * never entered are paid).
  */
 import type { FunctionPlan, Site } from "./fuel-plan.js";
 

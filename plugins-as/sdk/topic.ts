@@ -52,8 +52,9 @@ let knownNext = 0;
 // @ts-ignore: decorator
 @inline function isKnownFilter(filter: string): bool {
   const p = changetype<usize>(filter);
-  return p == changetype<usize>(knownFilter0) || p == changetype<usize>(knownFilter1) ||
-         p == changetype<usize>(knownFilter2) || p == changetype<usize>(knownFilter3);
+  // An empty slot is null, address 0: never a remembered filter.
+  return p != 0 && (p == changetype<usize>(knownFilter0) || p == changetype<usize>(knownFilter1) ||
+         p == changetype<usize>(knownFilter2) || p == changetype<usize>(knownFilter3));
 }
 
 function rememberFilter(filter: string): void {
@@ -126,26 +127,38 @@ export function validTopicName(ptr: usize, len: i32): bool {
 }
 
 // How many leading bytes validTopicName can skip without looking at them one by
-// one: none of them is >= 0x80, U+0000, '+' or '#'. A topic of 8 to 15 bytes is
-// two overlapping 8-byte words, a longer one 16-byte SIMD blocks (the last one may
-// overlap the one before); the byte loop takes over at the first block with
-// anything to look at, and does all of a topic under 8 bytes. One step per block
-// instead of one loop iteration per byte. Loads stay inside the topic's bytes.
+// one: none of them is >= 0x80, U+0000, '+' or '#'. A topic of 16 bytes or more is
+// read in 16-byte SIMD blocks, a shorter one (or any, built without SIMD) in 8-byte
+// words; the last block or word may overlap the one before. The byte loop takes
+// over at the first block with anything to look at, and does all of a topic under 8
+// bytes. One step per block instead of one loop iteration per byte. Loads stay
+// inside the topic's bytes.
 function plainPrefix(ptr: usize, len: i32): i32 {
   if (len < 8) return 0;
-  if (len < 16) return plainWord(load<u64>(ptr)) && plainWord(load<u64>(ptr + <usize>(len - 8))) ? len : 0;
-  const nul = i8x16.splat(<i8>C_NUL);
-  const plus = i8x16.splat(<i8>C_PLUS);
-  const hash = i8x16.splat(<i8>C_HASH);
+  if (ASC_FEATURE_SIMD) {
+    if (len >= 16) {
+      const nul = i8x16.splat(<i8>C_NUL);
+      const plus = i8x16.splat(<i8>C_PLUS);
+      const hash = i8x16.splat(<i8>C_HASH);
+      let i = 0;
+      while (true) {
+        const at = i + 16 <= len ? i : len - 16;
+        const v = v128.load(ptr + <usize>at);
+        // A byte >= 0x80 is negative as i8.
+        const bad = v128.or(v128.or(i8x16.lt_s(v, nul), i8x16.eq(v, nul)), v128.or(i8x16.eq(v, plus), i8x16.eq(v, hash)));
+        if (v128.any_true(bad)) return at;
+        if (at + 16 >= len) return len;
+        i = at + 16;
+      }
+    }
+  }
+  // 8-byte words (every length without SIMD, asc without `--enable simd`; 8 to 15 with it).
   let i = 0;
   while (true) {
-    const at = i + 16 <= len ? i : len - 16;
-    const v = v128.load(ptr + <usize>at);
-    // A byte >= 0x80 is negative as i8.
-    const bad = v128.or(v128.or(i8x16.lt_s(v, nul), i8x16.eq(v, nul)), v128.or(i8x16.eq(v, plus), i8x16.eq(v, hash)));
-    if (v128.any_true(bad)) return at;
-    if (at + 16 >= len) return len;
-    i = at + 16;
+    const at = i + 8 <= len ? i : len - 8;
+    if (!plainWord(load<u64>(ptr + <usize>at))) return at;
+    if (at + 8 >= len) return len;
+    i = at + 8;
   }
   return len; // not reached (keeps AS flow analysis happy)
 }
@@ -336,7 +349,8 @@ export function captureOfValidName(filter: string, ptr: usize, len: i32, index: 
  * "sensors/+/temp" does not cover "sensors/#". Allocates (control path).
  */
 export function filterCovers(filter: string, sub: string): bool {
-  if (!validTopicFilter(filter) || !validTopicFilter(sub)) return false;
+  // `sub` is checked without being remembered: usually made per call, it would push the configured filters out.
+  if (!validTopicFilter(filter) || !checkTopicFilter(sub)) return false;
   const f = filter.split("/");
   const s = sub.split("/");
   for (let i = 0; i < f.length; i++) {
