@@ -274,7 +274,7 @@ export class Message {
    * validates it; the later ones reuse that validation and the root object's
    * member positions it recorded (one pass over the payload per call).
    */
-  private jsonPayload(): usize {
+  @inline private jsonPayload(): usize {
     const ptr = this.payloadPtr;
     const scratch = this._callScratch;
     if (scratch & Scratch.jsonChecked) jsonTrustNext();
