@@ -68,6 +68,8 @@ function decodeAt(p: i32): i32 {
 // through nextUnit: this is the per-message lookup, and nextUnit's second
 // return values (globals) cost fuel on every key character.
 export function keyEqualsPath(ks: i32, ke: i32, path: string, s: i32, e: i32): bool {
+  // Every UTF-16 unit of a key takes at least one byte of its text.
+  if (ke - ks < e - s) return false;
   let p = ks;
   let i = s;
   // Plain ASCII (no escape, no multi-byte sequence) is one unit per byte: compared
