@@ -169,15 +169,25 @@ function utf8SeqLen(p: i32): i32 {
       if (v128.any_true(special)) return p + ctz(i8x16.bitmask(special));
       p += 16;
     }
-    // Fewer than 16 bytes left: the document's last 16 bytes in one step, without
-    // the lanes before p (a short document's tail, the keys and values near its end,
-    // would otherwise take a byte loop iteration each). gLen when none is special.
+    // Fewer than 16 bytes left: one step (a short document's tail, the keys and values
+    // near its end, would otherwise take a byte loop iteration each). gLen when none is special.
     if (p < gLen && last >= 0) {
-      let mask = i8x16.bitmask(special16(v128.load(gBase + <usize>last), quote, backslash, space)) >>> (p - last);
+      let mask = specialsFrom(p);
       return mask != 0 ? p + ctz(mask) : gLen;
     }
   }
   return p;
+}
+
+// The lanes special16 marks among the 16 bytes from p, as a bit mask (bit 0: p), read
+// in one SIMD step from a window that stops at the document's end: from p when 16
+// bytes are left, else the document's last 16 bytes without the lanes before p.
+// Needs a document of at least 16 bytes and p <= gLen.
+// @ts-ignore: decorator
+@inline function specialsFrom(p: i32): i32 {
+  let at = min(p, gLen - 16);
+  let v = v128.load(gBase + <usize>at);
+  return i8x16.bitmask(special16(v, i8x16.splat(<i8>C_QUOTE), i8x16.splat(<i8>C_BACKSLASH), i8x16.splat(<i8>C_SPACE))) >>> (p - at);
 }
 
 // p at the opening quote; returns the index after the closing quote, or -1.
@@ -217,19 +227,15 @@ export function scanString(p: i32): i32 {
 
 // scanString for the strings parseValue meets: one that ends within the next 16
 // bytes with nothing to look at before its closing quote (most keys and short
-// values) is answered here, in one SIMD step and without a call; any other goes
-// to scanString. A document's last 16 bytes are read as one block, without the
-// lanes before the string.
+// values) is answered here, in one SIMD step (specialsFrom) and without a call; any
+// other goes to scanString.
 // @ts-ignore: decorator
 @inline function scanShortString(p: i32): i32 {
   if (ASC_FEATURE_SIMD) {
-    let from = p + 1;
-    let at = min(from, gLen - 16);
-    if (at >= 0) {
-      let v = v128.load(gBase + <usize>at);
-      let mask = i8x16.bitmask(special16(v, i8x16.splat(<i8>C_QUOTE), i8x16.splat(<i8>C_BACKSLASH), i8x16.splat(<i8>C_SPACE))) >>> (from - at);
+    if (gLen >= 16) {
+      let mask = specialsFrom(p + 1);
       if (mask != 0) {
-        let q = from + ctz(mask);
+        let q = p + 1 + ctz(mask);
         if (byteAt(q) == C_QUOTE) return q + 1;
       }
     }
