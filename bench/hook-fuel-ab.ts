@@ -6,7 +6,8 @@
  * figure is the difference of two ~1 µs figures (a few tens of ns at 16 KB), so a
  * burst of someone else's load in one 100 ms window moves it by several points.
  * Here, for one build, `instances` metered and `instances` unmetered copies of the
- * plugin (each loaded and compiled afresh) run `rounds` rounds; in each round every
+ * plugin (each from bytes of its own, so that V8 compiles and places each apart:
+ * layout-copies.ts) run `rounds` rounds; in each round every
  * copy runs one window of K calls (K sized so a window takes `windowMs`), all copies
  * interleaved, their order rotated every round and reversed every other cycle, so
  * each runs first, last and next to every other equally often. A round's share is
@@ -24,6 +25,14 @@
  * spread the interquartile range of those shares and the range of the per-process
  * medians. Every variant is treated identically: same K, same windows, same rotation,
  * same processes.
+ *
+ * Why 8 copies a side (since fuel7): until then the copies of one process were loaded
+ * from one file, and V8 gives identical bytes one compilation, so a process measured
+ * one layout however many copies it loaded (two unmetered loads agreed within ~3
+ * points). Copies with bytes of their own are placed apart (one copy's metered time
+ * moves by ±10% with its placement), so each process now averages 8 layouts a side;
+ * 100 rounds suffice, as a copy's own rounds agree within about a point
+ * (bench/README.md, "Fuel, part 7").
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -40,7 +49,7 @@ export interface FuelAbOptions {
   windowMs: number;
 }
 
-export const DEFAULT_FUEL_AB: FuelAbOptions = { processes: 8, instances: 1, rounds: 250, windowMs: 0.5 };
+export const DEFAULT_FUEL_AB: FuelAbOptions = { processes: 8, instances: 8, rounds: 100, windowMs: 0.5 };
 export const QUICK_FUEL_AB: FuelAbOptions = { processes: 1, instances: 1, rounds: 50, windowMs: 0.5 };
 
 /** The copies of one build to compare. */

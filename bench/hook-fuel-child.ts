@@ -1,7 +1,8 @@
 /**
  * One process of the fuel A/B (hook-fuel-ab.ts): loads `instances` metered and
  * `instances` unmetered copies of one plugin (and the baseline's, with a baseline),
- * each compiled afresh, warms them, runs the rounds and prints the rounds as JSON.
+ * each from bytes of its own so that V8 compiles and places each apart
+ * (layout-copies.ts), warms them, runs the rounds and prints the rounds as JSON.
  * Usage (bench/hook-fuel-ab.ts spawns it): node dist/bench/hook-fuel-child.js JOB_JSON
  */
 import { MemoryKvStore, PluginChain } from "../host/index.js";
@@ -9,6 +10,7 @@ import { measureFuelAbRounds, type FuelAbChildResult, type FuelAbGroup, type Fue
 import type { MessageHook } from "./hook-goals.js";
 import { buildMessage, caller, warm, type RunChain } from "./hook-message.js";
 import { openHookBaseline } from "./hooks-baseline.js";
+import { LayoutCopies } from "./layout-copies.js";
 import { BENCH_FUEL, wasmPath } from "./plugins.js";
 
 const job = JSON.parse(process.argv[2] ?? "null") as FuelAbJob | null;
@@ -20,6 +22,7 @@ const hook = job.hook as MessageHook;
 const template = buildMessage(hook, job.size);
 const chains: { close(): void }[] = [];
 const trapped: string[] = [];
+const copies = new LayoutCopies();
 
 function watch(chain: RunChain & { close(): void; on(event: "trap", listener: (name: string, hook: string, kind: string, error: unknown) => void): unknown }, what: string): () => number {
   chains.push(chain);
@@ -27,12 +30,22 @@ function watch(chain: RunChain & { close(): void; on(event: "trap", listener: (n
   return caller(chain, hook, template);
 }
 
-async function group(load: (meterFuel: boolean) => Promise<(RunChain & { close(): void; on: PluginChain["on"] }) | null>, what: string): Promise<FuelAbGroup> {
+/**
+ * `instances` metered and as many unmetered copies, each loaded from its own bytes
+ * (`wasm`: null when the build has no such plugin). Which side loads first alternates,
+ * so neither side is always the earlier compilation.
+ */
+async function group(
+  wasm: string | null,
+  load: (meterFuel: boolean, copy: string) => Promise<(RunChain & { close(): void; on: PluginChain["on"] }) | null>,
+  what: string,
+): Promise<FuelAbGroup> {
+  if (!wasm) throw new Error(`${what} has no build of ${job!.plugin}`);
   const g: FuelAbGroup = { metered: [], unmetered: [] };
   for (let i = 0; i < job!.instances; i++) {
-    for (const meterFuel of [true, false]) {
-      const chain = await load(meterFuel);
-      if (!chain) throw new Error(`${what} has no build of ${job!.plugin}`);
+    for (const meterFuel of i % 2 === 0 ? [true, false] : [false, true]) {
+      const chain = await load(meterFuel, copies.copy(wasm));
+      if (!chain) throw new Error(`${what} could not load ${job!.plugin}`);
       (meterFuel ? g.metered : g.unmetered).push(watch(chain, `${job!.plugin} (${what}${meterFuel ? "" : ", unmetered"})`));
     }
   }
@@ -42,8 +55,9 @@ async function group(load: (meterFuel: boolean) => Promise<(RunChain & { close()
 try {
   const groups = [
     await group(
-      (meterFuel) =>
-        PluginChain.load([{ name: job.plugin, wasm: wasmPath(job.plugin), config: job.config, limits: { fuel: BENCH_FUEL } }], {
+      wasmPath(job.plugin),
+      (meterFuel, wasm) =>
+        PluginChain.load([{ name: job.plugin, wasm, config: job.config, limits: { fuel: BENCH_FUEL } }], {
           kv: new MemoryKvStore(),
           publish: () => {},
           meterFuel,
@@ -53,7 +67,7 @@ try {
   ];
   if (job.baseline) {
     const baseline = await openHookBaseline(job.baseline);
-    groups.push(await group((meterFuel) => baseline.load(job.plugin, job.config, BENCH_FUEL, meterFuel) as never, "baseline"));
+    groups.push(await group(baseline.wasmPath(job.plugin), (meterFuel, wasm) => baseline.load(job.plugin, job.config, BENCH_FUEL, meterFuel, wasm) as never, "baseline"));
   }
   const verdicts = new Set(groups.flatMap((g) => [...g.metered, ...g.unmetered].map((call) => call())));
   if (verdicts.size !== 1) throw new Error(`the copies of ${job.plugin} disagree on the ${hook} verdict: ${[...verdicts].join(", ")}`);
@@ -67,4 +81,5 @@ try {
   process.exitCode = 1;
 } finally {
   for (const c of chains) c.close();
+  copies.remove();
 }

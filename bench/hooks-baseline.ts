@@ -34,8 +34,10 @@ interface BaseHost {
 export interface HookBaseline {
   /** For the report: commit and subject (or the directory). */
   describe: string;
-  /** Loads `plugin` from the baseline's build, metered or not; null when the baseline has no such plugin. */
-  load(plugin: string, config: Record<string, unknown>, fuel: number, meterFuel: boolean): Promise<BaseChain | null>;
+  /** The baseline's build of `plugin`, or null when it has none. */
+  wasmPath(plugin: string): string | null;
+  /** Loads `plugin` from the baseline's build (or from `wasm`, a copy of it), metered or not; null when the baseline has no such plugin. */
+  load(plugin: string, config: Record<string, unknown>, fuel: number, meterFuel: boolean, wasm?: string): Promise<BaseChain | null>;
 }
 
 /** Opens DIR's build; throws a message naming what is missing. */
@@ -44,11 +46,15 @@ export async function openHookBaseline(dirArg: string): Promise<HookBaseline> {
   const hostIndex = join(base.dir, "dist", "host", "index.js");
   if (!existsSync(hostIndex)) throw new Error(`--baseline ${dirArg}: ${hostIndex} not found; build that checkout first (cd ${base.dir} && npm ci)`);
   const host = (await import(pathToFileURL(hostIndex).href)) as BaseHost;
+  const wasmPath = (plugin: string) => {
+    const wasm = join(base.dir, "dist", "plugins", `${plugin}.wasm`);
+    return existsSync(wasm) ? wasm : null;
+  };
   return {
     describe: base.describe,
-    async load(plugin, config, fuel, meterFuel) {
-      const wasm = join(base.dir, "dist", "plugins", `${plugin}.wasm`);
-      if (!existsSync(wasm)) return null;
+    wasmPath,
+    async load(plugin, config, fuel, meterFuel, wasm = wasmPath(plugin) ?? undefined) {
+      if (!wasm) return null;
       return host.PluginChain.load([{ name: plugin, wasm, config, limits: { fuel } }], { kv: new host.MemoryKvStore(), publish: () => {}, meterFuel });
     },
   };
