@@ -9,8 +9,9 @@
  * plugin (each from bytes of its own, so that V8 compiles and places each apart:
  * layout-copies.ts) run `rounds` rounds; in each round every
  * copy runs one window of K calls (K sized so a window takes `windowMs`), all copies
- * interleaved, their order rotated every round and reversed every other cycle, so
- * each runs first, last and next to every other equally often. A round's share is
+ * interleaved (listed metered, unmetered, metered, ..., so each pair sits together),
+ * their order rotated every round and reversed every other cycle, so over 2n rounds
+ * each runs in every position and both before and after its neighbours. A round's share is
  * (metered − unmetered) / metered, from the mean of the round's metered windows and
  * the mean of its unmetered ones, milliseconds apart: load that spans the round
  * cancels.
@@ -26,13 +27,11 @@
  * medians. Every variant is treated identically: same K, same windows, same rotation,
  * same processes.
  *
- * Why 8 copies a side (since fuel7): until then the copies of one process were loaded
- * from one file, and V8 gives identical bytes one compilation, so a process measured
- * one layout however many copies it loaded (two unmetered loads agreed within ~3
- * points). Copies with bytes of their own are placed apart (one copy's metered time
- * moves by ±10% with its placement), so each process now averages 8 layouts a side;
- * 100 rounds suffice, as a copy's own rounds agree within about a point
- * (bench/README.md, "Fuel, part 7").
+ * Why 8 copies a side: V8 gives identical bytes one compilation per process, so only
+ * copies with bytes of their own (layout-copies.ts) are placed apart, and one copy's
+ * time moves by up to ±15% with its placement; 8 a side average that out within a
+ * process. 128 rounds, a multiple of 2n for 16 and 32 copies, suffice: a copy's own
+ * rounds agree within about a point (bench/README.md, "Fuel, part 7").
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -49,7 +48,7 @@ export interface FuelAbOptions {
   windowMs: number;
 }
 
-export const DEFAULT_FUEL_AB: FuelAbOptions = { processes: 8, instances: 8, rounds: 100, windowMs: 0.5 };
+export const DEFAULT_FUEL_AB: FuelAbOptions = { processes: 8, instances: 8, rounds: 128, windowMs: 0.5 };
 export const QUICK_FUEL_AB: FuelAbOptions = { processes: 1, instances: 1, rounds: 50, windowMs: 0.5 };
 
 /** The copies of one build to compare. */
@@ -67,6 +66,8 @@ export interface FuelAbRounds {
   metered: number[];
   unmetered: number[];
   calls: number;
+  /** Distinct compilations (copy files) the rounds ran on; set by the child. */
+  layouts: number;
 }
 
 export interface FuelAbResult {
@@ -83,6 +84,8 @@ export interface FuelAbResult {
   meteredNs: number;
   unmeteredNs: number;
   rounds: number;
+  /** Distinct compilations over every process, both sides. */
+  layouts: number;
 }
 
 /** Calls per window so that one window of `call` takes about `windowMs`. */
@@ -117,7 +120,12 @@ function timeWindow(call: () => number, calls: number): number {
 export function measureFuelAbRounds(groups: readonly FuelAbGroup[], opts: Pick<FuelAbOptions, "rounds" | "windowMs">): FuelAbRounds[] {
   if (groups.length === 0) return [];
   const calls = callsPerWindow(groups[0]!.metered[0]!, opts.windowMs);
-  const copies = groups.flatMap((g, gi) => [...g.metered.map((call) => ({ gi, metered: true, call })), ...g.unmetered.map((call) => ({ gi, metered: false, call }))]);
+  const copies = groups.flatMap((g, gi) =>
+    g.metered.flatMap((call, i) => [
+      { gi, metered: true, call },
+      { gi, metered: false, call: g.unmetered[i]! },
+    ]),
+  );
   const ns = copies.map(() => new Float64Array(opts.rounds));
   for (let r = 0; r < opts.rounds; r++) {
     for (const c of roundOrder(copies.length, r)) ns[c]![r] = timeWindow(copies[c]!.call, calls);
@@ -134,7 +142,7 @@ export function measureFuelAbRounds(groups: readonly FuelAbGroup[], opts: Pick<F
       });
       return sum / n;
     };
-    const out: FuelAbRounds = { shares: [], diffs: [], metered: [], unmetered: [], calls };
+    const out: FuelAbRounds = { shares: [], diffs: [], metered: [], unmetered: [], calls, layouts: 0 };
     for (let r = 0; r < opts.rounds; r++) {
       const m = mean(true, r);
       const u = mean(false, r);
@@ -162,6 +170,7 @@ export function summarize(perProcess: readonly FuelAbRounds[]): FuelAbResult {
     meteredNs: percentile(all("metered"), 0.5),
     unmeteredNs: percentile(all("unmetered"), 0.5),
     rounds: shares.length,
+    layouts: perProcess.reduce((n, p) => n + p.layouts, 0),
   };
 }
 
@@ -176,6 +185,8 @@ export interface FuelAbJob {
   instances: number;
   rounds: number;
   windowMs: number;
+  /** Load the unmetered copy of the first pair first (every other process). */
+  flip: boolean;
 }
 
 /** The child's answer: the current build's rounds, and the baseline's when asked. */
@@ -203,11 +214,11 @@ function runChild(job: FuelAbJob): Promise<FuelAbChildResult> {
 
 /** The fuel figure of one case: `processes` children in turn, pooled. */
 export async function measureFuelAb(
-  job: Omit<FuelAbJob, "instances" | "rounds" | "windowMs">,
+  job: Omit<FuelAbJob, "instances" | "rounds" | "windowMs" | "flip">,
   opts: FuelAbOptions,
 ): Promise<{ current: FuelAbResult; base: FuelAbResult | null; traps: string[] }> {
   const runs: FuelAbChildResult[] = [];
-  for (let p = 0; p < opts.processes; p++) runs.push(await runChild({ ...job, instances: opts.instances, rounds: opts.rounds, windowMs: opts.windowMs }));
+  for (let p = 0; p < opts.processes; p++) runs.push(await runChild({ ...job, instances: opts.instances, rounds: opts.rounds, windowMs: opts.windowMs, flip: p % 2 === 1 }));
   return {
     current: summarize(runs.map((r) => r.current)),
     base: job.baseline ? summarize(runs.map((r) => r.base!)) : null,

@@ -32,8 +32,10 @@ function watch(chain: RunChain & { close(): void; on(event: "trap", listener: (n
 
 /**
  * `instances` metered and as many unmetered copies, each loaded from its own bytes
- * (`wasm`: null when the build has no such plugin). Which side loads first alternates,
- * so neither side is always the earlier compilation.
+ * (`wasm`: null when the build has no such plugin). Which side loads first alternates
+ * from pair to pair and, through `job.flip`, from process to process, so neither side
+ * is always the earlier compilation (worth about a point: bench/README.md, "Fuel,
+ * part 7").
  */
 async function group(
   wasm: string | null,
@@ -43,9 +45,11 @@ async function group(
   if (!wasm) throw new Error(`${what} has no build of ${job!.plugin}`);
   const g: FuelAbGroup = { metered: [], unmetered: [] };
   for (let i = 0; i < job!.instances; i++) {
-    for (const meterFuel of i % 2 === 0 ? [true, false] : [false, true]) {
-      const chain = await load(meterFuel, copies.copy(wasm));
-      if (!chain) throw new Error(`${what} could not load ${job!.plugin}`);
+    for (const meterFuel of (i % 2 === 0) !== job!.flip ? [true, false] : [false, true]) {
+      const copy = copies.copy(wasm);
+      const chain = await load(meterFuel, copy);
+      copies.release(copy);
+      if (!chain) throw new Error(`${what} has no build of ${job!.plugin}`);
       (meterFuel ? g.metered : g.unmetered).push(watch(chain, `${job!.plugin} (${what}${meterFuel ? "" : ", unmetered"})`));
     }
   }
@@ -65,21 +69,25 @@ try {
       "current build",
     ),
   ];
+  const layouts = [copies.made];
   if (job.baseline) {
     const baseline = await openHookBaseline(job.baseline);
     groups.push(await group(baseline.wasmPath(job.plugin), (meterFuel, wasm) => baseline.load(job.plugin, job.config, BENCH_FUEL, meterFuel, wasm) as never, "baseline"));
+    layouts.push(copies.made - layouts[0]!);
   }
   const verdicts = new Set(groups.flatMap((g) => [...g.metered, ...g.unmetered].map((call) => call())));
   if (verdicts.size !== 1) throw new Error(`the copies of ${job.plugin} disagree on the ${hook} verdict: ${[...verdicts].join(", ")}`);
   // V8 runs Wasm with its baseline compiler first and tiers hot functions up in the background.
   for (const g of groups) for (const call of [...g.metered, ...g.unmetered]) warm(call, 50);
   const [current, base] = measureFuelAbRounds(groups, job);
+  current!.layouts = layouts[0]!;
+  if (base) base.layouts = layouts[1]!;
   const result: FuelAbChildResult = { current: current!, base: base ?? null, traps: trapped.slice(0, 20) };
   process.stdout.write(JSON.stringify(result));
 } catch (err) {
   console.error(err instanceof Error ? err.message : String(err));
   process.exitCode = 1;
 } finally {
-  for (const c of chains) c.close();
   copies.remove();
+  for (const c of chains) c.close();
 }

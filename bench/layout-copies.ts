@@ -14,24 +14,45 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { encodeCustomSection } from "../host/wasm-binary.js";
+import { SIGNATURE_SECTION } from "../host/signing.js";
+import { encodeCustomSection, withoutCustomSections } from "../host/wasm-binary.js";
 
 export const LAYOUT_SECTION = "wasmq.bench-layout";
 
 export class LayoutCopies {
   private readonly dir = mkdtempSync(join(tmpdir(), "wasmq-fuel-ab-"));
-  private made = 0;
+  private count = 0;
+  private readonly cleanUp = () => this.remove();
 
-  /** A new file with `wasm`'s bytes plus a custom section no other copy has. */
+  constructor() {
+    process.once("exit", this.cleanUp);
+  }
+
+  /** Copies written so far, each a compilation of its own. */
+  get made(): number {
+    return this.count;
+  }
+
+  /**
+   * A new file with `wasm`'s bytes plus a custom section no other copy has. A
+   * signature must stay the module's last section, so a signed build's is dropped:
+   * the bench loads its copies without trust settings.
+   */
   copy(wasm: string): string {
-    const n = this.made++;
+    const n = this.count++;
     const tag = encodeCustomSection(LAYOUT_SECTION, new TextEncoder().encode(`${process.pid}.${n}`));
     const file = join(this.dir, `${n}.wasm`);
-    writeFileSync(file, Buffer.concat([readFileSync(wasm), tag]));
+    writeFileSync(file, Buffer.concat([withoutCustomSections(readFileSync(wasm), SIGNATURE_SECTION), tag]));
     return file;
   }
 
+  /** A copy the host has read: delete it now, so a killed run leaves at most one behind. */
+  release(file: string): void {
+    rmSync(file, { force: true });
+  }
+
   remove(): void {
+    process.removeListener("exit", this.cleanUp);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -26,13 +26,15 @@ test("bench:hooks prints the fuel column with its spread, from the requested pro
     assert.match(row, /-?\d+\.\d% \(-?\d+\.\d–-?\d+\.\d\) \[-?\d+\.\d–-?\d+\.\d%\]/, row);
     const json = JSON.parse(readFileSync(out, "utf8")) as {
       settings: { fuelAb: { processes: number; instances: number; rounds: number; windowMs: number } };
-      results: { hook: string; fuelNs: number; fuel: { share: number; q1: number; q3: number; perProcess: number[]; rounds: number; meteredNs: number; unmeteredNs: number } }[];
+      results: { hook: string; fuelNs: number; fuel: { share: number; q1: number; q3: number; perProcess: number[]; rounds: number; meteredNs: number; unmeteredNs: number; layouts: number } }[];
     };
     assert.deepEqual(json.settings.fuelAb, { processes: 3, instances: 2, rounds: 7, windowMs: 0.2 });
     const r = json.results.find((x) => x.hook === "publish");
     assert.ok(r, "filter publish measured");
     assert.equal(r.fuel.perProcess.length, 3, "one median per child process");
     assert.equal(r.fuel.rounds, 21, "every round of every process pooled");
+    // Each copy from bytes of its own (bench/layout-copies.ts): 3 processes × 2 pairs.
+    assert.equal(r.fuel.layouts, 12, "every copy compiled apart");
     assert.ok(r.fuel.q1 <= r.fuel.share && r.fuel.share <= r.fuel.q3, JSON.stringify(r.fuel));
     assert.ok(r.fuel.meteredNs > 0 && r.fuel.unmeteredNs > 0, "both sides timed");
     assert.equal(r.fuelNs, (r.fuel as { ns?: number }).ns, "fuel ns is the A/B's");
@@ -68,7 +70,7 @@ test("the A/B's order: over 2n rounds every copy runs in every position, and bot
 });
 
 test("the figure pools every process's rounds: median, quartiles, per-process medians", () => {
-  const proc = (shares: number[]) => ({ shares, diffs: shares.map((s) => s * 100), metered: shares.map(() => 100), unmetered: shares.map((s) => 100 - s * 100), calls: 1 });
+  const proc = (shares: number[]) => ({ shares, diffs: shares.map((s) => s * 100), metered: shares.map(() => 100), unmetered: shares.map((s) => 100 - s * 100), calls: 1, layouts: 2 });
   const r = summarize([proc([0.1, 0.2, 0.3]), proc([0.5, 0.6, 0.7])]);
   assert.equal(r.rounds, 6);
   assert.deepEqual(r.perProcess, [0.2, 0.6]);
@@ -76,4 +78,5 @@ test("the figure pools every process's rounds: median, quartiles, per-process me
   assert.equal(r.q1, 0.2);
   assert.equal(r.q3, 0.6);
   assert.equal(r.ns, 30);
+  assert.equal(r.layouts, 4);
 });

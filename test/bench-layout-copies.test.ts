@@ -3,12 +3,14 @@
 // same plugin to the engine, the host and the fuel instrumenter.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
-import { wasm } from "./helpers.js";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { tempDir, wasm } from "./helpers.js";
 import { LAYOUT_SECTION, LayoutCopies } from "../bench/layout-copies.js";
 import { MemoryKvStore, PluginChain } from "../host/index.js";
 import { instrumentFuel } from "../host/fuel.js";
+import { SIGNATURE_SECTION } from "../host/signing.js";
+import { encodeCustomSection, listSections } from "../host/wasm-binary.js";
 import { buildMessage, caller } from "../bench/hook-message.js";
 import { benchSetup, BENCH_FUEL } from "../bench/plugins.js";
 
@@ -41,7 +43,7 @@ test("every copy has bytes of its own and is still the same module", () => {
   }
 });
 
-test("a copy loads metered and unmetered and answers as the original does; remove() deletes the copies", async () => {
+test("a copy loads metered and unmetered and answers as the original does; release() and remove() delete the copies", async () => {
   const copies = new LayoutCopies();
   const config = benchSetup("filter")!.config;
   const message = buildMessage("publish", 64);
@@ -51,17 +53,38 @@ test("a copy loads metered and unmetered and answers as the original does; remov
     for (const meterFuel of [true, false]) {
       for (const source of [wasm("filter"), (file = copies.copy(wasm("filter")))]) {
         const chain = await PluginChain.load([{ name: "filter", wasm: source, config, limits: { fuel: BENCH_FUEL } }], { kv: new MemoryKvStore(), publish: () => {}, meterFuel });
-        const traps: string[] = [];
-        chain.on("trap", (_n, _h, kind) => traps.push(kind));
-        verdicts.push(caller(chain, "publish", message)());
-        assert.deepEqual(traps, [], `${source} ${meterFuel ? "metered" : "unmetered"} ran without a trap`);
-        chain.close();
+        try {
+          const traps: string[] = [];
+          chain.on("trap", (_n, _h, kind) => traps.push(kind));
+          verdicts.push(caller(chain, "publish", message)());
+          assert.deepEqual(traps, [], `${source} ${meterFuel ? "metered" : "unmetered"} ran without a trap`);
+        } finally {
+          chain.close();
+        }
       }
     }
     assert.equal(new Set(verdicts).size, 1, `same verdict everywhere: ${verdicts.join(", ")}`);
     assert.ok(existsSync(file));
+    copies.release(file);
+    assert.equal(existsSync(file), false, "a released copy is gone");
+    assert.ok(existsSync(dirname(file)), "the others' directory stays until remove()");
   } finally {
     copies.remove();
   }
   assert.equal(existsSync(dirname(file)), false, "the copies' directory is gone");
+});
+
+test("a signed build's copy drops the signature, which would no longer be the last section", () => {
+  const dir = tempDir("wasmq-layout-signed-");
+  const copies = new LayoutCopies();
+  try {
+    const signed = join(dir, "signed.wasm");
+    writeFileSync(signed, Buffer.concat([readFileSync(wasm("filter")), encodeCustomSection(SIGNATURE_SECTION, new Uint8Array(64))]));
+    const names = listSections(readFileSync(copies.copy(signed))).filter((s) => s.id === 0).map((s) => s.name);
+    assert.ok(!names.includes(SIGNATURE_SECTION), names.join(", "));
+    assert.equal(names.at(-1), LAYOUT_SECTION);
+  } finally {
+    copies.remove();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
