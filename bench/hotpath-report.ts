@@ -114,7 +114,7 @@ export function tailTable(records: RunRecord[], scenarios: { id: string; rate: n
     .sort((a, b) => (a.scenario === b.scenario ? (a.target === b.target ? a.rep - b.rep : a.target.localeCompare(b.target)) : a.scenario.localeCompare(b.scenario)));
   if (!rows.length) return null;
   const ms = (v: number | undefined) => (v === undefined ? "-" : fmtMs(v));
-  const header = ["scenario", "target", "rep", "p50", "p99", "p99.9", "max", "broker loop p99/max", "GCs (scav.)", "GC max", "gen loop p99/max", "gen GC max"];
+  const header = ["scenario", "target", "rep", "p50", "p99", "p99.9", "max", "broker loop p99/max", "GCs (scav.)", "GC max", "gen loop p99/max", "gen GCs (scav.)", "gen GC max"];
   const body = rows.map((r) => {
     const b = r.brokerTail;
     const g = r.load.genTail;
@@ -130,6 +130,8 @@ export function tailTable(records: RunRecord[], scenarios: { id: string; rate: n
       b ? `${b.gcCount} (${b.scavenges})` : "-",
       b ? ms(b.gcMaxMs) : "-",
       g ? `${ms(g.loopP99Ms)} / ${ms(g.loopMaxMs)}` : "-",
+      // a count above the scavenges is a full collection of the instrument's own heap (orchestrate.ts generatorNodeArgs)
+      g ? `${g.gcCount} (${g.scavenges})` : "-",
       g ? ms(g.gcMaxMs) : "-",
     ];
   });
@@ -140,7 +142,7 @@ export function tailTable(records: RunRecord[], scenarios: { id: string; rate: n
     const { scenario, target } = runs[0]!;
     if (runs.length < 2 || runs.some((r) => !r.load.latencyHistogram)) continue;
     const at = (p: number) => fmtMs(pooled(records, scenario, target, p));
-    body.push([scenario, target, "all", at(0.5), at(0.99), at(0.999), fmtMs(Math.max(...runs.map((r) => r.load.maxMs))), "", "", "", "", ""]);
+    body.push([scenario, target, "all", at(0.5), at(0.99), at(0.999), fmtMs(Math.max(...runs.map((r) => r.load.maxMs))), "", "", "", "", "", ""]);
   }
   return [
     "Latency tail, per run (ms): the window's latencies, and over the same window the event-loop delay (monitorEventLoopDelay) and GC pauses of the broker and of the generator; rep \"all\": every window of the target pooled",

@@ -68,7 +68,7 @@ export class Child<In, Out extends { type: string }> {
     script: string,
     execArgv: string[] = [],
   ) {
-    this.proc = fork(script, [], { stdio: ["ignore", process.env.WASMQ_BENCH_NODE_ARGS ? "pipe" : "ignore", "pipe", "ipc"], execArgv });
+    this.proc = fork(script, [], { stdio: ["ignore", process.env.WASMQ_BENCH_NODE_ARGS || process.env.WASMQ_BENCH_GEN_ARGS ? "pipe" : "ignore", "pipe", "ipc"], execArgv });
     this.proc.stdout?.on("data", (d: Buffer) => process.stderr.write(d));
     this.proc.stderr!.on("data", (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
@@ -152,6 +152,28 @@ export function targetNodeArgs(): string[] {
   if (process.env.WASMQ_BENCH_PROF) args.push("--cpu-prof", `--cpu-prof-dir=${process.env.WASMQ_BENCH_PROF}`);
   if (process.env.WASMQ_BENCH_NODE_ARGS) args.push(...process.env.WASMQ_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
   return args;
+}
+
+/**
+ * The load generator's Node flags: it timestamps every delivery, so a pause of
+ * its own is a stall of the instrument, charged to whichever broker was under
+ * test. `--trace-gc` of the generator at a fixed 10k msg/s (bench/README.md
+ * "The generator's own collections") showed two kinds, 2–14 ms each, 3–4 per
+ * 10 s window:
+ *   - "Mark-Compact (reduce)": V8 takes a process allocating this slowly for
+ *     idle and, 8 s after its start-up mark-compact, shrinks its heap
+ *     (`--no-memory-reducer`);
+ *   - "GC in old space requested" at QoS 1 with an 11.7 MB old space: the
+ *     small-heap mode broker/runtime-flags.ts describes, cured by the same
+ *     128 MB old-space floor (`--initial-old-space-size=128`).
+ * The brokers' 16 MB semi-spaces are left out on purpose: the generator's
+ * first scavenges then copied 6–8 MB of start-up survivors, 13 ms each, inside
+ * the window; V8's own sizing keeps its scavenges at 0.6–2.3 ms, 2–3 a window.
+ * WASMQ_BENCH_GEN_ARGS="--trace-gc ..." adds flags (its stdout then goes to
+ * the bench's stderr, as the targets' does with WASMQ_BENCH_NODE_ARGS).
+ */
+export function generatorNodeArgs(): string[] {
+  return ["--initial-old-space-size=128", "--no-memory-reducer", ...(process.env.WASMQ_BENCH_GEN_ARGS ?? "").split(/\s+/).filter(Boolean)];
 }
 
 /** One long-lived process per target, started on first use. */
@@ -302,7 +324,7 @@ export async function runOne(pool: TargetPool, s: Scenario, target: TargetName, 
       protocol: target === "aedes" ? 4 : (s.protocol ?? 4),
       topicAliases: target !== "aedes" && (s.topicAliases ?? false),
     };
-    const gen = new Child<ToLoad, FromLoad>(`load generator (${s.id} → ${target})`, LOADGEN_JS);
+    const gen = new Child<ToLoad, FromLoad>(`load generator (${s.id} → ${target})`, LOADGEN_JS, generatorNodeArgs());
     load = gen;
     let before: Promise<ProcessStats> | null = null;
     let after: Promise<ProcessStats> | null = null;

@@ -51,6 +51,7 @@ test("npm run bench: the echo target runs the latency scenarios, and every targe
     const scenarios = ["latency10k-qos0-64B", "latency10k-qos1-64B"];
     const { code, stdout, stderr } = await runNode([RUN, "--reps", "2", "--duration", "0.3", "--warmup", "0.1", "--prime", "0", "--targets", targets.join(","), "--scenarios", scenarios.join(","), "--out", out]);
     assert.equal(code, 0, `bench exited ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /gen loop p99\/max\s+gen GCs \(scav\.\)\s+gen GC max/, "the tail table lists the generator's collections");
     const json = JSON.parse(readFileSync(out, "utf8")) as { results: Record<string, unknown>[] };
     for (const scenario of scenarios) {
       const row = json.results.find((r) => r.scenario === scenario && r.target === "echo");
@@ -61,6 +62,8 @@ test("npm run bench: the echo target runs the latency scenarios, and every targe
       for (const target of targets) {
         assert.match(stdout, new RegExp(`${scenario}\\s+${target}\\s+all\\s+\\d`), `${scenario} ${target}: a pooled row in the tail table`);
       }
+      // per window, the broker's collections and then the generator's, each "count (scavenges)"
+      assert.match(stdout, new RegExp(`${scenario}\\s+wasm\\s+1\\s.*\\s\\d+ \\(\\d+\\)\\s.*\\s\\d+ \\(\\d+\\)\\s`), `${scenario} wasm: the broker's and the generator's collections in the tail table`);
     }
     if (targets.includes("mosquitto")) {
       for (const scenario of scenarios) {
