@@ -53,7 +53,15 @@ function writeAppFiles(app: string, tarball: string): void {
     const name = (entry.name as string | undefined) ?? path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length);
     packages[path] = { resolved: `https://registry.npmjs.org/${name}/-/${name.split("/").pop()}-${entry.version as string}.tgz`, ...entry };
   }
-  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { wasmq: spec } }, null, 2));
+  // wasmq's overrides (aedes' optional peer range for aedes-persistence-redis, older than the major
+  // wasmq uses) apply only at the root, so the app states them as a user's app would. Without them
+  // npm settles the peer conflict by fetching the package's metadata, which an offline install
+  // only finds in a cache that already happens to hold it (ENOTCACHED on a fresh machine).
+  const dependencies = pkg.dependencies as Record<string, string>;
+  const overrides = JSON.parse(JSON.stringify(pkg.overrides ?? {}), (_key, value: unknown) =>
+    typeof value === "string" && value.startsWith("$") ? dependencies[value.slice(1)] : value,
+  ) as Record<string, unknown>;
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { wasmq: spec }, overrides }, null, 2));
   writeFileSync(join(app, "package-lock.json"), JSON.stringify({ name: "app", lockfileVersion: 3, requires: true, packages }, null, 2));
 }
 
