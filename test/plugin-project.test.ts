@@ -54,7 +54,7 @@ function writeAppFiles(app: string, tarball: string): void {
     packages[path] = { resolved: `https://registry.npmjs.org/${name}/-/${name.split("/").pop()}-${entry.version as string}.tgz`, ...entry };
   }
   // wasmq's overrides (aedes' optional peer range for aedes-persistence-redis, older than the major
-  // wasmq uses) apply only at the root, so the app states them as a user's app would. Without them
+  // wasmq uses) apply only at the root, so the app states them as README.md "Embedding" says. Without them
   // npm settles the peer conflict by fetching the package's metadata, which an offline install
   // only finds in a cache that already happens to hold it (ENOTCACHED on a fresh machine).
   const dependencies = pkg.dependencies as Record<string, string>;
