@@ -9,7 +9,8 @@
  *
  * Every broker is a real `wasmq` process started through the CLI (the cluster's
  * on a redis-server the bench starts with persistence off); the load generator
- * is bench/loadgen.ts in its own process, as in `npm run bench`. Reported:
+ * is bench/loadgen.ts in its own process with the same Node flags
+ * (bench/generator-flags.ts), as in `npm run bench`. Reported:
  * deliveries/s, latency percentiles, and CPU seconds per 1,000 deliveries of
  * the brokers plus redis-server (from /proc) — the hop's cost in throughput,
  * latency and CPU. Options: --reps N (default 3), --duration SEC (default 2),
@@ -26,6 +27,7 @@ import { parseArgs } from "node:util";
 import { describeMachine, machineInfo } from "./machine.js";
 import type { FromLoad, LoadResult, LoadSpec } from "./protocol.js";
 import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
+import { generatorNodeArgs } from "./generator-flags.js";
 
 const CLI = fileURLToPath(new URL("../broker/cli.js", import.meta.url));
 const LOADGEN = fileURLToPath(new URL("./loadgen.js", import.meta.url));
@@ -69,7 +71,8 @@ async function startBroker(dir: string, name: string, extra: Record<string, unkn
 }
 
 function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const gen = fork(LOADGEN, [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  // its stdout (where WASMQ_BENCH_GEN_ARGS=--trace-gc prints) to our stderr, never into the report
+  const gen = fork(LOADGEN, [], { stdio: ["ignore", process.env.WASMQ_BENCH_GEN_ARGS ? 2 : "ignore", "inherit", "ipc"], execArgv: generatorNodeArgs() });
   return new Promise((resolve, reject) => {
     gen.on("message", (m: FromLoad) => {
       if (m.type === "measure-start") gen.send({ type: "go" });

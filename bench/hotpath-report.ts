@@ -7,6 +7,7 @@
 import type { RunRecord } from "./orchestrate.js";
 import { fmtMs, fmtRatio, pairedRatio, table, type Ratio, type TargetCheck } from "./report.js";
 import type { TargetName } from "./scenarios.js";
+import type { TailFigures } from "./protocol.js";
 import { median, spread } from "./stats.js";
 import { pooledPercentile, type LatencyHistogram } from "./latency-histogram.js";
 
@@ -114,7 +115,9 @@ export function tailTable(records: RunRecord[], scenarios: { id: string; rate: n
     .sort((a, b) => (a.scenario === b.scenario ? (a.target === b.target ? a.rep - b.rep : a.target.localeCompare(b.target)) : a.scenario.localeCompare(b.scenario)));
   if (!rows.length) return null;
   const ms = (v: number | undefined) => (v === undefined ? "-" : fmtMs(v));
-  const header = ["scenario", "target", "rep", "p50", "p99", "p99.9", "max", "broker loop p99/max", "GCs (scav.)", "GC max", "gen loop p99/max", "gen GCs (scav.)", "gen GC max"];
+  const header = ["scenario", "target", "rep", "p50", "p99", "p99.9", "max", "broker loop p99/max", "GCs (scav./full)", "GC max", "gen loop p99/max", "gen GCs (scav./full)", "gen GC max"];
+  // the GC entries a window saw: scavenges, full collections, and the rest (incremental-marking steps, weak callbacks)
+  const gcs = (t: TailFigures) => `${t.gcCount} (${t.scavenges}/${t.fullGcs ?? "?"})`;
   const body = rows.map((r) => {
     const b = r.brokerTail;
     const g = r.load.genTail;
@@ -127,11 +130,11 @@ export function tailTable(records: RunRecord[], scenarios: { id: string; rate: n
       fmtMs(r.load.p999Ms),
       fmtMs(r.load.maxMs),
       b ? `${ms(b.loopP99Ms)} / ${ms(b.loopMaxMs)}` : "-",
-      b ? `${b.gcCount} (${b.scavenges})` : "-",
+      b ? gcs(b) : "-",
       b ? ms(b.gcMaxMs) : "-",
       g ? `${ms(g.loopP99Ms)} / ${ms(g.loopMaxMs)}` : "-",
-      // a count above the scavenges is a full collection of the instrument's own heap (orchestrate.ts generatorNodeArgs)
-      g ? `${g.gcCount} (${g.scavenges})` : "-",
+      // a full collection here is a stall of the instrument itself (bench/generator-flags.ts)
+      g ? gcs(g) : "-",
       g ? ms(g.gcMaxMs) : "-",
     ];
   });
@@ -145,7 +148,7 @@ export function tailTable(records: RunRecord[], scenarios: { id: string; rate: n
     body.push([scenario, target, "all", at(0.5), at(0.99), at(0.999), fmtMs(Math.max(...runs.map((r) => r.load.maxMs))), "", "", "", "", "", ""]);
   }
   return [
-    "Latency tail, per run (ms): the window's latencies, and over the same window the event-loop delay (monitorEventLoopDelay) and GC pauses of the broker and of the generator; rep \"all\": every window of the target pooled",
+    "Latency tail, per run (ms; the GC counts are entries: all (scavenges/full collections)): the window's latencies, and over the same window the event-loop delay (monitorEventLoopDelay) and GC pauses of the broker and of the generator; rep \"all\": every window of the target pooled",
     table(header, body, 2),
   ].join("\n");
 }

@@ -16,6 +16,7 @@ import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TailFigu
 import type { Scenario, TargetName } from "./scenarios.js";
 import { isBaseTarget, wireTarget, type Baseline } from "./baseline.js";
 import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
+import { generatorNodeArgs } from "./generator-flags.js";
 
 const TARGET_JS = fileURLToPath(new URL("./target.js", import.meta.url));
 const LOADGEN_JS = fileURLToPath(new URL("./loadgen.js", import.meta.url));
@@ -68,6 +69,7 @@ export class Child<In, Out extends { type: string }> {
     script: string,
     execArgv: string[] = [],
   ) {
+    // WASMQ_BENCH_NODE_ARGS or WASMQ_BENCH_GEN_ARGS (--trace-gc prints to stdout): every child's stdout goes to the bench's stderr
     this.proc = fork(script, [], { stdio: ["ignore", process.env.WASMQ_BENCH_NODE_ARGS || process.env.WASMQ_BENCH_GEN_ARGS ? "pipe" : "ignore", "pipe", "ipc"], execArgv });
     this.proc.stdout?.on("data", (d: Buffer) => process.stderr.write(d));
     this.proc.stderr!.on("data", (d: Buffer) => {
@@ -152,28 +154,6 @@ export function targetNodeArgs(): string[] {
   if (process.env.WASMQ_BENCH_PROF) args.push("--cpu-prof", `--cpu-prof-dir=${process.env.WASMQ_BENCH_PROF}`);
   if (process.env.WASMQ_BENCH_NODE_ARGS) args.push(...process.env.WASMQ_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
   return args;
-}
-
-/**
- * The load generator's Node flags: it timestamps every delivery, so a pause of
- * its own is a stall of the instrument, charged to whichever broker was under
- * test. `--trace-gc` of the generator at a fixed 10k msg/s (bench/README.md
- * "The generator's own collections") showed two kinds, 2–14 ms each, 3–4 per
- * 10 s window:
- *   - "Mark-Compact (reduce)": V8 takes a process allocating this slowly for
- *     idle and, 8 s after its start-up mark-compact, shrinks its heap
- *     (`--no-memory-reducer`);
- *   - "GC in old space requested" at QoS 1 with an 11.7 MB old space: the
- *     small-heap mode broker/runtime-flags.ts describes, cured by the same
- *     128 MB old-space floor (`--initial-old-space-size=128`).
- * The brokers' 16 MB semi-spaces are left out on purpose: the generator's
- * first scavenges then copied 6–8 MB of start-up survivors, 13 ms each, inside
- * the window; V8's own sizing keeps its scavenges at 0.6–2.3 ms, 2–3 a window.
- * WASMQ_BENCH_GEN_ARGS="--trace-gc ..." adds flags (its stdout then goes to
- * the bench's stderr, as the targets' does with WASMQ_BENCH_NODE_ARGS).
- */
-export function generatorNodeArgs(): string[] {
-  return ["--initial-old-space-size=128", "--no-memory-reducer", ...(process.env.WASMQ_BENCH_GEN_ARGS ?? "").split(/\s+/).filter(Boolean)];
 }
 
 /** One long-lived process per target, started on first use. */

@@ -35,6 +35,8 @@ export interface TailFigures {
   gcTotalMs: number;
   scavenges: number;
   scavengeMaxMs: number;
+  /** Full (mark-compact) collections among them; absent from a --baseline build older than the field. */
+  fullGcs?: number;
 }
 
 /** The broker process's memory now, after a full garbage collection (Node targets): the idle-connection scenarios. */

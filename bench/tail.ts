@@ -2,7 +2,9 @@
  * Evidence for the latency tail, measured inside a process over an interval:
  * how late its event loop ran (perf_hooks.monitorEventLoopDelay, 1 ms
  * resolution) and how long it paused for garbage collection (the "gc"
- * performance entries, scavenges of the young generation counted apart).
+ * performance entries, scavenges of the young generation and full
+ * mark-compact collections counted apart; the rest are incremental-marking
+ * steps and weak-callback processing).
  * The bench takes it in every Node target (per measurement window) and in
  * the load generator, so a p99 can be laid next to what stalled whom.
  */
@@ -16,6 +18,7 @@ export class TailMonitor {
   private gcMaxMs = 0;
   private gcTotalMs = 0;
   private scavenges = 0;
+  private fullGcs = 0;
   private scavengeMaxMs = 0;
 
   constructor() {
@@ -27,7 +30,9 @@ export class TailMonitor {
         this.gcCount++;
         this.gcTotalMs += ms;
         if (ms > this.gcMaxMs) this.gcMaxMs = ms;
-        if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) {
+        const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+        if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) this.fullGcs++;
+        if (kind === constants.NODE_PERFORMANCE_GC_MINOR) {
           this.scavenges++;
           if (ms > this.scavengeMaxMs) this.scavengeMaxMs = ms;
         }
@@ -47,10 +52,11 @@ export class TailMonitor {
       gcMaxMs: this.gcMaxMs,
       gcTotalMs: this.gcTotalMs,
       scavenges: this.scavenges,
+      fullGcs: this.fullGcs,
       scavengeMaxMs: this.scavengeMaxMs,
     };
     this.loop.reset();
-    this.gcCount = this.gcMaxMs = this.gcTotalMs = this.scavenges = this.scavengeMaxMs = 0;
+    this.gcCount = this.gcMaxMs = this.gcTotalMs = this.scavenges = this.scavengeMaxMs = this.fullGcs = 0;
     return figures;
   }
 

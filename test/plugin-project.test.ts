@@ -33,6 +33,25 @@ function run(cmd: string, args: string[], cwd: string): Promise<Run> {
 
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what} failed:\n${r.out}\n${r.err}`);
 
+/** wasmq's `overrides` with each "$name" reference replaced by the spec npm would use (arborist's lookup order). */
+function resolvedOverrides(pkg: Record<string, unknown>): Record<string, unknown> {
+  const sections = ["devDependencies", "optionalDependencies", "dependencies", "peerDependencies"].map((k) => (pkg[k] ?? {}) as Record<string, string>);
+  return JSON.parse(JSON.stringify(pkg.overrides ?? {}), (_key, value: unknown) => {
+    if (typeof value !== "string" || !value.startsWith("$")) return value;
+    const spec = sections.map((deps) => deps[value.slice(1)]).find((v) => v !== undefined);
+    if (spec === undefined) throw new Error(`package.json overrides: "${value}" names no dependency of wasmq`);
+    return spec;
+  }) as Record<string, unknown>;
+}
+
+test("README's Embedding section states wasmq's overrides as an app needs them", () => {
+  const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as Record<string, unknown>;
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const snippet = /`("overrides": \{.*?\} \})`/s.exec(readme);
+  assert.ok(snippet, "README.md shows an overrides snippet");
+  assert.deepEqual((JSON.parse(`{${snippet[1]}}`) as { overrides: unknown }).overrides, resolvedOverrides(pkg));
+});
+
 /**
  * A lockfile for the empty folder: the tarball plus wasmq's production
  * dependencies exactly as the repository's lockfile pins them, with registry
@@ -57,10 +76,7 @@ function writeAppFiles(app: string, tarball: string): void {
   // wasmq uses) apply only at the root, so the app states them as README.md "Embedding" says. Without them
   // npm settles the peer conflict by fetching the package's metadata, which an offline install
   // only finds in a cache that already happens to hold it (ENOTCACHED on a fresh machine).
-  const dependencies = pkg.dependencies as Record<string, string>;
-  const overrides = JSON.parse(JSON.stringify(pkg.overrides ?? {}), (_key, value: unknown) =>
-    typeof value === "string" && value.startsWith("$") ? dependencies[value.slice(1)] : value,
-  ) as Record<string, unknown>;
+  const overrides = resolvedOverrides(pkg);
   writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true, dependencies: { wasmq: spec }, overrides }, null, 2));
   writeFileSync(join(app, "package-lock.json"), JSON.stringify({ name: "app", lockfileVersion: 3, requires: true, packages }, null, 2));
 }
