@@ -2,8 +2,8 @@
  * The load generator's Node flags: it timestamps every delivery, so a pause of
  * its own is a stall of the instrument, charged to whichever broker was under
  * test. `--trace-gc` of the generator at a fixed 10k msg/s (bench/README.md
- * "The generator's own collections") showed 3–4 full collections per 10 s
- * window, pausing it for 2–14 ms each:
+ * "The generator's own collections") showed full collections inside the
+ * windows, two per traced 10 s window, pausing it for 2–14 ms each:
  *   - "Mark-Compact (reduce)": V8 takes a process allocating this slowly for
  *     idle and, 8 s after its start-up mark-compact, shrinks its heap
  *     (`--no-memory-reducer`);
