@@ -37,6 +37,8 @@ import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { startMemorySettle } from "./ops/memory-settle.js";
 import { batchWrites, flushAfterRouting } from "./protocol/write-batching.js";
+import { keepTopicSplits } from "./protocol/topic-splits.js";
+import { publishQoS0Directly } from "./protocol/lean-publish.js";
 import { installBridges } from "./bridge/index.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
 import { clusterFigures, clusterSysFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
@@ -193,7 +195,9 @@ export async function startBroker(
     });
     await aedes.listen();
     await installLazyClientFields();
+    publishQoS0Directly(aedes); // before the layers that wrap aedes.publish (bridges, hooks)
     flushAfterRouting(aedes);
+    keepTopicSplits(aedes);
     aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));

@@ -89,6 +89,9 @@ test("a stream of mixed packets split at every byte: the same packets and errors
     gen({ cmd: "publish", topic: "x/y", payload: Buffer.from("one"), qos: 0 }),
     gen({ cmd: "puback", messageId: 7 }),
     gen({ cmd: "publish", topic: "ünï/✓", payload: Buffer.alloc(200, 0x62), qos: 1, messageId: 9 }),
+    gen({ cmd: "pubrec", messageId: 0x1234 }),
+    gen({ cmd: "pubrel", messageId: 0xfedc }),
+    gen({ cmd: "pubcomp", messageId: 1 }),
     gen({ cmd: "pingreq" }),
     gen({ cmd: "subscribe", messageId: 3, subscriptions: [{ topic: "a/#", qos: 1 }] }),
     gen({ cmd: "publish", topic: "z", payload: Buffer.alloc(0), qos: 2, messageId: 65535, retain: true }),
@@ -105,6 +108,44 @@ test("a stream of mixed packets split at every byte: the same packets and errors
   assert.deepEqual(both([...stream].map((b) => Buffer.from([b]))).fast, expected);
   for (let a = 1; a < stream.length; a += 17) for (let b = a; b < stream.length; b += 23) {
     assert.deepEqual(both([stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)]).fast, expected, `splits ${a}, ${b}`);
+  }
+});
+
+test("acknowledgements: mqtt-packet's packets without mqtt-packet, in MQTT 3.1.1 and 5; any other form is mqtt-packet's", () => {
+  const acks = (opts?: object) =>
+    (["puback", "pubrec", "pubrel", "pubcomp"] as const).flatMap((cmd) => [0, 1, 0x7f80, 0xffff].map((messageId) => mqttPacket.generate({ cmd, messageId, reasonCode: 0 } as object, opts as object)));
+  for (const settings of [undefined, { protocolVersion: 5 }]) {
+    const packets = acks(settings);
+    assert.ok(packets.every((p) => p.length === 4), "generated in their four-byte form");
+    for (const chunks of [packets, [Buffer.concat(packets)]]) {
+      const r = both(chunks, settings);
+      assert.equal(r.fast.length, packets.length);
+      assert.deepEqual(r.fast, r.plain);
+      assert.equal(r.fallbacks, 0, "every acknowledgement was read on the fast path");
+    }
+    if (settings) assert.match(both(packets, settings).fast[0]!, /"reasonCode",0/);
+    else assert.doesNotMatch(both(packets).fast.join(), /reasonCode/);
+  }
+  const good = gen({ cmd: "puback", messageId: 5 });
+  const others = [
+    Buffer.from([0x42, 0x02, 0x00, 0x01]), // PUBACK with reserved flags set: mqtt-packet's error [MQTT-2.2.2-2]
+    Buffer.from([0x60, 0x02, 0x00, 0x01]), // PUBREL without its 0010 flags
+    Buffer.from([0x40, 0x03, 0x00, 0x01, 0x00]), // remaining length 3: mqtt-packet reads it (a reason code in MQTT 5)
+    Buffer.from([0x40, 0x00]), // no packet identifier
+    Buffer.from([0x40, 0x04, 0x00, 0x01, 0x10, 0x00]), // MQTT 5 form with a reason code and properties
+  ];
+  for (const settings of [undefined, { protocolVersion: 5 }]) {
+    for (const o of others) {
+      const r = both([Buffer.concat([good, o, good])], settings);
+      assert.deepEqual(r.fast, r.plain, o.toString("hex"));
+      assert.equal(r.fallbacks, 1, `${o.toString("hex")}: the rest went to mqtt-packet`);
+    }
+    // cut inside an acknowledgement: the piece waits in mqtt-packet, as anything cut does
+    for (let cut = 1; cut < 4; cut++) {
+      const r = both([Buffer.concat([good, good.subarray(0, cut)]), good.subarray(cut)], settings);
+      assert.deepEqual(r.fast, r.plain, `cut at ${cut}`);
+      assert.equal(r.fast.length, 2);
+    }
   }
 });
 

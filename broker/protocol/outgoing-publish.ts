@@ -134,14 +134,26 @@ function writeQoS0Batch(b: Batch): void {
       continue;
     }
     const client = clients[i]!;
-    const packet = new PacketCtor(toForward!, client.broker);
-    packet.qos = 0;
-    writeThenCall(client, packet, callbacks[i]!);
+    writeThenCall(client, toForward!.qos === 0 ? toForward! : downgraded(toForward!, client), callbacks[i]!);
   }
   clients.length = 0;
   packets.length = 0;
   callbacks.length = 0;
   if (spare.length < 4) spare.push(b);
+}
+
+/**
+ * The QoS 0 copy aedes writes of a QoS 1/2 message. A message that is QoS 0
+ * already is written as it is: the router handed this delivery its own copy
+ * (aedes' per-subscription packet), and nothing on the write path changes a
+ * PUBLISH it writes (wire-tap.ts: observers may correct a CONNACK only; the
+ * MQTT 5 encoder writes a new object), so aedes' second copy only made garbage
+ * (~100 B per message at 64 B, bench/README.md "gc9").
+ */
+function downgraded(toForward: AedesPublishPacket, client: SendingClient): AedesPublishPacket {
+  const packet = new PacketCtor(toForward, client.broker);
+  packet.qos = 0;
+  return packet;
 }
 
 /**

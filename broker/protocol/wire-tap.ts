@@ -8,8 +8,9 @@
  * share one frozen tap record (a WeakMap and a WeakSet entry per connection
  * cost ~65 B each idle client, and three lookups per packet written).
  *
- * Observers see the packet object before it is serialized and may correct it
- * (the CONNACK session-present fix in conformance.ts does). A connection may
+ * Observers see the packet object before it is serialized and may correct a
+ * CONNACK (the session-present fix in conformance.ts does), never a PUBLISH:
+ * a QoS 0 delivery is written as the router handed it (outgoing-publish.ts). A connection may
  * also have an encoder, which serializes in place of mqtt-packet's default
  * (the MQTT 5 layer: mqtt5/encoder.ts), after the observers ran. Other
  * connections marked with `writeWhole` get their PUBLISH and acknowledgements

@@ -119,15 +119,16 @@ function hold(conn: Batched, next = 0): void {
  * routing callback, not per delivery.
  */
 export function flushAfterRouting(broker: object): void {
-  const mq = (broker as { mq: { emit: (...args: unknown[]) => unknown } }).mq;
+  const mq = (broker as { mq: { emit: (message: object, callback?: unknown) => unknown } }).mq;
   const emit = mq.emit;
-  mq.emit = function emitThenSweep(this: unknown, ...args: unknown[]) {
+  // mqemitter's emit(message, callback): named parameters, as a rest array would be allocated per message
+  mq.emit = function emitThenSweep(this: unknown, message: object, callback?: unknown) {
     if (!routedSweepPending) {
       routedSweepPending = true;
       queueMicrotask(queueSweep);
     }
-    return emit.apply(this, args);
-  } as typeof mq.emit;
+    return emit.call(this, message, callback);
+  };
 }
 
 function batchedCork(this: Batched): void {

@@ -1,0 +1,113 @@
+/**
+ * A QoS 0 PUBLISH without aedes' step runner.
+ *
+ * aedes runs a PUBLISH as two series of steps (lib/utils.js `runSeries`): the
+ * handler's [authorizePublish, enqueuePublish] (lib/handlers/publish.js) and
+ * the broker's [storeRetained, emitPacket, callPublished] (aedes.js
+ * `publish`). Each series allocates a closure context, a step closure and a
+ * bound callback, and the broker's a state object too: 15% of the broker's
+ * garbage per 64 B QoS 0 message (bench/README.md "gc9"). For a QoS 0
+ * message that is not retained, most steps do nothing (no retained store, no
+ * offline queue, no acknowledgement), so the same calls are made here in
+ * order with one closure each:
+ *
+ *   handler: aedes' checks → broker.authorizePublish → broker.publish
+ *   broker:  the level limit → aedes' routed copy (aedes-packet) → router emit → published, 'publish'
+ *
+ * Everything else — QoS 1/2, retained messages, a topic aedes refuses, a
+ * client not connected — goes through aedes' own code, which raises its own
+ * errors.
+ */
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import type { Aedes, Client } from "aedes";
+
+interface Packet {
+  cmd: string;
+  topic?: string;
+  qos?: number;
+  retain?: boolean;
+}
+
+type Done = (err?: Error | null) => void;
+type Handle = (client: Client, packet: Packet, done: Done) => void;
+
+/** The aedes client fields the handler reads (aedes 1.2: lib/client.js, lib/handlers/index.js). */
+interface PublishingClient {
+  id: string;
+  connecting: boolean;
+  connected: boolean;
+  broker: RoutingBroker;
+  _keepaliveInterval: number;
+  _keepaliveTimer: { refresh(): void } | null;
+}
+
+/** The aedes broker fields the publish reads (aedes 1.2: aedes.js). */
+interface RoutingBroker {
+  maxTopicLevels: number;
+  mq: { emit(packet: object, done: Done): unknown };
+  authorizePublish(client: Client, packet: Packet, done: Done): void;
+  publish(packet: Packet, client: Client | null, done: Done): void;
+  published(packet: Packet, client: Client | null, done: Done): void;
+  emit(event: "publish", packet: Packet, client: Client | null): boolean;
+}
+
+const requireFromAedes = createRequire(createRequire(import.meta.url).resolve("aedes"));
+/** aedes' packet class (aedes-packet, the module and version aedes builds its packets with). */
+const RoutedPacket = requireFromAedes("aedes-packet") as new (original: object, broker: object) => Packet & { clientId?: string };
+// aedes does not export its packet dispatcher (same module instance: same file URL).
+const handlersModule = join(dirname(createRequire(import.meta.url).resolve("aedes")), "lib", "handlers", "index.js");
+const aedesHandle = ((await import(pathToFileURL(handlersModule).href)) as { default: Handle }).default;
+
+const noop = () => {};
+
+/** Levels of a topic name (aedes' `topicLevelCount`: its limit is checked before qlobber could throw). */
+function levels(topic: string): number {
+  let n = 1;
+  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
+  return n;
+}
+
+/** aedes' `handle` (lib/handlers/index.js), with a QoS 0 PUBLISH that passes aedes' checks handled here. */
+export function handlePacket(client: Client, packet: Packet, done: Done): void {
+  if (packet.cmd !== "publish" || packet.qos !== 0) return aedesHandle(client, packet, done);
+  const c = client as unknown as PublishingClient;
+  const topic = packet.topic!;
+  // aedes' handlePublish checks, in its order; a packet that fails one gets aedes' own error
+  if ((!c.connecting && !c.connected) || topic.length === 0 || topic.indexOf("#") !== -1 || topic.indexOf("+") !== -1 || levels(topic) > c.broker.maxTopicLevels) {
+    return aedesHandle(client, packet, done);
+  }
+  const broker = c.broker;
+  broker.authorizePublish(client, packet, (err) => {
+    if (err) return done(err);
+    broker.publish(packet, client, done);
+  });
+  if (c._keepaliveInterval > 0) c._keepaliveTimer!.refresh();
+}
+
+/**
+ * Publish QoS 0 messages that are not retained without aedes' series (its
+ * `publish` stays for the rest). Call before any layer wraps `aedes.publish`.
+ */
+export function publishQoS0Directly(aedes: Aedes): void {
+  const series = aedes.publish;
+  (aedes as unknown as RoutingBroker).publish = function publish(this: RoutingBroker, packet: Packet, client: Client | null | Done, done?: Done) {
+    if (typeof client === "function") {
+      done = client;
+      client = null;
+    }
+    if ((packet.qos || 0) !== 0 || packet.retain || typeof packet.topic !== "string") return (series as unknown as RoutingBroker["publish"]).call(this, packet, client, done ?? noop);
+    const callback = done ?? noop;
+    if (levels(packet.topic!) > this.maxTopicLevels) return callback(new Error("topic has too many levels"));
+    const routed = new RoutedPacket(packet, this);
+    if (client) routed.clientId = (client as unknown as PublishingClient).id;
+    const from = client;
+    this.mq.emit(routed, (err) => {
+      if (err) return callback(err);
+      // as aedes' callPublished: the message as it was handed in, not the routed copy
+      this.published(packet, from, callback);
+      this.emit("publish", packet, from);
+    });
+  };
+}

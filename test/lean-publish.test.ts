@@ -1,0 +1,203 @@
+// The QoS 0 publish path with less garbage per message (bench/README.md "gc9"):
+// - lean-publish.ts: a QoS 0 message that is not retained skips aedes' step
+//   runner but keeps aedes' contract: published() and the 'publish' event get
+//   the packet as handed in, with its client; the level limit refuses before
+//   routing; everything else still goes through aedes;
+// - packet-order.ts: orders of idle clients are reused by the next client;
+// - topic-splits.ts: the router keeps topic splits, bounded, and matching
+//   follows subscribe/unsubscribe;
+// - outgoing-publish.ts: a QoS 0 message is written as routed, a QoS 1/2 one
+//   to a QoS 0 subscription still as a QoS 0 copy.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { Aedes } from "aedes";
+import { collect, connect, end, settle, startTestBroker, subscribe } from "./helpers.js";
+import { mqttPacket, RawClient, type Packet } from "./ops-raw-mqtt.js";
+import { KEPT_TOPIC_SPLITS } from "../broker/protocol/topic-splits.js";
+
+type Published = { topic: string; payload: Buffer; qos?: number; retain?: boolean; brokerId?: string };
+type PublishFn = (packet: object, done: (err?: Error) => void) => void;
+
+/** Record aedes' published() calls and 'publish' events for topics under `prefix`. */
+function watchPublished(aedes: Aedes, prefix: string) {
+  const published: { packet: Published; clientId: string | null }[] = [];
+  const events: { packet: Published; clientId: string | null }[] = [];
+  const a = aedes as unknown as { published: (p: Published, c: { id: string } | null, cb: (err?: Error) => void) => void };
+  const inner = a.published;
+  a.published = function (packet, client, cb) {
+    if (packet.topic.startsWith(prefix)) published.push({ packet, clientId: client?.id ?? null });
+    inner.call(this, packet, client, cb);
+  };
+  aedes.on("publish", (packet, client) => {
+    if (packet.topic.startsWith(prefix)) events.push({ packet: packet as unknown as Published, clientId: client?.id ?? null });
+  });
+  return { published, events };
+}
+
+function publishVia(aedes: Aedes, packet: object): Promise<Error | undefined> {
+  return new Promise((resolve) => (aedes.publish as unknown as PublishFn)(packet, (err) => resolve(err ?? undefined)));
+}
+
+test("QoS 0, not retained: aedes' contract — published() and 'publish' get the packet as handed in, with its client; the level limit refuses before routing", { timeout: 60_000 }, async () => {
+  const broker = await startTestBroker({ persistence: "memory", limits: { maxTopicLevels: 4 } });
+  const sub = await connect(broker.url);
+  const pub = await connect(broker.url, { clientId: "lean-publisher" });
+  try {
+    await subscribe(sub, "lean/#", 0);
+    const got = collect(sub);
+    const seen = watchPublished(broker.aedes, "lean/");
+
+    // handed in by the application
+    const packet = { cmd: "publish", topic: "lean/app", payload: Buffer.from("a"), qos: 0, retain: false, dup: false };
+    assert.equal(await publishVia(broker.aedes, packet), undefined);
+    await got.waitFor(1);
+    assert.equal(seen.published.length, 1);
+    assert.equal(seen.published[0]!.packet, packet, "published() gets the object handed in");
+    assert.equal(seen.published[0]!.clientId, null);
+    assert.equal(seen.events[0]!.packet, packet, "so does the 'publish' event");
+    assert.equal("brokerId" in packet, false, "the routed copy is aedes-packet's, the packet handed in is left as it was");
+
+    // from a client
+    pub.publish("lean/client", "b", { qos: 0 });
+    await got.waitFor(2);
+    await settle(pub);
+    const fromClient = seen.published.find((p) => p.packet.topic === "lean/client");
+    assert.equal(fromClient?.clientId, "lean-publisher");
+    assert.equal(seen.events.find((e) => e.packet.topic === "lean/client")?.clientId, "lean-publisher");
+    assert.deepEqual(got.messages.map((m) => `${m.topic} ${m.payload} q${m.qos} r${m.retain}`), ["lean/app a q0 rfalse", "lean/client b q0 rfalse"]);
+
+    // five levels against a limit of four: refused, nothing routed, no 'publish'
+    const deep = await publishVia(broker.aedes, { cmd: "publish", topic: "lean/1/2/3/4", payload: Buffer.from("c"), qos: 0, retain: false });
+    assert.match(String(deep), /too many levels/);
+    // a client sending one is closed (aedes' own handling of it)
+    const { client: raw } = await RawClient.connect(broker.port("tcp"));
+    raw.write(mqttPacket.generate({ cmd: "publish", topic: "lean/1/2/3/4", payload: Buffer.from("d"), qos: 0, retain: false, dup: false }));
+    await raw.waitClosed();
+    await settle(pub);
+    assert.equal(got.messages.length, 2);
+    assert.equal(seen.events.length, 2);
+    assert.equal(seen.published.length, 2);
+  } finally {
+    await end(sub, pub);
+    await broker.stop();
+  }
+});
+
+test("retained and QoS 1 messages still go through aedes' own publish: stored, delivered, acknowledged", { timeout: 60_000 }, async () => {
+  const broker = await startTestBroker({ persistence: "memory" });
+  const pub = await connect(broker.url);
+  let late: Awaited<ReturnType<typeof connect>> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => pub.publish("keep/r", "retained", { qos: 0, retain: true }, (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) => pub.publish("keep/q1", "one", { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+    await settle(pub);
+    late = await connect(broker.url);
+    const got = collect(late);
+    await subscribe(late, "keep/#", 1);
+    await got.waitFor(1);
+    assert.deepEqual(got.messages.map((m) => `${m.topic} ${m.payload} r${m.retain}`), ["keep/r retained rtrue"]);
+  } finally {
+    await end(pub, late);
+    await broker.stop();
+  }
+});
+
+test("many clients, each SUBSCRIBE/PUBLISH x/UNSUBSCRIBE/PUBLISH y in one chunk, round after round: each gets exactly its x (packet orders reused between clients)", { timeout: 120_000 }, async () => {
+  const broker = await startTestBroker({ persistence: "memory" });
+  const clients: RawClient[] = [];
+  try {
+    for (let i = 0; i < 12; i++) clients.push((await RawClient.connect(broker.port("tcp"))).client);
+    const chunk = (...packets: object[]) => Buffer.concat(packets.map((p) => mqttPacket.generate(p)));
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(
+        clients.map(async (client, i) => {
+          const t = `reuse/${i}/${round}`;
+          const from = client.packets.length;
+          client.write(
+            chunk(
+              { cmd: "subscribe", messageId: 1, subscriptions: [{ topic: t, qos: 0 }] },
+              { cmd: "publish", topic: t, payload: Buffer.from(`x${round}`), qos: 0, retain: false, dup: false },
+              { cmd: "unsubscribe", messageId: 2, unsubscriptions: [t] },
+              { cmd: "publish", topic: t, payload: Buffer.from(`y${round}`), qos: 0, retain: false, dup: false },
+              // a marker on a topic of the client's own: it comes back once everything before it was handled
+              { cmd: "subscribe", messageId: 3, subscriptions: [{ topic: `${t}/marker`, qos: 1 }] },
+              { cmd: "publish", topic: `${t}/marker`, payload: Buffer.from("m"), qos: 1, messageId: 4, retain: false, dup: false },
+            ),
+          );
+          for (;;) {
+            const p = await client.next("publish");
+            if (p.topic === `${t}/marker`) break;
+          }
+          // the marker's PUBACK: the client's packets are all done, its order goes back for the next client
+          while ((await client.next("puback")).messageId !== 4);
+          const got = client.packets.slice(from).filter((p: Packet) => p.cmd === "publish" && p.topic === t);
+          assert.deepEqual(
+            got.map((p) => p.payload!.toString()),
+            [`x${round}`],
+            `client ${i}, round ${round}`,
+          );
+        }),
+      );
+    }
+  } finally {
+    for (const c of clients) c.destroy();
+    await broker.stop();
+  }
+});
+
+test("the router keeps topic splits, bounded; matching follows subscribe and unsubscribe", { timeout: 60_000 }, async () => {
+  const broker = await startTestBroker({ persistence: "memory" });
+  const sub = await connect(broker.url);
+  try {
+    const matcher = (broker.aedes as unknown as { mq: { _matcher: { _split_cache?: Map<string, string[]> } } }).mq._matcher;
+    assert.ok(matcher._split_cache instanceof Map, "the split cache is on");
+    const got = collect(sub);
+    await subscribe(sub, "splits/+/x", 0);
+    const send = (topic: string, payload: string) => publishVia(broker.aedes, { cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: false });
+    await send("splits/a/x", "1");
+    await got.waitFor(1);
+    assert.ok(matcher._split_cache.has("splits/a/x"));
+    await new Promise<void>((resolve, reject) => sub.unsubscribe("splits/+/x", (err) => (err ? reject(err) : resolve())));
+    await send("splits/a/x", "2"); // the same (kept) split: nobody subscribes now
+    await subscribe(sub, "splits/a/#", 0);
+    await send("splits/a/x", "3");
+    await send("splits/a", "4"); // "#" includes the parent level [MQTT-4.7.1-2]
+    await got.waitFor(3);
+    await settle(sub);
+    assert.deepEqual(
+      got.messages.map((m) => `${m.topic} ${m.payload}`),
+      ["splits/a/x 1", "splits/a/x 3", "splits/a 4"],
+    );
+    // more distinct topics than it keeps: the oldest go
+    for (let i = 0; i < KEPT_TOPIC_SPLITS + 100; i++) await send(`splits/many/${i}`, "n");
+    assert.ok(matcher._split_cache.size <= KEPT_TOPIC_SPLITS, `kept ${matcher._split_cache.size}`);
+    assert.ok(!matcher._split_cache.has("splits/many/0"));
+    assert.ok(matcher._split_cache.has(`splits/many/${KEPT_TOPIC_SPLITS + 99}`));
+  } finally {
+    await end(sub);
+    await broker.stop();
+  }
+});
+
+test("a QoS 1 message reaches a QoS 0 subscription as QoS 0 and a QoS 1 subscription as QoS 1; a QoS 0 message reaches both as sent", { timeout: 60_000 }, async () => {
+  const broker = await startTestBroker({ persistence: "memory" });
+  const low = await connect(broker.url);
+  const high = await connect(broker.url, { protocolVersion: 5 });
+  const pub = await connect(broker.url);
+  try {
+    await subscribe(low, "down/#", 0);
+    await subscribe(high, "down/#", 1);
+    const gotLow = collect(low);
+    const gotHigh = collect(high);
+    await new Promise<void>((resolve, reject) => pub.publish("down/one", "q1", { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+    pub.publish("down/zero", "q0", { qos: 0 });
+    await gotLow.waitFor(2);
+    await gotHigh.waitFor(2);
+    const view = (ms: { topic: string; payload: Buffer; qos: number }[]) => ms.map((m) => `${m.topic} ${m.payload} q${m.qos}`).sort();
+    assert.deepEqual(view(gotLow.messages), ["down/one q1 q0", "down/zero q0 q0"]);
+    assert.deepEqual(view(gotHigh.messages), ["down/one q1 q1", "down/zero q0 q0"]);
+  } finally {
+    await end(low, high, pub);
+    await broker.stop();
+  }
+});
