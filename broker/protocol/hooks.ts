@@ -166,6 +166,10 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   function checkSubscribe(this: { client: Client }, packet: { cmd: string; messageId?: number; subscriptions?: Subscription[]; properties?: Record<string, unknown> }): void {
     const client = this.client;
     if (packet.cmd !== "subscribe" || !packet.subscriptions || !client.connected || !chain?.has("subscribe")) return;
+    checkSubscriptions(client, packet as typeof packet & { subscriptions: Subscription[] });
+  }
+  // (its own function: a closure in checkSubscribe, which sees every inbound packet, cost each one a context)
+  function checkSubscriptions(client: Client, packet: { messageId?: number; subscriptions: Subscription[]; properties?: Record<string, unknown> }): void {
     const v5 = v5Of(client);
     packet.subscriptions.forEach((sub, i) => {
       const ok = runSubscribe(client, sub, packet.properties);

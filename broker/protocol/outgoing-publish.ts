@@ -209,6 +209,11 @@ function numberAndWrite(client: SendingClient, toForward: AedesPublishPacket, ca
   if (clientSub && (clientSub.qos || 0) < packet.qos) packet.qos = clientSub.qos as typeof packet.qos;
   packet.writeCallback = callback;
   if (client.clean || packet.retain) return writeQoS(null, client, packet);
+  storeThenWrite(client, packet);
+}
+
+/** (A function of its own: its closure here would cost every QoS 1/2 delivery a context, stored or not.) */
+function storeThenWrite(client: SendingClient, packet: OutgoingPacket): void {
   // As aedes: whatever the store answers is passed on as the error argument.
   const afterStore = (err: unknown = null) => writeQoS(err as Error | null, client, packet);
   client.broker.persistence.outgoingUpdate(client as unknown as Client, packet).then(afterStore, afterStore);

@@ -53,6 +53,7 @@
  * handled. Only parsers of a connection (`client`, aedes') stop; a parser of
  * its own reads every chunk whole.
  */
+import { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 
 /** mqtt-packet's packet class (the same module object aedes' parser uses: CommonJS cache). */
@@ -96,6 +97,8 @@ export interface MqttParser {
   /** The parser's own entry point (connection-limits.ts' guarded parse on a connection). */
   parse(buf: Buffer): number;
   emit(event: "packet", packet: object): boolean;
+  /** EventEmitter's listener table (Node's events.js): one function, or an array of them. */
+  _events?: Record<string, unknown>;
 }
 
 type Parse = (this: MqttParser, buf: Buffer) => number;
@@ -290,6 +293,20 @@ function finish(backlog: Backlog): void {
   backlog.parser.client!.conn.removeListener("end", backlog.onEnd);
 }
 
+/**
+ * `parser.emit("packet", packet)`, without the argument array EventEmitter's
+ * emit allocates per call (56 B per message): a parser's one listener (aedes'
+ * handler behind the inspectors, inbound-tap.ts) is called as emit calls it.
+ * With several listeners, or none, or an `emit` of the parser's own (MQTT 5
+ * connections: mqtt5/enhanced-auth.ts screens their packets there), emit runs.
+ */
+function emitPacket(parser: MqttParser, packet: object): void {
+  const listener = parser._events?.packet;
+  if (typeof listener === "function" && parser.emit === eventEmitterEmit) (listener as (this: MqttParser, packet: object) => void).call(parser, packet);
+  else parser.emit("packet", packet);
+}
+const eventEmitterEmit = EventEmitter.prototype.emit;
+
 function readChunk(parser: MqttParser, buf: Buffer, parse: Parse): number {
   // Only between packets with nothing buffered.
   if (parser._list.length !== 0 || parser._stateCounter !== 0 || parser.error !== null) return parse.call(parser, buf);
@@ -323,7 +340,7 @@ function readChunk(parser: MqttParser, buf: Buffer, parse: Parse): number {
       // [MQTT-3.4.2-1]: an MQTT 5 acknowledgement without a reason code means Success (mqtt-packet sets it)
       if (v5) packet.reasonCode = 0;
       at += 4;
-      parser.emit("packet", packet);
+      emitPacket(parser, packet);
       continue;
     }
     if (qos === 3) break; // QoS 3 is mqtt-packet's error to raise
@@ -368,7 +385,7 @@ function readChunk(parser: MqttParser, buf: Buffer, parse: Parse): number {
       groupLeft--;
       backlog.read++;
     }
-    parser.emit("packet", packet);
+    emitPacket(parser, packet);
   }
   if (at === n) return 0;
   return parse.call(parser, at === 0 ? buf : buf.subarray(at));

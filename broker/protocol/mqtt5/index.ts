@@ -268,6 +268,10 @@ function explainPublishRefusals(aedes: Aedes): void {
   const inner = aedes.authorizePublish;
   aedes.authorizePublish = (client, packet, done) => {
     if (!client || !v5Of(client)) return inner.call(aedes, client, packet, done);
+    authorizeExplaining(client, packet, done);
+  };
+  // (its own function: a closure in the one above cost every PUBLISH, 3.1.1 ones too, a context)
+  function authorizeExplaining(client: Client, packet: Parameters<Aedes["authorizePublish"]>[1], done: Parameters<Aedes["authorizePublish"]>[2]): void {
     inner.call(aedes, client, packet, (err) => {
       if (err && !(client as unknown as ClientInternals).closed) {
         const message = err.message;
@@ -276,7 +280,7 @@ function explainPublishRefusals(aedes: Aedes): void {
       }
       done(err);
     });
-  };
+  }
 }
 
 /** aedes rebuilds retained messages without their properties when it sends them for a SUBSCRIBE; the encoder finds them again by payload. */
