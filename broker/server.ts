@@ -37,7 +37,7 @@ import { storeFigures } from "./ops/store-figures.js";
 import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { startMemorySettle } from "./ops/memory-settle.js";
 import { batchWrites, flushAfterRouting } from "./protocol/write-batching.js";
-import { keepTopicSplits } from "./protocol/topic-splits.js";
+import { cacheRouting } from "./protocol/router-cache.js";
 import { publishQoS0Directly } from "./protocol/lean-publish.js";
 import { installBridges } from "./bridge/index.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
@@ -197,7 +197,7 @@ export async function startBroker(
     await installLazyClientFields();
     publishQoS0Directly(aedes); // before the layers that wrap aedes.publish (bridges, hooks)
     flushAfterRouting(aedes);
-    keepTopicSplits(aedes);
+    cacheRouting(aedes);
     aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));

@@ -4,8 +4,8 @@
 //   the packet as handed in, with its client; the level limit refuses before
 //   routing; everything else still goes through aedes;
 // - packet-order.ts: orders of idle clients are reused by the next client;
-// - topic-splits.ts: the router keeps topic splits, bounded, and matching
-//   follows subscribe/unsubscribe;
+// - router-cache.ts: the router keeps topic splits and matches, bounded, and
+//   matching follows subscribe/unsubscribe;
 // - outgoing-publish.ts: a QoS 0 message is written as routed, a QoS 1/2 one
 //   to a QoS 0 subscription still as a QoS 0 copy.
 import assert from "node:assert/strict";
@@ -13,7 +13,7 @@ import { test } from "node:test";
 import type { Aedes } from "aedes";
 import { collect, connect, end, settle, startTestBroker, subscribe } from "./helpers.js";
 import { mqttPacket, RawClient, type Packet } from "./ops-raw-mqtt.js";
-import { KEPT_TOPIC_SPLITS } from "../broker/protocol/topic-splits.js";
+import { KEPT_TOPICS } from "../broker/protocol/router-cache.js";
 
 type Published = { topic: string; payload: Buffer; qos?: number; retain?: boolean; brokerId?: string };
 type PublishFn = (packet: object, done: (err?: Error) => void) => void;
@@ -145,36 +145,56 @@ test("many clients, each SUBSCRIBE/PUBLISH x/UNSUBSCRIBE/PUBLISH y in one chunk,
   }
 });
 
-test("the router keeps topic splits, bounded; matching follows subscribe and unsubscribe", { timeout: 60_000 }, async () => {
+test("the router keeps topic splits and matches, bounded; matching follows subscribe and unsubscribe, on one topic and across many subscribers", { timeout: 60_000 }, async () => {
   const broker = await startTestBroker({ persistence: "memory" });
   const sub = await connect(broker.url);
+  const other = await connect(broker.url);
   try {
-    const matcher = (broker.aedes as unknown as { mq: { _matcher: { _split_cache?: Map<string, string[]> } } }).mq._matcher;
+    const matcher = (broker.aedes as unknown as { mq: { _matcher: { _split_cache?: Map<string, string[]>; match(topic: string): unknown[] } } }).mq._matcher;
     assert.ok(matcher._split_cache instanceof Map, "the split cache is on");
     const got = collect(sub);
+    const gotOther = collect(other);
     await subscribe(sub, "splits/+/x", 0);
     const send = (topic: string, payload: string) => publishVia(broker.aedes, { cmd: "publish", topic, payload: Buffer.from(payload), qos: 0, retain: false });
     await send("splits/a/x", "1");
     await got.waitFor(1);
     assert.ok(matcher._split_cache.has("splits/a/x"));
+    const kept = matcher.match("splits/a/x");
+    assert.equal(kept.length, 1);
+    assert.equal(matcher.match("splits/a/x"), kept, "the match is kept while subscriptions stay as they are");
+    // a second subscriber on another filter: the kept match is dropped, both get the next message
+    await subscribe(other, "splits/#", 0);
+    assert.notEqual(matcher.match("splits/a/x"), kept);
+    assert.equal(matcher.match("splits/a/x").length, 2);
+    await send("splits/a/x", "2");
+    await gotOther.waitFor(1);
     await new Promise<void>((resolve, reject) => sub.unsubscribe("splits/+/x", (err) => (err ? reject(err) : resolve())));
-    await send("splits/a/x", "2"); // the same (kept) split: nobody subscribes now
-    await subscribe(sub, "splits/a/#", 0);
-    await send("splits/a/x", "3");
-    await send("splits/a", "4"); // "#" includes the parent level [MQTT-4.7.1-2]
-    await got.waitFor(3);
     await settle(sub);
+    assert.equal(matcher.match("splits/a/x").length, 1, "the unsubscribe dropped the kept match");
+    await send("splits/a/x", "3"); // only `other` now
+    await subscribe(sub, "splits/a/#", 0);
+    await send("splits/a/x", "4");
+    await send("splits/a", "5"); // "#" includes the parent level [MQTT-4.7.1-2]
+    await got.waitFor(4);
+    await gotOther.waitFor(4);
+    await settle(sub);
+    await settle(other);
     assert.deepEqual(
       got.messages.map((m) => `${m.topic} ${m.payload}`),
-      ["splits/a/x 1", "splits/a/x 3", "splits/a 4"],
+      ["splits/a/x 1", "splits/a/x 2", "splits/a/x 4", "splits/a 5"],
+    );
+    assert.deepEqual(
+      gotOther.messages.map((m) => `${m.topic} ${m.payload}`),
+      ["splits/a/x 2", "splits/a/x 3", "splits/a/x 4", "splits/a 5"],
     );
     // more distinct topics than it keeps: the oldest go
-    for (let i = 0; i < KEPT_TOPIC_SPLITS + 100; i++) await send(`splits/many/${i}`, "n");
-    assert.ok(matcher._split_cache.size <= KEPT_TOPIC_SPLITS, `kept ${matcher._split_cache.size}`);
+    for (let i = 0; i < KEPT_TOPICS + 100; i++) await send(`splits/many/${i}`, "n");
+    assert.ok(matcher._split_cache.size <= KEPT_TOPICS, `kept ${matcher._split_cache.size}`);
     assert.ok(!matcher._split_cache.has("splits/many/0"));
-    assert.ok(matcher._split_cache.has(`splits/many/${KEPT_TOPIC_SPLITS + 99}`));
+    assert.ok(matcher._split_cache.has(`splits/many/${KEPT_TOPICS + 99}`));
+    await gotOther.waitFor(4 + KEPT_TOPICS + 100);
   } finally {
-    await end(sub);
+    await end(sub, other);
     await broker.stop();
   }
 });
