@@ -86,7 +86,8 @@ export function checkPacket(plugin: string, rules: OutputRules, topicBytes: numb
   }
 }
 
-function levelCount(topic: string): number {
+/** Levels of a topic (one more than its '/'s): what a maxTopicLevels limit counts. */
+export function levelCount(topic: string): number {
   let n = 1;
   for (let i = topic.indexOf("/"); i !== -1; i = topic.indexOf("/", i + 1)) n++;
   return n;

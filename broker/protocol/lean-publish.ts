@@ -22,6 +22,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Aedes, Client } from "aedes";
+import { levelCount } from "../../host/index.js";
 
 interface Packet {
   cmd: string;
@@ -63,12 +64,6 @@ const aedesHandle = ((await import(pathToFileURL(handlersModule).href)) as { def
 
 const noop = () => {};
 
-/** Levels of a topic name (aedes' `topicLevelCount`: its limit is checked before qlobber could throw). */
-function levels(topic: string): number {
-  let n = 1;
-  for (let i = 0; i < topic.length; i++) if (topic.charCodeAt(i) === 47) n++;
-  return n;
-}
 
 /** aedes' `handle` (lib/handlers/index.js), with a QoS 0 PUBLISH that passes aedes' checks handled here. */
 export function handlePacket(client: Client, packet: Packet, done: Done): void {
@@ -76,7 +71,7 @@ export function handlePacket(client: Client, packet: Packet, done: Done): void {
   const c = client as unknown as PublishingClient;
   const topic = packet.topic!;
   // aedes' handlePublish checks, in its order; a packet that fails one gets aedes' own error
-  if ((!c.connecting && !c.connected) || topic.length === 0 || topic.indexOf("#") !== -1 || topic.indexOf("+") !== -1 || levels(topic) > c.broker.maxTopicLevels) {
+  if ((!c.connecting && !c.connected) || topic.length === 0 || topic.indexOf("#") !== -1 || topic.indexOf("+") !== -1 || levelCount(topic) > c.broker.maxTopicLevels) {
     return aedesHandle(client, packet, done);
   }
   authorizeThenPublish(c.broker, client, packet, done);
@@ -108,7 +103,8 @@ export function publishQoS0Directly(aedes: Aedes): void {
     }
     if ((packet.qos || 0) !== 0 || packet.retain || typeof packet.topic !== "string") return (series as unknown as RoutingBroker["publish"]).call(this, packet, client, done ?? noop);
     const callback = done ?? noop;
-    if (levels(packet.topic) > this.maxTopicLevels) return callback(new Error("topic has too many levels"));
+    // aedes' level limit, checked before qlobber could throw on the topic
+    if (levelCount(packet.topic) > this.maxTopicLevels) return callback(new Error("topic has too many levels"));
     const routed = new RoutedPacket(packet, this);
     if (client) routed.clientId = (client as unknown as PublishingClient).id;
     route(this, routed, packet, client, callback);
