@@ -197,7 +197,7 @@ export async function startBroker(
     await installLazyClientFields();
     publishQoS0Directly(aedes); // before the layers that wrap aedes.publish (bridges, hooks)
     flushAfterRouting(aedes);
-    cacheRouting(aedes);
+    if (!cacheRouting(aedes)) logger.warn("the message router is not the mqemitter/qlobber layout wasmq knows: topic matches are not kept (slower, same results)");
     aedes.on("client", (client) => fullQueues.delete(client.id));
     // aedes reports store failures as 'error' events; unhandled, one would end the process.
     (aedes as unknown as NodeJS.EventEmitter).on("error", (err: Error) => logger.error({ err: err.message }, "broker error"));

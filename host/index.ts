@@ -8,7 +8,7 @@ export { emptyMessage, type ClientCertificate, type HookMessage, type HookOutcom
 export { MemoryKvStore, KvLimitError, DEFAULT_KV_LIMITS, type KvStore, type KvLimits } from "./kv.js";
 export { classifyTrap, type TrapKind } from "./wasm-plugin.js";
 export { DEFAULT_HOST_CALL_LIMITS, FUEL_PER_BYTE, HOST_CALL_FUEL, MAX_LOG_LINE_BYTES, type HostCallLimits } from "./host-calls.js";
-export { DEFAULT_OUTPUT_RULES, levelCount, type OutputRules } from "./output-rules.js";
+export { DEFAULT_OUTPUT_RULES, type OutputRules } from "./output-rules.js";
 export { emptyV5, type MessageV5, type UserProperty } from "./message-v5.js";
 export { ReasonCode, returnCodeFor } from "./reason-codes.js";
 export { readPublicKey, SignatureError, type TrustPolicy, type TrustStatus, type PublicKeyEntry } from "./signing.js";

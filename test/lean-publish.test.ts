@@ -9,11 +9,14 @@
 // - outgoing-publish.ts: a QoS 0 message is written as routed, a QoS 1/2 one
 //   to a QoS 0 subscription still as a QoS 0 copy.
 import assert from "node:assert/strict";
+import { EventEmitter } from "node:events";
 import { test } from "node:test";
-import type { Aedes } from "aedes";
+import { Aedes, type Client } from "aedes";
 import { collect, connect, end, settle, startTestBroker, subscribe } from "./helpers.js";
 import { mqttPacket, RawClient, type Packet } from "./ops-raw-mqtt.js";
 import { KEPT_TOPICS } from "../broker/protocol/router-cache.js";
+import { PacketOrder } from "../broker/protocol/packet-order.js";
+import { stateOf } from "../broker/protocol/client-state.js";
 
 type Published = { topic: string; payload: Buffer; qos?: number; retain?: boolean; brokerId?: string };
 type PublishFn = (packet: object, done: (err?: Error) => void) => void;
@@ -34,12 +37,28 @@ function watchPublished(aedes: Aedes, prefix: string) {
   return { published, events };
 }
 
+/**
+ * Count the calls that reach aedes' own `publish` (its step runner) for topics under `prefix`.
+ * Install before the broker starts: lean-publish.ts takes aedes' `publish` for the rest then.
+ */
+function countAedesSeries(prefix: string): { calls: () => number; restore: () => void } {
+  const proto = Aedes.prototype as unknown as { publish: (this: Aedes, packet: { topic?: string }, ...rest: unknown[]) => void };
+  const original = proto.publish;
+  let calls = 0;
+  proto.publish = function (packet, ...rest) {
+    if (packet.topic?.startsWith(prefix)) calls++;
+    return original.call(this, packet, ...rest);
+  };
+  return { calls: () => calls, restore: () => void (proto.publish = original) };
+}
+
 function publishVia(aedes: Aedes, packet: object): Promise<Error | undefined> {
   return new Promise((resolve) => (aedes.publish as unknown as PublishFn)(packet, (err) => resolve(err ?? undefined)));
 }
 
-test("QoS 0, not retained: aedes' contract — published() and 'publish' get the packet as handed in, with its client; the level limit refuses before routing", { timeout: 60_000 }, async () => {
-  const broker = await startTestBroker({ persistence: "memory", limits: { maxTopicLevels: 4 } });
+test("QoS 0, not retained: aedes' step runner is not used, and aedes' contract holds — published() and 'publish' get the packet as handed in, with its client; the level limit refuses before routing", { timeout: 60_000 }, async () => {
+  const series = countAedesSeries("lean/");
+  const broker = await startTestBroker({ persistence: "memory", limits: { maxTopicLevels: 4 } }).finally(series.restore);
   const sub = await connect(broker.url);
   const pub = await connect(broker.url, { clientId: "lean-publisher" });
   try {
@@ -77,14 +96,16 @@ test("QoS 0, not retained: aedes' contract — published() and 'publish' get the
     assert.equal(got.messages.length, 2);
     assert.equal(seen.events.length, 2);
     assert.equal(seen.published.length, 2);
+    assert.equal(series.calls(), 0, "no QoS 0 message went through aedes' own publish");
   } finally {
     await end(sub, pub);
     await broker.stop();
   }
 });
 
-test("retained and QoS 1 messages still go through aedes' own publish: stored, delivered, acknowledged", { timeout: 60_000 }, async () => {
-  const broker = await startTestBroker({ persistence: "memory" });
+test("retained and QoS 1 messages go through aedes' own publish: the retained one is stored and delivered to a later subscriber, the QoS 1 one acknowledged", { timeout: 60_000 }, async () => {
+  const series = countAedesSeries("keep/");
+  const broker = await startTestBroker({ persistence: "memory" }).finally(series.restore);
   const pub = await connect(broker.url);
   let late: Awaited<ReturnType<typeof connect>> | undefined;
   try {
@@ -96,6 +117,7 @@ test("retained and QoS 1 messages still go through aedes' own publish: stored, d
     await subscribe(late, "keep/#", 1);
     await got.waitFor(1);
     assert.deepEqual(got.messages.map((m) => `${m.topic} ${m.payload} r${m.retain}`), ["keep/r retained rtrue"]);
+    assert.equal(series.calls(), 2, "both went through aedes' own publish");
   } finally {
     await end(pub, late);
     await broker.stop();
@@ -145,6 +167,26 @@ test("many clients, each SUBSCRIBE/PUBLISH x/UNSUBSCRIBE/PUBLISH y in one chunk,
   }
 });
 
+test("an order left idle by a read inside its own last call back is kept once; the outer call back leaves it alone", () => {
+  // aedes' read loop runs inside a packet's call back (_nextBatch) and may parse, handle and finish
+  // another packet of the same client right there (a DISCONNECT, a QoS 0 message nobody subscribes to)
+  const client = Object.assign(new EventEmitter(), { closed: false, conn: { destroyed: false }, connackSent: true, _parsingBatch: 0, broker: { queueLimit: 42 }, _nextBatch: () => {} });
+  const st = stateOf(client as unknown as Client);
+  const order = new PacketOrder(client as never);
+  st.order = order;
+  order.running = 1;
+  let reads = 0;
+  client._nextBatch = () => {
+    if (reads++ > 0) return;
+    order.running++; // the packet read now starts on the same order...
+    order.done(); // ...and finishes at once: the order is idle and kept
+  };
+  assert.doesNotThrow(() => order.done());
+  assert.equal(reads, 2);
+  assert.equal(st.order, null);
+  assert.equal(order.running, 0);
+});
+
 test("the router keeps topic splits and matches, bounded; matching follows subscribe and unsubscribe, on one topic and across many subscribers", { timeout: 60_000 }, async () => {
   const broker = await startTestBroker({ persistence: "memory" });
   const sub = await connect(broker.url);
@@ -159,13 +201,14 @@ test("the router keeps topic splits and matches, bounded; matching follows subsc
     await send("splits/a/x", "1");
     await got.waitFor(1);
     assert.ok(matcher._split_cache.has("splits/a/x"));
-    const kept = matcher.match("splits/a/x");
-    assert.equal(kept.length, 1);
-    assert.equal(matcher.match("splits/a/x"), kept, "the match is kept while subscriptions stay as they are");
+    const one = matcher.match("splits/a/x");
+    assert.equal(one.length, 1);
     // a second subscriber on another filter: the kept match is dropped, both get the next message
     await subscribe(other, "splits/#", 0);
-    assert.notEqual(matcher.match("splits/a/x"), kept);
-    assert.equal(matcher.match("splits/a/x").length, 2);
+    const two = matcher.match("splits/a/x");
+    assert.equal(two.length, 2);
+    // (with two filters matching, qlobber builds a new array on every match: only a kept one is the same)
+    assert.equal(matcher.match("splits/a/x"), two, "the match is kept while subscriptions stay as they are");
     await send("splits/a/x", "2");
     await gotOther.waitFor(1);
     await new Promise<void>((resolve, reject) => sub.unsubscribe("splits/+/x", (err) => (err ? reject(err) : resolve())));
@@ -187,12 +230,22 @@ test("the router keeps topic splits and matches, bounded; matching follows subsc
       gotOther.messages.map((m) => `${m.topic} ${m.payload}`),
       ["splits/a/x 2", "splits/a/x 3", "splits/a/x 4", "splits/a 5"],
     );
-    // more distinct topics than it keeps: the oldest go
-    for (let i = 0; i < KEPT_TOPICS + 100; i++) await send(`splits/many/${i}`, "n");
+    // more distinct topics than either keeps: the oldest go (two filters match each, so a match that is
+    // worked out again is a new array)
+    await subscribe(sub, "splits/many/+", 0);
+    await send("splits/many/0", "n");
+    const first = matcher.match("splits/many/0");
+    assert.equal(first.length, 2);
+    assert.equal(matcher.match("splits/many/0"), first);
+    for (let i = 1; i < KEPT_TOPICS + 100; i++) await send(`splits/many/${i}`, "n");
     assert.ok(matcher._split_cache.size <= KEPT_TOPICS, `kept ${matcher._split_cache.size}`);
     assert.ok(!matcher._split_cache.has("splits/many/0"));
     assert.ok(matcher._split_cache.has(`splits/many/${KEPT_TOPICS + 99}`));
+    assert.notEqual(matcher.match("splits/many/0"), first, "its match was dropped and worked out again");
+    const last = `splits/many/${KEPT_TOPICS + 99}`;
+    assert.equal(matcher.match(last), matcher.match(last));
     await gotOther.waitFor(4 + KEPT_TOPICS + 100);
+    await got.waitFor(4 + KEPT_TOPICS + 100);
   } finally {
     await end(sub, other);
     await broker.stop();

@@ -149,6 +149,28 @@ test("acknowledgements: mqtt-packet's packets without mqtt-packet, in MQTT 3.1.1
   }
 });
 
+test("a parser whose emit is wrapped (as MQTT 5 enhanced auth wraps it), or that has two 'packet' listeners, gets every packet through emit", () => {
+  const chunk = Buffer.concat([gen({ cmd: "publish", topic: "w/1", payload: Buffer.from("a"), qos: 0 }), gen({ cmd: "puback", messageId: 3 })]);
+  const wrapped = newParser();
+  const got = record(wrapped);
+  const screened: string[] = [];
+  const emit = wrapped.emit as (this: unknown, event: string, packet?: { cmd: string }) => boolean;
+  (wrapped as unknown as { emit: typeof emit }).emit = function (event, packet) {
+    if (event === "packet") screened.push(packet!.cmd);
+    return emit.call(this, event, packet);
+  };
+  parseWithFastPublish(wrapped, chunk, originalParse);
+  assert.deepEqual(screened, ["publish", "puback"], "the wrapper saw both");
+  assert.equal(got.length, 2);
+  const twice = newParser();
+  const first = record(twice);
+  const second: string[] = [];
+  twice.on("packet", (p) => second.push((p as { cmd: string }).cmd));
+  parseWithFastPublish(twice, chunk, originalParse);
+  assert.equal(first.length, 2);
+  assert.deepEqual(second, ["publish", "puback"]);
+});
+
 test("malformed PUBLISH packets get mqtt-packet's own error, after the good packets before them", () => {
   const good = gen({ cmd: "publish", topic: "ok", payload: Buffer.from("fine"), qos: 0 });
   const bad = [

@@ -5,8 +5,10 @@
  * handler's [authorizePublish, enqueuePublish] (lib/handlers/publish.js) and
  * the broker's [storeRetained, emitPacket, callPublished] (aedes.js
  * `publish`). Each series allocates a closure context, a step closure and a
- * bound callback, and the broker's a state object too: 15% of the broker's
- * garbage per 64 B QoS 0 message (bench/README.md "gc9"). For a QoS 0
+ * bound callback, and the broker's a state object too: about a fifth of the
+ * broker's garbage per 64 B QoS 0 message in the eighth round's profile
+ * (aedes' `publish` 14%, `bind` 5%: bench/README.md, gen8 "What is left of
+ * the tail"). For a QoS 0
  * message that is not retained, most steps do nothing (no retained store, no
  * offline queue, no acknowledgement), so the same calls are made here in
  * order with one closure each:
@@ -14,15 +16,22 @@
  *   handler: aedes' checks → broker.authorizePublish → broker.publish
  *   broker:  the level limit → aedes' routed copy (aedes-packet) → router emit → published, 'publish'
  *
- * Everything else — QoS 1/2, retained messages, a topic aedes refuses, a
- * client not connected — goes through aedes' own code, which raises its own
- * errors.
+ * Everything else goes through aedes' own code, which raises its own errors:
+ * a QoS 1/2 PUBLISH, a topic aedes refuses and a client not connected in the
+ * handler; a retained or QoS 1/2 message in `publish` (a retained QoS 0
+ * PUBLISH takes the handler here and aedes' `publish`).
+ *
+ * One difference, on purpose: aedes picks the acknowledgement by the QoS the
+ * packet has after authorizePublish, so a plugin that raised a QoS 0 message's
+ * QoS (set_qos) made aedes answer with a PUBACK or PUBREC the client never
+ * asked for, without a packet identifier, which mqtt-packet refuses to write
+ * (it destroys the connection). Here the QoS the client sent decides: the
+ * message is routed at the plugin's QoS and nothing is sent back (MQTT 3.1.1
+ * section 3.3.4: a QoS 0 PUBLISH expects no response).
  */
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { Aedes, Client } from "aedes";
-import { levelCount } from "../../host/index.js";
+import { levelCount } from "../../host/output-rules.js";
+import { AedesPacket, aedesHandle } from "./aedes-internals.js";
 
 interface Packet {
   cmd: string;
@@ -32,7 +41,6 @@ interface Packet {
 }
 
 type Done = (err?: Error | null) => void;
-type Handle = (client: Client, packet: Packet, done: Done) => void;
 
 /** The aedes client fields the handler reads (aedes 1.2: lib/client.js, lib/handlers/index.js). */
 interface PublishingClient {
@@ -55,15 +63,8 @@ interface RoutingBroker {
   listenerCount(event: "publish"): number;
 }
 
-const requireFromAedes = createRequire(createRequire(import.meta.url).resolve("aedes"));
-/** aedes' packet class (aedes-packet, the module and version aedes builds its packets with). */
-const RoutedPacket = requireFromAedes("aedes-packet") as new (original: object, broker: object) => Packet & { clientId?: string };
-// aedes does not export its packet dispatcher (same module instance: same file URL).
-const handlersModule = join(dirname(createRequire(import.meta.url).resolve("aedes")), "lib", "handlers", "index.js");
-const aedesHandle = ((await import(pathToFileURL(handlersModule).href)) as { default: Handle }).default;
-
+type RoutedPacket = Packet & { clientId?: string };
 const noop = () => {};
-
 
 /** aedes' `handle` (lib/handlers/index.js), with a QoS 0 PUBLISH that passes aedes' checks handled here. */
 export function handlePacket(client: Client, packet: Packet, done: Done): void {
@@ -105,7 +106,7 @@ export function publishQoS0Directly(aedes: Aedes): void {
     const callback = done ?? noop;
     // aedes' level limit, checked before qlobber could throw on the topic
     if (levelCount(packet.topic) > this.maxTopicLevels) return callback(new Error("topic has too many levels"));
-    const routed = new RoutedPacket(packet, this);
+    const routed = new AedesPacket<RoutedPacket>(packet, this);
     if (client) routed.clientId = (client as unknown as PublishingClient).id;
     route(this, routed, packet, client, callback);
   };

@@ -20,10 +20,10 @@
  * - a write to a socket that is full waits for 'drain' (client.waitForDrain,
  *   which the connection limits bound); an error closes the client.
  */
-import { createRequire } from "node:module";
 import type { Duplex } from "node:stream";
 import type { AedesPublishPacket, Client } from "aedes";
 import { mqttPacket } from "./mqtt.js";
+import { AedesPacket } from "./aedes-internals.js";
 
 type Done = (err: Error | null) => void;
 
@@ -53,8 +53,6 @@ export interface SendingClient {
 /** An outgoing PUBLISH as aedes builds it (aedes-packet fields plus the write's callback). */
 type OutgoingPacket = AedesPublishPacket & { messageId?: number; writeCallback: () => void };
 
-/** aedes' own packet class (aedes-packet, resolved from aedes: the same module and version it builds its packets with). */
-const PacketCtor = createRequire(createRequire(import.meta.url).resolve("aedes"))("aedes-packet") as new (original: object, broker: object) => OutgoingPacket;
 const noop = () => {};
 
 /**
@@ -169,7 +167,7 @@ const KEPT_BATCH_SLOTS = 1024;
  * (~100 B per message at 64 B, bench/README.md "gc9").
  */
 function downgraded(toForward: AedesPublishPacket, client: SendingClient): AedesPublishPacket {
-  const packet = new PacketCtor(toForward, client.broker);
+  const packet = new AedesPacket<OutgoingPacket>(toForward, client.broker);
   packet.qos = 0;
   return packet;
 }
@@ -216,7 +214,7 @@ export function sendQoS(client: SendingClient, packet: AedesPublishPacket, callb
 }
 
 function numberAndWrite(client: SendingClient, toForward: AedesPublishPacket, callback: () => void): void {
-  const packet = new PacketCtor(toForward, client.broker);
+  const packet = new AedesPacket<OutgoingPacket>(toForward, client.broker);
   if (!(toForward as { messageId?: number }).messageId) {
     packet.messageId = client._nextId;
     client._nextId = client._nextId >= 65535 ? 1 : client._nextId + 1;

@@ -80,7 +80,7 @@ function barrierDone(order: PacketOrder, packet: Packet): Done {
  * Orders whose client went idle, for the next client that starts a packet: a
  * client whose packets do not overlap (one PUBLISH per socket read, the
  * common case at a steady rate) went through one PacketOrder, its `done` and
- * its held array per packet, ~150 B of garbage per message (bench/README.md
+ * its held array per packet, ~140 B of garbage per message (bench/README.md
  * "gc9"). An order is idle only once every packet it started has called back
  * (aedes calls each `done` once), so nothing still holds it for its last client.
  */
@@ -116,9 +116,12 @@ export class PacketOrder {
   private finished(err: Error | null | undefined): void {
     this.running--;
     this.barrier = false; // only a barrier runs while it is set, so this call back is the barrier's
+    const client = this.client;
     // aedes' accounting first: an error is reported (and closes the client: nothing held starts), otherwise the socket is read at 0.
-    this.client._nextBatch(err);
-    if (!this.starting) this.start();
+    client._nextBatch(err);
+    // That read may have parsed and finished packets of this client at once, leaving this order idle and
+    // kept for reuse (or reused): it is then no longer this client's, and there is nothing to start.
+    if (!this.starting && this.client === client) this.start();
   }
 
   /** Start held packets in order, up to a barrier that must wait for the running ones. */
@@ -152,6 +155,7 @@ export class PacketOrder {
   }
 
   dropIfIdle(): void {
+    if (this.client === NO_CLIENT) return; // kept already
     if (this.running === 0 && this.held.length === 0 && !this.awaitingConnect) {
       const st = stateOf(this.client as unknown as Client);
       if (st.order !== this) return;

@@ -3,7 +3,7 @@
  *
  * aedes routes every message through mqemitter, whose matcher (qlobber)
  * splits the topic into levels and walks its trie for each message: a split
- * array, a result array and a state object with a property added later, ~14%
+ * array, a result array and a state object with a property added later, ~12%
  * of the broker's garbage per 64 B QoS 0 message (bench/README.md "gc9").
  * Devices publish to the same topics over and over, so:
  * - the split is kept, with qlobber's own option for it (`cache_splits`; the
