@@ -1,3 +1,5 @@
+import { envNodeFlags } from "./env-flags.js";
+
 /**
  * The load generator's Node flags: it timestamps every delivery, so a pause of
  * its own is a stall of the instrument, charged to whichever broker was under
@@ -16,5 +18,5 @@
  * WASMQ_BENCH_GEN_ARGS="--trace-gc ..." adds flags.
  */
 export function generatorNodeArgs(): string[] {
-  return ["--initial-old-space-size=128", "--no-memory-reducer", ...(process.env.WASMQ_BENCH_GEN_ARGS ?? "").split(/\s+/).filter(Boolean)];
+  return ["--initial-old-space-size=128", "--no-memory-reducer", ...envNodeFlags("WASMQ_BENCH_GEN_ARGS")];
 }

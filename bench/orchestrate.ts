@@ -15,6 +15,7 @@ import { BENCH_USER, chainNeedsCredentials, chainOfLength, standardChain, type C
 import type { FromLoad, FromTarget, LoadResult, LoadSpec, ProcessStats, TailFigures, TargetOptions, ToLoad, ToTarget } from "./protocol.js";
 import type { Scenario, TargetName } from "./scenarios.js";
 import { isBaseTarget, wireTarget, type Baseline } from "./baseline.js";
+import { envNodeFlags } from "./env-flags.js";
 import { BROKER_NODE_FLAGS } from "../broker/runtime-flags.js";
 import { generatorNodeArgs } from "./generator-flags.js";
 
@@ -152,7 +153,7 @@ export class Child<In, Out extends { type: string }> {
 export function targetNodeArgs(): string[] {
   const args: string[] = [];
   if (process.env.WASMQ_BENCH_PROF) args.push("--cpu-prof", `--cpu-prof-dir=${process.env.WASMQ_BENCH_PROF}`);
-  if (process.env.WASMQ_BENCH_NODE_ARGS) args.push(...process.env.WASMQ_BENCH_NODE_ARGS.split(/\s+/).filter(Boolean));
+  args.push(...envNodeFlags("WASMQ_BENCH_NODE_ARGS"));
   return args;
 }
 
@@ -172,7 +173,7 @@ export class TargetPool {
         script = this.baseline.targetScript;
       }
       // WASMQ_BENCH_TARGET_ARGS (main) and WASMQ_BENCH_PROF / WASMQ_BENCH_NODE_ARGS (targetNodeArgs): extra Node flags for the broker processes
-      const extra = (process.env.WASMQ_BENCH_TARGET_ARGS ?? "").split(" ").filter(Boolean);
+      const extra = envNodeFlags("WASMQ_BENCH_TARGET_ARGS");
       // Every Node broker, bare aedes included, runs with the flags wasmq ships (broker/runtime-flags.ts): the same V8 heap settings for all.
       proc = new Child<ToTarget, FromTarget>(`target ${target}`, script, ["--expose-gc", ...BROKER_NODE_FLAGS, ...extra, ...targetNodeArgs()]);
       this.procs.set(target, proc);
