@@ -38,7 +38,7 @@ import { startSysPublisher, type SysPublisher } from "./ops/sys.js";
 import { startMemorySettle } from "./ops/memory-settle.js";
 import { batchWrites, flushAfterRouting } from "./protocol/write-batching.js";
 import { cacheRouting } from "./protocol/router-cache.js";
-import { publishQoS0Directly } from "./protocol/lean-publish.js";
+import { publishWithoutSeries } from "./protocol/lean-publish.js";
 import { installBridges } from "./bridge/index.js";
 import { limitClusterQueues, openClusterStore, startCluster, type Cluster } from "./cluster/index.js";
 import { clusterFigures, clusterSysFigures, instrumentCluster, startClusterSys } from "./cluster/status.js";
@@ -195,7 +195,7 @@ export async function startBroker(
     });
     await aedes.listen();
     await installLazyClientFields();
-    publishQoS0Directly(aedes); // before the layers that wrap aedes.publish (bridges, hooks)
+    publishWithoutSeries(aedes); // before the layers that wrap aedes.publish (bridges, hooks)
     flushAfterRouting(aedes);
     if (!cacheRouting(aedes)) logger.warn("the message router is not the mqemitter/qlobber layout wasmq knows: topic matches are not kept (slower, same results)");
     aedes.on("client", (client) => fullQueues.delete(client.id));

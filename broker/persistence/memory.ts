@@ -41,6 +41,9 @@ interface MemoryBase {
   outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: StoredPacket): Promise<void>;
   outgoingUpdate(client: ClientLike, packet: object): Promise<void>;
   outgoingClearMessageId(client: ClientLike, packet: object): Promise<StoredPacket | undefined>;
+  addSubscriptions(client: ClientLike, subs: Array<{ topic: string; qos: number }>): Promise<void>;
+  removeSubscriptions(client: ClientLike, topics: string[]): Promise<void>;
+  cleanSubscriptions(client: ClientLike): Promise<void>;
   destroy(): Promise<void>;
 }
 const AsyncMemoryPersistence = requirePersistence("./asyncPersistence.js") as new (opts?: object) => MemoryBase;
@@ -75,9 +78,18 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
   #retainedTopics = new Set<string>();
   /** Streams this persistence opened (quiet-streams.ts: the broker asks first). */
   readonly streams: StreamCounts = { outgoing: 0, retained: 0 };
+  /**
+   * clientId -> the filters of its stored QoS > 0 subscriptions: what the
+   * reference's (private) trie holds, kept in step with it (before its
+   * synchronous add, after its synchronous removal).
+   */
+  #storedFilters = new Map<string, Set<string>>();
+  /** Other brokers add to the reference's trie directly (broadcastSubscriptions): no "no" answers then. */
+  readonly #broadcast: boolean;
 
   constructor(opts: MemoryPersistenceOptions = {}) {
     super(opts);
+    this.#broadcast = opts.broadcastSubscriptions === true;
     const interval = opts.sweepIntervalMs ?? 60_000;
     if (interval > 0) {
       this.#sweepTimer = setInterval(() => {
@@ -106,6 +118,42 @@ export class TtlMemoryPersistence extends AsyncMemoryPersistence {
     const removed = await super.outgoingClearMessageId(client, packet);
     if (removed) this.#count(client.id, -1);
     return removed;
+  }
+
+  override async addSubscriptions(client: ClientLike, subs: Array<{ topic: string; qos: number }>): Promise<void> {
+    let filters = this.#storedFilters.get(client.id);
+    for (const sub of subs) {
+      if (sub.qos > 0) {
+        filters ??= new Set();
+        filters.add(sub.topic);
+      } else filters?.delete(sub.topic); // the reference takes a QoS 0 subscription out of its trie
+    }
+    this.#keepFilters(client.id, filters);
+    return super.addSubscriptions(client, subs);
+  }
+
+  override async removeSubscriptions(client: ClientLike, topics: string[]): Promise<void> {
+    const done = super.removeSubscriptions(client, topics);
+    const filters = this.#storedFilters.get(client.id);
+    if (filters) for (const topic of topics) filters.delete(topic);
+    this.#keepFilters(client.id, filters);
+    return done;
+  }
+
+  override async cleanSubscriptions(client: ClientLike): Promise<void> {
+    const done = super.cleanSubscriptions(client);
+    this.#storedFilters.delete(client.id);
+    return done;
+  }
+
+  #keepFilters(clientId: string, filters: Set<string> | undefined): void {
+    if (filters && filters.size > 0) this.#storedFilters.set(clientId, filters);
+    else this.#storedFilters.delete(clientId);
+  }
+
+  /** By count: a fleet without persistent sessions has no stored subscriptions at all. */
+  mayHaveStoredSubscriptions(_topic: string): boolean {
+    return this.#broadcast || this.#storedFilters.size > 0;
   }
 
   #count(clientId: string, delta: number): void {

@@ -177,7 +177,7 @@ function downgraded(toForward: AedesPublishPacket, client: SendingClient): Aedes
  * null: written; false: the socket is full and the caller waits for 'drain';
  * otherwise the error to report.
  */
-function tryWrite(client: SendingClient, packet: object): Error | null | false {
+export function tryWrite(client: SendingClient, packet: object): Error | null | false {
   if (!client.connecting && !client.connected) return new Error("connection closed");
   try {
     return mqttPacket.writeToStream(packet, client.conn) || client.errored ? null : false;

@@ -62,7 +62,7 @@ interface OrderedClient extends EventEmitter {
   broker: { queueLimit: number };
 }
 
-// aedes' packet dispatcher, the one `enqueue` calls (a QoS 0 PUBLISH taken on a shorter path: lean-publish.ts).
+// aedes' packet dispatcher, the one `enqueue` calls (a QoS 0/1 PUBLISH and a PUBACK taken on a shorter path: lean-publish.ts).
 const handle = handlePacket as Handle;
 
 /** An idle order's client: none (any use of it would fail loudly). */

@@ -8,7 +8,7 @@ import type { EventEmitter } from "node:events";
 import { createRequire } from "node:module";
 import type { Readable } from "node:stream";
 import type { KvLimits, KvStore } from "../../../host/kv.js";
-import type { QuietLookups, StreamCounts } from "../quiet-lookup.js";
+import type { QuietLookups, StoredSubscriptionLookup, StreamCounts } from "../quiet-lookup.js";
 
 const requireHere = createRequire(import.meta.url);
 const requirePersistence = createRequire(requireHere.resolve("aedes-persistence"));
@@ -91,7 +91,7 @@ const { CallBackPersistence } = requirePersistence("./callBackPersistence.js") a
 export const CallBackPersistenceBase = CallBackPersistence;
 
 /** What both of wasmq's async stores answer beyond the surface aedes calls. */
-export interface WasmqAsyncParts extends QuietLookups {
+export interface WasmqAsyncParts extends QuietLookups, StoredSubscriptionLookup {
   sweepExpired(now?: number): Promise<{ retained: number; queued: number }>;
   queuedCount(clientId: string): number;
   readonly streams: Readonly<StreamCounts>;
@@ -101,7 +101,7 @@ export interface WasmqAsyncParts extends QuietLookups {
  * The callback layer aedes gets, with wasmq's own questions passed through to
  * the async store underneath. Both factories (memory, LMDB) extend it.
  */
-export class WasmqCallBackPersistence extends CallBackPersistenceBase implements QuietLookups {
+export class WasmqCallBackPersistence extends CallBackPersistenceBase implements QuietLookups, StoredSubscriptionLookup {
   declare readonly asyncPersistence: WasmqAsyncParts;
 
   sweepExpired(now?: number): Promise<{ retained: number; queued: number }> {
@@ -118,6 +118,10 @@ export class WasmqCallBackPersistence extends CallBackPersistenceBase implements
 
   mayHaveRetained(patterns: string[]): boolean {
     return this.asyncPersistence.mayHaveRetained(patterns);
+  }
+
+  mayHaveStoredSubscriptions(topic: string): boolean {
+    return this.asyncPersistence.mayHaveStoredSubscriptions(topic);
   }
 
   /** Streams opened for aedes (stored queues at CONNECT, retained messages at SUBSCRIBE) since open. */

@@ -240,6 +240,9 @@ export class LmdbAsyncPersistence {
   cleanSubscriptions(client: ClientLike): Promise<void> {
     return this.#subscriptions.cleanSubscriptions(client);
   }
+  mayHaveStoredSubscriptions(topic: string): boolean {
+    return this.#subscriptions.mayHaveStoredSubscriptions(topic);
+  }
   getClientList(topic: string): Readable {
     return this.#subscriptions.getClientList(topic);
   }

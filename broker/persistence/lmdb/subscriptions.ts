@@ -98,6 +98,11 @@ export class SubscriptionStore {
     return { subsCount: this.#trie.subscriptionsCount, clientsCount: this.#subs.size };
   }
 
+  /** By count: the trie holds exactly the stored QoS > 0 subscriptions, and a fleet without persistent sessions has none. */
+  mayHaveStoredSubscriptions(_topic: string): boolean {
+    return this.#trie.subscriptionsCount > 0;
+  }
+
   async subscriptionsByTopic(pattern: string): Promise<Array<Record<string, unknown>>> {
     return this.#trie.match(pattern);
   }

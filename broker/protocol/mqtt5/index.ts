@@ -19,6 +19,7 @@ import { tapPushes } from "../stream-tap.js";
 import type { KvStore, PluginChain } from "../../../host/index.js";
 import { SESSION_NAMESPACE } from "../conformance.js";
 import { matchesFilter } from "../mqtt.js";
+import { hasStoredSubscriptionLookup } from "../../persistence/quiet-lookup.js";
 import { encodeWith, type OutgoingPacket } from "../wire-tap.js";
 import type { Mqtt5Config } from "./config.js";
 import { installConnect } from "./connect.js";
@@ -97,7 +98,9 @@ export function installMqtt5(aedes: Aedes, opts: Mqtt5Options): InstalledMqtt5 {
   const hasSubscribers = (topic: string): boolean | Promise<boolean> => {
     try {
       if (router._matcher.match(topic).length > 0) return true;
-      return (store() as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic).then((stored) => (stored ?? []).length > 0);
+      const stored = store();
+      if (hasStoredSubscriptionLookup(stored) && !stored.mayHaveStoredSubscriptions(topic)) return false;
+      return (stored as unknown as { subscriptionsByTopic(t: string): Promise<unknown[]> }).subscriptionsByTopic(topic).then((subs) => (subs ?? []).length > 0);
     } catch {
       // qlobber throws on a topic with too many levels (aedes refuses that PUBLISH itself): not
       // "no subscribers", and never a throw in the parser's listener, which would end the process
