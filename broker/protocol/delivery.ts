@@ -7,7 +7,7 @@
  *     → dedupe          hooks.ts: only a true duplicate is dropped
  *     → QoS upgrade     conformance.ts [MQTT-3.3.5-1] (deliver0 only)
  *     → outbound window connection-limits.ts (QoS 1/2)
- *     → send            outgoing-publish.ts: what aedes' own deliverQoS0 / deliverQoS do (QoS 0 in batches)
+ *     → send            outgoing-publish.ts: what aedes' own deliverQoS0 / deliverQoS do (in batches)
  *
  * aedes' router calls the delivery functions without a receiver (it captured
  * them at SUBSCRIBE), so each client needs functions of its own: two bound
@@ -21,7 +21,7 @@
  */
 import type { Aedes, AedesPublishPacket, Client } from "aedes";
 import { stateOf, type ClientState } from "./client-state.js";
-import { closeQoS0Batch, sendQoS, sendQoS0, type SendingClient } from "./outgoing-publish.js";
+import { sendQoS, sendQoS0, type SendingClient } from "./outgoing-publish.js";
 
 /** A stage that may hold a QoS 1/2 delivery before aedes' deliverQoS (connection-limits.ts). */
 export type DeliveryWindow = (state: ClientState, packet: AedesPublishPacket, callback: () => void) => void;
@@ -158,7 +158,6 @@ function afterDedupe(stages: Stages, st: ClientState, packet: AedesPublishPacket
       return sendQoS0(st.client as unknown as SendingClient, packet, callback, !stages.dedupe);
     }
   }
-  closeQoS0Batch(); // a QoS 1/2 delivery is written from an immediate of its own: later QoS 0 deliveries go after it
   if (stages.window !== null) return stages.window(st, packet, callback);
   sendQoS(st.client as unknown as SendingClient, packet, callback, !stages.dedupe);
 }

@@ -11,8 +11,9 @@
  * Behaviour kept from aedes (lib/client.js, lib/write.js, lib/qos-packet.js):
  * - [MQTT-3.8.3-3] no-local: a client's own message is not sent back when its subscription asked so;
  * - the write happens on the next turn (setImmediate), so deep fan-outs do not grow the stack;
- *   at QoS 0 the deliveries routed in one run of synchronous code share one
- *   immediate (see "QoS 0 in batches" below);
+ *   the deliveries routed in one run of synchronous code share one immediate
+ *   (see "Deliveries in batches" below), except a QoS 1/2 one to a persistent
+ *   session, which is recorded first from an immediate of its own;
  * - a QoS 1/2 delivery takes the next packet identifier of the client, is
  *   downgraded to the QoS of the exact-topic subscription if that is lower,
  *   and for a persistent session is recorded (outgoingUpdate) before it is
@@ -79,58 +80,67 @@ function counterDedupe(client: SendingClient, packet: AedesPublishPacket): boole
 }
 
 /*
- * QoS 0 in batches. aedes queues, per delivery, an immediate that writes and
- * then a second one (with a closure) for the callback; under 64 B QoS 0
+ * Deliveries in batches. aedes queues, per delivery, an immediate that writes
+ * and then a second one (with a closure) for the callback; under 64 B QoS 0
  * traffic those immediates and closures were ~26% of the broker's allocation
- * per message (bench/README.md "qos0"). Here the deliveries routed in one run
- * of synchronous code join one batch, written from one immediate — the same
- * check phase aedes' immediates ran in, so write batching's sweep still
- * follows — and each callback runs right after its write was issued (aedes'
- * callback also means "written", never "flushed"). The decision (no-local,
- * dedupe, authorizeForward) is still made when the message is routed. Order:
- * a QoS 1/2 delivery, written from an immediate of its own, closes the open
- * batch (closeQoS0Batch, from delivery.ts), so a QoS 0 delivery routed after
- * it goes out after it, as with aedes' immediates.
+ * per message (bench/README.md "qos0"), and ~0.3 KB per QoS 1 delivery
+ * ("ack10"). Here the deliveries routed in one run of synchronous code join
+ * one batch, written from one immediate — the same check phase aedes'
+ * immediates ran in, so write batching's sweep still follows — in the order
+ * they were routed, and each callback runs right after its write was issued
+ * (aedes' callback also means "written", never "flushed"). The decision
+ * (no-local, dedupe, authorizeForward) is still made when the message is
+ * routed. A QoS 1/2 delivery to a session without a stored copy (a clean
+ * session, a retained message) is numbered and written in the batch; one to
+ * a persistent session is recorded (outgoingUpdate) before it is written, from
+ * an immediate of its own as in aedes, and closes the open batch
+ * (closeBatch), so a delivery routed after it goes out after it.
  */
 class Batch {
   /**
    * Deliveries in the batch. The arrays keep their length and storage between
    * uses, slots cleared: `length = 0` lets V8 drop an array's storage, and every
-   * batch then grew all three again (~45 B per message at 10 per batch).
+   * batch then grew all four again (~45 B per message at 10 per batch).
    */
   size = 0;
   readonly clients: (SendingClient | undefined)[] = [];
   /** null: nothing to write (refused), only the callback to call. */
   readonly packets: (AedesPublishPacket | null | undefined)[] = [];
   readonly callbacks: ((() => void) | undefined)[] = [];
+  /** Whether the delivery is through a QoS 1/2 subscription (numbered), else a QoS 0 one. */
+  readonly numbered: boolean[] = [];
 }
-/** The batch deliveries join until its immediate runs or a QoS 1/2 delivery closes it. */
+/** The batch deliveries join until its immediate runs or a stored delivery closes it. */
 let open: Batch | null = null;
 /** Written batches, reused (one or two exist at a time). */
 const spare: Batch[] = [];
 
-/** A delivery through a QoS 0 subscription (aedes' deliverQoS0). */
-export function sendQoS0(client: SendingClient, packet: AedesPublishPacket, callback: () => void, keepCounterDedupe: boolean): void {
-  const toForward = forwardable(client, packet, keepCounterDedupe);
+function join(client: SendingClient, toForward: AedesPublishPacket | null, callback: () => void, numbered: boolean): void {
   let b = open;
   if (b === null) {
     b = open = spare.pop() ?? new Batch();
-    setImmediate(writeQoS0Batch, b);
+    setImmediate(writeBatch, b);
   }
   const at = b.size++;
   b.clients[at] = client;
-  b.packets[at] = toForward || null;
+  b.packets[at] = toForward;
   b.callbacks[at] = callback;
+  b.numbered[at] = numbered;
 }
 
-/** A QoS 1/2 delivery was routed: QoS 0 deliveries routed after it go out after it. */
-export function closeQoS0Batch(): void {
+/** A delivery through a QoS 0 subscription (aedes' deliverQoS0). */
+export function sendQoS0(client: SendingClient, packet: AedesPublishPacket, callback: () => void, keepCounterDedupe: boolean): void {
+  join(client, forwardable(client, packet, keepCounterDedupe) || null, callback, false);
+}
+
+/** A delivery that writes from an immediate of its own is coming: deliveries routed after it go out after it. */
+function closeBatch(): void {
   open = null;
 }
 
-function writeQoS0Batch(b: Batch): void {
+function writeBatch(b: Batch): void {
   if (open === b) open = null;
-  const { clients, packets, callbacks } = b;
+  const { clients, packets, callbacks, numbered } = b;
   // (a callback may route more messages: they join a new batch, as this one is closed)
   const n = b.size;
   for (let i = 0; i < n; i++) {
@@ -144,7 +154,8 @@ function writeQoS0Batch(b: Batch): void {
       callback();
       continue;
     }
-    writeThenCall(client, toForward!.qos === 0 ? toForward! : downgraded(toForward!, client), callback);
+    if (numbered[i]) writeNumbered(client, numberedCopy(client, toForward!), callback);
+    else writeThenCall(client, toForward!.qos === 0 ? toForward! : downgraded(toForward!, client), callback);
   }
   b.size = 0;
   if (n > KEPT_BATCH_SLOTS) {
@@ -152,6 +163,7 @@ function writeQoS0Batch(b: Batch): void {
     clients.length = 0;
     packets.length = 0;
     callbacks.length = 0;
+    numbered.length = 0;
   }
   if (spare.length < 4) spare.push(b);
 }
@@ -204,16 +216,18 @@ function writeThenCall(client: SendingClient, packet: object, callback: () => vo
 export function sendQoS(client: SendingClient, packet: AedesPublishPacket, callback: () => void, keepCounterDedupe: boolean): void {
   if (packet.qos === 0) return client.deliver0(packet, callback);
   const toForward = forwardable(client, packet, keepCounterDedupe);
-  if (toForward) {
-    setImmediate(numberAndWrite, client, toForward, callback);
-    return;
+  if (!toForward) {
+    // Refused: nothing to send; a persistent session's stored identifier for it is released.
+    if (client.clean === false) client.broker.persistence.outgoingClearMessageId(client as unknown as Client, packet).then(noop, noop);
+    return join(client, null, callback, true);
   }
-  // Refused: nothing to send; a persistent session's stored identifier for it is released.
-  if (client.clean === false) client.broker.persistence.outgoingClearMessageId(client as unknown as Client, packet).then(noop, noop);
-  setImmediate(callback);
+  if (client.clean || toForward.retain) return join(client, toForward, callback, true);
+  closeBatch();
+  setImmediate(numberThenStore, client, toForward, callback);
 }
 
-function numberAndWrite(client: SendingClient, toForward: AedesPublishPacket, callback: () => void): void {
+/** aedes' QoSPacket: the client's copy, with its next packet identifier and the QoS of its exact-topic subscription if lower. */
+function numberedCopy(client: SendingClient, toForward: AedesPublishPacket): OutgoingPacket {
   const packet = new AedesPacket<OutgoingPacket>(toForward, client.broker);
   if (!(toForward as { messageId?: number }).messageId) {
     packet.messageId = client._nextId;
@@ -223,8 +237,28 @@ function numberAndWrite(client: SendingClient, toForward: AedesPublishPacket, ca
   }
   const clientSub = client.subscriptions[packet.topic];
   if (clientSub && (clientSub.qos || 0) < packet.qos) packet.qos = clientSub.qos as typeof packet.qos;
+  return packet;
+}
+
+/** A numbered delivery that is not stored, written in its batch: the callback once the write was issued (or the socket drained). */
+function writeNumbered(client: SendingClient, packet: OutgoingPacket, callback: () => void): void {
   packet.writeCallback = callback;
-  if (client.clean || packet.retain) return writeQoS(null, client, packet);
+  const outcome = tryWrite(client, packet);
+  if (outcome === false) {
+    client.waitForDrain((err) => {
+      if (err) client.emit("error", err);
+      callback(); // not the error: mqemitter would throw it
+    });
+    return;
+  }
+  if (outcome !== null) client.emit("error", outcome);
+  callback();
+}
+
+/** A persistent session's delivery: recorded as in flight (outgoingUpdate), then written. */
+function numberThenStore(client: SendingClient, toForward: AedesPublishPacket, callback: () => void): void {
+  const packet = numberedCopy(client, toForward);
+  packet.writeCallback = callback;
   storeThenWrite(client, packet);
 }
 

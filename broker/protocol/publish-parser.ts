@@ -34,8 +34,8 @@
  *
  * A chunk of many PUBLISHes is read in groups, one per event-loop turn
  * (tail5, bench/README.md "The QoS 0 tail, part 5"). Everything a chunk's
- * PUBLISHes cause — the QoS 0 batch (outgoing-publish.ts), the write sweep
- * (write-batching.ts), QoS 1 writes — runs from immediates queued while they
+ * PUBLISHes cause — the delivery batch (outgoing-publish.ts), the write sweep
+ * (write-batching.ts), a persistent session's QoS 1 writes — runs from immediates queued while they
  * are routed, so before this nothing left the broker until the whole chunk
  * had been routed: the first message of a chunk of n waited for n - 1 others
  * (5–6 µs each, tail4). Chunks grow exactly when the broker or its publisher
@@ -226,8 +226,8 @@ function stop(parser: MqttParser, buf: Buffer, at: number, parse: Parse, read: n
 
 /*
  * The next group is read on the next turn of the event loop, not in this
- * turn's check phase: the immediates the last group queued (the QoS 0 batch,
- * QoS 1 writes, the write sweep that sends them) may sit behind this one in
+ * turn's check phase: the immediates the last group queued (the delivery batch,
+ * stored QoS 1 writes, the write sweep that sends them) may sit behind this one in
  * the queue, and must run first.
  */
 function afterThisTurn(parser: MqttParser): void {
