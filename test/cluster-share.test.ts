@@ -13,6 +13,7 @@ import { after, afterEach, before, describe, test } from "node:test";
 import type { MqttClient } from "mqtt";
 import { connect, connectCollecting, end, scratchDir, subscribe } from "./helpers.js";
 import { startNode, startRedis, stopAllNodes, waitFor, type Node, type RedisServer } from "./cluster-support.js";
+import { outgoingKey } from "../broker/persistence/redis.js";
 
 type Collected = Awaited<ReturnType<typeof connectCollecting>>;
 
@@ -132,6 +133,8 @@ describe("$share groups across three nodes", () => {
     await waitFor(async () => (await r.hget("wasmq:share:m:$share/later/later/#", "away-member"))?.startsWith("A ") ?? false, "the member recorded as away");
     const pub = await connect(a.url);
     const sent = await publishAll(pub, "later/x", 10, 1);
+    // each PUBACK came after the member's queue had the message (the node's own routing is waited for, not only Redis' reply)
+    assert.equal(await r.llen(outgoingKey("away-member")), 10);
     await publishAll(pub, "later/x", 5, 0, "lost"); // QoS 0 for nobody connected: dropped, as on a single node
     const back = await connectCollecting(c.url, { clientId: "away-member", clean: false });
     await waitFor(() => payloads(back).length >= 10, "the queued messages on reconnect");

@@ -117,8 +117,8 @@ for (const persistence of ["memory", "lmdb"] as const) {
   });
 }
 
-test("a plugin that lowers a QoS 1 message to 0 or raises it to 2: the publisher still gets its PUBACK, and the message is routed at the plugin's QoS", { timeout: 60_000 }, async () => {
-  // aedes chose the acknowledgement by the changed QoS: none at 0 (the publisher waited forever), a PUBREC at 2
+test("a plugin that changes a message's QoS: the publisher is answered for the QoS it sent (QoS 1: PUBACK; QoS 2: PUBREC, PUBCOMP), and the message is routed at the plugin's QoS", { timeout: 60_000 }, async () => {
+  // aedes chose the acknowledgement by the changed QoS: none at 0 (the publisher waited forever), a PUBREC at 2, a PUBACK to a QoS 2 PUBLISH lowered to 1
   const broker = await startTestBroker({ persistence: "memory", plugins: [{ name: "qosflip", native: join(ROOT, "dist/test/fixtures/qosflip-native.js") }] });
   const sub = await connect(broker.url);
   const pub = await connect(broker.url);
@@ -128,8 +128,18 @@ test("a plugin that lowers a QoS 1 message to 0 or raises it to 2: the publisher
     await publishQoS1(pub, "qosflip/down/a", "lowered");
     await publishQoS1(pub, "qosflip/up/b", "raised");
     await publishQoS1(pub, "qosflip/same/c", "kept");
-    await got.waitFor(3);
-    assert.deepEqual(got.messages.map((m) => `${m.topic} q${m.qos}`).sort(), ["qosflip/down/a q0", "qosflip/same/c q1", "qosflip/up/b q2"]);
+    for (const topic of ["qosflip/down/d", "qosflip/one/e", "qosflip/same/f"]) {
+      await new Promise<void>((resolve, reject) => pub.publish(topic, "two", { qos: 2 }, (err) => (err ? reject(err) : resolve())));
+    }
+    await got.waitFor(6);
+    assert.deepEqual(got.messages.map((m) => `${m.topic} q${m.qos}`).sort(), [
+      "qosflip/down/a q0",
+      "qosflip/down/d q0",
+      "qosflip/one/e q1",
+      "qosflip/same/c q1",
+      "qosflip/same/f q2",
+      "qosflip/up/b q2",
+    ]);
   } finally {
     await end(sub, pub);
     await broker.stop();

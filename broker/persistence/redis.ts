@@ -13,6 +13,8 @@
  * or a connection is re-subscribing after a reconnect — nothing would reach
  * anyone. Other nodes miss what is published while the link is down — Redis
  * pub/sub is at-most-once; persistent sessions recover through their queues.
+ * A QoS 1/2 publish calls back once this node's own routing has (what it
+ * stores is then stored) and Redis has answered.
  */
 import { createRequire } from "node:module";
 import type { Redis } from "ioredis";
@@ -153,11 +155,21 @@ export async function openRedisPersistence(opts: {
     if (emitterClosed) return done?.(new Error("mqemitter-redis is closed"));
     // mqemitter-redis' wire format: {id, msg}; an id it has seen is not emitted again.
     const id = `${opts.node}/${++sequence}`;
-    emitter._emit(msg);
+    // A QoS 1/2 publisher's callback (its PUBACK) also waits for this node's own
+    // routing: what must be stored before it is acknowledged is written there
+    // (a shared subscription's choice and an away member's queue,
+    // cluster/shared-groups.ts). It waited for Redis' reply only, which can
+    // come first: a node killed then lost an acknowledged message.
+    const qos0 = (msg as { qos?: number }).qos === 0;
+    let waiting = qos0 ? 1 : 2;
+    const settled = () => {
+      if (--waiting === 0) done?.();
+    };
+    emitter._emit(msg, qos0 ? undefined : settled);
     if (pubConn.status !== "ready") {
       // Not queued for a link that may stay down: late delivery would arrive out of order and in a flood.
       localOnly++;
-      return done?.();
+      return settled();
     }
     // Waiting for Redis' reply paces each publisher by the link; a reply that will
     // never come (the connection dropped) releases the publisher at once, as if the
@@ -168,7 +180,7 @@ export async function openRedisPersistence(opts: {
       finished = true;
       inFlight.delete(finish);
       if (cut) localOnly++;
-      done?.();
+      settled();
     };
     inFlight.add(finish);
     pubConn.publish(msg.topic, msgpack.encode({ id, msg })).then(
@@ -178,10 +190,10 @@ export async function openRedisPersistence(opts: {
     // QoS 0 promises nothing, so its publisher is not held to Redis' round trip
     // (one PUBLISH at a time per client otherwise) — unless Redis falls behind and
     // the connection's send buffer grows: then it is paced like QoS 1/2.
-    if ((msg as { qos?: number }).qos === 0 && sendBuffered() < QOS0_UNPACED_BYTES) {
+    if (qos0 && sendBuffered() < QOS0_UNPACED_BYTES) {
       finished = true;
       inFlight.delete(finish);
-      done?.();
+      settled();
     }
   }) as typeof emitter.emit;
   pubConn.on("close", () => {

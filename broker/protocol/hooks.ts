@@ -45,6 +45,14 @@ export function usernameOf(client: Client | null | undefined): string | null {
 
 /** Packets already published by the publish adapter; aedes' own publish of them is skipped. */
 const handled = new WeakSet<object>();
+/**
+ * The QoS a plugin chose for a QoS 2 PUBLISH, applied when it is routed:
+ * aedes' handler picks the acknowledgement (PUBREC, or a PUBACK at QoS 1)
+ * by the QoS the packet has after authorizePublish, and the publisher must
+ * be answered for the QoS it sent. (QoS 0 and 1: lean-publish.ts.)
+ */
+const ROUTED_QOS = Symbol("wasmq.routedQos");
+type QoS2Packet = { qos: number; [ROUTED_QOS]?: number };
 
 export interface HookAdapterOptions {
   chain: PluginChain | null;
@@ -203,6 +211,11 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       handled.delete(packet);
       return callback?.();
     }
+    const routedQos = (packet as QoS2Packet)[ROUTED_QOS];
+    if (routedQos !== undefined) {
+      (packet as QoS2Packet)[ROUTED_QOS] = undefined;
+      packet.qos = routedQos as PublishPacket["qos"];
+    }
     return (originalPublish as (p: PublishPacket, c: unknown, d?: unknown) => void)(packet, client, done);
   } as Aedes["publish"];
 
@@ -236,7 +249,8 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       if (out.modified) {
         packet.topic = m.topic;
         packet.payload = Buffer.isBuffer(m.payload) ? m.payload : Buffer.from(m.payload);
-        packet.qos = m.qos as PublishPacket["qos"];
+        if (packet.qos === 2 && m.qos !== 2) (packet as QoS2Packet)[ROUTED_QOS] = m.qos;
+        else packet.qos = m.qos as PublishPacket["qos"];
         packet.retain = m.retain;
       }
       if (out.propertiesModified) applyPublishFields(packet as PublishPacket & { messageExpiry?: number }, m.v5);

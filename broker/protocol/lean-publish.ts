@@ -39,7 +39,8 @@
  * nothing (lowered to 0: the client waits for its PUBACK forever) or a PUBREC
  * (raised to 2). Here the QoS the client sent decides (MQTT 3.1.1 section
  * 3.3.4: QoS 0 expects no response, QoS 1 a PUBACK); the message is routed at
- * the plugin's QoS.
+ * the plugin's QoS. (A QoS 2 PUBLISH stays aedes': hooks.ts applies the
+ * plugin's QoS when it is routed, after aedes chose the PUBREC.)
  */
 import type { Aedes, Client } from "aedes";
 import { levelCount } from "../../host/output-rules.js";
