@@ -1,12 +1,14 @@
 // Deliveries (broker/protocol/outgoing-publish.ts, "Deliveries in batches") are written from one
 // immediate per batch instead of aedes' two immediates (and two closures) per
 // delivery, in the order they were routed, to every subscriber, at QoS 0 and
-// at QoS 1 to a clean session; a persistent session's QoS 1 delivery, recorded
-// first from an immediate of its own, still goes out in its place.
+// at QoS 1 to a clean session (one order for both QoS); a persistent session's
+// QoS 1 delivery, recorded first from an immediate of its own, keeps each QoS's
+// order and its record is cleared by its PUBACK.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { MqttClient } from "mqtt";
 import { connect, end, startTestBroker, subscribe } from "./helpers.js";
+import { until } from "./store-support.js";
 
 function collect(client: MqttClient, n: number): Promise<string[]> {
   const got: string[] = [];
@@ -73,6 +75,14 @@ for (const clean of [true, false]) {
       for (const q of [0, 1]) {
         const want = Array.from({ length: N }, (_, i) => i).filter((i) => i % 2 === q).map((i) => `mix/q${q} m${i}`);
         assert.deepEqual(got.filter((m) => m.startsWith(`mix/q${q} `)), want);
+      }
+      if (clean) {
+        // one batch for both QoS: exactly the order they were published in
+        assert.deepEqual(got, Array.from({ length: N }, (_, i) => `mix/q${i % 2} m${i}`));
+      } else {
+        // every in-flight copy recorded for the session is cleared by its PUBACK
+        const store = (broker.aedes as unknown as { persistence: { queuedCount(id: string): number } }).persistence;
+        await until(() => store.queuedCount("mix-false") === 0, "the session's in-flight messages to be acknowledged");
       }
     } finally {
       await end(pub, sub);

@@ -162,8 +162,11 @@ export async function openRedisPersistence(opts: {
     // come first: a node killed then lost an acknowledged message.
     const qos0 = (msg as { qos?: number }).qos === 0;
     let waiting = qos0 ? 1 : 2;
-    const settled = () => {
-      if (--waiting === 0) done?.();
+    let failed: Error | undefined;
+    // (the local routing's error, as a single node's emitter passes it on; Redis' reply has none)
+    const settled = (err?: Error | null) => {
+      failed ??= err ?? undefined;
+      if (--waiting === 0) done?.(failed);
     };
     emitter._emit(msg, qos0 ? undefined : settled);
     if (pubConn.status !== "ready") {
@@ -172,8 +175,11 @@ export async function openRedisPersistence(opts: {
       return settled();
     }
     // Waiting for Redis' reply paces each publisher by the link; a reply that will
-    // never come (the connection dropped) releases the publisher at once, as if the
-    // link had been down already: the message was delivered here, other nodes missed it.
+    // never come (the connection dropped) stops that wait at once, as if the link
+    // had been down already: the message was delivered here, other nodes missed it.
+    // (A QoS 1/2 publisher still waits for its local routing, which may itself wait
+    // for the link: a shared subscription's choice, a persistent session's store.
+    // What must be stored before it is acknowledged waits, as everywhere here.)
     let finished = false;
     const finish = (cut: boolean) => {
       if (finished) return;

@@ -132,7 +132,8 @@ function deliverAfterReplay(stages: Stages, st: ClientState, packet: AedesPublis
  * aedes drops a delivery whose broker counter is not above the last one the
  * client got (a dedupe meant for clustered brokers). Messages do not reach
  * subscribers in counter order: a QoS 1 message waits for the offline-queue
- * write while a later QoS 0 message goes straight out, so the QoS 1 message
+ * write (when a stored subscription may match it) while a later QoS 0 message
+ * goes straight out, so the QoS 1 message
  * arrived "old" and was silently dropped — every one of them when a client
  * interleaves QoS 1 and QoS 0. Here only a true duplicate (the same message
  * matched by two overlapping subscriptions, delivered back to back) is

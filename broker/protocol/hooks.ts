@@ -220,6 +220,8 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
   } as Aedes["publish"];
 
   aedes.authorizePublish = (client, packet, done) => {
+    // the QoS the client sent decides the acknowledgement, and so when the message must be stored by
+    const sentQos = packet.qos;
     if (chain?.has("publish")) {
       const m = load(msg, client, packet.topic, packet.payload as Buffer, packet.qos, packet.retain);
       m.dup = packet.dup;
@@ -255,13 +257,14 @@ export function installHooks(aedes: Aedes, opts: HookAdapterOptions): InstalledH
       }
       if (out.propertiesModified) applyPublishFields(packet as PublishPacket & { messageExpiry?: number }, m.v5);
     }
-    if (packet.qos === 1 && client) return publishBeforePuback(packet, client, done);
+    if (sentQos === 1 && client) return publishBeforePuback(packet, client, done);
     done(null);
   };
 
   /**
-   * aedes writes PUBACK before it stores the message for offline sessions.
-   * Publishing (and so persisting) first makes PUBACK mean "stored". (A
+   * aedes wrote PUBACK before it stored the message for offline sessions.
+   * Publishing (and so persisting) here, before the handler writes the PUBACK
+   * (lean-publish.ts), makes PUBACK mean "stored". (A
    * function of its own: the closure's context is then allocated only for
    * QoS 1 messages, not on every call of authorizePublish.)
    */

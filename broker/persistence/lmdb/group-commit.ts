@@ -18,7 +18,7 @@
  * - The flush promises of consecutive batches resolve out of order now and
  *   then (a batch's resolvers can ride on a later write-thread run), although
  *   the data is flushed in commit order. Callers act in completion order —
- *   aedes routes a message once its offline enqueue settled — so completions
+ *   a message is routed once its offline enqueue settled — so completions
  *   are chained batch after batch: they resolve in issue order, which keeps
  *   per-publisher order [MQTT-4.6.0-6], and no later than the caller's own
  *   batch is flushed plus the (already flushed) earlier ones.

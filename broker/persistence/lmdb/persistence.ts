@@ -19,8 +19,9 @@
  * broker.publish (lib/handlers/publish.js: write(PubAck) then broker.publish
  * → storeRetained → enqueueOffline). wasmq's publish adapter
  * (broker/protocol/hooks.ts, authorizePublish) runs that publish — and so
- * these writes — itself and lets aedes write the PUBACK only once it has
- * completed, so "PUBACK ⇒ stored" holds as "PUBREC ⇒ stored" does;
+ * these writes — itself, and the PUBACK is written (broker/protocol/
+ * lean-publish.ts) only once it has completed, so "PUBACK ⇒ stored" holds as
+ * "PUBREC ⇒ stored" does;
  * test/crash.test.ts SIGKILLs the CLI in the tick a PUBACK arrives. A plain
  * aedes using this persistence (the "wasmq/persistence" export) keeps aedes'
  * window.
@@ -269,7 +270,8 @@ export class LmdbAsyncPersistence {
     return this.#queues.outgoingStream(client);
   }
   mayHaveQueued(clientId: string): boolean {
-    return this.#queues.queuedCount(clientId) > 0;
+    // once closed, "maybe": the store's own calls then fail as they should
+    return this.#destroyed || this.#queues.queuedCount(clientId) > 0;
   }
 
   // -- incoming (QoS 2) and wills ---------------------------------------------
