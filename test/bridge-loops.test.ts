@@ -73,14 +73,32 @@ describe("two-way bridges do not loop", () => {
     }
   }
 
-  for (const protocolVersion of [4, 5] as const) {
-    test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, a bridge on each side (A→B and B→A for t/#): one hop, no loop`, async () => {
+  type Started = Awaited<ReturnType<typeof startLoggedBroker>>;
+  /**
+   * Two brokers bridged to each other: each needs the other's port before it
+   * starts, so both are picked free first. Another process may take a picked
+   * port before its broker listens (the ephemeral range is shared with client
+   * sockets): then both are closed and the pair is started again on new ports.
+   */
+  async function startBridgedPair(protocolVersion: 4 | 5): Promise<[Started, Started]> {
+    for (let attempt = 1; ; attempt++) {
       const portA = await freePort();
       const portB = await freePort();
-      const [a, b] = await Promise.all([
+      const started = await Promise.allSettled([
         startLoggedBroker({ port: portA, bridges: [{ name: "toB", url: `mqtt://127.0.0.1:${portB}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
         startLoggedBroker({ port: portB, bridges: [{ name: "toA", url: `mqtt://127.0.0.1:${portA}`, protocolVersion, ...FAST, out: [{ topic: "t/#" }] }] }, data()),
       ]);
+      if (started[0].status === "fulfilled" && started[1].status === "fulfilled") return [started[0].value, started[1].value];
+      // a broker that did start must not be left running (its bridge would keep the test process alive)
+      for (const s of started) if (s.status === "fulfilled") await s.value.broker.close();
+      const failure = started.find((s): s is PromiseRejectedResult => s.status === "rejected")!.reason as Error;
+      if (!/already in use/.test(failure.message) || attempt === 5) throw failure;
+    }
+  }
+
+  for (const protocolVersion of [4, 5] as const) {
+    test(`wasmq ↔ wasmq over MQTT ${protocolVersion === 5 ? "5" : "3.1.1"}, a bridge on each side (A→B and B→A for t/#): one hop, no loop`, async () => {
+      const [a, b] = await startBridgedPair(protocolVersion);
       const subA = await connectCollecting(a.url, { clientId: "sub-a" });
       const subB = await connectCollecting(b.url, { clientId: "sub-b" });
       try {
