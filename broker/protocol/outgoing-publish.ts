@@ -154,8 +154,11 @@ function writeBatch(b: Batch): void {
       callback();
       continue;
     }
-    if (numbered[i]) writeNumbered(client, numberedCopy(client, toForward!), callback);
-    else writeThenCall(client, toForward!.qos === 0 ? toForward! : downgraded(toForward!, client), callback);
+    if (numbered[i]) {
+      const packet = numberedCopy(client, toForward!);
+      packet.writeCallback = callback;
+      writeThenCall(client, packet, callback, reportQoS);
+    } else writeThenCall(client, toForward!.qos === 0 ? toForward! : downgraded(toForward!, client), callback, reportQoS0);
   }
   b.size = 0;
   if (n > KEPT_BATCH_SLOTS) {
@@ -198,18 +201,31 @@ export function tryWrite(client: SendingClient, packet: object): Error | null | 
   }
 }
 
-/** `write` with the QoS 0 callback called at once rather than from another immediate (a full socket still waits for 'drain'). */
-function writeThenCall(client: SendingClient, packet: object, callback: () => void): void {
+/**
+ * `write` with the callback called at once rather than from another immediate
+ * (a full socket still waits for 'drain'); a write error is reported as aedes
+ * reports it for that kind of delivery (`report`), never passed to the
+ * callback: mqemitter would throw it.
+ */
+function writeThenCall(client: SendingClient, packet: object, callback: () => void, report: (client: SendingClient, err: Error | null | undefined) => void): void {
   const outcome = tryWrite(client, packet);
   if (outcome === false) {
     client.waitForDrain((err) => {
-      client._onError(err);
+      report(client, err);
       callback();
     });
     return;
   }
-  if (outcome !== null) client._onError(outcome);
-  callback(); // not the error: mqemitter would throw it
+  if (outcome !== null) report(client, outcome);
+  callback();
+}
+/** aedes' deliverQoS0 reports a failed write to the client's own error handler. */
+function reportQoS0(client: SendingClient, err: Error | null | undefined): void {
+  client._onError(err);
+}
+/** aedes' writeQoS emits a failed write as the client's 'error'. */
+function reportQoS(client: SendingClient, err: Error | null | undefined): void {
+  if (err) client.emit("error", err);
 }
 
 /** A delivery through a QoS 1/2 subscription (aedes' deliverQoS); a QoS 0 message goes out through the client's QoS 0 path. */
@@ -240,20 +256,6 @@ function numberedCopy(client: SendingClient, toForward: AedesPublishPacket): Out
   return packet;
 }
 
-/** A numbered delivery that is not stored, written in its batch: the callback once the write was issued (or the socket drained). */
-function writeNumbered(client: SendingClient, packet: OutgoingPacket, callback: () => void): void {
-  packet.writeCallback = callback;
-  const outcome = tryWrite(client, packet);
-  if (outcome === false) {
-    client.waitForDrain((err) => {
-      if (err) client.emit("error", err);
-      callback(); // not the error: mqemitter would throw it
-    });
-    return;
-  }
-  if (outcome !== null) client.emit("error", outcome);
-  callback();
-}
 
 /** A persistent session's delivery: recorded as in flight (outgoingUpdate), then written. */
 function numberThenStore(client: SendingClient, toForward: AedesPublishPacket, callback: () => void): void {
